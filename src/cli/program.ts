@@ -1,0 +1,109 @@
+// The command line: argument parsing, validation at the edge, output, and the one place that
+// turns errors into a single line and an exit code. `status` never writes to stderr: the
+// kubelet reads stdout and stderr together and fails the pod on any stray byte.
+import { Command, CommanderError, Option } from 'commander';
+import pkg from '../../package.json';
+import { init } from '../commands/init';
+import { list } from '../commands/list';
+import { setup } from '../commands/setup';
+import { statusOutput } from '../commands/status';
+import { teardown } from '../commands/teardown';
+import type { Context } from '../commands/context';
+import { loadConfig } from '../config/load';
+import { INTERNAL_EXIT_CODE, InvalidInputError, oneLine, PodvlanError } from '../errors';
+import { Logger } from '../log';
+import { parsePodArgs } from '../names';
+import { type OutputFormat, table } from './output';
+
+export interface Io { out: (text: string) => void; err: (text: string) => void }
+
+const MAX_ARG_LENGTH = 4096;
+
+function context(configFlag: string | undefined): Context {
+  const { path, config } = loadConfig(configFlag);
+  return { config, configPath: path, log: new Logger(config.logFile) };
+}
+
+function buildProgram(io: Io): Command {
+  const program = new Command('podvlan')
+    .description('Kubelet exec network plugin: puts pods on VLANs of an Open vSwitch bridge')
+    .option('-c, --config <path>', 'config file (default: $PODVLAN_CONFIG, podvlan.yaml beside the executable, /etc/podvlan/podvlan.yaml)')
+    .version(pkg.version, '-V, --version')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: () => {} });
+  const cfg = () => program.opts<{ config?: string }>().config;
+  const podCommand = (name: string, summary: string) => program.command(name)
+    .description(summary)
+    .argument('<namespace>', 'pod namespace (DNS-1123 label)')
+    .argument('<pod>', 'pod name (DNS-1123 subdomain)')
+    .argument('<container-id>', "infra container's Docker id (hex)")
+    .argument('[runtime]', 'container runtime name passed by some kubelets (ignored)');
+
+  program.command('init').description('validate the config and make sure every configured OVS bridge exists')
+    .action(async () => {
+      const r = await init(context(cfg()));
+      io.out(`bridges ready: ${r.bridges.map((b) => `${b}${r.created.includes(b) ? ' (created)' : ''}`).join(', ')}`);
+    });
+
+  podCommand('setup', "attach the pod's infra container to every network that selects it")
+    .action(async (ns: string, pod: string, id: string, runtime?: string) => {
+      const ref = parsePodArgs(ns, pod, id, runtime);
+      const r = await setup(context(cfg()), ref);
+      if (r.attachments.length === 0) io.out(`${ns}/${pod}: no network selects this pod`);
+      for (const a of r.attachments) io.out(`${ns}/${pod}: ${a.interface} ${a.ip ?? '(no address)'} vlan ${a.tag} on ${a.bridge} port ${a.port}${r.changed ? '' : ' (unchanged)'}`);
+    });
+
+  podCommand('teardown', "remove the pod's ports and veths and release its addresses")
+    .action(async (ns: string, pod: string, id: string, runtime?: string) => {
+      const ref = parsePodArgs(ns, pod, id, runtime);
+      const r = await teardown(context(cfg()), ref);
+      io.out(`${ns}/${pod}: removed ${r.ports.length} port(s)${r.ports.length ? ` (${r.ports.join(', ')})` : ''}, released ${r.addresses.length} address(es)`);
+    });
+
+  podCommand('status', "print the pod's primary address as the kubelet expects it")
+    .action(async (ns: string, pod: string, id: string, runtime?: string) => {
+      const ref = parsePodArgs(ns, pod, id, runtime);
+      const text = statusOutput(loadConfig(cfg()).config.stateDir, ref);
+      if (text) io.out(text);
+    });
+
+  program.command('list').description('every attachment on this node, read back from OVSDB')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (opts: { output: OutputFormat }) => {
+      const rows = await list(context(cfg()));
+      if (opts.output === 'json') { io.out(JSON.stringify(rows, null, 2)); return; }
+      io.out(table(['NAMESPACE', 'POD', 'CONTAINER', 'NETWORK', 'BRIDGE', 'PORT', 'TAG', 'INTERFACE', 'IP'],
+        rows.map((a) => [a.namespace, a.pod, a.containerId.slice(0, 12), a.network, a.bridge, a.port, String(a.tag), a.interface, a.ip ?? '-'])));
+    });
+
+  program.command('version').description('print the version').action(() => io.out(`podvlan ${pkg.version}`));
+  return program;
+}
+
+/** Run the CLI; returns the exit code. */
+export async function run(argv: string[], io: Io): Promise<number> {
+  const isStatus = argv.includes('status');
+  // `status` errors go to stdout with a non-zero exit: the kubelet fails the call either way,
+  // and stderr must stay silent.
+  const report = isStatus ? io.out : io.err;
+  try {
+    const tooLong = argv.find((a) => a.length > MAX_ARG_LENGTH);
+    if (tooLong !== undefined) throw new InvalidInputError(`argument of ${tooLong.length} characters is too long`);
+    const program = buildProgram(io);
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0; // --help, --version
+      report(`podvlan: ${oneLine(err).replace(/^error: /, '')}`);
+      return new InvalidInputError('').exitCode;
+    }
+    if (err instanceof PodvlanError) {
+      report(`podvlan: ${oneLine(err)}`);
+      return err.exitCode;
+    }
+    report(`podvlan: internal error: ${oneLine(err)}`);
+    return INTERNAL_EXIT_CODE;
+  }
+  return 0;
+}

@@ -1,0 +1,17 @@
+// What every subcommand receives: the validated config, where it came from, and the logger.
+import type { Config, Network } from '../config/schema';
+import type { Logger } from '../log';
+import type { PodRef } from '../names';
+
+export interface Context {
+  config: Config;
+  configPath: string;
+  log: Logger;
+}
+
+/** Networks whose `match` selects the pod, in config order. */
+export function networksFor(config: Config, ref: Pick<PodRef, 'namespace' | 'pod'>): Network[] {
+  return config.networks.filter((n) =>
+    (n.match.namespace === undefined || new RegExp(n.match.namespace).test(ref.namespace)) &&
+    (n.match.podName === undefined || new RegExp(n.match.podName).test(ref.pod)));
+}

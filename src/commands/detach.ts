@@ -1,0 +1,38 @@
+// Removing a pod's attachments: shared by teardown and by setup when it replaces what an older
+// container of the same pod left behind. Each step tolerates what is already gone.
+import type { Network } from '../config/schema';
+import { leaseDirFor, type Owner, poolFor } from '../ipam';
+import { deletePorts, type FoundPort } from '../ovs/bridge';
+import type { OvsdbClient } from '../ovs/client';
+import { deleteHostLinks } from '../veth/pair';
+import type { Context } from './context';
+
+export interface Detached { ports: string[]; addresses: string[] }
+
+export interface DetachOptions {
+  extraLinks?: string[]; // host veths to delete that may have no OVS port (an interrupted setup)
+  keepLeases?: boolean; // the same container is about to attach again and keeps its addresses
+}
+
+export async function detach(ctx: Context, ovs: OvsdbClient, found: FoundPort[], opts: DetachOptions = {}): Promise<Detached> {
+  await deletePorts(ovs, found.map((f) => f.uuid));
+  const links = [...new Set([...found.map((f) => f.attachment.port), ...(opts.extraLinks ?? [])])];
+  await deleteHostLinks(links, ctx.config.timeoutMs);
+  const addresses: string[] = [];
+  for (const { attachment: a } of opts.keepLeases ? [] : found) {
+    const owner: Owner = { network: a.network, namespace: a.namespace, pod: a.pod, containerId: a.containerId, interface: a.interface };
+    addresses.push(...(await releaseOwner(ctx, owner, a.ip?.split('/')[0])));
+  }
+  return { ports: found.map((f) => f.attachment.port), addresses };
+}
+
+/** Free what an owner holds in its network's pool (or the node's lease files if the network left the config). */
+export async function releaseOwner(ctx: Context, owner: Owner, hint?: string): Promise<string[]> {
+  const network: Network | undefined = ctx.config.networks.find((n) => n.name === owner.network);
+  const pool = network ? poolFor(network, ctx.config.stateDir) : undefined;
+  if (pool) return pool.release(owner, hint);
+  const leases = leaseDirFor(ctx.config.stateDir, owner.network);
+  const held = leases.heldBy(owner, hint);
+  held.forEach((ip) => leases.remove(ip));
+  return held;
+}

@@ -1,0 +1,151 @@
+// setup <namespace> <pod> <container-id>: attach the pod's infra container to every network
+// that selects it. Order: plan (pure, fails before any change), lock, replace leftovers of an
+// older container, then leases -> veths -> OVS ports -> pod record, each step with its undo.
+import { createHash } from 'node:crypto';
+import { InvalidInputError } from '../errors';
+import { type Lease, type Owner, poolFor, vlanFor } from '../ipam';
+import { formatIpv4, macFromIpv4, parsePrefix } from '../ipam/ipv4';
+import { hostVethName, type PodRef } from '../names';
+import type { Attachment } from '../ovs/attachment';
+import { podSelector } from '../ovs/attachment';
+import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
+import { OvsdbClient } from '../ovs/client';
+import { containerNetns } from '../runtime/docker';
+import { lockPod } from '../state/lock';
+import { readPodRecord, writePodRecord } from '../state/pod-record';
+import { createPairs, linkExists } from '../veth/pair';
+import { type Context, networksFor } from './context';
+import { detach } from './detach';
+import { UndoStack } from './undo';
+import type { Network } from '../config/schema';
+
+interface Planned { network: Network; tag: number; port: string }
+
+export interface SetupResult { attachments: Attachment[]; changed: boolean }
+
+export function planSetup(ctx: Context, ref: PodRef): Planned[] {
+  const planned = networksFor(ctx.config, ref).map((network) => ({
+    network,
+    tag: vlanFor(network.vlan, ref.pod, network.name),
+    port: hostVethName(ref.namespace, ref.pod, network.name),
+  }));
+  const seen = new Set<string>();
+  for (const p of planned) {
+    if (seen.has(p.network.interface)) {
+      throw new InvalidInputError(`pod ${ref.namespace}/${ref.pod} matches two networks with interface ${p.network.interface}`);
+    }
+    seen.add(p.network.interface);
+  }
+  return planned;
+}
+
+export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
+  const planned = planSetup(ctx, ref);
+  const log = ctx.log.with({ cmd: 'setup', namespace: ref.namespace, pod: ref.pod, container: ref.containerId });
+  if (planned.length === 0) {
+    log.info('no network selects this pod');
+    return { attachments: [], changed: false };
+  }
+  const { timeoutMs, stateDir } = ctx.config;
+  const lock = await lockPod(stateDir, ref.namespace, ref.pod, timeoutMs);
+  try {
+    const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
+    try {
+      const existing = await findPorts(ovs, podSelector(ref.namespace, ref.pod));
+      const mine = existing.filter((f) => f.attachment.containerId === ref.containerId);
+      if (isComplete(mine, planned)) {
+        const attachments = mine.map((f) => f.attachment);
+        writePodRecord(stateDir, recordOf(ref, planned, attachments));
+        log.info('already set up', { ports: attachments.map((a) => a.port) });
+        return { attachments, changed: false };
+      }
+      // Leftovers of an older container of this pod (the kubelet replaced its sandbox without a
+      // teardown) or of an interrupted setup of this one: clear them, keeping this container's leases.
+      const older = existing.filter((f) => f.attachment.containerId !== ref.containerId);
+      if (older.length > 0) {
+        const gone = await detach(ctx, ovs, older);
+        log.info('removed an older container\'s attachments', { ...gone });
+      }
+      if (mine.length > 0) await detach(ctx, ovs, mine, { keepLeases: true });
+      // A veth with our name but no port is what an interrupted setup left: remove it first.
+      const orphans = planned.map((p) => p.port).filter(linkExists);
+      if (orphans.length > 0) await detach(ctx, ovs, [], { extraLinks: orphans });
+      const { pid, netns } = await containerNetns(ctx.config.runtime.docker.socket, ref.containerId, timeoutMs);
+      const attachments = await attach(ctx, ovs, ref, planned, pid, netns, log);
+      log.info('set up', { ports: attachments.map((a) => a.port), ips: attachments.map((a) => a.ip) });
+      return { attachments, changed: true };
+    } finally {
+      ovs.close();
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pid: number, netns: string, log: Context['log']): Promise<Attachment[]> {
+  const { stateDir, timeoutMs } = ctx.config;
+  const undo = new UndoStack(log);
+  const previous = readPodRecord(stateDir, ref.namespace, ref.pod);
+  try {
+    const leases: (Lease | undefined)[] = [];
+    for (const p of planned) {
+      const pool = poolFor(p.network, stateDir);
+      if (!pool) { leases.push(undefined); continue; }
+      const owner: Owner = { network: p.network.name, namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, interface: p.network.interface };
+      const hint = previous?.containerId === ref.containerId ? previous.attachments.find((a) => a.network === p.network.name)?.ip?.split('/')[0] : undefined;
+      undo.push(`release address of ${p.network.name}`, () => pool.release(owner, hint));
+      leases.push(await pool.acquire(owner, hint));
+    }
+    const attachments: Attachment[] = planned.map((p, i) => ({
+      namespace: ref.namespace,
+      pod: ref.pod,
+      containerId: ref.containerId,
+      network: p.network.name,
+      interface: p.network.interface,
+      bridge: p.network.bridge,
+      port: p.port,
+      tag: p.tag,
+      ip: leases[i]?.address,
+      mac: macFor(leases[i], p.port),
+    }));
+    undo.push('delete veths', () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
+    await createPairs(pid, netns, attachments.map((a, i) => ({
+      hostName: a.port,
+      podName: a.interface,
+      mac: a.mac,
+      mtu: planned[i].network.mtu,
+      address: a.ip,
+      routes: leases[i]?.routes ?? [],
+    })), timeoutMs);
+    undo.push('delete OVS ports', async () => detach(ctx, ovs, await findPorts(ovs, { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId })));
+    await addAccessPorts(ovs, attachments, timeoutMs);
+    writePodRecord(stateDir, recordOf(ref, planned, attachments));
+    return attachments;
+  } catch (err) {
+    await undo.unwind();
+    throw err;
+  }
+}
+
+function isComplete(mine: FoundPort[], planned: Planned[]): boolean {
+  if (mine.length !== planned.length) return false;
+  return planned.every((p) => mine.some((f) => f.attachment.port === p.port && f.attachment.tag === p.tag && f.attachment.bridge === p.network.bridge && f.attachment.interface === p.network.interface));
+}
+
+/** MAC derived from the address (unique where addresses are), else from the port name. */
+function macFor(lease: Lease | undefined, port: string): string {
+  if (lease) return macFromIpv4(parsePrefix(lease.address).address);
+  const h = createHash('sha256').update(port).digest();
+  return ['0a', '59', ...[...h.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+function recordOf(ref: PodRef, planned: Planned[], attachments: Attachment[]) {
+  const primary = attachments.find((a) => planned.find((p) => p.network.name === a.network)?.network.primary);
+  return {
+    namespace: ref.namespace,
+    pod: ref.pod,
+    containerId: ref.containerId,
+    primaryIp: primary?.ip ? formatIpv4(parsePrefix(primary.ip).address) : undefined,
+    attachments: attachments.map((a) => ({ network: a.network, interface: a.interface, port: a.port, tag: a.tag, ip: a.ip })),
+  };
+}

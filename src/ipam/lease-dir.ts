@@ -1,0 +1,86 @@
+// Node-local leases: one file per address in <stateDir>/ipam/<network>/, named by the address
+// and holding its owner. A file appears atomically with its content (written aside, then
+// hard-linked into place, which fails if the name exists), so concurrent setups never share an
+// address and a crash never leaves a lease without an owner.
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { UnavailableError } from '../errors';
+import { type Owner, sameOwner } from './pool';
+
+export interface LeaseRecord extends Owner { address: string; since: string }
+
+export class LeaseDir {
+  constructor(readonly dir: string) {}
+
+  ensure(): void {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new UnavailableError(`cannot create lease directory ${this.dir}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+  }
+
+  /** Try to take `ip`; false if someone holds it. */
+  tryTake(ip: string, record: LeaseRecord): boolean {
+    const final = join(this.dir, ip);
+    const temp = join(this.dir, `.tmp-${process.pid}-${ip}`);
+    try {
+      const fd = openSync(temp, 'w', 0o600);
+      try {
+        writeSync(fd, JSON.stringify(record) + '\n');
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      linkSync(temp, final);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw new UnavailableError(`cannot write lease ${final}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    } finally {
+      try { unlinkSync(temp); } catch { /* already gone */ }
+    }
+  }
+
+  read(ip: string): LeaseRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, ip), 'utf8')) as LeaseRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Addresses with a lease file (sorted names, temp files excluded). */
+  taken(): Set<string> {
+    try {
+      return new Set(readdirSync(this.dir).filter((n) => !n.startsWith('.')));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+      throw err;
+    }
+  }
+
+  /** The addresses this owner holds: the hint first (cheap), else a scan. */
+  heldBy(owner: Owner, hint?: string): string[] {
+    if (hint) {
+      const rec = this.read(hint);
+      if (rec && sameOwner(rec, owner)) return [hint];
+    }
+    return [...this.taken()].filter((ip) => {
+      const rec = this.read(ip);
+      return rec !== undefined && sameOwner(rec, owner);
+    });
+  }
+
+  remove(ip: string): void {
+    try {
+      unlinkSync(join(this.dir, ip));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  all(): LeaseRecord[] {
+    return [...this.taken()].flatMap((ip) => this.read(ip) ?? []);
+  }
+}

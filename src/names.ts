@@ -1,0 +1,60 @@
+// Validation of what the kubelet (or an operator) passes on the command line, and the host-side
+// veth name derived from it. Pure functions: no I/O.
+import { createHash } from 'node:crypto';
+import { InvalidInputError } from './errors';
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
+
+/** Quote an untrusted value for an error message without letting it span lines or grow huge. */
+export function quote(value: string): string {
+  const shown = value.length > 80 ? `${value.slice(0, 80)}...` : value;
+  return JSON.stringify(shown);
+}
+
+export function validateNamespace(value: string): string {
+  if (value.length === 0 || value.length > 63 || !DNS1123_LABEL.test(value)) {
+    throw new InvalidInputError(`invalid namespace ${quote(value)}: must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)`);
+  }
+  return value;
+}
+
+export function validatePodName(value: string): string {
+  if (value.length === 0 || value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
+    throw new InvalidInputError(`invalid pod name ${quote(value)}: must be a DNS-1123 subdomain (lowercase letters, digits, '-', '.', at most 253 characters)`);
+  }
+  return value;
+}
+
+export function validateContainerId(value: string): string {
+  if (!CONTAINER_ID.test(value)) {
+    throw new InvalidInputError(`invalid container id ${quote(value)}: must be 12 to 64 lowercase hex characters`);
+  }
+  return value;
+}
+
+export function validateRuntime(value: string | undefined): void {
+  if (value !== undefined && !/^[a-z][a-z0-9-]{0,31}$/.test(value)) {
+    throw new InvalidInputError(`invalid runtime name ${quote(value)}`);
+  }
+}
+
+export interface PodRef { namespace: string; pod: string; containerId: string }
+
+export function parsePodArgs(namespace: string, pod: string, containerId: string, runtime?: string): PodRef {
+  validateRuntime(runtime);
+  return { namespace: validateNamespace(namespace), pod: validatePodName(pod), containerId: validateContainerId(containerId) };
+}
+
+export const HOST_VETH_PREFIX = 'pv';
+
+/**
+ * Host-side veth (and OVS port) name: "pv" + 13 hex digits of a hash of namespace, pod and
+ * network. 15 characters, the kernel's limit; stable for the pod and network so a retried setup
+ * finds its own port; 52 bits make a collision between two pods on a node negligible.
+ */
+export function hostVethName(namespace: string, pod: string, network: string): string {
+  const digest = createHash('sha256').update(`${namespace}/${pod}/${network}`).digest('hex');
+  return HOST_VETH_PREFIX + digest.slice(0, 13);
+}

@@ -1,0 +1,36 @@
+// Per-pod serialization. The lock is an abstract unix socket bound under a name derived from the
+// pod: the kernel allows one binder, and frees the name when the process dies, even on SIGKILL,
+// so there is never a stale lock file to clean up. Abstract names belong to the network
+// namespace, and every podvlan call on a node runs in the kubelet's (host) namespace.
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { UnavailableError } from '../errors';
+
+export interface PodLock { release(): void }
+
+export async function lockPod(scope: string, namespace: string, pod: string, timeoutMs: number): Promise<PodLock> {
+  const name = '\0podvlan-' + createHash('sha256').update(`${scope}\n${namespace}\n${pod}`).digest('hex').slice(0, 40);
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    const server = await tryBind(name);
+    if (server) return { release: () => server.close() };
+    if (Date.now() + delay > deadline) {
+      throw new UnavailableError(`another podvlan call for pod ${namespace}/${pod} still runs after ${timeoutMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+function tryBind(name: string): Promise<net.Server | undefined> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') resolve(undefined);
+      else reject(new UnavailableError(`cannot take the pod lock: ${err.code ?? err.message}`));
+    });
+    server.listen({ path: name, exclusive: true }, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
+}

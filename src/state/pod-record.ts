@@ -1,0 +1,50 @@
+// A small per-pod file that lets `status` answer from the local disk, without any OVSDB or
+// Docker round trip. Written last by setup, removed by teardown; never the state of record
+// (that is OVSDB), only a cache of it.
+import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UnavailableError } from '../errors';
+
+export interface PodRecord {
+  namespace: string;
+  pod: string;
+  containerId: string;
+  primaryIp?: string; // bare address of the primary network, what status prints
+  attachments: { network: string; interface: string; port: string; tag: number; ip?: string }[];
+}
+
+export function podRecordPath(stateDir: string, namespace: string, pod: string): string {
+  // Namespaces cannot contain '_' (DNS-1123 labels), so the name is unambiguous.
+  return join(stateDir, 'pods', `${namespace}_${pod}.json`);
+}
+
+export function readPodRecord(stateDir: string, namespace: string, pod: string): PodRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(podRecordPath(stateDir, namespace, pod), 'utf8')) as PodRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writePodRecord(stateDir: string, record: PodRecord): void {
+  const path = podRecordPath(stateDir, record.namespace, record.pod);
+  const temp = `${path}.tmp-${process.pid}`;
+  try {
+    mkdirSync(join(stateDir, 'pods'), { recursive: true, mode: 0o700 });
+    writeFileSync(temp, JSON.stringify(record) + '\n', { mode: 0o600 });
+    renameSync(temp, path);
+  } catch (err) {
+    try { unlinkSync(temp); } catch { /* never written */ }
+    throw new UnavailableError(`cannot write pod state ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+export function removePodRecord(stateDir: string, namespace: string, pod: string, containerId: string): void {
+  const record = readPodRecord(stateDir, namespace, pod);
+  if (record && record.containerId !== containerId) return; // a newer container's record
+  try {
+    unlinkSync(podRecordPath(stateDir, namespace, pod));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}

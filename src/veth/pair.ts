@@ -1,0 +1,41 @@
+// Veth pairs for pod attachments. The pair is created from the host with the pod end born
+// directly inside the pod's namespace under its final name, so no temporary name ever appears
+// in the host namespace and two pods cannot race on it.
+import { existsSync } from 'node:fs';
+import { type IpCommand, runIpBatch } from './ip';
+
+export interface VethPlan {
+  hostName: string;
+  podName: string; // interface name inside the pod
+  mac: string;
+  mtu: number;
+  address?: string; // a.b.c.d/len
+  routes: { dst: string; via?: string }[];
+}
+
+/** Create every pair and bring the host ends up (host namespace), then configure the pod ends. */
+export async function createPairs(pid: number, netns: string, plans: VethPlan[], timeoutMs: number): Promise<void> {
+  const host: IpCommand[] = [];
+  const pod: IpCommand[] = [];
+  for (const p of plans) {
+    const mtu = String(p.mtu);
+    host.push(['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu, 'address', p.mac, 'netns', String(pid)]);
+    host.push(['link', 'set', p.hostName, 'up']);
+    if (p.address) pod.push(['addr', 'add', p.address, 'dev', p.podName]);
+    pod.push(['link', 'set', p.podName, 'up']);
+    for (const r of p.routes) pod.push(['route', 'add', r.dst, ...(r.via ? ['via', r.via] : []), 'dev', p.podName]);
+  }
+  await runIpBatch(host, { timeoutMs });
+  await runIpBatch(pod, { netns, timeoutMs });
+}
+
+/** Delete host ends (the pod ends go with them). Missing links are not an error. */
+export async function deleteHostLinks(names: string[], timeoutMs: number): Promise<void> {
+  await runIpBatch(names.map((n) => ['link', 'del', n]), { force: true, timeoutMs });
+}
+
+/** Whether a link exists in our network namespace (sysfs shows the namespace it was mounted in,
+ * which is ours for the kubelet's host namespace and under `ip netns exec`). */
+export function linkExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
