@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { contains, hostRange, parseIpv4, parsePrefix } from '../ipam/ipv4';
 
 const regex = z.string().refine((s) => { try { new RegExp(s); return true; } catch { return false; } }, 'not a valid regular expression');
-const ipv4 = z.string().refine((s) => { try { parseIpv4(s); return true; } catch { return false; } }, 'not an IPv4 address');
-const cidr = z.string().refine((s) => { try { parsePrefix(s); return true; } catch { return false; } }, 'not an IPv4 prefix (a.b.c.d/len)');
+const ipv4 = z.string().refine((s) => { try { parseIpv4(s); return true; } catch { return false; } }, { message: 'not an IPv4 address', abort: true });
+const cidr = z.string().refine((s) => { try { parsePrefix(s); return true; } catch { return false; } }, { message: 'not an IPv4 prefix (a.b.c.d/len)', abort: true });
 const ifName = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 characters of letters, digits, _ . -').refine((s) => s !== '.' && s !== '..', 'not a valid interface name');
 const absPath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path');
 
@@ -40,7 +40,7 @@ const staticIpam = z.strictObject({
 
 const vlan = z.union([
   z.strictObject({ id: z.number().int().min(1).max(4094) }),
-  z.strictObject({ fromPodName: regex.refine((s) => new RegExp(`${s}|`).exec('')!.length > 1, 'needs a capture group for the VLAN number') }),
+  z.strictObject({ fromPodName: regex.refine((s) => { try { return new RegExp(`${s}|`).exec('')!.length > 1; } catch { return true; /* reported as not a valid regular expression */ } }, 'needs a capture group for the VLAN number') }),
 ]);
 
 export const networkSchema = z.strictObject({

@@ -2,7 +2,15 @@
 // on stdin (one process for many commands); a pod-side batch runs under nsenter in the pod's
 // network namespace. Never a shell.
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { OperationError } from '../errors';
+
+// Absolute paths first: the kubelet's PATH is not ours to trust, and may lack /sbin.
+function tool(name: string, candidates: string[]): string {
+  return candidates.find((c) => existsSync(c)) ?? name;
+}
+const IP = tool('ip', ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip']);
+const NSENTER = tool('nsenter', ['/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter']);
 
 export type IpCommand = string[];
 
@@ -18,7 +26,7 @@ export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Pro
     for (const word of c) if (!/^[A-Za-z0-9_.:/@-]+$/.test(word)) throw new OperationError(`refusing to pass ${JSON.stringify(word)} to ip`);
   }
   const ipArgs = ['-batch', '-', ...(opts.force ? ['-force'] : [])];
-  const [file, args] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, '--', 'ip', ...ipArgs]] : ['ip', ipArgs];
+  const [file, args] = opts.netns ? [NSENTER, [`--net=${opts.netns}`, '--', IP, ...ipArgs]] : [IP, ipArgs];
   const res = await execa(file, args, {
     input: commands.map((c) => c.join(' ')).join('\n') + '\n',
     reject: false,

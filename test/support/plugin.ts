@@ -1,0 +1,95 @@
+// Driving the built executable the way a kubelet does (argv only, stdout and stderr combined),
+// and observing the node independently of podvlan (ovs-vsctl, ip, the state directory).
+import { execa } from 'execa';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { SandboxInfo } from './sandbox';
+
+export const BINARY = resolve(__dirname, '../../dist/podvlan');
+
+export interface PluginRun { exitCode: number; all: string; stdout: string; stderr: string; ms: number }
+
+/** Run podvlan in the node's namespace, as the kubelet would. */
+export async function runPlugin(info: SandboxInfo, args: string[], opts: { binary?: string; config?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<PluginRun> {
+  const env: Record<string, string> = { ...opts.env };
+  if (opts.config) env.PODVLAN_CONFIG = opts.config;
+  const started = performance.now();
+  const r = await execa('ip', ['netns', 'exec', info.netns, opts.binary ?? BINARY, ...args], {
+    all: true, reject: false, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env }, extendEnv: false, timeout: opts.timeoutMs ?? 60000,
+  });
+  return { exitCode: r.exitCode ?? -1, all: r.all ?? '', stdout: r.stdout, stderr: r.stderr, ms: performance.now() - started };
+}
+
+export interface NetworkConfig { [key: string]: unknown }
+
+/** Write a config for one simulated node under `dir`; returns its path. JSON is valid YAML. */
+export function writeConfig(info: SandboxInfo, dir: string, networks: NetworkConfig[], extra: Record<string, unknown> = {}): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'podvlan.yaml');
+  writeFileSync(path, JSON.stringify({
+    ovsdb: info.ovsdb,
+    logFile: join(dir, 'podvlan.log'),
+    stateDir: join(dir, 'state'),
+    timeoutMs: 10000,
+    runtime: { docker: { socket: info.dockerSocket } },
+    networks,
+    ...extra,
+  }, null, 2));
+  return path;
+}
+
+/**
+ * What the kubelet does with status output: empty means "ask the runtime"; otherwise the whole
+ * output must be one JSON object with kind PodNetworkStatus (or none) and apiVersion v1beta1
+ * (or none), and an IP that parses.
+ */
+export function parseKubeletStatus(combined: string): { ip: string } | null {
+  if (combined.length === 0) return null;
+  const obj = JSON.parse(combined.trimEnd());
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error('status is not a JSON object');
+  if (obj.kind !== undefined && obj.kind !== 'PodNetworkStatus') throw new Error(`unexpected kind ${obj.kind}`);
+  if (obj.apiVersion !== undefined && obj.apiVersion !== '' && obj.apiVersion !== 'v1beta1') throw new Error(`unexpected apiVersion ${obj.apiVersion}`);
+  if (typeof obj.ip !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(obj.ip)) throw new Error(`unparsable ip ${obj.ip}`);
+  return { ip: obj.ip };
+}
+
+export async function ovsVsctl(info: SandboxInfo, args: string[]): Promise<string> {
+  return (await execa('ovs-vsctl', [`--db=${info.ovsdb}`, ...args])).stdout;
+}
+
+/** Ports on a bridge other than the bridge's own internal port. */
+export async function bridgePorts(info: SandboxInfo, bridge: string): Promise<string[]> {
+  const out = await ovsVsctl(info, ['list-ports', bridge]);
+  return out.split('\n').filter(Boolean);
+}
+
+export async function portTag(info: SandboxInfo, port: string): Promise<string> {
+  return (await ovsVsctl(info, ['get', 'Port', port, 'tag'])).trim();
+}
+
+/** Host-side podvlan veths in the node's namespace. */
+export async function hostVeths(info: SandboxInfo): Promise<string[]> {
+  const { stdout } = await execa('ip', ['-n', info.netns, '-o', 'link', 'show', 'type', 'veth']);
+  return stdout.split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]).filter((n) => n.startsWith('pv'));
+}
+
+/** Abstract-socket pod locks held in the node's namespace. */
+export async function heldLocks(info: SandboxInfo): Promise<string[]> {
+  const { stdout } = await execa('ip', ['netns', 'exec', info.netns, 'cat', '/proc/net/unix']);
+  return stdout.split('\n').filter((l) => l.includes('@podvlan-'));
+}
+
+/** Every file under the state dir's lease and pod-record folders. */
+export function stateFiles(stateDir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (!e.name.startsWith('.last')) out.push(join(d, e.name));
+    }
+  };
+  walk(join(stateDir, 'ipam'));
+  walk(join(stateDir, 'pods'));
+  return out;
+}
