@@ -11,4 +11,4 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const bun = join(dirname(require.resolve('bun/package.json')), 'bin', 'bun.exe');
 mkdirSync(join(root, 'dist'), { recursive: true });
-execFileSync(bun, ['build', '--compile', '--minify', join(root, 'src/main.ts'), '--outfile', join(root, 'dist/podvlan')], { stdio: 'inherit', cwd: root });
+execFileSync(bun, ['build', '--compile', '--minify', '--bytecode', join(root, 'src/main.ts'), '--outfile', join(root, 'dist/podvlan')], { stdio: 'inherit', cwd: root });

@@ -183,6 +183,12 @@ EOF
   echo "wrote an example config to $dest_cfg (mode 0600): edit it before use"
 fi
 
+# The example as written: its marker line, and nothing but comments and blank lines.
+is_untouched_example() {
+  grep -q '^# podvlan config: example written by install-node.sh' -- "$1" 2>/dev/null &&
+    ! grep -qv -E '^[[:space:]]*(#.*)?$' -- "$1" 2>/dev/null
+}
+
 # ---- check --------------------------------------------------------------------------------
 if ((check)); then
   if out=$("$dest_exe" --config "$dest_cfg" init 2>&1); then
@@ -191,13 +197,13 @@ if ((check)); then
     rc=$?
     printf '%s: check failed: %s --config %s init exited %d: %s\n' \
       "$PROG" "$dest_exe" "$dest_cfg" "$rc" "${out:-(no output)}" >&2
-    if ((wrote_example)); then
-      printf '%s: %s is the example just written; edit it, then run this script again (the executable is installed)\n' \
+    if ((wrote_example)) || is_untouched_example "$dest_cfg"; then
+      printf '%s: %s is still the commented example; edit it, then run this script again (the executable is installed)\n' \
         "$PROG" "$dest_cfg" >&2
     fi
     exit 1
   fi
-elif ((wrote_example)); then
+elif ((wrote_example)) || is_untouched_example "$dest_cfg"; then
   echo "warning: $dest_cfg is only an example; the kubelet's init call fails until you edit it" >&2
 fi
 

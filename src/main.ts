@@ -1,10 +1,16 @@
-// Entry point of the single executable.
-import { run } from './cli/program';
+// Entry point of the single executable. `status` takes a path that loads almost nothing; every
+// other command loads the full CLI on demand (the bundle is compiled to bytecode, so modules
+// behind a dynamic import cost nothing until used).
+import { parseStatusArgv, runStatus } from './cli/status-fast';
 
-const write = (fd: 1 | 2) => (text: string) => {
-  (fd === 1 ? process.stdout : process.stderr).write(text + '\n');
-};
+// console.log/error, not process.stdout/stderr: in bun the latter build Node streams at first
+// use, which costs more than the rest of a status call.
+const out = (text: string) => console.log(text);
+const err = (text: string) => console.error(text);
+const argv = process.argv.slice(2);
+const status = parseStatusArgv(argv);
 
-run(process.argv.slice(2), { out: write(1), err: write(2) }).then((code) => {
-  process.exitCode = code;
-});
+const done = status
+  ? runStatus(status, out)
+  : import('./cli/program').then((cli) => cli.run(argv, { out, err }));
+done.then((code) => { process.exitCode = code; });

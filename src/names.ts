@@ -1,6 +1,5 @@
 // Validation of what the kubelet (or an operator) passes on the command line, and the host-side
 // veth name derived from it. Pure functions: no I/O.
-import { createHash } from 'node:crypto';
 import { InvalidInputError } from './errors';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -55,6 +54,23 @@ export const HOST_VETH_PREFIX = 'pv';
  * finds its own port; 52 bits make a collision between two pods on a node negligible.
  */
 export function hostVethName(namespace: string, pod: string, network: string): string {
-  const digest = createHash('sha256').update(`${namespace}/${pod}/${network}`).digest('hex');
-  return HOST_VETH_PREFIX + digest.slice(0, 13);
+  return HOST_VETH_PREFIX + hash64Hex(`${namespace}/${pod}/${network}`).slice(0, 13);
+}
+
+const MASK64 = 0xffffffffffffffffn;
+
+/**
+ * A well-mixed 64-bit hash as 16 hex digits: FNV-1a over the UTF-8 bytes, then the murmur3
+ * 64-bit finalizer. Not cryptographic, and need not be: it names things, and node:crypto costs
+ * more start-up time than the whole `status` call.
+ */
+export function hash64Hex(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(text)) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & MASK64;
+  h ^= h >> 33n;
+  h = (h * 0xff51afd7ed558ccdn) & MASK64;
+  h ^= h >> 33n;
+  h = (h * 0xc4ceb9fe1a85ec53n) & MASK64;
+  h ^= h >> 33n;
+  return h.toString(16).padStart(16, '0');
 }

@@ -3,13 +3,7 @@
 // kubelet reads stdout and stderr together and fails the pod on any stray byte.
 import { Command, CommanderError, Option } from 'commander';
 import pkg from '../../package.json';
-import { init } from '../commands/init';
-import { list } from '../commands/list';
-import { setup } from '../commands/setup';
-import { statusOutput } from '../commands/status';
-import { teardown } from '../commands/teardown';
 import type { Context } from '../commands/context';
-import { loadConfig } from '../config/load';
 import { INTERNAL_EXIT_CODE, InvalidInputError, oneLine, PodvlanError } from '../errors';
 import { Logger } from '../log';
 import { parsePodArgs } from '../names';
@@ -19,8 +13,9 @@ export interface Io { out: (text: string) => void; err: (text: string) => void }
 
 const MAX_ARG_LENGTH = 4096;
 
-function context(configFlag: string | undefined): Context {
-  const { path, config } = loadConfig(configFlag);
+// Commands and the config loader are imported when a command runs, so a call loads only what it uses.
+async function context(configFlag: string | undefined): Promise<Context> {
+  const { path, config } = (await import('../config/load')).loadConfig(configFlag);
   return { config, configPath: path, log: new Logger(config.logFile) };
 }
 
@@ -42,14 +37,16 @@ function buildProgram(io: Io): Command {
 
   program.command('init').description('validate the config and make sure every configured OVS bridge exists')
     .action(async () => {
-      const r = await init(context(cfg()));
+      const { init } = await import('../commands/init');
+      const r = await init(await context(cfg()));
       io.out(`bridges ready: ${r.bridges.map((b) => `${b}${r.created.includes(b) ? ' (created)' : ''}`).join(', ')}`);
     });
 
   podCommand('setup', "attach the pod's infra container to every network that selects it")
     .action(async (ns: string, pod: string, id: string, runtime?: string) => {
       const ref = parsePodArgs(ns, pod, id, runtime);
-      const r = await setup(context(cfg()), ref);
+      const { setup } = await import('../commands/setup');
+      const r = await setup(await context(cfg()), ref);
       if (r.attachments.length === 0) io.out(`${ns}/${pod}: no network selects this pod`);
       for (const a of r.attachments) io.out(`${ns}/${pod}: ${a.interface} ${a.ip ?? '(no address)'} vlan ${a.tag} on ${a.bridge} port ${a.port}${r.changed ? '' : ' (unchanged)'}`);
     });
@@ -57,21 +54,24 @@ function buildProgram(io: Io): Command {
   podCommand('teardown', "remove the pod's ports and veths and release its addresses")
     .action(async (ns: string, pod: string, id: string, runtime?: string) => {
       const ref = parsePodArgs(ns, pod, id, runtime);
-      const r = await teardown(context(cfg()), ref);
+      const { teardown } = await import('../commands/teardown');
+      const r = await teardown(await context(cfg()), ref);
       io.out(`${ns}/${pod}: removed ${r.ports.length} port(s)${r.ports.length ? ` (${r.ports.join(', ')})` : ''}, released ${r.addresses.length} address(es)`);
     });
 
   podCommand('status', "print the pod's primary address as the kubelet expects it")
     .action(async (ns: string, pod: string, id: string, runtime?: string) => {
       const ref = parsePodArgs(ns, pod, id, runtime);
-      const text = statusOutput(loadConfig(cfg()).config.stateDir, ref);
+      const { statusOutput } = await import('../commands/status');
+      const text = statusOutput((await context(cfg())).config.stateDir, ref);
       if (text) io.out(text);
     });
 
   program.command('list').description('every attachment on this node, read back from OVSDB')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { output: OutputFormat }) => {
-      const rows = await list(context(cfg()));
+      const { list } = await import('../commands/list');
+      const rows = await list(await context(cfg()));
       if (opts.output === 'json') { io.out(JSON.stringify(rows, null, 2)); return; }
       io.out(table(['NAMESPACE', 'POD', 'CONTAINER', 'NETWORK', 'BRIDGE', 'PORT', 'TAG', 'INTERFACE', 'IP'],
         rows.map((a) => [a.namespace, a.pod, a.containerId.slice(0, 12), a.network, a.bridge, a.port, String(a.tag), a.interface, a.ip ?? '-'])));

@@ -1,11 +1,10 @@
 // setup <namespace> <pod> <container-id>: attach the pod's infra container to every network
 // that selects it. Order: plan (pure, fails before any change), lock, replace leftovers of an
 // older container, then leases -> veths -> OVS ports -> pod record, each step with its undo.
-import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../errors';
 import { type Lease, type Owner, poolFor, vlanFor } from '../ipam';
 import { formatIpv4, macFromIpv4, parsePrefix } from '../ipam/ipv4';
-import { hostVethName, type PodRef } from '../names';
+import { hash64Hex, hostVethName, type PodRef } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { podSelector } from '../ovs/attachment';
 import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
@@ -135,8 +134,7 @@ function isComplete(mine: FoundPort[], planned: Planned[]): boolean {
 /** MAC derived from the address (unique where addresses are), else from the port name. */
 function macFor(lease: Lease | undefined, port: string): string {
   if (lease) return macFromIpv4(parsePrefix(lease.address).address);
-  const h = createHash('sha256').update(port).digest();
-  return ['0a', '59', ...[...h.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+  return `0a:59:${hash64Hex(port).slice(0, 8).replace(/(..)(?!$)/g, '$1:')}`;
 }
 
 function recordOf(ref: PodRef, planned: Planned[], attachments: Attachment[]) {

@@ -1,21 +1,12 @@
-// Finds, reads and validates the config. Lookup order: --config, $PODVLAN_CONFIG, podvlan.yaml
-// beside the executable (the kubelet plugin directory), /etc/podvlan/podvlan.yaml.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// Reads and validates the config (lookup order in ./locate).
+import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors';
+import { findConfigPath } from './locate';
 import { type Config, configSchema } from './schema';
 
-export const SYSTEM_CONFIG = '/etc/podvlan/podvlan.yaml';
+export { findConfigPath, SYSTEM_CONFIG } from './locate';
 const MAX_CONFIG_BYTES = 1 << 20;
-
-export function findConfigPath(explicit: string | undefined, env = process.env, execPath = process.execPath): string {
-  if (explicit) return explicit;
-  if (env.PODVLAN_CONFIG) return env.PODVLAN_CONFIG;
-  const beside = join(dirname(execPath), 'podvlan.yaml');
-  if (existsSync(beside)) return beside;
-  return SYSTEM_CONFIG;
-}
 
 export function loadConfig(explicit?: string): { path: string; config: Config } {
   const path = findConfigPath(explicit);

@@ -2,14 +2,14 @@
 // pod: the kernel allows one binder, and frees the name when the process dies, even on SIGKILL,
 // so there is never a stale lock file to clean up. Abstract names belong to the network
 // namespace, and every podvlan call on a node runs in the kubelet's (host) namespace.
-import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { UnavailableError } from '../errors';
+import { hash64Hex } from '../names';
 
 export interface PodLock { release(): void }
 
 export async function lockPod(scope: string, namespace: string, pod: string, timeoutMs: number): Promise<PodLock> {
-  const name = '\0podvlan-' + createHash('sha256').update(`${scope}\n${namespace}\n${pod}`).digest('hex').slice(0, 40);
+  const name = `\0podvlan-${hash64Hex(`${scope}\n${namespace}`)}${hash64Hex(pod)}`;
   const deadline = Date.now() + timeoutMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const server = await tryBind(name);

@@ -1,7 +1,6 @@
 // The one place that spawns iproute2. Commands go in as argument arrays through `ip -batch -`
 // on stdin (one process for many commands); a pod-side batch runs under nsenter in the pod's
 // network namespace. Never a shell.
-import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { OperationError } from '../errors';
 
@@ -27,6 +26,7 @@ export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Pro
   }
   const ipArgs = ['-batch', '-', ...(opts.force ? ['-force'] : [])];
   const [file, args] = opts.netns ? [NSENTER, [`--net=${opts.netns}`, '--', IP, ...ipArgs]] : [IP, ipArgs];
+  const { execa } = await import('execa'); // loaded only by calls that spawn
   const res = await execa(file, args, {
     input: commands.map((c) => c.join(' ')).join('\n') + '\n',
     reject: false,

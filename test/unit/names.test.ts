@@ -51,13 +51,13 @@ describe('parsePodArgs', () => {
     expect(parsePodArgs('prod', '22-my-nginx', ID)).toEqual({ namespace: 'prod', pod: '22-my-nginx', containerId: ID });
     expect(parsePodArgs('prod', '22-my-nginx', ID, 'docker')).toEqual({ namespace: 'prod', pod: '22-my-nginx', containerId: ID });
   });
-  it.each([
+  it.each<[string, [string, string, string, string?], RegExp]>([
     ['namespace', ['Prod', 'p', ID], /namespace/],
     ['pod', ['prod', 'p;reboot', ID], /pod name/],
     ['container id', ['prod', 'p', 'xyz'], /container id/],
     ['runtime', ['prod', 'p', ID, 'docker;rm'], /runtime/],
-  ] as const)('rejects a bad %s', (_label, args, what) => {
-    expectInvalid(() => parsePodArgs(...(args as [string, string, string, string?])), what);
+  ])('rejects a bad %s', (_label, args, what) => {
+    expectInvalid(() => parsePodArgs(...args), what);
   });
 });
 

@@ -1,0 +1,52 @@
+// Config lookup, and the one value `status` needs (stateDir) read without loading the YAML
+// parser or the schema: status runs for every pod, often, and start-up is most of its cost.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export const SYSTEM_CONFIG = '/etc/podvlan/podvlan.yaml';
+export const DEFAULT_STATE_DIR = '/var/lib/podvlan';
+
+/** --config, else $PODVLAN_CONFIG, else podvlan.yaml beside the executable, else the system file. */
+export function findConfigPath(explicit: string | undefined, env = process.env, execPath = process.execPath): string {
+  if (explicit) return explicit;
+  if (env.PODVLAN_CONFIG) return env.PODVLAN_CONFIG;
+  const beside = join(dirname(execPath), 'podvlan.yaml');
+  if (existsSync(beside)) return beside;
+  return SYSTEM_CONFIG;
+}
+
+const TOP_LEVEL_STATE_DIR = /^stateDir[ \t]*:[ \t]*(?:"([^"\\\n]*)"|'([^'\n]*)'|([^\s#'"{[][^\s#]*))[ \t]*(?:#.*)?$/m;
+const ANY_STATE_DIR_TEXT = /stateDir/;
+
+/**
+ * stateDir from config text when it can be read without a full parse: a JSON document, or a
+ * plain top-level `stateDir: /path` line. Returns undefined when unsure (the caller then parses
+ * fully); returns the default when the key is plainly absent.
+ */
+export function quickStateDir(text: string): string | undefined {
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('{')) {
+    try {
+      const v = JSON.parse(trimmed) as { stateDir?: unknown };
+      return typeof v.stateDir === 'string' && v.stateDir.startsWith('/') ? v.stateDir : v.stateDir === undefined ? DEFAULT_STATE_DIR : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  const m = TOP_LEVEL_STATE_DIR.exec(text);
+  if (m) {
+    const value = m[1] ?? m[2] ?? m[3];
+    if (!value.startsWith('/')) return undefined;
+    // A second stateDir line (or a flow-style mapping) would make this guess unsafe.
+    return text.indexOf('stateDir', m.index + 1) === -1 ? value : undefined;
+  }
+  return ANY_STATE_DIR_TEXT.test(text) ? undefined : DEFAULT_STATE_DIR;
+}
+
+export function readConfigText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
