@@ -14,9 +14,21 @@ export interface Io { out: (text: string) => void; err: (text: string) => void }
 const MAX_ARG_LENGTH = 4096;
 
 // Commands and the config loader are imported when a command runs, so a call loads only what it uses.
+let logger: Logger | undefined; // set once the config is loaded, so failures reach the log too
+
 async function context(configFlag: string | undefined): Promise<Context> {
   const { path, config } = (await import('../config/load')).loadConfig(configFlag);
-  return { config, configPath: path, log: new Logger(config.logFile) };
+  logger = new Logger(config.logFile);
+  return { config, configPath: path, log: logger };
+}
+
+/** The subcommand: the first argument that is neither an option nor an option's value. */
+function subcommandOf(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '-c' || argv[i] === '--config') { i++; continue; }
+    if (!argv[i].startsWith('-')) return argv[i];
+  }
+  return undefined;
 }
 
 function buildProgram(io: Io): Command {
@@ -83,7 +95,7 @@ function buildProgram(io: Io): Command {
 
 /** Run the CLI; returns the exit code. */
 export async function run(argv: string[], io: Io): Promise<number> {
-  const isStatus = argv.includes('status');
+  const isStatus = subcommandOf(argv) === 'status';
   // `status` errors go to stdout with a non-zero exit: the kubelet fails the call either way,
   // and stderr must stay silent.
   const report = isStatus ? io.out : io.err;
@@ -98,6 +110,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       report(`podvlan: ${oneLine(err).replace(/^error: /, '')}`);
       return new InvalidInputError('').exitCode;
     }
+    logger?.error('failed', { argv, error: oneLine(err), kind: err instanceof PodvlanError ? err.kind : 'internal' });
     if (err instanceof PodvlanError) {
       report(`podvlan: ${oneLine(err)}`);
       return err.exitCode;

@@ -3,7 +3,7 @@
 // only, never stderr.
 import { statusOutput } from '../commands/status';
 import { findConfigPath, quickStateDir, readConfigText } from '../config/locate';
-import { ConfigError, INTERNAL_EXIT_CODE, oneLine, PodvlanError } from '../errors';
+import { INTERNAL_EXIT_CODE, oneLine, PodvlanError } from '../errors';
 import { parsePodArgs } from '../names';
 
 export interface StatusArgs { config?: string; positional: string[] }
@@ -26,7 +26,6 @@ export async function runStatus(args: StatusArgs, out: (line: string) => void): 
     const ref = parsePodArgs(ns, pod, id, runtime);
     const path = findConfigPath(args.config);
     const text = readConfigText(path);
-    if (text === undefined) throw new ConfigError(`cannot read config ${path}`);
     const stateDir = quickStateDir(text) ?? (await import('../config/load')).loadConfig(path).config.stateDir;
     const line = statusOutput(stateDir, ref);
     if (line) out(line);

@@ -52,7 +52,8 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
     try {
       const existing = await findPorts(ovs, podSelector(ref.namespace, ref.pod));
       const mine = existing.filter((f) => f.attachment.containerId === ref.containerId);
-      if (isComplete(mine, planned)) {
+      const pod = await containerNetns(ctx.config.runtime.docker.socket, ref.containerId, timeoutMs);
+      if (isComplete(mine, planned, pod.inode)) {
         const attachments = mine.map((f) => f.attachment);
         writePodRecord(stateDir, recordOf(ref, planned, attachments));
         log.info('already set up', { ports: attachments.map((a) => a.port) });
@@ -69,8 +70,7 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
       // A veth with our name but no port is what an interrupted setup left: remove it first.
       const orphans = planned.map((p) => p.port).filter(linkExists);
       if (orphans.length > 0) await detach(ctx, ovs, [], { extraLinks: orphans });
-      const { pid, netns } = await containerNetns(ctx.config.runtime.docker.socket, ref.containerId, timeoutMs);
-      const attachments = await attach(ctx, ovs, ref, planned, pid, netns, log);
+      const attachments = await attach(ctx, ovs, ref, planned, pod, log);
       log.info('set up', { ports: attachments.map((a) => a.port), ips: attachments.map((a) => a.ip) });
       return { attachments, changed: true };
     } finally {
@@ -81,7 +81,7 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
   }
 }
 
-async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pid: number, netns: string, log: Context['log']): Promise<Attachment[]> {
+async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: { pid: number; netns: string; inode: string }, log: Context['log']): Promise<Attachment[]> {
   const { stateDir, timeoutMs } = ctx.config;
   const undo = new UndoStack(log);
   const previous = readPodRecord(stateDir, ref.namespace, ref.pod);
@@ -106,9 +106,10 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
       tag: p.tag,
       ip: leases[i]?.address,
       mac: macFor(leases[i], p.port),
+      netns: pod.inode,
     }));
     undo.push('delete veths', () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
-    await createPairs(pid, netns, attachments.map((a, i) => ({
+    await createPairs(pod.pid, pod.netns, attachments.map((a, i) => ({
       hostName: a.port,
       podName: a.interface,
       mac: a.mac,
@@ -126,9 +127,14 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
   }
 }
 
-function isComplete(mine: FoundPort[], planned: Planned[]): boolean {
+/** Already set up: every planned port exists as planned, for this very namespace, with its veth. */
+function isComplete(mine: FoundPort[], planned: Planned[], netnsInode: string): boolean {
   if (mine.length !== planned.length) return false;
-  return planned.every((p) => mine.some((f) => f.attachment.port === p.port && f.attachment.tag === p.tag && f.attachment.bridge === p.network.bridge && f.attachment.interface === p.network.interface));
+  // The port row alone is not enough: a container restarted under the same id has a new
+  // namespace, and its old veths die with the old one (the kernel may take a moment).
+  return planned.every((p) => mine.some((f) => f.attachment.port === p.port && f.attachment.tag === p.tag &&
+    f.attachment.bridge === p.network.bridge && f.attachment.interface === p.network.interface && f.attachment.netns === netnsInode)) &&
+    planned.every((p) => linkExists(p.port));
 }
 
 /** MAC derived from the address (unique where addresses are), else from the port name. */

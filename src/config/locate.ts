@@ -2,6 +2,7 @@
 // parser or the schema: status runs for every pod, often, and start-up is most of its cost.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { ConfigError } from '../errors';
 
 export const SYSTEM_CONFIG = '/etc/podvlan/podvlan.yaml';
 export const DEFAULT_STATE_DIR = '/var/lib/podvlan';
@@ -43,10 +44,11 @@ export function quickStateDir(text: string): string | undefined {
   return ANY_STATE_DIR_TEXT.test(text) ? undefined : DEFAULT_STATE_DIR;
 }
 
-export function readConfigText(path: string): string | undefined {
+export function readConfigText(path: string): string {
   try {
     return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`cannot read config ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code ?? e.message}`);
   }
 }

@@ -26,6 +26,13 @@ const hostLocal = z.strictObject({
     const value = v[key];
     if (value !== undefined && !contains(subnet, parseIpv4(value))) ctx.addIssue({ code: 'custom', path: [key], message: `${value} is outside subnet ${v.subnet}` });
   }
+  for (const key of ['rangeStart', 'rangeEnd'] as const) {
+    const value = v[key];
+    if (value !== undefined && (parseIpv4(value) < first || parseIpv4(value) > last)) ctx.addIssue({ code: 'custom', path: [key], message: `${value} is the network or broadcast address of ${v.subnet}` });
+  }
+  v.exclude.forEach((value, i) => {
+    if (!contains(subnet, parseIpv4(value))) ctx.addIssue({ code: 'custom', path: ['exclude', i], message: `${value} is outside subnet ${v.subnet}` });
+  });
   const start = v.rangeStart ? parseIpv4(v.rangeStart) : first;
   const end = v.rangeEnd ? parseIpv4(v.rangeEnd) : last;
   if (start > end) ctx.addIssue({ code: 'custom', path: ['rangeEnd'], message: 'rangeEnd is before rangeStart' });

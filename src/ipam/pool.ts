@@ -22,5 +22,6 @@ export interface AddressPool {
 }
 
 export function sameOwner(a: Owner, b: Owner): boolean {
-  return a.containerId === b.containerId && a.interface === b.interface && a.network === b.network;
+  return a.containerId === b.containerId && a.interface === b.interface && a.network === b.network &&
+    a.namespace === b.namespace && a.pod === b.pod;
 }

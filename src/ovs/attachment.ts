@@ -15,9 +15,10 @@ export interface Attachment {
   tag: number;
   ip?: string; // address/prefix inside the pod, when the network has IPAM
   mac: string;
+  netns?: string; // inode of the pod's network namespace at setup, to notice a restarted container
 }
 
-const FIELDS = ['namespace', 'pod', 'containerId', 'network', 'interface', 'bridge', 'ip', 'mac'] as const;
+const FIELDS = ['namespace', 'pod', 'containerId', 'network', 'interface', 'bridge', 'ip', 'mac', 'netns'] as const;
 
 export function toExternalIds(a: Attachment): Record<string, string> {
   const ids: Record<string, string> = { [MANAGED_KEY]: 'true' };
@@ -43,6 +44,7 @@ export function fromExternalIds(port: string, tag: number | undefined, ids: Reco
     tag: tag ?? 0,
     ip: ids[`${KEY_PREFIX}ip`],
     mac: get('mac'),
+    netns: ids[`${KEY_PREFIX}netns`],
   };
 }
 

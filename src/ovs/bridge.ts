@@ -1,7 +1,7 @@
 // The bridge and port model podvlan needs: ensure bridges, add access ports atomically, find
 // our ports by owner, delete ports. Each call is one transaction (plus one wait for
 // ovs-vswitchd where the datapath must have applied the change before we return).
-import { NotFoundError, OperationError, UnavailableError } from '../errors';
+import { ConflictError, NotFoundError, OperationError, UnavailableError } from '../errors';
 import { type Attachment, fromExternalIds, MANAGED_KEY, toExternalIds } from './attachment';
 import { OvsdbClient, TransactionError } from './client';
 import { assertAbsent, comment, type Condition, insert, mutate, type Operation, select, waitUntilPresent } from './ops';
@@ -54,7 +54,14 @@ async function waitApplied(client: OvsdbClient, cfg: number, interfaces: string[
 }
 
 export async function ensureBridges(client: OvsdbClient, bridges: BridgeSpec[], timeoutMs: number): Promise<string[]> {
-  const found = await client.transact(bridges.map((b) => select('Bridge', byName(b.name), ['name'])));
+  const found = await client.transact(bridges.map((b) => select('Bridge', byName(b.name), ['name', 'datapath_type'])));
+  bridges.forEach((b, i) => {
+    const row = found[i].rows?.[0];
+    const actual = row ? String(row.datapath_type) || 'system' : b.datapathType; // "" means the default, system
+    if (actual !== b.datapathType) {
+      throw new ConflictError(`OVS bridge ${b.name} exists with datapath_type ${actual}, but the config says ${b.datapathType}`);
+    }
+  });
   const missing = bridges.filter((_, i) => (found[i].rows ?? []).length === 0);
   if (missing.length === 0) return [];
   await ensureRootRow(client);

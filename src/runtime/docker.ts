@@ -1,5 +1,6 @@
 // Container id -> network namespace, through the Docker Engine API on its unix socket. One
 // HTTP/1.0 request on a fresh connection (the server closes it, so no chunked decoding).
+import { statSync } from 'node:fs';
 import net from 'node:net';
 import { NotFoundError, UnavailableError } from '../errors';
 
@@ -19,10 +20,16 @@ export async function inspectContainer(socketPath: string, containerId: string, 
 }
 
 /** The network namespace path of a running container; NotFound if it is stopped. */
-export async function containerNetns(socketPath: string, containerId: string, timeoutMs: number): Promise<{ pid: number; netns: string }> {
+export async function containerNetns(socketPath: string, containerId: string, timeoutMs: number): Promise<{ pid: number; netns: string; inode: string }> {
   const info = await inspectContainer(socketPath, containerId, timeoutMs);
   if (!info.running || info.pid <= 0) throw new NotFoundError(`container ${containerId.slice(0, 12)} is not running`);
-  return { pid: info.pid, netns: `/proc/${info.pid}/ns/net` };
+  const netns = `/proc/${info.pid}/ns/net`;
+  try {
+    // The inode names the namespace: a container restarted under the same id gets a new one.
+    return { pid: info.pid, netns, inode: String(statSync(netns).ino) };
+  } catch {
+    throw new NotFoundError(`container ${containerId.slice(0, 12)} exited while podvlan looked it up`);
+  }
 }
 
 function httpGet(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {

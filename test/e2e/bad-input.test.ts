@@ -1,8 +1,8 @@
 // Every bad input exits non-zero with one line, and leaves no port, veth, lease, record or lock.
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bridgePorts, heldLocks, hostVeths, runPlugin, stateFiles, writeConfig } from '../support/plugin';
+import { bridgePorts, heldLocks, hostVeths, ovsVsctl, runPlugin, stateFiles, writeConfig } from '../support/plugin';
 import { docker, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
@@ -116,6 +116,15 @@ describe('bad input is refused with one line and leaves nothing behind', () => {
     // The pod's namespace holds no leftover interface either.
     const links = await docker(info, ['exec', running, 'ip', 'link'], false);
     expect(links.stdout).not.toMatch(/eth1/);
+  });
+
+  it('refuses init when an existing bridge has another datapath type, and logs the failure', async () => {
+    await ovsVsctl(info, ['--no-wait', 'add-br', 'sys_br', '--', 'set', 'Bridge', 'sys_br', 'datapath_type=system']);
+    const cfg = writeConfig(info, join(dir, 'datapath'), [network({ bridge: 'sys_br' })], { stateDir });
+    await expectRefused(['init'], 5, /bridge sys_br exists with datapath_type system, but the config says netdev/, cfg);
+    await ovsVsctl(info, ['--no-wait', 'del-br', 'sys_br']);
+    const log = readFileSync(join(dir, 'datapath', 'podvlan.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(log.at(-1)).toMatchObject({ level: 'error', kind: 'conflict', argv: ['init'] });
   });
 
   it('refuses unknown subcommands, missing and oversized arguments with one line', async () => {

@@ -6,7 +6,7 @@ import { copyFileSync, chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { BINARY, bridgePorts, heldLocks, hostVeths, ovsVsctl, parseKubeletStatus, portTag, runPlugin, stateFiles, writeConfig } from '../support/plugin';
-import { canPing, podExec, startContainer } from '../support/sandbox';
+import { canPing, docker, podExec, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
 const NS = 'prod-shop';
@@ -103,6 +103,18 @@ describe('kubelet exec plugin flow', () => {
     expect(r.exitCode, r.all).toBe(0);
     expect((await call('list', '--output', 'json')).stdout).toBe(before);
     expect(await ovsVsctl(info, ['--columns=_uuid', 'list', 'Port'])).toBe(portUuids);
+  });
+
+  it('a setup retried after the container restarted (same id, new namespace) re-attaches it with the same address', async () => {
+    const c = pods[2];
+    const ip = await podIp(c.id);
+    await docker(info, ['restart', '-t', '0', c.id]);
+    expect(await podIp(c.id)).toBe('');
+    const r = await call('setup', NS, c.name, c.id);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.all).not.toMatch(/unchanged/);
+    expect(await podIp(c.id)).toBe(ip);
+    expect(await bridgePorts(info, BRIDGE)).toHaveLength(3);
   });
 
   it('teardown removes one pod and a second teardown is still success', async () => {

@@ -44,7 +44,6 @@ describe('HostLocalPool', () => {
     const pool = poolOf(small);
     const first = await addr(pool, owner('c1'));
     expect(await addr(pool, owner('c1'))).toBe(first);
-    expect(await addr(pool, { ...owner('c1'), pod: 'renamed' })).toBe(first);
     expect(await addr(pool, owner('c1'), first.split('/')[0])).toBe(first);
     expect(files()).toEqual(['10.0.0.2']);
   });
@@ -55,6 +54,15 @@ describe('HostLocalPool', () => {
     const b = await addr(pool, owner('c2'));
     const c = await addr(pool, owner('c1', 'eth2'));
     expect(new Set([a, b, c]).size).toBe(3);
+  });
+
+  it('treats the same container id under another pod name as another owner (a mistyped call cannot take or free it)', async () => {
+    const pool = poolOf(small);
+    const held = await addr(pool, owner('c1'));
+    const impostor: Owner = { ...owner('c1'), pod: 'other-pod' };
+    expect(await addr(pool, impostor, held.split('/')[0])).not.toBe(held);
+    expect(await pool.release(impostor, held.split('/')[0])).not.toContain(held.split('/')[0]);
+    expect(files()).toContain(held.split('/')[0]);
   });
 
   it("releases only that owner's address", async () => {
