@@ -1,16 +1,15 @@
-// Entry point of the single executable. `status` takes a path that loads almost nothing; every
-// other command loads the full CLI on demand (the bundle is compiled to bytecode, so modules
-// behind a dynamic import cost nothing until used).
-import { parseStatusArgv, runStatus } from './cli/status-fast';
+// Entry point of the single executable. The kubelet's own calls take a path that loads no
+// argument parser (fast.ts); everything else loads the full CLI. Modules behind a dynamic
+// import cost nothing until used (the bundle is compiled to bytecode).
+import { parseKubeletArgv, runKubeletCall } from './cli/fast';
 
 // console.log/error, not process.stdout/stderr: in bun the latter build Node streams at first
 // use, which costs more than the rest of a status call.
-const out = (text: string) => console.log(text);
-const err = (text: string) => console.error(text);
+const io = { out: (text: string) => console.log(text), err: (text: string) => console.error(text) };
 const argv = process.argv.slice(2);
-const status = parseStatusArgv(argv);
+const call = parseKubeletArgv(argv);
 
-const done = status
-  ? runStatus(status, out)
-  : import('./cli/program').then((cli) => cli.run(argv, { out, err }));
+const done = call
+  ? runKubeletCall(call, argv, io)
+  : import('./cli/program').then((cli) => cli.run(argv, io));
 done.then((code) => { process.exitCode = code; });

@@ -3,24 +3,12 @@
 // kubelet reads stdout and stderr together and fails the pod on any stray byte.
 import { Command, CommanderError, Option } from 'commander';
 import pkg from '../../package.json';
-import type { Context } from '../commands/context';
-import { INTERNAL_EXIT_CODE, InvalidInputError, oneLine, PodvlanError } from '../errors';
-import { Logger } from '../log';
+import { InvalidInputError, oneLine } from '../errors';
 import { parsePodArgs } from '../names';
+import { checkArgLengths, failure, type Io, loadContext as context, setupCall, statusCall, teardownCall } from './calls';
 import { type OutputFormat, table } from './output';
 
-export interface Io { out: (text: string) => void; err: (text: string) => void }
-
-const MAX_ARG_LENGTH = 4096;
-
-// Commands and the config loader are imported when a command runs, so a call loads only what it uses.
-let logger: Logger | undefined; // set once the config is loaded, so failures reach the log too
-
-async function context(configFlag: string | undefined): Promise<Context> {
-  const { path, config } = (await import('../config/load')).loadConfig(configFlag);
-  logger = new Logger(config.logFile);
-  return { config, configPath: path, log: logger };
-}
+export type { Io } from './calls';
 
 /** The subcommand: the first argument that is neither an option nor an option's value. */
 function subcommandOf(argv: string[]): string | undefined {
@@ -55,29 +43,11 @@ function buildProgram(io: Io): Command {
     });
 
   podCommand('setup', "attach the pod's infra container to every network that selects it")
-    .action(async (ns: string, pod: string, id: string, runtime?: string) => {
-      const ref = parsePodArgs(ns, pod, id, runtime);
-      const { setup } = await import('../commands/setup');
-      const r = await setup(await context(cfg()), ref);
-      if (r.attachments.length === 0) io.out(`${ns}/${pod}: no network selects this pod`);
-      for (const a of r.attachments) io.out(`${ns}/${pod}: ${a.interface} ${a.ip ?? '(no address)'} vlan ${a.tag} on ${a.bridge} port ${a.port}${r.changed ? '' : ' (unchanged)'}`);
-    });
-
+    .action((ns: string, pod: string, id: string, runtime?: string) => setupCall(parsePodArgs(ns, pod, id, runtime), cfg(), io));
   podCommand('teardown', "remove the pod's ports and veths and release its addresses")
-    .action(async (ns: string, pod: string, id: string, runtime?: string) => {
-      const ref = parsePodArgs(ns, pod, id, runtime);
-      const { teardown } = await import('../commands/teardown');
-      const r = await teardown(await context(cfg()), ref);
-      io.out(`${ns}/${pod}: removed ${r.ports.length} port(s)${r.ports.length ? ` (${r.ports.join(', ')})` : ''}, released ${r.addresses.length} address(es)`);
-    });
-
+    .action((ns: string, pod: string, id: string, runtime?: string) => teardownCall(parsePodArgs(ns, pod, id, runtime), cfg(), io));
   podCommand('status', "print the pod's primary address as the kubelet expects it")
-    .action(async (ns: string, pod: string, id: string, runtime?: string) => {
-      const ref = parsePodArgs(ns, pod, id, runtime);
-      const { statusOutput } = await import('../commands/status');
-      const text = statusOutput((await context(cfg())).config.stateDir, ref);
-      if (text) io.out(text);
-    });
+    .action((ns: string, pod: string, id: string, runtime?: string) => statusCall(parsePodArgs(ns, pod, id, runtime), cfg(), io));
 
   program.command('list').description('every attachment on this node, read back from OVSDB')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
@@ -100,8 +70,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   // and stderr must stay silent.
   const report = isStatus ? io.out : io.err;
   try {
-    const tooLong = argv.find((a) => a.length > MAX_ARG_LENGTH);
-    if (tooLong !== undefined) throw new InvalidInputError(`argument of ${tooLong.length} characters is too long`);
+    checkArgLengths(argv);
     const program = buildProgram(io);
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
@@ -110,13 +79,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       report(`podvlan: ${oneLine(err).replace(/^error: /, '')}`);
       return new InvalidInputError('').exitCode;
     }
-    logger?.error('failed', { argv, error: oneLine(err), kind: err instanceof PodvlanError ? err.kind : 'internal' });
-    if (err instanceof PodvlanError) {
-      report(`podvlan: ${oneLine(err)}`);
-      return err.exitCode;
-    }
-    report(`podvlan: internal error: ${oneLine(err)}`);
-    return INTERNAL_EXIT_CODE;
+    return failure(err, report, argv);
   }
   return 0;
 }

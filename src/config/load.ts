@@ -1,25 +1,14 @@
 // Reads and validates the config (lookup order in ./locate).
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors';
-import { findConfigPath } from './locate';
+import { findConfigPath, readConfigText } from './locate';
 import { type Config, configSchema } from './schema';
 
 export { findConfigPath, SYSTEM_CONFIG } from './locate';
-const MAX_CONFIG_BYTES = 1 << 20;
 
 export function loadConfig(explicit?: string): { path: string; config: Config } {
   const path = findConfigPath(explicit);
-  let text: string;
-  try {
-    const buf = readFileSync(path);
-    if (buf.length > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
-    text = buf.toString('utf8');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(`cannot read config ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-  }
-  return { path, config: parseConfig(text, path) };
+  return { path, config: parseConfig(readConfigText(path), path) };
 }
 
 export function parseConfig(text: string, path: string): Config {

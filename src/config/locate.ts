@@ -44,11 +44,16 @@ export function quickStateDir(text: string): string | undefined {
   return ANY_STATE_DIR_TEXT.test(text) ? undefined : DEFAULT_STATE_DIR;
 }
 
+const MAX_CONFIG_BYTES = 1 << 20;
+
 export function readConfigText(path: string): string {
+  let buf: Buffer;
   try {
-    return readFileSync(path, 'utf8');
+    buf = readFileSync(path);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`cannot read config ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code ?? e.message}`);
   }
+  if (buf.length > MAX_CONFIG_BYTES) throw new ConfigError(`config ${path} is larger than ${MAX_CONFIG_BYTES} bytes`);
+  return buf.toString('utf8');
 }

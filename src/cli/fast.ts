@@ -1,0 +1,35 @@
+// The kubelet's calls, kept off the full CLI: `setup|teardown|status NS POD ID [RUNTIME]`
+// (optionally after -c PATH) load no argument parser, and status not even the YAML parser or
+// schema. Anything else (help, options, other commands) goes to program.ts.
+import { parsePodArgs } from '../names';
+import { checkArgLengths, failure, type Io, setupCall, statusCall, teardownCall } from './calls';
+
+const CALLS = { setup: setupCall, teardown: teardownCall, status: statusCall } as const;
+type CallName = keyof typeof CALLS;
+
+export interface KubeletCall { command: CallName; config?: string; positional: string[] }
+
+export function parseKubeletArgv(argv: string[]): KubeletCall | undefined {
+  let config: string | undefined;
+  let i = 0;
+  if ((argv[0] === '--config' || argv[0] === '-c') && argv.length > 1) { config = argv[1]; i = 2; }
+  else if (argv[0]?.startsWith('--config=')) { config = argv[0].slice('--config='.length); i = 1; }
+  const command = argv[i];
+  if (command !== 'setup' && command !== 'teardown' && command !== 'status') return undefined;
+  const positional = argv.slice(i + 1);
+  if (positional.length < 3 || positional.length > 4 || positional.some((a) => a.startsWith('-'))) return undefined;
+  return { command, config, positional };
+}
+
+export async function runKubeletCall(call: KubeletCall, argv: string[], io: Io): Promise<number> {
+  // status must never write to stderr: its failures go to stdout (the kubelet fails it either way).
+  const report = call.command === 'status' ? io.out : io.err;
+  try {
+    checkArgLengths(argv);
+    const [ns, pod, id, runtime] = call.positional;
+    await CALLS[call.command](parsePodArgs(ns, pod, id, runtime), call.config, io);
+    return 0;
+  } catch (err) {
+    return failure(err, report, argv);
+  }
+}
