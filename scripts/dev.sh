@@ -15,7 +15,7 @@ declare -A need=(
   [ip]=iproute2 [nsenter]=util-linux [ping]=iputils-ping [etcd]=etcd-server [etcdctl]=etcd-client
   [tcpdump]=tcpdump [hyperfine]=hyperfine [tar]=tar [git]=git
 )
-declare -A files=([/bin/busybox]=busybox-static [/usr/lib/cni/bridge]=containernetworking-plugins)
+declare -A files=([/bin/busybox]=busybox-static [/usr/bin/time]=time [/usr/lib/cni/bridge]=containernetworking-plugins)
 missing=()
 for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}"); done
 for f in "${!files[@]}"; do [ -e "$f" ] || missing+=("${files[$f]}"); done

@@ -2,7 +2,9 @@
 // full commander program (program.ts): load the context, run, print, and turn a failure into
 // one line and an exit code.
 import type { Context } from '../commands/context';
+import { statusOutput } from '../commands/status';
 import { loadConfigCached } from '../config/cached';
+import { findConfigPath, quickStateDir, readConfigText } from '../config/locate';
 import { INTERNAL_EXIT_CODE, InvalidInputError, oneLine, PodvlanError } from '../errors';
 import { Logger } from '../log';
 import type { PodRef } from '../names';
@@ -43,7 +45,6 @@ export async function teardownCall(ref: PodRef, configFlag: string | undefined, 
 
 /** `status` reads only stateDir from the config: no YAML parser, no schema, no round trip. */
 export async function statusCall(ref: PodRef, configFlag: string | undefined, io: Io): Promise<void> {
-  const [{ statusOutput }, { findConfigPath, quickStateDir, readConfigText }] = await Promise.all([import('../commands/status'), import('../config/locate')]);
   const path = findConfigPath(configFlag);
   const stateDir = quickStateDir(readConfigText(path)) ?? (await loadContext(path)).config.stateDir;
   const line = statusOutput(stateDir, ref);
