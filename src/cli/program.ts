@@ -59,6 +59,18 @@ function buildProgram(io: Io): Command {
         rows.map((a) => [a.namespace, a.pod, a.containerId.slice(0, 12), a.network, a.bridge, a.port, String(a.tag), a.interface, a.ip ?? '-'])));
     });
 
+  program.command('gc').description('remove what dead containers and interrupted calls left behind (ports, veths, addresses, records)')
+    .option('--dry-run', 'report what would be removed, change nothing')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (opts: { dryRun?: boolean; output: OutputFormat }) => {
+      const { gc } = await import('../commands/gc');
+      const r = await gc(await context(cfg()), { dryRun: opts.dryRun === true });
+      if (opts.output === 'json') { io.out(JSON.stringify(r, null, 2)); return; }
+      if (r.actions.length === 0) io.out(opts.dryRun ? 'nothing to remove' : 'nothing removed');
+      else io.out(table(['ACTION', 'TARGET', 'POD', 'CONTAINER', 'REASON'], r.actions.map((a) => [a.action, a.target, a.pod ?? '-', a.container?.slice(0, 12) ?? '-', a.reason])));
+      if (r.busy.length > 0) io.out(`skipped (a call for the pod was running): ${r.busy.join(', ')}`);
+    });
+
   program.command('version').description('print the version').action(() => io.out(`podvlan ${pkg.version}`));
   return program;
 }

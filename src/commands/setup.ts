@@ -3,7 +3,7 @@
 // older container, then leases -> veths -> OVS ports -> pod record, each step with its undo.
 import { InvalidInputError } from '../errors';
 import { type Lease, type Owner, poolFor, vlanFor } from '../ipam';
-import { formatIpv4, macFromIpv4, parsePrefix } from '../ipam/ipv4';
+import { macFromIpv4, parsePrefix } from '../ipam/ipv4';
 import { hash64Hex, hostVethName, type PodRef } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { podSelector } from '../ovs/attachment';
@@ -11,7 +11,8 @@ import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { containerNetns } from '../runtime/docker';
 import { lockPod } from '../state/lock';
-import { readPodRecord, writePodRecord } from '../state/pod-record';
+import { readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
+import { readyRecord } from './records';
 import { createPairs, linkExists } from '../veth/pair';
 import { type Context, networksFor } from './context';
 import { detach } from './detach';
@@ -55,7 +56,7 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
       const pod = await containerNetns(ctx.config.runtime.docker.socket, ref.containerId, timeoutMs);
       if (isComplete(mine, planned, pod.inode)) {
         const attachments = mine.map((f) => f.attachment);
-        writePodRecord(stateDir, recordOf(ref, planned, attachments));
+        writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));
         log.info('already set up', { ports: attachments.map((a) => a.port) });
         return { attachments, changed: false };
       }
@@ -85,13 +86,20 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
   const { stateDir, timeoutMs } = ctx.config;
   const undo = new UndoStack(log);
   const previous = readPodRecord(stateDir, ref.namespace, ref.pod);
+  const hintFor = (network: string) => previous?.containerId === ref.containerId ? previous.attachments.find((a) => a.network === network)?.ip : undefined;
   try {
+    // The intent first: whatever a crash leaves from here on can be traced to this pod.
+    undo.push('remove pod record', () => removePodRecord(stateDir, ref.namespace, ref.pod, ref.containerId));
+    writePodRecord(stateDir, {
+      namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, ready: false,
+      attachments: planned.map((p) => ({ network: p.network.name, interface: p.network.interface, port: p.port, tag: p.tag, ip: hintFor(p.network.name) })),
+    });
     const leases: (Lease | undefined)[] = [];
     for (const p of planned) {
       const pool = poolFor(p.network, stateDir);
       if (!pool) { leases.push(undefined); continue; }
       const owner: Owner = { network: p.network.name, namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, interface: p.network.interface };
-      const hint = previous?.containerId === ref.containerId ? previous.attachments.find((a) => a.network === p.network.name)?.ip?.split('/')[0] : undefined;
+      const hint = hintFor(p.network.name)?.split('/')[0];
       undo.push(`release address of ${p.network.name}`, () => pool.release(owner, hint));
       leases.push(await pool.acquire(owner, hint));
     }
@@ -119,7 +127,7 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
     })), timeoutMs);
     undo.push('delete OVS ports', async () => detach(ctx, ovs, await findPorts(ovs, { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId })));
     await addAccessPorts(ovs, attachments, timeoutMs);
-    writePodRecord(stateDir, recordOf(ref, planned, attachments));
+    writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));
     return attachments;
   } catch (err) {
     await undo.unwind();
@@ -141,15 +149,4 @@ function isComplete(mine: FoundPort[], planned: Planned[], netnsInode: string): 
 function macFor(lease: Lease | undefined, port: string): string {
   if (lease) return macFromIpv4(parsePrefix(lease.address).address);
   return `0a:59:${hash64Hex(port).slice(0, 8).replace(/(..)(?!$)/g, '$1:')}`;
-}
-
-function recordOf(ref: PodRef, planned: Planned[], attachments: Attachment[]) {
-  const primary = attachments.find((a) => planned.find((p) => p.network.name === a.network)?.network.primary);
-  return {
-    namespace: ref.namespace,
-    pod: ref.pod,
-    containerId: ref.containerId,
-    primaryIp: primary?.ip ? formatIpv4(parsePrefix(primary.ip).address) : undefined,
-    attachments: attachments.map((a) => ({ network: a.network, interface: a.interface, port: a.port, tag: a.tag, ip: a.ip })),
-  };
 }

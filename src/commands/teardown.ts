@@ -21,12 +21,14 @@ export async function teardown(ctx: Context, ref: PodRef): Promise<TeardownResul
       const ports = await findPorts(ovs, podSelector(ref.namespace, ref.pod));
       const mine = ports.filter((f) => f.attachment.containerId === ref.containerId);
       const othersPorts = new Set(ports.filter((f) => !mine.includes(f)).map((f) => f.attachment.port));
-      // Veths of an interrupted setup have no port yet; they carry this pod's names.
+      // Veths of an interrupted setup have no port yet; they carry this pod's names, and the
+      // pod record (written before anything was created) lists them.
       const networks = networksFor(ctx.config, ref);
-      const orphanLinks = networks.map((n) => hostVethName(ref.namespace, ref.pod, n.name)).filter((p) => !othersPorts.has(p));
+      const record = readPodRecord(stateDir, ref.namespace, ref.pod);
+      const recorded = record?.containerId === ref.containerId ? record.attachments.map((a) => a.port) : [];
+      const orphanLinks = [...networks.map((n) => hostVethName(ref.namespace, ref.pod, n.name)), ...recorded].filter((p) => !othersPorts.has(p));
       const result = await detach(ctx, ovs, mine, { extraLinks: orphanLinks });
       // Leases taken by an interrupted setup have no port to point at them.
-      const record = readPodRecord(stateDir, ref.namespace, ref.pod);
       for (const n of networks) {
         if (mine.some((f) => f.attachment.network === n.name)) continue;
         const hint = record?.containerId === ref.containerId ? record.attachments.find((a) => a.network === n.name)?.ip?.split('/')[0] : undefined;

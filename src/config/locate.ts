@@ -1,6 +1,6 @@
 // Config lookup, and the one value `status` needs (stateDir) read without loading the YAML
 // parser or the schema: status runs for every pod, often, and start-up is most of its cost.
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '../errors';
 
@@ -47,13 +47,19 @@ export function quickStateDir(text: string): string | undefined {
 const MAX_CONFIG_BYTES = 1 << 20;
 
 export function readConfigText(path: string): string {
-  let buf: Buffer;
+  let fd: number | undefined;
   try {
-    buf = readFileSync(path);
+    fd = openSync(path, 'r');
+    // Only a regular file of sane size: never read /dev/zero or a FIFO into memory.
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new ConfigError(`config ${path} is not a regular file`);
+    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${path} is larger than ${MAX_CONFIG_BYTES} bytes`);
+    return readFileSync(fd, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`cannot read config ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code ?? e.message}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  if (buf.length > MAX_CONFIG_BYTES) throw new ConfigError(`config ${path} is larger than ${MAX_CONFIG_BYTES} bytes`);
-  return buf.toString('utf8');
 }

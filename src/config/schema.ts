@@ -2,6 +2,7 @@
 // (docs/config.md); defaults are what a Debian node with openvswitch-switch and docker.io has.
 import { z } from 'zod';
 import { contains, hostRange, parseIpv4, parsePrefix } from '../ipam/ipv4';
+import { parseVlanRange, vlanRangesOverlap } from '../ipam/vlan';
 
 const regex = z.string().refine((s) => { try { new RegExp(s); return true; } catch { return false; } }, 'not a valid regular expression');
 const ipv4 = z.string().refine((s) => { try { parseIpv4(s); return true; } catch { return false; } }, { message: 'not an IPv4 address', abort: true });
@@ -45,9 +46,75 @@ const staticIpam = z.strictObject({
   routes: z.array(route).default([]),
 });
 
+// Cluster-wide addresses from etcd: like host-local, plus explicit per-pod addresses.
+const etcdIpam = z.strictObject({
+  type: z.literal('etcd'),
+  subnet: cidr,
+  rangeStart: ipv4.optional(),
+  rangeEnd: ipv4.optional(),
+  gateway: ipv4.optional(),
+  exclude: z.array(ipv4).default([]),
+  routes: z.array(route).default([]),
+  fixed: z.array(z.strictObject({
+    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS-1123 label'),
+    pod: z.string().max(253).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS-1123 subdomain'),
+    address: ipv4,
+  })).optional(),
+}).superRefine((v, ctx) => {
+  checkAddressRange(v, ctx);
+  const subnet = parsePrefix(v.subnet);
+  const [first, last] = hostRange(subnet);
+  const addresses = new Map<string, number>();
+  const pods = new Map<string, number>();
+  (v.fixed ?? []).forEach((f, i) => {
+    const ip = parseIpv4(f.address);
+    if (!contains(subnet, ip)) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is outside subnet ${v.subnet}` });
+    else if (ip < first || ip > last) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is the network or broadcast address of ${v.subnet}` });
+    else if (v.gateway !== undefined && ip === parseIpv4(v.gateway)) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is the gateway` });
+    if (addresses.has(f.address)) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is also fixed for entry ${addresses.get(f.address)}` });
+    addresses.set(f.address, i);
+    const pod = `${f.namespace}/${f.pod}`;
+    if (pods.has(pod)) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'pod'], message: `pod ${pod} already has a fixed address (entry ${pods.get(pod)})` });
+    pods.set(pod, i);
+  });
+});
+
+/** rangeStart/rangeEnd/gateway/exclude inside the subnet, range in order (the host-local rules). */
+function checkAddressRange(v: { subnet: string; rangeStart?: string; rangeEnd?: string; gateway?: string; exclude: string[] }, ctx: z.RefinementCtx): void {
+  const subnet = parsePrefix(v.subnet);
+  const [first, last] = hostRange(subnet);
+  for (const key of ['rangeStart', 'rangeEnd', 'gateway'] as const) {
+    const value = v[key];
+    if (value !== undefined && !contains(subnet, parseIpv4(value))) ctx.addIssue({ code: 'custom', path: [key], message: `${value} is outside subnet ${v.subnet}` });
+  }
+  for (const key of ['rangeStart', 'rangeEnd'] as const) {
+    const value = v[key];
+    if (value !== undefined && (parseIpv4(value) < first || parseIpv4(value) > last)) ctx.addIssue({ code: 'custom', path: [key], message: `${value} is the network or broadcast address of ${v.subnet}` });
+  }
+  v.exclude.forEach((value, i) => {
+    if (!contains(subnet, parseIpv4(value))) ctx.addIssue({ code: 'custom', path: ['exclude', i], message: `${value} is outside subnet ${v.subnet}` });
+  });
+  const start = v.rangeStart ? parseIpv4(v.rangeStart) : first;
+  const end = v.rangeEnd ? parseIpv4(v.rangeEnd) : last;
+  if (start > end) ctx.addIssue({ code: 'custom', path: ['rangeEnd'], message: 'rangeEnd is before rangeStart' });
+}
+
+// z.custom and non-fatal issues rather than z.string/z.enum, whose failures are fatal to the
+// union branch: the union then reports "pool: ..." or "per: ..." instead of a bare "Invalid
+// input". A missing pool stays fatal, so {id: 3, per: pod} still reports the stray key.
+const vlanPool = z.custom<string>(() => true).superRefine((s, ctx) => {
+  if (typeof s !== 'string') {
+    ctx.addIssue({ code: 'custom', message: 'must be a range like "100-199"', fatal: s === undefined });
+    return;
+  }
+  try { parseVlanRange(s); } catch (err) { ctx.addIssue({ code: 'custom', message: (err as Error).message }); }
+});
+const vlanPer = z.custom<'namespace' | 'pod'>((v) => v === 'namespace' || v === 'pod', { message: 'must be namespace or pod', abort: false });
+
 const vlan = z.union([
   z.strictObject({ id: z.number().int().min(1).max(4094) }),
   z.strictObject({ fromPodName: regex.refine((s) => { try { return new RegExp(`${s}|`).exec('')!.length > 1; } catch { return true; /* reported as not a valid regular expression */ } }, 'needs a capture group for the VLAN number') }),
+  z.strictObject({ pool: vlanPool, per: vlanPer.default('namespace') }), // cluster-wide, in etcd
 ]);
 
 export const networkSchema = z.strictObject({
@@ -59,7 +126,27 @@ export const networkSchema = z.strictObject({
   primary: z.boolean().default(false),
   match: z.strictObject({ namespace: regex.optional(), podName: regex.optional() }).default({}),
   vlan,
-  ipam: z.discriminatedUnion('type', [hostLocal, staticIpam]).optional(),
+  ipam: z.discriminatedUnion('type', [hostLocal, staticIpam, etcdIpam]).optional(),
+});
+
+const etcdEndpoint = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && (u.pathname === '' || u.pathname === '/') && !u.search && !u.hash && !u.username && !u.password;
+  } catch { return false; }
+}, 'must be http://HOST:PORT or https://HOST:PORT');
+
+const etcdSection = z.strictObject({
+  endpoints: z.array(etcdEndpoint).min(1),
+  prefix: z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must be a key prefix like /podvlan (no trailing slash)').default('/podvlan'),
+  tls: z.strictObject({ ca: absPath.optional(), cert: absPath.optional(), key: absPath.optional() }).optional(),
+  username: z.string().min(1).optional(),
+  password: z.string().optional(),
+  timeoutMs: z.number().int().min(100).max(600000).optional(), // default: the top-level timeoutMs
+}).superRefine((e, ctx) => {
+  if (e.tls && (e.tls.cert === undefined) !== (e.tls.key === undefined)) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'cert and key go together' });
+  if (e.tls && !e.endpoints.some((u) => u.startsWith('https:'))) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls is set but no endpoint is https://' });
+  if (e.password !== undefined && e.username === undefined) ctx.addIssue({ code: 'custom', path: ['username'], message: 'password is set without a username' });
 });
 
 export const configSchema = z.strictObject({
@@ -71,6 +158,8 @@ export const configSchema = z.strictObject({
     docker: z.strictObject({ socket: absPath.default('/var/run/docker.sock') }).default({ socket: '/var/run/docker.sock' }),
   }).default({ docker: { socket: '/var/run/docker.sock' } }),
   networks: z.array(networkSchema).min(1),
+  etcd: etcdSection.optional(), // cluster-wide VLAN and address pools
+  nodeName: z.string().max(253).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS-1123 subdomain').optional(), // default: the host name
 }).superRefine((c, ctx) => {
   const seen = new Set<string>();
   c.networks.forEach((n, i) => {
@@ -84,8 +173,30 @@ export const configSchema = z.strictObject({
     if (other && other !== n.datapathType) ctx.addIssue({ code: 'custom', path: ['networks', i, 'datapathType'], message: `bridge ${n.bridge} is given two datapath types` });
     datapath.set(n.bridge, n.datapathType);
   });
+}).superRefine((c, ctx) => {
+  // Cluster-wide pools: they need etcd, and two networks on one bridge must not share VLANs.
+  c.networks.forEach((n, i) => {
+    if (!c.etcd && n.ipam?.type === 'etcd') ctx.addIssue({ code: 'custom', path: ['networks', i, 'ipam'], message: 'ipam type etcd needs the top-level etcd section' });
+    if (!c.etcd && 'pool' in n.vlan) ctx.addIssue({ code: 'custom', path: ['networks', i, 'vlan'], message: 'a VLAN pool needs the top-level etcd section' });
+  });
+  const rangeOf = (v: Network['vlan']) => {
+    try { return 'pool' in v ? parseVlanRange(v.pool) : 'id' in v ? { first: v.id, last: v.id } : undefined; } catch { return undefined; /* reported at the pool */ }
+  };
+  c.networks.forEach((b, j) => {
+    const rb = rangeOf(b.vlan);
+    if (!rb) return;
+    c.networks.slice(0, j).forEach((a) => {
+      const ra = rangeOf(a.vlan);
+      if (a.bridge !== b.bridge || !ra || !vlanRangesOverlap(ra, rb) || (!('pool' in a.vlan) && !('pool' in b.vlan))) return;
+      const what = (v: Network['vlan'], r: { first: number; last: number }) => ('pool' in v ? `VLAN pool ${r.first}-${r.last}` : `VLAN ${r.first}`);
+      ctx.addIssue({ code: 'custom', path: ['networks', j, 'vlan'], message: `${what(b.vlan, rb)} overlaps ${what(a.vlan, ra)} of network ${a.name} on bridge ${b.bridge}` });
+    });
+  });
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type Network = z.infer<typeof networkSchema>;
 export type Ipam = NonNullable<Network['ipam']>;
+export type EtcdConfig = NonNullable<Config['etcd']>;
+export type EtcdIpam = Extract<Ipam, { type: 'etcd' }>;
+export type VlanPoolConfig = Extract<Network['vlan'], { pool: string }>;

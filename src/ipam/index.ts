@@ -1,21 +1,68 @@
 // Picks the address pool a network's config asks for.
+import { hostname } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Network } from '../config/schema';
+import type { Config, Network } from '../config/schema';
+import { EtcdClient } from '../etcd/client';
+import { ConfigError } from '../errors';
+import { EtcdAddressPool } from './etcd-pool';
 import { HostLocalPool } from './host-local';
-import { LeaseDir } from './lease-dir';
+import { LeaseDir, type LeaseRecord } from './lease-dir';
 import type { AddressPool } from './pool';
 import { StaticPool } from './static';
+import { EtcdVlanPool } from './vlan-pool';
 
 export type { AddressPool, Lease, Owner } from './pool';
-export { vlanFor } from './vlan';
+export { isPooledVlan, vlanFor } from './vlan';
+export { EtcdAddressPool } from './etcd-pool';
+export { EtcdVlanPool } from './vlan-pool';
+
+/** What the etcd-backed pools need: a client, the key prefix (config etcd.prefix) and this node's name. */
+export interface Cluster { client: EtcdClient; prefix: string; node: string }
+
+/**
+ * The etcd client, prefix and node name from the config's `etcd` section and `nodeName` (default:
+ * the host name); undefined without an etcd section. Call `client.close()` when done (idle
+ * connections do not keep the process alive, so forgetting it costs nothing at exit).
+ */
+export function clusterFor(config: Config): Cluster | undefined {
+  const etcd = config.etcd;
+  if (!etcd) return undefined;
+  const client = new EtcdClient({ endpoints: etcd.endpoints, timeoutMs: etcd.timeoutMs ?? config.timeoutMs, username: etcd.username, password: etcd.password, tls: etcd.tls });
+  return { client, prefix: etcd.prefix, node: config.nodeName ?? hostname() };
+}
 
 export function leaseDirFor(stateDir: string, network: string): LeaseDir {
   return new LeaseDir(join(stateDir, 'ipam', network));
 }
 
-export function poolFor(network: Network, stateDir: string): AddressPool | undefined {
+/** The network's address pool; `cluster` is required for `ipam: {type: etcd}` (ConfigError without it). */
+export function poolFor(network: Network, stateDir: string, cluster?: Cluster): AddressPool | undefined {
   const ipam = network.ipam;
   if (!ipam) return undefined;
+  if (ipam.type === 'etcd') {
+    // TODO(wiring): setup/teardown pass the cluster (client from the config's etcd section).
+    if (!cluster) throw new ConfigError(`network ${network.name} uses etcd IPAM but no etcd client is configured`);
+    return new EtcdAddressPool(cluster.client, cluster.prefix, { name: network.name, ...ipam }, cluster.node);
+  }
   const leases = leaseDirFor(stateDir, network.name);
   return ipam.type === 'static' ? new StaticPool(leases, ipam) : new HostLocalPool(leases, ipam);
+}
+
+/** The network's cluster-wide VLAN pool, or undefined when its VLAN is fixed or read from the pod name. */
+export function vlanPoolFor(network: Network, cluster?: Cluster): EtcdVlanPool | undefined {
+  if (!('pool' in network.vlan)) return undefined;
+  if (!cluster) throw new ConfigError(`network ${network.name} takes its VLAN from an etcd pool but no etcd client is configured`);
+  return new EtcdVlanPool(cluster.client, cluster.prefix, network.name, network.vlan, cluster.node);
+}
+
+/** Every node-local lease, with the network it belongs to. */
+export function listNodeLeases(stateDir: string): LeaseRecord[] {
+  let networks: string[];
+  try {
+    networks = readdirSync(join(stateDir, 'ipam'));
+  } catch {
+    return [];
+  }
+  return networks.flatMap((n) => leaseDirFor(stateDir, n).all());
 }

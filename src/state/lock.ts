@@ -8,8 +8,16 @@ import { hash64Hex } from '../names';
 
 export interface PodLock { release(): void }
 
+const lockName = (scope: string, namespace: string, pod: string) => `\0podvlan-${hash64Hex(`${scope}\n${namespace}`)}${hash64Hex(pod)}`;
+
+/** The pod's lock if it is free right now, else undefined (for gc, which skips busy pods). */
+export async function tryLockPod(scope: string, namespace: string, pod: string): Promise<PodLock | undefined> {
+  const server = await tryBind(lockName(scope, namespace, pod));
+  return server && { release: () => server.close() };
+}
+
 export async function lockPod(scope: string, namespace: string, pod: string, timeoutMs: number): Promise<PodLock> {
-  const name = `\0podvlan-${hash64Hex(`${scope}\n${namespace}`)}${hash64Hex(pod)}`;
+  const name = lockName(scope, namespace, pod);
   const deadline = Date.now() + timeoutMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const server = await tryBind(name);

@@ -1,7 +1,9 @@
-// A small per-pod file that lets `status` answer from the local disk, without any OVSDB or
-// Docker round trip. Written last by setup, removed by teardown; never the state of record
-// (that is OVSDB), only a cache of it.
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+// A small per-pod file, with two jobs. It is the node's intent log: setup writes it (not ready)
+// before it creates anything and teardown removes it after everything else is gone, so any
+// leftover of a crashed call can be traced to its pod. And once ready, it lets `status` answer
+// from the local disk without any OVSDB or Docker round trip. It is never the state of record
+// (that is OVSDB); gc rebuilds it from the ports.
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnavailableError } from '../errors';
 
@@ -9,6 +11,7 @@ export interface PodRecord {
   namespace: string;
   pod: string;
   containerId: string;
+  ready: boolean; // false while setup runs (or after it crashed)
   primaryIp?: string; // bare address of the primary network, what status prints
   attachments: { network: string; interface: string; port: string; tag: number; ip?: string }[];
 }
@@ -47,4 +50,21 @@ export function removePodRecord(stateDir: string, namespace: string, pod: string
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+}
+
+/** Every record in the state directory (unreadable ones skipped). */
+export function listPodRecords(stateDir: string): PodRecord[] {
+  let names: string[];
+  try {
+    names = readdirSync(join(stateDir, 'pods'));
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.endsWith('.json')).flatMap((n) => {
+    try {
+      return [JSON.parse(readFileSync(join(stateDir, 'pods', n), 'utf8')) as PodRecord];
+    } catch {
+      return [];
+    }
+  });
 }

@@ -1,7 +1,7 @@
 // Veth pairs for pod attachments. The pair is created from the host with the pod end born
 // directly inside the pod's namespace under its final name, so no temporary name ever appears
 // in the host namespace and two pods cannot race on it.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { type IpCommand, runIpBatch } from './ip';
 
 export interface VethPlan {
@@ -38,4 +38,15 @@ export async function deleteHostLinks(names: string[], timeoutMs: number): Promi
  * which is ours for the kubelet's host namespace and under `ip netns exec`). */
 export function linkExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
+}
+
+const HOST_VETH = /^pv[0-9a-f]{13}$/;
+
+/** podvlan's host-side veths in our namespace (by their name pattern). */
+export function listHostVeths(): string[] {
+  try {
+    return readdirSync('/sys/class/net').filter((n) => HOST_VETH.test(n));
+  } catch {
+    return [];
+  }
 }

@@ -63,7 +63,7 @@ describe('kubelet exec plugin flow', () => {
     const ports = await bridgePorts(info, BRIDGE);
     expect(ports).toHaveLength(3);
     for (const port of ports) expect(port.length).toBeLessThanOrEqual(15);
-    const list = JSON.parse((await call('list', '--output', 'json')).stdout) as { pod: string; port: string; tag: number; ip: string; containerId: string }[];
+    const list = (JSON.parse((await call('list', '--output', 'json')).stdout) as { namespace: string; pod: string; port: string; tag: number; ip: string; containerId: string }[]).filter((a) => a.namespace === NS);
     expect(list.map((a) => a.pod).sort()).toEqual(pods.map((p) => p.name).sort());
     for (const p of pods) {
       const a = list.find((x) => x.pod === p.name)!;
@@ -142,6 +142,6 @@ describe('kubelet exec plugin flow', () => {
     expect(stateFiles(stateDir)).toEqual([]);
     expect(await heldLocks(info)).toEqual([]);
     const list = await call('list');
-    expect(list.stdout.trim().split('\n')).toHaveLength(1); // header only
+    expect(list.stdout).not.toMatch(new RegExp(NS));
   });
 });

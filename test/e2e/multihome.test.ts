@@ -1,8 +1,8 @@
 // A multi-homed pod: two secondary VLAN networks (one tag from the pod name with host-local
 // addresses, one fixed tag with a static address) and a network whose match skips the pod.
 import { join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { bridgePorts, hostVeths, parseKubeletStatus, portTag, runPlugin, stateFiles, writeConfig } from '../support/plugin';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { bridgePorts, hostVeths, parseKubeletStatus, portTag, runPlugin, stateFiles, writeConfig, teardownAll } from '../support/plugin';
 import { podExec, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
@@ -20,6 +20,7 @@ const config = writeConfig(info, dir, [
 const run = (...args: string[]) => runPlugin(info, args, { config });
 
 describe('multi-homed pods', () => {
+  afterAll(() => teardownAll(info, config, ['mh_front', 'mh_back']));
   let db = '';
   let web = '';
   beforeAll(async () => {

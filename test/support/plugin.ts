@@ -93,3 +93,11 @@ export function stateFiles(stateDir: string): string[] {
   walk(join(stateDir, 'pods'));
   return out;
 }
+
+/** Tear down every pod podvlan attached to these bridges, so the next test file starts clean. */
+export async function teardownAll(info: SandboxInfo, config: string, bridges: string[]): Promise<void> {
+  const { stdout } = await runPlugin(info, ['list', '--output', 'json'], { config });
+  const attachments = JSON.parse(stdout || '[]') as { namespace: string; pod: string; containerId: string; bridge: string }[];
+  const pods = new Map(attachments.filter((a) => bridges.includes(a.bridge)).map((a) => [`${a.namespace}/${a.pod}/${a.containerId}`, a]));
+  for (const a of pods.values()) await runPlugin(info, ['teardown', a.namespace, a.pod, a.containerId], { config });
+}

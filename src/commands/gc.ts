@@ -1,0 +1,133 @@
+// gc: remove what dead containers left (ports, veths, addresses, records) and repair what a
+// killed call left half-done, keeping every live pod untouched. Safe at any time, beside setup
+// and teardown: each pod is handled under its lock, and a pod whose lock is held is skipped.
+//
+// Snapshot order matters: veths are listed before pod records, and setup writes a pod's record
+// before it creates a veth, so a veth that no record or port names cannot belong to a call in
+// flight.
+import { type Owner, listNodeLeases } from '../ipam';
+import type { PodRef } from '../names';
+import { type Attachment, podSelector } from '../ovs/attachment';
+import { findPorts, type FoundPort } from '../ovs/bridge';
+import { OvsdbClient } from '../ovs/client';
+import { inspectContainer } from '../runtime/docker';
+import { NotFoundError } from '../errors';
+import { tryLockPod } from '../state/lock';
+import { listPodRecords, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
+import { removeStaleTempFiles } from '../state/temp-files';
+import { deleteHostLinks, linkExists, listHostVeths } from '../veth/pair';
+import type { Context } from './context';
+import { detach, releaseOwner } from './detach';
+import { readyRecord } from './records';
+import { statSync } from 'node:fs';
+
+export interface GcAction { action: string; target: string; pod?: string; container?: string; reason: string }
+export interface GcResult { actions: GcAction[]; busy: string[] }
+
+type ContainerState = { running: false } | { running: true; netns: string };
+
+export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcResult> {
+  const { stateDir, timeoutMs } = ctx.config;
+  const log = ctx.log.with({ cmd: 'gc', dryRun: opts.dryRun });
+  const veths = listHostVeths();
+  const records = listPodRecords(stateDir);
+  const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
+  const actions: GcAction[] = [];
+  const busy: string[] = [];
+  try {
+    const ports = await findPorts(ovs, {});
+    const leases = listNodeLeases(stateDir);
+    const pods = new Map<string, { namespace: string; pod: string }>();
+    for (const p of [...ports.map((f) => f.attachment), ...records, ...leases]) pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
+
+    const states = new Map<string, Promise<ContainerState>>();
+    const stateOf = (id: string) => {
+      if (!states.has(id)) states.set(id, containerState(ctx.config.runtime.docker.socket, id, timeoutMs));
+      return states.get(id)!;
+    };
+    // Ask Docker about every container first: if Docker cannot answer, gc stops before touching anything.
+    await Promise.all(ports.map((f) => stateOf(f.attachment.containerId)));
+
+    for (const [key, { namespace, pod }] of pods) {
+      const lock = await tryLockPod(stateDir, namespace, pod);
+      if (!lock) { busy.push(key); continue; }
+      try {
+        await collectPod(ctx, ovs, namespace, pod, stateOf, opts.dryRun, actions);
+      } finally {
+        lock.release();
+      }
+    }
+
+    // Veths that no port and no record name: leftovers of calls killed before records existed.
+    const named = new Set([...(await findPorts(ovs, {})).map((f) => f.attachment.port), ...listPodRecords(stateDir).flatMap((r) => r.attachments.map((a) => a.port))]);
+    const orphans = veths.filter((v) => !named.has(v) && linkExists(v));
+    for (const v of orphans) actions.push({ action: 'delete-veth', target: v, reason: 'no port and no pod record names it' });
+    if (!opts.dryRun) await deleteHostLinks(orphans, timeoutMs);
+
+    for (const file of removeStaleTempFiles(stateDir, opts.dryRun)) actions.push({ action: 'remove-temp-file', target: file, reason: 'its writer is gone' });
+  } finally {
+    ovs.close();
+  }
+  log.info('gc', { actions: actions.length, busy });
+  return { actions, busy };
+}
+
+async function containerState(socket: string, id: string, timeoutMs: number): Promise<ContainerState> {
+  try {
+    const info = await inspectContainer(socket, id, timeoutMs);
+    if (!info.running || info.pid <= 0) return { running: false };
+    return { running: true, netns: String(statSync(`/proc/${info.pid}/ns/net`).ino) };
+  } catch (err) {
+    if (err instanceof NotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT') return { running: false };
+    throw err;
+  }
+}
+
+async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod: string,
+  stateOf: (id: string) => Promise<ContainerState>, dryRun: boolean, actions: GcAction[]): Promise<void> {
+  const { stateDir, timeoutMs } = ctx.config;
+  const who = `${namespace}/${pod}`;
+  const ports = await findPorts(ovs, podSelector(namespace, pod));
+  const live: FoundPort[] = [];
+  const dead: FoundPort[] = [];
+  for (const f of ports) {
+    const state = await stateOf(f.attachment.containerId);
+    const alive = state.running && state.netns === f.attachment.netns && linkExists(f.attachment.port);
+    (alive ? live : dead).push(f);
+    if (!alive) {
+      const reason = !state.running ? 'container gone or stopped' : state.netns !== f.attachment.netns ? 'container restarted (new namespace)' : 'veth gone';
+      actions.push({ action: 'remove-port', target: f.attachment.port, pod: who, container: f.attachment.containerId, reason });
+    }
+  }
+  if (dead.length > 0 && !dryRun) await detach(ctx, ovs, dead);
+
+  // Addresses held by no live port of their owner: a setup killed midway, or a dead container.
+  const holds = (a: Attachment, o: Owner) => a.containerId === o.containerId && a.network === o.network && a.interface === o.interface;
+  for (const lease of listNodeLeases(stateDir).filter((l) => l.namespace === namespace && l.pod === pod)) {
+    if (live.some((f) => holds(f.attachment, lease))) continue;
+    if (dead.some((f) => holds(f.attachment, lease))) continue; // released with its port above
+    actions.push({ action: 'release-address', target: `${lease.network}/${lease.address}`, pod: who, container: lease.containerId, reason: 'no live port holds it' });
+    if (!dryRun) await releaseOwner(ctx, lease, lease.address);
+  }
+
+  // The record: rebuilt from live ports, or removed with whatever veths it names.
+  const record = readPodRecord(stateDir, namespace, pod);
+  const current = live.filter((f) => f.attachment.containerId === (record?.containerId ?? live[0]?.attachment.containerId));
+  if (current.length > 0) {
+    const ref: PodRef = { namespace, pod, containerId: current[0].attachment.containerId };
+    const rebuilt = readyRecord(ctx.config, ref, current.map((f) => f.attachment));
+    if (JSON.stringify(rebuilt) !== JSON.stringify(record)) {
+      actions.push({ action: 'rewrite-record', target: who, pod: who, container: ref.containerId, reason: record ? 'record differs from the ports' : 'record missing' });
+      if (!dryRun) writePodRecord(stateDir, rebuilt);
+    }
+  } else if (record) {
+    const livePorts = new Set(live.map((f) => f.attachment.port));
+    const links = record.attachments.map((a) => a.port).filter((p) => !livePorts.has(p) && linkExists(p));
+    for (const l of links) actions.push({ action: 'delete-veth', target: l, pod: who, container: record.containerId, reason: 'its setup never finished' });
+    actions.push({ action: 'remove-record', target: who, pod: who, container: record.containerId, reason: 'no live attachment' });
+    if (!dryRun) {
+      await deleteHostLinks(links, timeoutMs);
+      removePodRecord(stateDir, namespace, pod, record.containerId);
+    }
+  }
+}

@@ -1,0 +1,19 @@
+// The ready pod record (what status serves) built from a pod's attachments: by setup when it
+// finishes, and by gc when it rebuilds a record from the ports, the state of record.
+import type { Config } from '../config/schema';
+import { formatIpv4, parsePrefix } from '../ipam/ipv4';
+import type { PodRef } from '../names';
+import type { Attachment } from '../ovs/attachment';
+import type { PodRecord } from '../state/pod-record';
+
+export function readyRecord(config: Config, ref: PodRef, attachments: Attachment[]): PodRecord {
+  const primary = attachments.find((a) => config.networks.find((n) => n.name === a.network)?.primary);
+  return {
+    namespace: ref.namespace,
+    pod: ref.pod,
+    containerId: ref.containerId,
+    ready: true,
+    primaryIp: primary?.ip ? formatIpv4(parsePrefix(primary.ip).address) : undefined,
+    attachments: attachments.map((a) => ({ network: a.network, interface: a.interface, port: a.port, tag: a.tag, ip: a.ip })),
+  };
+}
