@@ -1,5 +1,6 @@
 // What every subcommand receives: the validated config, where it came from, and the logger.
 import type { Config, Network } from '../config/schema';
+import { type Cluster, clusterFor } from '../ipam';
 import type { Logger } from '../log';
 import type { PodRef } from '../names';
 
@@ -7,6 +8,13 @@ export interface Context {
   config: Config;
   configPath: string;
   log: Logger;
+  cluster?: Cluster; // the etcd client, made on first use by clusterOf
+}
+
+/** The cluster-wide store (etcd) when the config has one; one client per call. */
+export function clusterOf(ctx: Context): Cluster | undefined {
+  ctx.cluster ??= clusterFor(ctx.config);
+  return ctx.cluster;
 }
 
 /** Networks whose `match` selects the pod, in config order. */

@@ -1,11 +1,11 @@
 // Removing a pod's attachments: shared by teardown and by setup when it replaces what an older
 // container of the same pod left behind. Each step tolerates what is already gone.
 import type { Network } from '../config/schema';
-import { leaseDirFor, type Owner, poolFor } from '../ipam';
+import { isPooledVlan, leaseDirFor, type Owner, poolFor, vlanPoolFor } from '../ipam';
 import { deletePorts, type FoundPort } from '../ovs/bridge';
 import type { OvsdbClient } from '../ovs/client';
 import { deleteHostLinks } from '../veth/pair';
-import type { Context } from './context';
+import { clusterOf, type Context } from './context';
 
 export interface Detached { ports: string[]; addresses: string[] }
 
@@ -22,14 +22,21 @@ export async function detach(ctx: Context, ovs: OvsdbClient, found: FoundPort[],
   for (const { attachment: a } of opts.keepLeases ? [] : found) {
     const owner: Owner = { network: a.network, namespace: a.namespace, pod: a.pod, containerId: a.containerId, interface: a.interface };
     addresses.push(...(await releaseOwner(ctx, owner, a.ip?.split('/')[0])));
+    await releaseVlan(ctx, owner);
   }
   return { ports: found.map((f) => f.attachment.port), addresses };
+}
+
+/** Leave the network's cluster-wide VLAN (freed when the last member leaves), if it has a pool. */
+export async function releaseVlan(ctx: Context, owner: Owner): Promise<void> {
+  const network = ctx.config.networks.find((n) => n.name === owner.network);
+  if (network && isPooledVlan(network.vlan)) await vlanPoolFor(network, clusterOf(ctx))!.release(owner);
 }
 
 /** Free what an owner holds in its network's pool (or the node's lease files if the network left the config). */
 export async function releaseOwner(ctx: Context, owner: Owner, hint?: string): Promise<string[]> {
   const network: Network | undefined = ctx.config.networks.find((n) => n.name === owner.network);
-  const pool = network ? poolFor(network, ctx.config.stateDir) : undefined;
+  const pool = network ? poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined) : undefined;
   if (pool) return pool.release(owner, hint);
   const leases = leaseDirFor(ctx.config.stateDir, owner.network);
   const held = leases.heldBy(owner, hint);

@@ -5,7 +5,10 @@
 // Snapshot order matters: veths are listed before pod records, and setup writes a pod's record
 // before it creates a veth, so a veth that no record or port names cannot belong to a call in
 // flight.
-import { type Owner, listNodeLeases } from '../ipam';
+import { listNodeLeases, type Owner } from '../ipam';
+import { listAllocations } from '../ipam/etcd-pool';
+import type { LeaseRecord } from '../ipam/lease-dir';
+import { listVlans } from '../ipam/vlan-pool';
 import type { PodRef } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
 import { findPorts, type FoundPort } from '../ovs/bridge';
@@ -16,8 +19,8 @@ import { tryLockPod } from '../state/lock';
 import { listPodRecords, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
 import { removeStaleTempFiles } from '../state/temp-files';
 import { deleteHostLinks, linkExists, listHostVeths } from '../veth/pair';
-import type { Context } from './context';
-import { detach, releaseOwner } from './detach';
+import { clusterOf, type Context } from './context';
+import { detach, releaseOwner, releaseVlan } from './detach';
 import { readyRecord } from './records';
 import { statSync } from 'node:fs';
 
@@ -36,9 +39,9 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
   const busy: string[] = [];
   try {
     const ports = await findPorts(ovs, {});
-    const leases = listNodeLeases(stateDir);
+    const held = [...listNodeLeases(stateDir), ...(await clusterHoldings(ctx))];
     const pods = new Map<string, { namespace: string; pod: string }>();
-    for (const p of [...ports.map((f) => f.attachment), ...records, ...leases]) pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
+    for (const p of [...ports.map((f) => f.attachment), ...records, ...held]) pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
 
     const states = new Map<string, Promise<ContainerState>>();
     const stateOf = (id: string) => {
@@ -52,7 +55,7 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
       const lock = await tryLockPod(stateDir, namespace, pod);
       if (!lock) { busy.push(key); continue; }
       try {
-        await collectPod(ctx, ovs, namespace, pod, stateOf, opts.dryRun, actions);
+        await collectPod(ctx, ovs, namespace, pod, stateOf, held.filter((h) => h.namespace === namespace && h.pod === pod), opts.dryRun, actions);
       } finally {
         lock.release();
       }
@@ -83,8 +86,25 @@ async function containerState(socket: string, id: string, timeoutMs: number): Pr
   }
 }
 
+/**
+ * What this node holds: node-local leases, and the cluster-wide addresses and VLAN memberships
+ * recorded in etcd with this node's name (other nodes' holdings are theirs to collect).
+ */
+type Holding = (Owner & { address: string; kind: 'address' }) | (Owner & { tag: number; kind: 'vlan' });
+
+async function clusterHoldings(ctx: Context): Promise<Holding[]> {
+  const cluster = clusterOf(ctx);
+  if (!cluster) return [];
+  const { client, prefix, node } = cluster;
+  const [addresses, vlans] = await Promise.all([listAllocations(client, prefix), listVlans(client, prefix)]);
+  return [
+    ...addresses.filter((a) => a.node === node).map((a) => ({ ...a, kind: 'address' as const })),
+    ...vlans.flatMap((v) => v.members.filter((m) => m.node === node).map((m) => ({ ...m, interface: '', tag: v.tag, kind: 'vlan' as const }))),
+  ];
+}
+
 async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod: string,
-  stateOf: (id: string) => Promise<ContainerState>, dryRun: boolean, actions: GcAction[]): Promise<void> {
+  stateOf: (id: string) => Promise<ContainerState>, held: (Holding | LeaseRecord)[], dryRun: boolean, actions: GcAction[]): Promise<void> {
   const { stateDir, timeoutMs } = ctx.config;
   const who = `${namespace}/${pod}`;
   const ports = await findPorts(ovs, podSelector(namespace, pod));
@@ -101,13 +121,19 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
   }
   if (dead.length > 0 && !dryRun) await detach(ctx, ovs, dead);
 
-  // Addresses held by no live port of their owner: a setup killed midway, or a dead container.
-  const holds = (a: Attachment, o: Owner) => a.containerId === o.containerId && a.network === o.network && a.interface === o.interface;
-  for (const lease of listNodeLeases(stateDir).filter((l) => l.namespace === namespace && l.pod === pod)) {
-    if (live.some((f) => holds(f.attachment, lease))) continue;
-    if (dead.some((f) => holds(f.attachment, lease))) continue; // released with its port above
-    actions.push({ action: 'release-address', target: `${lease.network}/${lease.address}`, pod: who, container: lease.containerId, reason: 'no live port holds it' });
-    if (!dryRun) await releaseOwner(ctx, lease, lease.address);
+  // Addresses and VLANs held by no live port of their owner: a setup killed midway, or a dead container.
+  const holds = (a: Attachment, h: Holding | LeaseRecord) => a.containerId === h.containerId && a.network === h.network &&
+    ('kind' in h && h.kind === 'vlan' ? true : a.interface === h.interface);
+  for (const h of held) {
+    if (live.some((f) => holds(f.attachment, h))) continue;
+    if (dead.some((f) => holds(f.attachment, h))) continue; // released with its port above
+    if ('kind' in h && h.kind === 'vlan') {
+      actions.push({ action: 'leave-vlan', target: `${h.network}/${h.tag}`, pod: who, container: h.containerId, reason: 'no live port uses it' });
+      if (!dryRun) await releaseVlan(ctx, h);
+      continue;
+    }
+    actions.push({ action: 'release-address', target: `${h.network}/${h.address}`, pod: who, container: h.containerId, reason: 'no live port holds it' });
+    if (!dryRun) await releaseOwner(ctx, h, h.address);
   }
 
   // The record: rebuilt from live ports, or removed with whatever veths it names.

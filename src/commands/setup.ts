@@ -2,7 +2,7 @@
 // that selects it. Order: plan (pure, fails before any change), lock, replace leftovers of an
 // older container, then leases -> veths -> OVS ports -> pod record, each step with its undo.
 import { InvalidInputError } from '../errors';
-import { type Lease, type Owner, poolFor, vlanFor } from '../ipam';
+import { isPooledVlan, type Lease, type Owner, poolFor, vlanFor, vlanPoolFor } from '../ipam';
 import { macFromIpv4, parsePrefix } from '../ipam/ipv4';
 import { hash64Hex, hostVethName, type PodRef } from '../names';
 import type { Attachment } from '../ovs/attachment';
@@ -14,19 +14,20 @@ import { lockPod } from '../state/lock';
 import { readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
 import { readyRecord } from './records';
 import { createPairs, linkExists } from '../veth/pair';
-import { type Context, networksFor } from './context';
+import { clusterOf, type Context, networksFor } from './context';
 import { detach } from './detach';
 import { UndoStack } from './undo';
 import type { Network } from '../config/schema';
 
-interface Planned { network: Network; tag: number; port: string }
+// tag is undefined for a network whose VLAN comes from the cluster-wide pool, until it is taken.
+interface Planned { network: Network; tag: number | undefined; port: string }
 
 export interface SetupResult { attachments: Attachment[]; changed: boolean }
 
 export function planSetup(ctx: Context, ref: PodRef): Planned[] {
   const planned = networksFor(ctx.config, ref).map((network) => ({
     network,
-    tag: vlanFor(network.vlan, ref.pod, network.name),
+    tag: isPooledVlan(network.vlan) ? undefined : vlanFor(network.vlan, ref.pod, network.name),
     port: hostVethName(ref.namespace, ref.pod, network.name),
   }));
   const seen = new Set<string>();
@@ -92,14 +93,19 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
     undo.push('remove pod record', () => removePodRecord(stateDir, ref.namespace, ref.pod, ref.containerId));
     writePodRecord(stateDir, {
       namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, ready: false,
-      attachments: planned.map((p) => ({ network: p.network.name, interface: p.network.interface, port: p.port, tag: p.tag, ip: hintFor(p.network.name) })),
+      attachments: planned.map((p) => ({ network: p.network.name, interface: p.network.interface, port: p.port, tag: p.tag ?? 0, ip: hintFor(p.network.name) })),
     });
     const leases: (Lease | undefined)[] = [];
+    const tags: number[] = [];
     for (const p of planned) {
-      const pool = poolFor(p.network, stateDir);
-      if (!pool) { leases.push(undefined); continue; }
       const owner: Owner = { network: p.network.name, namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, interface: p.network.interface };
+      const vlans = isPooledVlan(p.network.vlan) ? vlanPoolFor(p.network, clusterOf(ctx))! : undefined;
+      if (vlans) undo.push(`leave the VLAN of ${p.network.name}`, () => vlans.release(owner));
+      tags.push(p.tag ?? await vlans!.acquire(owner));
+      const pool = poolFor(p.network, stateDir, p.network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+      if (!pool) { leases.push(undefined); continue; }
       const hint = hintFor(p.network.name)?.split('/')[0];
+      // Registered before the call: a lost reply may still have taken the address.
       undo.push(`release address of ${p.network.name}`, () => pool.release(owner, hint));
       leases.push(await pool.acquire(owner, hint));
     }
@@ -111,7 +117,7 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
       interface: p.network.interface,
       bridge: p.network.bridge,
       port: p.port,
-      tag: p.tag,
+      tag: tags[i],
       ip: leases[i]?.address,
       mac: macFor(leases[i], p.port),
       netns: pod.inode,
@@ -140,7 +146,7 @@ function isComplete(mine: FoundPort[], planned: Planned[], netnsInode: string): 
   if (mine.length !== planned.length) return false;
   // The port row alone is not enough: a container restarted under the same id has a new
   // namespace, and its old veths die with the old one (the kernel may take a moment).
-  return planned.every((p) => mine.some((f) => f.attachment.port === p.port && f.attachment.tag === p.tag &&
+  return planned.every((p) => mine.some((f) => f.attachment.port === p.port && (p.tag === undefined || f.attachment.tag === p.tag) &&
     f.attachment.bridge === p.network.bridge && f.attachment.interface === p.network.interface && f.attachment.netns === netnsInode)) &&
     planned.every((p) => linkExists(p.port));
 }

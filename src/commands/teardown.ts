@@ -7,7 +7,7 @@ import { OvsdbClient } from '../ovs/client';
 import { lockPod } from '../state/lock';
 import { readPodRecord, removePodRecord } from '../state/pod-record';
 import { type Context, networksFor } from './context';
-import { detach, releaseOwner } from './detach';
+import { detach, releaseOwner, releaseVlan } from './detach';
 
 export interface TeardownResult { ports: string[]; addresses: string[] }
 
@@ -32,7 +32,9 @@ export async function teardown(ctx: Context, ref: PodRef): Promise<TeardownResul
       for (const n of networks) {
         if (mine.some((f) => f.attachment.network === n.name)) continue;
         const hint = record?.containerId === ref.containerId ? record.attachments.find((a) => a.network === n.name)?.ip?.split('/')[0] : undefined;
-        result.addresses.push(...(await releaseOwner(ctx, { network: n.name, namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, interface: n.interface }, hint)));
+        const owner = { network: n.name, namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, interface: n.interface };
+        result.addresses.push(...(await releaseOwner(ctx, owner, hint)));
+        await releaseVlan(ctx, owner);
       }
       removePodRecord(stateDir, ref.namespace, ref.pod, ref.containerId);
       log.info('torn down', { ...result });

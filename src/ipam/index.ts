@@ -41,7 +41,6 @@ export function poolFor(network: Network, stateDir: string, cluster?: Cluster): 
   const ipam = network.ipam;
   if (!ipam) return undefined;
   if (ipam.type === 'etcd') {
-    // TODO(wiring): setup/teardown pass the cluster (client from the config's etcd section).
     if (!cluster) throw new ConfigError(`network ${network.name} uses etcd IPAM but no etcd client is configured`);
     return new EtcdAddressPool(cluster.client, cluster.prefix, { name: network.name, ...ipam }, cluster.node);
   }

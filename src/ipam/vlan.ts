@@ -17,7 +17,7 @@ export const VLAN_MAX = 4094;
 export function vlanFor(source: VlanSource, podName: string, network: string): number {
   if ('id' in source) return source.id;
   if (isPooledVlan(source)) {
-    // TODO(wiring): setup must take the tag from EtcdVlanPool.acquire for pooled networks.
+    // Setup takes pooled tags from EtcdVlanPool.acquire, after the pod lock; reaching here is a bug.
     throw new Error(`network ${network} takes its VLAN from the etcd pool ${source.pool}: use EtcdVlanPool, not vlanFor`);
   }
   const m = new RegExp(source.fromPodName).exec(podName);
