@@ -71,6 +71,40 @@ function buildProgram(io: Io): Command {
       if (r.busy.length > 0) io.out(`skipped (a call for the pod was running): ${r.busy.join(', ')}`);
     });
 
+  const ipam = program.command('ipam').description('addresses and VLANs allocated on this node and in the cluster');
+  const outputOption = () => new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
+  const printIpam = (view: import('../commands/ipam').IpamView, format: OutputFormat) => {
+    if (format === 'json') { io.out(JSON.stringify(view, null, 2)); return; }
+    io.out(table(['SCOPE', 'NETWORK', 'ADDRESS', 'NAMESPACE', 'POD', 'CONTAINER', 'INTERFACE', 'NODE', 'SINCE'],
+      view.addresses.map((a) => [a.scope, a.network, a.address, a.namespace, a.pod, a.containerId.slice(0, 12), a.interface, a.node ?? '-', a.since])));
+    if (view.vlans.length > 0) {
+      io.out('');
+      io.out(table(['NETWORK', 'VLAN', 'HOLDER', 'MEMBERS'], view.vlans.map((v) => [v.network, String(v.tag), v.holder, v.members.map((m) => `${m.pod}@${m.node}`).join(',')])));
+    }
+  };
+  ipam.command('list').description('every allocation: node-local leases and cluster-wide addresses and VLANs')
+    .option('--network <name>', 'only this network')
+    .addOption(outputOption())
+    .action(async (opts: { network?: string; output: OutputFormat }) => {
+      const { ipamList } = await import('../commands/ipam');
+      printIpam(await ipamList(await context(cfg()), opts.network), opts.output);
+    });
+  ipam.command('show').description('what one address or one pod (namespace/pod) holds')
+    .argument('<address|namespace/pod>')
+    .addOption(outputOption())
+    .action(async (what: string, opts: { output: OutputFormat }) => {
+      const { ipamShow } = await import('../commands/ipam');
+      printIpam(await ipamShow(await context(cfg()), what), opts.output);
+    });
+  ipam.command('release').description('free an address by hand (refused while a port on this node uses it)')
+    .argument('<network>').argument('<address>')
+    .option('--force', 'free it even if a port on this node still uses it')
+    .action(async (network: string, address: string, opts: { force?: boolean }) => {
+      const { ipamRelease } = await import('../commands/ipam');
+      const r = await ipamRelease(await context(cfg()), network, address, opts.force === true);
+      io.out(`released ${r.network}/${r.address} (held by ${r.namespace}/${r.pod}, container ${r.containerId.slice(0, 12)}${r.node ? `, node ${r.node}` : ''})`);
+    });
+
   program.command('version').description('print the version').action(() => io.out(`podvlan ${pkg.version}`));
   return program;
 }

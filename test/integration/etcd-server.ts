@@ -25,7 +25,15 @@ export interface EtcdServerOptions {
   scheme?: 'http' | 'https';
   /** Checks readiness (default: GET /health over http). */
   ready?: (url: string) => Promise<boolean>;
+  /** Run etcd inside this network namespace (the e2e sandbox's), so loopback there reaches it. */
+  netns?: string;
 }
+
+/** Readiness seen from inside a network namespace, where the test process cannot connect. */
+const netnsReady = (netns: string) => (url: string) => new Promise<boolean>((resolve) => {
+  const c = spawn('ip', ['netns', 'exec', netns, 'etcdctl', '--endpoints', url, '--command-timeout=1s', 'endpoint', 'health'], { stdio: 'ignore', env: { ...process.env, ETCDCTL_API: '3' } });
+  c.once('exit', (code) => resolve(code === 0));
+});
 
 const portFree = (port: number) => new Promise<boolean>((resolve) => {
   const srv = createServer();
@@ -62,7 +70,8 @@ export async function startEtcd(opts: EtcdServerOptions = {}): Promise<EtcdServe
 
   const start = async () => {
     const out = openSync(logFile, 'a');
-    child = spawn('etcd', [
+    const [file, pre] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, 'etcd']] : ['etcd', []];
+    child = spawn(file, [...pre,
       '--name', 'test', '--data-dir', join(dir, 'data'),
       '--listen-client-urls', url, '--advertise-client-urls', url,
       '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
@@ -70,7 +79,7 @@ export async function startEtcd(opts: EtcdServerOptions = {}): Promise<EtcdServe
       ...(opts.args ?? []),
     ], { stdio: ['ignore', out, out] });
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
-    const ready = opts.ready ?? httpReady;
+    const ready = opts.ready ?? (opts.netns ? netnsReady(opts.netns) : httpReady);
     const deadline = Date.now() + 15000;
     for (;;) {
       if (await ready(url)) return;

@@ -1,0 +1,75 @@
+// ipam list|show|release: what is allocated, to whom, since when, and freeing one by hand.
+// Node-local leases come from the state directory, cluster-wide ones from etcd (every node's).
+import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
+import { leaseDirFor, listNodeLeases } from '../ipam';
+import { forceRelease, listAllocations } from '../ipam/etcd-pool';
+import { parseIpv4 } from '../ipam/ipv4';
+import { listVlans } from '../ipam/vlan-pool';
+import { findPorts } from '../ovs/bridge';
+import { OvsdbClient } from '../ovs/client';
+import { clusterOf, type Context } from './context';
+
+export interface AddressRow { scope: 'node' | 'cluster'; network: string; address: string; namespace: string; pod: string; containerId: string; interface: string; node?: string; since: string }
+export interface VlanRow { network: string; tag: number; holder: string; members: { namespace: string; pod: string; containerId: string; node: string; since: string }[] }
+export interface IpamView { addresses: AddressRow[]; vlans: VlanRow[] }
+
+export async function ipamList(ctx: Context, network?: string): Promise<IpamView> {
+  const addresses: AddressRow[] = listNodeLeases(ctx.config.stateDir).map((l) => ({ scope: 'node' as const, ...l }));
+  let vlans: VlanRow[] = [];
+  const cluster = clusterOf(ctx);
+  if (cluster) {
+    const [allocations, tags] = await Promise.all([listAllocations(cluster.client, cluster.prefix, network), listVlans(cluster.client, cluster.prefix, network)]);
+    addresses.push(...allocations.map((a) => ({ scope: 'cluster' as const, ...a })));
+    vlans = tags;
+  }
+  const byAddress = (a: AddressRow, b: AddressRow) => a.network.localeCompare(b.network) || parseIpv4(a.address) - parseIpv4(b.address);
+  return { addresses: addresses.filter((a) => !network || a.network === network).sort(byAddress), vlans };
+}
+
+/** One address (a.b.c.d) or everything one pod (namespace/pod) holds. */
+export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
+  const view = await ipamList(ctx);
+  const pod = /^([^/]+)\/([^/]+)$/.exec(what);
+  if (!pod && !/^\d+\.\d+\.\d+\.\d+$/.test(what)) throw new InvalidInputError(`expected an address (a.b.c.d) or namespace/pod, got ${JSON.stringify(what.slice(0, 80))}`);
+  const mine = (x: { namespace: string; pod: string }) => pod ? x.namespace === pod[1] && x.pod === pod[2] : false;
+  return {
+    addresses: view.addresses.filter((a) => (pod ? mine(a) : a.address === what)),
+    vlans: pod ? view.vlans.filter((v) => v.members.some(mine)) : [],
+  };
+}
+
+/** Free an address by hand. Refused while a port on this node still uses it, unless forced. */
+export async function ipamRelease(ctx: Context, network: string, address: string, force: boolean): Promise<AddressRow> {
+  parseAddress(address);
+  const net = ctx.config.networks.find((n) => n.name === network);
+  if (!force) {
+    const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
+    try {
+      const user = (await findPorts(ovs, { 'podvlan/network': network })).find((f) => f.attachment.ip?.split('/')[0] === address);
+      if (user) throw new ConflictError(`${network}/${address} is in use by port ${user.attachment.port} of ${user.attachment.namespace}/${user.attachment.pod}: tear the pod down first, or pass --force`);
+    } finally {
+      ovs.close();
+    }
+  }
+  if (net?.ipam?.type === 'etcd') {
+    const cluster = clusterOf(ctx)!;
+    const freed = await forceRelease(cluster.client, cluster.prefix, network, address);
+    if (!freed) throw new NotFoundError(`${network}/${address} is not allocated`);
+    ctx.log.info('ipam release', { network, address, owner: freed });
+    return { scope: 'cluster', ...freed };
+  }
+  const leases = leaseDirFor(ctx.config.stateDir, network);
+  const lease = leases.read(address);
+  if (!lease) throw new NotFoundError(`${network}/${address} is not leased on this node`);
+  leases.remove(address);
+  ctx.log.info('ipam release', { network, address, owner: lease });
+  return { scope: 'node', ...lease };
+}
+
+function parseAddress(address: string): void {
+  try {
+    parseIpv4(address);
+  } catch {
+    throw new InvalidInputError(`invalid address ${JSON.stringify(address.slice(0, 80))}`);
+  }
+}

@@ -1,0 +1,152 @@
+// Cluster-wide VLANs and addresses in a real etcd, across three simulated nodes: one podvlan
+// config per node (its own node name, bridge and state directory), the bridges joined by veth
+// trunks, so pods on the same VLAN on different nodes reach each other.
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type EtcdServer, startEtcd } from '../integration/etcd-server';
+import { bridgePorts, runPlugin, teardownAll, writeConfig } from '../support/plugin';
+import { canPing, podExec, startContainer } from '../support/sandbox';
+
+const info = inject('sandbox');
+const NODES = ['a', 'b', 'c'] as const;
+type Node = (typeof NODES)[number];
+const PREFIX = '/podvlan-e2e';
+const bridgeOf = (n: Node) => `clu_${n}_br`;
+let etcd: EtcdServer;
+const configs = {} as Record<Node, string>;
+
+const run = (node: Node, ...args: string[]) => runPlugin(info, args, { config: configs[node] });
+const ipOf = async (id: string) => /inet (\S+)\//.exec((await podExec(info, id, ['ip', '-4', 'addr', 'show', 'eth1'])).stdout)?.[1] ?? '';
+async function etcdKeys(): Promise<string[]> {
+  const { stdout } = await execa('ip', ['netns', 'exec', info.netns, 'etcdctl', '--endpoints', etcd.url, 'get', '--prefix', '--keys-only', PREFIX], { env: { ETCDCTL_API: '3' } });
+  return stdout.split('\n').filter(Boolean);
+}
+async function attachments(node: Node) {
+  const r = await run(node, 'list', '--output', 'json');
+  expect(r.exitCode, r.all).toBe(0);
+  return (JSON.parse(r.stdout) as { namespace: string; pod: string; containerId: string; tag: number; ip: string; bridge: string }[]).filter((a) => a.bridge === bridgeOf(node));
+}
+
+describe('cluster-wide allocation across three nodes', () => {
+  beforeAll(async () => {
+    etcd = await startEtcd({ netns: info.netns }); // where podvlan runs, so its loopback reaches etcd
+    for (const n of NODES) {
+      configs[n] = writeConfig(info, join(info.dir, 'cluster', n), [{
+        name: 'tenant', bridge: bridgeOf(n), datapathType: 'netdev', primary: true,
+        vlan: { pool: '100-199', per: 'namespace' },
+        ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1', fixed: [{ namespace: 'team-a', pod: 'fixed-1', address: '10.241.0.250' }] },
+      }], { nodeName: `node-${n}`, etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 }, timeoutMs: 5000 });
+      expect((await run(n, 'init')).exitCode).toBe(0);
+    }
+    // Trunks a-b and b-c: untagged OVS ports carry every VLAN.
+    for (const [x, y] of [['a', 'b'], ['b', 'c']] as const) {
+      await execa('ip', ['-n', info.netns, 'link', 'add', `tr${x}${y}`, 'type', 'veth', 'peer', 'name', `tr${y}${x}`]);
+      for (const [n, port] of [[x, `tr${x}${y}`], [y, `tr${y}${x}`]] as const) {
+        await execa('ip', ['-n', info.netns, 'link', 'set', port, 'up']);
+        await execa('ovs-vsctl', [`--db=${info.ovsdb}`, 'add-port', bridgeOf(n), port]);
+      }
+    }
+  });
+  afterAll(async () => {
+    for (const n of NODES) await teardownAll(info, configs[n], [bridgeOf(n)]);
+    for (const [x, y] of [['a', 'b'], ['b', 'c']]) await execa('ip', ['-n', info.netns, 'link', 'del', `tr${x}${y}`], { reject: false });
+    await etcd?.destroy();
+  });
+
+  const pods: Record<string, { node: Node; ns: string; id: string }> = {};
+  const setup = async (node: Node, ns: string, pod: string) => {
+    pods[pod] ??= { node, ns, id: await startContainer(info) };
+    const r = await run(node, 'setup', ns, pod, pods[pod].id);
+    expect(r.exitCode, r.all).toBe(0);
+    return r;
+  };
+
+  it('gives one namespace one VLAN on every node, another namespace another, and traffic follows', async () => {
+    await setup('a', 'team-a', 'web-1');
+    await setup('b', 'team-a', 'web-2');
+    await setup('c', 'team-b', 'db-1');
+    const [a] = await attachments('a');
+    const [b] = await attachments('b');
+    const [c] = await attachments('c');
+    expect(a.tag).toBe(b.tag);
+    expect(c.tag).not.toBe(a.tag);
+    for (const t of [a.tag, c.tag]) expect(t).toBeGreaterThanOrEqual(100);
+    expect(new Set([a.ip, b.ip, c.ip]).size).toBe(3);
+    expect(await canPing(info, pods['web-1'].id, await ipOf(pods['web-2'].id))).toBe(true);
+    expect(await canPing(info, pods['web-1'].id, await ipOf(pods['db-1'].id))).toBe(false);
+  });
+
+  it('a retried setup gets the same VLAN and address back', async () => {
+    const before = await attachments('a');
+    const r = await setup('a', 'team-a', 'web-1');
+    expect(r.all).toMatch(/unchanged/);
+    expect(await attachments('a')).toEqual(before);
+  });
+
+  it('a fixed address is reserved for its pod, and ipam list/show name the owners and nodes', async () => {
+    await setup('c', 'team-a', 'fixed-1');
+    expect(await ipOf(pods['fixed-1'].id)).toBe('10.241.0.250');
+    const r = await run('b', 'ipam', 'list', '-o', 'json');
+    const view = JSON.parse(r.stdout) as { addresses: { address: string; pod: string; node: string }[]; vlans: { tag: number; holder: string; members: unknown[] }[] };
+    expect(view.addresses.find((x) => x.pod === 'fixed-1')).toMatchObject({ address: '10.241.0.250', node: 'node-c' });
+    expect(view.vlans.find((v) => v.holder === 'team-a')?.members).toHaveLength(3);
+    const show = JSON.parse((await run('a', 'ipam', 'show', 'team-b/db-1', '-o', 'json')).stdout);
+    expect(show.addresses).toHaveLength(1);
+  });
+
+  it("a late teardown of a pod's old container frees only what that container held", async () => {
+    const old = await setup('a', 'team-a', 'sts-0');
+    const oldIp = await ipOf(pods['sts-0'].id);
+    // The pod moves to node b with a new container, before node a's teardown of the old one.
+    const oldId = pods['sts-0'].id;
+    pods['sts-0'] = { node: 'b', ns: 'team-a', id: await startContainer(info) };
+    await setup('b', 'team-a', 'sts-0');
+    const newIp = await ipOf(pods['sts-0'].id);
+    expect(newIp).not.toBe(oldIp);
+    expect((await run('a', 'teardown', 'team-a', 'sts-0', oldId)).exitCode).toBe(0);
+    const view = JSON.parse((await run('a', 'ipam', 'show', 'team-a/sts-0', '-o', 'json')).stdout);
+    expect(view.addresses.map((x: { address: string }) => x.address)).toEqual([newIp]);
+    expect(await canPing(info, pods['web-1'].id, newIp)).toBe(true);
+    expect(old.exitCode).toBe(0);
+  });
+
+  it('3 nodes x 40 pods set up at once: every pod an address, none twice, one VLAN per namespace', async () => {
+    const batch = NODES.flatMap((node) => Array.from({ length: 40 }, (_, i) => ({ node, ns: `load-${i % 4}`, pod: `p-${node}-${i}`, id: '' })));
+    await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+      for (let i = w; i < batch.length; i += 8) batch[i].id = await startContainer(info);
+    }));
+    const results = await Promise.all(batch.map((p) => run(p.node, 'setup', p.ns, p.pod, p.id)));
+    for (const r of results) expect(r.exitCode, r.all).toBe(0);
+    const all = (await Promise.all(NODES.map(attachments))).flat().filter((a) => a.namespace.startsWith('load-'));
+    expect(all).toHaveLength(120);
+    expect(new Set(all.map((a) => a.ip)).size).toBe(120);
+    for (let k = 0; k < 4; k++) expect(new Set(all.filter((a) => a.namespace === `load-${k}`).map((a) => a.tag)).size).toBe(1);
+    expect(new Set(all.map((a) => a.tag)).size).toBe(4);
+    const down = await Promise.all(batch.map((p) => run(p.node, 'teardown', p.ns, p.pod, p.id)));
+    for (const r of down) expect(r.exitCode, r.all).toBe(0);
+    expect((await etcdKeys()).filter((k) => k.includes('load-'))).toEqual([]);
+  });
+
+  it('etcd unreachable: setup fails with one line within the timeout and leaves nothing behind', async () => {
+    await etcd.stop();
+    try {
+      const id = await startContainer(info);
+      const r = await run('a', 'setup', 'team-c', 'lonely', id);
+      expect(r.exitCode, r.all).toBe(7);
+      expect(r.all.trim().split('\n')).toHaveLength(1);
+      expect(r.all).toMatch(/etcd/);
+      expect(r.ms).toBeLessThan(15000);
+      expect((await attachments('a')).filter((x) => x.pod === 'lonely')).toEqual([]);
+    } finally {
+      await etcd.start();
+    }
+    expect((await etcdKeys()).filter((k) => k.includes('lonely') || k.includes('team-c'))).toEqual([]);
+  });
+
+  it('teardown of everything leaves etcd without allocations', async () => {
+    for (const [pod, p] of Object.entries(pods)) expect((await run(p.node, 'teardown', p.ns, pod, p.id)).exitCode).toBe(0);
+    for (const n of NODES) expect(await bridgePorts(info, bridgeOf(n))).toEqual([`tr${n === 'a' ? 'ab' : n === 'b' ? 'ba' : 'cb'}`, ...(n === 'b' ? ['trbc'] : [])].sort());
+    expect(await etcdKeys()).toEqual([]);
+  });
+});
