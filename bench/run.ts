@@ -8,6 +8,9 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BINARY, writeConfig } from '../test/support/plugin';
 import { type SandboxInfo, startContainer, startSandbox, stopSandbox } from '../test/support/sandbox';
+import { EtcdClient } from '../src/etcd/client';
+import { EtcdAddressPool } from '../src/ipam/etcd-pool';
+import { startEtcd } from '../test/integration/etcd-server';
 import { stripPlotSvg, summarize, type Summary } from './stats';
 
 const OUT = resolve(__dirname, 'out');
@@ -104,6 +107,10 @@ async function inner(info: SandboxInfo): Promise<void> {
     await Promise.all(spare.slice(0, k).map((id, i) => podvlan('teardown', 'bench', `33-conc-${k}-${i}`, id)));
   }
 
+  // Cluster-wide allocation against one etcd: setups with a namespace VLAN pool and etcd
+  // addresses at 1, 10 and 50 at once, and the allocator's own throughput (3 nodes in parallel).
+  const cluster = await clusterBench(info, dir, spare);
+
   // Scale: setup latency with 10, 200 and 1000 ports already on the bridge; status over 200 pods.
   const scale: Record<string, Summary> = {};
   const fill = take(200);
@@ -136,7 +143,7 @@ async function inner(info: SandboxInfo): Promise<void> {
   };
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim()}`;
   mkdirSync(OUT, { recursive: true });
-  writeFileSync(join(OUT, 'results.json'), JSON.stringify({ date: new Date().toISOString(), machine, samples, summary, ratios, memoryKib: memory, concurrency, scale }, null, 2));
+  writeFileSync(join(OUT, 'results.json'), JSON.stringify({ date: new Date().toISOString(), machine, samples, summary, ratios, memoryKib: memory, concurrency, scale, cluster }, null, 2));
   writeFileSync(join(OUT, 'latency.svg'), stripPlotSvg(`podvlan vs Go CNI bridge+host-local, whole-process wall time (${SEQUENTIAL} runs each)`,
     Object.entries(samples).map(([name, values]) => ({ name, values }))));
 
@@ -146,10 +153,45 @@ async function inner(info: SandboxInfo): Promise<void> {
   console.log('');
   for (const [k, s] of Object.entries(concurrency)) console.log(`${row(k, s)}   wall ${s.wallMs.toFixed(0)} ms`);
   for (const [k, s] of Object.entries(scale)) console.log(row(k, s));
+  for (const [k, s] of Object.entries(cluster.setups)) console.log(`${row(`etcd ${k}`, s)}   wall ${s.wallMs.toFixed(0)} ms, ${s.podsPerSecond.toFixed(1)} pods/s`);
+  console.log(`etcd allocator: ${cluster.allocator.allocations} addresses by 3 nodes x ${cluster.allocator.concurrency} at once in ${cluster.allocator.wallMs.toFixed(0)} ms = ${cluster.allocator.perSecond.toFixed(0)} allocations/s (peer: 500 pods / 270 s = 1.9 pods/s)`);
   console.log('\nratios (p50):');
   for (const [k, v] of Object.entries(ratios)) console.log(`  ${k.padEnd(30)} ${v.toFixed(2)}`);
   console.log(`\npeak memory: podvlan status ${memory.status} KiB, podvlan setup ${memory.setupRetry} KiB, cni bridge ADD ${memory.cniAdd} KiB`);
   console.log(`\nwrote ${join(OUT, 'results.json')} and ${join(OUT, 'latency.svg')}`);
+}
+
+async function clusterBench(info: SandboxInfo, dir: string, containers: string[]) {
+  const etcd = await startEtcd({ netns: info.netns });
+  try {
+    const prefix = '/podvlan-bench';
+    const config = writeConfig(info, join(dir, 'cluster'), [{
+      name: 'tenant', bridge: 'bench_br', datapathType: 'netdev', interface: 'eth1', primary: true,
+      vlan: { pool: '100-199', per: 'namespace' },
+      ipam: { type: 'etcd', subnet: '10.242.0.0/16', gateway: '10.242.0.1' },
+    }], { nodeName: 'bench-node', etcd: { endpoints: [etcd.url], prefix } });
+    const env = { PODVLAN_CONFIG: config };
+    const setups: Record<string, Summary & { wallMs: number; podsPerSecond: number }> = {};
+    for (const k of [1, 10, 50]) {
+      const started = performance.now();
+      const lat = await Promise.all(containers.slice(0, k).map((id, i) => timed(BINARY, ['setup', `ns-${i % 5}`, `c-${k}-${i}`, id], env).then((r) => must(r, `etcd setup x${k}`))));
+      const wallMs = performance.now() - started;
+      setups[`setup x${k}`] = { ...summarize(lat), wallMs, podsPerSecond: k / (wallMs / 1000) };
+      await Promise.all(containers.slice(0, k).map((id, i) => timed(BINARY, ['teardown', `ns-${i % 5}`, `c-${k}-${i}`, id], env)));
+    }
+    // The allocator alone, in this process: 3 nodes x 50 concurrent acquisitions, then releases.
+    const client = new EtcdClient({ endpoints: [etcd.url], timeoutMs: 10000 });
+    const pools = ['n1', 'n2', 'n3'].map((node) => new EtcdAddressPool(client, prefix, { name: 'alloc', subnet: '10.243.0.0/16', exclude: [], routes: [] }, node));
+    const owners = pools.flatMap((pool, n) => Array.from({ length: 50 }, (_, i) => ({ pool, owner: { network: 'alloc', namespace: 'bench', pod: `p${n}-${i}`, containerId: (n * 1000 + i).toString(16).padStart(12, '0'), interface: 'eth1' } })));
+    const started = performance.now();
+    await Promise.all(owners.map(({ pool, owner }) => pool.acquire(owner)));
+    const wallMs = performance.now() - started;
+    await Promise.all(owners.map(({ pool, owner }) => pool.release(owner)));
+    client.close();
+    return { setups, allocator: { allocations: owners.length, concurrency: 50, wallMs, perSecond: owners.length / (wallMs / 1000) } };
+  } finally {
+    await etcd.destroy();
+  }
 }
 
 /** Ports that look like other pods' (podvlan external_ids, real veths), in one ovs-vsctl call. */
