@@ -1,6 +1,7 @@
 // What every subcommand receives: the validated config, where it came from, and the logger.
 import type { Config, Network } from '../config/schema';
 import { type Cluster, clusterFor } from '../ipam';
+export { nodeName } from '../config/node-name';
 import type { Logger } from '../log';
 import type { PodRef } from '../names';
 

@@ -1,7 +1,9 @@
 // Removing a pod's attachments: shared by teardown and by setup when it replaces what an older
 // container of the same pod left behind. Each step tolerates what is already gone.
 import type { Network } from '../config/schema';
-import { isPooledVlan, leaseDirFor, type Owner, poolFor, vlanPoolFor } from '../ipam';
+import { EtcdVlanPool, isPooledVlan, leaseDirFor, type Owner, poolFor, vlanPoolFor } from '../ipam';
+import { releaseOwnerAddress } from '../ipam/etcd-pool';
+import { VLAN_MAX, VLAN_MIN } from '../ipam/vlan';
 import { deletePorts, type FoundPort } from '../ovs/bridge';
 import type { OvsdbClient } from '../ovs/client';
 import { deleteHostLinks } from '../veth/pair';
@@ -30,7 +32,17 @@ export async function detach(ctx: Context, ovs: OvsdbClient, found: FoundPort[],
 /** Leave the network's cluster-wide VLAN (freed when the last member leaves), if it has a pool. */
 export async function releaseVlan(ctx: Context, owner: Owner): Promise<void> {
   const network = ctx.config.networks.find((n) => n.name === owner.network);
-  if (network && isPooledVlan(network.vlan)) await vlanPoolFor(network, clusterOf(ctx))!.release(owner);
+  if (network) {
+    if (isPooledVlan(network.vlan)) await vlanPoolFor(network, clusterOf(ctx))!.release(owner);
+    return;
+  }
+  // A network that left the config: its memberships still live in etcd. Release needs no range,
+  // and `per` decides the holder key, so try both.
+  const cluster = clusterOf(ctx);
+  if (!cluster) return;
+  for (const per of ['namespace', 'pod'] as const) {
+    await new EtcdVlanPool(cluster.client, cluster.prefix, owner.network, { pool: `${VLAN_MIN}-${VLAN_MAX}`, per }, cluster.node).release(owner);
+  }
 }
 
 /** Free what an owner holds in its network's pool (or the node's lease files if the network left the config). */
@@ -38,8 +50,11 @@ export async function releaseOwner(ctx: Context, owner: Owner, hint?: string): P
   const network: Network | undefined = ctx.config.networks.find((n) => n.name === owner.network);
   const pool = network ? poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined) : undefined;
   if (pool) return pool.release(owner, hint);
+  // A network that left the config: free its node-local leases, and what etcd holds for it.
   const leases = leaseDirFor(ctx.config.stateDir, owner.network);
   const held = leases.heldBy(owner, hint);
   held.forEach((ip) => leases.remove(ip));
+  const cluster = clusterOf(ctx);
+  if (cluster) held.push(...(await releaseOwnerAddress(cluster.client, cluster.prefix, owner.network, owner)));
   return held;
 }

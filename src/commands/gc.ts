@@ -19,13 +19,19 @@ import { tryLockPod } from '../state/lock';
 import { listPodRecords, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
 import { removeStaleTempFiles } from '../state/temp-files';
 import { deleteHostLinks, linkExists, listHostVeths } from '../veth/pair';
-import { clusterOf, type Context } from './context';
+import { clusterOf, type Context, nodeName } from './context';
 import { detach, releaseOwner, releaseVlan } from './detach';
 import { readyRecord } from './records';
 import { statSync } from 'node:fs';
 
 export interface GcAction { action: string; target: string; pod?: string; container?: string; reason: string }
 export interface GcResult { actions: GcAction[]; busy: string[] }
+
+/** Only this node's ports are its to judge (several test nodes may share one OVSDB). */
+function ownPorts(ctx: Context, ports: FoundPort[]): FoundPort[] {
+  const me = nodeName(ctx.config);
+  return ports.filter((f) => f.attachment.node === undefined || f.attachment.node === me);
+}
 
 type ContainerState = { running: false } | { running: true; netns: string };
 
@@ -38,7 +44,7 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
   const actions: GcAction[] = [];
   const busy: string[] = [];
   try {
-    const ports = await findPorts(ovs, {});
+    const ports = ownPorts(ctx, await findPorts(ovs, {}));
     const held = [...listNodeLeases(stateDir), ...(await clusterHoldings(ctx))];
     const pods = new Map<string, { namespace: string; pod: string }>();
     for (const p of [...ports.map((f) => f.attachment), ...records, ...held]) pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
@@ -107,7 +113,7 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
   stateOf: (id: string) => Promise<ContainerState>, held: (Holding | LeaseRecord)[], dryRun: boolean, actions: GcAction[]): Promise<void> {
   const { stateDir, timeoutMs } = ctx.config;
   const who = `${namespace}/${pod}`;
-  const ports = await findPorts(ovs, podSelector(namespace, pod));
+  const ports = ownPorts(ctx, await findPorts(ovs, podSelector(namespace, pod)));
   const live: FoundPort[] = [];
   const dead: FoundPort[] = [];
   for (const f of ports) {

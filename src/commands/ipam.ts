@@ -41,6 +41,8 @@ export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
 /** Free an address by hand. Refused while a port on this node still uses it, unless forced. */
 export async function ipamRelease(ctx: Context, network: string, address: string, force: boolean): Promise<AddressRow> {
   parseAddress(address);
+  // The name becomes a path under the state directory and a key in etcd: a label, nothing else.
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(network)) throw new InvalidInputError(`invalid network name ${JSON.stringify(network.slice(0, 80))}`);
   const net = ctx.config.networks.find((n) => n.name === network);
   if (!force) {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);

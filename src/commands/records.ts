@@ -7,6 +7,10 @@ import type { Attachment } from '../ovs/attachment';
 import type { PodRecord } from '../state/pod-record';
 
 export function readyRecord(config: Config, ref: PodRef, attachments: Attachment[]): PodRecord {
+  const order = (network: string) => {
+    const i = config.networks.findIndex((n) => n.name === network);
+    return i < 0 ? config.networks.length : i;
+  };
   const primary = attachments.find((a) => config.networks.find((n) => n.name === a.network)?.primary);
   return {
     namespace: ref.namespace,
@@ -14,6 +18,8 @@ export function readyRecord(config: Config, ref: PodRef, attachments: Attachment
     containerId: ref.containerId,
     ready: true,
     primaryIp: primary?.ip ? formatIpv4(parsePrefix(primary.ip).address) : undefined,
-    attachments: attachments.map((a) => ({ network: a.network, interface: a.interface, port: a.port, tag: a.tag, ip: a.ip })),
+    // Config order, whoever built the list (setup plans in config order, OVSDB returns any order).
+    attachments: [...attachments].sort((a, b) => order(a.network) - order(b.network) || a.network.localeCompare(b.network))
+      .map((a) => ({ network: a.network, interface: a.interface, port: a.port, tag: a.tag, ip: a.ip })),
   };
 }

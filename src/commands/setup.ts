@@ -4,6 +4,7 @@
 import { InvalidInputError } from '../errors';
 import { isPooledVlan, type Lease, type Owner, poolFor, vlanFor, vlanPoolFor } from '../ipam';
 import { macFromIpv4, parsePrefix } from '../ipam/ipv4';
+import { parseVlanRange } from '../ipam/vlan';
 import { hash64Hex, hostVethName, type PodRef } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { podSelector } from '../ovs/attachment';
@@ -14,7 +15,7 @@ import { lockPod } from '../state/lock';
 import { readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
 import { readyRecord } from './records';
 import { createPairs, linkExists } from '../veth/pair';
-import { clusterOf, type Context, networksFor } from './context';
+import { clusterOf, type Context, networksFor, nodeName } from './context';
 import { detach } from './detach';
 import { UndoStack } from './undo';
 import type { Network } from '../config/schema';
@@ -30,6 +31,15 @@ export function planSetup(ctx: Context, ref: PodRef): Planned[] {
     tag: isPooledVlan(network.vlan) ? undefined : vlanFor(network.vlan, ref.pod, network.name),
     port: hostVethName(ref.namespace, ref.pod, network.name),
   }));
+  for (const p of planned) {
+    // A tag read from a pod name must not land inside a cluster pool on the same bridge: the pool
+    // would hand the same tag to another tenant.
+    const clash = p.tag !== undefined && 'fromPodName' in p.network.vlan && ctx.config.networks.find((n) =>
+      n.bridge === p.network.bridge && isPooledVlan(n.vlan) && inRange(parseVlanRange(n.vlan.pool), p.tag!));
+    if (clash && isPooledVlan(clash.vlan)) {
+      throw new InvalidInputError(`VLAN ${p.tag} from pod name ${ref.pod} falls in network ${clash.name}'s pool ${clash.vlan.pool} on bridge ${p.network.bridge}`);
+    }
+  }
   const seen = new Set<string>();
   for (const p of planned) {
     if (seen.has(p.network.interface)) {
@@ -121,6 +131,7 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
       ip: leases[i]?.address,
       mac: macFor(leases[i], p.port),
       netns: pod.inode,
+      node: nodeName(ctx.config),
     }));
     undo.push('delete veths', () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
     await createPairs(pod.pid, pod.netns, attachments.map((a, i) => ({
@@ -156,3 +167,5 @@ function macFor(lease: Lease | undefined, port: string): string {
   if (lease) return macFromIpv4(parsePrefix(lease.address).address);
   return `0a:59:${hash64Hex(port).slice(0, 8).replace(/(..)(?!$)/g, '$1:')}`;
 }
+
+const inRange = (r: { first: number; last: number }, tag: number) => tag >= r.first && tag <= r.last;

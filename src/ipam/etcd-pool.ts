@@ -177,25 +177,7 @@ export class EtcdAddressPool implements AddressPool {
    */
   async release(owner: Owner): Promise<string[]> {
     this.checkNetwork(owner);
-    const ownerKey = this.keys.owner(owner.containerId, owner.interface);
-    for (let round = 0; round < this.maxRounds; round++) {
-      if (round > 0) await sleep(jitterMs(round));
-      const held = await this.client.get(ownerKey);
-      if (!held) return [];
-      const address = held.value;
-      const ipKey = this.keys.ip(address);
-      const ipKv = await this.client.get(ipKey);
-      const rec = ipKv ? parseRecord<OwnerRecord>(ipKv.value) : undefined;
-      const ours = rec !== undefined && sameOwner(rec, owner);
-      if (rec && !ours && rec.containerId === owner.containerId && rec.interface === owner.interface) return []; // same id, another pod: not ours to free
-      const res = await this.client.txn({
-        compare: [cmp.modRevision(ownerKey, held.modRevision), ...(ipKv ? [cmp.modRevision(ipKey, ipKv.modRevision)] : [])],
-        // A stale owner key (its address is gone or held by someone else) is dropped alone.
-        success: [op.delete(ownerKey), ...(ours ? [op.delete(ipKey)] : [])],
-      });
-      if (res.succeeded) return ours ? [address] : [];
-    }
-    throw new UnavailableError(`could not release the address of ${owner.namespace}/${owner.pod} in network ${this.network}: it kept changing, try again`);
+    return releaseOwnerAddress(this.client, this.prefix, this.network, owner, this.maxRounds);
   }
 
   /** Every allocation of this network, by address. */
@@ -290,4 +272,31 @@ export async function forceRelease(client: EtcdClient, prefix: string, network: 
     }
   }
   throw new UnavailableError(`could not release ${address} of network ${network}: it kept changing, try again`);
+}
+
+/**
+ * Free what `owner` holds in `network`, from the keys alone: usable for a network that has left
+ * the config (gc still has to free what its dead containers held).
+ */
+export async function releaseOwnerAddress(client: EtcdClient, prefix: string, network: string, owner: Owner, maxRounds = 10): Promise<string[]> {
+  const keys = ipamKeys(prefix, network);
+  const ownerKey = keys.owner(owner.containerId, owner.interface);
+  for (let round = 0; round < maxRounds; round++) {
+    if (round > 0) await sleep(jitterMs(round));
+    const held = await client.get(ownerKey);
+    if (!held) return [];
+    const address = held.value;
+    const ipKey = keys.ip(address);
+    const ipKv = await client.get(ipKey);
+    const rec = ipKv ? parseRecord<OwnerRecord>(ipKv.value) : undefined;
+    const ours = rec !== undefined && sameOwner(rec, owner);
+    if (rec && !ours && rec.containerId === owner.containerId && rec.interface === owner.interface) return []; // same id, another pod: not ours to free
+    const res = await client.txn({
+      compare: [cmp.modRevision(ownerKey, held.modRevision), ...(ipKv ? [cmp.modRevision(ipKey, ipKv.modRevision)] : [])],
+      // A stale owner key (its address is gone or held by someone else) is dropped alone.
+      success: [op.delete(ownerKey), ...(ours ? [op.delete(ipKey)] : [])],
+    });
+    if (res.succeeded) return ours ? [address] : [];
+  }
+  throw new UnavailableError(`could not release the address of ${owner.namespace}/${owner.pod} in network ${network}: it kept changing, try again`);
 }

@@ -1,7 +1,7 @@
 // Picks the address pool a network's config asks for.
-import { hostname } from 'node:os';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { nodeName } from '../config/node-name';
 import type { Config, Network } from '../config/schema';
 import { EtcdClient } from '../etcd/client';
 import { ConfigError } from '../errors';
@@ -29,7 +29,7 @@ export function clusterFor(config: Config): Cluster | undefined {
   const etcd = config.etcd;
   if (!etcd) return undefined;
   const client = new EtcdClient({ endpoints: etcd.endpoints, timeoutMs: etcd.timeoutMs ?? config.timeoutMs, username: etcd.username, password: etcd.password, tls: etcd.tls });
-  return { client, prefix: etcd.prefix, node: config.nodeName ?? hostname() };
+  return { client, prefix: etcd.prefix, node: nodeName(config) };
 }
 
 export function leaseDirFor(stateDir: string, network: string): LeaseDir {

@@ -76,7 +76,8 @@ export class LeaseDir {
     try {
       unlinkSync(join(this.dir, ip));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw new UnavailableError(`cannot remove lease ${join(this.dir, ip)}: ${code ?? (err as Error).message}`);
     }
   }
 

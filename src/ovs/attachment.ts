@@ -16,9 +16,10 @@ export interface Attachment {
   ip?: string; // address/prefix inside the pod, when the network has IPAM
   mac: string;
   netns?: string; // inode of the pod's network namespace at setup, to notice a restarted container
+  node?: string; // the node that made it (config nodeName or host name), for gc
 }
 
-const FIELDS = ['namespace', 'pod', 'containerId', 'network', 'interface', 'bridge', 'ip', 'mac', 'netns'] as const;
+const FIELDS = ['namespace', 'pod', 'containerId', 'network', 'interface', 'bridge', 'ip', 'mac', 'netns', 'node'] as const;
 
 export function toExternalIds(a: Attachment): Record<string, string> {
   const ids: Record<string, string> = { [MANAGED_KEY]: 'true' };
@@ -45,6 +46,7 @@ export function fromExternalIds(port: string, tag: number | undefined, ids: Reco
     ip: ids[`${KEY_PREFIX}ip`],
     mac: get('mac'),
     netns: ids[`${KEY_PREFIX}netns`],
+    node: ids[`${KEY_PREFIX}node`],
   };
 }
 

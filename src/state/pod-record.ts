@@ -48,7 +48,8 @@ export function removePodRecord(stateDir: string, namespace: string, pod: string
   try {
     unlinkSync(podRecordPath(stateDir, namespace, pod));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new UnavailableError(`cannot remove pod state ${podRecordPath(stateDir, namespace, pod)}: ${code ?? (err as Error).message}`);
   }
 }
 

@@ -127,6 +127,13 @@ describe('bad input is refused with one line and leaves nothing behind', () => {
     expect(log.at(-1)).toMatchObject({ level: 'error', kind: 'conflict', argv: ['init'] });
   });
 
+  it('refuses a VLAN from a pod name that falls inside a cluster pool on the same bridge', async () => {
+    const cfg = writeConfig(info, join(dir, 'pool-clash'), [network(), {
+      name: 'tenant', bridge: BRIDGE, datapathType: 'netdev', interface: 'eth2', match: { namespace: '^nobody$' }, vlan: { pool: '100-199' },
+    }], { stateDir, etcd: { endpoints: ['http://127.0.0.1:1'] } });
+    await expectRefused(['setup', 'default', '150-x', running], 2, /VLAN 150 from pod name 150-x falls in network tenant's pool 100-199 on bridge bad_br/, cfg);
+  });
+
   it('refuses unknown subcommands, missing and oversized arguments with one line', async () => {
     await expectRefused(['frobnicate'], 2, /unknown command/);
     await expectRefused(['setup', 'default'], 2, /missing required argument/);

@@ -128,6 +128,22 @@ describe('cluster-wide allocation across three nodes', () => {
     expect((await etcdKeys()).filter((k) => k.includes('load-'))).toEqual([]);
   });
 
+  it('gc frees what a dead container held in etcd, even after its network left the config', async () => {
+    await setup('a', 'team-d', 'gone-1');
+    const id = pods['gone-1'].id;
+    delete pods['gone-1'];
+    await execa('docker', ['-H', `unix://${info.dockerSocket}`, 'rm', '-f', id]);
+    // Node a's config now lists another network only (same bridge, so its ports stay in view).
+    const changed = writeConfig(info, join(info.dir, 'cluster', 'a2'), [{
+      name: 'other', bridge: bridgeOf('a'), datapathType: 'netdev', interface: 'eth9', match: { namespace: '^nobody$' }, vlan: { id: 999 },
+    }], { nodeName: 'node-a', stateDir: join(info.dir, 'cluster', 'a', 'state'), etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 } });
+    expect((await etcdKeys()).some((k) => k.includes('team-d'))).toBe(true);
+    const r = await runPlugin(info, ['gc', '-o', 'json'], { config: changed });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(JSON.parse(r.stdout).actions.map((x: { action: string }) => x.action)).toContain('remove-port');
+    expect((await etcdKeys()).filter((k) => k.includes('team-d') || k.includes(id))).toEqual([]);
+  });
+
   it('etcd unreachable: setup fails with one line within the timeout and leaves nothing behind', async () => {
     await etcd.stop();
     try {

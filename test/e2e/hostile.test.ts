@@ -29,7 +29,8 @@ describe('hostile input against every subcommand', () => {
   afterAll(() => teardownAll(info, config, ['host_br']));
   let live = '';
   beforeAll(async () => {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(join(dir, 'victim'), { recursive: true });
+    writeFileSync(join(dir, 'victim', '1.2.3.4'), 'not podvlan\'s');
     expect((await run('init')).exitCode).toBe(0);
     live = await startContainer(info);
     expect((await run('setup', 'default', '22-live', live)).exitCode).toBe(0);
@@ -51,7 +52,7 @@ describe('hostile input against every subcommand', () => {
 
   it('init, list, gc and version refuse stray arguments and bad options with one line', async () => {
     for (const args of [['init', 'x'], ['list', '--output', '$(id)'], ['list', 'x'], ['gc', '--output', 'yaml'], ['gc', 'x'], ['version', 'x'],
-      ['--config', '/dev/zero', 'list'], ['--config', join(dir, 'missing'), 'gc'], ['--config', dir, 'init'], ['nosuchcommand'], ['']]) {
+      ['--config', '/dev/zero', 'list'], ['ipam', 'release', '../../victim', '1.2.3.4', '--force'], ['ipam', 'release', 'vlannet', '../x'], ['ipam', 'show', '$(id)'], ['--config', join(dir, 'missing'), 'gc'], ['--config', dir, 'init'], ['nosuchcommand'], ['']]) {
       const r = await run(...args);
       expect(r.exitCode, `${args.join(' ')}: ${r.all}`).toBeGreaterThan(1);
       expect(r.all.trim().split('\n')).toHaveLength(1);
@@ -60,6 +61,7 @@ describe('hostile input against every subcommand', () => {
 
   it('nothing ran in a shell, nothing was written outside the state directory, the live pod is intact', async () => {
     expect(existsSync(canary)).toBe(false);
+    expect(existsSync(join(dir, 'victim', '1.2.3.4'))).toBe(true); // ipam release never left the state directory
     expect(existsSync(join(stateDir, '..', '..', 'etc'))).toBe(false);
     expect(await bridgePorts(info, 'host_br')).toHaveLength(1);
     expect(await audit(info, stateDir, ['host_br'])).toEqual([]);

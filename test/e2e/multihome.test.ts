@@ -62,6 +62,12 @@ describe('multi-homed pods', () => {
     expect((await podExec(info, other, ['ip', 'link'])).stdout).not.toMatch(/net1/);
   });
 
+  it('gc finds nothing to change on healthy multi-homed pods', async () => {
+    const r = await run('gc', '--dry-run', '-o', 'json');
+    expect(r.exitCode, r.all).toBe(0);
+    expect(JSON.parse(r.stdout).actions).toEqual([]);
+  });
+
   it('teardown removes both attachments and both addresses', async () => {
     for (const [pod, id] of [['7-db', db], ['7-web', web]]) expect((await run('teardown', 'shop', pod, id)).exitCode).toBe(0);
     expect(await bridgePorts(info, 'mh_front')).toEqual([]);
