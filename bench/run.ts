@@ -3,7 +3,7 @@
 // The outer process starts a private sandbox and re-runs this file inside the node's network
 // namespace, so every timed process is spawned directly, with no wrapper in the measurement.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BINARY, writeConfig } from '../test/support/plugin';
@@ -116,11 +116,16 @@ async function inner(info: SandboxInfo): Promise<void> {
   const fill = take(200);
   const probes = take(10);
   const fillers = (from: number, to: number) => pool(to - from, (i) => podvlan('setup', 'bench', `44-fill-${from + i}`, fill[from + i]).then((r) => must(r, 'fill')), 4);
+  const logFile = join(dir, 'podvlan.log');
+  const applyTimes = (n: number) => readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    .filter((l) => l.msg === 'set up').slice(-n).map((l) => Number(l.vswitchdApplyMs));
   const probe = async (label: string) => {
     const lat: number[] = [];
     for (let i = 0; i < probes.length; i++) lat.push(must(await podvlan('setup', 'bench', `55-probe-${i}`, probes[i]), 'probe setup'));
+    const apply = applyTimes(probes.length);
     for (let i = 0; i < probes.length; i++) must(await podvlan('teardown', 'bench', `55-probe-${i}`, probes[i]), 'probe teardown');
     scale[label] = summarize(lat);
+    scale[`${label}, minus ovs-vswitchd apply`] = summarize(lat.map((ms, i) => ms - apply[i]));
   };
   await fillers(0, 10);
   await probe('setup with 10 ports');

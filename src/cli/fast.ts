@@ -2,9 +2,15 @@
 // (optionally after -c PATH) load no argument parser, and status not even the YAML parser or
 // schema. Anything else (help, options, other commands) goes to program.ts.
 import { parsePodArgs } from '../names';
-import { checkArgLengths, failure, type Io, setupCall, statusCall, teardownCall } from './calls';
+import { checkArgLengths, failure, type Io } from './edge';
+import { statusCall } from './status-call';
 
-const CALLS = { setup: setupCall, teardown: teardownCall, status: statusCall } as const;
+// setup and teardown load their machinery on demand; status carries almost nothing.
+const CALLS = {
+  setup: async (...a: Parameters<typeof statusCall>) => (await import('./calls')).setupCall(...a),
+  teardown: async (...a: Parameters<typeof statusCall>) => (await import('./calls')).teardownCall(...a),
+  status: statusCall,
+} as const;
 type CallName = keyof typeof CALLS;
 
 export interface KubeletCall { command: CallName; config?: string; positional: string[] }

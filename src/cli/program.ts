@@ -5,10 +5,12 @@ import { Command, CommanderError, Option } from 'commander';
 import pkg from '../../package.json';
 import { InvalidInputError, oneLine } from '../errors';
 import { parsePodArgs } from '../names';
-import { checkArgLengths, failure, type Io, loadContext as context, setupCall, statusCall, teardownCall } from './calls';
+import { loadContext as context, setupCall, teardownCall } from './calls';
+import { checkArgLengths, failure, type Io } from './edge';
+import { statusCall } from './status-call';
 import { type OutputFormat, table } from './output';
 
-export type { Io } from './calls';
+export type { Io } from './edge';
 
 /** The subcommand: the first argument that is neither an option nor an option's value. */
 function subcommandOf(argv: string[]): string | undefined {

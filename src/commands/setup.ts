@@ -23,7 +23,7 @@ import type { Network } from '../config/schema';
 // tag is undefined for a network whose VLAN comes from the cluster-wide pool, until it is taken.
 interface Planned { network: Network; tag: number | undefined; port: string }
 
-export interface SetupResult { attachments: Attachment[]; changed: boolean }
+export interface SetupResult { attachments: Attachment[]; changed: boolean; applyMs?: number }
 
 export function planSetup(ctx: Context, ref: PodRef): Planned[] {
   const planned = networksFor(ctx.config, ref).map((network) => ({
@@ -82,9 +82,9 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
       // A veth with our name but no port is what an interrupted setup left: remove it first.
       const orphans = planned.map((p) => p.port).filter(linkExists);
       if (orphans.length > 0) await detach(ctx, ovs, [], { extraLinks: orphans });
-      const attachments = await attach(ctx, ovs, ref, planned, pod, log);
-      log.info('set up', { ports: attachments.map((a) => a.port), ips: attachments.map((a) => a.ip) });
-      return { attachments, changed: true };
+      const { attachments, applyMs } = await attach(ctx, ovs, ref, planned, pod, log);
+      log.info('set up', { ports: attachments.map((a) => a.port), ips: attachments.map((a) => a.ip), vswitchdApplyMs: Math.round(applyMs * 10) / 10 });
+      return { attachments, changed: true, applyMs };
     } finally {
       ovs.close();
     }
@@ -93,7 +93,7 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
   }
 }
 
-async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: { pid: number; netns: string; inode: string }, log: Context['log']): Promise<Attachment[]> {
+async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: { pid: number; netns: string; inode: string }, log: Context['log']): Promise<{ attachments: Attachment[]; applyMs: number }> {
   const { stateDir, timeoutMs } = ctx.config;
   const undo = new UndoStack(log);
   const previous = readPodRecord(stateDir, ref.namespace, ref.pod);
@@ -143,9 +143,9 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
       routes: leases[i]?.routes ?? [],
     })), timeoutMs);
     undo.push('delete OVS ports', async () => detach(ctx, ovs, await findPorts(ovs, { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId })));
-    await addAccessPorts(ovs, attachments, timeoutMs);
+    const { applyMs } = await addAccessPorts(ovs, attachments, timeoutMs);
     writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));
-    return attachments;
+    return { attachments, applyMs };
   } catch (err) {
     await undo.unwind();
     throw err;

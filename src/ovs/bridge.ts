@@ -90,10 +90,12 @@ async function ensureRootRow(client: OvsdbClient): Promise<void> {
 
 /**
  * Add one access port per attachment, all in one transaction: each port must not exist yet and
- * each bridge must exist, or nothing is changed. Returns once ovs-vswitchd has the ports.
+ * each bridge must exist, or nothing is changed. Returns once ovs-vswitchd has the ports, with
+ * how long ovs-vswitchd took to apply them (its reconfiguration grows with the bridge's ports;
+ * our own part does not: no full-table reads).
  */
-export async function addAccessPorts(client: OvsdbClient, attachments: Attachment[], timeoutMs: number): Promise<void> {
-  if (attachments.length === 0) return;
+export async function addAccessPorts(client: OvsdbClient, attachments: Attachment[], timeoutMs: number): Promise<{ applyMs: number }> {
+  if (attachments.length === 0) return { applyMs: 0 };
   const ops: Operation[] = [];
   const bridgeChecks = new Map<number, string>();
   const portChecks = new Map<number, string>();
@@ -120,7 +122,9 @@ export async function addAccessPorts(client: OvsdbClient, attachments: Attachmen
     }
     throw err;
   }
+  const committed = performance.now();
   await waitApplied(client, nextCfgOf(results), attachments.map((a) => a.port), timeoutMs);
+  return { applyMs: performance.now() - committed };
 }
 
 /** Our ports whose external_ids include every given entry (always restricted to managed ports). */

@@ -104,7 +104,10 @@ export async function stopSandbox(info: SandboxInfo): Promise<void> {
     if (!pid) return true;
     try { process.kill(pid, 0); return false; } catch { return true; }
   }), 20000).catch(() => undefined);
-  await execa('umount', ['-R', `${dir}/docker`], { reject: false });
+  // Whatever did not stop in time (and the container processes it leaves) is killed outright.
+  await execa('pkill', ['-9', '-f', dir], { reject: false });
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(dir));
+  for (const m of mounts.sort().reverse()) await execa('umount', ['-l', m], { reject: false });
   await execa('ip', ['netns', 'del', info.netns], { reject: false });
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }
