@@ -2,8 +2,11 @@
 // veth name derived from it. Pure functions: no I/O.
 import { InvalidInputError } from './errors';
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Kubernetes names (lengths checked apart: labels at most 63, subdomains at most 253). */
+export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export const isDns1123Label = (s: string) => s.length <= 63 && DNS1123_LABEL.test(s);
 const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
 
 /** Quote an untrusted value for an error message without letting it span lines or grow huge. */
@@ -13,7 +16,7 @@ export function quote(value: string): string {
 }
 
 export function validateNamespace(value: string): string {
-  if (value.length === 0 || value.length > 63 || !DNS1123_LABEL.test(value)) {
+  if (!isDns1123Label(value)) {
     throw new InvalidInputError(`invalid namespace ${quote(value)}: must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)`);
   }
   return value;

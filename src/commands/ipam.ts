@@ -1,6 +1,7 @@
 // ipam list|show|release: what is allocated, to whom, since when, and freeing one by hand.
 // Node-local leases come from the state directory, cluster-wide ones from etcd (every node's).
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
+import { isDns1123Label } from '../names';
 import { leaseDirFor, listNodeLeases } from '../ipam';
 import { forceRelease, listAllocations } from '../ipam/etcd-pool';
 import { parseIpv4 } from '../ipam/ipv4';
@@ -42,7 +43,7 @@ export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
 export async function ipamRelease(ctx: Context, network: string, address: string, force: boolean): Promise<AddressRow> {
   parseAddress(address);
   // The name becomes a path under the state directory and a key in etcd: a label, nothing else.
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(network)) throw new InvalidInputError(`invalid network name ${JSON.stringify(network.slice(0, 80))}`);
+  if (!isDns1123Label(network)) throw new InvalidInputError(`invalid network name ${JSON.stringify(network.slice(0, 80))}`);
   const net = ctx.config.networks.find((n) => n.name === network);
   if (!force) {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);

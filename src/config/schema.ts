@@ -2,42 +2,30 @@
 // (docs/config.md); defaults are what a Debian node with openvswitch-switch and docker.io has.
 import { z } from 'zod';
 import { contains, hostRange, parseIpv4, parsePrefix } from '../ipam/ipv4';
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../names';
 import { parseVlanRange, vlanRangesOverlap } from '../ipam/vlan';
 
 const regex = z.string().refine((s) => { try { new RegExp(s); return true; } catch { return false; } }, 'not a valid regular expression');
 const ipv4 = z.string().refine((s) => { try { parseIpv4(s); return true; } catch { return false; } }, { message: 'not an IPv4 address', abort: true });
 const cidr = z.string().refine((s) => { try { parsePrefix(s); return true; } catch { return false; } }, { message: 'not an IPv4 prefix (a.b.c.d/len)', abort: true });
 const ifName = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 characters of letters, digits, _ . -').refine((s) => s !== '.' && s !== '..', 'not a valid interface name');
+const label = z.string().max(63).regex(DNS1123_LABEL, 'must be a DNS-1123 label');
+const subdomain = z.string().max(253).regex(DNS1123_SUBDOMAIN, 'must be a DNS-1123 subdomain');
 const absPath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path');
 
 const route = z.strictObject({ dst: cidr, via: ipv4.optional() });
 
-const hostLocal = z.strictObject({
-  type: z.literal('host-local'),
+// The address range fields shared by host-local and etcd pools.
+const rangeFields = {
   subnet: cidr,
   rangeStart: ipv4.optional(),
   rangeEnd: ipv4.optional(),
   gateway: ipv4.optional(),
   exclude: z.array(ipv4).default([]),
   routes: z.array(route).default([]),
-}).superRefine((v, ctx) => {
-  const subnet = parsePrefix(v.subnet);
-  const [first, last] = hostRange(subnet);
-  for (const key of ['rangeStart', 'rangeEnd', 'gateway'] as const) {
-    const value = v[key];
-    if (value !== undefined && !contains(subnet, parseIpv4(value))) ctx.addIssue({ code: 'custom', path: [key], message: `${value} is outside subnet ${v.subnet}` });
-  }
-  for (const key of ['rangeStart', 'rangeEnd'] as const) {
-    const value = v[key];
-    if (value !== undefined && (parseIpv4(value) < first || parseIpv4(value) > last)) ctx.addIssue({ code: 'custom', path: [key], message: `${value} is the network or broadcast address of ${v.subnet}` });
-  }
-  v.exclude.forEach((value, i) => {
-    if (!contains(subnet, parseIpv4(value))) ctx.addIssue({ code: 'custom', path: ['exclude', i], message: `${value} is outside subnet ${v.subnet}` });
-  });
-  const start = v.rangeStart ? parseIpv4(v.rangeStart) : first;
-  const end = v.rangeEnd ? parseIpv4(v.rangeEnd) : last;
-  if (start > end) ctx.addIssue({ code: 'custom', path: ['rangeEnd'], message: 'rangeEnd is before rangeStart' });
-});
+};
+
+const hostLocal = z.strictObject({ type: z.literal('host-local'), ...rangeFields }).superRefine(checkAddressRange);
 
 const staticIpam = z.strictObject({
   type: z.literal('static'),
@@ -49,15 +37,10 @@ const staticIpam = z.strictObject({
 // Cluster-wide addresses from etcd: like host-local, plus explicit per-pod addresses.
 const etcdIpam = z.strictObject({
   type: z.literal('etcd'),
-  subnet: cidr,
-  rangeStart: ipv4.optional(),
-  rangeEnd: ipv4.optional(),
-  gateway: ipv4.optional(),
-  exclude: z.array(ipv4).default([]),
-  routes: z.array(route).default([]),
+  ...rangeFields,
   fixed: z.array(z.strictObject({
-    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS-1123 label'),
-    pod: z.string().max(253).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS-1123 subdomain'),
+    namespace: label,
+    pod: subdomain,
     address: ipv4,
   })).optional(),
 }).superRefine((v, ctx) => {
@@ -118,7 +101,7 @@ const vlan = z.union([
 ]);
 
 export const networkSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS-1123 label'),
+  name: label,
   bridge: ifName,
   datapathType: z.enum(['system', 'netdev']).default('system'),
   interface: ifName.default('eth1'),
@@ -159,7 +142,7 @@ export const configSchema = z.strictObject({
   }).default({ docker: { socket: '/var/run/docker.sock' } }),
   networks: z.array(networkSchema).min(1),
   etcd: etcdSection.optional(), // cluster-wide VLAN and address pools
-  nodeName: z.string().max(253).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS-1123 subdomain').optional(), // default: the host name
+  nodeName: subdomain.optional(), // default: the host name
 }).superRefine((c, ctx) => {
   const seen = new Set<string>();
   c.networks.forEach((n, i) => {

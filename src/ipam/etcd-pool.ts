@@ -18,18 +18,13 @@ import { ipamKeys, jitterMs, normalizePrefix, parseIpKey, parseRecord, seedOf, s
 import { contains, formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
 import type { AddressPool, Lease, Owner } from './pool';
 import { sameOwner } from './pool';
+import type { HostLocalSpec } from './host-local';
 
 export interface FixedAddress { namespace: string; pod: string; address: string }
 
 /** A network's `ipam: {type: etcd}` section plus its name (the config's shape fits as is). */
-export interface EtcdIpamNetwork {
+export interface EtcdIpamNetwork extends HostLocalSpec {
   name: string;
-  subnet: string;
-  rangeStart?: string;
-  rangeEnd?: string;
-  gateway?: string;
-  exclude: string[];
-  routes: { dst: string; via?: string }[];
   fixed?: FixedAddress[];
 }
 
