@@ -94,6 +94,22 @@ describe('gc', () => {
     expect(parseKubeletStatus((await run('status', 'default', '22-live-b', pods['22-live-b'])).all)?.ip).toBe(await ipOf(pods['22-live-b']));
   });
 
+  it('ipam release frees a lease by hand, and refuses one a port still uses unless forced', async () => {
+    const inUse = await ipOf(pods['22-live-a']);
+    const refused = await run('ipam', 'release', 'vlannet', inUse);
+    expect(refused.exitCode, refused.all).toBe(5);
+    expect(refused.all).toMatch(/in use by port pv[0-9a-f]{13} of default\/22-live-a/);
+    const leaseDir = join(stateDir, 'ipam', 'vlannet');
+    writeFileSync(join(leaseDir, '10.234.0.222'), JSON.stringify({ network: 'vlannet', namespace: 'default', pod: '22-stray', containerId: 'f'.repeat(64), interface: 'eth1', address: '10.234.0.222', since: 'then' }));
+    const listed = JSON.parse((await run('ipam', 'list', '-o', 'json')).stdout);
+    expect(listed.addresses.map((a: { address: string }) => a.address)).toContain('10.234.0.222');
+    const r = await run('ipam', 'release', 'vlannet', '10.234.0.222');
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.all).toMatch(/released vlannet\/10\.234\.0\.222 \(held by default\/22-stray/);
+    expect(leaseFiles(stateDir).map((l) => l.address)).not.toContain('10.234.0.222');
+    expect((await run('ipam', 'release', 'vlannet', '10.234.0.222')).exitCode).toBe(4);
+  });
+
   it('skips a pod whose lock is held, and refuses to guess when Docker cannot answer', async () => {
     await docker(info, ['kill', pods['22-live-b']]);
     // Hold 22-live-b's lock from another process in the node's namespace.
