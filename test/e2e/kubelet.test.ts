@@ -2,7 +2,8 @@
 // directory with a vendored name, init, setup of three pods on two VLANs, status parsed the
 // kubelet's way, traffic inside a VLAN and none across, idempotent retry, teardown twice, and
 // nothing left behind.
-import { copyFileSync, chmodSync, mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { BINARY, bridgePorts, heldLocks, hostVeths, ovsVsctl, parseKubeletStatus, portTag, runPlugin, stateFiles, writeConfig } from '../support/plugin';
@@ -30,16 +31,17 @@ async function podIp(id: string): Promise<string> {
 
 describe('kubelet exec plugin flow', () => {
   beforeAll(async () => {
-    mkdirSync(pluginDir, { recursive: true });
-    copyFileSync(BINARY, executable);
-    chmodSync(executable, 0o755);
-    // The config sits beside the executable: no flag, no environment variable.
-    writeConfig(info, pluginDir, [{
+    // The config is written aside, then installed with the executable by scripts/install-node.sh.
+    const staged = writeConfig(info, join(info.dir, 'kubelet', 'staged'), [{
       name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', interface: 'eth1', mtu: 1400, primary: true,
       match: { namespace: '^prod-', podName: '^\\d+-' },
       vlan: { fromPodName: '^(\\d+)-' },
       ipam: { type: 'host-local', subnet: '10.231.0.0/24', rangeStart: '10.231.0.10', rangeEnd: '10.231.0.250', gateway: '10.231.0.1' },
     }], { stateDir, logFile: join(pluginDir, 'podvlan.log') });
+    const install = await execa('bash', [join(__dirname, '../../scripts/install-node.sh'), '--binary', BINARY, '--plugin-dir', join(info.dir, 'kubelet', 'plugins'),
+      '--vendor', 'acme', '--config', staged], { all: true, reject: false });
+    expect(install.exitCode, install.all).toBe(0);
+    expect(install.all).toMatch(/--network-plugin=acme\/podvlan/);
     for (const p of pods) p.id = await startContainer(info);
   });
 
