@@ -1,8 +1,27 @@
 // Veth pairs for pod attachments. The pair is created from the host with the pod end born
 // directly inside the pod's namespace under its final name, so no temporary name ever appears
 // in the host namespace and two pods cannot race on it.
+//
+// Under bun the work is done in-process over rtnetlink (netlink-ffi.ts, through bun:ffi), which
+// saves the two spawns of ip and nsenter; under Node (vitest), when bun:ffi or libc cannot be
+// loaded or no netlink socket can be opened, or with PODVLAN_VETH=ip in the environment, it
+// falls back to iproute2 (ip.ts). The fallback is decided before anything is changed.
 import { existsSync, readdirSync } from 'node:fs';
 import { type IpCommand, runIpBatch } from './ip';
+
+type Netlink = typeof import('./netlink-ffi');
+let netlinkModule: Promise<Netlink | undefined> | undefined;
+
+/** The in-process netlink path, or undefined where it cannot be used. Loaded on first use only
+ * (a dynamic import, so other commands and Node never evaluate bun:ffi). */
+function netlink(): Promise<Netlink | undefined> {
+  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined' || process.env.PODVLAN_VETH === 'ip') return Promise.resolve(undefined);
+  netlinkModule ??= import('./netlink-ffi').then(async (m) => {
+    await m.load();
+    return m;
+  }).catch(() => undefined);
+  return netlinkModule;
+}
 
 export interface VethPlan {
   hostName: string;
@@ -15,6 +34,15 @@ export interface VethPlan {
 
 /** Create every pair and bring the host ends up (host namespace), then configure the pod ends. */
 export async function createPairs(pid: number, netns: string, plans: VethPlan[], timeoutMs: number): Promise<void> {
+  if (plans.length === 0) return;
+  const nl = await netlink();
+  if (nl) {
+    try {
+      return nl.createPairs(pid, netns, plans, timeoutMs);
+    } catch (err) {
+      if (!(err instanceof nl.NetlinkUnavailable)) throw err;
+    }
+  }
   const host: IpCommand[] = [];
   const pod: IpCommand[] = [];
   for (const p of plans) {
@@ -31,6 +59,15 @@ export async function createPairs(pid: number, netns: string, plans: VethPlan[],
 
 /** Delete host ends (the pod ends go with them). Missing links are not an error. */
 export async function deleteHostLinks(names: string[], timeoutMs: number): Promise<void> {
+  if (names.length === 0) return;
+  const nl = await netlink();
+  if (nl) {
+    try {
+      return nl.deleteLinks(names, timeoutMs);
+    } catch (err) {
+      if (!(err instanceof nl.NetlinkUnavailable)) throw err;
+    }
+  }
   await runIpBatch(names.map((n) => ['link', 'del', n]), { force: true, timeoutMs });
 }
 

@@ -108,7 +108,7 @@ describe('bad input is refused with one line and leaves nothing behind', () => {
     const badRoute = writeConfig(info, join(dir, 'bad-route'), [network({
       ipam: { type: 'host-local', subnet: '10.232.0.0/24', gateway: '10.232.0.1', routes: [{ dst: '10.99.0.0/16', via: '192.168.77.1' }] },
     })], { stateDir });
-    await expectRefused(['setup', 'default', '22-a', running], 8, /in the pod: ip failed at "ip route add 10\.99\.0\.0\/16/, badRoute);
+    await expectRefused(['setup', 'default', '22-a', running], 8, /in the pod: (ip failed at "ip |netlink )route add 10\.99\.0\.0\/16/, badRoute);
     expect(stateFiles(stateDir)).toEqual([]);
     const noBridge = writeConfig(info, join(dir, 'no-bridge'), [network({ bridge: 'absent_br' })], { stateDir });
     await expectRefused(['setup', 'default', '22-a', running], 4, /bridge absent_br does not exist/, noBridge);

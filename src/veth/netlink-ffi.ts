@@ -1,0 +1,247 @@
+// The veth work of pair.ts done in-process: rtnetlink sockets through libc via bun:ffi, instead
+// of spawning `ip` (and `nsenter ip`), which cost ~12 ms of a setup. Only bun loads this module
+// (pair.ts imports it dynamically after checking for Bun, then calls load()); if bun:ffi or libc
+// cannot be loaded, or no netlink socket opened, it throws NetlinkUnavailable before touching
+// anything, and pair.ts uses ip.
+//
+// Every call here is synchronous, on the JS thread. The pod's end is configured through a second
+// socket created inside the pod's network namespace: setns(CLONE_NEWNET) moves only the calling
+// thread, a netlink socket stays bound to the namespace it was created in, so the thread enters
+// the pod's namespace, creates the socket and returns at once (in a finally), with no JS run in
+// between. Bun's other threads never leave our namespace.
+import { openSync, closeSync } from 'node:fs';
+import { OperationError } from '../errors';
+import {
+  AF_NETLINK, EAGAIN, ENODEV, NetlinkUnavailable, type Reply, addrAdd, describeErrno, linkDel, linkGet, linkUpByIndex, linkUpByName, parseReply, routeAdd, sockaddrNl, vethAdd,
+} from './netlink';
+import type { VethPlan } from './pair';
+
+export { NetlinkUnavailable };
+
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_ROUTE = 0;
+const SOL_SOCKET = 1;
+const SO_RCVTIMEO = 20; // 64-bit: struct timeval of two longs
+const SO_SNDTIMEO = 21;
+const SOL_NETLINK = 270;
+const NETLINK_EXT_ACK = 11; // the kernel's error text (e.g. "Nexthop has invalid gateway")
+const CLONE_NEWNET = 0x40000000;
+
+type Ffi = typeof import('bun:ffi');
+
+function bindLibc(ffi: Ffi) {
+  const { dlopen, FFIType } = ffi;
+  return dlopen('libc.so.6', {
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    send: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
+    recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
+    close: { args: [FFIType.i32], returns: FFIType.i32 },
+    setns: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    __errno_location: { args: [], returns: FFIType.ptr },
+  }).symbols;
+}
+let libc: ReturnType<typeof bindLibc>;
+let readI32: Ffi['read']['i32'];
+
+/** Load bun:ffi and bind libc, once. bun:ffi is imported dynamically here, not at the top: the
+ * bundler hoists static imports of builtins to the start of the executable, where every command
+ * would pay for it. Throws NetlinkUnavailable when either is missing. */
+export async function load(): Promise<void> {
+  if (libc) return;
+  try {
+    const ffi = await import('bun:ffi');
+    libc = bindLibc(ffi);
+    readI32 = ffi.read.i32;
+  } catch (err) {
+    throw new NetlinkUnavailable(`cannot load libc through bun:ffi: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+const errno = (): number => readI32(libc.__errno_location(), 0);
+
+class SysError extends Error {
+  constructor(what: string, readonly errno: number) {
+    super(`${what}: ${describeErrno(errno)}`);
+  }
+}
+
+/** One NETLINK_ROUTE socket, in the namespace of the thread that made it. */
+class RouteSocket {
+  private seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
+  private readonly buf = new Uint8Array(65536);
+
+  private constructor(private readonly fd: number) {}
+
+  static open(timeoutMs: number): RouteSocket {
+    const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) throw new SysError('cannot open a netlink socket', errno());
+    const sock = new RouteSocket(fd);
+    try {
+      const ms = Math.max(1, Math.floor(timeoutMs)); // 0 would mean no timeout at all
+      const timeout = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)]); // struct timeval
+      if (libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16) < 0) throw new SysError('cannot set SO_RCVTIMEO', errno());
+      if (libc.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, timeout, 16) < 0) throw new SysError('cannot set SO_SNDTIMEO', errno());
+      libc.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, new Int32Array([1]), 4); // optional (Linux 4.12+)
+      const addr = sockaddrNl();
+      if (libc.bind(fd, addr, addr.length) < 0) throw new SysError('cannot bind a netlink socket', errno());
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
+    return sock;
+  }
+
+  nextSeq(): number {
+    this.seq = (this.seq + 1) & 0x7fffffff;
+    return this.seq;
+  }
+
+  /** Send one request and wait for its reply (an ACK, an error, or the requested object). */
+  exchange(seq: number, request: Uint8Array): Reply {
+    for (;;) {
+      const sent = Number(libc.send(this.fd, request, request.length, 0));
+      if (sent >= 0) break;
+      const e = errno();
+      if (e !== 4) throw new SysError('netlink send failed', e); // retry on EINTR
+    }
+    for (;;) {
+      const n = Number(libc.recv(this.fd, this.buf, this.buf.length, 0));
+      if (n < 0) {
+        const e = errno();
+        if (e === 4) continue;
+        throw new SysError(e === EAGAIN ? 'no netlink answer in time' : 'netlink recv failed', e);
+      }
+      const reply = parseReply(this.buf, n, seq);
+      if (reply) return reply; // anything else is a late answer to an earlier request: skip it
+    }
+  }
+
+  close(): void {
+    libc.close(this.fd);
+  }
+}
+
+/** A request with the `ip` words it stands for, for the error message. */
+interface Step { words: string[]; build: (seq: number) => Uint8Array; ignore?: (errno: number) => boolean }
+
+function run(sock: RouteSocket, step: Step, where: string): Reply {
+  const seq = sock.nextSeq();
+  let reply: Reply;
+  try {
+    reply = sock.exchange(seq, step.build(seq));
+  } catch (err) {
+    throw new OperationError(`${where}netlink ${step.words.join(' ')} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (reply.kind === 'error' && !step.ignore?.(reply.errno)) {
+    throw new OperationError(`${where}netlink ${step.words.join(' ')} failed: ${describeErrno(reply.errno)}${reply.detail ? `: ${reply.detail}` : ''}`);
+  }
+  return reply;
+}
+
+function openHostSocket(timeoutMs: number): RouteSocket {
+  try {
+    return RouteSocket.open(timeoutMs);
+  } catch (err) {
+    throw new NetlinkUnavailable(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** A netlink socket inside the namespace `netns` (a path like /proc/PID/ns/net). */
+function openPodSocket(netns: string, timeoutMs: number): RouteSocket {
+  let home: number;
+  try {
+    // This thread's namespace (/proc/self would be the main thread's), to come back to.
+    home = openSync('/proc/thread-self/ns/net', 'r');
+  } catch (err) {
+    throw new NetlinkUnavailable(`cannot open /proc/thread-self/ns/net: ${fsError(err)}`);
+  }
+  try {
+    let target: number;
+    try {
+      target = openSync(netns, 'r');
+    } catch (err) {
+      throw new OperationError(`in the pod: cannot open ${netns}: ${fsError(err)}`, { cause: err });
+    }
+    try {
+      if (libc.setns(target, CLONE_NEWNET) < 0) throw new OperationError(`in the pod: cannot enter ${netns}: ${describeErrno(errno())}`);
+      try {
+        return RouteSocket.open(timeoutMs);
+      } catch (err) {
+        throw new OperationError(`in the pod: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      } finally {
+        if (libc.setns(home, CLONE_NEWNET) < 0) {
+          // Cannot happen short of a kernel bug (we hold the fd, we are root). Carrying on would
+          // run host-side work, rollback included, in the pod's namespace: stop the process.
+          process.stderr.write(`podvlan: cannot return to the host network namespace: ${describeErrno(errno())}\n`);
+          process.exit(1);
+        }
+      }
+    } finally {
+      closeSync(target);
+    }
+  } finally {
+    closeSync(home);
+  }
+}
+
+/** "No such file or directory (ENOENT)" from a node:fs error, as for the socket calls. */
+function fsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return typeof e?.errno === 'number' && e.errno !== 0 ? describeErrno(Math.abs(e.errno)) : err instanceof Error ? err.message : String(err);
+}
+
+/** createPairs of pair.ts through netlink. Throws NetlinkUnavailable only before any change. */
+export function createPairs(pid: number, netns: string, plans: VethPlan[], timeoutMs: number): void {
+  const host = openHostSocket(timeoutMs);
+  try {
+    // The pod's socket first: a namespace we cannot enter fails the call before anything exists.
+    const pod = openPodSocket(netns, timeoutMs);
+    try {
+      for (const p of plans) {
+        const mtu = String(p.mtu);
+        run(host, {
+          words: ['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu, 'address', p.mac, 'netns', String(pid)],
+          build: (seq) => vethAdd(seq, { hostName: p.hostName, podName: p.podName, mac: p.mac, mtu: p.mtu, pid }),
+        }, '');
+        run(host, { words: ['link', 'set', p.hostName, 'up'], build: (seq) => linkUpByName(seq, p.hostName) }, '');
+      }
+      for (const p of plans) {
+        const reply = run(pod, { words: ['link', 'show', p.podName], build: (seq) => linkGet(seq, p.podName) }, 'in the pod: ');
+        if (reply.kind !== 'link') throw new OperationError(`in the pod: netlink link show ${p.podName} failed: unexpected reply`);
+        const index = reply.index;
+        if (p.address) run(pod, { words: ['addr', 'add', p.address, 'dev', p.podName], build: (seq) => addrAdd(seq, index, p.address!) }, 'in the pod: ');
+        run(pod, { words: ['link', 'set', p.podName, 'up'], build: (seq) => linkUpByIndex(seq, index) }, 'in the pod: ');
+        for (const r of p.routes) {
+          run(pod, {
+            words: ['route', 'add', r.dst, ...(r.via ? ['via', r.via] : []), 'dev', p.podName],
+            build: (seq) => routeAdd(seq, index, r.dst, r.via),
+          }, 'in the pod: ');
+        }
+      }
+    } finally {
+      pod.close();
+    }
+  } finally {
+    host.close();
+  }
+}
+
+/** deleteHostLinks of pair.ts through netlink: best effort, like `ip -batch - -force` whose
+ * failures pair.ts never reported; a missing link is the expected case. */
+export function deleteLinks(names: string[], timeoutMs: number): void {
+  const host = openHostSocket(timeoutMs);
+  try {
+    for (const name of names) {
+      try {
+        run(host, { words: ['link', 'del', name], build: (seq) => linkDel(seq, name), ignore: (e) => e === ENODEV }, '');
+      } catch {
+        // as with ip -force: go on with the next name
+      }
+    }
+  } finally {
+    host.close();
+  }
+}
