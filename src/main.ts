@@ -5,6 +5,9 @@ import { parseKubeletArgv, runKubeletCall } from './cli/fast';
 
 // console.log/error, not process.stdout/stderr: in bun the latter build Node streams at first
 // use, which costs more than the rest of a status call.
+// Runtime and library warnings must not reach stderr either: the kubelet reads it as output.
+process.emitWarning = () => {};
+
 const io = { out: (text: string) => console.log(text), err: (text: string) => console.error(text) };
 const argv = process.argv.slice(2);
 const call = parseKubeletArgv(argv);

@@ -15,9 +15,19 @@ export async function loadContext(configFlag: string | undefined): Promise<Conte
   return { config, configPath: path, log };
 }
 
+/** Run with a fresh context, and close the etcd client it may have opened. */
+async function withContext<T>(configFlag: string | undefined, run: (ctx: Context) => Promise<T>): Promise<T> {
+  const ctx = await loadContext(configFlag);
+  try {
+    return await run(ctx);
+  } finally {
+    ctx.cluster?.client.close();
+  }
+}
+
 export async function setupCall(ref: PodRef, configFlag: string | undefined, io: Io): Promise<void> {
   const { setup } = await import('../commands/setup');
-  const r = await setup(await loadContext(configFlag), ref);
+  const r = await withContext(configFlag, (ctx) => setup(ctx, ref));
   const who = `${ref.namespace}/${ref.pod}`;
   if (r.attachments.length === 0) io.out(`${who}: no network selects this pod`);
   for (const a of r.attachments) {
@@ -27,6 +37,6 @@ export async function setupCall(ref: PodRef, configFlag: string | undefined, io:
 
 export async function teardownCall(ref: PodRef, configFlag: string | undefined, io: Io): Promise<void> {
   const { teardown } = await import('../commands/teardown');
-  const r = await teardown(await loadContext(configFlag), ref);
+  const r = await withContext(configFlag, (ctx) => teardown(ctx, ref));
   io.out(`${ref.namespace}/${ref.pod}: removed ${r.ports.length} port(s)${r.ports.length ? ` (${r.ports.join(', ')})` : ''}, released ${r.addresses.length} address(es)`);
 }

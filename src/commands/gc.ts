@@ -13,16 +13,15 @@ import type { PodRef } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
 import { findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
-import { inspectContainer } from '../runtime/docker';
+import { containerNetns } from '../runtime/docker';
 import { NotFoundError } from '../errors';
 import { tryLockPod } from '../state/lock';
 import { listPodRecords, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
 import { removeStaleTempFiles } from '../state/temp-files';
-import { deleteHostLinks, linkExists, listHostVeths } from '../veth/pair';
+import { deleteHostLinks, ifindexOf, linkExists, listHostVeths } from '../veth/pair';
 import { clusterOf, type Context, nodeName } from './context';
 import { detach, releaseOwner, releaseVlan } from './detach';
 import { readyRecord } from './records';
-import { statSync } from 'node:fs';
 
 export interface GcAction { action: string; target: string; pod?: string; container?: string; reason: string }
 export interface GcResult { actions: GcAction[]; busy: string[] }
@@ -38,7 +37,7 @@ type ContainerState = { running: false } | { running: true; netns: string };
 export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcResult> {
   const { stateDir, timeoutMs } = ctx.config;
   const log = ctx.log.with({ cmd: 'gc', dryRun: opts.dryRun });
-  const veths = listHostVeths();
+  const veths = listHostVeths().map((name) => ({ name, index: ifindexOf(name) }));
   const records = listPodRecords(stateDir);
   const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
   const actions: GcAction[] = [];
@@ -49,19 +48,14 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     const pods = new Map<string, { namespace: string; pod: string }>();
     for (const p of [...ports.map((f) => f.attachment), ...records, ...held]) pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
 
-    const states = new Map<string, Promise<ContainerState>>();
-    const stateOf = (id: string) => {
-      if (!states.has(id)) states.set(id, containerState(ctx.config.runtime.docker.socket, id, timeoutMs));
-      return states.get(id)!;
-    };
-    // Ask Docker about every container first: if Docker cannot answer, gc stops before touching anything.
-    await Promise.all(ports.map((f) => stateOf(f.attachment.containerId)));
+    const ask = (id: string) => containerState(ctx.config.runtime.docker.socket, id, timeoutMs);
+    await Promise.all([...new Set(ports.map((f) => f.attachment.containerId))].map(ask));
 
     for (const [key, { namespace, pod }] of pods) {
       const lock = await tryLockPod(stateDir, namespace, pod);
       if (!lock) { busy.push(key); continue; }
       try {
-        await collectPod(ctx, ovs, namespace, pod, stateOf, held.filter((h) => h.namespace === namespace && h.pod === pod), opts.dryRun, actions);
+        await collectPod(ctx, ovs, namespace, pod, ask, held.filter((h) => h.namespace === namespace && h.pod === pod), opts.dryRun, actions);
       } finally {
         lock.release();
       }
@@ -69,7 +63,9 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
 
     // Veths that no port and no record name: leftovers of calls killed before records existed.
     const named = new Set([...(await findPorts(ovs, {})).map((f) => f.attachment.port), ...listPodRecords(stateDir).flatMap((r) => r.attachments.map((a) => a.port))]);
-    const orphans = veths.filter((v) => !named.has(v) && linkExists(v));
+    // Same name and same ifindex as at the start: a setup that since wrote its record and made a
+    // new veth under that name is not touched.
+    const orphans = veths.filter((v) => !named.has(v.name) && v.index !== undefined && ifindexOf(v.name) === v.index).map((v) => v.name);
     for (const v of orphans) actions.push({ action: 'delete-veth', target: v, reason: 'no port and no pod record names it' });
     if (!opts.dryRun) await deleteHostLinks(orphans, timeoutMs);
 
@@ -81,13 +77,12 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
   return { actions, busy };
 }
 
+/** Running with which network namespace, or not running (gone, stopped, or exiting). */
 async function containerState(socket: string, id: string, timeoutMs: number): Promise<ContainerState> {
   try {
-    const info = await inspectContainer(socket, id, timeoutMs);
-    if (!info.running || info.pid <= 0) return { running: false };
-    return { running: true, netns: String(statSync(`/proc/${info.pid}/ns/net`).ino) };
+    return { running: true, netns: (await containerNetns(socket, id, timeoutMs)).inode };
   } catch (err) {
-    if (err instanceof NotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT') return { running: false };
+    if (err instanceof NotFoundError) return { running: false };
     throw err;
   }
 }

@@ -1,7 +1,8 @@
 // ipam list|show|release: what is allocated, to whom, since when, and freeing one by hand.
 // Node-local leases come from the state directory, cluster-wide ones from etcd (every node's).
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
-import { isDns1123Label } from '../names';
+import { isDns1123Label, quote } from '../names';
+import { tryLockPod } from '../state/lock';
 import { leaseDirFor, listNodeLeases } from '../ipam';
 import { forceRelease, listAllocations } from '../ipam/etcd-pool';
 import { parseIpv4 } from '../ipam/ipv4';
@@ -31,7 +32,7 @@ export async function ipamList(ctx: Context, network?: string): Promise<IpamView
 export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
   const view = await ipamList(ctx);
   const pod = /^([^/]+)\/([^/]+)$/.exec(what);
-  if (!pod && !/^\d+\.\d+\.\d+\.\d+$/.test(what)) throw new InvalidInputError(`expected an address (a.b.c.d) or namespace/pod, got ${JSON.stringify(what.slice(0, 80))}`);
+  if (!pod && !/^\d+\.\d+\.\d+\.\d+$/.test(what)) throw new InvalidInputError(`expected an address (a.b.c.d) or namespace/pod, got ${quote(what)}`);
   const mine = (x: { namespace: string; pod: string }) => pod ? x.namespace === pod[1] && x.pod === pod[2] : false;
   return {
     addresses: view.addresses.filter((a) => (pod ? mine(a) : a.address === what)),
@@ -43,7 +44,7 @@ export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
 export async function ipamRelease(ctx: Context, network: string, address: string, force: boolean): Promise<AddressRow> {
   parseAddress(address);
   // The name becomes a path under the state directory and a key in etcd: a label, nothing else.
-  if (!isDns1123Label(network)) throw new InvalidInputError(`invalid network name ${JSON.stringify(network.slice(0, 80))}`);
+  if (!isDns1123Label(network)) throw new InvalidInputError(`invalid network name ${quote(network)}`);
   const net = ctx.config.networks.find((n) => n.name === network);
   if (!force) {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
@@ -64,7 +65,14 @@ export async function ipamRelease(ctx: Context, network: string, address: string
   const leases = leaseDirFor(ctx.config.stateDir, network);
   const lease = leases.read(address);
   if (!lease) throw new NotFoundError(`${network}/${address} is not leased on this node`);
-  leases.remove(address);
+  // A setup of that pod in flight holds the lease before its port exists: never free it under one.
+  const lock = await tryLockPod(ctx.config.stateDir, lease.namespace, lease.pod);
+  if (!lock) throw new ConflictError(`${network}/${address}: a podvlan call for ${lease.namespace}/${lease.pod} is running, try again`);
+  try {
+    leases.remove(address);
+  } finally {
+    lock.release();
+  }
   ctx.log.info('ipam release', { network, address, owner: lease });
   return { scope: 'node', ...lease };
 }
@@ -73,6 +81,6 @@ function parseAddress(address: string): void {
   try {
     parseIpv4(address);
   } catch {
-    throw new InvalidInputError(`invalid address ${JSON.stringify(address.slice(0, 80))}`);
+    throw new InvalidInputError(`invalid address ${quote(address)}`);
   }
 }

@@ -23,7 +23,7 @@ import type { Network } from '../config/schema';
 // tag is undefined for a network whose VLAN comes from the cluster-wide pool, until it is taken.
 interface Planned { network: Network; tag: number | undefined; port: string }
 
-export interface SetupResult { attachments: Attachment[]; changed: boolean; applyMs?: number }
+export interface SetupResult { attachments: Attachment[]; changed: boolean }
 
 export function planSetup(ctx: Context, ref: PodRef): Planned[] {
   const planned = networksFor(ctx.config, ref).map((network) => ({
@@ -36,7 +36,7 @@ export function planSetup(ctx: Context, ref: PodRef): Planned[] {
     // would hand the same tag to another tenant.
     const clash = p.tag !== undefined && 'fromPodName' in p.network.vlan && ctx.config.networks.find((n) =>
       n.bridge === p.network.bridge && isPooledVlan(n.vlan) && inRange(parseVlanRange(n.vlan.pool), p.tag!));
-    if (clash && isPooledVlan(clash.vlan)) {
+    if (clash && 'pool' in clash.vlan) {
       throw new InvalidInputError(`VLAN ${p.tag} from pod name ${ref.pod} falls in network ${clash.name}'s pool ${clash.vlan.pool} on bridge ${p.network.bridge}`);
     }
   }
@@ -62,9 +62,11 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
   try {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
     try {
-      const existing = await findPorts(ovs, podSelector(ref.namespace, ref.pod));
+      const [existing, pod] = await Promise.all([
+        findPorts(ovs, podSelector(ref.namespace, ref.pod)),
+        containerNetns(ctx.config.runtime.docker.socket, ref.containerId, timeoutMs),
+      ]);
       const mine = existing.filter((f) => f.attachment.containerId === ref.containerId);
-      const pod = await containerNetns(ctx.config.runtime.docker.socket, ref.containerId, timeoutMs);
       if (isComplete(mine, planned, pod.inode)) {
         const attachments = mine.map((f) => f.attachment);
         writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));
@@ -84,7 +86,7 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
       if (orphans.length > 0) await detach(ctx, ovs, [], { extraLinks: orphans });
       const { attachments, applyMs } = await attach(ctx, ovs, ref, planned, pod, log);
       log.info('set up', { ports: attachments.map((a) => a.port), ips: attachments.map((a) => a.ip), vswitchdApplyMs: Math.round(applyMs * 10) / 10 });
-      return { attachments, changed: true, applyMs };
+      return { attachments, changed: true };
     } finally {
       ovs.close();
     }
@@ -142,7 +144,8 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
       address: a.ip,
       routes: leases[i]?.routes ?? [],
     })), timeoutMs);
-    undo.push('delete OVS ports', async () => detach(ctx, ovs, await findPorts(ovs, { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId })));
+    // Addresses and VLANs have undos of their own, further down the stack.
+    undo.push('delete OVS ports', async () => detach(ctx, ovs, await findPorts(ovs, { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId }), { keepLeases: true }));
     const { applyMs } = await addAccessPorts(ovs, attachments, timeoutMs);
     writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));
     return { attachments, applyMs };

@@ -9,6 +9,6 @@ export const STATUS_KIND = 'PodNetworkStatus';
 /** The exact text to print, or '' when podvlan has no primary address for this container. */
 export function statusOutput(stateDir: string, ref: PodRef): string {
   const record = readPodRecord(stateDir, ref.namespace, ref.pod);
-  if (!record || !record.ready || record.containerId !== ref.containerId || !record.primaryIp) return '';
+  if (!record || record.ready === false || record.containerId !== ref.containerId || !record.primaryIp) return '';
   return JSON.stringify({ apiVersion: STATUS_API_VERSION, kind: STATUS_KIND, ip: record.primaryIp });
 }

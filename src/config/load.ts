@@ -14,7 +14,9 @@ export function loadConfig(explicit?: string): { path: string; config: Config } 
 export function parseConfig(text: string, path: string): Config {
   let raw: unknown;
   try {
-    raw = parseYaml(text, { maxAliasCount: 100 });
+    // logLevel 'error': errors throw, warnings stay quiet (the yaml library would print them on
+    // stderr, which the kubelet reads as the command's output).
+    raw = parseYaml(text, { maxAliasCount: 100, logLevel: 'error' });
   } catch (err) {
     throw new ConfigError(`config ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }

@@ -17,7 +17,8 @@ export function findConfigPath(explicit: string | undefined, env = process.env, 
 }
 
 const TOP_LEVEL_STATE_DIR = /^stateDir[ \t]*:[ \t]*(?:"([^"\\\n]*)"|'([^'\n]*)'|([^\s#'"{[][^\s#]*))[ \t]*(?:#.*)?$/m;
-const ANY_STATE_DIR_TEXT = /stateDir/;
+const TOP_LEVEL_KEY = /^stateDir[ \t]*:/gm;
+const OTHER_STATE_DIR_KEY = /(^[ \t]+|[{,][ \t]*)["']?stateDir["']?[ \t]*:/m;
 
 /**
  * stateDir from config text when it can be read without a full parse: a JSON document, or a
@@ -34,14 +35,16 @@ export function quickStateDir(text: string): string | undefined {
       return undefined;
     }
   }
+  // Exactly one top-level `stateDir:` line, and no nested or flow-style one: then the line is the
+  // answer (mentions in comments do not count).
+  const keys = (text.match(TOP_LEVEL_KEY) ?? []).length;
+  if (keys > 1 || OTHER_STATE_DIR_KEY.test(text)) return undefined;
   const m = TOP_LEVEL_STATE_DIR.exec(text);
   if (m) {
     const value = m[1] ?? m[2] ?? m[3];
-    if (!value.startsWith('/')) return undefined;
-    // A second stateDir line (or a flow-style mapping) would make this guess unsafe.
-    return text.indexOf('stateDir', m.index + 1) === -1 ? value : undefined;
+    return value.startsWith('/') ? value : undefined;
   }
-  return ANY_STATE_DIR_TEXT.test(text) ? undefined : DEFAULT_STATE_DIR;
+  return keys > 0 ? undefined : DEFAULT_STATE_DIR;
 }
 
 const MAX_CONFIG_BYTES = 1 << 20;

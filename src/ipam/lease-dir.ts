@@ -55,8 +55,9 @@ export class LeaseDir {
     try {
       return new Set(readdirSync(this.dir).filter((n) => !n.startsWith('.')));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
-      throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return new Set();
+      throw new UnavailableError(`cannot read lease directory ${this.dir}: ${code ?? (err as Error).message}`);
     }
   }
 

@@ -6,7 +6,7 @@
 // saves the two spawns of ip and nsenter; under Node (vitest), when bun:ffi or libc cannot be
 // loaded or no netlink socket can be opened, or with PODVLAN_VETH=ip in the environment, it
 // falls back to iproute2 (ip.ts). The fallback is decided before anything is changed.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { type IpCommand, runIpBatch } from './ip';
 
 type Netlink = typeof import('./netlink-ffi');
@@ -85,5 +85,14 @@ export function listHostVeths(): string[] {
     return readdirSync('/sys/class/net').filter((n) => HOST_VETH.test(n));
   } catch {
     return [];
+  }
+}
+
+/** A link's ifindex (sysfs), or undefined when it is gone: a name reused by a new link has a new index. */
+export function ifindexOf(name: string): number | undefined {
+  try {
+    return Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8'));
+  } catch {
+    return undefined;
   }
 }

@@ -67,6 +67,17 @@ describe('hostile input against every subcommand', () => {
     expect(await audit(info, stateDir, ['host_br'])).toEqual([]);
   });
 
+  it('status stays silent on stderr when the YAML parser has a warning to give', async () => {
+    // A flow mapping (the quick stateDir reader gives up, the full parser runs) with an unknown tag.
+    const odd = join(dir, 'odd.yaml');
+    writeFileSync(odd, `{stateDir: ${stateDir}, ovsdb: "${info.ovsdb}", networks: [{name: !local vlannet, bridge: host_br, datapathType: netdev, primary: true, vlan: {fromPodName: "^(\\\\d+)-"}}]}\n`);
+    for (const cmd of ['status', 'teardown']) {
+      const r = await runPlugin(info, [cmd, 'default', '22-nobody', ID], { config: odd });
+      expect(r.stderr, r.all).toBe('');
+      expect(r.exitCode, r.all).toBe(0);
+    }
+  });
+
   it('state and log files are owner-only', async () => {
     writeFileSync(join(dir, 'probe'), '');
     const mode = (p: string) => statSync(p).mode & 0o777;
