@@ -12,7 +12,7 @@ import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { containerNetns } from '../runtime/docker';
 import { lockPod } from '../state/lock';
-import { readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
+import { readPodRecord, recordedIp, removePodRecord, writePodRecord } from '../state/pod-record';
 import { readyRecord } from './records';
 import { createPairs, linkExists } from '../veth/pair';
 import { clusterOf, type Context, networksFor, nodeName } from './context';
@@ -99,7 +99,7 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
   const { stateDir, timeoutMs } = ctx.config;
   const undo = new UndoStack(log);
   const previous = readPodRecord(stateDir, ref.namespace, ref.pod);
-  const hintFor = (network: string) => previous?.containerId === ref.containerId ? previous.attachments.find((a) => a.network === network)?.ip : undefined;
+  const hintFor = (network: string) => recordedIp(previous, ref.containerId, network);
   try {
     // The intent first: whatever a crash leaves from here on can be traced to this pod.
     undo.push('remove pod record', () => removePodRecord(stateDir, ref.namespace, ref.pod, ref.containerId));

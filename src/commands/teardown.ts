@@ -5,7 +5,7 @@ import { podSelector } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { lockPod } from '../state/lock';
-import { readPodRecord, removePodRecord } from '../state/pod-record';
+import { readPodRecord, recordedIp, removePodRecord } from '../state/pod-record';
 import { type Context, networksFor } from './context';
 import { detach, releaseOwner, releaseVlan } from './detach';
 
@@ -31,7 +31,7 @@ export async function teardown(ctx: Context, ref: PodRef): Promise<TeardownResul
       // Leases taken by an interrupted setup have no port to point at them.
       for (const n of networks) {
         if (mine.some((f) => f.attachment.network === n.name)) continue;
-        const hint = record?.containerId === ref.containerId ? record.attachments.find((a) => a.network === n.name)?.ip?.split('/')[0] : undefined;
+        const hint = recordedIp(record, ref.containerId, n.name)?.split('/')[0];
         const owner = { network: n.name, namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, interface: n.interface };
         result.addresses.push(...(await releaseOwner(ctx, owner, hint)));
         await releaseVlan(ctx, owner);

@@ -138,6 +138,9 @@ interface RawOpResponse {
   response_range?: { kvs?: RawKv[]; count?: string };
 }
 
+/** The key-values of a range response (none for any other kind). */
+export const rangeKvs = (r: OpResponse | undefined): KeyValue[] => (r?.type === 'range' ? r.kvs : []);
+
 export function decodeOpResponse(raw: RawOpResponse, sent: Op): OpResponse {
   switch (sent.type) {
     case 'put': return { type: 'put' };

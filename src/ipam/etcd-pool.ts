@@ -11,8 +11,8 @@
 // one more transaction. After a few lost races the snapshot is refreshed after a random pause;
 // a fresh snapshot with no free address is ExhaustedError, and too many lost races in a row
 // (only under extreme contention) is UnavailableError, which the kubelet retries.
-import type { EtcdClient, KeyValue, OpResponse } from '../etcd/client';
-import { cmp, op } from '../etcd/client';
+import type { EtcdClient, KeyValue } from '../etcd/client';
+import { cmp, op, rangeKvs } from '../etcd/client';
 import { ConflictError, ExhaustedError, InvalidInputError, UnavailableError } from '../errors';
 import { ipamKeys, jitterMs, normalizePrefix, parseIpKey, parseRecord, seedOf, sleep, firstFree } from './etcd-keys';
 import { contains, formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
@@ -41,7 +41,6 @@ export interface EtcdPoolOptions {
   triesPerRound?: number;
 }
 
-const rangeKvs = (r: OpResponse | undefined): KeyValue[] => (r?.type === 'range' ? r.kvs : []);
 
 export class EtcdAddressPool implements AddressPool {
   readonly network: string;

@@ -33,8 +33,8 @@
 //
 // A leave that dies between its two steps leaves a tag with no members: the next join of that
 // holder reuses it, and a repeated teardown (the kubelet retries) frees it.
-import type { EtcdClient, KeyValue, OpResponse } from '../etcd/client';
-import { cmp, op } from '../etcd/client';
+import type { EtcdClient } from '../etcd/client';
+import { cmp, op, rangeKvs } from '../etcd/client';
 import { ConflictError, ExhaustedError, UnavailableError } from '../errors';
 import { firstFree, jitterMs, normalizePrefix, parseRecord, seedOf, sleep, vlanKeys } from './etcd-keys';
 import { parseVlanRange, type VlanPer, type VlanRange } from './vlan';
@@ -54,7 +54,6 @@ export interface VlanRelease {
   freed: boolean; // this was the last member and the tag went back to the pool
 }
 
-const rangeKvs = (r: OpResponse | undefined): KeyValue[] => (r?.type === 'range' ? r.kvs : []);
 
 export class EtcdVlanPool {
   readonly range: VlanRange;

@@ -69,3 +69,8 @@ export function listPodRecords(stateDir: string): PodRecord[] {
     }
   });
 }
+
+/** The address (a.b.c.d/len) the record says this container held on a network: a lease hint. */
+export function recordedIp(record: PodRecord | undefined, containerId: string, network: string): string | undefined {
+  return record?.containerId === containerId ? record.attachments.find((a) => a.network === network)?.ip : undefined;
+}
