@@ -9,8 +9,9 @@
 // may still have been applied: the pools built on this client guard every write with compares
 // and read back on failure, so repeating one is harmless.
 import { readFileSync } from 'node:fs';
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
+import type * as https from 'node:https';
+import { nodeHttp, nodeHttps } from '../builtins';
 import { ConfigError, OperationError, UnavailableError } from '../errors';
 
 export interface EtcdTls { ca?: string; cert?: string; key?: string } // file paths (PEM)
@@ -182,7 +183,7 @@ export class EtcdClient {
       return url;
     });
     this.timeoutMs = opts.timeoutMs;
-    if (this.endpoints.some((u) => u.protocol === 'http:')) this.httpAgent = new http.Agent({ keepAlive: true });
+    if (this.endpoints.some((u) => u.protocol === 'http:')) this.httpAgent = new (nodeHttp().Agent)({ keepAlive: true });
     if (this.endpoints.some((u) => u.protocol === 'https:')) {
       const read = (what: keyof EtcdTls) => {
         const path = opts.tls?.[what];
@@ -191,7 +192,7 @@ export class EtcdClient {
           throw new ConfigError(`cannot read etcd tls.${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         }
       };
-      this.httpsAgent = new https.Agent({ keepAlive: true, ca: read('ca'), cert: read('cert'), key: read('key') });
+      this.httpsAgent = new (nodeHttps().Agent)({ keepAlive: true, ca: read('ca'), cert: read('cert'), key: read('key') });
     }
   }
 
@@ -321,7 +322,7 @@ export class EtcdClient {
   private postOnce(endpoint: URL, path: string, payload: string, timeoutMs: number, token?: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const secure = endpoint.protocol === 'https:';
-      const mod = secure ? https : http;
+      const mod = secure ? nodeHttps() : nodeHttp();
       let settled = false;
       const finish = (err: Error | undefined, value?: unknown) => {
         if (settled) return;

@@ -1,6 +1,7 @@
 // JSON-RPC 1.0 over an OVSDB stream socket (unix:PATH or tcp:HOST:PORT). Knows nothing about
 // tables or operations: it sends requests, matches replies by id and answers the server's echo.
-import net from 'node:net';
+import type net from 'node:net';
+import { nodeNet } from '../builtins';
 import { UnavailableError } from '../errors';
 import { JsonStreamSplitter } from './json-stream';
 
@@ -43,7 +44,7 @@ export class RpcConnection {
   static connect(remote: string, timeoutMs: number): Promise<RpcConnection> {
     const opts = parseRemote(remote);
     return new Promise((resolve, reject) => {
-      const socket = net.connect(opts);
+      const socket = nodeNet().connect(opts);
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new UnavailableError(`OVSDB at ${remote} did not accept a connection within ${timeoutMs} ms`));

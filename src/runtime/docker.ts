@@ -1,7 +1,7 @@
 // Container id -> network namespace, through the Docker Engine API on its unix socket. One
 // HTTP/1.0 request on a fresh connection (the server closes it, so no chunked decoding).
 import { statSync } from 'node:fs';
-import net from 'node:net';
+import { nodeNet } from '../builtins';
 import { NotFoundError, UnavailableError } from '../errors';
 
 export interface ContainerInfo { id: string; pid: number; running: boolean }
@@ -34,7 +34,7 @@ export async function containerNetns(socketPath: string, containerId: string, ti
 
 function httpGet(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ path: socketPath });
+    const socket = nodeNet().connect({ path: socketPath });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();

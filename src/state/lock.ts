@@ -2,7 +2,8 @@
 // pod: the kernel allows one binder, and frees the name when the process dies, even on SIGKILL,
 // so there is never a stale lock file to clean up. Abstract names belong to the network
 // namespace, and every podvlan call on a node runs in the kubelet's (host) namespace.
-import net from 'node:net';
+import type net from 'node:net';
+import { nodeNet } from '../builtins';
 import { UnavailableError } from '../errors';
 import { hash64Hex } from '../names';
 
@@ -31,7 +32,7 @@ export async function lockPod(scope: string, namespace: string, pod: string, tim
 
 function tryBind(name: string): Promise<net.Server | undefined> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer();
+    const server = nodeNet().createServer();
     server.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') resolve(undefined);
       else reject(new UnavailableError(`cannot take the pod lock: ${err.code ?? err.message}`));

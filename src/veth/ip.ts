@@ -5,7 +5,7 @@
 // Spawned with node:child_process rather than execa: loading execa costs ~30 ms in the compiled
 // executable (measured, see README), more than the whole rest of a teardown, and we need none
 // of its features beyond an argument array, stdin, stderr and a timeout.
-import { spawn } from 'node:child_process';
+import { nodeChildProcess } from '../builtins';
 import { existsSync } from 'node:fs';
 import { OperationError } from '../errors';
 
@@ -43,7 +43,7 @@ export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Pro
 
 function spawnWithInput(file: string, args: string[], input: string, timeoutMs: number): Promise<{ exitCode: number; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'ignore', 'pipe'], shell: false });
+    const child = nodeChildProcess().spawn(file, args, { stdio: ['pipe', 'ignore', 'pipe'], shell: false });
     const stderr: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.stderr!.on('data', (c: Buffer) => stderr.push(c));
