@@ -9,10 +9,10 @@ import { type Io, setFailureLog } from './edge';
 export type { Io } from './edge';
 
 export async function loadContext(configFlag: string | undefined): Promise<Context> {
-  const { path, config } = await loadConfigCached(configFlag);
+  const { config } = await loadConfigCached(configFlag);
   const log = new Logger(config.logFile);
   setFailureLog(log);
-  return { config, configPath: path, log };
+  return { config, log };
 }
 
 /** Run with a fresh context, and close the etcd client it may have opened. */

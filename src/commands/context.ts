@@ -7,7 +7,6 @@ import type { PodRef } from '../names';
 
 export interface Context {
   config: Config;
-  configPath: string;
   log: Logger;
   cluster?: Cluster; // the etcd client, made on first use by clusterOf
 }

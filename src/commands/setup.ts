@@ -4,7 +4,7 @@
 import { InvalidInputError } from '../errors';
 import { isPooledVlan, type Lease, type Owner, poolFor, vlanFor, vlanPoolFor } from '../ipam';
 import { macFromIpv4, parsePrefix } from '../ipam/ipv4';
-import { parseVlanRange } from '../ipam/vlan';
+import { parseVlanRange, vlanRangesOverlap } from '../ipam/vlan';
 import { hash64Hex, hostVethName, type PodRef } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { podSelector } from '../ovs/attachment';
@@ -35,7 +35,7 @@ export function planSetup(ctx: Context, ref: PodRef): Planned[] {
     // A tag read from a pod name must not land inside a cluster pool on the same bridge: the pool
     // would hand the same tag to another tenant.
     const clash = p.tag !== undefined && 'fromPodName' in p.network.vlan && ctx.config.networks.find((n) =>
-      n.bridge === p.network.bridge && isPooledVlan(n.vlan) && inRange(parseVlanRange(n.vlan.pool), p.tag!));
+      n.bridge === p.network.bridge && isPooledVlan(n.vlan) && vlanRangesOverlap(parseVlanRange(n.vlan.pool), { first: p.tag!, last: p.tag! }));
     if (clash && 'pool' in clash.vlan) {
       throw new InvalidInputError(`VLAN ${p.tag} from pod name ${ref.pod} falls in network ${clash.name}'s pool ${clash.vlan.pool} on bridge ${p.network.bridge}`);
     }
@@ -170,5 +170,3 @@ function macFor(lease: Lease | undefined, port: string): string {
   if (lease) return macFromIpv4(parsePrefix(lease.address).address);
   return `0a:59:${hash64Hex(port).slice(0, 8).replace(/(..)(?!$)/g, '$1:')}`;
 }
-
-const inRange = (r: { first: number; last: number }, tag: number) => tag >= r.first && tag <= r.last;
