@@ -15,3 +15,4 @@ export const nodeHttp = once<typeof import('node:http')>('node:http');
 export const nodeHttps = once<typeof import('node:https')>('node:https');
 export const nodeChildProcess = once<typeof import('node:child_process')>('node:child_process');
 export const nodeOs = once<typeof import('node:os')>('node:os');
+export const nodeFs = once<typeof import('node:fs')>('node:fs');

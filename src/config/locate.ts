@@ -1,8 +1,8 @@
 // Config lookup, and the one value `status` needs (stateDir) read without loading the YAML
 // parser or the schema: status runs for every pod, often, and start-up is most of its cost.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// No static node:fs or node:path here: both are loaded on status's path (see state/quick-read.ts).
 import { ConfigError } from '../errors';
+import { pathExists, readSmallFile, SmallFileError } from '../state/small-file';
 
 export const SYSTEM_CONFIG = '/etc/podvlan/podvlan.yaml';
 export const DEFAULT_STATE_DIR = '/var/lib/podvlan';
@@ -11,8 +11,8 @@ export const DEFAULT_STATE_DIR = '/var/lib/podvlan';
 export function findConfigPath(explicit: string | undefined, env = process.env, execPath = process.execPath): string {
   if (explicit) return explicit;
   if (env.PODVLAN_CONFIG) return env.PODVLAN_CONFIG;
-  const beside = join(dirname(execPath), 'podvlan.yaml');
-  if (existsSync(beside)) return beside;
+  const beside = `${execPath.slice(0, execPath.lastIndexOf('/') + 1)}podvlan.yaml`;
+  if (pathExists(beside)) return beside;
   return SYSTEM_CONFIG;
 }
 
@@ -50,19 +50,12 @@ export function quickStateDir(text: string): string | undefined {
 const MAX_CONFIG_BYTES = 1 << 20;
 
 export function readConfigText(path: string): string {
-  let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
-    // Only a regular file of sane size: never read /dev/zero or a FIFO into memory.
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new ConfigError(`config ${path} is not a regular file`);
-    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${path} is larger than ${MAX_CONFIG_BYTES} bytes`);
-    return readFileSync(fd, 'utf8');
+    return readSmallFile(path, MAX_CONFIG_BYTES);
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(`cannot read config ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code ?? e.message}`);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
+    if (!(err instanceof SmallFileError)) throw err;
+    if (err.reason === 'not a regular file') throw new ConfigError(`config ${path} is not a regular file`);
+    if (err.reason === 'too large') throw new ConfigError(`config ${path} is larger than ${MAX_CONFIG_BYTES} bytes`);
+    throw new ConfigError(`cannot read config ${path}: ${err.reason === 'missing' ? 'no such file' : err.reason}`);
   }
 }

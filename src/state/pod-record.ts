@@ -3,9 +3,10 @@
 // leftover of a crashed call can be traced to its pod. And once ready, it lets `status` answer
 // from the local disk without any OVSDB or Docker round trip. It is never the state of record
 // (that is OVSDB); gc rebuilds it from the ports.
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// node:fs is loaded on first use, not at import: status reads a record through small-file alone.
+import { nodeFs } from '../builtins';
 import { UnavailableError } from '../errors';
+import { readSmallFile } from './small-file';
 
 export interface PodRecord {
   namespace: string;
@@ -18,12 +19,19 @@ export interface PodRecord {
 
 export function podRecordPath(stateDir: string, namespace: string, pod: string): string {
   // Namespaces cannot contain '_' (DNS-1123 labels), so the name is unambiguous.
-  return join(stateDir, 'pods', `${namespace}_${pod}.json`);
+  return `${podsDir(stateDir)}/${namespace}_${pod}.json`;
 }
 
+function podsDir(stateDir: string): string {
+  return `${stateDir.replace(/\/+$/, '')}/pods`;
+}
+
+const MAX_RECORD_BYTES = 1 << 20;
+
 export function readPodRecord(stateDir: string, namespace: string, pod: string): PodRecord | undefined {
+  const path = podRecordPath(stateDir, namespace, pod);
   try {
-    return JSON.parse(readFileSync(podRecordPath(stateDir, namespace, pod), 'utf8')) as PodRecord;
+    return JSON.parse(readSmallFile(path, MAX_RECORD_BYTES)) as PodRecord;
   } catch {
     return undefined;
   }
@@ -32,8 +40,9 @@ export function readPodRecord(stateDir: string, namespace: string, pod: string):
 export function writePodRecord(stateDir: string, record: PodRecord): void {
   const path = podRecordPath(stateDir, record.namespace, record.pod);
   const temp = `${path}.tmp-${process.pid}`;
+  const { mkdirSync, renameSync, unlinkSync, writeFileSync } = nodeFs();
   try {
-    mkdirSync(join(stateDir, 'pods'), { recursive: true, mode: 0o700 });
+    mkdirSync(podsDir(stateDir), { recursive: true, mode: 0o700 });
     writeFileSync(temp, JSON.stringify(record) + '\n', { mode: 0o600 });
     renameSync(temp, path);
   } catch (err) {
@@ -46,7 +55,7 @@ export function removePodRecord(stateDir: string, namespace: string, pod: string
   const record = readPodRecord(stateDir, namespace, pod);
   if (record && record.containerId !== containerId) return; // a newer container's record
   try {
-    unlinkSync(podRecordPath(stateDir, namespace, pod));
+    nodeFs().unlinkSync(podRecordPath(stateDir, namespace, pod));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT') throw new UnavailableError(`cannot remove pod state ${podRecordPath(stateDir, namespace, pod)}: ${code ?? (err as Error).message}`);
@@ -57,13 +66,13 @@ export function removePodRecord(stateDir: string, namespace: string, pod: string
 export function listPodRecords(stateDir: string): PodRecord[] {
   let names: string[];
   try {
-    names = readdirSync(join(stateDir, 'pods'));
+    names = nodeFs().readdirSync(podsDir(stateDir));
   } catch {
     return [];
   }
   return names.filter((n) => n.endsWith('.json')).flatMap((n) => {
     try {
-      return [JSON.parse(readFileSync(join(stateDir, 'pods', n), 'utf8')) as PodRecord];
+      return [JSON.parse(nodeFs().readFileSync(`${podsDir(stateDir)}/${n}`, 'utf8')) as PodRecord];
     } catch {
       return [];
     }

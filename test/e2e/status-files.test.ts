@@ -1,0 +1,76 @@
+// status reads its config and the pod record through Bun.mmap in the executable (node:fs only
+// when mmap cannot answer). Every odd file must give the same answers as the node:fs path: the
+// exact line on stdout, nothing on stderr, the right exit code, and never a hang.
+import { execa } from 'execa';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BINARY } from '../support/plugin';
+
+const dir = mkdtempSync(join(tmpdir(), 'pv-status-'));
+const stateDir = join(dir, 'state');
+const config = join(dir, 'podvlan.yaml');
+const ID = 'abcdef0123456789';
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+mkdirSync(join(stateDir, 'pods'), { recursive: true });
+writeFileSync(config, `stateDir: ${stateDir}\nnetworks: []\n`);
+const record = (pod: string, body: string) => writeFileSync(join(stateDir, 'pods', `default_${pod}.json`), body);
+record('ready', JSON.stringify({ namespace: 'default', pod: 'ready', containerId: ID, ready: true, primaryIp: '10.9.0.7', attachments: [] }));
+record('pending', JSON.stringify({ namespace: 'default', pod: 'pending', containerId: ID, ready: false, primaryIp: '10.9.0.8', attachments: [] }));
+record('empty', '');
+record('garbage', '{"namespace": ');
+const EXPECTED = '{"apiVersion":"v1beta1","kind":"PodNetworkStatus","ip":"10.9.0.7"}';
+
+async function status(args: string[], opts: { binary?: string; env?: Record<string, string> } = {}) {
+  const r = await execa(opts.binary ?? BINARY, args, { reject: false, timeout: 5000, env: opts.env ?? {}, extendEnv: false });
+  expect(r.timedOut).toBe(false);
+  expect(r.stderr).toBe('');
+  return { code: r.exitCode, out: r.stdout };
+}
+
+describe('status reads its files safely', () => {
+  it('prints a ready record, and nothing for other containers, pending, empty, garbage or missing records', async () => {
+    expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: config } })).toEqual({ code: 0, out: EXPECTED });
+    for (const [pod, id] of [['ready', 'fedcba9876543210'], ['pending', ID], ['empty', ID], ['garbage', ID], ['absent', ID]]) {
+      expect(await status(['status', 'default', pod, id], { env: { PODVLAN_CONFIG: config } }), pod).toEqual({ code: 0, out: '' });
+    }
+  });
+
+  it('does not block on a record that is a FIFO', async () => {
+    await execa('mkfifo', [join(stateDir, 'pods', 'default_fifo.json')]);
+    expect(await status(['status', 'default', 'fifo', ID], { env: { PODVLAN_CONFIG: config } })).toEqual({ code: 0, out: '' });
+  });
+
+  it('refuses a config that is not a small regular file, with one line on stdout and exit 3', async () => {
+    await execa('mkfifo', [join(dir, 'fifo.yaml')]);
+    writeFileSync(join(dir, 'big.yaml'), `stateDir: ${stateDir}\n#${'x'.repeat(1 << 20)}\n`);
+    const cases: [string, string][] = [
+      [join(dir, 'fifo.yaml'), `config ${join(dir, 'fifo.yaml')} is not a regular file`],
+      ['/dev/zero', 'config /dev/zero is not a regular file'],
+      [dir, `config ${dir} is not a regular file`],
+      [join(dir, 'big.yaml'), `config ${join(dir, 'big.yaml')} is larger than 1048576 bytes`],
+      [join(dir, 'missing.yaml'), `cannot read config ${join(dir, 'missing.yaml')}: no such file`],
+    ];
+    for (const [path, message] of cases) {
+      expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: path } }), path).toEqual({ code: 3, out: `podvlan: ${message}` });
+    }
+  });
+
+  it('takes an empty config as all defaults', async () => {
+    writeFileSync(join(dir, 'empty.yaml'), '');
+    expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: join(dir, 'empty.yaml') } })).toEqual({ code: 0, out: '' });
+  });
+
+  it('finds podvlan.yaml beside the executable, and --config before it', async () => {
+    const plugin = join(dir, 'plugin');
+    mkdirSync(plugin);
+    copyFileSync(BINARY, join(plugin, 'podvlan'));
+    await execa('chmod', ['+x', join(plugin, 'podvlan')]);
+    writeFileSync(join(plugin, 'podvlan.yaml'), `stateDir: ${stateDir}\n`);
+    expect(await status(['status', 'default', 'ready', ID], { binary: join(plugin, 'podvlan') })).toEqual({ code: 0, out: EXPECTED });
+    expect(await status(['status', 'default', 'ready', ID], { binary: join(plugin, 'podvlan'), env: { PODVLAN_CONFIG: join(dir, 'empty.yaml') } })).toEqual({ code: 0, out: '' });
+    expect(await status(['--config', '/dev/zero', 'status', 'default', 'ready', ID], { binary: join(plugin, 'podvlan') })).toEqual({ code: 3, out: 'podvlan: config /dev/zero is not a regular file' });
+  });
+});
