@@ -1,8 +1,7 @@
 // JSON-RPC 1.0 over an OVSDB stream socket (unix:PATH or tcp:HOST:PORT). Knows nothing about
 // tables or operations: it sends requests, matches replies by id and answers the server's echo.
-import type net from 'node:net';
-import { nodeNet } from '../builtins';
 import { UnavailableError } from '../errors';
+import { openStream, type Stream, type StreamTarget } from '../net/stream';
 import { JsonStreamSplitter } from './json-stream';
 
 interface Reply { id: unknown; result?: unknown; error?: unknown; method?: string; params?: unknown }
@@ -13,7 +12,7 @@ export class RpcError extends Error {
   }
 }
 
-export function parseRemote(remote: string): net.NetConnectOpts {
+export function parseRemote(remote: string): StreamTarget {
   if (remote.startsWith('unix:')) return { path: remote.slice('unix:'.length) };
   const tcp = /^tcp:(.+):(\d+)$/.exec(remote);
   if (tcp) return { host: tcp[1].replace(/^\[|\]$/g, ''), port: Number(tcp[2]) };
@@ -24,37 +23,26 @@ export class RpcConnection {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }>();
   private closedError: Error | undefined;
+  private readonly splitter = new JsonStreamSplitter();
+  private stream!: Stream;
 
-  private constructor(private readonly socket: net.Socket, private readonly timeoutMs: number, private readonly remote: string) {
-    const splitter = new JsonStreamSplitter();
-    socket.on('data', (chunk: Buffer) => {
-      let messages: unknown[];
-      try {
-        messages = splitter.push(chunk);
-      } catch (err) {
-        this.fail(new UnavailableError(`OVSDB at ${remote} sent malformed data: ${(err as Error).message}`));
-        return;
-      }
-      for (const m of messages) this.dispatch(m as Reply);
-    });
-    socket.on('error', (err) => this.fail(new UnavailableError(`OVSDB at ${remote}: ${err.message}`)));
-    socket.on('close', () => this.fail(new UnavailableError(`OVSDB at ${remote} closed the connection`)));
-  }
+  private constructor(private readonly timeoutMs: number, private readonly remote: string) {}
 
   static connect(remote: string, timeoutMs: number): Promise<RpcConnection> {
-    const opts = parseRemote(remote);
+    const target = parseRemote(remote);
+    const conn = new RpcConnection(timeoutMs, remote);
     return new Promise((resolve, reject) => {
-      const socket = nodeNet().connect(opts);
+      let late = false;
       const timer = setTimeout(() => {
-        socket.destroy();
+        late = true;
         reject(new UnavailableError(`OVSDB at ${remote} did not accept a connection within ${timeoutMs} ms`));
       }, timeoutMs);
-      socket.once('connect', () => {
+      openStream(target, { data: (chunk) => conn.received(chunk), closed: (err) => conn.closed(err) }).then((stream) => {
         clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(new RpcConnection(socket, timeoutMs, remote));
-      });
-      socket.once('error', (err: NodeJS.ErrnoException) => {
+        conn.stream = stream;
+        if (late) stream.destroy();
+        else resolve(conn);
+      }, (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         reject(new UnavailableError(`cannot connect to OVSDB at ${remote}: ${err.code ?? err.message}`));
       });
@@ -74,18 +62,33 @@ export class RpcConnection {
         resolve: (v) => { clearTimeout(timer); resolve(v); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       });
-      this.socket.write(JSON.stringify({ method, params, id }));
+      this.stream.write(JSON.stringify({ method, params, id }));
     });
   }
 
   close(): void {
     this.closedError ??= new UnavailableError(`OVSDB connection to ${this.remote} is closed`);
-    this.socket.destroy();
+    this.stream.destroy();
+  }
+
+  private received(chunk: Buffer): void {
+    let messages: unknown[];
+    try {
+      messages = this.splitter.push(chunk);
+    } catch (err) {
+      this.fail(new UnavailableError(`OVSDB at ${this.remote} sent malformed data: ${(err as Error).message}`));
+      return;
+    }
+    for (const m of messages) this.dispatch(m as Reply);
+  }
+
+  private closed(err?: Error): void {
+    this.fail(new UnavailableError(err ? `OVSDB at ${this.remote}: ${err.message}` : `OVSDB at ${this.remote} closed the connection`));
   }
 
   private dispatch(msg: Reply): void {
     if (msg.method === 'echo') {
-      this.socket.write(JSON.stringify({ result: msg.params, error: null, id: msg.id }));
+      this.stream.write(JSON.stringify({ result: msg.params, error: null, id: msg.id }));
       return;
     }
     if (typeof msg.id !== 'number') return; // notifications (update, locked, ...) are not used

@@ -1,8 +1,9 @@
 // Container id -> network namespace, through the Docker Engine API on its unix socket. One
-// HTTP/1.0 request on a fresh connection (the server closes it, so no chunked decoding).
+// HTTP/1.0 request on a fresh connection (the server closes it, so no chunked decoding). Not
+// fetch: it has no unix-socket option under Node, where the tests run this module.
 import { statSync } from 'node:fs';
-import { nodeNet } from '../builtins';
 import { NotFoundError, UnavailableError } from '../errors';
+import { openStream, type Stream } from '../net/stream';
 
 export interface ContainerInfo { id: string; pid: number; running: boolean }
 
@@ -34,28 +35,28 @@ export async function containerNetns(socketPath: string, containerId: string, ti
 
 function httpGet(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const socket = nodeNet().connect({ path: socketPath });
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new UnavailableError(`Docker at ${socketPath} did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.0\r\nHost: docker\r\n\r\n`));
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', (err: NodeJS.ErrnoException) => {
+    let stream: Stream | undefined;
+    let settled = false;
+    const settle = (err: Error | undefined, value?: { status: number; body: string }) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      reject(new UnavailableError(`cannot reach Docker at ${socketPath}: ${err.code ?? err.message}`));
-    });
-    socket.on('end', () => {
-      clearTimeout(timer);
+      if (err) { stream?.destroy(); reject(err); } else resolve(value!);
+    };
+    const timer = setTimeout(() => settle(new UnavailableError(`Docker at ${socketPath} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    const ended = (err?: Error) => {
+      if (err) { settle(new UnavailableError(`cannot reach Docker at ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)); return; }
       const text = Buffer.concat(chunks).toString('utf8');
       const headEnd = text.indexOf('\r\n\r\n');
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-      if (!m || headEnd < 0) {
-        reject(new UnavailableError(`Docker at ${socketPath} sent a malformed HTTP answer`));
-        return;
-      }
-      resolve({ status: Number(m[1]), body: text.slice(headEnd + 4) });
-    });
+      if (!m || headEnd < 0) settle(new UnavailableError(`Docker at ${socketPath} sent a malformed HTTP answer`));
+      else settle(undefined, { status: Number(m[1]), body: text.slice(headEnd + 4) });
+    };
+    openStream({ path: socketPath }, { data: (c) => chunks.push(c), closed: ended }).then((s) => {
+      stream = s;
+      if (settled) s.destroy();
+      else s.write(`GET ${path} HTTP/1.0\r\nHost: docker\r\n\r\n`);
+    }, (err: NodeJS.ErrnoException) => settle(new UnavailableError(`cannot reach Docker at ${socketPath}: ${err.code ?? err.message}`)));
   });
 }

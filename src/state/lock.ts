@@ -2,14 +2,13 @@
 // pod: the kernel allows one binder, and frees the name when the process dies, even on SIGKILL,
 // so there is never a stale lock file to clean up. Abstract names belong to the network
 // namespace, and every podvlan call on a node runs in the kubelet's (host) namespace.
-import type net from 'node:net';
-import { nodeNet } from '../builtins';
 import { UnavailableError } from '../errors';
 import { hash64Hex } from '../names';
+import { type Bound, bindAbstract } from '../net/abstract-socket';
 
 export interface PodLock { release(): void }
 
-const lockName = (scope: string, namespace: string, pod: string) => `\0podvlan-${hash64Hex(`${scope}\n${namespace}`)}${hash64Hex(pod)}`;
+const lockName = (scope: string, namespace: string, pod: string) => `podvlan-${hash64Hex(`${scope}\n${namespace}`)}${hash64Hex(pod)}`;
 
 /** The pod's lock if it is free right now, else undefined (for gc, which skips busy pods). */
 export async function tryLockPod(scope: string, namespace: string, pod: string): Promise<PodLock | undefined> {
@@ -30,16 +29,10 @@ export async function lockPod(scope: string, namespace: string, pod: string, tim
   }
 }
 
-function tryBind(name: string): Promise<net.Server | undefined> {
-  return new Promise((resolve, reject) => {
-    const server = nodeNet().createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') resolve(undefined);
-      else reject(new UnavailableError(`cannot take the pod lock: ${err.code ?? err.message}`));
-    });
-    server.listen({ path: name, exclusive: true }, () => {
-      server.unref();
-      resolve(server);
-    });
-  });
+async function tryBind(name: string): Promise<Bound | undefined> {
+  try {
+    return await bindAbstract(name);
+  } catch (err) {
+    throw new UnavailableError(`cannot take the pod lock: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
