@@ -5,7 +5,7 @@
 // Snapshot order matters: veths are listed before pod records, and setup writes a pod's record
 // before it creates a veth, so a veth that no record or port names cannot belong to a call in
 // flight.
-import { listNodeLeases, type Owner } from '../ipam';
+import { leaseDirFor, listNodeLeases, type Owner, unreadableNodeLeases } from '../ipam';
 import { listAllocations } from '../ipam/etcd-pool';
 import type { LeaseRecord } from '../ipam/lease-dir';
 import { listVlans } from '../ipam/vlan-pool';
@@ -61,8 +61,18 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
       }
     }
 
+    const after = await findPorts(ovs, {});
+    // Lease files with no readable owner (the node crashed as they were written) that no port of
+    // this node uses.
+    const used = new Set(ownPorts(ctx, after).map((f) => `${f.attachment.network}/${f.attachment.ip?.split('/')[0]}`));
+    for (const { network, address } of unreadableNodeLeases(stateDir)) {
+      if (used.has(`${network}/${address}`)) continue;
+      actions.push({ action: 'remove-lease', target: `${network}/${address}`, reason: 'unreadable lease file that no port uses' });
+      if (!opts.dryRun) leaseDirFor(stateDir, network).remove(address);
+    }
+
     // Veths that no port and no record name: leftovers of calls killed before records existed.
-    const named = new Set([...(await findPorts(ovs, {})).map((f) => f.attachment.port), ...listPodRecords(stateDir).flatMap((r) => r.attachments.map((a) => a.port))]);
+    const named = new Set([...after.map((f) => f.attachment.port), ...listPodRecords(stateDir).flatMap((r) => r.attachments.map((a) => a.port))]);
     // Same name and same ifindex as at the start: a setup that since wrote its record and made a
     // new veth under that name is not touched.
     const orphans = veths.filter((v) => !named.has(v.name) && v.index !== undefined && ifindexOf(v.name) === v.index).map((v) => v.name);

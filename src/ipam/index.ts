@@ -65,3 +65,14 @@ export function listNodeLeases(stateDir: string): LeaseRecord[] {
   }
   return networks.flatMap((n) => leaseDirFor(stateDir, n).all());
 }
+
+/** Node-local lease files whose owner cannot be read, by network. */
+export function unreadableNodeLeases(stateDir: string): { network: string; address: string }[] {
+  let networks: string[];
+  try {
+    networks = readdirSync(join(stateDir, 'ipam'));
+  } catch {
+    return [];
+  }
+  return networks.flatMap((network) => leaseDirFor(stateDir, network).unreadable().map((address) => ({ network, address })));
+}

@@ -1,5 +1,5 @@
 // gc removes exactly what dead containers and interrupted calls left, and nothing of live pods.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -108,6 +108,24 @@ describe('gc', () => {
     expect(r.all).toMatch(/released vlannet\/10\.234\.0\.222 \(held by default\/22-stray/);
     expect(leaseFiles(stateDir).map((l) => l.address)).not.toContain('10.234.0.222');
     expect((await run('ipam', 'release', 'vlannet', '10.234.0.222')).exitCode).toBe(4);
+  });
+
+  it('removes an unreadable lease file that no port uses, and keeps one a live port uses', async () => {
+    // Lease files are not fsynced: a crash of the whole node can leave one empty.
+    const leases = join(stateDir, 'ipam', 'vlannet');
+    const liveIp = await ipOf(pods['22-live-a']);
+    const original = readFileSync(join(leases, liveIp), 'utf8');
+    writeFileSync(join(leases, '10.234.0.200'), '');
+    writeFileSync(join(leases, liveIp), '');
+    try {
+      const r = await gcJson();
+      expect(r.actions).toEqual([{ action: 'remove-lease', target: 'vlannet/10.234.0.200', reason: 'unreadable lease file that no port uses' }]);
+      expect(existsSync(join(leases, '10.234.0.200'))).toBe(false);
+      expect(existsSync(join(leases, liveIp))).toBe(true);
+    } finally {
+      writeFileSync(join(leases, liveIp), original);
+    }
+    expect((await gcJson()).actions).toEqual([]);
   });
 
   it('skips a pod whose lock is held, and refuses to guess when Docker cannot answer', async () => {
