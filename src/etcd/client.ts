@@ -1,6 +1,6 @@
 // A small etcd v3 client over the JSON gateway that etcd serves beside gRPC (POST /v3/kv/range,
-// /v3/kv/txn, /v3/auth/authenticate): node:http / node:https only, so it costs next to nothing at
-// start-up and runs the same under bun and Node. Keys and values travel base64-encoded; int64
+// /v3/kv/txn, /v3/auth/authenticate), over plain HTTP(S) (transport.ts: fetch under bun,
+// node:http under Node), so it needs no gRPC stack. Keys and values travel base64-encoded; int64
 // fields come back as strings and fields equal to their default (0, false, empty) are omitted.
 //
 // Every call has one deadline (timeoutMs) shared by the endpoints it tries: a connection error
@@ -8,13 +8,10 @@
 // UnavailableError line naming each endpoint and what went wrong. A txn whose reply was lost
 // may still have been applied: the pools built on this client guard every write with compares
 // and read back on failure, so repeating one is harmless.
-import { readFileSync } from 'node:fs';
-import type * as http from 'node:http';
-import type * as https from 'node:https';
-import { nodeHttp, nodeHttps } from '../builtins';
 import { ConfigError, OperationError, UnavailableError } from '../errors';
+import { type EtcdTls, makeTransport, type Transport, TransportError } from './transport';
 
-export interface EtcdTls { ca?: string; cert?: string; key?: string } // file paths (PEM)
+export type { EtcdTls } from './transport';
 
 export interface EtcdOptions {
   endpoints: string[]; // http://host:port or https://host:port
@@ -160,16 +157,10 @@ class GatewayError extends Error {
   constructor(message: string, readonly code: number, readonly status: number) { super(message); }
 }
 
-/** Failure to reach an endpoint or to get a complete answer from it in time. */
-class TransportError extends Error {
-  constructor(message: string, readonly staleSocket = false) { super(message); }
-}
-
 export class EtcdClient {
   private readonly endpoints: URL[];
   private readonly timeoutMs: number;
-  private readonly httpAgent?: http.Agent;
-  private readonly httpsAgent?: https.Agent;
+  private readonly transport: Transport;
   private preferred = 0; // index of the endpoint that answered last
   private token?: string;
   private authenticating?: Promise<string>;
@@ -183,23 +174,12 @@ export class EtcdClient {
       return url;
     });
     this.timeoutMs = opts.timeoutMs;
-    if (this.endpoints.some((u) => u.protocol === 'http:')) this.httpAgent = new (nodeHttp().Agent)({ keepAlive: true });
-    if (this.endpoints.some((u) => u.protocol === 'https:')) {
-      const read = (what: keyof EtcdTls) => {
-        const path = opts.tls?.[what];
-        if (!path) return undefined;
-        try { return readFileSync(path); } catch (err) {
-          throw new ConfigError(`cannot read etcd tls.${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-        }
-      };
-      this.httpsAgent = new (nodeHttps().Agent)({ keepAlive: true, ca: read('ca'), cert: read('cert'), key: read('key') });
-    }
+    this.transport = makeTransport(this.endpoints, opts.tls);
   }
 
   /** Drop pooled connections (idle ones do not keep the process alive anyway). */
   close(): void {
-    this.httpAgent?.destroy();
-    this.httpsAgent?.destroy();
+    this.transport.close();
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -296,6 +276,7 @@ export class EtcdClient {
     for (let i = 0; i < n; i++) {
       const index = (this.preferred + i) % n;
       const endpoint = this.endpoints[index];
+      let resent = false;
       for (let again = true; again;) {
         again = false;
         const left = deadline - Date.now();
@@ -308,8 +289,8 @@ export class EtcdClient {
           return result;
         } catch (err) {
           if (!(err instanceof TransportError)) throw err;
-          // A pooled connection the server had already closed: the request never got there, send it again.
-          if (err.staleSocket) { again = true; continue; }
+          // A pooled connection the server had already closed: the request never got there, send it again (once).
+          if (err.retry && !resent) { resent = true; again = true; continue; }
           failures.push({ origin: endpoint.origin, reason: err.message });
         }
       }
@@ -319,67 +300,14 @@ export class EtcdClient {
       : `etcd unreachable: ${failures.map((f) => `${f.origin} (${f.reason})`).join(', ')}`);
   }
 
-  private postOnce(endpoint: URL, path: string, payload: string, timeoutMs: number, token?: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const secure = endpoint.protocol === 'https:';
-      const mod = secure ? nodeHttps() : nodeHttp();
-      let settled = false;
-      const finish = (err: Error | undefined, value?: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err) reject(err); else resolve(value);
-      };
-      const req = mod.request({
-        protocol: endpoint.protocol,
-        hostname: endpoint.hostname.replace(/^\[|\]$/g, ''),
-        port: endpoint.port || (secure ? 443 : 80),
-        path,
-        method: 'POST',
-        agent: secure ? this.httpsAgent : this.httpAgent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-          ...(token ? { authorization: token } : {}),
-        },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => finish(new TransportError(describe(err))));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: Record<string, unknown>;
-          try { json = text ? JSON.parse(text) : {}; } catch {
-            finish(new TransportError(`HTTP ${res.statusCode}, not JSON: ${text.slice(0, 100).replace(/\s+/g, ' ')}`));
-            return;
-          }
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300 && json.error === undefined) { finish(undefined, json); return; }
-          const message = String(json.message ?? json.error ?? `HTTP ${status}`).replace(/\s*\n\s*/g, '; ');
-          finish(new GatewayError(message, Number(json.code ?? 0), status));
-        });
-      });
-      const timer = setTimeout(() => {
-        finish(new TransportError(`no answer within ${timeoutMs} ms`));
-        req.destroy();
-      }, timeoutMs);
-      req.on('error', (err) => {
-        const code = (err as NodeJS.ErrnoException).code;
-        finish(new TransportError(describe(err), req.reusedSocket === true && (code === 'ECONNRESET' || code === 'EPIPE')));
-      });
-      req.end(payload);
-    });
-  }
-}
-
-function describe(err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ECONNREFUSED': return 'connection refused';
-    case 'ECONNRESET': return 'connection reset';
-    case 'EHOSTUNREACH': return 'host unreachable';
-    case 'ENETUNREACH': return 'network unreachable';
-    case 'ENOTFOUND': case 'EAI_AGAIN': return 'host name not found';
-    default: return code ? `${code}: ${err.message}`.replace(/\s*\n\s*/g, '; ') : err.message.replace(/\s*\n\s*/g, '; ');
+  private async postOnce(endpoint: URL, path: string, payload: string, timeoutMs: number, token?: string): Promise<unknown> {
+    const { status, text } = await this.transport.post(endpoint, path, payload, timeoutMs, token);
+    let json: Record<string, unknown>;
+    try { json = text ? JSON.parse(text) : {}; } catch {
+      throw new TransportError(`HTTP ${status}, not JSON: ${text.slice(0, 100).replace(/\s+/g, ' ')}`);
+    }
+    if (status >= 200 && status < 300 && json.error === undefined) return json;
+    const message = String(json.message ?? json.error ?? `HTTP ${status}`).replace(/\s*\n\s*/g, '; ');
+    throw new GatewayError(message, Number(json.code ?? 0), status);
   }
 }

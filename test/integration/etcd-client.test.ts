@@ -25,6 +25,14 @@ async function blackhole(): Promise<{ url: string; close: () => Promise<void> }>
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => { sockets.forEach((s) => s.destroy()); srv.close(() => r()); }) };
 }
 
+const BUN = join(__dirname, '../../node_modules/.bin/bun');
+
+/** The client under bun (fetch transport), as the executable runs it. */
+function underBun(opts: { endpoints: string[]; tls?: Record<string, string>; timeoutMs: number }): { ok: boolean; kind?: string; message?: string; ms: number } {
+  const out = execFileSync(BUN, [join(__dirname, 'etcd-under-bun.ts'), JSON.stringify(opts)], { encoding: 'utf8', timeout: 20000 });
+  return JSON.parse(out.trim());
+}
+
 async function timed<T>(p: Promise<T>): Promise<{ ms: number; err: unknown }> {
   const t0 = Date.now();
   try { await p; return { ms: Date.now() - t0, err: undefined }; } catch (err) { return { ms: Date.now() - t0, err }; }
@@ -153,6 +161,22 @@ describe('EtcdClient against a real etcd', () => {
     }
   });
 
+  it('does the same under bun (fetch): works, fails over, and names each endpoint when none answers in time', async () => {
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    expect(underBun({ endpoints: [etcd.url], timeoutMs: 2000 })).toMatchObject({ ok: true });
+    expect(underBun({ endpoints: [dead, etcd.url], timeoutMs: 2000 })).toMatchObject({ ok: true });
+    expect(underBun({ endpoints: [dead], timeoutMs: 2000 })).toMatchObject({ ok: false, kind: 'UnavailableError', message: `etcd ${dead} unreachable: connection refused` });
+    const hole = await blackhole();
+    try {
+      const r = underBun({ endpoints: [hole.url, dead], timeoutMs: 600 });
+      expect(r).toMatchObject({ ok: false, kind: 'UnavailableError' });
+      expect(r.message).toMatch(new RegExp(`^etcd unreachable: ${hole.url} \\(no answer within \\d+ ms\\), ${dead} \\(connection refused\\)$`));
+      expect(r.ms).toBeLessThan(1500);
+    } finally {
+      await hole.close();
+    }
+  });
+
   it('refuses bad endpoints and unreadable TLS files with a ConfigError', () => {
     expect(() => new EtcdClient({ endpoints: ['127.0.0.1:2379'], timeoutMs: 100 })).toThrow(ConfigError);
     expect(() => new EtcdClient({ endpoints: ['https://127.0.0.1:2379'], timeoutMs: 100, tls: { ca: '/nonexistent/ca.pem' } })).toThrow('cannot read etcd tls.ca /nonexistent/ca.pem: ENOENT');
@@ -263,6 +287,14 @@ describe('EtcdClient over TLS with a client certificate', () => {
     } finally {
       c.close();
     }
+  });
+
+  it('does the same under bun (fetch): https with the client certificate, UnavailableError without it', () => {
+    expect(underBun({ endpoints: [etcd.url], timeoutMs: 3000, tls: { ca: join(dir, 'ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') } })).toMatchObject({ ok: true });
+    const r = underBun({ endpoints: [etcd.url], timeoutMs: 3000, tls: { ca: join(dir, 'ca.pem') } });
+    expect(r).toMatchObject({ ok: false, kind: 'UnavailableError' });
+    expect(r.message).toMatch(new RegExp(`^etcd ${etcd.url} unreachable: `));
+    expect(r.message).not.toContain('\n');
   });
 
   it('fails with one UnavailableError line without the client certificate', async () => {
