@@ -4,6 +4,7 @@
 import { parsePodArgs } from '../names';
 import { checkArgLengths, failure, type Io } from './edge';
 import { statusCall } from './status-call';
+import { findConfigPath, quickStateDir, readConfigText } from '../config/locate';
 
 // setup and teardown load their machinery on demand; status carries almost nothing.
 const CALLS = {
@@ -27,15 +28,43 @@ export function parseKubeletArgv(argv: string[]): KubeletCall | undefined {
   return { command, config, positional };
 }
 
-export async function runKubeletCall(call: KubeletCall, argv: string[], io: Io): Promise<number> {
+/** local: run here even if an agent listens (the agent itself runs calls this way). */
+export async function runKubeletCall(call: KubeletCall, argv: string[], io: Io, opts: { local?: boolean } = {}): Promise<number> {
   // status must never write to stderr: its failures go to stdout (the kubelet fails it either way).
   const report = call.command === 'status' ? io.out : io.err;
   try {
     checkArgLengths(argv);
     const [ns, pod, id, runtime] = call.positional;
-    await CALLS[call.command](parsePodArgs(ns, pod, id, runtime), call.config, io);
+    const ref = parsePodArgs(ns, pod, id, runtime);
+    if (call.command !== 'status' && !opts.local) {
+      const handed = await handToAgent(call);
+      if (handed) {
+        handed.out.forEach((l) => io.out(l));
+        handed.err.forEach((l) => io.err(l));
+        return handed.code;
+      }
+    }
+    await CALLS[call.command](ref, call.config, io);
     return 0;
   } catch (err) {
     return failure(err, report, argv);
   }
+}
+
+/** The call, done by a running `podvlan agent` if one answers on this config's state directory
+ * (and $PODVLAN_AGENT is not "off"); undefined means: do it here. */
+async function handToAgent(call: KubeletCall): Promise<{ code: number; out: string[]; err: string[] } | undefined> {
+  if (process.env.PODVLAN_AGENT === 'off') return undefined;
+  let config: string;
+  let stateDir: string | undefined;
+  try {
+    const found = findConfigPath(call.config);
+    config = found.startsWith('/') ? found : `${process.cwd()}/${found}`;
+    stateDir = quickStateDir(readConfigText(config));
+  } catch {
+    return undefined; // the local call reports it
+  }
+  if (!stateDir) return undefined;
+  const { askAgent } = await import('../agent/client');
+  return askAgent(stateDir, ['--config', config, call.command, ...call.positional]);
 }

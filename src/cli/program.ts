@@ -51,6 +51,12 @@ function buildProgram(io: Io): Command {
   podCommand('status', "print the pod's primary address as the kubelet expects it")
     .action((ns: string, pod: string, id: string, runtime?: string) => statusCall(parsePodArgs(ns, pod, id, runtime), cfg(), io));
 
+  program.command('agent').description('stay resident and run the kubelet\'s setup and teardown calls for the executable (optional; calls fall back to doing the work themselves)')
+    .action(async () => {
+      const { runAgent } = await import('../agent/server');
+      await runAgent(cfg(), io);
+    });
+
   program.command('list').description('every attachment on this node, read back from OVSDB')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { output: OutputFormat }) => {

@@ -1,0 +1,132 @@
+// The optional resident agent: with one running, the executable hands setup and teardown over
+// and prints the same thing; with none (stopped, killed, another version, one that hangs up),
+// the executable does the work itself.
+import { execa, type ResultPromise } from 'execa';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { audit, ourPorts } from '../support/consistency';
+import { BINARY, runPlugin, teardownAll, writeConfig } from '../support/plugin';
+import { canPing, startContainer } from '../support/sandbox';
+
+const info = inject('sandbox');
+const dir = join(info.dir, 'agent');
+const stateDir = join(dir, 'state');
+const socket = join(stateDir, 'agent.sock');
+const BRIDGE = 'agent_br';
+const config = writeConfig(info, dir, [{
+  name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan: { fromPodName: '^(\\d+)-' },
+  ipam: { type: 'host-local', subnet: '10.236.0.0/24', gateway: '10.236.0.1' },
+}]);
+const run = (args: string[], env: Record<string, string> = {}) => runPlugin(info, args, { config, env });
+
+/** Start `podvlan agent` in the node's namespace; resolves once it listens. */
+async function startAgent(): Promise<{ proc: ResultPromise; pid: number }> {
+  const proc = execa('ip', ['netns', 'exec', info.netns, BINARY, 'agent'], { env: { PODVLAN_CONFIG: config }, reject: false, buffer: false });
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.once('data', () => resolve());
+    proc.once('exit', () => reject(new Error('agent exited')));
+  });
+  return { proc, pid: proc.pid! }; // ip netns exec execs the agent: same pid
+}
+
+/** pids that logged a finished setup or teardown for the pod. */
+const workers = (pod: string) => readFileSync(join(dir, 'podvlan.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  .filter((l) => l.pod === pod && ['set up', 'torn down', 'already set up'].includes(l.msg)).map((l) => l.pid as number);
+
+describe('podvlan agent', () => {
+  const ids: string[] = [];
+  let agent: { proc: ResultPromise; pid: number } | undefined;
+  beforeAll(async () => {
+    expect((await run(['init'])).exitCode).toBe(0);
+    for (let i = 0; i < 12; i++) ids.push(await startContainer(info));
+  });
+  afterEach(async () => {
+    agent?.proc.kill('SIGTERM');
+    await agent?.proc;
+    agent = undefined;
+  });
+  afterAll(() => teardownAll(info, config, [BRIDGE]));
+
+  it('does setup and teardown for the executable: same output, traffic flows, nothing left', async () => {
+    agent = await startAgent();
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    const a = await run(['setup', 'default', '22-ag-a', ids[0]]);
+    const b = await run(['setup', 'default', '22-ag-b', ids[1]]);
+    expect(a.exitCode, a.all).toBe(0);
+    expect(a.stderr).toBe('');
+    expect(a.stdout).toMatch(/^default\/22-ag-a: eth1 10\.236\.0\.\d+\/24 vlan 22 on agent_br port pv[0-9a-f]{13}$/);
+    expect(workers('22-ag-a')).toEqual([agent.pid]);
+    expect(await canPing(info, ids[0], b.stdout.split(' ')[2].split('/')[0])).toBe(true);
+    expect((await run(['setup', 'default', '22-ag-a', ids[0]])).stdout).toMatch(/\(unchanged\)$/);
+    for (const [pod, id] of [['22-ag-a', ids[0]], ['22-ag-b', ids[1]]]) {
+      const r = await run(['teardown', 'default', pod, id]);
+      expect(r.stdout).toMatch(new RegExp(`^default/${pod}: removed 1 port\\(s\\) \\(pv[0-9a-f]{13}\\), released 1 address\\(es\\)$`));
+    }
+    expect(new Set([...workers('22-ag-a'), ...workers('22-ag-b')])).toEqual(new Set([agent.pid]));
+    expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
+  });
+
+  it('passes failures back as the same one line on stderr and exit code', async () => {
+    agent = await startAgent();
+    const viaAgent = await run(['setup', 'default', '22-ag-x', 'ab'.repeat(32)]);
+    const local = await run(['setup', 'default', '22-ag-x', 'ab'.repeat(32)], { PODVLAN_AGENT: 'off' });
+    expect(viaAgent.exitCode).toBe(4);
+    expect(viaAgent.stderr).toBe('podvlan: container abababababab not found in Docker');
+    expect({ ...viaAgent, ms: 0 }).toEqual({ ...local, ms: 0 });
+  });
+
+  it('runs 10 setups at once, each pod its own address', async () => {
+    agent = await startAgent();
+    const pods = ids.slice(2, 12).map((id, i) => [`22-ag-c${i}`, id]);
+    const up = await Promise.all(pods.map(([pod, id]) => run(['setup', 'default', pod, id])));
+    for (const r of up) expect(r.exitCode, r.all).toBe(0);
+    expect(new Set((await ourPorts(info, [BRIDGE])).map((p) => p.ip)).size).toBe(10);
+    expect(new Set(pods.flatMap(([pod]) => workers(pod)))).toEqual(new Set([agent.pid]));
+    const down = await Promise.all(pods.map(([pod, id]) => run(['teardown', 'default', pod, id])));
+    for (const r of down) expect(r.exitCode, r.all).toBe(0);
+    expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
+  });
+
+  it('falls back to working locally when the agent stopped, was killed, is off, or declines', async () => {
+    agent = await startAgent();
+    const local = async (pod: string, env: Record<string, string> = {}) => {
+      const r = await run(['setup', 'default', pod, ids[0]], env);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(workers(pod).at(-1)).not.toBe(agent?.pid);
+      expect((await run(['teardown', 'default', pod, ids[0]], { PODVLAN_AGENT: 'off' })).exitCode).toBe(0);
+    };
+    await local('22-ag-off', { PODVLAN_AGENT: 'off' });
+    // A second agent on the same state directory refuses to start.
+    const second = await runPlugin(info, ['agent'], { config, timeoutMs: 5000 });
+    expect(second.exitCode).toBe(5);
+    expect(second.stderr).toBe(`podvlan: another podvlan agent listens on ${socket}`);
+    // Stopped: the socket goes with it.
+    agent.proc.kill('SIGTERM');
+    await agent.proc;
+    expect(existsSync(socket)).toBe(false);
+    await local('22-ag-stopped');
+    // Killed: its socket stays, nobody answers; the next agent takes it over.
+    agent = await startAgent();
+    agent.proc.kill('SIGKILL');
+    await agent.proc;
+    expect(existsSync(socket)).toBe(true);
+    await local('22-ag-killed');
+    agent = await startAgent();
+    agent.proc.kill('SIGTERM');
+    await agent.proc;
+    agent = undefined;
+    // Something else on the socket: one that hangs up, one that declines (another version).
+    for (const reply of [undefined, JSON.stringify({ done: false, reason: 'agent is version 0.0.0' })]) {
+      const fake: Server = createServer((s) => { s.on('data', () => (reply ? s.end(reply) : s.destroy())); s.on('error', () => {}); });
+      await new Promise<void>((r) => fake.listen(socket, () => r()));
+      try {
+        await local(reply ? '22-ag-declined' : '22-ag-hungup');
+      } finally {
+        await new Promise<void>((r) => fake.close(() => r()));
+      }
+    }
+    expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
+  });
+});
