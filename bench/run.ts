@@ -69,11 +69,11 @@ async function inner(info: SandboxInfo): Promise<void> {
   writeFileSync(`${hello}.ts`, 'console.log("")\n');
   spawnSync(resolve(__dirname, '../node_modules/.bin/bun'), ['build', '--compile', '--minify', '--bytecode', '--format=esm', `${hello}.ts`, '--outfile', hello], { stdio: 'ignore' });
 
-  console.log(`starting ${SEQUENTIAL * 2 + 200 + 50 + 10} containers...`);
-  const containers = await pool(SEQUENTIAL * 2 + 200 + 50 + 10, () => startContainer(info));
+  console.log(`starting ${SEQUENTIAL * 3 + 200 + 50 + 10} containers...`);
+  const containers = await pool(SEQUENTIAL * 3 + 200 + 50 + 10, () => startContainer(info));
   const take = (n: number) => containers.splice(0, n);
 
-  const samples: Record<string, number[]> = { 'bare bun executable': [], 'podvlan version': [], 'podvlan setup': [], 'podvlan status': [], 'podvlan teardown': [], 'cni bridge ADD': [], 'cni bridge DEL': [] };
+  const samples: Record<string, number[]> = { 'bare bun executable': [], 'podvlan version': [], 'podvlan setup': [], 'podvlan status': [], 'podvlan teardown': [], 'cni bridge ADD': [], 'cni bridge DEL': [], 'podvlan setup, agent': [], 'podvlan teardown, agent': [] };
   // Sequential calls, podvlan and the Go peer interleaved so both see the same machine state.
   const mine = take(SEQUENTIAL);
   const theirs = take(SEQUENTIAL);
@@ -98,6 +98,15 @@ async function inner(info: SandboxInfo): Promise<void> {
     samples['cni bridge DEL'].push(must(await timed('/usr/lib/cni/bridge', [], cniEnv('DEL', theirs[i], pidOf(theirs[i])), cniConf), 'cni DEL'));
   }
   memory.cniAdd = peakKib('/usr/lib/cni/bridge', [], cniEnv('ADD', theirs[0], pidOf(theirs[0])), cniConf);
+
+  // The same calls with `podvlan agent` running: the executable hands them over.
+  const agent = spawn(BINARY, ['agent'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => agent.stdout!.once('data', r));
+  const viaAgent = take(SEQUENTIAL);
+  for (let i = 0; i < SEQUENTIAL; i++) samples['podvlan setup, agent'].push(must(await podvlan('setup', 'bench', `22-agent-${i}`, viaAgent[i]), 'setup via agent'));
+  for (let i = 0; i < SEQUENTIAL; i++) samples['podvlan teardown, agent'].push(must(await podvlan('teardown', 'bench', `22-agent-${i}`, viaAgent[i]), 'teardown via agent'));
+  agent.kill('SIGTERM');
+  await new Promise((r) => agent.once('exit', r));
 
   // Concurrency: k setups started at once.
   const concurrency: Record<string, Summary & { wallMs: number }> = {};
@@ -146,6 +155,8 @@ async function inner(info: SandboxInfo): Promise<void> {
     'status / podvlan version': p50('podvlan status') / p50('podvlan version'),
     'setup / cni bridge ADD': p50('podvlan setup') / p50('cni bridge ADD'),
     'teardown / cni bridge DEL': p50('podvlan teardown') / p50('cni bridge DEL'),
+    'setup with agent / cni ADD': p50('podvlan setup, agent') / p50('cni bridge ADD'),
+    'teardown with agent / cni DEL': p50('podvlan teardown, agent') / p50('cni bridge DEL'),
     'setup / pipework (125 ms)': p50('podvlan setup') / PIPEWORK_MS,
   };
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim()}`;
