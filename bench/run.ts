@@ -3,7 +3,7 @@
 // The outer process starts a private sandbox and re-runs this file inside the node's network
 // namespace, so every timed process is spawned directly, with no wrapper in the measurement.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BINARY, writeConfig } from '../test/support/plugin';
@@ -73,7 +73,7 @@ async function inner(info: SandboxInfo): Promise<void> {
   const containers = await pool(SEQUENTIAL * 3 + 200 + 50 + 10, () => startContainer(info));
   const take = (n: number) => containers.splice(0, n);
 
-  const samples: Record<string, number[]> = { 'bare bun executable': [], 'podvlan version': [], 'podvlan setup': [], 'podvlan status': [], 'podvlan teardown': [], 'cni bridge ADD': [], 'cni bridge DEL': [], 'podvlan setup, agent': [], 'podvlan teardown, agent': [] };
+  const samples: Record<string, number[]> = { 'bare bun executable': [], 'podvlan version': [], 'podvlan setup': [], 'podvlan status': [], 'podvlan teardown': [], 'cni bridge ADD': [], 'cni bridge DEL': [], 'podvlan setup, agent': [], 'podvlan teardown, agent': [], 'podvlan status, config beside it': [] };
   // Sequential calls, podvlan and the Go peer interleaved so both see the same machine state.
   const mine = take(SEQUENTIAL);
   const theirs = take(SEQUENTIAL);
@@ -83,8 +83,15 @@ async function inner(info: SandboxInfo): Promise<void> {
   }
   // Start-up and status interleaved, so that the ratio (the budget) compares the same machine
   // state: this VM drifts by 10-25% over minutes. They are cheap, so five times the samples.
+  // As installed for a kubelet: the config beside the executable, no environment.
+  const installed = join(dir, 'installed');
+  mkdirSync(installed, { recursive: true });
+  copyFileSync(BINARY, join(installed, 'podvlan'));
+  chmodSync(join(installed, 'podvlan'), 0o755);
+  copyFileSync(config, join(installed, 'podvlan.yaml'));
   for (let i = 0; i < SEQUENTIAL * 5; i++) {
     samples['bare bun executable'].push(must(await timed(hello, []), 'hello'));
+    samples['podvlan status, config beside it'].push(must(await timed(join(installed, 'podvlan'), ['status', 'bench', `22-seq-${i % SEQUENTIAL}`, mine[i % SEQUENTIAL]]), 'status beside'));
     samples['podvlan status'].push(must(await podvlan('status', 'bench', `22-seq-${i % SEQUENTIAL}`, mine[i % SEQUENTIAL]), 'status'));
     samples['podvlan version'].push(must(await podvlan('version'), 'version'));
   }
@@ -101,7 +108,11 @@ async function inner(info: SandboxInfo): Promise<void> {
 
   // The same calls with `podvlan agent` running: the executable hands them over.
   const agent = spawn(BINARY, ['agent'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((r) => agent.stdout!.once('data', r));
+  await new Promise((resolve, reject) => {
+    agent.stdout!.once('data', resolve);
+    agent.once('exit', (code) => reject(new Error(`podvlan agent exited (${code}) before listening`)));
+    setTimeout(() => reject(new Error('podvlan agent did not start within 10 s')), 10000).unref();
+  });
   const viaAgent = take(SEQUENTIAL);
   for (let i = 0; i < SEQUENTIAL; i++) samples['podvlan setup, agent'].push(must(await podvlan('setup', 'bench', `22-agent-${i}`, viaAgent[i]), 'setup via agent'));
   for (let i = 0; i < SEQUENTIAL; i++) samples['podvlan teardown, agent'].push(must(await podvlan('teardown', 'bench', `22-agent-${i}`, viaAgent[i]), 'teardown via agent'));
@@ -153,6 +164,7 @@ async function inner(info: SandboxInfo): Promise<void> {
   const ratios = {
     'status / bare bun executable': p50('podvlan status') / p50('bare bun executable'),
     'status / podvlan version': p50('podvlan status') / p50('podvlan version'),
+    'status, config beside / bare': p50('podvlan status, config beside it') / p50('bare bun executable'),
     'setup / cni bridge ADD': p50('podvlan setup') / p50('cni bridge ADD'),
     'teardown / cni bridge DEL': p50('podvlan teardown') / p50('cni bridge DEL'),
     'setup with agent / cni ADD': p50('podvlan setup, agent') / p50('cni bridge ADD'),

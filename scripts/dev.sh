@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then exec sudo -E "$0" "$@"; fi
 declare -A need=(
   [ovsdb-server]=openvswitch-switch [ovs-vswitchd]=openvswitch-switch [dockerd]=docker.io [docker]=docker.io
   [ip]=iproute2 [nsenter]=util-linux [ping]=iputils-ping [etcd]=etcd-server [etcdctl]=etcd-client
-  [tcpdump]=tcpdump [hyperfine]=hyperfine [tar]=tar [git]=git [openssl]=openssl
+  [tcpdump]=tcpdump [hyperfine]=hyperfine [tar]=tar [git]=git [openssl]=openssl [strace]=strace
 )
 declare -A files=([/bin/busybox]=busybox-static [/usr/bin/time]=time [/usr/lib/cni/bridge]=containernetworking-plugins)
 missing=()

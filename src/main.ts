@@ -15,4 +15,7 @@ const call = parseKubeletArgv(argv);
 const done = call
   ? runKubeletCall(call, argv, io)
   : import('./cli/program').then((cli) => cli.run(argv, io));
-done.then((code) => { process.exitCode = code; });
+// Exit as soon as the command is answered: a connection attempt that timed out (bun cannot
+// cancel a pending connect) must not keep the process, and the kubelet, waiting. console.log
+// output is flushed by then.
+done.then((code) => process.exit(code));

@@ -3,11 +3,14 @@
 // failed connect when no agent runs. Safe to fall back even mid-call: setup and teardown are
 // idempotent, and the per-pod lock makes a fallback wait for whatever the agent still holds.
 import { openStream, type Stream } from '../net/stream';
-import { AGENT_VERSION, type AgentReply, agentSocketPath, MAX_MESSAGE_BYTES } from './protocol';
+import { ACK, AGENT_VERSION, type AgentReply, agentSocketPath, MAX_MESSAGE_BYTES } from './protocol';
 
 export interface AgentResult { code: number; out: string[]; err: string[] }
 
-// Longer than any call's own deadlines (the agent enforces those); only a wedged agent hits it.
+// An agent that does not take the request at once is stuck (stopped, or its loop blocked): work
+// here instead. Once taken, the agent enforces the call's own deadlines; the second limit is for
+// an agent wedged mid-call.
+const ACK_LIMIT_MS = 3000;
 const REPLY_LIMIT_MS = 120_000;
 
 export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult | undefined> {
@@ -23,17 +26,20 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
       stream?.destroy();
       resolve(result);
     };
-    const timer = setTimeout(() => settle(undefined), REPLY_LIMIT_MS);
+    let timer = setTimeout(() => settle(undefined), ACK_LIMIT_MS);
     const ended = () => {
+      const text = Buffer.concat(chunks).toString('utf8');
       try {
-        const reply = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AgentReply;
+        if (!text.startsWith(ACK)) throw new Error('no acknowledgement');
+        const reply = JSON.parse(text.slice(ACK.length)) as AgentReply;
         settle(reply.done ? { code: reply.code, out: reply.out, err: reply.err } : undefined);
       } catch {
-        settle(undefined); // the agent died or sent garbage: do the work here
+        settle(undefined); // the agent declined, died or sent garbage: do the work here
       }
     };
     openStream({ path: agentSocketPath(stateDir) }, {
       data: (c) => {
+        if (size === 0 && c.length > 0) { clearTimeout(timer); timer = setTimeout(() => settle(undefined), REPLY_LIMIT_MS); }
         size += c.length;
         if (size > MAX_MESSAGE_BYTES) settle(undefined);
         else chunks.push(c);

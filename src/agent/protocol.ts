@@ -1,10 +1,12 @@
 // The resident agent's wire format: one request per connection, one JSON text each way, the
-// request ended by a newline. The agent runs exactly the call the executable would have run,
-// and sends back what it would have printed and its exit code.
+// request ended by a newline, the reply preceded by ACK as soon as the agent has taken the
+// request. The agent runs exactly the call the executable would have run, and sends back what
+// it would have printed and its exit code.
 import pkg from '../../package.json';
 
 export const AGENT_VERSION = pkg.version;
-export const MAX_MESSAGE_BYTES = 1 << 16;
+export const MAX_MESSAGE_BYTES = 1 << 20;
+export const ACK = '+';
 
 export interface AgentRequest {
   version: string; // an agent of another version declines, and the caller does the work itself

@@ -4,7 +4,7 @@
 import { parsePodArgs } from '../names';
 import { checkArgLengths, failure, type Io } from './edge';
 import { statusCall } from './status-call';
-import { findConfigPath, quickStateDir, readConfigText } from '../config/locate';
+import { findConfigPathQuick, quickStateDir, readConfigTextQuick } from '../config/locate';
 
 // setup and teardown load their machinery on demand; status carries almost nothing.
 const CALLS = {
@@ -58,9 +58,9 @@ async function handToAgent(call: KubeletCall): Promise<{ code: number; out: stri
   let config: string;
   let stateDir: string | undefined;
   try {
-    const found = findConfigPath(call.config);
+    const found = await findConfigPathQuick(call.config);
     config = found.startsWith('/') ? found : `${process.cwd()}/${found}`;
-    stateDir = quickStateDir(readConfigText(config));
+    stateDir = quickStateDir(await readConfigTextQuick(config));
   } catch {
     return undefined; // the local call reports it
   }

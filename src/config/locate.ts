@@ -1,20 +1,26 @@
 // Config lookup, and the one value `status` needs (stateDir) read without loading the YAML
 // parser or the schema: status runs for every pod, often, and start-up is most of its cost.
-// No static node:fs or node:path here: both are loaded on status's path (see state/quick-read.ts).
+// No static node:fs or node:path here: this module is on status's path (see state/small-file.ts).
 import { ConfigError } from '../errors';
-import { pathExists, readSmallFile, SmallFileError } from '../state/small-file';
+import { pathExists, pathExistsQuick, readSmallFile, readSmallFileQuick, SmallFileError } from '../state/small-file';
 
 export const SYSTEM_CONFIG = '/etc/podvlan/podvlan.yaml';
 export const DEFAULT_STATE_DIR = '/var/lib/podvlan';
 
 /** --config, else $PODVLAN_CONFIG, else podvlan.yaml beside the executable, else the system file. */
-export function findConfigPath(explicit: string | undefined, env = process.env, execPath = process.execPath): string {
+export function findConfigPath(explicit: string | undefined, env = process.env, execPath = process.execPath, exists = pathExists): string {
   if (explicit) return explicit;
   if (env.PODVLAN_CONFIG) return env.PODVLAN_CONFIG;
-  const beside = `${execPath.slice(0, execPath.lastIndexOf('/') + 1)}podvlan.yaml`;
-  if (pathExists(beside)) return beside;
-  return SYSTEM_CONFIG;
+  return exists(besideExecutable(execPath)) ? besideExecutable(execPath) : SYSTEM_CONFIG;
 }
+
+/** findConfigPath for the status path (no node:fs under bun). */
+export async function findConfigPathQuick(explicit: string | undefined): Promise<string> {
+  const there = !explicit && !process.env.PODVLAN_CONFIG && await pathExistsQuick(besideExecutable(process.execPath));
+  return findConfigPath(explicit, process.env, process.execPath, () => there);
+}
+
+const besideExecutable = (execPath: string) => `${execPath.slice(0, execPath.lastIndexOf('/') + 1)}podvlan.yaml`;
 
 const TOP_LEVEL_STATE_DIR = /^stateDir[ \t]*:[ \t]*(?:"([^"\\\n]*)"|'([^'\n]*)'|([^\s#'"{[][^\s#]*))[ \t]*(?:#.*)?$/m;
 const TOP_LEVEL_KEY = /^stateDir[ \t]*:/gm;
@@ -53,9 +59,22 @@ export function readConfigText(path: string): string {
   try {
     return readSmallFile(path, MAX_CONFIG_BYTES);
   } catch (err) {
-    if (!(err instanceof SmallFileError)) throw err;
-    if (err.reason === 'not a regular file') throw new ConfigError(`config ${path} is not a regular file`);
-    if (err.reason === 'too large') throw new ConfigError(`config ${path} is larger than ${MAX_CONFIG_BYTES} bytes`);
-    throw new ConfigError(`cannot read config ${path}: ${err.reason === 'missing' ? 'no such file' : err.reason}`);
+    throw configReadError(err, path);
   }
+}
+
+/** readConfigText for the status path (no node:fs under bun). */
+export async function readConfigTextQuick(path: string): Promise<string> {
+  try {
+    return await readSmallFileQuick(path, MAX_CONFIG_BYTES);
+  } catch (err) {
+    throw configReadError(err, path);
+  }
+}
+
+function configReadError(err: unknown, path: string): unknown {
+  if (!(err instanceof SmallFileError)) return err;
+  if (err.reason === 'not a regular file') return new ConfigError(`config ${path} is not a regular file`);
+  if (err.reason === 'too large') return new ConfigError(`config ${path} is larger than ${MAX_CONFIG_BYTES} bytes`);
+  return new ConfigError(`cannot read config ${path}: ${err.reason === 'missing' ? 'no such file' : err.reason}`);
 }

@@ -58,6 +58,9 @@ function fetchTransport(pem: Pem): Transport {
       try {
         const res = await fetch(new URL(path, endpoint), {
           method: 'POST', body: payload, headers: headers(payload, token), signal: AbortSignal.timeout(timeoutMs), keepalive: true, ...(tls ? { tls } : {}),
+          // Never through $HTTP_PROXY / $HTTPS_PROXY, which bun's fetch honours and node:http
+          // does not: etcd traffic and its token are not for a proxy.
+          proxy: false,
         } as RequestInit);
         return { status: res.status, text: await res.text() };
       } catch (err) {

@@ -6,7 +6,7 @@
 // node:fs is loaded on first use, not at import: status reads a record through small-file alone.
 import { nodeFs } from '../builtins';
 import { UnavailableError } from '../errors';
-import { readSmallFile } from './small-file';
+import { readSmallFile, readSmallFileQuick } from './small-file';
 
 export interface PodRecord {
   namespace: string;
@@ -32,6 +32,15 @@ export function readPodRecord(stateDir: string, namespace: string, pod: string):
   const path = podRecordPath(stateDir, namespace, pod);
   try {
     return JSON.parse(readSmallFile(path, MAX_RECORD_BYTES)) as PodRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** readPodRecord for the status path (no node:fs under bun). */
+export async function readPodRecordQuick(stateDir: string, namespace: string, pod: string): Promise<PodRecord | undefined> {
+  try {
+    return JSON.parse(await readSmallFileQuick(podRecordPath(stateDir, namespace, pod), MAX_RECORD_BYTES)) as PodRecord;
   } catch {
     return undefined;
   }

@@ -2,8 +2,8 @@
 // and prints the same thing; with none (stopped, killed, another version, one that hangs up),
 // the executable does the work itself.
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { audit, ourPorts } from '../support/consistency';
@@ -89,6 +89,41 @@ describe('podvlan agent', () => {
     expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
   });
 
+  it('survives malformed requests and keeps serving', async () => {
+    agent = await startAgent();
+    for (const body of ['{"version":"0.1.0","argv":[1,2,3]}', 'null', '{"version":"0.1.0"}', 'garbage', `{"version":"0.1.0","argv":["status","default","x","${ids[0]}"]}`]) {
+      const reply = await new Promise<string>((resolve, reject) => {
+        let got = '';
+        const c = createConnection(socket, () => c.write(`${body}\n`));
+        c.on('data', (d) => { got += d; });
+        c.on('close', () => resolve(got));
+        c.on('error', reject);
+      });
+      expect(reply, body).toMatch(/^\+\{"done":false,"reason":"[^"]+"\}$/);
+    }
+    const r = await run(['setup', 'default', '22-ag-after', ids[0]]);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(workers('22-ag-after')).toEqual([agent.pid]);
+    expect((await run(['teardown', 'default', '22-ag-after', ids[0]])).exitCode).toBe(0);
+  });
+
+  it('an agent that does not answer: the call works alone within seconds, and the agent never runs it late', async () => {
+    agent = await startAgent();
+    process.kill(agent.pid, 'SIGSTOP');
+    try {
+      const r = await run(['setup', 'default', '22-ag-stuck', ids[1]]);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.ms).toBeLessThan(8000);
+      expect((await run(['teardown', 'default', '22-ag-stuck', ids[1]], { PODVLAN_AGENT: 'off' })).exitCode).toBe(0);
+    } finally {
+      process.kill(agent.pid, 'SIGCONT');
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(workers('22-ag-stuck')).not.toContain(agent.pid);
+    expect(await ourPorts(info, [BRIDGE])).toEqual([]);
+    expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
+  });
+
   it('falls back to working locally when the agent stopped, was killed, is off, or declines', async () => {
     agent = await startAgent();
     const local = async (pod: string, env: Record<string, string> = {}) => {
@@ -117,10 +152,12 @@ describe('podvlan agent', () => {
     agent.proc.kill('SIGTERM');
     await agent.proc;
     agent = undefined;
+    expect(existsSync(socket)).toBe(false);
     // Something else on the socket: one that hangs up, one that declines (another version).
     for (const reply of [undefined, JSON.stringify({ done: false, reason: 'agent is version 0.0.0' })]) {
       const fake: Server = createServer((s) => { s.on('data', () => (reply ? s.end(reply) : s.destroy())); s.on('error', () => {}); });
-      await new Promise<void>((r) => fake.listen(socket, () => r()));
+      rmSync(socket, { force: true });
+      await new Promise<void>((resolve, reject) => { fake.once('error', reject); fake.listen(socket, () => resolve()); });
       try {
         await local(reply ? '22-ag-declined' : '22-ag-hungup');
       } finally {

@@ -1,8 +1,9 @@
-// status reads its config and the pod record through Bun.mmap in the executable (node:fs only
-// when mmap cannot answer). Every odd file must give the same answers as the node:fs path: the
-// exact line on stdout, nothing on stderr, the right exit code, and never a hang.
+// status reads its config and the pod record through Bun.file in the executable (node:fs only
+// for what that cannot answer plainly). Every odd file must give the same answers as the node:fs
+// path: the exact line on stdout, nothing on stderr, the right exit code, never a hang, and
+// files opened read-only.
 import { execa } from 'execa';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -36,6 +37,14 @@ describe('status reads its files safely', () => {
     for (const [pod, id] of [['ready', 'fedcba9876543210'], ['pending', ID], ['empty', ID], ['garbage', ID], ['absent', ID]]) {
       expect(await status(['status', 'default', pod, id], { env: { PODVLAN_CONFIG: config } }), pod).toEqual({ code: 0, out: '' });
     }
+  });
+
+  it('opens the config and the record read-only', async () => {
+    const trace = join(dir, 'strace.out');
+    await execa('strace', ['-f', '-e', 'trace=open,openat', '-o', trace, BINARY, 'status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: config }, extendEnv: false });
+    const opens = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(config) || l.includes('default_ready.json'));
+    expect(opens.length).toBeGreaterThanOrEqual(2);
+    for (const l of opens) expect(l).toMatch(/O_RDONLY/);
   });
 
   it('does not block on a record that is a FIFO', async () => {

@@ -28,8 +28,8 @@ async function blackhole(): Promise<{ url: string; close: () => Promise<void> }>
 const BUN = join(__dirname, '../../node_modules/.bin/bun');
 
 /** The client under bun (fetch transport), as the executable runs it. */
-function underBun(opts: { endpoints: string[]; tls?: Record<string, string>; timeoutMs: number }): { ok: boolean; kind?: string; message?: string; ms: number } {
-  const out = execFileSync(BUN, [join(__dirname, 'etcd-under-bun.ts'), JSON.stringify(opts)], { encoding: 'utf8', timeout: 20000 });
+function underBun(opts: { endpoints: string[]; tls?: Record<string, string>; timeoutMs: number }, env: Record<string, string> = {}): { ok: boolean; kind?: string; message?: string; ms: number } {
+  const out = execFileSync(BUN, [join(__dirname, 'etcd-under-bun.ts'), JSON.stringify(opts)], { encoding: 'utf8', timeout: 20000, env: { ...process.env, ...env } });
   return JSON.parse(out.trim());
 }
 
@@ -165,6 +165,9 @@ describe('EtcdClient against a real etcd', () => {
     const dead = `http://127.0.0.1:${await deadPort()}`;
     expect(underBun({ endpoints: [etcd.url], timeoutMs: 2000 })).toMatchObject({ ok: true });
     expect(underBun({ endpoints: [dead, etcd.url], timeoutMs: 2000 })).toMatchObject({ ok: true });
+    // A proxy in the environment (common for a kubelet) is not used for etcd.
+    const proxy = { HTTP_PROXY: dead, HTTPS_PROXY: dead, http_proxy: dead, https_proxy: dead };
+    expect(underBun({ endpoints: [etcd.url], timeoutMs: 2000 }, proxy)).toMatchObject({ ok: true });
     expect(underBun({ endpoints: [dead], timeoutMs: 2000 })).toMatchObject({ ok: false, kind: 'UnavailableError', message: `etcd ${dead} unreachable: connection refused` });
     const hole = await blackhole();
     try {

@@ -1,11 +1,11 @@
-// The node:fs path of readSmallFile (vitest runs on node; the bun mmap path is driven through the
-// executable in test/e2e/status-files.test.ts).
+// The node:fs paths of small-file.ts (vitest runs on node; the Bun.file path of the quick
+// variants is driven through the executable in test/e2e/status-files.test.ts).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pathExists, readSmallFile, SmallFileError } from '../../src/state/small-file';
+import { pathExists, pathExistsQuick, readSmallFile, readSmallFileQuick, SmallFileError } from '../../src/state/small-file';
 
 const dir = mkdtempSync(join(tmpdir(), 'pv-small-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,9 +36,14 @@ describe('readSmallFile', () => {
     expect(reason(join(dir, 'big'))).toBe('too large');
     expect(reason(join(dir, 'missing'))).toBe('missing');
   });
-  it('tells whether a path exists', () => {
+  it('tells whether something other than a directory exists at a path', async () => {
     expect(pathExists(join(dir, 'a'))).toBe(true);
-    expect(pathExists(dir)).toBe(true);
+    expect(pathExists(dir)).toBe(false);
     expect(pathExists(join(dir, 'missing'))).toBe(false);
+    expect(await pathExistsQuick(join(dir, 'a'))).toBe(true);
+  });
+  it('has async variants that give the same answers', async () => {
+    expect(await readSmallFileQuick(join(dir, 'a'), 100)).toBe('stateDir: /x\n');
+    await expect(readSmallFileQuick('/dev/zero', 100)).rejects.toMatchObject({ reason: 'not a regular file' });
   });
 });
