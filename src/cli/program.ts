@@ -113,6 +113,16 @@ function buildProgram(io: Io): Command {
       io.out(`released ${r.network}/${r.address} (held by ${r.namespace}/${r.pod}, container ${r.containerId.slice(0, 12)}${r.node ? `, node ${r.node}` : ''})`);
     });
 
+  ipam.command('release-vlan').description("take a pod out of a network's cluster-wide VLAN by hand, e.g. for a node that is gone (refused while a port on this node uses it)")
+    .argument('<network>').argument('<namespace/pod>')
+    .option('--force', 'release even if a port on this node still uses it')
+    .action(async (network: string, target: string, opts: { force?: boolean }) => {
+      const { ipamReleaseVlan } = await import('../commands/ipam');
+      for (const l of await ipamReleaseVlan(await context(cfg()), network, target, opts.force === true)) {
+        io.out(`left ${l.network} vlan ${l.tag} (member ${l.namespace}/${l.pod}, container ${l.containerId.slice(0, 12)}, node ${l.node})${l.freed ? ', tag freed' : ''}`);
+      }
+    });
+
   program.command('version').description('print the version').action(() => io.out(`podvlan ${pkg.version}`));
   return program;
 }

@@ -30,19 +30,19 @@ export async function detach(ctx: Context, ovs: OvsdbClient, found: FoundPort[],
 }
 
 /** Leave the network's cluster-wide VLAN (freed when the last member leaves), if it has a pool. */
-export async function releaseVlan(ctx: Context, owner: Owner): Promise<void> {
+/** Returns whether the tag went back to the pool (this was its last member). */
+export async function releaseVlan(ctx: Context, owner: Owner): Promise<boolean> {
   const network = ctx.config.networks.find((n) => n.name === owner.network);
-  if (network) {
-    if (isPooledVlan(network.vlan)) await vlanPoolFor(network, clusterOf(ctx))!.release(owner);
-    return;
-  }
+  if (network) return isPooledVlan(network.vlan) ? (await vlanPoolFor(network, clusterOf(ctx))!.release(owner)).freed : false;
   // A network that left the config: its memberships still live in etcd. Release needs no range,
   // and `per` decides the holder key, so try both.
   const cluster = clusterOf(ctx);
-  if (!cluster) return;
+  if (!cluster) return false;
+  let freed = false;
   for (const per of ['namespace', 'pod'] as const) {
-    await new EtcdVlanPool(cluster.client, cluster.prefix, owner.network, { pool: `${VLAN_MIN}-${VLAN_MAX}`, per }, cluster.node).release(owner);
+    freed = (await new EtcdVlanPool(cluster.client, cluster.prefix, owner.network, { pool: `${VLAN_MIN}-${VLAN_MAX}`, per }, cluster.node).release(owner)).freed || freed;
   }
+  return freed;
 }
 
 /** Free what an owner holds in its network's pool (or the node's lease files if the network left the config). */

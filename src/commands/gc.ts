@@ -19,18 +19,13 @@ import { tryLockPod } from '../state/lock';
 import { listPodRecords, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
 import { removeStaleTempFiles } from '../state/temp-files';
 import { deleteHostLinks, ifindexOf, linkExists, listHostVeths } from '../veth/pair';
-import { clusterOf, type Context, nodeName } from './context';
+import { clusterOf, type Context, ownPorts } from './context';
 import { detach, releaseOwner, releaseVlan } from './detach';
 import { readyRecord } from './records';
 
 export interface GcAction { action: string; target: string; pod?: string; container?: string; reason: string }
 export interface GcResult { actions: GcAction[]; busy: string[] }
 
-/** Only this node's ports are its to judge (several test nodes may share one OVSDB). */
-function ownPorts(ctx: Context, ports: FoundPort[]): FoundPort[] {
-  const me = nodeName(ctx.config);
-  return ports.filter((f) => f.attachment.node === undefined || f.attachment.node === me);
-}
 
 type ContainerState = { running: false } | { running: true; netns: string };
 

@@ -9,7 +9,8 @@ import { parseIpv4 } from '../ipam/ipv4';
 import { listVlans } from '../ipam/vlan-pool';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
-import { clusterOf, type Context } from './context';
+import { clusterOf, type Context, ownPorts } from './context';
+import { releaseVlan } from './detach';
 
 export interface AddressRow { scope: 'node' | 'cluster'; network: string; address: string; namespace: string; pod: string; containerId: string; interface: string; node?: string; since: string }
 export interface VlanRow { network: string; tag: number; holder: string; members: { namespace: string; pod: string; containerId: string; node: string; since: string }[] }
@@ -49,7 +50,7 @@ export async function ipamRelease(ctx: Context, network: string, address: string
   if (!force) {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
     try {
-      const user = (await findPorts(ovs, { 'podvlan/network': network })).find((f) => f.attachment.ip?.split('/')[0] === address);
+      const user = ownPorts(ctx, await findPorts(ovs, { 'podvlan/network': network })).find((f) => f.attachment.ip?.split('/')[0] === address);
       if (user) throw new ConflictError(`${network}/${address} is in use by port ${user.attachment.port} of ${user.attachment.namespace}/${user.attachment.pod}: tear the pod down first, or pass --force`);
     } finally {
       ovs.close();
@@ -75,6 +76,49 @@ export async function ipamRelease(ctx: Context, network: string, address: string
   }
   ctx.log.info('ipam release', { network, address, owner: lease });
   return { scope: 'node', ...lease };
+}
+
+export interface VlanLeft { network: string; tag: number; namespace: string; pod: string; containerId: string; node: string; freed: boolean }
+
+/**
+ * Take one pod's memberships out of a network's cluster-wide VLAN by hand: what a node that is
+ * gone for good left in etcd. The tag goes back to the pool when its last member leaves. Refused
+ * while a port on this node uses it, unless forced (other nodes' ports are theirs to know).
+ */
+export async function ipamReleaseVlan(ctx: Context, network: string, target: string, force: boolean): Promise<VlanLeft[]> {
+  if (!isDns1123Label(network)) throw new InvalidInputError(`invalid network name ${quote(network)}`);
+  const m = /^([^/]+)\/([^/]+)$/.exec(target);
+  if (!m) throw new InvalidInputError(`expected namespace/pod, got ${quote(target)}`);
+  const [, namespace, pod] = m;
+  const cluster = clusterOf(ctx);
+  if (!cluster) throw new InvalidInputError('no etcd section in the config: there are no cluster-wide VLANs');
+  const members = (await listVlans(cluster.client, cluster.prefix, network))
+    .flatMap((v) => v.members.filter((x) => x.namespace === namespace && x.pod === pod).map((x) => ({ ...x, tag: v.tag })));
+  if (members.length === 0) throw new NotFoundError(`${namespace}/${pod} is no member of a VLAN of network ${network}`);
+  if (!force) await refuseInUse(ctx, network, namespace, pod);
+  const lock = await tryLockPod(ctx.config.stateDir, namespace, pod);
+  if (!lock) throw new ConflictError(`a podvlan call for ${namespace}/${pod} is running, try again`);
+  try {
+    const left: VlanLeft[] = [];
+    for (const x of members) {
+      const freed = await releaseVlan(ctx, { network, namespace, pod, containerId: x.containerId, interface: '' });
+      left.push({ network, tag: x.tag, namespace, pod, containerId: x.containerId, node: x.node, freed });
+    }
+    ctx.log.info('ipam release-vlan', { network, namespace, pod, left });
+    return left;
+  } finally {
+    lock.release();
+  }
+}
+
+async function refuseInUse(ctx: Context, network: string, namespace: string, pod: string): Promise<void> {
+  const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
+  try {
+    const user = ownPorts(ctx, await findPorts(ovs, { 'podvlan/network': network, 'podvlan/namespace': namespace, 'podvlan/pod': pod }))[0];
+    if (user) throw new ConflictError(`${namespace}/${pod} uses network ${network} through port ${user.attachment.port} on this node: tear the pod down first, or pass --force`);
+  } finally {
+    ovs.close();
+  }
 }
 
 function parseAddress(address: string): void {

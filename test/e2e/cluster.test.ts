@@ -144,6 +144,23 @@ describe('cluster-wide allocation across three nodes', () => {
     expect((await etcdKeys()).filter((k) => k.includes('team-d') || k.includes(id))).toEqual([]);
   });
 
+  it('a node gone for good: another node takes its pod out of the VLAN by hand, refused for a pod it runs', async () => {
+    await setup('c', 'team-e', 'lost-1');
+    const [{ tag }] = (await attachments('c')).filter((x) => x.pod === 'lost-1');
+    // Node c is gone: node a, which runs nothing of team-e/lost-1, releases what etcd holds for it.
+    const r = await run('a', 'ipam', 'release-vlan', 'tenant', 'team-e/lost-1');
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toBe(`left tenant vlan ${tag} (member team-e/lost-1, container ${pods['lost-1'].id.slice(0, 12)}, node node-c), tag freed`);
+    expect((await etcdKeys()).filter((k) => k.includes('/vlan/') && k.includes('team-e'))).toEqual([]);
+    const again = await run('a', 'ipam', 'release-vlan', 'tenant', 'team-e/lost-1');
+    expect([again.exitCode, again.stderr]).toEqual([4, 'podvlan: team-e/lost-1 is no member of a VLAN of network tenant']);
+    // A pod with a port on this very node: refused, and its VLAN stays.
+    const refused = await run('a', 'ipam', 'release-vlan', 'tenant', 'team-a/web-1');
+    expect(refused.exitCode).toBe(5);
+    expect(refused.stderr).toMatch(/^podvlan: team-a\/web-1 uses network tenant through port pv[0-9a-f]{13} on this node: tear the pod down first, or pass --force$/);
+    expect((await etcdKeys()).some((k) => k.includes('/member/team-a/') && k.endsWith(pods['web-1'].id))).toBe(true);
+  });
+
   it('etcd unreachable: setup fails with one line within the timeout and leaves nothing behind', async () => {
     await etcd.stop();
     try {
