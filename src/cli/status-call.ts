@@ -8,7 +8,7 @@ import type { Io } from './edge';
 export async function statusCall(ref: PodRef, configFlag: string | undefined, io: Io): Promise<void> {
   const path = await findConfigPathQuick(configFlag);
   const stateDir = quickStateDir(await readConfigTextQuick(path)) ?? (await (await import('./calls')).loadContext(path)).config.stateDir;
-  const line = await statusOutput(stateDir, ref);
+  const line = statusOutput(stateDir, ref);
   if (line) io.out(line);
 }
 

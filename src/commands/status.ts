@@ -7,8 +7,8 @@ export const STATUS_API_VERSION = 'v1beta1';
 export const STATUS_KIND = 'PodNetworkStatus';
 
 /** The exact text to print, or '' when podvlan has no primary address for this container. */
-export async function statusOutput(stateDir: string, ref: PodRef): Promise<string> {
-  const record = await readPodRecordQuick(stateDir, ref.namespace, ref.pod);
+export function statusOutput(stateDir: string, ref: PodRef): string {
+  const record = readPodRecordQuick(stateDir, ref.namespace, ref.pod);
   if (!record || record.ready === false || record.containerId !== ref.containerId || !record.primaryIp) return '';
   return JSON.stringify({ apiVersion: STATUS_API_VERSION, kind: STATUS_KIND, ip: record.primaryIp });
 }

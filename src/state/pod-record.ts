@@ -6,7 +6,7 @@
 // node:fs is loaded on first use, not at import: status reads a record through small-file alone.
 import { nodeFs } from '../builtins';
 import { UnavailableError } from '../errors';
-import { readSmallFile, readSmallFileQuick } from './small-file';
+import { readOwnFileQuick, readSmallFile } from './small-file';
 
 export interface PodRecord {
   namespace: string;
@@ -37,10 +37,10 @@ export function readPodRecord(stateDir: string, namespace: string, pod: string):
   }
 }
 
-/** readPodRecord for the status path (no node:fs under bun). */
-export async function readPodRecordQuick(stateDir: string, namespace: string, pod: string): Promise<PodRecord | undefined> {
+/** readPodRecord for the status path (no node:fs and no worker thread under bun). */
+export function readPodRecordQuick(stateDir: string, namespace: string, pod: string): PodRecord | undefined {
   try {
-    return JSON.parse(await readSmallFileQuick(podRecordPath(stateDir, namespace, pod), MAX_RECORD_BYTES)) as PodRecord;
+    return JSON.parse(readOwnFileQuick(podRecordPath(stateDir, namespace, pod), MAX_RECORD_BYTES)) as PodRecord;
   } catch {
     return undefined;
   }

@@ -61,6 +61,30 @@ export async function readSmallFileQuick(path: string, maxBytes: number): Promis
   return readSmallFile(path, maxBytes);
 }
 
+type Mapper = (path: string) => Uint8Array;
+const mmap = (globalThis as { Bun?: { mmap: Mapper } }).Bun?.mmap;
+const utf8 = new TextDecoder();
+
+/**
+ * readSmallFile for a file podvlan alone writes, and only ever replaces by rename (the pod
+ * record): synchronous through Bun.mmap, which costs no worker thread; a second async read in
+ * `status` measured +0.5-1 ms on a busy node. Bun.mmap opens read-write, which is harmless for
+ * such a file and why the operator's config is never read this way; and as the file is never
+ * truncated in place, the mapping cannot fault. Anything mmap refuses (empty, not a regular
+ * file, a read-only mount) takes the node:fs path.
+ */
+export function readOwnFileQuick(path: string, maxBytes: number): string {
+  if (mmap) {
+    try {
+      const bytes = mmap(path);
+      if (bytes.byteLength <= maxBytes) return utf8.decode(bytes);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') throw new SmallFileError(path, 'missing');
+    }
+  }
+  return readSmallFile(path, maxBytes);
+}
+
 /** pathExists, without loading node:fs under bun. */
 export async function pathExistsQuick(path: string): Promise<boolean> {
   return bunFile ? bunFile(path).exists() : pathExists(path);

@@ -1,7 +1,7 @@
-// status reads its config and the pod record through Bun.file in the executable (node:fs only
-// for what that cannot answer plainly). Every odd file must give the same answers as the node:fs
-// path: the exact line on stdout, nothing on stderr, the right exit code, never a hang, and
-// files opened read-only.
+// status reads its config through Bun.file and the pod record through Bun.mmap in the executable
+// (node:fs only for what those cannot answer plainly). Every odd file must give the same answers
+// as the node:fs path: the exact line on stdout, nothing on stderr, the right exit code, never a
+// hang, the config opened read-only.
 import { execa } from 'execa';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,12 +39,17 @@ describe('status reads its files safely', () => {
     }
   });
 
-  it('opens the config and the record read-only', async () => {
+  it('opens the config read-only, and creates or truncates nothing', async () => {
     const trace = join(dir, 'strace.out');
-    await execa('strace', ['-f', '-e', 'trace=open,openat', '-o', trace, BINARY, 'status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: config }, extendEnv: false });
-    const opens = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(config) || l.includes('default_ready.json'));
-    expect(opens.length).toBeGreaterThanOrEqual(2);
-    for (const l of opens) expect(l).toMatch(/O_RDONLY/);
+    const r = await execa('strace', ['-f', '-e', 'trace=open,openat', '-o', trace, BINARY, 'status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: config }, extendEnv: false });
+    expect(r.stdout).toBe(EXPECTED);
+    const opens = readFileSync(trace, 'utf8').split('\n').filter((l) => /openat?\(/.test(l));
+    const ofConfig = opens.filter((l) => l.includes(config));
+    expect(ofConfig.length).toBeGreaterThanOrEqual(1);
+    for (const l of ofConfig) expect(l).toMatch(/O_RDONLY/);
+    // The record is podvlan's own file: mapped (read-write open), never created or truncated here.
+    expect(opens.some((l) => l.includes('default_ready.json'))).toBe(true);
+    for (const l of opens) expect(l).not.toMatch(/O_CREAT|O_TRUNC/);
   });
 
   it('does not block on a record that is a FIFO', async () => {
