@@ -1,18 +1,17 @@
 // The kubelet's calls, kept off the full CLI: `setup|teardown|status NS POD ID [RUNTIME]`
 // (optionally after -c PATH) load no argument parser, and status not even the YAML parser or
 // schema. Anything else (help, options, other commands) goes to program.ts.
-import { parsePodArgs } from '../names';
+import { parsePodArgs, type PodRef } from '../names';
 import { checkArgLengths, failure, type Io } from './edge';
-import { statusCall } from './status-call';
+import { locateForStatus, statusCall } from './status-call';
 import { findConfigPathQuick, quickStateDir, readConfigTextQuick } from '../config/locate';
 
 // setup and teardown load their machinery on demand; status carries almost nothing.
 const CALLS = {
-  setup: async (...a: Parameters<typeof statusCall>) => (await import('./calls')).setupCall(...a),
-  teardown: async (...a: Parameters<typeof statusCall>) => (await import('./calls')).teardownCall(...a),
-  status: statusCall,
+  setup: async (ref: PodRef, config: string | undefined, io: Io) => (await import('./calls')).setupCall(ref, config, io),
+  teardown: async (ref: PodRef, config: string | undefined, io: Io) => (await import('./calls')).teardownCall(ref, config, io),
 } as const;
-type CallName = keyof typeof CALLS;
+type CallName = keyof typeof CALLS | 'status';
 
 export interface KubeletCall { command: CallName; config?: string; positional: string[] }
 
@@ -32,11 +31,16 @@ export function parseKubeletArgv(argv: string[]): KubeletCall | undefined {
 export async function runKubeletCall(call: KubeletCall, argv: string[], io: Io, opts: { local?: boolean } = {}): Promise<number> {
   // status must never write to stderr: its failures go to stdout (the kubelet fails it either way).
   const report = call.command === 'status' ? io.out : io.err;
+  const config = call.command === 'status' ? locateForStatus(call.config) : undefined;
   try {
     checkArgLengths(argv);
     const [ns, pod, id, runtime] = call.positional;
     const ref = parsePodArgs(ns, pod, id, runtime);
-    if (call.command !== 'status' && !opts.local) {
+    if (call.command === 'status') {
+      await statusCall(ref, config!, io);
+      return 0;
+    }
+    if (!opts.local) {
       const handed = await handToAgent(call);
       if (handed) {
         handed.out.forEach((l) => io.out(l));
@@ -58,8 +62,7 @@ async function handToAgent(call: KubeletCall): Promise<{ code: number; out: stri
   let config: string;
   let stateDir: string | undefined;
   try {
-    const found = await findConfigPathQuick(call.config);
-    config = found.startsWith('/') ? found : `${process.cwd()}/${found}`;
+    config = findConfigPathQuick(call.config);
     stateDir = quickStateDir(await readConfigTextQuick(config));
   } catch {
     return undefined; // the local call reports it

@@ -14,10 +14,10 @@ export function findConfigPath(explicit: string | undefined, env = process.env, 
   return exists(besideExecutable(execPath)) ? besideExecutable(execPath) : SYSTEM_CONFIG;
 }
 
-/** findConfigPath for the status path (no node:fs under bun). */
-export async function findConfigPathQuick(explicit: string | undefined): Promise<string> {
-  const there = !explicit && !process.env.PODVLAN_CONFIG && await pathExistsQuick(besideExecutable(process.execPath));
-  return findConfigPath(explicit, process.env, process.execPath, () => there);
+/** findConfigPath for the status path (no node:fs under bun), made absolute. */
+export function findConfigPathQuick(explicit: string | undefined): string {
+  const path = findConfigPath(explicit, process.env, process.execPath, pathExistsQuick);
+  return path.startsWith('/') ? path : `${process.cwd()}/${path}`;
 }
 
 const besideExecutable = (execPath: string) => `${execPath.slice(0, execPath.lastIndexOf('/') + 1)}podvlan.yaml`;

@@ -3,7 +3,8 @@
 // as the node:fs path: the exact line on stdout, nothing on stderr, the right exit code, never a
 // hang, the config opened read-only.
 import { execa } from 'execa';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { hash64Hex } from '../../src/names';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -39,8 +40,9 @@ describe('status reads its files safely', () => {
     }
   });
 
-  it('opens the config read-only, and creates or truncates nothing', async () => {
+  it('opens the config read-only, and creates or truncates nothing but its hint', async () => {
     const trace = join(dir, 'strace.out');
+    rmSync(`/run/podvlan/state-dir-${hash64Hex(config)}.json`, { force: true }); // so the config is read
     const r = await execa('strace', ['-f', '-e', 'trace=open,openat', '-o', trace, BINARY, 'status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: config }, extendEnv: false });
     expect(r.stdout).toBe(EXPECTED);
     const opens = readFileSync(trace, 'utf8').split('\n').filter((l) => /openat?\(/.test(l));
@@ -49,7 +51,37 @@ describe('status reads its files safely', () => {
     for (const l of ofConfig) expect(l).toMatch(/O_RDONLY/);
     // The record is podvlan's own file: mapped (read-write open), never created or truncated here.
     expect(opens.some((l) => l.includes('default_ready.json'))).toBe(true);
-    for (const l of opens) expect(l).not.toMatch(/O_CREAT|O_TRUNC/);
+    for (const l of opens.filter((o) => !o.includes('/run/podvlan/'))) expect(l).not.toMatch(/O_CREAT|O_TRUNC/);
+  });
+
+  it('keeps stateDir in a hint while the config is unchanged, and follows the config when it changes', async () => {
+    const cfg = join(dir, 'hinted.yaml');
+    const other = join(dir, 'other-state');
+    mkdirSync(join(other, 'pods'), { recursive: true });
+    writeFileSync(join(other, 'pods', 'default_ready.json'), JSON.stringify({ namespace: 'default', pod: 'ready', containerId: ID, ready: true, primaryIp: '10.9.0.99', attachments: [] }));
+    writeFileSync(cfg, `stateDir: ${stateDir}\n`);
+    const hint = `/run/podvlan/state-dir-${hash64Hex(cfg)}.json`;
+    rmSync(hint, { force: true });
+    expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg } })).toEqual({ code: 0, out: EXPECTED });
+    expect(JSON.parse(readFileSync(hint, 'utf8'))).toMatchObject({ path: cfg, stateDir });
+    expect(statSync('/run/podvlan').mode & 0o777).toBe(0o700);
+    // With the hint in place the config is not opened at all.
+    const trace = join(dir, 'strace-hint.out');
+    await execa('strace', ['-f', '-e', 'trace=open,openat', '-o', trace, BINARY, 'status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg }, extendEnv: false });
+    expect(readFileSync(trace, 'utf8')).not.toContain(cfg);
+    // A new stateDir (the size changes), then the same size with another mtime: both followed.
+    writeFileSync(cfg, `stateDir: ${other}\n`);
+    expect((await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg } })).out).toContain('10.9.0.99');
+    writeFileSync(cfg, `stateDir: ${stateDir.padEnd(other.length, '/')}\n`);
+    utimesSync(cfg, new Date(), new Date(Date.now() + 5000));
+    expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg } })).toEqual({ code: 0, out: EXPECTED });
+    // A hint that does not match (tampered, or another config's) is not used.
+    writeFileSync(hint, JSON.stringify({ path: cfg, size: 1, mtimeMs: 1, stateDir: other }));
+    expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg } })).toEqual({ code: 0, out: EXPECTED });
+    // A config that is gone is reported even with a hint left behind.
+    rmSync(cfg);
+    expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg } })).toEqual({ code: 3, out: `podvlan: cannot read config ${cfg}: no such file` });
+    rmSync(hint, { force: true });
   });
 
   it('does not block on a record that is a FIFO', async () => {
