@@ -4,7 +4,7 @@
 // hang, the config opened read-only.
 import { execa } from 'execa';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { hash64Hex } from '../../src/names';
+import { hintPath } from '../../src/config/state-dir-hint';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,7 +42,7 @@ describe('status reads its files safely', () => {
 
   it('opens the config read-only, and creates or truncates nothing but its hint', async () => {
     const trace = join(dir, 'strace.out');
-    rmSync(`/run/podvlan/state-dir-${hash64Hex(config)}.json`, { force: true }); // so the config is read
+    rmSync(hintPath(config), { force: true }); // so the config is read
     const r = await execa('strace', ['-f', '-e', 'trace=open,openat', '-o', trace, BINARY, 'status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: config }, extendEnv: false });
     expect(r.stdout).toBe(EXPECTED);
     const opens = readFileSync(trace, 'utf8').split('\n').filter((l) => /openat?\(/.test(l));
@@ -60,7 +60,7 @@ describe('status reads its files safely', () => {
     mkdirSync(join(other, 'pods'), { recursive: true });
     writeFileSync(join(other, 'pods', 'default_ready.json'), JSON.stringify({ namespace: 'default', pod: 'ready', containerId: ID, ready: true, primaryIp: '10.9.0.99', attachments: [] }));
     writeFileSync(cfg, `stateDir: ${stateDir}\n`);
-    const hint = `/run/podvlan/state-dir-${hash64Hex(cfg)}.json`;
+    const hint = hintPath(cfg);
     rmSync(hint, { force: true });
     expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg } })).toEqual({ code: 0, out: EXPECTED });
     expect(JSON.parse(readFileSync(hint, 'utf8'))).toMatchObject({ path: cfg, stateDir });
