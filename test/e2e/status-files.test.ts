@@ -14,7 +14,10 @@ const dir = mkdtempSync(join(tmpdir(), 'pv-status-'));
 const stateDir = join(dir, 'state');
 const config = join(dir, 'podvlan.yaml');
 const ID = 'abcdef0123456789';
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  for (const cfg of [config, join(dir, 'empty.yaml'), join(dir, 'plugin', 'podvlan.yaml')]) rmSync(hintPath(cfg), { force: true });
+  rmSync(dir, { recursive: true, force: true });
+});
 
 mkdirSync(join(stateDir, 'pods'), { recursive: true });
 writeFileSync(config, `stateDir: ${stateDir}\nnetworks: []\n`);

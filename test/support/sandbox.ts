@@ -3,9 +3,10 @@
 // offline-built busybox image. Used by the e2e tests, the demo and the bench. Everything lives
 // under one temporary directory and one netns, removed by stop().
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, copyFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, copyFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HINT_DIR } from '../../src/config/state-dir-hint';
 
 export const IMAGE = 'podvlan-test/busybox:1';
 
@@ -110,4 +111,17 @@ export async function stopSandbox(info: SandboxInfo): Promise<void> {
   for (const m of mounts.sort().reverse()) await execa('umount', ['-l', m], { reject: false });
   await execa('ip', ['netns', 'del', info.netns], { reject: false });
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  removeStatusHints(dir);
+}
+
+/** status's stateDir hints (/run/podvlan) of the configs that lived in the sandbox. */
+function removeStatusHints(dir: string): void {
+  let names: string[] = [];
+  try { names = readdirSync(HINT_DIR); } catch { return; }
+  for (const name of names) {
+    const file = join(HINT_DIR, name);
+    try {
+      if ((JSON.parse(readFileSync(file, 'utf8')) as { path?: string }).path?.startsWith(`${dir}/`)) rmSync(file, { force: true });
+    } catch { /* not a hint, or gone */ }
+  }
 }
