@@ -3,8 +3,7 @@
 // schema. Anything else (help, options, other commands) goes to program.ts.
 import { parsePodArgs, type PodRef } from '../names';
 import { checkArgLengths, failure, type Io } from './edge';
-import { locateForStatus, statusCall } from './status-call';
-import { findConfigPathQuick, quickStateDir, readConfigTextQuick } from '../config/locate';
+import { locateConfig, quickStateDirOf, statusCall } from './status-call';
 
 // setup and teardown load their machinery on demand; status carries almost nothing.
 const CALLS = {
@@ -31,7 +30,7 @@ export function parseKubeletArgv(argv: string[]): KubeletCall | undefined {
 export async function runKubeletCall(call: KubeletCall, argv: string[], io: Io, opts: { local?: boolean } = {}): Promise<number> {
   // status must never write to stderr: its failures go to stdout (the kubelet fails it either way).
   const report = call.command === 'status' ? io.out : io.err;
-  const config = call.command === 'status' ? locateForStatus(call.config) : undefined;
+  const config = call.command === 'status' ? locateConfig(call.config) : undefined;
   try {
     checkArgLengths(argv);
     const [ns, pod, id, runtime] = call.positional;
@@ -59,15 +58,9 @@ export async function runKubeletCall(call: KubeletCall, argv: string[], io: Io, 
  * (and $PODVLAN_AGENT is not "off"); undefined means: do it here. */
 async function handToAgent(call: KubeletCall): Promise<{ code: number; out: string[]; err: string[] } | undefined> {
   if (process.env.PODVLAN_AGENT === 'off') return undefined;
-  let config: string;
-  let stateDir: string | undefined;
-  try {
-    config = findConfigPathQuick(call.config);
-    stateDir = quickStateDir(await readConfigTextQuick(config));
-  } catch {
-    return undefined; // the local call reports it
-  }
+  const where = locateConfig(call.config);
+  const stateDir = await quickStateDirOf(where).catch(() => undefined); // an unreadable config: the local call reports it
   if (!stateDir) return undefined;
   const { askAgent } = await import('../agent/client');
-  return askAgent(stateDir, ['--config', config, call.command, ...call.positional]);
+  return askAgent(stateDir, ['--config', where.path, call.command, ...call.positional]);
 }

@@ -7,7 +7,7 @@ import { InvalidInputError, oneLine } from '../errors';
 import { parsePodArgs } from '../names';
 import { loadContext as context, setupCall, teardownCall } from './calls';
 import { checkArgLengths, failure, type Io } from './edge';
-import { locateForStatus, statusCall } from './status-call';
+import { locateConfig, statusCall } from './status-call';
 import { type OutputFormat, table } from './output';
 
 export type { Io } from './edge';
@@ -49,7 +49,7 @@ function buildProgram(io: Io): Command {
   podCommand('teardown', "remove the pod's ports and veths and release its addresses")
     .action((ns: string, pod: string, id: string, runtime?: string) => teardownCall(parsePodArgs(ns, pod, id, runtime), cfg(), io));
   podCommand('status', "print the pod's primary address as the kubelet expects it")
-    .action((ns: string, pod: string, id: string, runtime?: string) => statusCall(parsePodArgs(ns, pod, id, runtime), locateForStatus(cfg()), io));
+    .action((ns: string, pod: string, id: string, runtime?: string) => statusCall(parsePodArgs(ns, pod, id, runtime), locateConfig(cfg()), io));
 
   program.command('agent').description('stay resident and run the kubelet\'s setup and teardown calls for the executable (optional; calls fall back to doing the work themselves)')
     .action(async () => {

@@ -8,27 +8,32 @@ import type { PodRef } from '../names';
 import { statQuick } from '../state/small-file';
 import type { Io } from './edge';
 
-export interface StatusConfig { path: string; stat?: ConfigStat; stateDir?: string; text?: Promise<string> }
+/** The config file, and its stateDir from the hint, or else the read of its text, under way. */
+export interface LocatedConfig { path: string; stat?: ConfigStat; stateDir?: string; text?: Promise<string> }
 
-/** Where status will find stateDir: the hint, or else the config, whose read starts at once so
- * that its I/O overlaps the checks of the arguments. A read failure is reported when awaited. */
-export function locateForStatus(configFlag: string | undefined): StatusConfig {
+/** Find the config and its stateDir cheaply (no node:fs under bun). A read of the config starts
+ * at once, so that its I/O overlaps the caller's checks of the arguments; its failure is
+ * reported where it is awaited (quickStateDirOf). */
+export function locateConfig(configFlag: string | undefined): LocatedConfig {
   const path = findConfigPathQuick(configFlag);
   const stat = statQuick(path); // before any read: a hint is only ever keyed by what was read after it
   const stateDir = readStateDirHint(path, stat);
   if (stateDir) return { path, stateDir };
   const text = readConfigTextQuick(path);
-  text.catch(() => {}); // not unhandled: statusCall awaits it
+  text.catch(() => {}); // not unhandled: quickStateDirOf awaits it
   return { path, stat, text };
 }
 
-export async function statusCall(ref: PodRef, where: StatusConfig, io: Io): Promise<void> {
-  let stateDir = where.stateDir;
-  if (!stateDir) {
-    const text = await where.text!;
-    stateDir = quickStateDir(text) ?? (await (await import('./calls')).loadContext(where.path)).config.stateDir;
-    writeStateDirHint(where.path, where.stat, stateDir);
-  }
+/** stateDir without a full parse, remembered in the hint; undefined when the text is ambiguous. */
+export async function quickStateDirOf(where: LocatedConfig): Promise<string | undefined> {
+  if (where.stateDir) return where.stateDir;
+  const stateDir = quickStateDir(await where.text!);
+  if (stateDir) writeStateDirHint(where.path, where.stat, stateDir);
+  return stateDir;
+}
+
+export async function statusCall(ref: PodRef, where: LocatedConfig, io: Io): Promise<void> {
+  const stateDir = (await quickStateDirOf(where)) ?? (await (await import('./calls')).loadContext(where.path)).config.stateDir;
   const line = statusOutput(stateDir, ref);
   if (line) io.out(line);
 }
