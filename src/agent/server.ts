@@ -83,10 +83,10 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
       .finally(() => { if (--inFlight === 0) stopping?.(); });
   }
 
-  log.info('agent listening', { socket: path, version: AGENT_VERSION });
-  io.out(`podvlan agent ${AGENT_VERSION} listening on ${path}`);
-  // SIGTERM or SIGINT: stop taking calls, finish the ones under way, leave.
-  await new Promise<void>((resolve) => {
+  // SIGTERM or SIGINT: stop taking calls, finish the ones under way, leave. Handled before the
+  // ready line goes out: console.log writes at once, and whoever waits for that line may signal
+  // before the next statement runs (the default action would leave the socket file behind).
+  const done = new Promise<void>((resolve) => {
     const stop = () => {
       stopped = true;
       server.stop(false);
@@ -97,6 +97,9 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  log.info('agent listening', { socket: path, version: AGENT_VERSION });
+  io.out(`podvlan agent ${AGENT_VERSION} listening on ${path}`);
+  await done;
   log.info('agent stopped', { socket: path });
 }
 

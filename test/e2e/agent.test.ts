@@ -89,6 +89,15 @@ describe('podvlan agent', () => {
     expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
   });
 
+  it('removes its socket even when stopped the moment it says it listens (20 times)', async () => {
+    for (let i = 0; i < 20; i++) {
+      const a = await startAgent();
+      a.proc.kill('SIGTERM');
+      await a.proc;
+      expect(existsSync(socket), `round ${i}`).toBe(false);
+    }
+  });
+
   it('survives malformed requests and keeps serving', async () => {
     agent = await startAgent();
     for (const body of ['{"version":"0.1.0","argv":[1,2,3]}', 'null', '{"version":"0.1.0"}', 'garbage', `{"version":"0.1.0","argv":["status","default","x","${ids[0]}"]}`]) {
