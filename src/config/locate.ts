@@ -11,7 +11,8 @@ export const DEFAULT_STATE_DIR = '/var/lib/podvlan';
 export function findConfigPath(explicit: string | undefined, env = process.env, execPath = process.execPath, exists = pathExists): string {
   if (explicit) return explicit;
   if (env.PODVLAN_CONFIG) return env.PODVLAN_CONFIG;
-  return exists(besideExecutable(execPath)) ? besideExecutable(execPath) : SYSTEM_CONFIG;
+  const beside = besideExecutable(execPath);
+  return exists(beside) ? beside : SYSTEM_CONFIG;
 }
 
 /** findConfigPath for the status path (no node:fs under bun), made absolute. */

@@ -57,22 +57,19 @@ export function vlanPoolFor(network: Network, cluster?: Cluster): EtcdVlanPool |
 
 /** Every node-local lease, with the network it belongs to. */
 export function listNodeLeases(stateDir: string): LeaseRecord[] {
-  let networks: string[];
-  try {
-    networks = readdirSync(join(stateDir, 'ipam'));
-  } catch {
-    return [];
-  }
-  return networks.flatMap((n) => leaseDirFor(stateDir, n).all());
+  return leaseNetworks(stateDir).flatMap((n) => leaseDirFor(stateDir, n).all());
 }
 
 /** Node-local lease files whose owner cannot be read, by network. */
 export function unreadableNodeLeases(stateDir: string): { network: string; address: string }[] {
-  let networks: string[];
+  return leaseNetworks(stateDir).flatMap((network) => leaseDirFor(stateDir, network).unreadable().map((address) => ({ network, address })));
+}
+
+/** Networks with a lease directory on this node (none before the first lease). */
+function leaseNetworks(stateDir: string): string[] {
   try {
-    networks = readdirSync(join(stateDir, 'ipam'));
+    return readdirSync(join(stateDir, 'ipam'));
   } catch {
     return [];
   }
-  return networks.flatMap((network) => leaseDirFor(stateDir, network).unreadable().map((address) => ({ network, address })));
 }

@@ -6,7 +6,7 @@
 // node:fs is loaded on first use, not at import: status reads a record through small-file alone.
 import { nodeFs } from '../builtins';
 import { UnavailableError } from '../errors';
-import { readOwnFileQuick, readSmallFile } from './small-file';
+import { readOwnFileQuick } from './small-file';
 
 export interface PodRecord {
   namespace: string;
@@ -28,17 +28,9 @@ function podsDir(stateDir: string): string {
 
 const MAX_RECORD_BYTES = 1 << 20;
 
+/** The record, undefined if there is none or it is unreadable. No node:fs and no worker thread
+ * under bun (status reads it on every call; see readOwnFileQuick). */
 export function readPodRecord(stateDir: string, namespace: string, pod: string): PodRecord | undefined {
-  const path = podRecordPath(stateDir, namespace, pod);
-  try {
-    return JSON.parse(readSmallFile(path, MAX_RECORD_BYTES)) as PodRecord;
-  } catch {
-    return undefined;
-  }
-}
-
-/** readPodRecord for the status path (no node:fs and no worker thread under bun). */
-export function readPodRecordQuick(stateDir: string, namespace: string, pod: string): PodRecord | undefined {
   try {
     return JSON.parse(readOwnFileQuick(podRecordPath(stateDir, namespace, pod), MAX_RECORD_BYTES)) as PodRecord;
   } catch {

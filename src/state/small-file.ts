@@ -38,22 +38,18 @@ export function pathExists(path: string): boolean {
   return nodeFs().existsSync(path);
 }
 
-interface BunFile { size: number; lastModified: number; exists(): Promise<boolean>; text(): Promise<string> }
+interface BunFile { size: number; lastModified: number; text(): Promise<string> }
 const bunFile = (globalThis as { Bun?: { file(path: string): BunFile } }).Bun?.file;
 
 /** readSmallFile, without loading node:fs in the usual cases under bun. */
 export async function readSmallFileQuick(path: string, maxBytes: number): Promise<string> {
-  if (bunFile) {
-    const file = bunFile(path);
-    // A stat: the size of a regular file, Infinity for FIFOs and devices, 0 when missing or empty.
-    const size = file.size;
-    if (size === 0 && !(await file.exists())) throw new SmallFileError(path, 'missing');
-    if (size === 0) return '';
-    if (Number.isFinite(size) && size <= maxBytes) {
-      try {
-        return await file.text();
-      } catch { /* a directory, or it changed: node:fs says exactly what */ }
-    }
+  // The size of a regular file, Infinity for FIFOs and devices; undefined when stat fails.
+  const size = statQuick(path)?.size;
+  if (size === 0) return '';
+  if (size !== undefined && Number.isFinite(size) && size <= maxBytes) {
+    try {
+      return await bunFile!(path).text();
+    } catch { /* a directory, or it changed: node:fs says exactly what */ }
   }
   return readSmallFile(path, maxBytes);
 }
