@@ -15,7 +15,8 @@ import { findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { containerNetns } from '../runtime/docker';
 import { NotFoundError } from '../errors';
-import { tryLockPod } from '../state/lock';
+import { LOCK_FILE, lockDir, podLockPath, tryLockFile, tryLockPod } from '../state/lock';
+import { nodeFs } from '../builtins';
 import { listPodRecords, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
 import { removeStaleTempFiles } from '../state/temp-files';
 import { deleteHostLinks, ifindexOf, linkExists, listHostVeths } from '../veth/pair';
@@ -49,12 +50,14 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     for (const [key, { namespace, pod }] of pods) {
       const lock = await tryLockPod(stateDir, namespace, pod);
       if (!lock) { busy.push(key); continue; }
+      let idle = false;
       try {
-        await collectPod(ctx, ovs, namespace, pod, ask, held.filter((h) => h.namespace === namespace && h.pod === pod), opts.dryRun, actions);
+        idle = await collectPod(ctx, ovs, namespace, pod, ask, held.filter((h) => h.namespace === namespace && h.pod === pod), opts.dryRun, actions);
       } finally {
-        lock.release();
+        lock.release({ removeFile: idle && !opts.dryRun });
       }
     }
+    if (!opts.dryRun) await removeIdleLockFiles(stateDir, new Set([...pods.values()].map((p) => podLockPath(stateDir, p.namespace, p.pod))));
 
     const after = await findPorts(ovs, {});
     // Lease files with no readable owner (the node crashed as they were written) that no port of
@@ -110,7 +113,7 @@ async function clusterHoldings(ctx: Context): Promise<Holding[]> {
 }
 
 async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod: string,
-  stateOf: (id: string) => Promise<ContainerState>, held: (Holding | LeaseRecord)[], dryRun: boolean, actions: GcAction[]): Promise<void> {
+  stateOf: (id: string) => Promise<ContainerState>, held: (Holding | LeaseRecord)[], dryRun: boolean, actions: GcAction[]): Promise<boolean> {
   const { stateDir, timeoutMs } = ctx.config;
   const who = `${namespace}/${pod}`;
   const ports = ownPorts(ctx, await findPorts(ovs, podSelector(namespace, pod)));
@@ -161,5 +164,22 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
       await deleteHostLinks(links, timeoutMs);
       removePodRecord(stateDir, namespace, pod, record.containerId);
     }
+  }
+  return live.length === 0; // nothing of the pod is left
+}
+
+/**
+ * Lock files of pods that have nothing on this node (a crashed teardown, a failed setup): each
+ * removed under its own lock, so a call that holds or is about to take it is never disturbed.
+ * `known` are the lock files of pods handled above, which decided for themselves.
+ */
+async function removeIdleLockFiles(stateDir: string, known: Set<string>): Promise<void> {
+  let names: string[];
+  try { names = nodeFs().readdirSync(lockDir(stateDir)); } catch { return; }
+  for (const name of names) {
+    const path = `${lockDir(stateDir)}/${name}`;
+    if (!LOCK_FILE.test(name) || known.has(path)) continue;
+    const lock = await tryLockFile(path);
+    lock?.release({ removeFile: true });
   }
 }

@@ -15,6 +15,7 @@ export async function teardown(ctx: Context, ref: PodRef): Promise<TeardownResul
   const { stateDir, timeoutMs } = ctx.config;
   const log = ctx.log.with({ cmd: 'teardown', namespace: ref.namespace, pod: ref.pod, container: ref.containerId });
   const lock = await lockPod(stateDir, ref.namespace, ref.pod, timeoutMs);
+  let idle = false; // nothing of the pod left: its lock file goes too
   try {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
     try {
@@ -37,12 +38,13 @@ export async function teardown(ctx: Context, ref: PodRef): Promise<TeardownResul
         await releaseVlan(ctx, owner);
       }
       removePodRecord(stateDir, ref.namespace, ref.pod, ref.containerId);
+      idle = othersPorts.size === 0 && (record === undefined || record.containerId === ref.containerId);
       log.info('torn down', { ...result });
       return result;
     } finally {
       ovs.close();
     }
   } finally {
-    lock.release();
+    lock.release({ removeFile: idle });
   }
 }

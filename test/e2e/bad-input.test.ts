@@ -32,7 +32,7 @@ async function expectRefused(args: string[], exitCode: number, pattern: RegExp, 
 async function expectNothingBehind(keepPorts: string[] = []) {
   expect(await bridgePorts(info, BRIDGE)).toEqual(keepPorts);
   expect((await hostVeths(info)).filter((v) => !keepPorts.includes(v))).toEqual([]);
-  expect(await heldLocks(info)).toEqual([]);
+  expect(heldLocks(stateDir)).toEqual([]);
 }
 
 describe('bad input is refused with one line and leaves nothing behind', () => {

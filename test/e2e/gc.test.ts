@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { hash64Hex, hostVethName } from '../../src/names';
+import { podLockPath } from '../../src/state/lock';
 import { audit, leaseFiles, ourPorts, podRecords } from '../support/consistency';
 import { bridgePorts, hostVeths, parseKubeletStatus, runPlugin, writeConfig, teardownAll } from '../support/plugin';
 import { canPing, docker, podExec, startContainer } from '../support/sandbox';
@@ -130,11 +131,9 @@ describe('gc', () => {
 
   it('skips a pod whose lock is held, and refuses to guess when Docker cannot answer', async () => {
     await docker(info, ['kill', pods['22-live-b']]);
-    // Hold 22-live-b's lock from another process in the node's namespace.
-    const name = `\\0podvlan-${hash64Hex(`${stateDir}\ndefault`)}${hash64Hex('22-live-b')}`;
-    // bun, like podvlan itself (node pads abstract socket names differently).
-    const holder = execa('ip', ['netns', 'exec', info.netns, join(__dirname, '../../node_modules/.bin/bun'), '-e',
-      `require('net').createServer().listen({ path: '${name}' }, () => console.log('held'))`], { buffer: false });
+    // Hold 22-live-b's lock from another (root) process: flock(1) takes the same flock(2) lock.
+    // The shell opens the file on fd 9, locks it, and becomes sleep, so killing it frees the lock.
+    const holder = execa('sh', ['-c', 'exec 9>>"$1" && flock -n 9 && echo held && exec sleep 3600', 'sh', podLockPath(stateDir, 'default', '22-live-b')], { buffer: false });
     await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
     try {
       const r = await gcJson();

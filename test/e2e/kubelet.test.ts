@@ -142,7 +142,7 @@ describe('kubelet exec plugin flow', () => {
     expect(await bridgePorts(info, BRIDGE)).toEqual([]);
     expect(await hostVeths(info)).toEqual([]);
     expect(stateFiles(stateDir)).toEqual([]);
-    expect(await heldLocks(info)).toEqual([]);
+    expect(heldLocks(stateDir)).toEqual([]);
     const list = await call('list');
     expect(list.stdout).not.toMatch(new RegExp(NS));
   });

@@ -1,7 +1,7 @@
 // Driving the built executable the way a kubelet does (argv only, stdout and stderr combined),
 // and observing the node independently of podvlan (ovs-vsctl, ip, the state directory).
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { SandboxInfo } from './sandbox';
 
@@ -73,10 +73,14 @@ export async function hostVeths(info: SandboxInfo): Promise<string[]> {
   return stdout.split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]).filter((n) => n.startsWith('pv'));
 }
 
-/** Abstract-socket pod locks held in the node's namespace. */
-export async function heldLocks(info: SandboxInfo): Promise<string[]> {
-  const { stdout } = await execa('ip', ['netns', 'exec', info.netns, 'cat', '/proc/net/unix']);
-  return stdout.split('\n').filter((l) => l.includes('@podvlan-'));
+/** Pod lock files under stateDir/locks that some process holds a flock on (from /proc/locks). */
+export function heldLocks(stateDir: string): string[] {
+  const dir = join(stateDir, 'locks');
+  if (!existsSync(dir)) return [];
+  // "1: FLOCK  ADVISORY  WRITE 4242 00:2a:123456 0 EOF": the inode is the last part of the device field.
+  const held = new Set(readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => / FLOCK /.test(l))
+    .map((l) => l.trim().split(/\s+/)[5]?.split(':')[2]));
+  return readdirSync(dir).filter((name) => held.has(String(statSync(join(dir, name)).ino)));
 }
 
 /** Every file under the state dir's lease and pod-record folders. */
