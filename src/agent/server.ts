@@ -4,13 +4,14 @@
 // a cold one ~20 ms). Each request runs exactly as the executable would run it (same code, same
 // config file, same per-pod lock), so a call that finds no agent loses nothing but time.
 // The socket is in the state directory, which must be root's alone, and is itself 0600.
-import { chmodSync, existsSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { loadContext } from '../cli/calls';
 import type { Io } from '../cli/edge';
 import { parseKubeletArgv, runKubeletCall } from '../cli/fast';
-import { ConfigError, ConflictError, oneLine, UnavailableError } from '../errors';
+import { ConflictError, oneLine, UnavailableError } from '../errors';
 import type { Logger } from '../log';
 import { openStream } from '../net/stream';
+import { checkStateDir } from '../state/state-dir';
 import { ACK, AGENT_VERSION, type AgentReply, agentSocketPath, MAX_MESSAGE_BYTES } from './protocol';
 
 interface Conn { chunks: Buffer[]; size: number; started: boolean; gone: boolean; pending?: Uint8Array; timer?: ReturnType<typeof setTimeout> }
@@ -30,7 +31,7 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
   process.on('unhandledRejection', (err) => log.error('agent: unhandled rejection', { error: oneLine(err) }));
   process.on('uncaughtException', (err) => log.error('agent: uncaught exception', { error: oneLine(err) }));
   const path = agentSocketPath(ctx.config.stateDir);
-  ownStateDir(ctx.config.stateDir);
+  checkStateDir(ctx.config.stateDir, { create: true }); // it holds the socket: root's alone, or anyone could stand in for the agent
   await takeOverSocket(path);
   let inFlight = 0;
   let stopped = false;
@@ -139,14 +140,6 @@ function flush(s: BunSocket): void {
   if (n < 0) { s.data.pending = undefined; return; } // the caller went away
   s.data.pending = bytes.subarray(n);
   if (s.data.pending.length === 0) { s.data.pending = undefined; s.end(); }
-}
-
-/** The state directory holds the socket: it must be ours alone, or anyone could stand in for the agent. */
-function ownStateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = statSync(dir);
-  if (st.uid !== process.getuid?.()) throw new ConfigError(`state directory ${dir} is not owned by this user (uid ${st.uid})`);
-  if (st.mode & 0o022) throw new ConfigError(`state directory ${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`);
 }
 
 /** A socket file nobody answers on is a dead agent's: remove it. One that answers is not ours to take. */

@@ -3,7 +3,7 @@
 // pod record, and makes no OVSDB, Docker or etcd round trip.
 import { statusOutput } from '../commands/status';
 import { findConfigPathQuick, quickStateDir, readConfigTextQuick } from '../config/locate';
-import { readStateDirHint, writeStateDirHint, type ConfigStat } from '../config/state-dir-hint';
+import { readStateDirHint, stateDirMtime, writeStateDirHint, type ConfigStat } from '../config/state-dir-hint';
 import type { PodRef } from '../names';
 import { statQuick } from '../state/small-file';
 import type { Io } from './edge';
@@ -24,11 +24,17 @@ export function locateConfig(configFlag: string | undefined): LocatedConfig {
   return { path, stat, text };
 }
 
-/** stateDir without a full parse, remembered in the hint; undefined when the text is ambiguous. */
+/** stateDir without a full parse, remembered in the hint; undefined when the text is ambiguous.
+ * Without a trusted hint, the state directory is checked here (which loads node:fs), and only a
+ * directory that passes is remembered; one that fails throws the line that says what to fix. */
 export async function quickStateDirOf(where: LocatedConfig): Promise<string | undefined> {
   if (where.stateDir) return where.stateDir;
   const stateDir = quickStateDir(await where.text!);
-  if (stateDir) writeStateDirHint(where.path, where.stat, stateDir);
+  if (!stateDir) return undefined;
+  const checked = { at: Date.now(), stateDirMtimeMs: stateDirMtime(stateDir) };
+  const { checkStateDir } = await import('../state/state-dir');
+  checkStateDir(stateDir, { create: false });
+  writeStateDirHint(where.path, where.stat, stateDir, checked);
   return stateDir;
 }
 

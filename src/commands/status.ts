@@ -2,13 +2,14 @@
 // on local disk. No OVSDB, Docker or etcd round trip: the kubelet calls this for every pod, often.
 import type { PodRef } from '../names';
 import { readPodRecord } from '../state/pod-record';
+import { readOwnFileQuick } from '../state/small-file';
 
 export const STATUS_API_VERSION = 'v1beta1';
 export const STATUS_KIND = 'PodNetworkStatus';
 
 /** The exact text to print, or '' when podvlan has no primary address for this container. */
 export function statusOutput(stateDir: string, ref: PodRef): string {
-  const record = readPodRecord(stateDir, ref.namespace, ref.pod);
+  const record = readPodRecord(stateDir, ref.namespace, ref.pod, readOwnFileQuick);
   if (!record || record.ready === false || record.containerId !== ref.containerId || !record.primaryIp) return '';
   return JSON.stringify({ apiVersion: STATUS_API_VERSION, kind: STATUS_KIND, ip: record.primaryIp });
 }

@@ -1,41 +1,91 @@
 // The validated config, cached as JSON beside the node's state. Parsing YAML and building the
 // zod schema cost ~26 ms of start-up (measured in the compiled executable), paid on every
-// kubelet call; the cache is used only when it was made by this version from the very same
-// text, so an edited config is always validated afresh.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// kubelet call. The cache must never change what the config says, so it is used only when:
+// - the state directory passed its check (state/state-dir.ts: root's alone, no links), which is
+//   done here, before anything in it is read, for every command that loads the config;
+// - the cache file is a regular file of root's, 0600, with one link, opened without following a link;
+// - it was made by this very executable (version and the executable file's identity: a rebuild
+//   with the same version number may parse differently), from the very same config file (path,
+//   device, inode, size, mtime and ctime: ctime cannot be set back, not even by root) and the very
+//   same text, and it names the state directory it is in.
+// Anything else is ignored (and replaced): an edited, replaced or forged config is validated afresh.
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
 import pkg from '../../package.json';
+import { CONFIG_CACHE_NAME, checkStateDir } from '../state/state-dir';
 import { findConfigPath, quickStateDir, readConfigText } from './locate';
 import type { Config } from './schema';
+import { removeStateDirHint } from './state-dir-hint';
 
-interface CacheFile { version: string; path: string; text: string; config: Config }
+const FORMAT = 2;
 
-const CACHE_NAME = '.config-cache.json';
+interface CacheKey { format: number; version: string; executable?: string; path: string; file?: string }
+interface CacheFile extends CacheKey { text: string; config: Config }
 
 export async function loadConfigCached(explicit?: string): Promise<{ path: string; config: Config }> {
   const path = findConfigPath(explicit);
+  const file = fileIdentity(path); // before the text: a change in between makes the next call miss, never hit
   const text = readConfigText(path);
-  const stateDir = quickStateDir(text);
-  const cacheFile = stateDir ? join(stateDir, CACHE_NAME) : undefined;
-  if (cacheFile) {
-    try {
-      const cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as CacheFile;
-      if (cache.version === pkg.version && cache.path === path && cache.text === text) return { path, config: cache.config };
-    } catch { /* no cache yet, or unreadable: validate afresh */ }
+  let stateDir = quickStateDir(text);
+  if (stateDir) trustStateDir(path, stateDir);
+  const cacheFile = stateDir ? `${stateDir.replace(/\/+$/, '')}/${CONFIG_CACHE_NAME}` : undefined;
+  const key = { format: FORMAT, version: pkg.version, executable: fileIdentity(process.execPath), path, file };
+  if (cacheFile && file && key.executable) {
+    const cache = readCache(cacheFile);
+    if (cache && sameKey(cache, key) && cache.text === text && cache.config?.stateDir === stateDir) return { path, config: cache.config };
   }
   const { parseConfig } = await import('./load');
   const config = parseConfig(text, path);
-  if (cacheFile && config.stateDir === stateDir) writeCache(cacheFile, { version: pkg.version, path, text, config });
+  if (!stateDir) { stateDir = config.stateDir; trustStateDir(path, stateDir); }
+  if (cacheFile && file && key.executable && config.stateDir === stateDir) writeCache(cacheFile, { ...key, text, config });
   return { path, config };
+}
+
+/** The state directory check; on failure the status hint of this config goes too, so that status checks for itself. */
+function trustStateDir(configPath: string, stateDir: string): void {
+  try {
+    checkStateDir(stateDir, { create: true });
+  } catch (err) {
+    removeStateDirHint(configPath);
+    throw err;
+  }
+}
+
+function fileIdentity(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+const sameKey = (cache: CacheFile, key: CacheKey) =>
+  cache.format === key.format && cache.version === key.version && cache.executable === key.executable && cache.path === key.path && cache.file === key.file;
+
+function readCache(file: string): CacheFile | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.uid !== process.geteuid?.() || (st.mode & 0o777) !== 0o600 || st.nlink !== 1 || st.size > 4 << 20) return undefined;
+    return JSON.parse(readFileSync(fd, 'utf8')) as CacheFile;
+  } catch {
+    return undefined; // no cache yet, or unreadable: validate afresh
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function writeCache(file: string, cache: CacheFile): void {
   const temp = `${file}.tmp-${process.pid}`;
   try {
-    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-    writeFileSync(temp, JSON.stringify(cache), { mode: 0o600 });
+    mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o700 });
+    try { unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
+    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try { writeSync(fd, JSON.stringify(cache)); } finally { closeSync(fd); }
     renameSync(temp, file);
   } catch {
+    try { unlinkSync(temp); } catch { /* never written */ }
     // A cache we cannot write only costs time.
   }
 }

@@ -6,13 +6,21 @@
 // difference, a missing or unreadable hint, or not running under bun: the config is read, and
 // the hint rewritten. /run is root's and emptied at boot; the directory is made 0700 and a hint
 // is only written there if it is ours alone.
+//
+// A hint also stands for the check of the state directory (state/state-dir.ts), which status
+// cannot afford on every call (it needs node:fs or bun:ffi: +1.3 or +0.4 ms of a ~5 ms call). A
+// hint is written only right after that check passed, and is trusted for CHECK_TRUST_MS while the
+// state directory's mtime is unchanged (one cheap stat: swapping pods/ for a link changes it).
+// Only root can loosen a directory that passed the check; when it does, the next other command
+// refuses and removes the hint, and status notices within CHECK_TRUST_MS at the latest.
 import { nodeFs } from '../builtins';
-import { readOwnFileQuick } from '../state/small-file';
+import { readOwnFileQuick, statQuick } from '../state/small-file';
 
 export const HINT_DIR = '/run/podvlan';
+export const CHECK_TRUST_MS = 30_000;
 
 export interface ConfigStat { size: number; mtimeMs: number }
-interface Hint extends ConfigStat { path: string; stateDir: string }
+interface Hint extends ConfigStat { path: string; stateDir: string; checkedAt: number; stateDirMtimeMs: number | null }
 
 export const hintPath = (configPath: string) => `${HINT_DIR}/state-dir-${pathHash(configPath)}.json`;
 
@@ -36,26 +44,42 @@ export function readStateDirHint(configPath: string, stat: ConfigStat | undefine
   try {
     const hint = JSON.parse(readOwnFileQuick(hintPath(configPath), 4096)) as Hint;
     const same = hint.path === configPath && hint.size === stat.size && hint.mtimeMs === stat.mtimeMs;
-    return same && typeof hint.stateDir === 'string' && hint.stateDir.startsWith('/') ? hint.stateDir : undefined;
+    if (!same || typeof hint.stateDir !== 'string' || !hint.stateDir.startsWith('/')) return undefined;
+    const age = Date.now() - hint.checkedAt;
+    if (!(age >= 0 && age < CHECK_TRUST_MS) || stateDirMtime(hint.stateDir) !== hint.stateDirMtimeMs) return undefined;
+    return hint.stateDir;
   } catch {
     return undefined;
   }
 }
 
-/** Remember stateDir for the config as it was at `stat` (taken before its text was read). */
-export function writeStateDirHint(configPath: string, stat: ConfigStat | undefined, stateDir: string): void {
+/** The state directory's mtime (null when missing or not under bun), from one synchronous stat. */
+export const stateDirMtime = (stateDir: string): number | null => statQuick(stateDir)?.mtimeMs ?? null;
+
+/** Remember stateDir for the config as it was at `stat` (taken before its text was read), and that
+ * the state directory passed its check (`checked`: its mtime and the time, taken before the check). */
+export function writeStateDirHint(configPath: string, stat: ConfigStat | undefined, stateDir: string,
+  checked: { at: number; stateDirMtimeMs: number | null }): void {
   if (!stat) return;
   const fs = nodeFs();
   const file = hintPath(configPath);
   const temp = `${file}.tmp-${process.pid}`;
   try {
     fs.mkdirSync(HINT_DIR, { recursive: true, mode: 0o700 });
-    const dir = fs.statSync(HINT_DIR);
-    if (dir.uid !== process.getuid?.() || (dir.mode & 0o077) !== 0) return;
-    fs.writeFileSync(temp, JSON.stringify({ path: configPath, size: stat.size, mtimeMs: stat.mtimeMs, stateDir } satisfies Hint), { mode: 0o600 });
+    const dir = fs.lstatSync(HINT_DIR);
+    if (!dir.isDirectory() || dir.uid !== process.geteuid?.() || (dir.mode & 0o077) !== 0) return;
+    const hint: Hint = { path: configPath, size: stat.size, mtimeMs: stat.mtimeMs, stateDir, checkedAt: checked.at, stateDirMtimeMs: checked.stateDirMtimeMs };
+    try { fs.unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
+    const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try { fs.writeSync(fd, JSON.stringify(hint)); } finally { fs.closeSync(fd); }
     fs.renameSync(temp, file);
   } catch {
     try { fs.unlinkSync(temp); } catch { /* never written */ }
     // Without a hint, status reads the config: slower, never wrong.
   }
+}
+
+/** Forget the config's hint: its state directory failed the check, status must check for itself. */
+export function removeStateDirHint(configPath: string): void {
+  try { nodeFs().unlinkSync(hintPath(configPath)); } catch { /* none */ }
 }

@@ -1,10 +1,10 @@
 // Node-local address pool over a range of a subnet, like CNI's host-local: lowest free address
 // after the last one handed out, so a just-freed address is not reused at once.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExhaustedError } from '../errors';
 import { formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
-import { LeaseDir } from './lease-dir';
+import { LeaseDir, readOwnFile, writeNewOwnFile } from './lease-dir';
 import type { AddressPool, Lease, Owner } from './pool';
 
 export interface HostLocalSpec {
@@ -67,13 +67,22 @@ export class HostLocalPool implements AddressPool {
 
   private afterLastReserved(): number {
     try {
-      const last = parseIpv4(readFileSync(join(this.leases.dir, '.last'), 'utf8').trim());
+      const last = parseIpv4(readOwnFile(join(this.leases.dir, '.last')).trim());
       if (last >= this.first && last < this.last) return last + 1;
     } catch { /* none yet */ }
     return this.first;
   }
 
   private remember(ip: string): void {
-    try { writeFileSync(join(this.leases.dir, '.last'), ip, { mode: 0o600 }); } catch { /* a hint only */ }
+    // Aside and renamed into place: never written through a link.
+    const temp = join(this.leases.dir, `.last.tmp-${process.pid}`);
+    try {
+      try { unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
+      writeNewOwnFile(temp, ip);
+      renameSync(temp, join(this.leases.dir, '.last'));
+    } catch {
+      try { unlinkSync(temp); } catch { /* never written */ }
+      // a hint only
+    }
   }
 }

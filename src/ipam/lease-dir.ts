@@ -4,12 +4,36 @@
 // address and a killed call never leaves a lease without an owner. No fsync (it cost up to
 // 130 ms on a busy disk): only a crash of the whole node can leave an empty lease behind, every
 // pod dies with it, and gc removes unreadable leases that no live port uses.
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, linkSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnavailableError } from '../errors';
 import { type Owner, sameOwner } from './pool';
 
 export interface LeaseRecord extends Owner { address: string; since: string }
+
+// Lease files are podvlan's own and never links: open none through one (the directory is root's
+// alone, see state/state-dir.ts; this is the second line of defence).
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/** The text of one of podvlan's own files, not following a link (ELOOP then). */
+export function readOwnFile(path: string): string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Write a new file of podvlan's own: created here (O_EXCL), never through a link. */
+export function writeNewOwnFile(path: string, text: string): void {
+  const fd = openSync(path, CREATE_NEW, 0o600);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export class LeaseDir {
   constructor(readonly dir: string) {}
@@ -27,12 +51,8 @@ export class LeaseDir {
     const final = join(this.dir, ip);
     const temp = join(this.dir, `.tmp-${process.pid}-${ip}`);
     try {
-      const fd = openSync(temp, 'w', 0o600);
-      try {
-        writeSync(fd, JSON.stringify(record) + '\n');
-      } finally {
-        closeSync(fd);
-      }
+      try { unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
+      writeNewOwnFile(temp, JSON.stringify(record) + '\n');
       linkSync(temp, final);
       return true;
     } catch (err) {
@@ -45,7 +65,7 @@ export class LeaseDir {
 
   read(ip: string): LeaseRecord | undefined {
     try {
-      return JSON.parse(readFileSync(join(this.dir, ip), 'utf8')) as LeaseRecord;
+      return JSON.parse(readOwnFile(join(this.dir, ip))) as LeaseRecord;
     } catch {
       return undefined;
     }
@@ -92,7 +112,7 @@ export class LeaseDir {
     return [...this.taken()].filter((ip) => {
       let text: string;
       try {
-        text = readFileSync(join(this.dir, ip), 'utf8');
+        text = readOwnFile(join(this.dir, ip));
       } catch (err) {
         return (err as NodeJS.ErrnoException).code !== 'ENOENT'; // released meanwhile
       }

@@ -6,7 +6,7 @@
 // node:fs is loaded on first use, not at import: status reads a record through small-file alone.
 import { nodeFs } from '../builtins';
 import { UnavailableError } from '../errors';
-import { readOwnFileQuick } from './small-file';
+import { readSmallFile } from './small-file';
 
 export interface PodRecord {
   namespace: string;
@@ -28,11 +28,14 @@ function podsDir(stateDir: string): string {
 
 const MAX_RECORD_BYTES = 1 << 20;
 
-/** The record, undefined if there is none or it is unreadable. No node:fs and no worker thread
- * under bun (status reads it on every call; see readOwnFileQuick). */
-export function readPodRecord(stateDir: string, namespace: string, pod: string): PodRecord | undefined {
+type Reader = (path: string, maxBytes: number) => string;
+const readNoFollow: Reader = (path, maxBytes) => readSmallFile(path, maxBytes, { noFollow: true });
+
+/** The record, undefined if there is none or it is unreadable (or a link). status passes
+ * readOwnFileQuick: no node:fs and no worker thread under bun (it reads a record on every call). */
+export function readPodRecord(stateDir: string, namespace: string, pod: string, read: Reader = readNoFollow): PodRecord | undefined {
   try {
-    return JSON.parse(readOwnFileQuick(podRecordPath(stateDir, namespace, pod), MAX_RECORD_BYTES)) as PodRecord;
+    return JSON.parse(read(podRecordPath(stateDir, namespace, pod), MAX_RECORD_BYTES)) as PodRecord;
   } catch {
     return undefined;
   }
@@ -41,10 +44,14 @@ export function readPodRecord(stateDir: string, namespace: string, pod: string):
 export function writePodRecord(stateDir: string, record: PodRecord): void {
   const path = podRecordPath(stateDir, record.namespace, record.pod);
   const temp = `${path}.tmp-${process.pid}`;
-  const { mkdirSync, renameSync, unlinkSync, writeFileSync } = nodeFs();
+  const fs = nodeFs();
+  const { mkdirSync, renameSync, unlinkSync } = fs;
   try {
     mkdirSync(podsDir(stateDir), { recursive: true, mode: 0o700 });
-    writeFileSync(temp, JSON.stringify(record) + '\n', { mode: 0o600 });
+    try { unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
+    // Created here and now (O_EXCL), never through a link.
+    const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try { fs.writeSync(fd, JSON.stringify(record) + '\n'); } finally { fs.closeSync(fd); }
     renameSync(temp, path);
   } catch (err) {
     try { unlinkSync(temp); } catch { /* never written */ }
@@ -73,7 +80,7 @@ export function listPodRecords(stateDir: string): PodRecord[] {
   }
   return names.filter((n) => n.endsWith('.json')).flatMap((n) => {
     try {
-      return [JSON.parse(nodeFs().readFileSync(`${podsDir(stateDir)}/${n}`, 'utf8')) as PodRecord];
+      return [JSON.parse(readNoFollow(`${podsDir(stateDir)}/${n}`, MAX_RECORD_BYTES)) as PodRecord];
     } catch {
       return [];
     }

@@ -13,13 +13,14 @@ export class SmallFileError extends Error {
   }
 }
 
-/** The text of a regular file of at most maxBytes; a SmallFileError ('missing', 'not a regular file', 'too large', or an errno code) otherwise. */
-export function readSmallFile(path: string, maxBytes: number): string {
+/** The text of a regular file of at most maxBytes; a SmallFileError ('missing', 'not a regular file', 'too large', or an errno code) otherwise.
+ * noFollow: podvlan's own files are never links (the operator's config may well be one). */
+export function readSmallFile(path: string, maxBytes: number, opts: { noFollow?: boolean } = {}): string {
   const fs = nodeFs();
   let fd: number | undefined;
   try {
     // O_NONBLOCK: opening a FIFO must not wait for a writer.
-    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (opts.noFollow ? fs.constants.O_NOFOLLOW : 0));
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new SmallFileError(path, 'not a regular file');
     if (st.size > maxBytes) throw new SmallFileError(path, 'too large');
@@ -27,7 +28,7 @@ export function readSmallFile(path: string, maxBytes: number): string {
   } catch (err) {
     if (err instanceof SmallFileError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new SmallFileError(path, code === 'ENOENT' ? 'missing' : code ?? (err as Error).message);
+    throw new SmallFileError(path, code === 'ENOENT' ? 'missing' : code === 'ELOOP' && opts.noFollow ? 'a symbolic link' : code ?? (err as Error).message);
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
@@ -64,7 +65,9 @@ const utf8 = new TextDecoder();
  * `status` measured +0.5-1 ms on a busy node. Bun.mmap opens read-write, which is harmless for
  * such a file and why the operator's config is never read this way; and as the file is never
  * truncated in place, the mapping cannot fault. Anything mmap refuses (empty, not a regular
- * file, a read-only mount) takes the node:fs path.
+ * file, a read-only mount) takes the node:fs path, which does not follow a link. (Bun.mmap cannot
+ * be told not to follow one; the directories such files live in are root's alone, see
+ * state/state-dir.ts, so only root could have put one there.)
  */
 export function readOwnFileQuick(path: string, maxBytes: number): string {
   if (mmap) {
@@ -75,7 +78,7 @@ export function readOwnFileQuick(path: string, maxBytes: number): string {
       if ((err as { code?: string }).code === 'ENOENT') throw new SmallFileError(path, 'missing');
     }
   }
-  return readSmallFile(path, maxBytes);
+  return readSmallFile(path, maxBytes, { noFollow: true });
 }
 
 // Bun.file's lastModified for a path where stat fails (bun 1.4).

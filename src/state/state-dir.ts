@@ -1,0 +1,114 @@
+// Root acts on what it finds in the state directory: it writes records and leases where the
+// directory's entries point, trusts its locks, its config cache and its agent socket. So the
+// directory, each part of it and the path to it must be root's alone; every command checks that
+// before it reads or writes anything there, and refuses with one line saying what to fix.
+//
+// The rules: the state directory and its parts (pods/, ipam/ and each network's directory in it,
+// locks/, the config cache) exist as real entries (no symbolic link), are owned by the effective
+// uid, and are not writable by group or others. Every ancestor is a directory (or a symbolic link
+// owned by root) owned by root or the effective uid, and not writable by group or others unless
+// sticky (/tmp is fine: others cannot remove or rename what root made there). A path through a
+// symbolic link is checked on both the path as written and the path it resolves to. The status
+// hint directory (/run/podvlan) is held to the same rules, since status trusts what it finds there.
+import { nodeFs } from '../builtins';
+import { HINT_DIR } from '../config/state-dir-hint';
+import { ConfigError } from '../errors';
+
+export const CONFIG_CACHE_NAME = '.config-cache.json';
+const DIRECTORIES = ['pods', 'ipam', 'locks'];
+const S_ISVTX = 0o1000;
+
+type Stat = import('node:fs').Stats;
+
+const euid = () => process.geteuid?.() ?? 0;
+const mode = (st: Stat) => (st.mode & 0o7777).toString(8).padStart(3, '0');
+
+/** 'ok', or 'missing' (only with create false: the directory does not exist, its ancestors are safe). */
+export function checkStateDir(stateDir: string, opts: { create: boolean }): 'ok' | 'missing' {
+  const dir = stateDir.replace(/\/+$/, '') || '/';
+  checkAncestors(dir, `state directory ${dir}`);
+  let st = lstatOrUndefined(dir);
+  if (!st) {
+    if (!opts.create) return 'missing';
+    try {
+      nodeFs().mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new ConfigError(`cannot create state directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    // Made now, but maybe not by us alone (someone may have raced us to a missing ancestor): look again.
+    checkAncestors(dir, `state directory ${dir}`);
+    st = lstatOrUndefined(dir);
+  }
+  checkOwnEntry(dir, st, 'directory', `state directory ${dir}`);
+  for (const name of DIRECTORIES) checkOwnEntry(`${dir}/${name}`, lstatOrUndefined(`${dir}/${name}`), 'directory', `${dir}/${name}`);
+  for (const network of listOrEmpty(`${dir}/ipam`)) {
+    const path = `${dir}/ipam/${network}`;
+    const entry = lstatOrUndefined(path);
+    // Only directories and links matter: a stray file there is never used as a lease directory.
+    if (entry && (entry.isDirectory() || entry.isSymbolicLink())) checkOwnEntry(path, entry, 'directory', path);
+  }
+  checkOwnEntry(`${dir}/${CONFIG_CACHE_NAME}`, lstatOrUndefined(`${dir}/${CONFIG_CACHE_NAME}`), 'file', `config cache ${dir}/${CONFIG_CACHE_NAME}`,
+    'remove it (podvlan writes a new one)');
+  const hints = lstatOrUndefined(HINT_DIR);
+  if (hints) checkOwnEntry(HINT_DIR, hints, 'directory', `status hint directory ${HINT_DIR}`, `remove it (podvlan makes a new one, 0700)`);
+  return st ? 'ok' : 'missing';
+}
+
+/** One entry of podvlan's own: a real file or directory of the effective uid that only it can write. */
+function checkOwnEntry(path: string, st: Stat | undefined, kind: 'file' | 'directory', what: string, fix?: string): void {
+  if (!st) return;
+  if (st.isSymbolicLink()) throw unsafe(what, 'is a symbolic link', fix ?? `replace it with a real ${kind} owned by root, mode ${kind === 'file' ? '0600' : '0700'}`);
+  if (kind === 'directory' ? !st.isDirectory() : !st.isFile()) throw unsafe(what, `is not a ${kind}`, fix ?? `replace it with a ${kind} owned by root`);
+  if (st.uid !== euid()) throw unsafe(what, `is owned by uid ${st.uid}, not ${euid()}`, fix ?? `chown ${euid()} ${path} (and check what is in it)`);
+  if (st.mode & 0o022) throw unsafe(what, `is writable by group or others (mode ${mode(st)})`, fix ?? `chmod go-w ${path}`);
+}
+
+/** Every existing ancestor of dir, on the path as written and, if it passes a link, as resolved. */
+function checkAncestors(dir: string, what: string): void {
+  const prefixes = (path: string) => ['/', ...path.split('/').filter(Boolean).slice(0, -1).map((_, i, parts) => `/${parts.slice(0, i + 1).join('/')}`)];
+  let deepest = '/';
+  let linked = false;
+  for (const p of prefixes(dir)) {
+    const st = lstatOrUndefined(p);
+    if (!st) break; // the rest is made by us, 0700
+    deepest = p;
+    if (st.isSymbolicLink()) {
+      if (st.uid !== 0 && st.uid !== euid()) throw unsafe(`ancestor ${p} of ${what}`, `is a symbolic link owned by uid ${st.uid}`, 'point stateDir at a path that only root controls');
+      linked = true;
+      continue;
+    }
+    checkAncestor(p, st, what);
+  }
+  if (!linked) return;
+  let real: string;
+  try { real = nodeFs().realpathSync(deepest); } catch { throw unsafe(`ancestor ${deepest} of ${what}`, 'does not resolve', 'point stateDir at a real directory'); }
+  for (const p of [...prefixes(real), real]) {
+    const st = lstatOrUndefined(p);
+    if (st) checkAncestor(p, st, what);
+  }
+}
+
+function checkAncestor(path: string, st: Stat, what: string): void {
+  if (!st.isDirectory() && !st.isSymbolicLink()) throw unsafe(`ancestor ${path} of ${what}`, 'is not a directory', 'point stateDir elsewhere');
+  if (st.uid !== 0 && st.uid !== euid()) throw unsafe(`ancestor ${path} of ${what}`, `is owned by uid ${st.uid}, not root`, 'move stateDir to a path that only root controls');
+  if (st.mode & 0o022 && !(st.mode & S_ISVTX)) {
+    throw unsafe(`ancestor ${path} of ${what}`, `is writable by group or others and not sticky (mode ${mode(st)})`, `chmod go-w ${path}, or move stateDir`);
+  }
+}
+
+function unsafe(what: string, problem: string, fix: string): ConfigError {
+  return new ConfigError(`${what} ${problem}: ${fix}`);
+}
+
+function lstatOrUndefined(path: string): Stat | undefined {
+  try {
+    return nodeFs().lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(`cannot check ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function listOrEmpty(dir: string): string[] {
+  try { return nodeFs().readdirSync(dir); } catch { return []; }
+}
