@@ -68,13 +68,10 @@ function tryFlock(libc: Libc, path: string): PodLock | undefined {
       if (!st.isFile() || st.uid !== process.geteuid?.()) {
         throw new UnavailableError(`pod lock ${path} is not a regular file owned by uid ${process.geteuid?.()}: remove it`);
       }
-      let rc: number;
-      do rc = libc.flock(fd, LOCK_EX | LOCK_NB); while (rc !== 0 && libc.errno() === EINTR);
-      if (rc !== 0) {
-        const errno = libc.errno();
-        if (errno === EWOULDBLOCK) return undefined;
-        throw new UnavailableError(`cannot lock ${path}: flock failed with errno ${errno}`);
-      }
+      let errno: number;
+      do errno = libc.flock(fd, LOCK_EX | LOCK_NB); while (errno === EINTR);
+      if (errno === EWOULDBLOCK) return undefined;
+      if (errno !== 0) throw new UnavailableError(`cannot lock ${path}: flock failed with errno ${errno}`);
       if (namesInode(path, st.dev, st.ino)) {
         locked = true;
         return {

@@ -9,18 +9,14 @@ export const LOCK_NB = 4;
 export const EWOULDBLOCK = 11; // EAGAIN on Linux
 export const EINTR = 4;
 
-function bind(ffi: Ffi) {
-  const { dlopen, FFIType } = ffi;
-  return dlopen('libc.so.6', {
-    flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    __errno_location: { args: [], returns: FFIType.ptr },
-  }).symbols;
-}
+// Each bound symbol costs start-up (bun compiles a trampoline per symbol, ~0.1 ms): errno is
+// bound only when a call has failed, which the lock's fast path never does.
+const bindFlock = ({ dlopen, FFIType }: Ffi) => dlopen('libc.so.6', { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }).symbols;
+const bindErrno = ({ dlopen, FFIType }: Ffi) => dlopen('libc.so.6', { __errno_location: { args: [], returns: FFIType.ptr } }).symbols;
 
 export interface Libc {
-  /** flock(2): 0, or -1 with errno() set. */
+  /** flock(2): 0, or the errno it failed with. */
   flock(fd: number, operation: number): number;
-  errno(): number;
 }
 
 let loaded: Promise<Libc | undefined> | undefined;
@@ -31,8 +27,18 @@ export function loadLibc(): Promise<Libc | undefined> {
     if (!(globalThis as { Bun?: unknown }).Bun) return undefined;
     try {
       const ffi = await import('bun:ffi');
-      const symbols = bind(ffi);
-      return { flock: (fd, op) => symbols.flock(fd, op), errno: () => ffi.read.i32(symbols.__errno_location()!, 0) };
+      const { flock } = bindFlock(ffi);
+      let errnoAt: (() => number) | undefined;
+      const errno = () => ffi.read.i32(errnoAt!(), 0);
+      return {
+        flock: (fd, op) => {
+          if (flock(fd, op) === 0) return 0;
+          if (errnoAt) return errno();
+          // Binding may itself set errno: bind, then ask again and read errno right after.
+          errnoAt = bindErrno(ffi).__errno_location;
+          return flock(fd, op) === 0 ? 0 : errno();
+        },
+      };
     } catch {
       return undefined;
     }
