@@ -2,7 +2,7 @@
 // directory with a vendored name, init, setup of three pods on two VLANs, status parsed the
 // kubelet's way, traffic inside a VLAN and none across, idempotent retry, teardown twice, and
 // nothing left behind.
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -143,6 +143,7 @@ describe('kubelet exec plugin flow', () => {
     expect(await hostVeths(info)).toEqual([]);
     expect(stateFiles(stateDir)).toEqual([]);
     expect(heldLocks(stateDir)).toEqual([]);
+    expect(readdirSync(join(stateDir, 'locks'))).toEqual([]); // teardown removed each pod's lock file: they stay bounded
     const list = await call('list');
     expect(list.stdout).not.toMatch(new RegExp(NS));
   });
