@@ -101,7 +101,7 @@ function openLockFile(path: string): number {
         continue;
       }
       const why = code === 'ELOOP' ? 'it is a symbolic link, remove it' : code ?? (err as Error).message;
-      throw new UnavailableError(`cannot open pod lock ${path}: ${why}`);
+      throw new UnavailableError(`cannot create or open pod lock ${path}: ${why}`);
     }
   }
 }

@@ -75,7 +75,7 @@ describe('outages', () => {
 
   it('a read-only state directory: setup refuses and leaves nothing', async () => {
     await execa('mkdir', ['-p', stateDir]);
-    await execa('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', stateDir]);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m,mode=0700', 'tmpfs', stateDir]);
     await expectBoundedFailure(['setup', 'default', '22-a', id], 7, /cannot (write|create)/);
     await execa('umount', [stateDir]);
     await expectClean();
@@ -83,7 +83,7 @@ describe('outages', () => {
 
   it('a full state directory: setup refuses and leaves nothing', async () => {
     await execa('mkdir', ['-p', stateDir]);
-    await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', stateDir]);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', stateDir]);
     await execa('dd', ['if=/dev/zero', `of=${stateDir}/filler`, 'bs=4k', 'count=100'], { reject: false });
     await expectBoundedFailure(['setup', 'default', '22-a', id], 7, /cannot (write|create).*ENOSPC/);
     await execa('umount', [stateDir]);
