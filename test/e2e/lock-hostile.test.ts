@@ -4,7 +4,7 @@
 // teardown must still finish promptly and gc must not skip the pod.
 import { execa, type ResultPromise } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants, copyFileSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { accessSync, chmodSync, constants, copyFileSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -98,6 +98,8 @@ describe('a pod lock no unprivileged user can take', () => {
     // Set up again, let the container die: gc must collect the pod, not skip it as busy.
     expect((await run('setup', 'default', POD, victim)).exitCode).toBe(0);
     await docker(info, ['kill', victim]);
+    // A lock file no pod names (a teardown killed before it removed it) goes too, under its lock.
+    writeFileSync(join(stateDir, 'locks', `${'0'.repeat(16)}-${'0'.repeat(16)}.lock`), '', { mode: 0o600 });
     const gc = await run('gc', '-o', 'json');
     expect(gc.exitCode, gc.all).toBe(0);
     const result = JSON.parse(gc.stdout) as { actions: { action: string; pod?: string }[]; busy: string[] };

@@ -14,7 +14,6 @@ import { startContainer } from '../support/sandbox';
 const info = inject('sandbox');
 const dir = join(info.dir, 'state-dir');
 const BRIDGE = 'sd_br';
-const ID = 'cd'.repeat(32);
 const network = (vlan: Record<string, unknown> = { fromPodName: '^(\\d+)-' }) => ({
   name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan,
   ipam: { type: 'host-local', subnet: '10.243.0.0/24', gateway: '10.243.0.1' },
@@ -110,6 +109,16 @@ describe('parts of the state directory swapped for links', () => {
       rmSync(join(stateDir, part));
       rmSync(elsewhere, { recursive: true, force: true });
     }
+  });
+
+  it('files inside are never written through a link (host-local .last)', async () => {
+    const victim = join(base, 'victim');
+    writeFileSync(victim, 'not podvlan\'s');
+    mkdirSync(join(stateDir, 'ipam', 'vlannet'), { recursive: true, mode: 0o700 });
+    symlinkSync(victim, join(stateDir, 'ipam', 'vlannet', '.last'));
+    expect((await run('setup', 'default', '22-a', pod)).exitCode).toBe(0);
+    expect(readFileSync(victim, 'utf8')).toBe('not podvlan\'s');
+    expect((await run('teardown', 'default', '22-a', pod)).exitCode).toBe(0);
   });
 
   it('status notices a swap made after it last checked, and never serves a record from the link', async () => {
