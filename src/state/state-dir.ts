@@ -65,7 +65,6 @@ function checkOwnEntry(path: string, st: Stat | undefined, kind: 'file' | 'direc
 
 /** Every existing ancestor of dir, on the path as written and, if it passes a link, as resolved. */
 function checkAncestors(dir: string, what: string): void {
-  const prefixes = (path: string) => ['/', ...path.split('/').filter(Boolean).slice(0, -1).map((_, i, parts) => `/${parts.slice(0, i + 1).join('/')}`)];
   let deepest = '/';
   let linked = false;
   for (const p of prefixes(dir)) {
@@ -86,6 +85,13 @@ function checkAncestors(dir: string, what: string): void {
     const st = lstatOrUndefined(p);
     if (st) checkAncestor(p, st, what);
   }
+}
+
+/** '/', '/a', '/a/b' for '/a/b/c' (a plain loop: array helpers cost setup ~0.1 ms when cold). */
+function prefixes(path: string): string[] {
+  const out = ['/'];
+  for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) if (path[i - 1] !== '/') out.push(path.slice(0, i));
+  return out;
 }
 
 function checkAncestor(path: string, st: Stat, what: string): void {
