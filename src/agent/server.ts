@@ -31,7 +31,8 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
   process.on('unhandledRejection', (err) => log.error('agent: unhandled rejection', { error: oneLine(err) }));
   process.on('uncaughtException', (err) => log.error('agent: uncaught exception', { error: oneLine(err) }));
   const path = agentSocketPath(ctx.config.stateDir);
-  checkStateDir(ctx.config.stateDir, { create: true }); // it holds the socket: root's alone, or anyone could stand in for the agent
+  // It holds the socket: root's alone, or anyone could stand in for the agent.
+  checkStateDir(ctx.config.stateDir, { create: true });
   await takeOverSocket(path);
   let inFlight = 0;
   let stopped = false;

@@ -52,12 +52,14 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
       if (!lock) { busy.push(key); continue; }
       let idle = false;
       try {
-        idle = await collectPod(ctx, ovs, namespace, pod, ask, held.filter((h) => h.namespace === namespace && h.pod === pod), opts.dryRun, actions);
+        const its = held.filter((h) => h.namespace === namespace && h.pod === pod);
+        idle = await collectPod(ctx, ovs, namespace, pod, ask, its, opts.dryRun, actions);
       } finally {
         lock.release({ removeFile: idle && !opts.dryRun });
       }
     }
-    if (!opts.dryRun) await removeIdleLockFiles(stateDir, new Set([...pods.values()].map((p) => podLockPath(stateDir, p.namespace, p.pod))));
+    const handled = new Set([...pods.values()].map((p) => podLockPath(stateDir, p.namespace, p.pod)));
+    if (!opts.dryRun) await removeIdleLockFiles(stateDir, handled);
 
     const after = await findPorts(ovs, {});
     // Lease files with no readable owner (the node crashed as they were written) that no port of
@@ -113,7 +115,8 @@ async function clusterHoldings(ctx: Context): Promise<Holding[]> {
 }
 
 async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod: string,
-  stateOf: (id: string) => Promise<ContainerState>, held: (Holding | LeaseRecord)[], dryRun: boolean, actions: GcAction[]): Promise<boolean> {
+  stateOf: (id: string) => Promise<ContainerState>, held: (Holding | LeaseRecord)[], dryRun: boolean,
+  actions: GcAction[]): Promise<boolean> {
   const { stateDir, timeoutMs } = ctx.config;
   const who = `${namespace}/${pod}`;
   const ports = ownPorts(ctx, await findPorts(ovs, podSelector(namespace, pod)));

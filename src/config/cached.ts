@@ -9,7 +9,9 @@
 //   device, inode, size, mtime and ctime: ctime cannot be set back, not even by root) and the very
 //   same text, and it names the state directory it is in.
 // Anything else is ignored (and replaced): an edited, replaced or forged config is validated afresh.
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
+import {
+  closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync,
+} from 'node:fs';
 import pkg from '../../package.json';
 import { CONFIG_CACHE_NAME, checkStateDir } from '../state/state-dir';
 import { findConfigPath, quickStateDir, readConfigText } from './locate';
@@ -31,12 +33,15 @@ export async function loadConfigCached(explicit?: string): Promise<{ path: strin
   const key = { format: FORMAT, version: pkg.version, executable: fileIdentity(process.execPath), path, file };
   if (cacheFile && file && key.executable) {
     const cache = readCache(cacheFile);
-    if (cache && sameKey(cache, key) && cache.text === text && cache.config?.stateDir === stateDir) return { path, config: cache.config };
+    const hit = cache && sameKey(cache, key) && cache.text === text && cache.config?.stateDir === stateDir;
+    if (hit) return { path, config: cache.config };
   }
   const { parseConfig } = await import('./load');
   const config = parseConfig(text, path);
   if (!stateDir) { stateDir = config.stateDir; trustStateDir(path, stateDir); }
-  if (cacheFile && file && key.executable && config.stateDir === stateDir) writeCache(cacheFile, { ...key, text, config });
+  if (cacheFile && file && key.executable && config.stateDir === stateDir) {
+    writeCache(cacheFile, { ...key, text, config });
+  }
   return { path, config };
 }
 
@@ -59,15 +64,16 @@ function fileIdentity(path: string): string | undefined {
   }
 }
 
-const sameKey = (cache: CacheFile, key: CacheKey) =>
-  cache.format === key.format && cache.version === key.version && cache.executable === key.executable && cache.path === key.path && cache.file === key.file;
+const sameKey = (cache: CacheFile, key: CacheKey) => cache.format === key.format && cache.version === key.version &&
+  cache.executable === key.executable && cache.path === key.path && cache.file === key.file;
 
 function readCache(file: string): CacheFile | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== process.geteuid?.() || (st.mode & 0o777) !== 0o600 || st.nlink !== 1 || st.size > 4 << 20) return undefined;
+    const ours = st.isFile() && st.uid === process.geteuid?.() && (st.mode & 0o777) === 0o600 && st.nlink === 1;
+    if (!ours || st.size > 4 << 20) return undefined;
     return JSON.parse(readFileSync(fd, 'utf8')) as CacheFile;
   } catch {
     return undefined; // no cache yet, or unreadable: validate afresh

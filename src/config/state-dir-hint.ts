@@ -68,9 +68,13 @@ export function writeStateDirHint(configPath: string, stat: ConfigStat | undefin
     fs.mkdirSync(HINT_DIR, { recursive: true, mode: 0o700 });
     const dir = fs.lstatSync(HINT_DIR);
     if (!dir.isDirectory() || dir.uid !== process.geteuid?.() || (dir.mode & 0o077) !== 0) return;
-    const hint: Hint = { path: configPath, size: stat.size, mtimeMs: stat.mtimeMs, stateDir, checkedAt: checked.at, stateDirMtimeMs: checked.stateDirMtimeMs };
+    const hint: Hint = {
+      path: configPath, size: stat.size, mtimeMs: stat.mtimeMs, stateDir,
+      checkedAt: checked.at, stateDirMtimeMs: checked.stateDirMtimeMs,
+    };
     try { fs.unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
-    const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+    const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try { fs.writeSync(fd, JSON.stringify(hint)); } finally { fs.closeSync(fd); }
     fs.renameSync(temp, file);
   } catch {

@@ -4,7 +4,9 @@
 // address and a killed call never leaves a lease without an owner. No fsync (it cost up to
 // 130 ms on a busy disk): only a crash of the whole node can leave an empty lease behind, every
 // pod dies with it, and gc removes unreadable leases that no live port uses.
-import { closeSync, constants, linkSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync, constants, linkSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { UnavailableError } from '../errors';
 import { type Owner, sameOwner } from './pool';

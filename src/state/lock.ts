@@ -45,7 +45,8 @@ export async function lockPod(stateDir: string, namespace: string, pod: string, 
     const lock = await tryLockFile(path);
     if (lock) return lock;
     if (Date.now() + delay > deadline) {
-      throw new UnavailableError(`another podvlan call for pod ${namespace}/${pod} still runs after ${timeoutMs} ms (lock ${path})`);
+      const who = `pod ${namespace}/${pod}`;
+      throw new UnavailableError(`another podvlan call for ${who} still runs after ${timeoutMs} ms (lock ${path})`);
     }
     await new Promise((r) => setTimeout(r, delay));
   }
@@ -66,7 +67,8 @@ function tryFlock(libc: Libc, path: string): PodLock | undefined {
       const st = fs.fstatSync(fd);
       // Only root can create files here; anything else means the directory was tampered with.
       if (!st.isFile() || st.uid !== process.geteuid?.()) {
-        throw new UnavailableError(`pod lock ${path} is not a regular file owned by uid ${process.geteuid?.()}: remove it`);
+        const owner = process.geteuid?.();
+        throw new UnavailableError(`pod lock ${path} is not a regular file owned by uid ${owner}: remove it`);
       }
       let errno: number;
       do errno = libc.flock(fd, LOCK_EX | LOCK_NB); while (errno === EINTR);
@@ -97,7 +99,9 @@ function openLockFile(path: string): number {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' && attempt === 0) {
-        try { fs.mkdirSync(path.slice(0, path.lastIndexOf('/')), { recursive: true, mode: 0o700 }); } catch { /* reported by the retry */ }
+        try {
+          fs.mkdirSync(path.slice(0, path.lastIndexOf('/')), { recursive: true, mode: 0o700 });
+        } catch { /* reported by the retry */ }
         continue;
       }
       const why = code === 'ELOOP' ? 'it is a symbolic link, remove it' : code ?? (err as Error).message;

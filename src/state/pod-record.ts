@@ -28,12 +28,13 @@ function podsDir(stateDir: string): string {
 
 const MAX_RECORD_BYTES = 1 << 20;
 
-type Reader = (path: string, maxBytes: number) => string;
-const readNoFollow: Reader = (path, maxBytes) => readSmallFile(path, maxBytes, { noFollow: true });
+const readNoFollow = (path: string, maxBytes: number): string => readSmallFile(path, maxBytes, { noFollow: true });
 
 /** The record, undefined if there is none or it is unreadable (or a link). status passes
  * readOwnFileQuick: no node:fs and no worker thread under bun (it reads a record on every call). */
-export function readPodRecord(stateDir: string, namespace: string, pod: string, read: Reader = readNoFollow): PodRecord | undefined {
+export function readPodRecord(
+  stateDir: string, namespace: string, pod: string, read = readNoFollow,
+): PodRecord | undefined {
   try {
     return JSON.parse(read(podRecordPath(stateDir, namespace, pod), MAX_RECORD_BYTES)) as PodRecord;
   } catch {
@@ -50,7 +51,8 @@ export function writePodRecord(stateDir: string, record: PodRecord): void {
     mkdirSync(podsDir(stateDir), { recursive: true, mode: 0o700 });
     try { unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
     // Created here and now (O_EXCL), never through a link.
-    const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+    const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try { fs.writeSync(fd, JSON.stringify(record) + '\n'); } finally { fs.closeSync(fd); }
     renameSync(temp, path);
   } catch (err) {

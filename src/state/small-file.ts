@@ -13,14 +13,16 @@ export class SmallFileError extends Error {
   }
 }
 
-/** The text of a regular file of at most maxBytes; a SmallFileError ('missing', 'not a regular file', 'too large', or an errno code) otherwise.
- * noFollow: podvlan's own files are never links (the operator's config may well be one). */
+/** The text of a regular file of at most maxBytes; a SmallFileError ('missing', 'not a regular file',
+ * 'too large', 'a symbolic link' or an errno code) otherwise. noFollow: podvlan's own files are
+ * never links (the operator's config may well be one). */
 export function readSmallFile(path: string, maxBytes: number, opts: { noFollow?: boolean } = {}): string {
   const fs = nodeFs();
   let fd: number | undefined;
   try {
     // O_NONBLOCK: opening a FIFO must not wait for a writer.
-    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (opts.noFollow ? fs.constants.O_NOFOLLOW : 0));
+    const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = fs.constants;
+    fd = fs.openSync(path, O_RDONLY | O_NONBLOCK | (opts.noFollow ? O_NOFOLLOW : 0));
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new SmallFileError(path, 'not a regular file');
     if (st.size > maxBytes) throw new SmallFileError(path, 'too large');
@@ -28,7 +30,8 @@ export function readSmallFile(path: string, maxBytes: number, opts: { noFollow?:
   } catch (err) {
     if (err instanceof SmallFileError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new SmallFileError(path, code === 'ENOENT' ? 'missing' : code === 'ELOOP' && opts.noFollow ? 'a symbolic link' : code ?? (err as Error).message);
+    const reason = code === 'ENOENT' ? 'missing' : code === 'ELOOP' && opts.noFollow ? 'a symbolic link' : code;
+    throw new SmallFileError(path, reason ?? (err as Error).message);
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }

@@ -33,34 +33,44 @@ export function checkStateDir(stateDir: string, opts: { create: boolean }): 'ok'
     try {
       nodeFs().mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new ConfigError(`cannot create state directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new ConfigError(`cannot create state directory ${dir}: ${why}`);
     }
     // Made now, but maybe not by us alone (someone may have raced us to a missing ancestor): look again.
     checkAncestors(dir, `state directory ${dir}`);
     st = lstatOrUndefined(dir);
   }
   checkOwnEntry(dir, st, 'directory', `state directory ${dir}`);
-  for (const name of DIRECTORIES) checkOwnEntry(`${dir}/${name}`, lstatOrUndefined(`${dir}/${name}`), 'directory', `${dir}/${name}`);
+  for (const name of DIRECTORIES) {
+    const path = `${dir}/${name}`;
+    checkOwnEntry(path, lstatOrUndefined(path), 'directory', path);
+  }
   for (const network of listOrEmpty(`${dir}/ipam`)) {
     const path = `${dir}/ipam/${network}`;
     const entry = lstatOrUndefined(path);
     // Only directories and links matter: a stray file there is never used as a lease directory.
     if (entry && (entry.isDirectory() || entry.isSymbolicLink())) checkOwnEntry(path, entry, 'directory', path);
   }
-  checkOwnEntry(`${dir}/${CONFIG_CACHE_NAME}`, lstatOrUndefined(`${dir}/${CONFIG_CACHE_NAME}`), 'file', `config cache ${dir}/${CONFIG_CACHE_NAME}`,
-    'remove it (podvlan writes a new one)');
+  const cache = `${dir}/${CONFIG_CACHE_NAME}`;
+  const fixCache = 'remove it (podvlan writes a new one)';
+  checkOwnEntry(cache, lstatOrUndefined(cache), 'file', `config cache ${cache}`, fixCache);
   const hints = lstatOrUndefined(HINT_DIR);
-  if (hints) checkOwnEntry(HINT_DIR, hints, 'directory', `status hint directory ${HINT_DIR}`, `remove it (podvlan makes a new one, 0700)`);
+  const fixHints = 'remove it (podvlan makes a new one, 0700)';
+  if (hints) checkOwnEntry(HINT_DIR, hints, 'directory', `status hint directory ${HINT_DIR}`, fixHints);
   return st ? 'ok' : 'missing';
 }
 
 /** One entry of podvlan's own: a real file or directory of the effective uid that only it can write. */
-function checkOwnEntry(path: string, st: Stat | undefined, kind: 'file' | 'directory', what: string, fix?: string): void {
+function checkOwnEntry(path: string, st: Stat | undefined, kind: 'file' | 'directory', what: string, fix?: string) {
   if (!st) return;
-  if (st.isSymbolicLink()) throw unsafe(what, 'is a symbolic link', fix ?? `replace it with a real ${kind} owned by root, mode ${kind === 'file' ? '0600' : '0700'}`);
-  if (kind === 'directory' ? !st.isDirectory() : !st.isFile()) throw unsafe(what, `is not a ${kind}`, fix ?? `replace it with a ${kind} owned by root`);
-  if (st.uid !== euid()) throw unsafe(what, `is owned by uid ${st.uid}, not ${euid()}`, fix ?? `chown ${euid()} ${path} (and check what is in it)`);
-  if (st.mode & 0o022) throw unsafe(what, `is writable by group or others (mode ${mode(st)})`, fix ?? `chmod go-w ${path}`);
+  const real = `a real ${kind} owned by root, mode ${kind === 'file' ? '0600' : '0700'}`;
+  if (st.isSymbolicLink()) throw unsafe(what, 'is a symbolic link', fix ?? `replace it with ${real}`);
+  const isKind = kind === 'directory' ? st.isDirectory() : st.isFile();
+  if (!isKind) throw unsafe(what, `is not a ${kind}`, fix ?? `replace it with ${real}`);
+  const chown = `chown ${euid()} ${path} (and check what is in it)`;
+  if (st.uid !== euid()) throw unsafe(what, `is owned by uid ${st.uid}, not ${euid()}`, fix ?? chown);
+  const writable = `is writable by group or others (mode ${mode(st)})`;
+  if (st.mode & 0o022) throw unsafe(what, writable, fix ?? `chmod go-w ${path}`);
 }
 
 /** Every existing ancestor of dir, on the path as written and, if it passes a link, as resolved. */
@@ -72,7 +82,10 @@ function checkAncestors(dir: string, what: string): void {
     if (!st) break; // the rest is made by us, 0700
     deepest = p;
     if (st.isSymbolicLink()) {
-      if (st.uid !== 0 && st.uid !== euid()) throw unsafe(`ancestor ${p} of ${what}`, `is a symbolic link owned by uid ${st.uid}`, 'point stateDir at a path that only root controls');
+      if (st.uid !== 0 && st.uid !== euid()) {
+        const fix = 'point stateDir at a path only root controls';
+        throw unsafe(`ancestor ${p} of ${what}`, `is a symbolic link owned by uid ${st.uid}`, fix);
+      }
       linked = true;
       continue;
     }
@@ -80,7 +93,11 @@ function checkAncestors(dir: string, what: string): void {
   }
   if (!linked) return;
   let real: string;
-  try { real = nodeFs().realpathSync(deepest); } catch { throw unsafe(`ancestor ${deepest} of ${what}`, 'does not resolve', 'point stateDir at a real directory'); }
+  try {
+    real = nodeFs().realpathSync(deepest);
+  } catch {
+    throw unsafe(`ancestor ${deepest} of ${what}`, 'does not resolve', 'point stateDir at a real directory');
+  }
   for (const p of [...prefixes(real), real]) {
     const st = lstatOrUndefined(p);
     if (st) checkAncestor(p, st, what);
@@ -90,15 +107,21 @@ function checkAncestors(dir: string, what: string): void {
 /** '/', '/a', '/a/b' for '/a/b/c' (a plain loop: array helpers cost setup ~0.1 ms when cold). */
 function prefixes(path: string): string[] {
   const out = ['/'];
-  for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) if (path[i - 1] !== '/') out.push(path.slice(0, i));
+  for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) {
+    if (path[i - 1] !== '/') out.push(path.slice(0, i));
+  }
   return out;
 }
 
 function checkAncestor(path: string, st: Stat, what: string): void {
-  if (!st.isDirectory() && !st.isSymbolicLink()) throw unsafe(`ancestor ${path} of ${what}`, 'is not a directory', 'point stateDir elsewhere');
-  if (st.uid !== 0 && st.uid !== euid()) throw unsafe(`ancestor ${path} of ${what}`, `is owned by uid ${st.uid}, not root`, 'move stateDir to a path that only root controls');
+  const it = `ancestor ${path} of ${what}`;
+  if (!st.isDirectory() && !st.isSymbolicLink()) throw unsafe(it, 'is not a directory', 'point stateDir elsewhere');
+  if (st.uid !== 0 && st.uid !== euid()) {
+    throw unsafe(it, `is owned by uid ${st.uid}, not root`, 'move stateDir to a path that only root controls');
+  }
   if (st.mode & 0o022 && !(st.mode & S_ISVTX)) {
-    throw unsafe(`ancestor ${path} of ${what}`, `is writable by group or others and not sticky (mode ${mode(st)})`, `chmod go-w ${path}, or move stateDir`);
+    const writable = `is writable by group or others and not sticky (mode ${mode(st)})`;
+    throw unsafe(it, writable, `chmod go-w ${path}, or move stateDir`);
   }
 }
 
@@ -111,7 +134,8 @@ function lstatOrUndefined(path: string): Stat | undefined {
     return nodeFs().lstatSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ConfigError(`cannot check ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`cannot check ${path}: ${why}`);
   }
 }
 

@@ -11,8 +11,10 @@ export const EINTR = 4;
 
 // Each bound symbol costs start-up (bun compiles a trampoline per symbol, ~0.1 ms): errno is
 // bound only when a call has failed, which the lock's fast path never does.
-const bindFlock = ({ dlopen, FFIType }: Ffi) => dlopen('libc.so.6', { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }).symbols;
-const bindErrno = ({ dlopen, FFIType }: Ffi) => dlopen('libc.so.6', { __errno_location: { args: [], returns: FFIType.ptr } }).symbols;
+const bindFlock = ({ dlopen, FFIType: t }: Ffi) =>
+  dlopen('libc.so.6', { flock: { args: [t.i32, t.i32], returns: t.i32 } }).symbols;
+const bindErrno = ({ dlopen, FFIType: t }: Ffi) =>
+  dlopen('libc.so.6', { __errno_location: { args: [], returns: t.ptr } }).symbols;
 
 export interface Libc {
   /** flock(2): 0, or the errno it failed with. */

@@ -133,7 +133,8 @@ describe('gc', () => {
     await docker(info, ['kill', pods['22-live-b']]);
     // Hold 22-live-b's lock from another (root) process: flock(1) takes the same flock(2) lock.
     // The shell opens the file on fd 9, locks it, and becomes sleep, so killing it frees the lock.
-    const holder = execa('sh', ['-c', 'exec 9>>"$1" && flock -n 9 && echo held && exec sleep 3600', 'sh', podLockPath(stateDir, 'default', '22-live-b')], { buffer: false });
+    const hold = 'exec 9>>"$1" && flock -n 9 && echo held && exec sleep 3600';
+    const holder = execa('sh', ['-c', hold, 'sh', podLockPath(stateDir, 'default', '22-live-b')], { buffer: false });
     await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
     try {
       const r = await gcJson();

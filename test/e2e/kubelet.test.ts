@@ -143,7 +143,8 @@ describe('kubelet exec plugin flow', () => {
     expect(await hostVeths(info)).toEqual([]);
     expect(stateFiles(stateDir)).toEqual([]);
     expect(heldLocks(stateDir)).toEqual([]);
-    expect(readdirSync(join(stateDir, 'locks'))).toEqual([]); // teardown removed each pod's lock file: they stay bounded
+    // teardown removed each pod's lock file: they stay bounded
+    expect(readdirSync(join(stateDir, 'locks'))).toEqual([]);
     const list = await call('list');
     expect(list.stdout).not.toMatch(new RegExp(NS));
   });

@@ -4,7 +4,9 @@
 // teardown must still finish promptly and gc must not skip the pod.
 import { execa, type ResultPromise } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants, copyFileSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync, chmodSync, constants, copyFileSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -54,11 +56,15 @@ function hostile(bun: string): ResultPromise {
   const oldName = `\0podvlan-${hash64Hex(`${stateDir}\ndefault`)}${hash64Hex(POD)}`;
   const script = `
     const report = {};
-    try { globalThis.held = Bun.listen({ unix: ${JSON.stringify(oldName)}, socket: { data() {} } }); report.bind = 'bound'; }
-    catch (e) { report.bind = e.code; }
+    try {
+      globalThis.held = Bun.listen({ unix: ${JSON.stringify(oldName)}, socket: { data() {} } });
+      report.bind = 'bound';
+    } catch (e) { report.bind = e.code; }
     for (const flags of ['r', 'a']) {
-      try { require('fs').openSync(${JSON.stringify(podLockPath(stateDir, 'default', POD))}, flags); report[flags] = 'opened'; }
-      catch (e) { report[flags] = e.code; }
+      try {
+        require('fs').openSync(${JSON.stringify(podLockPath(stateDir, 'default', POD))}, flags);
+        report[flags] = 'opened';
+      } catch (e) { report[flags] = e.code; }
     }
     console.log(JSON.stringify(report));
     setInterval(() => {}, 1000);`;
@@ -84,9 +90,10 @@ describe('a pod lock no unprivileged user can take', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('nobody cannot reach the lock file, and its squatting on the old name blocks neither teardown nor gc', async () => {
+  it('nobody cannot reach the lock file; squatting on the old name blocks neither teardown nor gc', async () => {
     holder = hostile(bun);
-    const report = JSON.parse(await new Promise<string>((resolve) => holder!.stdout!.once('data', (d: Buffer) => resolve(d.toString()))));
+    const line = await new Promise<string>((resolve) => holder!.stdout!.once('data', (d) => resolve(String(d))));
+    const report = JSON.parse(line);
     expect(report).toEqual({ bind: 'bound', r: 'EACCES', a: 'EACCES' });
 
     const down = await run('teardown', 'default', POD, victim);

@@ -3,7 +3,10 @@
 // command refuses with one line (status on stdout), nothing is written where a link points, and
 // a forged cache never changes what the config says.
 import { execa, type ResultPromise } from 'execa';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pkg from '../../package.json';
@@ -19,6 +22,7 @@ const network = (vlan: Record<string, unknown> = { fromPodName: '^(\\d+)-' }) =>
   ipam: { type: 'host-local', subnet: '10.243.0.0/24', gateway: '10.243.0.1' },
 });
 const BUN = join(__dirname, '../../node_modules/.bin/bun');
+const IS_A_LINK = 'is a symbolic link: replace it with a real directory owned by root, mode 0700';
 
 /** Every file and directory under root with its mode, owner and content: what "nothing changed" compares. */
 function snapshot(root: string): string[] {
@@ -35,9 +39,11 @@ function snapshot(root: string): string[] {
 
 /** A stand-in for the agent on stateDir/agent.sock that claims every call succeeded. */
 function fakeAgent(socket: string): ResultPromise {
-  const reply = `+${JSON.stringify({ done: true, code: 0, out: ['default/22-a: removed 1 port(s) (pvfake), released 1 address(es)'], err: [] })}`;
-  return execa(BUN, ['-e', `Bun.listen({ unix: ${JSON.stringify(socket)}, socket: { data(s) { s.write(${JSON.stringify(reply)}); s.end(); } } }); console.log('up')`],
-    { buffer: false, reject: false });
+  const out = ['default/22-a: removed 1 port(s) (pvfake), released 1 address(es)'];
+  const reply = `+${JSON.stringify({ done: true, code: 0, out, err: [] })}`;
+  const serve = `{ data(s) { s.write(${JSON.stringify(reply)}); s.end(); } }`;
+  const script = `Bun.listen({ unix: ${JSON.stringify(socket)}, socket: ${serve} }); console.log('up')`;
+  return execa(BUN, ['-e', script], { buffer: false, reject: false });
 }
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,8 +68,9 @@ describe('a state directory others can write', () => {
     const before = snapshot(base);
     const pod = await startContainer(info);
     const commands = [
-      ['init'], ['setup', 'default', '22-a', pod], ['teardown', 'default', '22-a', pod], ['status', 'default', '22-a', pod],
-      ['list'], ['gc'], ['gc', '--dry-run'], ['ipam', 'list'], ['ipam', 'show', 'default/22-a'], ['ipam', 'release', 'vlannet', '10.243.0.2'],
+      ['init'], ['setup', 'default', '22-a', pod], ['teardown', 'default', '22-a', pod],
+      ['status', 'default', '22-a', pod], ['list'], ['gc'], ['gc', '--dry-run'], ['ipam', 'list'],
+      ['ipam', 'show', 'default/22-a'], ['ipam', 'release', 'vlannet', '10.243.0.2'],
       ['ipam', 'release-vlan', 'vlannet', 'default/22-a'], ['agent'],
     ];
     for (const args of commands) {
@@ -71,7 +78,8 @@ describe('a state directory others can write', () => {
       const what = `${args.join(' ')}: ${r.all}`;
       expect(r.exitCode, what).toBe(3);
       expect(r.all.trim().split('\n'), what).toHaveLength(1);
-      expect(r.all, what).toContain(`state directory ${stateDir} is writable by group or others (mode 777): chmod go-w ${stateDir}`);
+      expect(r.all, what).toContain(`state directory ${stateDir} is writable by group or others (mode 777)`);
+      expect(r.all, what).toContain(`: chmod go-w ${stateDir}`);
       if (args[0] === 'status') expect(r.stderr, what).toBe('');
     }
     expect(snapshot(base)).toEqual(before); // no record, lease, lock, cache or log line
@@ -98,10 +106,12 @@ describe('parts of the state directory swapped for links', () => {
     mkdirSync(elsewhere, { recursive: true });
     symlinkSync(elsewhere, join(stateDir, part));
     try {
-      for (const args of [['setup', 'default', '22-a', pod], ['teardown', 'default', '22-a', pod], ['gc'], ['status', 'default', '22-a', pod]]) {
+      const calls = [['setup', 'default', '22-a', pod], ['teardown', 'default', '22-a', pod], ['gc'],
+        ['status', 'default', '22-a', pod]];
+      for (const args of calls) {
         const r = await run(...args);
         expect(r.exitCode, r.all).toBe(3);
-        expect(r.all.trim()).toBe(`podvlan: ${stateDir}/${part} is a symbolic link: replace it with a real directory owned by root, mode 0700`);
+        expect(r.all.trim()).toBe(`podvlan: ${stateDir}/${part} ${IS_A_LINK}`);
       }
       expect(readdirSync(elsewhere)).toEqual([]);
       expect(await bridgePorts(info, BRIDGE)).toEqual([]);
@@ -128,14 +138,16 @@ describe('parts of the state directory swapped for links', () => {
     expect(JSON.parse(readFileSync(hintPath(config), 'utf8'))).toMatchObject({ stateDir });
     // Someone moves pods/ away and puts a link to a forged record in its place.
     mkdirSync(elsewhere, { recursive: true });
-    writeFileSync(join(elsewhere, 'default_22-a.json'), JSON.stringify({ namespace: 'default', pod: '22-a', containerId: pod, ready: true, primaryIp: '6.6.6.6', attachments: [] }));
+    const record = { namespace: 'default', pod: '22-a', containerId: pod, ready: true, primaryIp: '6.6.6.6',
+      attachments: [] };
+    writeFileSync(join(elsewhere, 'default_22-a.json'), JSON.stringify(record));
     renameSync(join(stateDir, 'pods'), join(base, 'pods-moved'));
     symlinkSync(elsewhere, join(stateDir, 'pods'));
     try {
       const r = await run('status', 'default', '22-a', pod);
       expect(r.stderr).toBe('');
       expect(r.exitCode, r.all).toBe(3);
-      expect(r.stdout).toBe(`podvlan: ${stateDir}/pods is a symbolic link: replace it with a real directory owned by root, mode 0700`);
+      expect(r.stdout).toBe(`podvlan: ${stateDir}/pods ${IS_A_LINK}`);
     } finally {
       rmSync(join(stateDir, 'pods'));
       renameSync(join(base, 'pods-moved'), join(stateDir, 'pods'));
@@ -164,7 +176,9 @@ describe('the config cache', () => {
     const forged = structuredClone(genuine.config);
     forged.networks[0].vlan = { id: 4000 };
     forged.logFile = forgedLog;
-    writeFileSync(cacheFile, JSON.stringify({ version: pkg.version, path: config, text: readFileSync(config, 'utf8'), config: forged }), { mode: 0o600 });
+    const text = readFileSync(config, 'utf8');
+    const cache = { version: pkg.version, path: config, text, config: forged };
+    writeFileSync(cacheFile, JSON.stringify(cache), { mode: 0o600 });
     chmodSync(cacheFile, 0o600);
     const r = await run('setup', 'default', 'web', pod);
     expect(r.exitCode, r.all).toBe(0);
@@ -180,7 +194,9 @@ describe('the config cache', () => {
     chownSync(cacheFile, 65534, 65534);
     const r = await run('setup', 'default', 'web', pod);
     expect(r.exitCode, r.all).toBe(3);
-    expect(r.all.trim()).toBe(`podvlan: config cache ${cacheFile} is owned by uid 65534, not 0: remove it (podvlan writes a new one)`);
+    const line = `podvlan: config cache ${cacheFile} is owned by uid 65534, not 0: `
+      + 'remove it (podvlan writes a new one)';
+    expect(r.all.trim()).toBe(line);
     expect(await bridgePorts(info, BRIDGE)).toEqual([]);
     rmSync(cacheFile);
     expect((await run('list')).exitCode).toBe(0);

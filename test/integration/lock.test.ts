@@ -19,7 +19,8 @@ describe('pod lock (flock, under bun)', () => {
   it('excludes across processes while holders remove and recreate the lock file', async () => {
     writeFileSync(join(stateDir, 'counter'), '0');
     const rounds = 600;
-    const runs = await Promise.all([0, 1, 2, 3, 4, 5].map(() => execa(BUN, [SCRIPT, 'contend', stateDir, String(rounds)])));
+    const contend = () => execa(BUN, [SCRIPT, 'contend', stateDir, String(rounds)]);
+    const runs = await Promise.all([0, 1, 2, 3, 4, 5].map(contend));
     for (const r of runs) expect(r.stdout).toBe(String(rounds));
     expect(Number(readFileSync(join(stateDir, 'counter'), 'utf8'))).toBe(6 * rounds);
     expect(readdirSync(join(stateDir, 'locks')).length).toBeLessThanOrEqual(1);
