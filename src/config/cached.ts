@@ -9,10 +9,9 @@
 //   device, inode, size, mtime and ctime: ctime cannot be set back, not even by root) and the very
 //   same text, and it names the state directory it is in.
 // Anything else is ignored (and replaced): an edited, replaced or forged config is validated afresh.
-import {
-  closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync,
-} from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import pkg from '../../package.json';
+import { writeFreshFile } from '../state/own-file';
 import { CONFIG_CACHE_NAME, checkStateDir } from '../state/state-dir';
 import { findConfigPath, quickStateDir, readConfigText } from './locate';
 import type { Config } from './schema';
@@ -86,9 +85,7 @@ function writeCache(file: string, cache: CacheFile): void {
   const temp = `${file}.tmp-${process.pid}`;
   try {
     mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o700 });
-    try { unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
-    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    try { writeSync(fd, JSON.stringify(cache)); } finally { closeSync(fd); }
+    writeFreshFile(temp, JSON.stringify(cache));
     renameSync(temp, file);
   } catch {
     try { unlinkSync(temp); } catch { /* never written */ }

@@ -14,6 +14,7 @@
 // Only root can loosen a directory that passed the check; when it does, the next other command
 // refuses and removes the hint, and status notices within CHECK_TRUST_MS at the latest.
 import { nodeFs } from '../builtins';
+import { writeFreshFile } from '../state/own-file';
 import { readOwnFileQuick, statQuick } from '../state/small-file';
 
 export const HINT_DIR = '/run/podvlan';
@@ -72,10 +73,7 @@ export function writeStateDirHint(configPath: string, stat: ConfigStat | undefin
       path: configPath, size: stat.size, mtimeMs: stat.mtimeMs, stateDir,
       checkedAt: checked.at, stateDirMtimeMs: checked.stateDirMtimeMs,
     };
-    try { fs.unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
-    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-    const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-    try { fs.writeSync(fd, JSON.stringify(hint)); } finally { fs.closeSync(fd); }
+    writeFreshFile(temp, JSON.stringify(hint));
     fs.renameSync(temp, file);
   } catch {
     try { fs.unlinkSync(temp); } catch { /* never written */ }

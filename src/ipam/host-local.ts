@@ -4,7 +4,8 @@ import { renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExhaustedError } from '../errors';
 import { formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
-import { LeaseDir, readOwnFile, writeNewOwnFile } from './lease-dir';
+import { readOwnFile, writeFreshFile } from '../state/own-file';
+import { LeaseDir } from './lease-dir';
 import type { AddressPool, Lease, Owner } from './pool';
 
 export interface HostLocalSpec {
@@ -77,8 +78,7 @@ export class HostLocalPool implements AddressPool {
     // Aside and renamed into place: never written through a link.
     const temp = join(this.leases.dir, `.last.tmp-${process.pid}`);
     try {
-      try { unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
-      writeNewOwnFile(temp, ip);
+      writeFreshFile(temp, ip);
       renameSync(temp, join(this.leases.dir, '.last'));
     } catch {
       try { unlinkSync(temp); } catch { /* never written */ }

@@ -4,38 +4,13 @@
 // address and a killed call never leaves a lease without an owner. No fsync (it cost up to
 // 130 ms on a busy disk): only a crash of the whole node can leave an empty lease behind, every
 // pod dies with it, and gc removes unreadable leases that no live port uses.
-import {
-  closeSync, constants, linkSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync,
-} from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnavailableError } from '../errors';
+import { readOwnFile, writeFreshFile } from '../state/own-file';
 import { type Owner, sameOwner } from './pool';
 
 export interface LeaseRecord extends Owner { address: string; since: string }
-
-// Lease files are podvlan's own and never links: open none through one (the directory is root's
-// alone, see state/state-dir.ts; this is the second line of defence).
-const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-
-/** The text of one of podvlan's own files, not following a link (ELOOP then). */
-export function readOwnFile(path: string): string {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  try {
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Write a new file of podvlan's own: created here (O_EXCL), never through a link. */
-export function writeNewOwnFile(path: string, text: string): void {
-  const fd = openSync(path, CREATE_NEW, 0o600);
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export class LeaseDir {
   constructor(readonly dir: string) {}
@@ -53,8 +28,7 @@ export class LeaseDir {
     const final = join(this.dir, ip);
     const temp = join(this.dir, `.tmp-${process.pid}-${ip}`);
     try {
-      try { unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
-      writeNewOwnFile(temp, JSON.stringify(record) + '\n');
+      writeFreshFile(temp, JSON.stringify(record) + '\n');
       linkSync(temp, final);
       return true;
     } catch (err) {

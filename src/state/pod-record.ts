@@ -6,6 +6,7 @@
 // node:fs is loaded on first use, not at import: status reads a record through small-file alone.
 import { nodeFs } from '../builtins';
 import { UnavailableError } from '../errors';
+import { writeFreshFile } from './own-file';
 import { readSmallFile } from './small-file';
 
 export interface PodRecord {
@@ -49,11 +50,7 @@ export function writePodRecord(stateDir: string, record: PodRecord): void {
   const { mkdirSync, renameSync, unlinkSync } = fs;
   try {
     mkdirSync(podsDir(stateDir), { recursive: true, mode: 0o700 });
-    try { unlinkSync(temp); } catch { /* a dead writer's, with our pid */ }
-    // Created here and now (O_EXCL), never through a link.
-    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-    const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-    try { fs.writeSync(fd, JSON.stringify(record) + '\n'); } finally { fs.closeSync(fd); }
+    writeFreshFile(temp, JSON.stringify(record) + '\n');
     renameSync(temp, path);
   } catch (err) {
     try { unlinkSync(temp); } catch { /* never written */ }
