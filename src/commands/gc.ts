@@ -182,7 +182,9 @@ async function removeIdleLockFiles(stateDir: string, known: Set<string>): Promis
   for (const name of names) {
     const path = `${lockDir(stateDir)}/${name}`;
     if (!LOCK_FILE.test(name) || known.has(path)) continue;
-    const lock = await tryLockFile(path);
-    lock?.release({ removeFile: true });
+    try {
+      const lock = await tryLockFile(path);
+      lock?.release({ removeFile: true });
+    } catch { /* not a lock file of ours (tryLockFile said why): a later call refuses it with that line */ }
   }
 }
