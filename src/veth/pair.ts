@@ -8,7 +8,7 @@
 // saves the two spawns of ip and nsenter; under Node (vitest), when bun:ffi or libc cannot be
 // loaded or no netlink socket can be opened, or with PODVLAN_VETH=ip in the environment, it
 // falls back to iproute2 (ip.ts). The fallback is decided before anything is changed.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { ConflictError } from '../errors';
 import { inodeOfFd, type Sandbox } from '../runtime/sandbox';
 import { CHILD_NETNS, type IpCommand, runIpBatch } from './ip';
@@ -66,7 +66,9 @@ export async function createPairs(sandbox: Sandbox, recordedInode: string, plans
 
 /** The handle must still hold the namespace whose inode goes into the ports' record: an fd number
  * closed and reused (a bug in a long-running agent), or a handle of another lookup, is refused
- * before anything is created. */
+ * before anything is created. So is our own namespace, the node's: a host-network container, or
+ * a PID that a host process took over before the lookup opened it; pod ends, addresses and
+ * routes there would land on the node itself. */
 function checkHandle(sandbox: Sandbox, recordedInode: string): void {
   let inode: string;
   try {
@@ -76,6 +78,10 @@ function checkHandle(sandbox: Sandbox, recordedInode: string): void {
   }
   if (inode !== recordedInode) {
     throw new ConflictError(`the network namespace of ${sandbox.source} has inode ${inode}, not the recorded ${recordedInode}: nothing created, retry the setup`);
+  }
+  // thread-self: the namespace this thread creates host ends in (the same as the process's here).
+  if (inode === String(statSync('/proc/thread-self/ns/net').ino)) {
+    throw new ConflictError(`${sandbox.source} is in the node's own network namespace (host network?): podvlan attaches only pods with a namespace of their own`);
   }
 }
 

@@ -3,16 +3,17 @@
 // iproute2 fallback. Shown with the real executable paused between lookup and move (its first
 // etcd request is held by a proxy) while the looked-up PID is made to name another namespace: a
 // process that was in X when Docker named it re-execs itself into Y, keeping its PID, as a reused
-// PID would look to the kernel. Also: a handle whose inode is not the recorded one is refused
-// before anything exists, and no namespace handle outlives its call in the agent or in gc's lookup.
+// PID would look to the kernel. Also: a handle whose inode is not the recorded one, or that
+// holds the node's own namespace, is refused before anything exists, and no namespace handle
+// outlives its call in the agent or in gc's lookup.
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type EtcdServer, startEtcd } from '../integration/etcd-server';
-import { BINARY, hostVeths, ovsVsctl, runPlugin, teardownAll, writeConfig } from '../support/plugin';
+import { BINARY, hostVeths, ovsVsctl, runPlugin, stateFiles, teardownAll, writeConfig } from '../support/plugin';
 import { docker, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
@@ -137,6 +138,26 @@ describe('the pod end goes by the namespace handle of the lookup', () => {
       }
     });
   }
+
+  it('a container in the node\'s own namespace (host network, or a PID a host process took) is refused, nothing made', async () => {
+    // ovs-vswitchd runs in the node's namespace, where podvlan runs: as if Docker named its PID.
+    dockerPid = Number(readFileSync(join(info.dir, 'vswitchd.pid'), 'utf8'));
+    const stateDir = join(dir, 'own-ns-state');
+    const config = writeConfig(info, join(dir, 'own-ns'), [{
+      name: 'nhown', bridge: BRIDGE, datapathType: 'netdev', interface: 'net7', primary: true, vlan: { id: 49 },
+      ipam: { type: 'host-local', subnet: '10.249.0.0/24' },
+    }], { stateDir, runtime: { docker: { socket: dockerSocket } } });
+    expect((await runPlugin(info, ['init'], { config })).exitCode).toBe(0);
+    for (const [, env] of paths) {
+      const before = await hostVeths(info);
+      const r = await runPlugin(info, ['setup', 'default', 'nh-own', 'fe'.repeat(32)], { config, env });
+      expect(r.exitCode, r.all).toBe(5);
+      expect(r.all.trim()).toBe(`podvlan: container fefefefefefe (pid ${dockerPid}) is in the node's own network namespace (host network?): podvlan attaches only pods with a namespace of their own`);
+      expect(await linksIn(info.netns)).not.toMatch(/net7/);
+      expect(await hostVeths(info)).toEqual(before);
+      expect(stateFiles(stateDir)).toEqual([]);
+    }
+  });
 
   for (const [name, env] of paths) {
     it(`${name}: a handle whose inode is not the recorded one is refused before anything is created`, async () => {
