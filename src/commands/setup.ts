@@ -99,7 +99,9 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
   }
 }
 
-async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: Sandbox, log: Context['log']): Promise<{ attachments: Attachment[]; applyMs: number }> {
+async function attach(
+  ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: Sandbox, log: Context['log'],
+): Promise<{ attachments: Attachment[]; applyMs: number }> {
   const { stateDir, timeoutMs } = ctx.config;
   const undo = new UndoStack(log);
   const previous = readPodRecord(stateDir, ref.namespace, ref.pod);

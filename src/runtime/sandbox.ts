@@ -30,7 +30,9 @@ export function openSandbox(path: string, source: string): Sandbox {
   }
   let open = true;
   return {
-    fd, inode, source,
+    fd,
+    inode,
+    source,
     close() {
       if (!open) return;
       open = false;

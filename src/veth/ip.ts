@@ -37,9 +37,12 @@ export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Pro
   }
   const ipArgs = ['-batch', '-', ...(opts.force ? ['-force'] : [])];
   const inPod = opts.enterNetns === true;
-  if (inPod && opts.netnsFd === undefined) throw new OperationError('internal: a pod-side ip batch needs a namespace fd');
+  if (inPod && opts.netnsFd === undefined) {
+    throw new OperationError('internal: a pod-side ip batch needs a namespace fd');
+  }
   const [file, args] = inPod ? [NSENTER, [`--net=${CHILD_NETNS}`, '--', IP, ...ipArgs]] : [IP, ipArgs];
-  const res = await spawnWithInput(file, args, commands.map((c) => c.join(' ')).join('\n') + '\n', opts.timeoutMs, opts.netnsFd);
+  const input = commands.map((c) => c.join(' ')).join('\n') + '\n';
+  const res = await spawnWithInput(file, args, input, opts.timeoutMs, opts.netnsFd);
   if (res.exitCode !== 0 && !opts.force) {
     const stderr = res.stderr;
     const failedLine = Number(/Command failed -:(\d+)/.exec(stderr)?.[1] ?? 0);
@@ -49,7 +52,9 @@ export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Pro
   }
 }
 
-function spawnWithInput(file: string, args: string[], input: string, timeoutMs: number, fd3?: number): Promise<{ exitCode: number; stderr: string }> {
+function spawnWithInput(
+  file: string, args: string[], input: string, timeoutMs: number, fd3?: number,
+): Promise<{ exitCode: number; stderr: string }> {
   return new Promise((resolve) => {
     // An fd in a stdio slot is dup'ed into the child only; ours stays open (the caller closes it).
     const stdio = fd3 === undefined ? ['pipe', 'ignore', 'pipe'] as const : ['pipe', 'ignore', 'pipe', fd3] as const;

@@ -161,7 +161,10 @@ function openPodSocket(sandbox: Sandbox, timeoutMs: number): RouteSocket {
     throw new NetlinkUnavailable(`cannot open /proc/thread-self/ns/net: ${fsError(err)}`);
   }
   try {
-    if (libc.setns(sandbox.fd, CLONE_NEWNET) < 0) throw new OperationError(`in the pod: cannot enter the namespace of ${sandbox.source}: ${describeErrno(errno())}`);
+    if (libc.setns(sandbox.fd, CLONE_NEWNET) < 0) {
+      const why = describeErrno(errno());
+      throw new OperationError(`in the pod: cannot enter the namespace of ${sandbox.source}: ${why}`);
+    }
     try {
       return RouteSocket.open(timeoutMs);
     } catch (err) {
@@ -196,8 +199,9 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
       for (const p of plans) {
         const mtu = String(p.mtu);
         run(host, {
-          words: ['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu, 'address', p.mac, 'netns', `/proc/self/fd/${sandbox.fd}`],
-          build: (seq) => vethAdd(seq, { hostName: p.hostName, podName: p.podName, mac: p.mac, mtu: p.mtu, netnsFd: sandbox.fd }),
+          words: ['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu,
+            'address', p.mac, 'netns', `/proc/self/fd/${sandbox.fd}`],
+          build: (seq) => vethAdd(seq, { ...p, netnsFd: sandbox.fd }),
         }, '');
         run(host, { words: ['link', 'set', p.hostName, 'up'], build: (seq) => linkUpByName(seq, p.hostName) }, '');
       }

@@ -39,7 +39,9 @@ export interface VethPlan {
 /** Create every pair and bring the host ends up (host namespace), then configure the pod ends,
  * all in the namespace `sandbox` holds, after checking it is the one recorded for the ports
  * (`recordedInode`). The caller keeps the handle and closes it. */
-export async function createPairs(sandbox: Sandbox, recordedInode: string, plans: VethPlan[], timeoutMs: number): Promise<void> {
+export async function createPairs(
+  sandbox: Sandbox, recordedInode: string, plans: VethPlan[], timeoutMs: number,
+): Promise<void> {
   if (plans.length === 0) return;
   checkHandle(sandbox, recordedInode);
   const nl = await netlink();
@@ -54,7 +56,8 @@ export async function createPairs(sandbox: Sandbox, recordedInode: string, plans
   const pod: IpCommand[] = [];
   for (const p of plans) {
     const mtu = String(p.mtu);
-    host.push(['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu, 'address', p.mac, 'netns', CHILD_NETNS]);
+    host.push(['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu,
+      'address', p.mac, 'netns', CHILD_NETNS]);
     host.push(['link', 'set', p.hostName, 'up']);
     if (p.address) pod.push(['addr', 'add', p.address, 'dev', p.podName]);
     pod.push(['link', 'set', p.podName, 'up']);
@@ -74,14 +77,17 @@ function checkHandle(sandbox: Sandbox, recordedInode: string): void {
   try {
     inode = inodeOfFd(sandbox.fd);
   } catch (err) {
-    throw new Error(`internal: the network namespace handle of ${sandbox.source} is unusable (${(err as NodeJS.ErrnoException).code})`);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`internal: the network namespace handle of ${sandbox.source} is unusable (${code})`);
   }
   if (inode !== recordedInode) {
-    throw new ConflictError(`the network namespace of ${sandbox.source} has inode ${inode}, not the recorded ${recordedInode}: nothing created, retry the setup`);
+    throw new ConflictError(`the network namespace of ${sandbox.source} has inode ${inode}, not the recorded `
+      + `${recordedInode}: nothing created, retry the setup`);
   }
   // thread-self: the namespace this thread creates host ends in (the same as the process's here).
   if (inode === String(statSync('/proc/thread-self/ns/net').ino)) {
-    throw new ConflictError(`${sandbox.source} is in the node's own network namespace (host network?): podvlan attaches only pods with a namespace of their own`);
+    throw new ConflictError(`${sandbox.source} is in the node's own network namespace (host network?): `
+      + 'podvlan attaches only pods with a namespace of their own');
   }
 }
 

@@ -21,7 +21,10 @@ const dir = join(info.dir, 'netns-handle');
 const BUN = join(__dirname, '../../node_modules/.bin/bun');
 const BRIDGE = 'nh_br';
 const viaIp = { PODVLAN_VETH: 'ip' };
-const paths = [['netlink', {}], ['ip', viaIp]] as const;
+const paths = [
+  ['netlink', {}],
+  ['ip', viaIp],
+] as const;
 
 const nsInode = (path: string) => String(statSync(path).ino);
 const linksIn = async (ns: string) => (await execa('ip', ['-n', ns, '-o', 'link', 'show'])).stdout;
@@ -49,18 +52,31 @@ async function fakeDocker(socket: string, pid: () => number): Promise<Server> {
   rmSync(socket, { force: true });
   const server = createServer((req, res) => {
     const id = /^\/containers\/([0-9a-f]+)\/json$/.exec(req.url ?? '')?.[1];
-    if (!id) { res.writeHead(404).end('{}'); return; }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ Id: id.padEnd(64, '0'), State: { Pid: pid(), Running: true } }));
+    if (!id) {
+      res.writeHead(404).end('{}');
+      return;
+    }
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ Id: id.padEnd(64, '0'), State: { Pid: pid(), Running: true } }));
   });
   await new Promise<void>((resolve) => server.listen(socket, resolve));
   return server;
 }
 
 /** The gate proxy (test/support/gate-proxy.ts) in the node's namespace, in front of etcd. */
-async function startGate(etcdPort: number): Promise<{ proc: ResultPromise; port: number; held: Promise<void>; go(): void }> {
-  const proc = execa('ip', ['netns', 'exec', info.netns, BUN, join(__dirname, '../support/gate-proxy.ts'), String(etcdPort)], { buffer: false, reject: false, stdin: 'pipe' });
+async function startGate(
+  etcdPort: number,
+): Promise<{ proc: ResultPromise; port: number; held: Promise<void>; go(): void }> {
+  const proc = execa(
+    'ip',
+    ['netns', 'exec', info.netns, BUN, join(__dirname, '../support/gate-proxy.ts'), String(etcdPort)],
+    { buffer: false, reject: false, stdin: 'pipe' },
+  );
   let onHeld: () => void = () => {};
-  const held = new Promise<void>((resolve) => { onHeld = resolve; });
+  const held = new Promise<void>((resolve) => {
+    onHeld = resolve;
+  });
   const port = await new Promise<number>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
       const text = String(d);
@@ -76,7 +92,9 @@ async function startGate(etcdPort: number): Promise<{ proc: ResultPromise; port:
 /** The veth module under bun (test/e2e/veth-under-bun.ts), in namespace `ns` as its host side. */
 async function underBun(ns: string | undefined, mode: string, args: object, env: Record<string, string> = {}) {
   const cmd = [BUN, join(__dirname, 'veth-under-bun.ts'), mode, JSON.stringify(args)];
-  const r = ns ? await execa('ip', ['netns', 'exec', ns, ...cmd], { env, reject: false }) : await execa(cmd[0], cmd.slice(1), { env, reject: false });
+  const r = ns
+    ? await execa('ip', ['netns', 'exec', ns, ...cmd], { env, reject: false })
+    : await execa(cmd[0], cmd.slice(1), { env, reject: false });
   expect(r.stderr).toBe('');
   return JSON.parse(r.stdout) as { ok: boolean; kind?: string; message?: string; netFds: number; inodes?: string[] };
 }
@@ -96,22 +114,47 @@ describe('the pod end goes by the namespace handle of the lookup', () => {
   });
 
   for (const [name, env] of paths) {
-    it(`${name}: the PID names another namespace by the time of the move; the veth still goes to the looked-up one`, async () => {
+    it(`${name}: the PID names another namespace at move time; the veth goes to the looked-up one`, async () => {
       const [x, y] = [await newNetns('x'), await newNetns('y')];
       const [xPath, yPath] = [`/run/netns/${x}`, `/run/netns/${y}`];
       // In X until told, then the same PID in Y: what a PID reused by a stranger looks like.
-      const proc = execa('nsenter', [`--net=${xPath}`, '--', 'sh', '-c', `read _; exec nsenter --net=${yPath} -- sleep 600`], { stdin: 'pipe', reject: false });
-      const nsOfProc = () => { try { return readlinkSync(`/proc/${proc.pid}/ns/net`); } catch { return ''; } };
+      const proc = execa(
+        'nsenter',
+        [`--net=${xPath}`, '--', 'sh', '-c', `read _; exec nsenter --net=${yPath} -- sleep 600`],
+        { stdin: 'pipe', reject: false },
+      );
+      const nsOfProc = () => {
+        try {
+          return readlinkSync(`/proc/${proc.pid}/ns/net`);
+        } catch {
+          return '';
+        }
+      };
       try {
         await waitUntil('the process in X', () => nsOfProc() === `net:[${nsInode(xPath)}]`);
         dockerPid = proc.pid!;
         const gate = await startGate(etcd.port);
         try {
           const cfgDir = join(dir, name);
-          const config = writeConfig(info, cfgDir, [{
-            name: 'nh', bridge: BRIDGE, datapathType: 'netdev', interface: 'net1', primary: true, vlan: { id: 47 },
-            ipam: { type: 'etcd', subnet: '10.247.0.0/24' },
-          }], { runtime: { docker: { socket: dockerSocket } }, etcd: { endpoints: [`http://127.0.0.1:${gate.port}`], prefix: `/nh-${name}`, timeoutMs: 10000 } });
+          const config = writeConfig(
+            info,
+            cfgDir,
+            [
+              {
+                name: 'nh',
+                bridge: BRIDGE,
+                datapathType: 'netdev',
+                interface: 'net1',
+                primary: true,
+                vlan: { id: 47 },
+                ipam: { type: 'etcd', subnet: '10.247.0.0/24' },
+              },
+            ],
+            {
+              runtime: { docker: { socket: dockerSocket } },
+              etcd: { endpoints: [`http://127.0.0.1:${gate.port}`], prefix: `/nh-${name}`, timeoutMs: 10000 },
+            },
+          );
           expect((await runPlugin(info, ['init'], { config })).exitCode).toBe(0);
           const id = randomBytes(32).toString('hex');
           const setup = runPlugin(info, ['setup', 'default', `nh-${name}`, id], { config, env });
@@ -124,7 +167,9 @@ describe('the pod end goes by the namespace handle of the lookup', () => {
           expect(await linksIn(x)).toMatch(/: net1@/);
           expect(await linksIn(y)).not.toMatch(/net1/);
           const [port] = (await ovsVsctl(info, ['list-ports', BRIDGE])).split('\n').filter((p) => p.startsWith('pv'));
-          expect((await ovsVsctl(info, ['get', 'Port', port, 'external_ids:"podvlan/netns"'])).replace(/"/g, '')).toBe(nsInode(xPath));
+          expect((await ovsVsctl(info, ['get', 'Port', port, 'external_ids:"podvlan/netns"'])).replace(/"/g, '')).toBe(
+            nsInode(xPath),
+          );
           const down = await runPlugin(info, ['teardown', 'default', `nh-${name}`, id], { config, env });
           expect(down.exitCode, down.all).toBe(0);
           expect(await linksIn(x)).not.toMatch(/net1/);
@@ -139,20 +184,35 @@ describe('the pod end goes by the namespace handle of the lookup', () => {
     });
   }
 
-  it('a container in the node\'s own namespace (host network, or a PID a host process took) is refused, nothing made', async () => {
+  it("a container in the node's own namespace (host network, a PID a host process took) is refused", async () => {
     // ovs-vswitchd runs in the node's namespace, where podvlan runs: as if Docker named its PID.
     dockerPid = Number(readFileSync(join(info.dir, 'vswitchd.pid'), 'utf8'));
     const stateDir = join(dir, 'own-ns-state');
-    const config = writeConfig(info, join(dir, 'own-ns'), [{
-      name: 'nhown', bridge: BRIDGE, datapathType: 'netdev', interface: 'net7', primary: true, vlan: { id: 49 },
-      ipam: { type: 'host-local', subnet: '10.249.0.0/24' },
-    }], { stateDir, runtime: { docker: { socket: dockerSocket } } });
+    const config = writeConfig(
+      info,
+      join(dir, 'own-ns'),
+      [
+        {
+          name: 'nhown',
+          bridge: BRIDGE,
+          datapathType: 'netdev',
+          interface: 'net7',
+          primary: true,
+          vlan: { id: 49 },
+          ipam: { type: 'host-local', subnet: '10.249.0.0/24' },
+        },
+      ],
+      { stateDir, runtime: { docker: { socket: dockerSocket } } },
+    );
     expect((await runPlugin(info, ['init'], { config })).exitCode).toBe(0);
     for (const [, env] of paths) {
       const before = await hostVeths(info);
       const r = await runPlugin(info, ['setup', 'default', 'nh-own', 'fe'.repeat(32)], { config, env });
       expect(r.exitCode, r.all).toBe(5);
-      expect(r.all.trim()).toBe(`podvlan: container fefefefefefe (pid ${dockerPid}) is in the node's own network namespace (host network?): podvlan attaches only pods with a namespace of their own`);
+      expect(r.all.trim()).toBe(
+        `podvlan: container fefefefefefe (pid ${dockerPid}) is in the node's own network namespace (host network?): ` +
+          'podvlan attaches only pods with a namespace of their own',
+      );
       expect(await linksIn(info.netns)).not.toMatch(/net7/);
       expect(await hostVeths(info)).toEqual(before);
       expect(stateFiles(stateDir)).toEqual([]);
@@ -163,12 +223,27 @@ describe('the pod end goes by the namespace handle of the lookup', () => {
     it(`${name}: a handle whose inode is not the recorded one is refused before anything is created`, async () => {
       const [host, x, y] = [await newNetns('h'), await newNetns('x'), await newNetns('y')];
       const before = [await linksIn(host), await linksIn(x), await linksIn(y)];
-      const r = await underBun(host, 'create', { netns: `/run/netns/${x}`, recordedInode: nsInode(`/run/netns/${y}`), hostName: 'pvnhtest000001', podName: 'net1' }, env);
+      const r = await underBun(
+        host,
+        'create',
+        {
+          netns: `/run/netns/${x}`,
+          recordedInode: nsInode(`/run/netns/${y}`),
+          hostName: 'pvnhtest000001',
+          podName: 'net1',
+        },
+        env,
+      );
       expect(r).toMatchObject({ ok: false, kind: 'ConflictError', netFds: 0 });
-      expect(r.message).toBe(`the network namespace of test namespace /run/netns/${x} has inode ${nsInode(`/run/netns/${x}`)}, not the recorded ${nsInode(`/run/netns/${y}`)}: nothing created, retry the setup`);
+      expect(r.message).toBe(
+        `the network namespace of test namespace /run/netns/${x} has inode ${nsInode(`/run/netns/${x}`)}, ` +
+          `not the recorded ${nsInode(`/run/netns/${y}`)}: nothing created, retry the setup`,
+      );
       expect([await linksIn(host), await linksIn(x), await linksIn(y)]).toEqual(before);
       // The same call with the handle's own inode does create the pair, in X: the refusal above is the check.
-      expect(await underBun(host, 'create', { netns: `/run/netns/${x}`, hostName: 'pvnhtest000001', podName: 'net1' }, env)).toMatchObject({ ok: true, netFds: 0 });
+      expect(
+        await underBun(host, 'create', { netns: `/run/netns/${x}`, hostName: 'pvnhtest000001', podName: 'net1' }, env),
+      ).toMatchObject({ ok: true, netFds: 0 });
       expect(await linksIn(x)).toMatch(/: net1@/);
       expect(await linksIn(host)).toMatch(/: pvnhtest000001@/);
     });
@@ -177,13 +252,21 @@ describe('the pod end goes by the namespace handle of the lookup', () => {
 
 describe('no namespace handle outlives its call', () => {
   const stateDir = join(dir, 'agent-state');
-  const network = (routes: { dst: string; via: string }[]) => [{
-    name: 'nhagent', bridge: 'nh_agent', datapathType: 'netdev', primary: true, vlan: { id: 48 },
-    ipam: { type: 'host-local', subnet: '10.248.0.0/24', routes },
-  }];
+  const network = (routes: { dst: string; via: string }[]) => [
+    {
+      name: 'nhagent',
+      bridge: 'nh_agent',
+      datapathType: 'netdev',
+      primary: true,
+      vlan: { id: 48 },
+      ipam: { type: 'host-local', subnet: '10.248.0.0/24', routes },
+    },
+  ];
   const config = writeConfig(info, join(dir, 'agent'), network([]), { stateDir });
   // Same state directory (so the same agent), a route the kernel refuses: fails after the lookup.
-  const bad = writeConfig(info, join(dir, 'agent-bad'), network([{ dst: '10.99.0.0/16', via: '192.168.77.1' }]), { stateDir });
+  const bad = writeConfig(info, join(dir, 'agent-bad'), network([{ dst: '10.99.0.0/16', via: '192.168.77.1' }]), {
+    stateDir,
+  });
   const ids: string[] = [];
   beforeAll(async () => {
     expect((await runPlugin(info, ['init'], { config })).exitCode).toBe(0);
@@ -192,13 +275,22 @@ describe('no namespace handle outlives its call', () => {
   afterAll(() => teardownAll(info, config, ['nh_agent']));
 
   /** Namespace fds open in process `pid`. */
-  const netFdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).filter((fd) => {
-    try { return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('net:['); } catch { return false; }
-  });
+  const netFdsOf = (pid: number) =>
+    readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('net:[');
+      } catch {
+        return false;
+      }
+    });
 
   for (const [name, env] of paths) {
-    it(`${name}: the agent holds no namespace fd after setups that succeed, find it done, or fail and roll back`, async () => {
-      const agent = execa('ip', ['netns', 'exec', info.netns, BINARY, 'agent'], { env: { PODVLAN_CONFIG: config, ...env }, reject: false, buffer: false });
+    it(`${name}: the agent keeps no namespace fd after setups that succeed, find it done, or roll back`, async () => {
+      const agent = execa('ip', ['netns', 'exec', info.netns, BINARY, 'agent'], {
+        env: { PODVLAN_CONFIG: config, ...env },
+        reject: false,
+        buffer: false,
+      });
       try {
         await new Promise<void>((resolve, reject) => {
           agent.stdout!.once('data', () => resolve());
@@ -218,7 +310,10 @@ describe('no namespace handle outlives its call', () => {
           }
         }
         // Every call above ran in the agent, not in the executable.
-        const served = (await execa('cat', [logOf()])).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).pid as number);
+        const served = (await execa('cat', [logOf()])).stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l).pid as number);
         expect(new Set(served)).toEqual(new Set([pid]));
         expect(netFdsOf(pid)).toEqual([]);
         expect((await docker(info, ['exec', ids[0], 'ip', 'link'])).stdout).not.toMatch(/eth1/);
@@ -229,7 +324,7 @@ describe('no namespace handle outlives its call', () => {
     });
   }
 
-  it('gc\'s lookup (containerNetnsInode) closes each handle it opens', async () => {
+  it("gc's lookup (containerNetnsInode) closes each handle it opens", async () => {
     const r = await underBun(undefined, 'inode', { socket: info.dockerSocket, id: ids[0], times: 20 });
     const pid = (await docker(info, ['inspect', '-f', '{{.State.Pid}}', ids[0]])).stdout.trim();
     expect(r).toEqual({ ok: true, inodes: [nsInode(`/proc/${pid}/ns/net`)], netFds: 0 });

@@ -27,9 +27,21 @@ try {
   if (mode === 'create') {
     const sandbox = openSandbox(args.netns, `test namespace ${args.netns}`);
     try {
-      await createPairs(sandbox, args.recordedInode ?? sandbox.inode, [
-        { hostName: args.hostName, podName: args.podName, mac: '0a:58:0a:fe:00:02', mtu: 1400, address: '10.254.0.2/24', routes: [] },
-      ], 5000);
+      await createPairs(
+        sandbox,
+        args.recordedInode ?? sandbox.inode,
+        [
+          {
+            hostName: args.hostName,
+            podName: args.podName,
+            mac: '0a:58:0a:fe:00:02',
+            mtu: 1400,
+            address: '10.254.0.2/24',
+            routes: [],
+          },
+        ],
+        5000,
+      );
     } finally {
       sandbox.close();
     }
@@ -42,5 +54,12 @@ try {
     throw new Error(`unknown mode ${mode}`);
   }
 } catch (err) {
-  console.log(JSON.stringify({ ok: false, kind: (err as Error).constructor.name, message: (err as Error).message, netFds: netFds() }));
+  console.log(
+    JSON.stringify({
+      ok: false,
+      kind: (err as Error).constructor.name,
+      message: (err as Error).message,
+      netFds: netFds(),
+    }),
+  );
 }

@@ -7,13 +7,20 @@ import { connect, createServer, type Socket } from 'node:net';
 
 const target = Number(process.argv[2]);
 let release: () => void = () => {};
-const released = new Promise<void>((resolve) => { release = resolve; });
+const released = new Promise<void>((resolve) => {
+  release = resolve;
+});
 let gated = false;
-process.stdin.on('data', (d) => { if (String(d).includes('go')) release(); });
+process.stdin.on('data', (d) => {
+  if (String(d).includes('go')) release();
+});
 
 const server = createServer((client: Socket) => {
   const upstream = connect(target, '127.0.0.1');
-  const drop = () => { client.destroy(); upstream.destroy(); };
+  const drop = () => {
+    client.destroy();
+    upstream.destroy();
+  };
   client.on('error', drop);
   upstream.on('error', drop);
   client.on('close', () => upstream.end());

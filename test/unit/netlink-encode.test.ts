@@ -82,7 +82,8 @@ describe('link messages', () => {
   });
 
   it('veth: host name and MTU outside, the peer (ifinfomsg + name, MTU, MAC, netns fd) in LINKINFO/DATA/PEER', () => {
-    const m = vethAdd(3, { hostName: 'pvaaaaaaaaaaaaa', podName: 'eth1', mac: '0a:58:0a:14:01:0a', mtu: 1400, netnsFd: 42 });
+    const spec = { hostName: 'pvaaaaaaaaaaaaa', podName: 'eth1', mac: '0a:58:0a:14:01:0a', mtu: 1400, netnsFd: 42 };
+    const m = vethAdd(3, spec);
     const view = new DataView(m.buffer);
     expect(view.getUint32(0, true)).toBe(m.length);
     expect(m.length).toBe(140); // 16 + 16 + name 20 + mtu 8 + linkinfo (4 + kind 12 + data (4 + peer (4 + 16 + 12 + 8 + 12 + 8)))
