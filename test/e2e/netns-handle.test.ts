@@ -10,6 +10,7 @@ import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type EtcdServer, startEtcd } from '../integration/etcd-server';
@@ -267,12 +268,26 @@ describe('no namespace handle outlives its call', () => {
   const bad = writeConfig(info, join(dir, 'agent-bad'), network([{ dst: '10.99.0.0/16', via: '192.168.77.1' }]), {
     stateDir,
   });
+  // Same state directory, an OVSDB that hangs up on the port lookup, which runs beside Docker's:
+  // the lookup has opened the namespace when the call fails.
+  const hangUpSocket = join(dir, 'hang-up-ovsdb.sock');
+  const hangUp = writeConfig(info, join(dir, 'agent-hang-up'), network([]), {
+    stateDir,
+    ovsdb: `unix:${hangUpSocket}`,
+  });
   const ids: string[] = [];
+  let ovsdbThatHangsUp: NetServer | undefined;
   beforeAll(async () => {
     expect((await runPlugin(info, ['init'], { config })).exitCode).toBe(0);
     ids.push(await startContainer(info), await startContainer(info));
+    rmSync(hangUpSocket, { force: true });
+    ovsdbThatHangsUp = createNetServer((c) => c.once('data', () => setTimeout(() => c.destroy(), 20)));
+    await new Promise<void>((resolve) => ovsdbThatHangsUp!.listen(hangUpSocket, resolve));
   });
-  afterAll(() => teardownAll(info, config, ['nh_agent']));
+  afterAll(async () => {
+    await new Promise((r) => ovsdbThatHangsUp?.close(r));
+    await teardownAll(info, config, ['nh_agent']);
+  });
 
   /** Namespace fds open in process `pid`. */
   const netFdsOf = (pid: number) =>
@@ -297,8 +312,7 @@ describe('no namespace handle outlives its call', () => {
           agent.once('exit', () => reject(new Error('agent exited')));
         });
         const pid = agent.pid!;
-        const logOf = () => join(dir, 'agent', 'podvlan.log');
-        writeFileSync(logOf(), '');
+        for (const d of ['agent', 'agent-bad', 'agent-hang-up']) writeFileSync(join(dir, d, 'podvlan.log'), '');
         for (let round = 0; round < 3; round++) {
           for (const [i, id] of ids.entries()) {
             const pod = `nha-${name}-${i}`;
@@ -307,13 +321,19 @@ describe('no namespace handle outlives its call', () => {
             expect((await runPlugin(info, ['teardown', 'default', pod, id], { config })).exitCode).toBe(0);
             const failed = await runPlugin(info, ['setup', 'default', pod, id], { config: bad });
             expect(failed.exitCode, failed.all).toBe(8);
+            const hungUp = await runPlugin(info, ['setup', 'default', pod, id], { config: hangUp });
+            expect(hungUp.exitCode, hungUp.all).toBe(7);
+            expect(hungUp.all).toMatch(/closed the connection/);
           }
         }
         // Every call above ran in the agent, not in the executable.
-        const served = (await execa('cat', [logOf()])).stdout
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l).pid as number);
+        const served = ['agent', 'agent-bad', 'agent-hang-up'].flatMap((d) =>
+          readFileSync(join(dir, d, 'podvlan.log'), 'utf8')
+            .split('\n')
+            .filter((l) => l.includes('"cmd":"setup"') || l.includes('"cmd":"teardown"'))
+            .map((l) => JSON.parse(l).pid as number),
+        );
+        expect(served.length).toBeGreaterThan(0);
         expect(new Set(served)).toEqual(new Set([pid]));
         expect(netFdsOf(pid)).toEqual([]);
         expect((await docker(info, ['exec', ids[0], 'ip', 'link'])).stdout).not.toMatch(/eth1/);
