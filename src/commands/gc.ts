@@ -13,7 +13,7 @@ import type { PodRef } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
 import { findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
-import { containerNetns } from '../runtime/docker';
+import { containerNetnsInode } from '../runtime/docker';
 import { NotFoundError } from '../errors';
 import { tryLockPod } from '../state/lock';
 import { listPodRecords, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
@@ -85,7 +85,7 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
 /** Running with which network namespace, or not running (gone, stopped, or exiting). */
 async function containerState(socket: string, id: string, timeoutMs: number): Promise<ContainerState> {
   try {
-    return { running: true, netns: (await containerNetns(socket, id, timeoutMs)).inode };
+    return { running: true, netns: await containerNetnsInode(socket, id, timeoutMs) };
   } catch (err) {
     if (err instanceof NotFoundError) return { running: false };
     throw err;

@@ -11,6 +11,7 @@ import { podSelector } from '../ovs/attachment';
 import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { containerNetns } from '../runtime/docker';
+import type { Sandbox } from '../runtime/sandbox';
 import { lockPod } from '../state/lock';
 import { readPodRecord, recordedIp, removePodRecord, writePodRecord } from '../state/pod-record';
 import { readyRecord } from './records';
@@ -61,11 +62,13 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
   const lock = await lockPod(stateDir, ref.namespace, ref.pod, timeoutMs);
   try {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
+    let pod: Sandbox | undefined; // the namespace handle: this call's only, closed on every way out
     try {
-      const [existing, pod] = await Promise.all([
+      let existing: FoundPort[];
+      [existing, pod] = await bothOrClose(
         findPorts(ovs, podSelector(ref.namespace, ref.pod)),
         containerNetns(ctx.config.runtime.docker.socket, ref.containerId, timeoutMs),
-      ]);
+      );
       const mine = existing.filter((f) => f.attachment.containerId === ref.containerId);
       if (isComplete(mine, planned, pod.inode)) {
         const attachments = mine.map((f) => f.attachment);
@@ -88,6 +91,7 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
       log.info('set up', { ports: attachments.map((a) => a.port), ips: attachments.map((a) => a.ip), vswitchdApplyMs: Math.round(applyMs * 10) / 10 });
       return { attachments, changed: true };
     } finally {
+      pod?.close(); // the agent runs many calls in one process: no handle outlives its call
       ovs.close();
     }
   } finally {
@@ -95,7 +99,9 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
   }
 }
 
-async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: { pid: number; netns: string; inode: string }, log: Context['log']): Promise<{ attachments: Attachment[]; applyMs: number }> {
+async function attach(
+  ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: Sandbox, log: Context['log'],
+): Promise<{ attachments: Attachment[]; applyMs: number }> {
   const { stateDir, timeoutMs } = ctx.config;
   const undo = new UndoStack(log);
   const previous = readPodRecord(stateDir, ref.namespace, ref.pod);
@@ -136,7 +142,7 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
       node: nodeName(ctx.config),
     }));
     undo.push('delete veths', () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
-    await createPairs(pod.pid, pod.netns, attachments.map((a, i) => ({
+    await createPairs(pod, attachments[0].netns ?? '', attachments.map((a, i) => ({
       hostName: a.port,
       podName: a.interface,
       mac: a.mac,
@@ -163,6 +169,18 @@ function isComplete(mine: FoundPort[], planned: Planned[], netnsInode: string): 
   return planned.every((p) => mine.some((f) => f.attachment.port === p.port && (p.tag === undefined || f.attachment.tag === p.tag) &&
     f.attachment.bridge === p.network.bridge && f.attachment.interface === p.network.interface && f.attachment.netns === netnsInode)) &&
     planned.every((p) => linkExists(p.port));
+}
+
+/** Promise.all of the port lookup and the namespace lookup, which never drops an opened handle:
+ * when the port lookup fails, the handle is closed before the error goes on. */
+async function bothOrClose<T>(ports: Promise<T>, netns: Promise<Sandbox>): Promise<[T, Sandbox]> {
+  const [p, n] = await Promise.allSettled([ports, netns]);
+  if (p.status === 'rejected') {
+    if (n.status === 'fulfilled') n.value.close();
+    throw p.reason;
+  }
+  if (n.status === 'rejected') throw n.reason;
+  return [p.value, n.value];
 }
 
 /** MAC derived from the address (unique where addresses are), else from the port name. */

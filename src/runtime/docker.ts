@@ -1,9 +1,9 @@
 // Container id -> network namespace, through the Docker Engine API on its unix socket. One
 // HTTP/1.0 request on a fresh connection (the server closes it, so no chunked decoding). Not
 // fetch: it has no unix-socket option under Node, where the tests run this module.
-import { statSync } from 'node:fs';
 import { NotFoundError, UnavailableError } from '../errors';
 import { openStream, type Stream } from '../net/stream';
+import { openSandbox, type Sandbox } from './sandbox';
 
 export interface ContainerInfo { id: string; pid: number; running: boolean }
 
@@ -20,17 +20,25 @@ export async function inspectContainer(socketPath: string, containerId: string, 
   return { id: parsed.Id ?? containerId, pid: parsed.State?.Pid ?? 0, running: parsed.State?.Running === true };
 }
 
-/** The network namespace path of a running container; NotFound if it is stopped. */
-export async function containerNetns(socketPath: string, containerId: string, timeoutMs: number): Promise<{ pid: number; netns: string; inode: string }> {
+/** The network namespace of a running container, opened at once (see sandbox.ts): the caller
+ * owns the handle and must close it. NotFound if the container is stopped or has just exited. */
+export async function containerNetns(socketPath: string, containerId: string, timeoutMs: number): Promise<Sandbox> {
   const info = await inspectContainer(socketPath, containerId, timeoutMs);
   if (!info.running || info.pid <= 0) throw new NotFoundError(`container ${containerId.slice(0, 12)} is not running`);
-  const netns = `/proc/${info.pid}/ns/net`;
+  // Opened in the same tick as Docker's answer: from here on the PID no longer matters.
   try {
     // The inode names the namespace: a container restarted under the same id gets a new one.
-    return { pid: info.pid, netns, inode: String(statSync(netns).ino) };
+    return openSandbox(`/proc/${info.pid}/ns/net`, `container ${containerId.slice(0, 12)} (pid ${info.pid})`);
   } catch {
     throw new NotFoundError(`container ${containerId.slice(0, 12)} exited while podvlan looked it up`);
   }
+}
+
+/** containerNetns for callers that want only the inode (gc): the handle is closed at once. */
+export async function containerNetnsInode(socketPath: string, containerId: string, timeoutMs: number): Promise<string> {
+  const sandbox = await containerNetns(socketPath, containerId, timeoutMs);
+  sandbox.close();
+  return sandbox.inode;
 }
 
 function httpGet(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
