@@ -3,7 +3,7 @@
 // end to end; and the kubelet's most common event, a new sandbox of the same pod followed by a
 // late teardown of the old one, leaves the new pod as it was.
 import { execa } from 'execa';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bridgePorts, hostVeths, ovsVsctl, parseKubeletStatus, runPlugin, stateFiles, teardownAll, writeConfig } from '../support/plugin';
@@ -90,6 +90,21 @@ describe('a container given by a short id', () => {
     expect(r.all).toMatch(/removed 1 port\(s\) .* released 1 address\(es\)/);
     expect(await bridgePorts(info, BRIDGE)).toEqual([]);
     expect(stateFiles(stateDir)).toEqual([]);
+  });
+
+  it('teardown by a prefix frees a lease that only the lease file still records', async () => {
+    const other = await startContainer(info);
+    expect((await run('setup', 'ids', 'short-5', other)).exitCode).toBe(0);
+    // What an operator's cleanup by hand (docs/operating.md) may leave: the port and the record gone.
+    const [port] = await bridgePorts(info, BRIDGE);
+    await ovsVsctl(info, ['del-port', BRIDGE, port]);
+    for (const f of readdirSync(join(stateDir, 'pods'))) rmSync(join(stateDir, 'pods', f));
+    expect(leases().filter((l) => l.pod === 'short-5')).toHaveLength(1);
+    const r = await run('teardown', 'ids', 'short-5', other.slice(0, 12));
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.all).toMatch(/released 1 address\(es\)/);
+    expect(stateFiles(stateDir)).toEqual([]);
+    await docker(info, ['rm', '-f', other]);
   });
 
   it('a container name that looks like an id is not taken for one', async () => {
