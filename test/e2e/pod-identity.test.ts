@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bridgePorts, hostVeths, ovsVsctl, parseKubeletStatus, runPlugin, stateFiles, teardownAll, writeConfig } from '../support/plugin';
+import { type EtcdServer, startEtcd } from '../integration/etcd-server';
 import { docker, podExec, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
@@ -218,5 +219,51 @@ describe('a new sandbox of the same pod, then a late teardown of the old one', (
     expect(await hostVeths(info)).not.toContain(before.port);
     expect(stateFiles(stateDir)).toEqual([]);
     if (!removeOld) await docker(info, ['rm', '-f', old]);
+  });
+});
+
+describe('a short id and the longest names with the cluster-wide pools in etcd', () => {
+  const PREFIX = '/podvlan-ids';
+  let etcd: EtcdServer;
+  let clusterConfig = '';
+  const ns = `e${'t'.repeat(61)}d`;
+  const longPod = `${'l'.repeat(200)}.${'o'.repeat(52)}`;
+  const keys = async () => (await execa('ip', ['netns', 'exec', info.netns, 'etcdctl', '--endpoints', etcd.url, 'get', '--prefix', '--keys-only', PREFIX],
+    { env: { ETCDCTL_API: '3' } })).stdout.split('\n').filter(Boolean);
+  beforeAll(async () => {
+    etcd = await startEtcd({ netns: info.netns });
+    clusterConfig = writeConfig(info, join(dir, 'cluster'), [{
+      name: 'idclu', bridge: 'ids_clu', datapathType: 'netdev', primary: true, vlan: { pool: '400-409', per: 'pod' },
+      ipam: { type: 'etcd', subnet: '10.253.0.0/24', gateway: '10.253.0.1' },
+    }], { nodeName: 'node-ids', etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 } });
+    expect((await runPlugin(info, ['init'], { config: clusterConfig })).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await teardownAll(info, clusterConfig, ['ids_clu']);
+    await etcd?.destroy();
+  });
+
+  it('records the full id in etcd and frees it all by the full id', async () => {
+    expect(longPod).toHaveLength(253);
+    const id = await startContainer(info);
+    const r = await runPlugin(info, ['setup', ns, longPod, id.slice(0, 12)], { config: clusterConfig });
+    expect(r.exitCode, r.all).toBe(0);
+    const held = await keys();
+    // The address's owner key and the VLAN member key are named by the container id: the full one.
+    expect(held.filter((k) => k.includes('/owner/') || k.includes('/member/')).map((k) => k.includes(`/${id}`))).toEqual([true, true]);
+    expect(held.some((k) => k.includes(`/${id.slice(0, 12)}/`) || k.endsWith(`/${id.slice(0, 12)}`))).toBe(false);
+    const ip = await podIp(id);
+    expect(parseKubeletStatus((await runPlugin(info, ['status', ns, longPod, id], { config: clusterConfig })).all)?.ip).toBe(ip);
+    const shown = JSON.parse((await runPlugin(info, ['ipam', 'show', id.slice(0, 16), '-o', 'json'], { config: clusterConfig })).stdout) as
+      { addresses: { address: string; containerId: string }[]; vlans: { members: { containerId: string }[] }[] };
+    expect(shown.addresses).toEqual([expect.objectContaining({ address: ip, containerId: id })]);
+    expect(shown.vlans.flatMap((v) => v.members.map((m) => m.containerId))).toEqual([id]);
+    const gc = await runPlugin(info, ['gc', '-o', 'json'], { config: clusterConfig });
+    expect(JSON.parse(gc.stdout).actions).toEqual([]);
+    const down = await runPlugin(info, ['teardown', ns, longPod, id], { config: clusterConfig });
+    expect(down.exitCode, down.all).toBe(0);
+    expect(down.all).toMatch(/removed 1 port\(s\) .* released 1 address\(es\)/);
+    expect(await keys()).toEqual([]);
+    await docker(info, ['rm', '-f', id]);
   });
 });
