@@ -61,7 +61,9 @@ export function matchContainerId(given: string, recorded: Iterable<string>): str
   if (matches.includes(given)) return given;
   if (matches.length > 1) {
     const shown = matches.slice(0, 3).map((id) => id.slice(0, 16)).join(', ');
-    throw new InvalidInputError(`container id ${given} is ambiguous: it matches ${matches.length} containers (${shown}): give more digits`);
+    const count = matches.length;
+    throw new InvalidInputError(`container id ${given} is ambiguous: it matches ${count} containers (${shown}): ` +
+      'give more digits');
   }
   return matches[0];
 }

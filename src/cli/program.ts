@@ -98,7 +98,8 @@ function buildProgram(io: Io): Command {
       const { ipamList } = await import('../commands/ipam');
       printIpam(await ipamList(await context(cfg()), opts.network), opts.output);
     });
-  ipam.command('show').description('what one address, one pod (namespace/pod) or one container (id or unique prefix) holds')
+  ipam.command('show')
+    .description('what one address, one pod (namespace/pod) or one container (id or unique prefix) holds')
     .argument('<address|namespace/pod|container-id>')
     .addOption(outputOption())
     .action(async (what: string, opts: { output: OutputFormat }) => {

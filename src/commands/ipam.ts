@@ -35,11 +35,12 @@ export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
   const pod = /^([^/]+)\/([^/]+)$/.exec(what);
   const isId = /^[0-9a-f]{12,64}$/.test(what);
   if (!pod && !isId && !/^\d+\.\d+\.\d+\.\d+$/.test(what)) {
-    throw new InvalidInputError(`expected an address (a.b.c.d), namespace/pod or a container id (12-64 hex digits), got ${quote(what)}`);
+    const expected = 'an address (a.b.c.d), namespace/pod or a container id (12-64 hex digits)';
+    throw new InvalidInputError(`expected ${expected}, got ${quote(what)}`);
   }
   const view = await ipamList(ctx);
   if (isId) {
-    const held = [...view.addresses.map((a) => a.containerId), ...view.vlans.flatMap((v) => v.members.map((m) => m.containerId))];
+    const held = [...view.addresses, ...view.vlans.flatMap((v) => v.members)].map((x) => x.containerId);
     const id = matchContainerId(what, held);
     return {
       addresses: view.addresses.filter((a) => a.containerId === id),

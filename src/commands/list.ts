@@ -14,7 +14,8 @@ export async function list(ctx: Context, opts: { container?: string } = {}): Pro
       const id = matchContainerId(validateContainerId(opts.container), rows.map((a) => a.containerId));
       rows = rows.filter((a) => a.containerId === id);
     }
-    return rows.sort((a, b) => `${a.namespace}/${a.pod}/${a.network}`.localeCompare(`${b.namespace}/${b.pod}/${b.network}`));
+    const key = (a: Attachment) => `${a.namespace}/${a.pod}/${a.network}`;
+    return rows.sort((a, b) => key(a).localeCompare(key(b)));
   } finally {
     ovs.close();
   }

@@ -51,15 +51,17 @@ export function planSetup(ctx: Context, ref: PodRef): Planned[] {
 export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
   const planned = planSetup(ctx, given);
   if (planned.length === 0) {
-    ctx.log.with({ cmd: 'setup', namespace: given.namespace, pod: given.pod, container: given.containerId }).info('no network selects this pod');
+    const { namespace, pod, containerId } = given;
+    ctx.log.with({ cmd: 'setup', namespace, pod, container: containerId }).info('no network selects this pod');
     return { attachments: [], changed: false };
   }
   const { timeoutMs, stateDir } = ctx.config;
   // Ports, leases and the record carry the full id, whatever prefix the caller gave: status,
   // teardown and a retried setup with the full id must find them. The kubelet passes the full
   // id, so its calls make no extra Docker round trip.
+  const docker = ctx.config.runtime.docker.socket;
   const ref = given.containerId.length < FULL_ID_LENGTH
-    ? { ...given, containerId: (await inspectContainer(ctx.config.runtime.docker.socket, given.containerId, timeoutMs)).id }
+    ? { ...given, containerId: (await inspectContainer(docker, given.containerId, timeoutMs)).id }
     : given;
   const log = ctx.log.with({ cmd: 'setup', namespace: ref.namespace, pod: ref.pod, container: ref.containerId });
   const lock = await lockPod(stateDir, ref.namespace, ref.pod, timeoutMs);

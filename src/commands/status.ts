@@ -10,6 +10,7 @@ export const STATUS_KIND = 'PodNetworkStatus';
  * its full id or a prefix of at least 12 digits: the record holds the full id). */
 export function statusOutput(stateDir: string, ref: PodRef): string {
   const record = readPodRecord(stateDir, ref.namespace, ref.pod);
-  if (!record || record.ready === false || !sameContainer(ref.containerId, record.containerId) || !record.primaryIp) return '';
+  if (!record || record.ready === false || !record.primaryIp) return '';
+  if (!sameContainer(ref.containerId, record.containerId)) return '';
   return JSON.stringify({ apiVersion: STATUS_API_VERSION, kind: STATUS_KIND, ip: record.primaryIp });
 }

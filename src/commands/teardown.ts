@@ -56,7 +56,8 @@ export async function teardown(ctx: Context, given: PodRef): Promise<TeardownRes
  * or (only for a prefix, as it means reading every lease) its node-local leases. The given id
  * itself when nothing matches; an ambiguous prefix is refused.
  */
-function recordedContainerId(ctx: Context, given: PodRef, ports: FoundPort[], record: PodRecord | undefined, networks: Network[]): string {
+function recordedContainerId(ctx: Context, given: PodRef, ports: FoundPort[], record: PodRecord | undefined,
+  networks: Network[]): string {
   const ids = [...ports.map((f) => f.attachment.containerId), ...(record ? [record.containerId] : [])];
   const found = matchContainerId(given.containerId, ids);
   if (found || given.containerId.length >= FULL_ID_LENGTH) return found ?? given.containerId;

@@ -98,14 +98,24 @@ const vlanRange = z.custom<string>(() => true).superRefine((s, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'must be a range like "20-99"' });
     return;
   }
-  try { parseVlanRange(s, 'VLAN range'); } catch (err) { ctx.addIssue({ code: 'custom', message: (err as Error).message }); }
+  try {
+    parseVlanRange(s, 'VLAN range');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
 });
 const vlanPer = z.custom<'namespace' | 'pod'>((v) => v === 'namespace' || v === 'pod', { message: 'must be namespace or pod', abort: false });
 
 const vlan = z.union([
   z.strictObject({ id: z.number().int().min(1).max(4094) }),
   z.strictObject({
-    fromPodName: regex.refine((s) => { try { return new RegExp(`${s}|`).exec('')!.length > 1; } catch { return true; /* reported as not a valid regular expression */ } }, 'needs a capture group for the VLAN number'),
+    fromPodName: regex.refine((s) => {
+      try {
+        return new RegExp(`${s}|`).exec('')!.length > 1;
+      } catch {
+        return true; // reported as not a valid regular expression
+      }
+    }, 'needs a capture group for the VLAN number'),
     range: vlanRange.optional(), // default: every tag no other network on the bridge declares (vlanClashes)
   }),
   z.strictObject({ pool: vlanPool, per: vlanPer.default('namespace') }), // cluster-wide, in etcd
@@ -174,7 +184,9 @@ export const configSchema = z.strictObject({
     if (!c.etcd && 'pool' in n.vlan) ctx.addIssue({ code: 'custom', path: ['networks', i, 'vlan'], message: 'a VLAN pool needs the top-level etcd section' });
   });
   // On one bridge a VLAN is one network's: ids, pools and pod-name ranges must not overlap.
-  for (const clash of vlanClashes(c.networks)) ctx.addIssue({ code: 'custom', path: ['networks', clash.index, 'vlan'], message: clash.message });
+  for (const { index, message } of vlanClashes(c.networks)) {
+    ctx.addIssue({ code: 'custom', path: ['networks', index, 'vlan'], message });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -41,7 +41,9 @@ export function parseVlanRange(text: string, what = 'VLAN pool'): VlanRange {
   const first = Number(m[1]);
   const last = m[2] === undefined ? first : Number(m[2]);
   for (const v of [first, last]) {
-    if (v < VLAN_MIN || v > VLAN_MAX) throw new InvalidInputError(`${what} ${quote(text)}: ${v} is outside ${VLAN_MIN}-${VLAN_MAX}`);
+    if (v < VLAN_MIN || v > VLAN_MAX) {
+      throw new InvalidInputError(`${what} ${quote(text)}: ${v} is outside ${VLAN_MIN}-${VLAN_MAX}`);
+    }
   }
   if (first > last) throw new InvalidInputError(`${what} ${quote(text)}: ${first} is after ${last}`);
   return { first, last };
@@ -86,12 +88,17 @@ export function vlanClashes(networks: VlanClaim[]): { index: number; message: st
       if (a.bridge !== b.bridge) continue;
       const ra = declaredVlans(a.vlan);
       if (rb && ra && vlanRangesOverlap(ra, rb)) {
-        clashes.push({ index: j, message: `network ${b.name}'s ${describeVlans(b.vlan, rb)} overlaps network ${a.name}'s ${describeVlans(a.vlan, ra)} on bridge ${b.bridge}` });
+        const message = `network ${b.name}'s ${describeVlans(b.vlan, rb)} overlaps network ${a.name}'s ` +
+          `${describeVlans(a.vlan, ra)} on bridge ${b.bridge}`;
+        clashes.push({ index: j, message });
         return;
       }
-      const open = (n: VlanClaim, r: VlanRange | undefined) => r === undefined && 'fromPodName' in n.vlan && n.vlan.range === undefined;
+      const open = (n: VlanClaim, r: VlanRange | undefined) =>
+        r === undefined && 'fromPodName' in n.vlan && n.vlan.range === undefined;
       if (open(a, ra) && open(b, rb)) {
-        clashes.push({ index: j, message: `networks ${a.name} and ${b.name} on bridge ${b.bridge} both read VLANs from pod names without a range: give one a range` });
+        const message = `networks ${a.name} and ${b.name} on bridge ${b.bridge} both read VLANs from pod names ` +
+          'without a range: give one a range';
+        clashes.push({ index: j, message });
         return;
       }
     }
@@ -100,18 +107,20 @@ export function vlanClashes(networks: VlanClaim[]): { index: number; message: st
 }
 
 /** Why a tag read from a pod name may not be used on this network, or undefined if it may. */
-export function podNameTagProblem(tag: number, network: VlanClaim, networks: VlanClaim[], podName: string): string | undefined {
+export function podNameTagProblem(tag: number, network: VlanClaim, networks: VlanClaim[], podName: string):
+  string | undefined {
+  const what = `VLAN ${tag} from pod name ${quote(podName)}`;
   const own = declaredVlans(network.vlan);
   if (own) {
-    return tag >= own.first && tag <= own.last ? undefined
-      : `VLAN ${tag} from pod name ${quote(podName)} is outside ${describeVlans(network.vlan, own)} of network ${network.name}`;
+    const inside = tag >= own.first && tag <= own.last;
+    return inside ? undefined : `${what} is outside ${describeVlans(network.vlan, own)} of network ${network.name}`;
   }
   for (const other of networks) {
     if (other.name === network.name || other.bridge !== network.bridge) continue;
     const r = declaredVlans(other.vlan);
     if (r && tag >= r.first && tag <= r.last) {
-      return `VLAN ${tag} from pod name ${quote(podName)} belongs to network ${other.name} (${describeVlans(other.vlan, r)}) ` +
-        `on bridge ${network.bridge}, not to network ${network.name}`;
+      const owner = `network ${other.name} (${describeVlans(other.vlan, r)})`;
+      return `${what} belongs to ${owner} on bridge ${network.bridge}, not to network ${network.name}`;
     }
   }
   return undefined;

@@ -12,7 +12,9 @@ export async function inspectContainer(socketPath: string, containerId: string, 
   const { status, body } = await httpGet(socketPath, `/containers/${encodeURIComponent(containerId)}/json`, timeoutMs);
   if (status === 404) throw new NotFoundError(`container ${containerId.slice(0, 12)} not found in Docker`);
   // Docker refuses a prefix that several containers share (400 on current versions).
-  if (status >= 400 && status < 500) throw new InvalidInputError(`Docker refused container id ${containerId}: ${dockerMessage(body)}`);
+  if (status >= 400 && status < 500) {
+    throw new InvalidInputError(`Docker refused container id ${containerId}: ${dockerMessage(body)}`);
+  }
   if (status !== 200) throw new UnavailableError(`Docker answered ${status} for container ${containerId.slice(0, 12)}: ${body.slice(0, 200)}`);
   let parsed: { Id?: string; State?: { Pid?: number; Running?: boolean } };
   try {
@@ -24,7 +26,8 @@ export async function inspectContainer(socketPath: string, containerId: string, 
   // also looks up names, and a name may look like hex).
   const id = parsed.Id ?? '';
   if (!/^[0-9a-f]{64}$/.test(id) || !id.startsWith(containerId)) {
-    throw new NotFoundError(`container id ${containerId} is not the id of a Docker container (Docker found ${quote(id.slice(0, 64))})`);
+    const found = quote(id.slice(0, 64));
+    throw new NotFoundError(`container id ${containerId} is not the id of a Docker container (Docker found ${found})`);
   }
   return { id, pid: parsed.State?.Pid ?? 0, running: parsed.State?.Running === true };
 }
