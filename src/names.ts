@@ -55,17 +55,21 @@ export function sameContainer(given: string, recorded: string): boolean {
 /**
  * The one recorded id that `given` means (exact match first), or undefined if none does. Two
  * different containers matching a prefix is refused: acting on either could hit the wrong one.
+ * Matches that are all prefixes of the longest one are one container (spelt at different
+ * lengths): the longest is returned.
  */
 export function matchContainerId(given: string, recorded: Iterable<string>): string | undefined {
   const matches = [...new Set(recorded)].filter((id) => sameContainer(given, id));
   if (matches.includes(given)) return given;
-  if (matches.length > 1) {
-    const shown = matches.slice(0, 3).map((id) => id.slice(0, 16)).join(', ');
-    const count = matches.length;
+  const longest = matches.reduce((a, b) => (b.length > a.length ? b : a), '');
+  const containers = matches.filter((id) => !longest.startsWith(id));
+  if (containers.length > 0) {
+    const shown = [longest, ...containers].slice(0, 3).map((id) => id.slice(0, 16)).join(', ');
+    const count = containers.length + 1;
     throw new InvalidInputError(`container id ${given} is ambiguous: it matches ${count} containers (${shown}): ` +
       'give more digits');
   }
-  return matches[0];
+  return matches.length > 0 ? longest : undefined;
 }
 
 export function validateRuntime(value: string | undefined): void {

@@ -36,6 +36,11 @@ describe('matchContainerId', () => {
     expect(matchContainerId(A, [A.slice(0, 12), A])).toBe(A);
   });
 
+  it('takes ids that are prefixes of one another for one container, the longest', () => {
+    expect(matchContainerId(A.slice(0, 12), [A.slice(0, 20), A])).toBe(A);
+    expect(matchContainerId(A, [A.slice(0, 12), A.slice(0, 20)])).toBe(A.slice(0, 20));
+  });
+
   it('is undefined when nothing matches', () => {
     expect(matchContainerId(C.slice(0, 12), [A, B])).toBeUndefined();
     expect(matchContainerId(C, [])).toBeUndefined();
