@@ -58,10 +58,11 @@ function buildProgram(io: Io): Command {
     });
 
   program.command('list').description('every attachment on this node, read back from OVSDB')
+    .option('--container <id>', "only this container's attachments (full id or a unique prefix of at least 12 digits)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(async (opts: { output: OutputFormat }) => {
+    .action(async (opts: { output: OutputFormat; container?: string }) => {
       const { list } = await import('../commands/list');
-      const rows = await list(await context(cfg()));
+      const rows = await list(await context(cfg()), { container: opts.container });
       if (opts.output === 'json') { io.out(JSON.stringify(rows, null, 2)); return; }
       io.out(table(['NAMESPACE', 'POD', 'CONTAINER', 'NETWORK', 'BRIDGE', 'PORT', 'TAG', 'INTERFACE', 'IP'],
         rows.map((a) => [a.namespace, a.pod, a.containerId.slice(0, 12), a.network, a.bridge, a.port, String(a.tag), a.interface, a.ip ?? '-'])));
@@ -97,8 +98,9 @@ function buildProgram(io: Io): Command {
       const { ipamList } = await import('../commands/ipam');
       printIpam(await ipamList(await context(cfg()), opts.network), opts.output);
     });
-  ipam.command('show').description('what one address or one pod (namespace/pod) holds')
-    .argument('<address|namespace/pod>')
+  ipam.command('show')
+    .description('what one address, one pod (namespace/pod) or one container (id or unique prefix) holds')
+    .argument('<address|namespace/pod|container-id>')
     .addOption(outputOption())
     .action(async (what: string, opts: { output: OutputFormat }) => {
       const { ipamShow } = await import('../commands/ipam');

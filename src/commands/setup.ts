@@ -4,13 +4,13 @@
 import { InvalidInputError } from '../errors';
 import { isPooledVlan, type Lease, type Owner, poolFor, vlanFor, vlanPoolFor } from '../ipam';
 import { macFromIpv4, parsePrefix } from '../ipam/ipv4';
-import { parseVlanRange, vlanRangesOverlap } from '../ipam/vlan';
-import { hash64Hex, hostVethName, type PodRef } from '../names';
+import { podNameTagProblem } from '../ipam/vlan';
+import { FULL_ID_LENGTH, hash64Hex, hostVethName, type PodRef } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { podSelector } from '../ovs/attachment';
 import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
-import { containerNetns } from '../runtime/docker';
+import { containerNetns, inspectContainer } from '../runtime/docker';
 import type { Sandbox } from '../runtime/sandbox';
 import { lockPod } from '../state/lock';
 import { readPodRecord, recordedIp, removePodRecord, writePodRecord } from '../state/pod-record';
@@ -33,13 +33,11 @@ export function planSetup(ctx: Context, ref: PodRef): Planned[] {
     port: hostVethName(ref.namespace, ref.pod, network.name),
   }));
   for (const p of planned) {
-    // A tag read from a pod name must not land inside a cluster pool on the same bridge: the pool
-    // would hand the same tag to another tenant.
-    const clash = p.tag !== undefined && 'fromPodName' in p.network.vlan && ctx.config.networks.find((n) =>
-      n.bridge === p.network.bridge && isPooledVlan(n.vlan) && vlanRangesOverlap(parseVlanRange(n.vlan.pool), { first: p.tag!, last: p.tag! }));
-    if (clash && 'pool' in clash.vlan) {
-      throw new InvalidInputError(`VLAN ${p.tag} from pod name ${ref.pod} falls in network ${clash.name}'s pool ${clash.vlan.pool} on bridge ${p.network.bridge}`);
-    }
+    // A tag read from a pod name must stay in its network's range: never another network's VLAN
+    // on the same bridge (a fixed one, or a pool that would hand the same tag to another tenant).
+    if (p.tag === undefined || !('fromPodName' in p.network.vlan)) continue;
+    const problem = podNameTagProblem(p.tag, p.network, ctx.config.networks, ref.pod);
+    if (problem) throw new InvalidInputError(problem);
   }
   const seen = new Set<string>();
   for (const p of planned) {
@@ -51,14 +49,22 @@ export function planSetup(ctx: Context, ref: PodRef): Planned[] {
   return planned;
 }
 
-export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
-  const planned = planSetup(ctx, ref);
-  const log = ctx.log.with({ cmd: 'setup', namespace: ref.namespace, pod: ref.pod, container: ref.containerId });
+export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
+  const planned = planSetup(ctx, given);
   if (planned.length === 0) {
-    log.info('no network selects this pod');
+    const { namespace, pod, containerId } = given;
+    ctx.log.with({ cmd: 'setup', namespace, pod, container: containerId }).info('no network selects this pod');
     return { attachments: [], changed: false };
   }
   const { timeoutMs, stateDir } = ctx.config;
+  // Ports, leases and the record carry the full id, whatever prefix the caller gave: status,
+  // teardown and a retried setup with the full id must find them. The kubelet passes the full
+  // id, so its calls make no extra Docker round trip.
+  const docker = ctx.config.runtime.docker.socket;
+  const ref = given.containerId.length < FULL_ID_LENGTH
+    ? { ...given, containerId: (await inspectContainer(docker, given.containerId, timeoutMs)).id }
+    : given;
+  const log = ctx.log.with({ cmd: 'setup', namespace: ref.namespace, pod: ref.pod, container: ref.containerId });
   const lock = await lockPod(stateDir, ref.namespace, ref.pod, timeoutMs);
   try {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);

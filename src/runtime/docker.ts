@@ -1,7 +1,8 @@
 // Container id -> network namespace, through the Docker Engine API on its unix socket. One
 // HTTP/1.0 request on a fresh connection (the server closes it, so no chunked decoding). Not
 // fetch: it has no unix-socket option under Node, where the tests run this module.
-import { NotFoundError, UnavailableError } from '../errors';
+import { InvalidInputError, NotFoundError, UnavailableError } from '../errors';
+import { quote } from '../names';
 import { openStream, type Stream } from '../net/stream';
 import { openSandbox, type Sandbox } from './sandbox';
 
@@ -10,6 +11,10 @@ export interface ContainerInfo { id: string; pid: number; running: boolean }
 export async function inspectContainer(socketPath: string, containerId: string, timeoutMs: number): Promise<ContainerInfo> {
   const { status, body } = await httpGet(socketPath, `/containers/${encodeURIComponent(containerId)}/json`, timeoutMs);
   if (status === 404) throw new NotFoundError(`container ${containerId.slice(0, 12)} not found in Docker`);
+  // Docker refuses a prefix that several containers share (400 on current versions).
+  if (status >= 400 && status < 500) {
+    throw new InvalidInputError(`Docker refused container id ${containerId}: ${dockerMessage(body)}`);
+  }
   if (status !== 200) throw new UnavailableError(`Docker answered ${status} for container ${containerId.slice(0, 12)}: ${body.slice(0, 200)}`);
   let parsed: { Id?: string; State?: { Pid?: number; Running?: boolean } };
   try {
@@ -17,7 +22,23 @@ export async function inspectContainer(socketPath: string, containerId: string, 
   } catch {
     throw new UnavailableError(`Docker sent an unreadable answer for container ${containerId.slice(0, 12)}`);
   }
-  return { id: parsed.Id ?? containerId, pid: parsed.State?.Pid ?? 0, running: parsed.State?.Running === true };
+  // The full id is what podvlan records: a prefix given here must name this very container (Docker
+  // also looks up names, and a name may look like hex).
+  const id = parsed.Id ?? '';
+  if (!/^[0-9a-f]{64}$/.test(id) || !id.startsWith(containerId)) {
+    const found = quote(id.slice(0, 64));
+    throw new NotFoundError(`container id ${containerId} is not the id of a Docker container (Docker found ${found})`);
+  }
+  return { id, pid: parsed.State?.Pid ?? 0, running: parsed.State?.Running === true };
+}
+
+/** Docker's error text ({"message": ...}), on one line. */
+function dockerMessage(body: string): string {
+  try {
+    return String((JSON.parse(body) as { message?: unknown }).message ?? body).replace(/\s+/g, ' ').slice(0, 200);
+  } catch {
+    return body.replace(/\s+/g, ' ').slice(0, 200);
+  }
 }
 
 /** The network namespace of a running container, opened at once (see sandbox.ts): the caller
