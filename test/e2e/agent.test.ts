@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { audit, ourPorts } from '../support/consistency';
 import { BINARY, runPlugin, teardownAll, writeConfig } from '../support/plugin';
 import { canPing, startContainer } from '../support/sandbox';
+import { WIRE_VERSION } from '../../src/agent/protocol';
 
 const info = inject('sandbox');
 const dir = join(info.dir, 'agent');
@@ -100,7 +101,9 @@ describe('podvlan agent', () => {
 
   it('survives malformed requests and keeps serving', async () => {
     agent = await startAgent();
-    for (const body of ['{"version":"0.1.0","argv":[1,2,3]}', 'null', '{"version":"0.1.0"}', 'garbage', `{"version":"0.1.0","argv":["status","default","x","${ids[0]}"]}`]) {
+    const v = JSON.stringify(WIRE_VERSION);
+    for (const body of [`{"version":${v},"argv":[1,2,3]}`, 'null', `{"version":${v}}`, 'garbage',
+      `{"version":${v},"argv":["status","default","x","${ids[0]}"]}`, '{"version":"0.1.0","argv":["setup","a","b","c"]}']) {
       const reply = await new Promise<string>((resolve, reject) => {
         let got = '';
         const c = createConnection(socket, () => c.write(`${body}\n`));
@@ -108,7 +111,7 @@ describe('podvlan agent', () => {
         c.on('close', () => resolve(got));
         c.on('error', reject);
       });
-      expect(reply, body).toMatch(/^\+\{"done":false,"reason":"[^"]+"\}$/);
+      expect(reply, body).toMatch(/^\{"done":false,"reason":"[^"]+"\}$/); // declined before READY
     }
     const r = await run(['setup', 'default', '22-ag-after', ids[0]]);
     expect(r.exitCode, r.all).toBe(0);
