@@ -40,7 +40,7 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
     };
     const fallBack = () => finish(() => resolve(undefined));
     const lost = (why: string) => finish(() => reject(new UnavailableError(
-      `the podvlan agent on ${path} ${why} after taking the call; it may have run in part, not retried here`)));
+      `the agent on ${path} ${why} after taking the call; it may have run in part, not retried here`)));
     const timer = setTimeout(() => { if (!saidGo) fallBack(); }, READY_LIMIT_MS);
     const write = (s: BunSocket, bytes: Uint8Array) => {
       const n = s.write(bytes);
