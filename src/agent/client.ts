@@ -29,6 +29,7 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
     let size = 0;
     let socket: BunSocket | undefined;
     let pending: Uint8Array | undefined;
+    let asked = false; // the request went out: only then may the agent speak
     let saidGo = false;
     let settled = false;
     const finish = (outcome: () => void) => {
@@ -48,6 +49,7 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
     };
     const received = (s: BunSocket, chunk: Buffer) => {
       if (settled) return;
+      if (!asked) { fallBack(); return; } // speaks first: not an agent
       if (!saidGo && size === 0 && chunk[0] === READY.charCodeAt(0)) {
         saidGo = true; // from here on, this process never does the call itself
         write(s, new TextEncoder().encode(GO));
@@ -83,6 +85,7 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
       // Only root may stand in for podvlan: a socket someone else listens on is ignored.
       if (!(await servedByRoot(s))) { fallBack(); return; }
       if (settled) return;
+      asked = true;
       write(s, new TextEncoder().encode(`${JSON.stringify({ version: WIRE_VERSION, argv })}\n`));
     }, fallBack); // no socket file (ENOENT), or a dead agent's (ECONNREFUSED): do the work here
   });

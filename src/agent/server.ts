@@ -12,17 +12,25 @@ import { type KubeletCall, parseKubeletArgv, runKubeletCall } from '../cli/fast'
 import { ConfigError, ConflictError, INTERNAL_EXIT_CODE, oneLine, UnavailableError } from '../errors';
 import { openStream } from '../net/stream';
 import { peerCredentialsReader } from './peercred';
-import { AGENT_VERSION, type AgentReply, agentSocketPath, GO, MAX_MESSAGE_BYTES, READY, WIRE_VERSION } from './protocol';
+import {
+  AGENT_VERSION, type AgentReply, agentSocketPath, GO, MAX_MESSAGE_BYTES, READY, WIRE_VERSION,
+} from './protocol';
 
 // request: reading the request; ready: READY sent, waiting for GO; running: GO came; over: nothing more to do.
 type Phase = 'request' | 'ready' | 'running' | 'over';
 interface Request { call: KubeletCall; argv: string[] }
 interface Conn {
-  phase: Phase; chunks: Buffer[]; size: number; request?: Request; pending?: Uint8Array; timer?: ReturnType<typeof setTimeout>;
+  phase: Phase;
+  chunks: Buffer[];
+  size: number;
+  request?: Request;
+  pending?: Uint8Array;
+  timer?: ReturnType<typeof setTimeout>;
 }
 interface BunSocket { data: Conn; fd?: number; write(b: Uint8Array | string): number; end(): void }
 interface BunServer { stop(closeActive?: boolean): void }
-type BunListen = { listen(o: { unix: string; socket: Record<string, (s: BunSocket, a?: unknown) => void> }): BunServer };
+type Handlers = Record<string, (s: BunSocket, a?: unknown) => void>;
+type BunListen = { listen(o: { unix: string; socket: Handlers }): BunServer };
 
 // A caller that connects and says nothing, or does not say GO after READY, is hung up on. Its
 // call is not run: a caller that says GO late finds the connection closed and fails its call.
@@ -83,7 +91,9 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
 
   /** The caller hung up: unless it said GO, its call is not run (it may be doing it itself). */
   function hungUp(s: BunSocket): void {
-    if (s.data.phase === 'ready') log.info('agent: the caller hung up before saying go; not run', { argv: s.data.request?.argv });
+    if (s.data.phase === 'ready') {
+      log.info('agent: the caller hung up before saying go; not run', { argv: s.data.request?.argv });
+    }
     if (s.data.phase !== 'running') over(s);
   }
 
@@ -141,7 +151,8 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
     runKubeletCall(call, argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, { local: true })
       .then((code) => ({ done: true as const, code, out, err }), (e: unknown) => {
         log.error('agent: call failed outside its own handling', { argv, error: oneLine(e) });
-        return { done: true as const, code: INTERNAL_EXIT_CODE, out, err: [...err, `podvlan: internal error in the agent: ${oneLine(e)}`] };
+        const line = `podvlan: internal error in the agent: ${oneLine(e)}`;
+        return { done: true as const, code: INTERNAL_EXIT_CODE, out, err: [...err, line] };
       })
       .then((reply) => send(s, reply))
       .finally(() => over(s));

@@ -2,7 +2,9 @@
 // and prints the same thing; with none (stopped, killed, another version, one that hangs up),
 // the executable does the work itself.
 import { execa, type ResultPromise } from 'execa';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +29,9 @@ const run = (args: string[], env: Record<string, string> = {}) => runPlugin(info
 // the caller's old limits (3 s for the acknowledgement, then 120 s for the answer).
 const slowSocket = join(dir, 'slow-docker.sock');
 const slowConfig = join(dir, 'slow.yaml');
-writeFileSync(slowConfig, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), timeoutMs: 300_000, runtime: { docker: { socket: slowSocket } } }));
+writeFileSync(slowConfig, JSON.stringify({
+  ...JSON.parse(readFileSync(config, 'utf8')), timeoutMs: 300_000, runtime: { docker: { socket: slowSocket } },
+}));
 const runSlow = (args: string[], timeoutMs = 60_000) => runPlugin(info, args, { config: slowConfig, timeoutMs });
 
 /** Start `podvlan agent` in the node's namespace; resolves once it listens. */
@@ -40,10 +44,11 @@ async function startAgent(): Promise<{ proc: ResultPromise; pid: number }> {
   return { proc, pid: proc.pid! }; // ip netns exec execs the agent: same pid
 }
 
+const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+
 /** Start node as nobody (uid 65534, no groups) with `script`; resolves once it prints a line. */
 async function asNobody(script: string, args: string[]): Promise<{ proc: ResultPromise }> {
-  const proc = execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/node', '-e', script, ...args],
-    { reject: false, buffer: false });
+  const proc = execa('setpriv', [...NOBODY, '/usr/bin/node', '-e', script, ...args], { reject: false, buffer: false });
   await new Promise<void>((resolve, reject) => {
     proc.stdout!.once('data', () => resolve());
     proc.once('exit', () => reject(new Error('the process run as nobody exited')));
@@ -72,7 +77,10 @@ function slowDocker(path: string) {
     listen: () => new Promise<void>((r) => state.server!.listen(path, () => r())),
     slow(ms: number) { state.delayMs = ms; state.asked = new Promise<void>((r) => { heard = r; }); },
     asked: () => state.asked,
-    close: () => { for (const c of conns) c.destroy(); return new Promise<void>((r) => state.server!.close(() => r())); },
+    close: () => {
+      for (const c of conns) c.destroy();
+      return new Promise<void>((r) => state.server!.close(() => r()));
+    },
   };
 }
 
@@ -147,7 +155,8 @@ describe('podvlan agent', () => {
     agent = await startAgent();
     const v = JSON.stringify(WIRE_VERSION);
     for (const body of [`{"version":${v},"argv":[1,2,3]}`, 'null', `{"version":${v}}`, 'garbage',
-      `{"version":${v},"argv":["status","default","x","${ids[0]}"]}`, '{"version":"0.1.0","argv":["setup","a","b","c"]}']) {
+      `{"version":${v},"argv":["status","default","x","${ids[0]}"]}`,
+      '{"version":"0.1.0","argv":["setup","a","b","c"]}']) {
       const reply = await new Promise<string>((resolve, reject) => {
         let got = '';
         const c = createConnection(socket, () => c.write(`${body}\n`));
@@ -163,23 +172,6 @@ describe('podvlan agent', () => {
     expect((await run(['teardown', 'default', '22-ag-after', ids[0]])).exitCode).toBe(0);
   });
 
-  it('an agent that does not answer: the call works alone within seconds, and the agent never runs it late', async () => {
-    agent = await startAgent();
-    process.kill(agent.pid, 'SIGSTOP');
-    try {
-      const r = await run(['setup', 'default', '22-ag-stuck', ids[1]]);
-      expect(r.exitCode, r.all).toBe(0);
-      expect(r.ms).toBeLessThan(8000);
-      expect((await run(['teardown', 'default', '22-ag-stuck', ids[1]], { PODVLAN_AGENT: 'off' })).exitCode).toBe(0);
-    } finally {
-      process.kill(agent.pid, 'SIGCONT');
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(workers('22-ag-stuck')).not.toContain(agent.pid);
-    expect(await ourPorts(info, [BRIDGE])).toEqual([]);
-    expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
-  });
-
   it('ignores an agent socket someone other than root listens on, and does the call itself', async () => {
     // The socket file is root's, in the root-only state directory, yet a process of nobody
     // listens on it: only the peer's credentials (SO_PEERCRED) say who would answer.
@@ -192,7 +184,8 @@ describe('podvlan agent', () => {
         c.on('data', (d) => {
           got += d;
           fs.appendFileSync(process.argv[2] + '.got', d);
-          const claim = JSON.stringify({ done: true, code: 0, out: ['default/22-ag-fake: removed 1 port(s)'], err: [] });
+          const out = ['default/22-ag-fake: removed 1 port(s)'];
+          const claim = JSON.stringify({ done: true, code: 0, out, err: [] });
           if (got.includes('/go"') && !got.endsWith('!')) c.write('?'); // this protocol: READY, then the reply on GO
           else if (got.endsWith('!')) c.end(claim);
           else c.end('+' + claim); // the earlier protocol
@@ -209,7 +202,8 @@ describe('podvlan agent', () => {
       chmodSync(stateDir, 0o711);
       const down = await run(['teardown', 'default', '22-ag-fake', ids[0]]);
       expect(down.exitCode, down.all).toBe(0);
-      expect(down.stdout).toMatch(/^default\/22-ag-fake: removed 1 port\(s\) \(pv[0-9a-f]{13}\), released 1 address\(es\)$/);
+      const removed = /^default\/22-ag-fake: removed 1 port\(s\) \(pv[0-9a-f]{13}\), released 1 address\(es\)$/;
+      expect(down.stdout).toMatch(removed);
       expect(existsSync(join(spare, 'fake.got')), 'the fake agent was sent the call').toBe(false);
       expect(await ourPorts(info, [BRIDGE])).toEqual([]);
       expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
@@ -235,15 +229,16 @@ describe('podvlan agent', () => {
       const next = (i) => {
         if (i === versions.length) { console.log(JSON.stringify(heard)); return; }
         const argv = ['--config', config, 'setup', 'default', '22-ag-nobody', id];
-        const c = require('node:net').createConnection(path, () => c.write(JSON.stringify({ version: versions[i], argv }) + '\\n'));
+        const request = JSON.stringify({ version: versions[i], argv }) + '\\n';
+        const c = require('node:net').createConnection(path, () => c.write(request));
         c.on('data', (d) => { heard += d; if (String(d).startsWith('?') || String(d).startsWith('+')) c.write('!'); });
         c.on('error', () => {}); // EPIPE, ECONNRESET: hung up on
         c.on('close', () => next(i + 1));
       };
       next(0);`;
     try {
-      const caller = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/node', '-e', callerScript,
-        socket, config, ids[2]], { reject: false });
+      const caller = await execa('setpriv', [...NOBODY, '/usr/bin/node', '-e', callerScript, socket, config, ids[2]],
+        { reject: false });
       expect(caller.exitCode, caller.stderr).toBe(0);
       expect(JSON.parse(caller.stdout)).toBe(''); // hung up on: neither READY nor a reply
     } finally {
@@ -270,6 +265,7 @@ describe('podvlan agent', () => {
     try {
       const up = await run(['setup', 'default', '22-ag-late', ids[3]]);
       expect(up.exitCode, up.all).toBe(0);
+      expect(up.ms).toBeLessThan(8000); // gave up on the agent after 3 s
       port = up.stdout.split(' port ')[1];
       const down = await run(['teardown', 'default', '22-ag-late', ids[3]]);
       expect(down.exitCode, down.all).toBe(0);
@@ -307,7 +303,7 @@ describe('podvlan agent', () => {
     }
   }, 240_000);
 
-  it('an agent that dies after the caller said go: the call fails with one line, and the caller does not run it', async () => {
+  it('an agent that dies after GO: the call fails with one line, and the caller does not run it', async () => {
     const docker = slowDocker(slowSocket);
     await docker.listen();
     try {
