@@ -155,6 +155,7 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
         return { done: true as const, code: INTERNAL_EXIT_CODE, out, err: [...err, line] };
       })
       .then((reply) => send(s, reply))
+      .catch((e: unknown) => log.error('agent: cannot answer', { argv, error: oneLine(e) }))
       .finally(() => over(s));
   }
 
