@@ -283,25 +283,28 @@ describe('podvlan agent', () => {
     expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
   });
 
-  it('a call that outlasts the caller\'s old limits (3 s + 120 s) runs exactly once, in the agent', async () => {
+  // The old caller gave up after 3 s without an acknowledgement or 120 s without an answer; a
+  // 125 s call ran twice there (seen once, when this test held the call that long). 6 s keeps
+  // the suite short and still outlasts the 3 s limit, which a caller must not apply after GO.
+  it('a call that outlasts the caller\'s 3 s limit runs exactly once, in the agent', async () => {
     const docker = slowDocker(slowSocket);
     await docker.listen();
     try {
       agent = await startAgent();
-      docker.slow(125_000);
-      const up = runSlow(['setup', 'default', '22-ag-long', ids[4]], 200_000);
+      docker.slow(6_000);
+      const up = runSlow(['setup', 'default', '22-ag-long', ids[4]], 60_000);
       await docker.asked();
       docker.slow(0);
       const r = await up;
       expect(r.exitCode, r.all).toBe(0);
-      expect(r.ms).toBeGreaterThan(124_000);
+      expect(r.ms).toBeGreaterThan(5_500);
       expect(workers('22-ag-long')).toEqual([agent.pid]);
       expect((await run(['teardown', 'default', '22-ag-long', ids[4]])).exitCode).toBe(0);
       expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
     } finally {
       await docker.close();
     }
-  }, 240_000);
+  }, 90_000);
 
   it('an agent that dies after GO: the call fails with one line, and the caller does not run it', async () => {
     const docker = slowDocker(slowSocket);
