@@ -25,7 +25,9 @@ export async function teardown(ctx: Context, ref: PodRef): Promise<TeardownResul
       // pod record (written before anything was created) lists them.
       const networks = networksFor(ctx.config, ref);
       const record = readPodRecord(stateDir, ref.namespace, ref.pod);
-      const recorded = record?.containerId === ref.containerId ? record.attachments.map((a) => a.port) : [];
+      // Only names in this pod's own form: a record is a file, and its names become ip arguments.
+      const recorded = record?.containerId === ref.containerId
+        ? record.attachments.filter((a) => a.port === hostVethName(ref.namespace, ref.pod, a.network)).map((a) => a.port) : [];
       const orphanLinks = [...networks.map((n) => hostVethName(ref.namespace, ref.pod, n.name)), ...recorded].filter((p) => !othersPorts.has(p));
       const result = await detach(ctx, ovs, mine, { extraLinks: orphanLinks });
       // Leases taken by an interrupted setup have no port to point at them.

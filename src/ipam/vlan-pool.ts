@@ -38,6 +38,8 @@ import { cmp, op, rangeKvs } from '../etcd/client';
 import { ConflictError, ExhaustedError, UnavailableError } from '../errors';
 import { firstFree, jitterMs, normalizePrefix, parseRecord, seedOf, sleep, vlanKeys } from './etcd-keys';
 import { parseVlanRange, type VlanPer, type VlanRange } from './vlan';
+import { isDns1123Label } from '../names';
+import { isValidOwner } from './pool';
 
 export interface VlanPoolSpec { pool: string; per: VlanPer }
 
@@ -172,10 +174,14 @@ export async function listVlans(client: EtcdClient, prefix: string, network?: st
   for (const kv of kvs) {
     const rest = kv.key.slice(base.length);
     const tag = /^([^/]+)\/tag\/(\d+)$/.exec(rest);
+    if (tag && !isDns1123Label(tag[1])) continue; // not a key podvlan wrote
     if (tag) { tags.set(`${tag[1]} ${kv.value}`, { network: tag[1], tag: Number(tag[2]), holder: kv.value, members: [] }); continue; }
     const mem = /^([^/]+)\/member\/(.+)\/([^/]+)$/.exec(rest);
     const rec = mem ? parseRecord<MemberRecord>(kv.value) : undefined;
-    if (mem && rec) members.push({ network: mem[1], holder: mem[2], rec });
+    // A member is acted on (released by hand, collected by gc): only in the form podvlan writes.
+    if (mem && rec && isValidOwner({ ...rec, network: mem[1], interface: '' }) && typeof rec.node === 'string') {
+      members.push({ network: mem[1], holder: mem[2], rec: { ...rec, network: mem[1] } });
+    }
   }
   for (const m of members) tags.get(`${m.network} ${m.holder}`)?.members.push(m.rec);
   return [...tags.values()].sort((a, b) => a.network.localeCompare(b.network) || a.tag - b.tag);
