@@ -12,7 +12,6 @@ import { canPing, podExec, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
 const dir = join(info.dir, 'trust-ovs');
-const stateDir = join(dir, 'state');
 const BRIDGE = 'tru_br';
 const network = (extra: Record<string, unknown> = {}) => ({
   name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan: { fromPodName: '^(\\d+)-' },
