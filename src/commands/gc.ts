@@ -168,12 +168,11 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
       if (!dryRun) writePodRecord(stateDir, rebuilt);
     }
   } else if (record) {
-    // A ready record whose container runs with no port: its port was removed by someone else.
-    // Its veths are still the pod's interfaces: leave them to the pod's teardown.
-    if (record.ready && (await stateOf(record.containerId)).running) return;
     const livePorts = new Set(live.map((f) => f.attachment.port));
     const links = record.attachments.map((a) => a.port).filter((p) => !livePorts.has(p) && linkExists(p));
-    const why = record.ready ? 'its container is gone and no port names it' : 'its setup never finished';
+    // The reason as found: a record that never became ready is an unfinished setup; a ready one
+    // lost its port (its container is gone or restarted, or a teardown was killed midway).
+    const why = record.ready ? 'its pod record is ready but no live port names it' : 'its setup never finished';
     for (const l of links) actions.push({ action: 'delete-veth', target: l, pod: who, container: record.containerId, reason: why });
     actions.push({ action: 'remove-record', target: who, pod: who, container: record.containerId, reason: 'no live attachment' });
     if (!dryRun) {
