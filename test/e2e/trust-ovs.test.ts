@@ -22,6 +22,9 @@ const run = (...args: string[]) => runPlugin(info, args, { config });
 const ipOf = async (id: string) => /inet (\S+)\//.exec((await podExec(info, id, ['ip', '-4', 'addr', 'show', 'eth1'])).stdout)?.[1] ?? '';
 const linkExists = async (name: string) => (await execa('ip', ['-n', info.netns, 'link', 'show', name], { reject: false })).exitCode === 0;
 const DEAD = 'd'.repeat(64); // a container id Docker does not know
+// Named exactly as podvlan names its ports, so only the check of the values stops them.
+const TRAVERSAL = hostVethName('default', '22-trav', '../../outside');
+const ETC = hostVethName('default', '22-etc', '../../../../etc');
 
 /** A port made by hand with podvlan's keys, on a real veth: what a foreign tool or a forger leaves. */
 async function handMadePort(port: string, ids: Record<string, string>): Promise<void> {
@@ -39,7 +42,7 @@ describe('rows podvlan did not write are never acted on', () => {
   });
   afterAll(async () => {
     await teardownAll(info, config, [BRIDGE]);
-    for (const p of ['rvuplink0', 'pvtraversal001', 'pvetc00000001']) {
+    for (const p of ['rvuplink0', TRAVERSAL, ETC]) {
       await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--if-exists', 'del-port', p], { reject: false });
       await execa('ip', ['-n', info.netns, 'link', 'del', p], { reject: false });
     }
@@ -64,14 +67,14 @@ describe('rows podvlan did not write are never acted on', () => {
     const bait = join(outside, '10.236.0.78');
     const owner = { network: '../../outside', namespace: 'default', pod: '22-trav', containerId: DEAD, interface: 'eth1' };
     writeFileSync(bait, JSON.stringify({ ...owner, address: '10.236.0.78', since: 'then' }));
-    await handMadePort('pvtraversal001', { 'podvlan/namespace': 'default', 'podvlan/pod': '22-trav', 'podvlan/network': owner.network, 'podvlan/ip': '10.236.0.78/24' });
-    await handMadePort('pvetc00000001', { 'podvlan/namespace': 'default', 'podvlan/pod': '22-etc', 'podvlan/network': '../../../../etc', 'podvlan/ip': '10.236.0.79/24' });
+    await handMadePort(TRAVERSAL, { 'podvlan/namespace': 'default', 'podvlan/pod': '22-trav', 'podvlan/network': owner.network, 'podvlan/ip': '10.236.0.78/24' });
+    await handMadePort(ETC, { 'podvlan/namespace': 'default', 'podvlan/pod': '22-etc', 'podvlan/network': '../../../../etc', 'podvlan/ip': '10.236.0.79/24' });
     const gc = await run('gc', '-o', 'json');
     expect(gc.exitCode, gc.all).toBe(0);
     expect(JSON.parse(gc.stdout).actions).toEqual([]);
     expect(existsSync(bait)).toBe(true);
-    expect(await linkExists('pvtraversal001')).toBe(true);
-    expect(await bridgePorts(info, BRIDGE)).toEqual(expect.arrayContaining(['pvtraversal001', 'pvetc00000001']));
+    expect(await linkExists(TRAVERSAL)).toBe(true);
+    expect(await bridgePorts(info, BRIDGE)).toEqual(expect.arrayContaining([TRAVERSAL, ETC]));
     expect(JSON.parse((await run('list', '-o', 'json')).stdout)).toEqual([]);
     // A real pod beside them is still found and torn down.
     const id = await startContainer(info);
