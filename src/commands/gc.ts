@@ -11,7 +11,7 @@ import type { LeaseRecord } from '../ipam/lease-dir';
 import { listVlans } from '../ipam/vlan-pool';
 import { hostVethName, isContainerId, isDns1123Label, isPodName, type PodRef } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
-import { findPorts, type FoundPort } from '../ovs/bridge';
+import { allPortNames, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { containerNetns } from '../runtime/docker';
 import { NotFoundError } from '../errors';
@@ -70,7 +70,8 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     }
 
     // Veths that no port and no record name: leftovers of calls killed before records existed.
-    const named = new Set([...after.map((f) => f.attachment.port), ...listPodRecords(stateDir).filter(isOwnRecord).flatMap((r) => r.attachments.map((a) => a.port))]);
+    // Any Port row counts, ours or not: a link some other port uses is not podvlan's to delete.
+    const named = new Set([...await allPortNames(ovs), ...listPodRecords(stateDir).filter(isOwnRecord).flatMap((r) => r.attachments.map((a) => a.port))]);
     // Same name and same ifindex as at the start: a setup that since wrote its record and made a
     // new veth under that name is not touched.
     const orphans = veths.filter((v) => !named.has(v.name) && v.index !== undefined && ifindexOf(v.name) === v.index).map((v) => v.name);

@@ -209,6 +209,12 @@ export async function findPorts(client: OvsdbClient, selector: Record<string, st
   return out;
 }
 
+/** Names of every Port row, ours or not (gc: a host link that any port uses is not an orphan). */
+export async function allPortNames(client: OvsdbClient): Promise<Set<string>> {
+  const [res] = await client.transact([select('Port', ALL_ROWS, ['name'])]);
+  return new Set((res.rows ?? []).map((r) => String(r.name)));
+}
+
 /** Remove ports from whatever bridge holds them; their Port and Interface rows go with them. */
 export async function deletePorts(client: OvsdbClient, portUuids: string[]): Promise<void> {
   if (portUuids.length === 0) return;
