@@ -31,7 +31,7 @@ async function etcdKeys(): Promise<string[]> {
 async function attachments(node: Node) {
   const r = await run(node, 'list', '--output', 'json');
   expect(r.exitCode, r.all).toBe(0);
-  return (JSON.parse(r.stdout) as { namespace: string; pod: string; containerId: string; tag: number; ip: string; bridge: string }[]).filter((a) => a.bridge === bridgeOf(node));
+  return (JSON.parse(r.stdout) as { namespace: string; pod: string; containerId: string; tag: number; ip: string; bridge: string; port: string }[]).filter((a) => a.bridge === bridgeOf(node));
 }
 
 describe('cluster-wide allocation across three nodes', () => {
@@ -180,6 +180,32 @@ describe('cluster-wide allocation across three nodes', () => {
     expect(refused.exitCode).toBe(5);
     expect(refused.stderr).toMatch(/^podvlan: team-a\/web-1 uses network tenant through port pv[0-9a-f]{13} on this node: tear the pod down first, or pass --force$/);
     expect((await etcdKeys()).some((k) => k.includes('/member/team-a/') && k.endsWith(pods['web-1'].id))).toBe(true);
+  });
+
+  it('a renamed node keeps its etcd holdings for running pods, and still collects what its dead ones leaked', async () => {
+    await setup('c', 'team-f', 'ren-1');
+    await setup('c', 'team-f', 'leak-1');
+    // leak-1's container dies and its port vanishes without a teardown (e.g. removed by hand):
+    // what it holds in etcd, under the old node name, is now a leak no port points to.
+    const leaked = pods['leak-1'].id;
+    delete pods['leak-1'];
+    const [leakPort] = (await attachments('c')).filter((x) => x.pod === 'leak-1');
+    await execa('ovs-vsctl', [`--db=${nodes.c.ovsdb}`, 'del-port', leakPort.port]);
+    await execa('docker', ['-H', `unix://${info.dockerSocket}`, 'rm', '-f', leaked]);
+    const renamed = writeConfig(nodes.c, join(info.dir, 'cluster', 'c-renamed'), [{
+      name: 'tenant', bridge: bridgeOf('c'), datapathType: 'netdev', primary: true,
+      vlan: { pool: '100-199', per: 'namespace' }, ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
+    }], { nodeName: 'node-c-renamed', stateDir: join(info.dir, 'cluster', 'c', 'state'), etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 }, timeoutMs: 5000 });
+    const before = (await attachments('c')).filter((x) => x.pod === 'ren-1');
+    const r = await runPlugin(nodes.c, ['gc', '-o', 'json'], { config: renamed });
+    expect(r.exitCode, r.all).toBe(0);
+    const actions = JSON.parse(r.stdout).actions as { action: string; pod?: string; target: string }[];
+    expect(actions.filter((x) => x.pod !== 'team-f/leak-1')).toEqual([]);
+    expect(actions.map((x) => x.action).sort()).toEqual(expect.arrayContaining(['leave-vlan', 'release-address']));
+    expect((await etcdKeys()).filter((k) => k.includes(leaked))).toEqual([]);
+    expect((await etcdKeys()).some((k) => k.includes(pods['ren-1'].id))).toBe(true);
+    expect((await attachments('c')).filter((x) => x.pod === 'ren-1')).toEqual(before);
+    expect(await ipOf(pods['ren-1'].id)).toBe(before[0].ip.split('/')[0]);
   });
 
   it('etcd unreachable: setup fails with one line within the timeout and leaves nothing behind', async () => {
