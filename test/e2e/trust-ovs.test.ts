@@ -42,7 +42,7 @@ describe('rows podvlan did not write are never acted on', () => {
   });
   afterAll(async () => {
     await teardownAll(info, config, [BRIDGE]);
-    for (const p of ['rvuplink0', TRAVERSAL, ETC]) {
+    for (const p of ['rvuplink0', 'rvforeign1', TRAVERSAL, ETC]) {
       await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--if-exists', 'del-port', p], { reject: false });
       await execa('ip', ['-n', info.netns, 'link', 'del', p], { reject: false });
     }
@@ -57,6 +57,25 @@ describe('rows podvlan did not write are never acted on', () => {
     expect(await bridgePorts(info, BRIDGE)).toContain('rvuplink0');
     const list = await run('list', '-o', 'json');
     expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+
+  it('a pod record naming a foreign link: neither teardown nor gc deletes it', async () => {
+    // Pod records are files; their port names become ip arguments only as the pod's own veth names.
+    await execa('ip', ['-n', info.netns, 'link', 'add', 'rvforeign1', 'type', 'veth', 'peer', 'name', 'rvforeign2']);
+    const pods = join(dir, 'state', 'pods');
+    mkdirSync(pods, { recursive: true });
+    const record = (pod: string, ready: boolean) => writeFileSync(join(pods, `default_${pod}.json`), JSON.stringify({
+      namespace: 'default', pod, containerId: DEAD, ready, attachments: [{ network: 'vlannet', interface: 'eth1', port: 'rvforeign1', tag: 22 }],
+    }));
+    record('22-forged', false);
+    expect((await run('teardown', 'default', '22-forged', DEAD)).exitCode).toBe(0);
+    expect(await linkExists('rvforeign1')).toBe(true);
+    record('22-forged2', false);
+    const gc = await run('gc', '-o', 'json');
+    expect(gc.exitCode, gc.all).toBe(0);
+    expect(JSON.parse(gc.stdout).actions.filter((x: { target: string }) => x.target === 'rvforeign1')).toEqual([]);
+    expect(await linkExists('rvforeign1')).toBe(true);
+    await execa('rm', ['-f', join(pods, 'default_22-forged2.json')]);
   });
 
   it('a row whose network is a path (../../../../etc) is ignored: nothing outside the state dir is read or removed', async () => {
