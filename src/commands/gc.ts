@@ -71,7 +71,8 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
 
     // Veths that no port and no record name: leftovers of calls killed before records existed.
     // Any Port row counts, ours or not: a link some other port uses is not podvlan's to delete.
-    const named = new Set([...await allPortNames(ovs), ...listPodRecords(stateDir).filter(isOwnRecord).flatMap((r) => r.attachments.map((a) => a.port))]);
+    const recorded = listPodRecords(stateDir).filter(isOwnRecord).flatMap((r) => r.attachments.map((a) => a.port));
+    const named = new Set([...(await allPortNames(ovs)), ...recorded]);
     // Same name and same ifindex as at the start: a setup that since wrote its record and made a
     // new veth under that name is not touched.
     const orphans = veths.filter((v) => !named.has(v.name) && v.index !== undefined && ifindexOf(v.name) === v.index).map((v) => v.name);
@@ -112,16 +113,19 @@ async function clusterHoldings(ctx: Context, ports: FoundPort[]): Promise<Holdin
   const [addresses, vlans] = await Promise.all([listAllocations(client, prefix), listVlans(client, prefix)]);
   return [
     ...addresses.filter((a) => mine.has(a.node) && isValidOwner(a)).map((a) => ({ ...a, kind: 'address' as const })),
-    ...vlans.flatMap((v) => v.members.filter((m) => mine.has(m.node)).map((m) => ({ ...m, interface: '', tag: v.tag, kind: 'vlan' as const })))
+    ...vlans
+      .flatMap((v) => v.members.filter((m) => mine.has(m.node)).map((m) => ({ ...m, interface: '', tag: v.tag })))
+      .map((m) => ({ ...m, kind: 'vlan' as const }))
       .filter(isValidOwner),
   ];
 }
 
 /** A pod record gc may act on: valid names, and only ports named as this pod's veths are named. */
 function isOwnRecord(r: PodRecord): boolean {
-  return typeof r.namespace === 'string' && typeof r.pod === 'string' && isDns1123Label(r.namespace) && isPodName(r.pod) &&
-    typeof r.containerId === 'string' && isContainerId(r.containerId) &&
-    Array.isArray(r.attachments) && r.attachments.every((a) => isDns1123Label(a.network) && a.port === hostVethName(r.namespace, r.pod, a.network));
+  const names = typeof r.namespace === 'string' && typeof r.pod === 'string' && typeof r.containerId === 'string';
+  return names && isDns1123Label(r.namespace) && isPodName(r.pod) && isContainerId(r.containerId) &&
+    Array.isArray(r.attachments) &&
+    r.attachments.every((a) => isDns1123Label(a.network) && a.port === hostVethName(r.namespace, r.pod, a.network));
 }
 
 async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod: string,
@@ -174,7 +178,9 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
     // The reason as found: a record that never became ready is an unfinished setup; a ready one
     // lost its port (its container is gone or restarted, or a teardown was killed midway).
     const why = record.ready ? 'its pod record is ready but no live port names it' : 'its setup never finished';
-    for (const l of links) actions.push({ action: 'delete-veth', target: l, pod: who, container: record.containerId, reason: why });
+    for (const l of links) {
+      actions.push({ action: 'delete-veth', target: l, pod: who, container: record.containerId, reason: why });
+    }
     actions.push({ action: 'remove-record', target: who, pod: who, container: record.containerId, reason: 'no live attachment' });
     if (!dryRun) {
       await deleteHostLinks(links, timeoutMs);

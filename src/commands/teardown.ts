@@ -26,8 +26,10 @@ export async function teardown(ctx: Context, ref: PodRef): Promise<TeardownResul
       const networks = networksFor(ctx.config, ref);
       const record = readPodRecord(stateDir, ref.namespace, ref.pod);
       // Only names in this pod's own form: a record is a file, and its names become ip arguments.
-      const recorded = record?.containerId === ref.containerId
-        ? record.attachments.filter((a) => a.port === hostVethName(ref.namespace, ref.pod, a.network)).map((a) => a.port) : [];
+      const ownName = (a: { port: string; network: string }) =>
+        a.port === hostVethName(ref.namespace, ref.pod, a.network);
+      const mineRecorded = record?.containerId === ref.containerId ? record.attachments : [];
+      const recorded = mineRecorded.filter(ownName).map((a) => a.port);
       const orphanLinks = [...networks.map((n) => hostVethName(ref.namespace, ref.pod, n.name)), ...recorded].filter((p) => !othersPorts.has(p));
       const result = await detach(ctx, ovs, mine, { extraLinks: orphanLinks });
       // Leases taken by an interrupted setup have no port to point at them.

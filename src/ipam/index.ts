@@ -35,7 +35,9 @@ export function clusterFor(config: Config): Cluster | undefined {
 
 export function leaseDirFor(stateDir: string, network: string): LeaseDir {
   // The name becomes a path part: a label, never "..", "/" or anything read back unchecked.
-  if (!isDns1123Label(network)) throw new InvalidInputError(`invalid network name ${quote(network)}: not a lease directory`);
+  if (!isDns1123Label(network)) {
+    throw new InvalidInputError(`invalid network name ${quote(network)}: not a lease directory`);
+  }
   return new LeaseDir(join(stateDir, 'ipam', network));
 }
 

@@ -77,7 +77,9 @@ export class LeaseDir {
   }
 
   remove(ip: string): void {
-    if (!isIpv4(ip)) throw new UnavailableError(`not removing lease ${JSON.stringify(ip)} under ${this.dir}: not an address`);
+    if (!isIpv4(ip)) {
+      throw new UnavailableError(`not removing lease ${JSON.stringify(ip)} under ${this.dir}: not an address`);
+    }
     try {
       unlinkSync(join(this.dir, ip));
     } catch (err) {

@@ -4,7 +4,9 @@
 import { ConflictError, NotFoundError, OperationError, UnavailableError } from '../errors';
 import { type Attachment, fromExternalIds, MANAGED_KEY, toExternalIds } from './attachment';
 import { OvsdbClient, TransactionError } from './client';
-import { assertAbsent, comment, type Condition, insert, mutate, type Operation, type OperationResult, select, waitUntilPresent } from './ops';
+import {
+  assertAbsent, comment, type Condition, insert, mutate, type Operation, type OperationResult, select, waitUntilPresent,
+} from './ops';
 import { decodeOptional, decodeStringMap, decodeUuid, map, namedUuid, set, uuid } from './values';
 
 export interface BridgeSpec { name: string; datapathType: string }
@@ -57,7 +59,9 @@ async function waitApplied(client: OvsdbClient, cfg: number, expected: Expected[
  * took the bridge (a system datapath without its kernel module). Bridges are judged first: a
  * bridge that is not up explains all its ports.
  */
-function attachCheck(expected: Expected[]): { ops: Operation[]; judge: (results: OperationResult[]) => string | undefined } {
+interface AttachCheck { ops: Operation[]; judge: (results: OperationResult[]) => string | undefined }
+
+function attachCheck(expected: Expected[]): AttachCheck {
   const bridges = [...new Set(expected.map((e) => e.bridge))];
   const names = [...new Set([...bridges, ...expected.map((e) => e.name)])];
   const ops = [
@@ -99,7 +103,8 @@ async function attachFailure(client: OvsdbClient, expected: Expected[]): Promise
 
 function likelyCause(datapathType: string): string {
   if (datapathType === 'system') {
-    return 'datapath_type system needs the openvswitch kernel module, which is likely not loaded (modprobe openvswitch, or use datapathType netdev, which works without it)';
+    return 'datapath_type system needs the openvswitch kernel module, which is likely not loaded ' +
+      '(modprobe openvswitch, or use datapathType netdev, which works without it)';
   }
   return `datapath_type ${datapathType}: see ovs-vswitchd's log for why it failed`;
 }
@@ -128,7 +133,8 @@ export async function ensureBridges(client: OvsdbClient, bridges: BridgeSpec[], 
   const ops: Operation[] = [comment('podvlan init: create bridges')];
   const bridgeOps: Operation[] = [];
   missing.forEach((b, i) => {
-    const bridgeOp = insert('Bridge', { name: b.name, ports: namedUuid(`p${i}`), datapath_type: b.datapathType }, `b${i}`);
+    const row = { name: b.name, ports: namedUuid(`p${i}`), datapath_type: b.datapathType };
+    const bridgeOp = insert('Bridge', row, `b${i}`);
     bridgeOps.push(bridgeOp);
     ops.push(
       assertAbsent('Bridge', byName(b.name)),
@@ -145,7 +151,8 @@ export async function ensureBridges(client: OvsdbClient, bridges: BridgeSpec[], 
     await waitApplied(client, nextCfgOf(results), bridges.map(own), timeoutMs);
   } catch (err) {
     // Undo what this call made: with no reference left, OVSDB drops the bridge, its port and interface.
-    await client.transact(created.map((c) => mutate('Open_vSwitch', ALL_ROWS, [['bridges', 'delete', set([uuid(c.uuid)])]])));
+    const unlink = created.map((c) => mutate('Open_vSwitch', ALL_ROWS, [['bridges', 'delete', set([uuid(c.uuid)])]]));
+    await client.transact(unlink);
     throw err;
   }
   return missing.map((b) => b.name);
@@ -193,7 +200,8 @@ export async function addAccessPorts(client: OvsdbClient, attachments: Attachmen
     throw err;
   }
   const committed = performance.now();
-  await waitApplied(client, nextCfgOf(results), attachments.map((a) => ({ name: a.port, bridge: a.bridge })), timeoutMs);
+  const expected = attachments.map((a) => ({ name: a.port, bridge: a.bridge }));
+  await waitApplied(client, nextCfgOf(results), expected, timeoutMs);
   return { applyMs: performance.now() - committed };
 }
 

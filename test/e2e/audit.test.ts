@@ -11,17 +11,26 @@ const info = inject('sandbox');
 const dir = join(info.dir, 'audit');
 const stateDir = join(dir, 'state');
 const BRIDGE = 'aud_br';
-const config = writeConfig(info, dir, [{
-  name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan: { fromPodName: '^(\\d+)-' },
-  ipam: { type: 'host-local', subnet: '10.238.0.0/24', gateway: '10.238.0.1' },
-}]);
+const config = writeConfig(info, dir, [
+  {
+    name: 'vlannet',
+    bridge: BRIDGE,
+    datapathType: 'netdev',
+    primary: true,
+    vlan: { fromPodName: '^(\\d+)-' },
+    ipam: { type: 'host-local', subnet: '10.238.0.0/24', gateway: '10.238.0.1' },
+  },
+]);
 const run = (...args: string[]) => runPlugin(info, args, { config });
 const check = () => audit(info, stateDir, [BRIDGE]);
 
 /** Write an Interface column straight into OVSDB, as only ovs-vswitchd would. */
 async function setInterface(name: string, row: Record<string, unknown>): Promise<void> {
-  await execa('ovsdb-client', ['transact', info.ovsdb, JSON.stringify(['Open_vSwitch',
-    { op: 'update', table: 'Interface', where: [['name', '==', name]], row }])]);
+  await execa('ovsdb-client', [
+    'transact',
+    info.ovsdb,
+    JSON.stringify(['Open_vSwitch', { op: 'update', table: 'Interface', where: [['name', '==', name]], row }]),
+  ]);
 }
 
 describe('the consistency audit flags each broken attachment', () => {
@@ -67,19 +76,23 @@ describe('the consistency audit flags each broken attachment', () => {
     expect(await check()).toEqual([]);
   });
 
-  it('a recorded netns that is not the container\'s', async () => {
-    const inode = (await ovsVsctl(info, ['get', 'Port', port, 'external_ids:"podvlan/netns"'])).trim().replace(/"/g, '');
+  it("a recorded netns that is not the container's", async () => {
+    const inode = (await ovsVsctl(info, ['get', 'Port', port, 'external_ids:"podvlan/netns"']))
+      .trim()
+      .replace(/"/g, '');
     await ovsVsctl(info, ['set', 'Port', port, 'external_ids:"podvlan/netns"=1']);
     expect((await check()).join('\n')).toMatch(/recorded netns 1 is not the container's/);
     await ovsVsctl(info, ['set', 'Port', port, `external_ids:"podvlan/netns"=${inode}`]);
     expect(await check()).toEqual([]);
   });
 
-  it("a veth whose peer is in another namespace than the recorded one", async () => {
+  it('a veth whose peer is in another namespace than the recorded one', async () => {
     // The pod's end moved into a stranger's namespace (what a reused PID would do).
     await execa('ip', ['netns', 'add', scratchNs]);
     const pid = (await docker(info, ['inspect', '-f', '{{.State.Pid}}', id])).stdout.trim();
     await execa('nsenter', ['-t', pid, '-n', 'ip', 'link', 'set', 'eth1', 'netns', scratchNs]);
-    expect(await check()).toEqual([`port ${port} (22-audited): its veth's peer is not eth1 in netns ${(await ourPorts(info, [BRIDGE]))[0].netns}`]);
+    expect(await check()).toEqual([
+      `port ${port} (22-audited): its veth's peer is not eth1 in netns ${(await ourPorts(info, [BRIDGE]))[0].netns}`,
+    ]);
   });
 });

@@ -31,15 +31,21 @@ async function etcdKeys(): Promise<string[]> {
 async function attachments(node: Node) {
   const r = await run(node, 'list', '--output', 'json');
   expect(r.exitCode, r.all).toBe(0);
-  return (JSON.parse(r.stdout) as { namespace: string; pod: string; containerId: string; tag: number; ip: string; bridge: string; port: string }[]).filter((a) => a.bridge === bridgeOf(node));
+  type Row = {
+    namespace: string; pod: string; containerId: string; tag: number; ip: string; bridge: string; port: string;
+  };
+  return (JSON.parse(r.stdout) as Row[]).filter((a) => a.bridge === bridgeOf(node));
 }
 
 describe('cluster-wide allocation across three nodes', () => {
   beforeAll(async () => {
     // etcd in the sandbox's namespace, at the address every node routes to over its uplink.
-    const [started] = await Promise.all([startEtcd({ netns: info.netns, host: SERVICE_ADDRESS }), startNodes(info, [...NODES])
-      .then((list) => list.forEach((n) => { nodes[n.name as Node] = n; }))]);
+    const [started, list] = await Promise.all([
+      startEtcd({ netns: info.netns, host: SERVICE_ADDRESS }),
+      startNodes(info, [...NODES]),
+    ]);
     etcd = started;
+    for (const n of list) nodes[n.name as Node] = n;
     for (const n of NODES) {
       configs[n] = writeConfig(nodes[n], join(info.dir, 'cluster', n), [{
         name: 'tenant', bridge: bridgeOf(n), datapathType: 'netdev', primary: true,
@@ -127,8 +133,11 @@ describe('cluster-wide allocation across three nodes', () => {
     expect(view.addresses.map((x: { address: string }) => x.address)).toEqual([newIp]);
     expect(JSON.parse((await run('b', 'status', 'team-a', 'sts-0', pods['sts-0'].id)).stdout).ip).toBe(newIp);
     expect(await canPing(info, pods['web-1'].id, newIp)).toBe(true);
-    expect(await audit(nodes.a, join(info.dir, 'cluster', 'a', 'state'), [bridgeOf('a')], { leases: false })).toEqual([]);
-    expect(await audit(nodes.b, join(info.dir, 'cluster', 'b', 'state'), [bridgeOf('b')], { leases: false })).toEqual([]);
+    // Addresses live in etcd here, not in lease files.
+    for (const n of ['a', 'b'] as const) {
+      const stateDir = join(info.dir, 'cluster', n, 'state');
+      expect(await audit(nodes[n], stateDir, [bridgeOf(n)], { leases: false })).toEqual([]);
+    }
     expect(old.exitCode).toBe(0);
   });
 
@@ -182,7 +191,7 @@ describe('cluster-wide allocation across three nodes', () => {
     expect((await etcdKeys()).some((k) => k.includes('/member/team-a/') && k.endsWith(pods['web-1'].id))).toBe(true);
   });
 
-  it('a renamed node keeps its etcd holdings for running pods, and still collects what its dead ones leaked', async () => {
+  it('a renamed node keeps its running pods\' etcd holdings, and collects what its dead ones leaked', async () => {
     await setup('c', 'team-f', 'ren-1');
     await setup('c', 'team-f', 'leak-1');
     // leak-1's container dies and its port vanishes without a teardown (e.g. removed by hand):
@@ -194,8 +203,12 @@ describe('cluster-wide allocation across three nodes', () => {
     await execa('docker', ['-H', `unix://${info.dockerSocket}`, 'rm', '-f', leaked]);
     const renamed = writeConfig(nodes.c, join(info.dir, 'cluster', 'c-renamed'), [{
       name: 'tenant', bridge: bridgeOf('c'), datapathType: 'netdev', primary: true,
-      vlan: { pool: '100-199', per: 'namespace' }, ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
-    }], { nodeName: 'node-c-renamed', stateDir: join(info.dir, 'cluster', 'c', 'state'), etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 }, timeoutMs: 5000 });
+      vlan: { pool: '100-199', per: 'namespace' },
+      ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
+    }], {
+      nodeName: 'node-c-renamed', stateDir: join(info.dir, 'cluster', 'c', 'state'), timeoutMs: 5000,
+      etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 },
+    });
     const before = (await attachments('c')).filter((x) => x.pod === 'ren-1');
     const r = await runPlugin(nodes.c, ['gc', '-o', 'json'], { config: renamed });
     expect(r.exitCode, r.all).toBe(0);

@@ -18,22 +18,26 @@ const optional = <T>(v: unknown): T | undefined => (Array.isArray(v) && v[0] ===
 
 /** podvlan's ports, on the given bridges only (test files share one OVS). */
 export async function ourPorts(info: SandboxInfo, bridges: string[]): Promise<OurPort[]> {
-  const { stdout } = await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--format=json', '--columns=name,tag,external_ids', 'find', 'Port', 'external_ids:podvlan/managed=true']);
+  const { stdout } = await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--format=json', '--columns=name,tag,external_ids',
+    'find', 'Port', 'external_ids:podvlan/managed=true']);
   const data = JSON.parse(stdout) as { data: [string, unknown, ['map', [string, string][]]][] };
   return data.data.map(([name, tag, ids]) => {
     const m = Object.fromEntries(ids[1]);
     return {
-      name, namespace: m['podvlan/namespace'], pod: m['podvlan/pod'], containerId: m['podvlan/containerId'], network: m['podvlan/network'],
-      bridge: m['podvlan/bridge'], ip: m['podvlan/ip'], tag: optional<number>(tag), interface: m['podvlan/interface'], netns: m['podvlan/netns'],
+      name, namespace: m['podvlan/namespace'], pod: m['podvlan/pod'], containerId: m['podvlan/containerId'],
+      network: m['podvlan/network'], bridge: m['podvlan/bridge'], ip: m['podvlan/ip'], tag: optional<number>(tag),
+      interface: m['podvlan/interface'], netns: m['podvlan/netns'],
     };
   }).filter((p) => bridges.includes(p.bridge));
 }
 
 /** ofport and error of every Interface row, by name. */
 async function interfaces(info: SandboxInfo): Promise<Map<string, { ofport?: number; error?: string }>> {
-  const { stdout } = await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--format=json', '--columns=name,ofport,error', 'list', 'Interface']);
+  const { stdout } = await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--format=json', '--columns=name,ofport,error',
+    'list', 'Interface']);
   const data = JSON.parse(stdout) as { data: [string, unknown, unknown][] };
-  return new Map(data.data.map(([name, ofport, error]) => [name, { ofport: optional<number>(ofport), error: optional<string>(error) }]));
+  return new Map(data.data.map(([name, ofport, error]) =>
+    [name, { ofport: optional<number>(ofport), error: optional<string>(error) }]));
 }
 
 interface LinkInfo { ifindex: number; ifname: string; link_index?: number }
@@ -51,12 +55,13 @@ async function linksIn(args: string[]): Promise<LinkInfo[]> {
 async function peerProblem(info: SandboxInfo, p: OurPort, host: LinkInfo | undefined): Promise<string | undefined> {
   if (!host) return undefined; // reported as "has no veth"
   const pid = (await docker(info, ['inspect', '-f', '{{.State.Pid}}', p.containerId], false)).stdout.trim();
-  if (!/^[1-9]\d*$/.test(pid)) return `port ${p.name} (${p.pod}): container ${p.containerId.slice(0, 12)} is not running`;
+  const who = `port ${p.name} (${p.pod})`;
+  if (!/^[1-9]\d*$/.test(pid)) return `${who}: container ${p.containerId.slice(0, 12)} is not running`;
   const inode = (await execa('stat', ['-L', '-c', '%i', `/proc/${pid}/ns/net`], { reject: false })).stdout.trim();
-  if (inode !== p.netns) return `port ${p.name} (${p.pod}): recorded netns ${p.netns} is not the container's (${inode})`;
+  if (inode !== p.netns) return `${who}: recorded netns ${p.netns} is not the container's (${inode})`;
   const peer = (await linksIn(['nsenter', '-t', pid, '-n', 'ip'])).find((l) => l.ifindex === host.link_index);
   if (!peer || peer.link_index !== host.ifindex || peer.ifname !== p.interface) {
-    return `port ${p.name} (${p.pod}): its veth's peer is not ${p.interface} in netns ${p.netns}`;
+    return `${who}: its veth's peer is not ${p.interface} in netns ${p.netns}`;
   }
   return undefined;
 }
@@ -70,7 +75,11 @@ export function leaseFiles(stateDir: string): LeaseFile[] {
     .map((address) => ({ network, address, ...JSON.parse(readFileSync(join(root, network, address), 'utf8')) })));
 }
 
-export function podRecords(stateDir: string): { namespace: string; pod: string; containerId: string; ready: boolean; attachments: { port: string; tag: number }[] }[] {
+export interface RecordFile {
+  namespace: string; pod: string; containerId: string; ready: boolean; attachments: { port: string; tag: number }[];
+}
+
+export function podRecords(stateDir: string): RecordFile[] {
   const dir = join(stateDir, 'pods');
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
@@ -80,7 +89,8 @@ export function podRecords(stateDir: string): { namespace: string; pod: string; 
  * `temps`: also flag temp files of killed writers (only gc removes those). `leases: false` for
  * networks whose addresses live in etcd, not in lease files.
  */
-export async function audit(info: SandboxInfo, stateDir: string, bridges: string[], opts: { temps?: boolean; leases?: boolean } = {}): Promise<string[]> {
+export async function audit(info: SandboxInfo, stateDir: string, bridges: string[],
+  opts: { temps?: boolean; leases?: boolean } = {}): Promise<string[]> {
   const { temps: withTemps = true, leases: withLeases = true } = opts;
   const problems: string[] = [];
   const ports = await ourPorts(info, bridges);
@@ -91,14 +101,22 @@ export async function audit(info: SandboxInfo, stateDir: string, bridges: string
   const hostLinks = new Map((await linksIn(['ip', '-n', info.netns])).map((l) => [l.ifname, l]));
   for (const p of ports) {
     if (!veths.has(p.name)) problems.push(`port ${p.name} (${p.pod}) has no veth`);
-    if (withLeases && p.ip && !leases.some((l) => l.address === p.ip!.split('/')[0] && l.containerId === p.containerId && l.network === p.network)) problems.push(`port ${p.name} (${p.pod}) has no lease for ${p.ip}`);
+    const leased = (l: LeaseFile) =>
+      l.address === p.ip!.split('/')[0] && l.containerId === p.containerId && l.network === p.network;
+    if (withLeases && p.ip && !leases.some(leased)) problems.push(`port ${p.name} (${p.pod}) has no lease for ${p.ip}`);
     const r = records.find((x) => x.namespace === p.namespace && x.pod === p.pod);
     if (!r || !r.ready || r.containerId !== p.containerId) problems.push(`port ${p.name} (${p.pod}) has no ready record`);
-    else if (r.attachments.find((a) => a.port === p.name)?.tag !== p.tag) problems.push(`port ${p.name} (${p.pod}) has tag ${p.tag}, its record ${r.attachments.find((a) => a.port === p.name)?.tag}`);
+    else {
+      const recordedTag = r.attachments.find((a) => a.port === p.name)?.tag;
+      if (recordedTag !== p.tag) problems.push(`port ${p.name} (${p.pod}) has tag ${p.tag}, its record ${recordedTag}`);
+    }
     const iface = ifaces.get(p.name);
     if (!iface) problems.push(`port ${p.name} (${p.pod}) has no Interface row`);
     else {
-      if (!Number.isInteger(iface.ofport) || iface.ofport! <= 0) problems.push(`port ${p.name} (${p.pod}) has ofport ${iface.ofport ?? '[]'}`);
+      const ofport = iface.ofport;
+      if (!Number.isInteger(ofport) || ofport! <= 0) {
+        problems.push(`port ${p.name} (${p.pod}) has ofport ${ofport ?? '[]'}`);
+      }
       if (iface.error) problems.push(`port ${p.name} (${p.pod}) has error ${JSON.stringify(iface.error)}`);
     }
     const peer = await peerProblem(info, p, hostLinks.get(p.name));

@@ -23,16 +23,43 @@ export async function startNode(info: SandboxInfo, name: string, index: number):
   mkdirSync(nodeDir, { recursive: true });
   const netns = `${info.netns}-${name}`;
   const ovsdb = `unix:${nodeDir}/db.sock`;
-  const node: NodeInfo = { ...info, name, nodeDir, netns, ovsdb, vswitchdCtl: `${nodeDir}/vswitchd.ctl`, stop: () => stopNode(node) };
+  const node: NodeInfo = {
+    ...info,
+    name,
+    nodeDir,
+    netns,
+    ovsdb,
+    vswitchdCtl: `${nodeDir}/vswitchd.ctl`,
+    stop: () => stopNode(node),
+  };
   await execa('ip', ['netns', 'add', netns]);
   await execa('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
   await uplink(info, netns, index);
   await execa('ovsdb-tool', ['create', `${nodeDir}/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema']);
-  await execa('ovsdb-server', [`${nodeDir}/conf.db`, `--remote=punix:${nodeDir}/db.sock`, `--pidfile=${nodeDir}/ovsdb.pid`,
-    '--detach', `--log-file=${nodeDir}/ovsdb.log`, `--unixctl=${nodeDir}/ovsdb.ctl`]);
+  await execa('ovsdb-server', [
+    `${nodeDir}/conf.db`,
+    `--remote=punix:${nodeDir}/db.sock`,
+    `--pidfile=${nodeDir}/ovsdb.pid`,
+    '--detach',
+    `--log-file=${nodeDir}/ovsdb.log`,
+    `--unixctl=${nodeDir}/ovsdb.ctl`,
+  ]);
   await execa('ovs-vsctl', [`--db=${ovsdb}`, '--no-wait', 'init']);
-  await execa('ip', ['netns', 'exec', netns, 'ovs-vswitchd', ovsdb, `--pidfile=${nodeDir}/vswitchd.pid`, '--detach',
-    `--log-file=${nodeDir}/vswitchd.log`, `--unixctl=${node.vswitchdCtl}`], { env: { OVS_RUNDIR: nodeDir } });
+  await execa(
+    'ip',
+    [
+      'netns',
+      'exec',
+      netns,
+      'ovs-vswitchd',
+      ovsdb,
+      `--pidfile=${nodeDir}/vswitchd.pid`,
+      '--detach',
+      `--log-file=${nodeDir}/vswitchd.log`,
+      `--unixctl=${node.vswitchdCtl}`,
+    ],
+    { env: { OVS_RUNDIR: nodeDir } },
+  );
   return node;
 }
 
@@ -61,7 +88,10 @@ async function uplink(info: SandboxInfo, netns: string, index: number): Promise<
 export async function trunk(x: NodeInfo, bridgeX: string, y: NodeInfo, bridgeY: string): Promise<[string, string]> {
   const [px, py] = [`tr${x.name}${y.name}`, `tr${y.name}${x.name}`];
   await execa('ip', ['-n', x.netns, 'link', 'add', px, 'type', 'veth', 'peer', 'name', py, 'netns', y.netns]);
-  for (const [n, port, br] of [[x, px, bridgeX], [y, py, bridgeY]] as const) {
+  for (const [n, port, br] of [
+    [x, px, bridgeX],
+    [y, py, bridgeY],
+  ] as const) {
     await execa('ip', ['-n', n.netns, 'link', 'set', port, 'up']);
     await execa('ovs-vsctl', [`--db=${n.ovsdb}`, 'add-port', br, port]);
   }
@@ -69,16 +99,39 @@ export async function trunk(x: NodeInfo, bridgeX: string, y: NodeInfo, bridgeY: 
 }
 
 function pidOf(file: string): number | undefined {
-  try { return Number(readFileSync(file, 'utf8').trim()) || undefined; } catch { return undefined; }
+  try {
+    return Number(readFileSync(file, 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function stopNode(node: NodeInfo): Promise<void> {
-  const pids = ['vswitchd.pid', 'ovsdb.pid'].map((f) => pidOf(join(node.nodeDir, f))).filter((p): p is number => p !== undefined);
-  for (const pid of pids) try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+  const pids = ['vswitchd.pid', 'ovsdb.pid']
+    .map((f) => pidOf(join(node.nodeDir, f)))
+    .filter((p): p is number => p !== undefined);
+  for (const pid of pids)
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
   const deadline = Date.now() + 10000;
-  const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  for (const pid of pids.filter(alive)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const pid of pids.filter(alive))
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   // Deleting the namespace removes every link in it: host veths, trunks, the uplink, tap devices.
   await execa('ip', ['netns', 'del', node.netns], { reject: false });
 }

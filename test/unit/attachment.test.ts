@@ -63,7 +63,8 @@ describe('toExternalIds / fromExternalIds', () => {
     }
     const { 'podvlan/mac': _mac, ...noMac } = ids;
     expect(fromExternalIds(base.port, 22, noMac)).toBeUndefined();
-    expect(fromExternalIds(base.port, 22, { ...ids, 'podvlan/netns': '4026532000', 'podvlan/node': 'Node-A.example' })).toBeDefined();
+    const withNode = { ...ids, 'podvlan/netns': '4026532000', 'podvlan/node': 'Node-A.example' };
+    expect(fromExternalIds(base.port, 22, withNode)).toBeDefined();
   });
 
   it('uses tag 0 for an untagged port', () => {

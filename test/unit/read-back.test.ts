@@ -14,11 +14,17 @@ import { listVlans } from '../../src/ipam/vlan-pool';
 const ID = 'a'.repeat(64);
 const owner = { network: 'net', namespace: 'ns', pod: 'p', containerId: ID, interface: 'eth1' };
 const fakeEtcd = (kvs: Record<string, unknown>) =>
-  ({ getPrefix: async (prefix: string) => Object.entries(kvs).filter(([k]) => k.startsWith(prefix)).map(([key, v]) => ({ key, value: typeof v === 'string' ? v : JSON.stringify(v) })) }) as unknown as EtcdClient;
+  ({
+    getPrefix: async (prefix: string) =>
+      Object.entries(kvs)
+        .filter(([k]) => k.startsWith(prefix))
+        .map(([key, v]) => ({ key, value: typeof v === 'string' ? v : JSON.stringify(v) })),
+  }) as unknown as EtcdClient;
 
 describe('read-back guards', () => {
   it('a lease directory is only ever a network label under <stateDir>/ipam', () => {
-    for (const bad of ['../../../../etc', '..', 'a/b', '', 'Net']) expect(() => leaseDirFor('/s', bad), bad).toThrow(/invalid network name/);
+    for (const bad of ['../../../../etc', '..', 'a/b', '', 'Net'])
+      expect(() => leaseDirFor('/s', bad), bad).toThrow(/invalid network name/);
     expect(leaseDirFor('/s', 'net').dir).toBe('/s/ipam/net');
   });
 
@@ -38,15 +44,21 @@ describe('read-back guards', () => {
     expect(listNodeLeases(dir).map((l) => l.address)).toEqual(['10.0.0.5']);
   });
 
-  it('an owner is valid only in podvlan\'s form', () => {
+  it("an owner is valid only in podvlan's form", () => {
     expect(isValidOwner(owner)).toBe(true);
     expect(isValidOwner({ ...owner, interface: '' })).toBe(true); // a VLAN membership has none
-    for (const [k, v] of [['network', '../x'], ['namespace', '?'], ['pod', 'a/b'], ['containerId', '?'], ['interface', 'a/b']]) {
+    for (const [k, v] of [
+      ['network', '../x'],
+      ['namespace', '?'],
+      ['pod', 'a/b'],
+      ['containerId', '?'],
+      ['interface', 'a/b'],
+    ]) {
       expect(isValidOwner({ ...owner, [k]: v }), k).toBe(false);
     }
   });
 
-  it('etcd: allocations under keys podvlan did not write are skipped, VLAN members not in its form dropped', async () => {
+  it('etcd: allocations under keys podvlan never writes are skipped, malformed VLAN members dropped', async () => {
     const client = fakeEtcd({
       '/p/ipam/net/ip/10.0.0.1': { ...owner, node: 'n', since: 's' },
       '/p/ipam/../ip/10.0.0.2': { ...owner, node: 'n', since: 's' },
