@@ -64,8 +64,8 @@ describe('read-back guards', () => {
       '/p/ipam/../ip/10.0.0.2': { ...owner, node: 'n', since: 's' },
       '/p/ipam/net/ip/not-an-ip': { ...owner, node: 'n', since: 's' },
       '/p/vlan/net/tag/100': 'ns',
-      '/p/vlan/net/member/ns/good': { ...owner, node: 'n', since: 's' },
-      '/p/vlan/net/member/ns/bad': { ...owner, containerId: '../../x', node: 'n', since: 's' },
+      [`/p/vlan/net/member/ns/${ID}`]: { ...owner, node: 'n', since: 's' },
+      '/p/vlan/net/member/ns/x': { ...owner, containerId: '../../x', node: 'n', since: 's' },
       '/p/vlan/NET/tag/101': 'ns',
     });
     expect((await listAllocations(client, '/p')).map((a) => a.address)).toEqual(['10.0.0.1']);
