@@ -113,3 +113,17 @@ export function hash64Hex(text: string): string {
   h ^= h >> 33n;
   return h.toString(16).padStart(16, '0');
 }
+
+// Checks for values read back from OVSDB, etcd or files: what podvlan wrote there has these
+// forms, and anything else (a foreign row, a forged value) must never reach a path or an argv.
+export const isPodName = (s: string) => s.length > 0 && s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
+export const isContainerId = (s: string) => CONTAINER_ID.test(s);
+/** A Linux interface name as podvlan's config allows it (no '/', no whitespace, not . or ..). */
+export const isInterfaceName = (s: string) => /^[A-Za-z0-9_.-]{1,15}$/.test(s) && s !== '.' && s !== '..';
+export const isMac = (s: string) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(s);
+/** a.b.c.d/len with each octet 0-255 and len 0-32. */
+export function isIpv4Prefix(s: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+  return m !== null && m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
+}
+export const isIpv4 = (s: string) => isIpv4Prefix(`${s}/32`);

@@ -9,7 +9,7 @@ import { parseIpv4 } from '../ipam/ipv4';
 import { listVlans } from '../ipam/vlan-pool';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
-import { clusterOf, type Context, ownPorts } from './context';
+import { clusterOf, type Context } from './context';
 import { releaseVlan } from './detach';
 
 export interface AddressRow { scope: 'node' | 'cluster'; network: string; address: string; namespace: string; pod: string; containerId: string; interface: string; node?: string; since: string }
@@ -63,7 +63,8 @@ export async function ipamRelease(ctx: Context, network: string, address: string
   if (!force) {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
     try {
-      const user = ownPorts(ctx, await findPorts(ovs, { 'podvlan/network': network })).find((f) => f.attachment.ip?.split('/')[0] === address);
+      const ports = await findPorts(ovs, { 'podvlan/network': network });
+      const user = ports.find((f) => f.attachment.ip?.split('/')[0] === address);
       if (user) throw new ConflictError(`${network}/${address} is in use by port ${user.attachment.port} of ${user.attachment.namespace}/${user.attachment.pod}: tear the pod down first, or pass --force`);
     } finally {
       ovs.close();
@@ -127,7 +128,8 @@ export async function ipamReleaseVlan(ctx: Context, network: string, target: str
 async function refuseInUse(ctx: Context, network: string, namespace: string, pod: string): Promise<void> {
   const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
   try {
-    const user = ownPorts(ctx, await findPorts(ovs, { 'podvlan/network': network, 'podvlan/namespace': namespace, 'podvlan/pod': pod }))[0];
+    const selector = { 'podvlan/network': network, 'podvlan/namespace': namespace, 'podvlan/pod': pod };
+    const user = (await findPorts(ovs, selector))[0];
     if (user) throw new ConflictError(`${namespace}/${pod} uses network ${network} through port ${user.attachment.port} on this node: tear the pod down first, or pass --force`);
   } finally {
     ovs.close();

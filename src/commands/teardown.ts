@@ -29,7 +29,11 @@ export async function teardown(ctx: Context, given: PodRef): Promise<TeardownRes
       const othersPorts = new Set(ports.filter((f) => !mine.includes(f)).map((f) => f.attachment.port));
       // Veths of an interrupted setup have no port yet; they carry this pod's names, and the
       // pod record (written before anything was created) lists them.
-      const recorded = record?.containerId === ref.containerId ? record.attachments.map((a) => a.port) : [];
+      // Only names in this pod's own form: a record is a file, and its names become ip arguments.
+      const ownName = (a: { port: string; network: string }) =>
+        a.port === hostVethName(ref.namespace, ref.pod, a.network);
+      const mineRecorded = record?.containerId === ref.containerId ? record.attachments : [];
+      const recorded = mineRecorded.filter(ownName).map((a) => a.port);
       const orphanLinks = [...networks.map((n) => hostVethName(ref.namespace, ref.pod, n.name)), ...recorded].filter((p) => !othersPorts.has(p));
       const result = await detach(ctx, ovs, mine, { extraLinks: orphanLinks });
       // Leases taken by an interrupted setup have no port to point at them.

@@ -7,6 +7,7 @@
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnavailableError } from '../errors';
+import { isIpv4 } from '../names';
 import { type Owner, sameOwner } from './pool';
 
 export interface LeaseRecord extends Owner { address: string; since: string }
@@ -44,6 +45,7 @@ export class LeaseDir {
   }
 
   read(ip: string): LeaseRecord | undefined {
+    if (!isIpv4(ip)) return undefined; // a hint read back from a record or port: never a path of its own
     try {
       return JSON.parse(readFileSync(join(this.dir, ip), 'utf8')) as LeaseRecord;
     } catch {
@@ -54,7 +56,7 @@ export class LeaseDir {
   /** Addresses with a lease file (sorted names, temp files excluded). */
   taken(): Set<string> {
     try {
-      return new Set(readdirSync(this.dir).filter((n) => !n.startsWith('.')));
+      return new Set(readdirSync(this.dir).filter((n) => !n.startsWith('.') && isIpv4(n)));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return new Set();
@@ -75,6 +77,9 @@ export class LeaseDir {
   }
 
   remove(ip: string): void {
+    if (!isIpv4(ip)) {
+      throw new UnavailableError(`not removing lease ${JSON.stringify(ip)} under ${this.dir}: not an address`);
+    }
     try {
       unlinkSync(join(this.dir, ip));
     } catch (err) {
