@@ -32,8 +32,18 @@ export async function quickStateDirOf(where: LocatedConfig): Promise<string | un
   return stateDir;
 }
 
+/** stateDir, from the full parse when the quick reader is unsure; remembered in the hint either
+ * way, so that a config the quick reader cannot read costs the full parse once, not per call. */
+export async function stateDirOf(where: LocatedConfig): Promise<string> {
+  const quick = await quickStateDirOf(where);
+  if (quick) return quick;
+  const { stateDir } = (await (await import('./calls')).loadContext(where.path)).config;
+  writeStateDirHint(where.path, where.stat, stateDir);
+  return stateDir;
+}
+
 export async function statusCall(ref: PodRef, where: LocatedConfig, io: Io): Promise<void> {
-  const stateDir = (await quickStateDirOf(where)) ?? (await (await import('./calls')).loadContext(where.path)).config.stateDir;
+  const stateDir = await stateDirOf(where);
   const line = statusOutput(stateDir, ref);
   if (line) io.out(line);
 }
