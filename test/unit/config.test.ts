@@ -105,7 +105,7 @@ describe('parseConfig', () => {
   it.each([
     ['a mistyped network key', cfg(net().replace('bridge:', 'brige:')), 'unknown key "brige" in networks[0] (did you mean "bridge"?)'],
     ['a mistyped top-level key', `stateDri: /x\n${cfg(net())}`, 'unknown key "stateDri" at the top level (did you mean "stateDir"?)'],
-    ['a key in the wrong case', `logfile: /x\n${cfg(net())}`, 'unknown key "logfile" at the top level (did you mean "logFile"?)'],
+    ['a key in the wrong case', `MTU: 1400\n${cfg(net())}`.replace(/^MTU: 1400\n(.*)$/s, `$1    MTU: 1400\n`), 'unknown key "MTU" in networks[0] (did you mean "mtu"?)'],
     ['a mistyped key of a VLAN (a union)', cfg(net('', 'a', '{ idd: 5 }')), 'unknown key "idd" in networks[0].vlan (did you mean "id"?)'],
     ['a mistyped ipam key', cfg(net(hostLocal(', rangeStrat: 10.231.0.10'))), 'unknown key "rangeStrat" in networks[0].ipam (did you mean "rangeStart"?)'],
     ['a swapped pair of letters', cfg(net('    mtu: 1400\n').replace('mtu:', 'mut:')), 'unknown key "mut" in networks[0] (did you mean "mtu"?)'],
