@@ -12,7 +12,7 @@ const BRIDGE = 'op_br';
 const dir = join(info.dir, 'operator');
 const networks = [4, 2, 3, 1].map((n) => ({
   name: `net${n}`, bridge: BRIDGE, datapathType: 'netdev', interface: `eth${n}`, vlan: { id: 100 + n },
-  ipam: { type: 'host-local', subnet: `10.236.${n}.0/24` },
+  ipam: { type: 'host-local', subnet: `10.246.${n}.0/24` },
 }));
 const config = writeConfig(info, dir, networks);
 const run = (...args: string[]) => runPlugin(info, args, { config });
@@ -44,7 +44,7 @@ describe('the command line as an operator meets it', () => {
   it('ipam show of a pod that holds nothing says so and exits 1, in JSON too', async () => {
     const r = await run('ipam', 'show', 'default/nosuch');
     expect({ code: r.exitCode, all: r.all }).toEqual({ code: 1, all: 'nothing is allocated to default/nosuch' });
-    const j = await run('ipam', 'show', '10.236.9.9', '-o', 'json');
+    const j = await run('ipam', 'show', '10.246.9.9', '-o', 'json');
     expect(j.exitCode).toBe(1);
     expect(JSON.parse(j.stdout)).toEqual({ addresses: [], vlans: [] });
   });
