@@ -1,6 +1,6 @@
 // What an operator meets at the command line: usage, what nothing found means, permission errors
 // as non-root, a log file that cannot be written, the order of a repeated setup's lines.
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';

@@ -124,7 +124,7 @@ describe('failure', () => {
     const denied = new UnavailableError('cannot connect to OVSDB at unix:/run/openvswitch/db.sock: EACCES');
     const asRoot = lines('init');
     asRoot.code(denied);
-    vi.spyOn(process, 'getuid').mockReturnValue(1000);
+    vi.spyOn(process as { getuid: () => number }, 'getuid').mockReturnValue(1000);
     const asUser = lines('init');
     asUser.code(denied);
     asUser.code(new Error('connect EPERM /var/run/docker.sock'));
