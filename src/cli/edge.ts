@@ -41,9 +41,11 @@ function withRootHint(message: string): string {
 /** One line on `report` (stderr, or stdout for status), the failure in the log, the exit code. */
 export function failure(err: unknown, report: (line: string) => void, argv: string[]): number {
   const call = callOf(argv);
-  logger?.error('failed', { ...call, argv, error: oneLine(err), kind: err instanceof PodvlanError ? err.kind : 'internal' });
+  const kind = err instanceof PodvlanError ? err.kind : 'internal';
+  logger?.error('failed', { ...call, argv, error: oneLine(err), kind });
   // A log that could not be written is said here, once: never by status, whose output the kubelet parses.
-  const unlogged = logger?.writeError && call.cmd !== 'status' ? `; nothing was logged: cannot write log file ${logger.writeError}` : '';
+  const lost = call.cmd !== 'status' ? logger?.writeError : undefined;
+  const unlogged = lost ? `; nothing was logged: cannot write log file ${lost}` : '';
   if (err instanceof PodvlanError) {
     report(`podvlan: ${withRootHint(oneLine(err))}${unlogged}`);
     return err.exitCode;

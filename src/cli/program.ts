@@ -32,7 +32,11 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .exitOverride()
     // Help asked for goes to stdout; usage shown for a missing command to stderr; errors are
     // printed by run() as one line, so commander's own are dropped.
-    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')), outputError: () => {} });
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      outputError: () => {},
+    });
   const cfg = () => program.opts<{ config?: string }>().config;
   const podCommand = (name: string, summary: string) => program.command(name)
     .description(summary)

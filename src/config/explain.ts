@@ -2,7 +2,14 @@
 // error with the offending line. Loaded only when a config fails to parse or validate.
 import type { z } from 'zod';
 
-interface Def { type: string; shape?: Record<string, Schema>; element?: Schema; innerType?: Schema; in?: Schema; options?: Schema[] }
+interface Def {
+  type: string;
+  shape?: Record<string, Schema>;
+  element?: Schema;
+  innerType?: Schema;
+  in?: Schema;
+  options?: Schema[];
+}
 type Schema = { _zod: { def: Def } };
 
 /** The keys a strict object at `path` of the schema knows (every branch of a union). */
@@ -28,7 +35,10 @@ export function closestKey(word: string, known: string[]): string | undefined {
   let bestDistance = Infinity;
   for (const k of known) {
     const d = editDistance(word.toLowerCase(), k.toLowerCase());
-    if (d < bestDistance) { best = k; bestDistance = d; }
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
   }
   // One edit per three letters: `brige` -> bridge, `stateDri` -> stateDir; not `foo` -> mtu.
   return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
@@ -41,7 +51,8 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
@@ -75,7 +86,9 @@ export function describeIssues(issues: z.core.$ZodIssue[], schema: z.ZodType): s
 function withUnionBranches(issues: z.core.$ZodIssue[], prefix: PropertyKey[] = []): z.core.$ZodIssue[] {
   return issues.flatMap((i) => {
     const full = { ...i, path: [...prefix, ...i.path] } as z.core.$ZodIssue;
-    return i.code === 'invalid_union' ? [full, ...i.errors.flatMap((branch) => withUnionBranches(branch, full.path))] : [full];
+    return i.code === 'invalid_union'
+      ? [full, ...i.errors.flatMap((branch) => withUnionBranches(branch, full.path))]
+      : [full];
   });
 }
 

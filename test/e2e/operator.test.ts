@@ -11,7 +11,11 @@ const info = inject('sandbox');
 const BRIDGE = 'op_br';
 const dir = join(info.dir, 'operator');
 const networks = [4, 2, 3, 1].map((n) => ({
-  name: `net${n}`, bridge: BRIDGE, datapathType: 'netdev', interface: `eth${n}`, vlan: { id: 100 + n },
+  name: `net${n}`,
+  bridge: BRIDGE,
+  datapathType: 'netdev',
+  interface: `eth${n}`,
+  vlan: { id: 100 + n },
   ipam: { type: 'host-local', subnet: `10.246.${n}.0/24` },
 }));
 const config = writeConfig(info, dir, networks);
@@ -20,8 +24,13 @@ const run = (...args: string[]) => runPlugin(info, args, { config });
 const open = mkdtempSync(join(tmpdir(), 'pv-operator-'));
 chmodSync(open, 0o755);
 const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups', BINARY];
-const asNobody = (cfg: string, ...args: string[]) => runPlugin(info, [...NOBODY, ...args], { binary: 'setpriv', config: cfg });
-const logLines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const asNobody = (cfg: string, ...args: string[]) =>
+  runPlugin(info, [...NOBODY, ...args], { binary: 'setpriv', config: cfg });
+const logLines = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 beforeAll(async () => {
   expect((await run('init')).exitCode).toBe(0);
@@ -53,7 +62,11 @@ describe('the command line as an operator meets it', () => {
     const id = await startContainer(info);
     const first = await run('setup', 'default', 'order', id);
     expect(first.exitCode, first.all).toBe(0);
-    const interfaces = (text: string) => text.trim().split('\n').map((l) => / (eth\d) /.exec(l)?.[1]);
+    const interfaces = (text: string) =>
+      text
+        .trim()
+        .split('\n')
+        .map((l) => / (eth\d) /.exec(l)?.[1]);
     expect(interfaces(first.stdout)).toEqual(['eth4', 'eth2', 'eth3', 'eth1']);
     for (let i = 0; i < 3; i++) {
       const again = await run('setup', 'default', 'order', id);
@@ -66,7 +79,13 @@ describe('the command line as an operator meets it', () => {
     const missing = 'ef'.repeat(32);
     expect((await run('setup', 'default', 'ghost', missing)).exitCode).toBe(4);
     expect(logLines(join(dir, 'podvlan.log')).at(-1)).toMatchObject({
-      level: 'error', msg: 'failed', cmd: 'setup', namespace: 'default', pod: 'ghost', container: missing, kind: 'not-found',
+      level: 'error',
+      msg: 'failed',
+      cmd: 'setup',
+      namespace: 'default',
+      pod: 'ghost',
+      container: missing,
+      kind: 'not-found',
     });
   });
 
@@ -75,7 +94,9 @@ describe('the command line as an operator meets it', () => {
     const r = await runPlugin(info, ['setup', 'default', 'ghost', 'ef'.repeat(32)], { config: cfg });
     expect(r.exitCode).toBe(4);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(new RegExp(`^podvlan: container efefefefefef not found.*; nothing was logged: cannot write log file ${dir}/no-such-dir/podvlan.log: ENOENT$`));
+    const lost = `; nothing was logged: cannot write log file ${dir}/no-such-dir/podvlan.log: ENOENT`;
+    expect(r.stderr).toMatch(/^podvlan: container efefefefefef not found/);
+    expect(r.stderr.endsWith(lost)).toBe(true);
     expect(r.stderr.split('\n')).toHaveLength(1);
     const ok = await runPlugin(info, ['ipam', 'list'], { config: cfg });
     expect(ok.exitCode).toBe(0);
@@ -84,7 +105,7 @@ describe('the command line as an operator meets it', () => {
     expect({ code: status.exitCode, all: status.all }).toEqual({ code: 0, all: '' });
   });
 
-  it('as non-root: status prints nothing and exits 0, and logs why; other commands say podvlan must run as root', async () => {
+  it('as non-root: status prints nothing, exits 0, logs why; others say podvlan must run as root', async () => {
     const logFile = join(open, 'podvlan.log');
     writeFileSync(logFile, '');
     chownSync(logFile, 65534, 65534); // so that nobody can say why
@@ -93,7 +114,13 @@ describe('the command line as an operator meets it', () => {
     chmodSync(cfg, 0o644);
     const status = await asNobody(cfg, 'status', 'default', 'order', 'ab'.repeat(32));
     expect({ code: status.exitCode, all: status.all }).toEqual({ code: 0, all: '' });
-    expect(logLines(logFile).at(-1)).toMatchObject({ level: 'warn', cmd: 'status', namespace: 'default', pod: 'order', uid: 65534 });
+    expect(logLines(logFile).at(-1)).toMatchObject({
+      level: 'warn',
+      cmd: 'status',
+      namespace: 'default',
+      pod: 'order',
+      uid: 65534,
+    });
     expect(String(logLines(logFile).at(-1)?.msg)).toMatch(/not run as root/);
     const init = await asNobody(cfg, 'init');
     expect(init.exitCode).toBe(7);

@@ -3,7 +3,9 @@
 // as the node:fs path: the exact line on stdout, nothing on stderr, the right exit code, never a
 // hang, the config opened read-only.
 import { execa } from 'execa';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync,
+} from 'node:fs';
 import { hintPath } from '../../src/config/state-dir-hint';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,18 +89,21 @@ describe('status reads its files safely', () => {
     rmSync(hint, { force: true });
   });
 
-  it('reads stateDir as the full parser does, whatever the form, and remembers even what only the full parse reads', async () => {
+  it('reads stateDir as the full parser does, in any form, and remembers what only the full parse reads', async () => {
     const body = 'networks:\n- {name: a, bridge: br0, vlan: {id: 5}}\n';
-    const forms = [`"stateDir": ${stateDir}\n`, `'stateDir': "${stateDir}"\n`, `stateDir: &s ${stateDir}\n`, `? stateDir\n: ${stateDir}\n`,
-      `{"state\\u0044ir": "${stateDir}", "networks": [{"name": "a", "bridge": "br0", "vlan": {"id": 5}}]}`, `stateDir: !!str ${stateDir}\r\n`];
+    const json = `{"state\\u0044ir": "${stateDir}", "networks": [{"name": "a", "bridge": "br0", "vlan": {"id": 5}}]}`;
+    const forms = [`"stateDir": ${stateDir}\n`, `'stateDir': "${stateDir}"\n`, `stateDir: &s ${stateDir}\n`,
+      `? stateDir\n: ${stateDir}\n`, json, `stateDir: !!str ${stateDir}\r\n`];
     for (const [i, form] of forms.entries()) {
       const cfg = join(dir, `form-${i}.yaml`);
-      writeFileSync(cfg, form.startsWith('{') ? form : form + body);
+      writeFileSync(cfg, form === json ? form : form + body);
       rmSync(hintPath(cfg), { force: true });
-      expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg } }), form).toEqual({ code: 0, out: EXPECTED });
+      const env = { PODVLAN_CONFIG: cfg };
+      expect(await status(['status', 'default', 'ready', ID], { env }), form).toEqual({ code: 0, out: EXPECTED });
       expect(JSON.parse(readFileSync(hintPath(cfg), 'utf8')), form).toMatchObject({ path: cfg, stateDir });
       const trace = join(dir, `strace-form-${i}.out`);
-      await execa('strace', ['-f', '-e', 'trace=open,openat', '-o', trace, BINARY, 'status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg }, extendEnv: false });
+      const traced = ['-f', '-e', 'trace=open,openat', '-o', trace, BINARY, 'status', 'default', 'ready', ID];
+      await execa('strace', traced, { env, extendEnv: false });
       expect(readFileSync(trace, 'utf8'), form).not.toContain(cfg); // the second call answers from the hint
       rmSync(hintPath(cfg), { force: true });
     }
@@ -113,7 +118,8 @@ describe('status reads its files safely', () => {
     const cfg = join(dir, 'fresh.yaml');
     writeFileSync(cfg, `stateDir: ${stateDir}\n`);
     rmSync(hintPath(cfg), { force: true });
-    expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg } })).toEqual({ code: 0, out: EXPECTED });
+    const env = { PODVLAN_CONFIG: cfg };
+    expect(await status(['status', 'default', 'ready', ID], { env })).toEqual({ code: 0, out: EXPECTED });
     expect(existsSync(hintPath(gone))).toBe(false);
     rmSync(hintPath(cfg), { force: true });
   });

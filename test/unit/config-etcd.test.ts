@@ -108,7 +108,8 @@ networks:
 
   it('names an unknown etcd key, and the one it likely meant', () => {
     const text = cfg('etcd: { endpoints: [http://e:2379], prefx: /p }\n', net('a', '{ id: 5 }'));
-    expect(() => parseConfig(text, PATH)).toThrow(`config ${PATH}: unknown key "prefx" in etcd (did you mean "prefix"?)`);
+    expect(() => parseConfig(text, PATH))
+      .toThrow(`config ${PATH}: unknown key "prefx" in etcd (did you mean "prefix"?)`);
     expect(() => parseConfig(cfg('etcd: { endpoints: [http://e:2379], lease: 5 }\n', net('a', '{ id: 5 }')), PATH))
       .toThrow(`config ${PATH}: unknown key "lease" in etcd`);
   });

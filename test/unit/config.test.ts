@@ -103,12 +103,17 @@ describe('parseConfig', () => {
   });
 
   it.each([
-    ['a mistyped network key', cfg(net().replace('bridge:', 'brige:')), 'unknown key "brige" in networks[0] (did you mean "bridge"?)'],
-    ['a mistyped top-level key', `stateDri: /x\n${cfg(net())}`, 'unknown key "stateDri" at the top level (did you mean "stateDir"?)'],
-    ['a key in the wrong case', `MTU: 1400\n${cfg(net())}`.replace(/^MTU: 1400\n(.*)$/s, `$1    MTU: 1400\n`), 'unknown key "MTU" in networks[0] (did you mean "mtu"?)'],
-    ['a mistyped key of a VLAN (a union)', cfg(net('', 'a', '{ idd: 5 }')), 'unknown key "idd" in networks[0].vlan (did you mean "id"?)'],
-    ['a mistyped ipam key', cfg(net(hostLocal(', rangeStrat: 10.231.0.10'))), 'unknown key "rangeStrat" in networks[0].ipam (did you mean "rangeStart"?)'],
-    ['a swapped pair of letters', cfg(net('    mtu: 1400\n').replace('mtu:', 'mut:')), 'unknown key "mut" in networks[0] (did you mean "mtu"?)'],
+    ['a mistyped network key', cfg(net().replace('bridge:', 'brige:')),
+      'unknown key "brige" in networks[0] (did you mean "bridge"?)'],
+    ['a mistyped top-level key', `stateDri: /x\n${cfg(net())}`,
+      'unknown key "stateDri" at the top level (did you mean "stateDir"?)'],
+    ['a key in the wrong case', cfg(net('    MTU: 1400\n')), 'unknown key "MTU" in networks[0] (did you mean "mtu"?)'],
+    ['a mistyped key of a VLAN (a union)', cfg(net('', 'a', '{ idd: 5 }')),
+      'unknown key "idd" in networks[0].vlan (did you mean "id"?)'],
+    ['a mistyped ipam key', cfg(net(hostLocal(', rangeStrat: 10.231.0.10'))),
+      'unknown key "rangeStrat" in networks[0].ipam (did you mean "rangeStart"?)'],
+    ['a swapped pair of letters', cfg(net('    mut: 1400\n')),
+      'unknown key "mut" in networks[0] (did you mean "mtu"?)'],
     ['a key like none', `colour: red\n${cfg(net())}`, 'unknown key "colour" at the top level'],
     ['an unknown network key', cfg(net('    colour: red\n')), 'unknown key "colour" in networks[0]'],
   ])('names %s, and the key it likely meant', (_label, text, what) => {
@@ -119,9 +124,12 @@ describe('parseConfig', () => {
   });
 
   it('shows the offending line of a YAML error, not a dangling colon', () => {
-    const message = (text: string) => { try { parseConfig(text, PATH); } catch (err) { return (err as Error).message; } return ''; };
-    expect(message('networks:\n- name: a\n  bridge: b: c\n'))
-      .toBe(`config ${PATH} is not valid YAML: Nested mappings are not allowed in compact mappings at line 3, column 11: "  bridge: b: c"`);
+    const message = (text: string) => {
+      try { parseConfig(text, PATH); } catch (err) { return (err as Error).message; }
+      return '';
+    };
+    expect(message('networks:\n- name: a\n  bridge: b: c\n')).toBe(`config ${PATH} is not valid YAML: `
+      + 'Nested mappings are not allowed in compact mappings at line 3, column 11: "  bridge: b: c"');
     expect(message('networks: [ {name: x\n\n')).toMatch(/at line 3, column 1: after line 1, "networks: \[ \{name: x"$/);
   });
 

@@ -31,7 +31,13 @@ describe('pruneHints', () => {
     writeFileSync(join(dir, 'state-dir-y.json.tmp-2'), ''); // a writer at work
     writeFileSync(join(dir, 'other-file'), '');
     pruneHints(dir, mine);
-    expect(readdirSync(dir).sort()).toEqual(['other-file', 'podvlan.yaml', 'state-dir-live.json', 'state-dir-mine.json', 'state-dir-y.json.tmp-2']);
+    expect(readdirSync(dir).sort()).toEqual([
+      'other-file',
+      'podvlan.yaml',
+      'state-dir-live.json',
+      'state-dir-mine.json',
+      'state-dir-y.json.tmp-2',
+    ]);
   });
 
   it(`keeps at most ${MAX_HINTS}, removing the oldest written first`, () => {
@@ -41,7 +47,9 @@ describe('pruneHints', () => {
     const mine = hint('mine', config, 1000); // old, but just written by this call: stays
     for (let i = 0; i < MAX_HINTS + 8; i++) hint(`h${String(i).padStart(2, '0')}`, config, i); // h00 newest
     pruneHints(dir, mine);
-    const left = readdirSync(dir).filter((n) => n.startsWith('state-dir-h')).sort();
+    const left = readdirSync(dir)
+      .filter((n) => n.startsWith('state-dir-h'))
+      .sort();
     expect(left).toHaveLength(MAX_HINTS - 1);
     expect(left.at(-1)).toBe(`state-dir-h${String(MAX_HINTS - 2).padStart(2, '0')}.json`);
     expect(readdirSync(dir)).toContain('state-dir-mine.json');
