@@ -77,7 +77,8 @@ export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
       );
       const mine = existing.filter((f) => f.attachment.containerId === ref.containerId);
       if (isComplete(mine, planned, pod.inode)) {
-        const attachments = mine.map((f) => f.attachment);
+        // OVSDB returns rows in its own order: print and record them in config order, as the first setup did.
+        const attachments = planned.map((p) => mine.find((f) => f.attachment.port === p.port)!.attachment);
         writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));
         log.info('already set up', { ports: attachments.map((a) => a.port) });
         return { attachments, changed: false };

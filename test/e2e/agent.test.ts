@@ -9,6 +9,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { hintPath } from '../../src/config/state-dir-hint';
 import { audit, leaseFiles, ourPorts, podRecords } from '../support/consistency';
 import { BINARY, hostVeths, runPlugin, teardownAll, writeConfig } from '../support/plugin';
 import { canPing, startContainer } from '../support/sandbox';
@@ -373,5 +374,22 @@ describe('podvlan agent', () => {
       }
     }
     expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
+  });
+
+  it('is found through every form of stateDir the full parser reads: a quoted key, an anchor', async () => {
+    agent = await startAgent();
+    const settings = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
+    const yaml = (stateDirLine: string) => Object.entries(settings)
+      .map(([k, v]) => (k === 'stateDir' ? stateDirLine : `${k}: ${JSON.stringify(v)}`)).join('\n');
+    const id = await startContainer(info);
+    for (const [name, line] of [['quoted', `"stateDir": ${stateDir}`], ['anchored', `stateDir: &dir ${stateDir}`]]) {
+      const odd = join(dir, `${name}.yaml`);
+      writeFileSync(odd, `${yaml(line)}\n`);
+      const r = await runPlugin(info, ['setup', 'default', `22-ag-${name}`, id], { config: odd });
+      expect(r.exitCode, r.all).toBe(0);
+      expect(workers(`22-ag-${name}`), name).toEqual([agent.pid]);
+      expect((await runPlugin(info, ['teardown', 'default', `22-ag-${name}`, id], { config: odd })).exitCode).toBe(0);
+      rmSync(hintPath(odd), { force: true });
+    }
   });
 });

@@ -102,9 +102,16 @@ networks:
     ['a cert without a key', cfg('etcd: { endpoints: [https://e:2379], tls: { cert: /c.pem } }\n', net('a', '{ id: 5 }')), 'etcd.tls', /cert and key go together/],
     ['tls with only http endpoints', cfg('etcd: { endpoints: [http://e:2379], tls: { ca: /ca.pem } }\n', net('a', '{ id: 5 }')), 'etcd.tls', /no endpoint is https/],
     ['a password without a user', cfg('etcd: { endpoints: [http://e:2379], password: x }\n', net('a', '{ id: 5 }')), 'etcd.username', /password is set without a username/],
-    ['an unknown etcd key', cfg('etcd: { endpoints: [http://e:2379], lease: 5 }\n', net('a', '{ id: 5 }')), 'etcd', /Unrecognized key: "lease"/],
     ['a bad node name', cfg('nodeName: Node_A\n', net('a', '{ id: 5 }')), 'nodeName', /DNS-1123 subdomain/],
   ])('rejects %s', (_label, text, field, what) => {
     expectConfigError(text, field, what);
+  });
+
+  it('names an unknown etcd key, and the one it likely meant', () => {
+    const text = cfg('etcd: { endpoints: [http://e:2379], prefx: /p }\n', net('a', '{ id: 5 }'));
+    expect(() => parseConfig(text, PATH))
+      .toThrow(`config ${PATH}: unknown key "prefx" in etcd (did you mean "prefix"?)`);
+    expect(() => parseConfig(cfg('etcd: { endpoints: [http://e:2379], lease: 5 }\n', net('a', '{ id: 5 }')), PATH))
+      .toThrow(`config ${PATH}: unknown key "lease" in etcd`);
   });
 });
