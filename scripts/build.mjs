@@ -1,6 +1,6 @@
 // Builds the single executable dist/podvlan with `bun build --compile` (bun from npm, offline).
 // Why bun: measured start-up ~30 ms against 90-130 ms for Node SEA or a Node bundle
-// (see ../shared/build-notes.md and the README), and the kubelet pays start-up on every status call of every pod.
+// (see docs/build.md and the README), and the kubelet pays start-up on every status call of every pod.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -170,6 +170,8 @@ else
 #       namespace: '^(team-a|team-b)$' # unanchored regular expressions: add ^ and $
 #     vlan:
 #       fromPodName: '^vlan(\d+)-'     # first capture group is the VLAN id (1-4094)
+#       range: "20-99"                 # optional: the tags pod names may give (default: any
+#                                      # that no other network on the bridge declares)
 #     ipam:
 #       type: host-local
 #       subnet: 10.20.0.0/16

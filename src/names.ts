@@ -8,6 +8,9 @@ export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 
 export const isDns1123Label = (s: string) => s.length <= 63 && DNS1123_LABEL.test(s);
 const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
+/** Docker's full container id: 64 hex digits. Shorter ids (at least 12) are prefixes of one. */
+export const FULL_ID_LENGTH = 64;
+export const MIN_ID_LENGTH = 12;
 
 /** Quote an untrusted value for an error message without letting it span lines or grow huge. */
 export function quote(value: string): string {
@@ -34,6 +37,39 @@ export function validateContainerId(value: string): string {
     throw new InvalidInputError(`invalid container id ${quote(value)}: must be 12 to 64 lowercase hex characters`);
   }
   return value;
+}
+
+/**
+ * Whether an id given on the command line and an id podvlan recorded mean the same container:
+ * equal, or one a prefix of the other of at least 12 digits (setup records the full id; a record
+ * made before it resolved ids holds whatever prefix it was given). Pure string work: status uses
+ * it on every call.
+ */
+export function sameContainer(given: string, recorded: string): boolean {
+  if (given === recorded) return true;
+  if (typeof recorded !== 'string') return false; // a damaged record
+  if (given.length < MIN_ID_LENGTH || recorded.length < MIN_ID_LENGTH) return false;
+  return given.length < recorded.length ? recorded.startsWith(given) : given.startsWith(recorded);
+}
+
+/**
+ * The one recorded id that `given` means (exact match first), or undefined if none does. Two
+ * different containers matching a prefix is refused: acting on either could hit the wrong one.
+ * Matches that are all prefixes of the longest one are one container (spelt at different
+ * lengths): the longest is returned.
+ */
+export function matchContainerId(given: string, recorded: Iterable<string>): string | undefined {
+  const matches = [...new Set(recorded)].filter((id) => sameContainer(given, id));
+  if (matches.includes(given)) return given;
+  const longest = matches.reduce((a, b) => (b.length > a.length ? b : a), '');
+  const containers = matches.filter((id) => !longest.startsWith(id));
+  if (containers.length > 0) {
+    const shown = [longest, ...containers].slice(0, 3).map((id) => id.slice(0, 16)).join(', ');
+    const count = containers.length + 1;
+    throw new InvalidInputError(`container id ${given} is ambiguous: it matches ${count} containers (${shown}): ` +
+      'give more digits');
+  }
+  return matches.length > 0 ? longest : undefined;
 }
 
 export function validateRuntime(value: string | undefined): void {
@@ -77,3 +113,17 @@ export function hash64Hex(text: string): string {
   h ^= h >> 33n;
   return h.toString(16).padStart(16, '0');
 }
+
+// Checks for values read back from OVSDB, etcd or files: what podvlan wrote there has these
+// forms, and anything else (a foreign row, a forged value) must never reach a path or an argv.
+export const isPodName = (s: string) => s.length > 0 && s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
+export const isContainerId = (s: string) => CONTAINER_ID.test(s);
+/** A Linux interface name as podvlan's config allows it (no '/', no whitespace, not . or ..). */
+export const isInterfaceName = (s: string) => /^[A-Za-z0-9_.-]{1,15}$/.test(s) && s !== '.' && s !== '..';
+export const isMac = (s: string) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(s);
+/** a.b.c.d/len with each octet 0-255 and len 0-32. */
+export function isIpv4Prefix(s: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+  return m !== null && m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
+}
+export const isIpv4 = (s: string) => isIpv4Prefix(`${s}/32`);

@@ -3,7 +3,7 @@
 // schema. Anything else (help, options, other commands) goes to program.ts.
 import { parsePodArgs, type PodRef } from '../names';
 import { checkArgLengths, failure, type Io } from './edge';
-import { locateConfig, quickStateDirOf, statusCall } from './status-call';
+import { locateConfig, stateDirOf, statusCall } from './status-call';
 
 // setup and teardown load their machinery on demand; status carries almost nothing.
 const CALLS = {
@@ -59,7 +59,9 @@ export async function runKubeletCall(call: KubeletCall, argv: string[], io: Io, 
 async function handToAgent(call: KubeletCall): Promise<{ code: number; out: string[]; err: string[] } | undefined> {
   if (process.env.PODVLAN_AGENT === 'off') return undefined;
   const where = locateConfig(call.config);
-  const stateDir = await quickStateDirOf(where).catch(() => undefined); // an unreadable config: the local call reports it
+  // The state directory the full parser reads (quickly when it can): an unreadable or invalid
+  // config is reported by the local call.
+  const stateDir = await stateDirOf(where).catch(() => undefined);
   if (!stateDir) return undefined;
   const { askAgent } = await import('../agent/client');
   return askAgent(stateDir, ['--config', where.path, call.command, ...call.positional]);

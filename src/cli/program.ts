@@ -9,6 +9,7 @@ import { loadContext as context, setupCall, teardownCall } from './calls';
 import { checkArgLengths, failure, type Io } from './edge';
 import { locateConfig, statusCall } from './status-call';
 import { type OutputFormat, table } from './output';
+import type { GcResult } from '../commands/gc';
 
 export type { Io } from './edge';
 
@@ -21,14 +22,21 @@ function subcommandOf(argv: string[]): string | undefined {
   return undefined;
 }
 
-function buildProgram(io: Io): Command {
+function buildProgram(io: Io): { program: Command; exitCode: () => number } {
+  let exitCode = 0; // an action's own exit code, when it is not an error
   const program = new Command('podvlan')
     .description('Kubelet exec network plugin: puts pods on VLANs of an Open vSwitch bridge')
     .option('-c, --config <path>', 'config file (default: $PODVLAN_CONFIG, podvlan.yaml beside the executable, /etc/podvlan/podvlan.yaml)')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: () => {} });
+    // Help asked for goes to stdout; usage shown for a missing command to stderr; errors are
+    // printed by run() as one line, so commander's own are dropped.
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      outputError: () => {},
+    });
   const cfg = () => program.opts<{ config?: string }>().config;
   const podCommand = (name: string, summary: string) => program.command(name)
     .description(summary)
@@ -58,10 +66,11 @@ function buildProgram(io: Io): Command {
     });
 
   program.command('list').description('every attachment on this node, read back from OVSDB')
+    .option('--container <id>', "only this container's attachments (full id or a unique prefix of at least 12 digits)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(async (opts: { output: OutputFormat }) => {
+    .action(async (opts: { output: OutputFormat; container?: string }) => {
       const { list } = await import('../commands/list');
-      const rows = await list(await context(cfg()));
+      const rows = await list(await context(cfg()), { container: opts.container });
       if (opts.output === 'json') { io.out(JSON.stringify(rows, null, 2)); return; }
       io.out(table(['NAMESPACE', 'POD', 'CONTAINER', 'NETWORK', 'BRIDGE', 'PORT', 'TAG', 'INTERFACE', 'IP'],
         rows.map((a) => [a.namespace, a.pod, a.containerId.slice(0, 12), a.network, a.bridge, a.port, String(a.tag), a.interface, a.ip ?? '-'])));
@@ -73,7 +82,7 @@ function buildProgram(io: Io): Command {
     .action(async (opts: { dryRun?: boolean; output: OutputFormat }) => {
       const { gc } = await import('../commands/gc');
       const r = await gc(await context(cfg()), { dryRun: opts.dryRun === true });
-      if (opts.output === 'json') { io.out(JSON.stringify(r, null, 2)); return; }
+      if (opts.output === 'json') { io.out(JSON.stringify(gcJsonView(r), null, 2)); return; }
       if (r.actions.length === 0) io.out(opts.dryRun ? 'nothing to remove' : 'nothing removed');
       else io.out(table(['ACTION', 'TARGET', 'POD', 'CONTAINER', 'REASON'], r.actions.map((a) => [a.action, a.target, a.pod ?? '-', a.container?.slice(0, 12) ?? '-', a.reason])));
       if (r.busy.length > 0) io.out(`skipped (a call for the pod was running): ${r.busy.join(', ')}`);
@@ -97,12 +106,21 @@ function buildProgram(io: Io): Command {
       const { ipamList } = await import('../commands/ipam');
       printIpam(await ipamList(await context(cfg()), opts.network), opts.output);
     });
-  ipam.command('show').description('what one address or one pod (namespace/pod) holds')
-    .argument('<address|namespace/pod>')
+  ipam.command('show')
+    .description('what one address, one pod (namespace/pod) or one container (id or unique prefix) holds')
+    .argument('<address|namespace/pod|container-id>')
     .addOption(outputOption())
     .action(async (what: string, opts: { output: OutputFormat }) => {
       const { ipamShow } = await import('../commands/ipam');
-      printIpam(await ipamShow(await context(cfg()), what), opts.output);
+      const view = await ipamShow(await context(cfg()), what);
+      if (view.addresses.length === 0 && view.vlans.length === 0) {
+        // Like grep finding nothing: a script can test for it (docs/operating.md).
+        if (opts.output === 'json') printIpam(view, opts.output);
+        else io.out(`nothing is allocated to ${what}`);
+        exitCode = NOTHING_FOUND_EXIT_CODE;
+        return;
+      }
+      printIpam(view, opts.output);
     });
   ipam.command('release').description('free an address by hand (refused while a port on this node uses it)')
     .argument('<network>').argument('<address>')
@@ -124,7 +142,23 @@ function buildProgram(io: Io): Command {
     });
 
   program.command('version').description('print the version').action(() => io.out(`podvlan ${pkg.version}`));
-  return program;
+  return { program, exitCode: () => exitCode };
+}
+
+/** `ipam show` of something nothing is allocated to. */
+const NOTHING_FOUND_EXIT_CODE = 1;
+
+/**
+ * gc's result in the one vocabulary of every `-o json` (docs/operating.md): a pod is `namespace`
+ * and `pod`, its container `containerId` (full), as in list and ipam.
+ */
+function gcJsonView(r: GcResult) {
+  const podOf = (who: string) => ({ namespace: who.slice(0, who.indexOf('/')), pod: who.slice(who.indexOf('/') + 1) });
+  return {
+    actions: r.actions.map(({ action, target, pod, container, reason }) =>
+      ({ action, target, ...(pod ? podOf(pod) : {}), ...(container ? { containerId: container } : {}), reason })),
+    busy: r.busy.map(podOf),
+  };
 }
 
 /** Run the CLI; returns the exit code. */
@@ -135,15 +169,17 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const report = isStatus ? io.out : io.err;
   try {
     checkArgLengths(argv);
-    const program = buildProgram(io);
+    const { program, exitCode } = buildProgram(io);
     await program.parseAsync(argv, { from: 'user' });
+    return exitCode();
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version
+      // No command (`podvlan`, `podvlan ipam`): the usage was printed on stderr.
+      if (err.code === 'commander.help') return new InvalidInputError('').exitCode;
       report(`podvlan: ${oneLine(err).replace(/^error: /, '')}`);
       return new InvalidInputError('').exitCode;
     }
     return failure(err, report, argv);
   }
-  return 0;
 }

@@ -38,8 +38,36 @@ export async function quickStateDirOf(where: LocatedConfig): Promise<string | un
   return stateDir;
 }
 
+/** stateDir, from the full parse when the quick reader is unsure; remembered in the hint either
+ * way, so that a config the quick reader cannot read costs the full parse once, not per call. */
+export async function stateDirOf(where: LocatedConfig): Promise<string> {
+  const quick = await quickStateDirOf(where);
+  if (quick) return quick;
+  const at = Date.now();
+  // loadContext checks the state directory (config/cached.ts) before it returns.
+  const { stateDir } = (await (await import('./calls')).loadContext(where.path)).config;
+  const checked = { at, stateDirMtimeMs: stateDirMtime(stateDir) };
+  writeStateDirHint(where.path, where.stat, stateDir, checked);
+  return stateDir;
+}
+
 export async function statusCall(ref: PodRef, where: LocatedConfig, io: Io): Promise<void> {
-  const stateDir = (await quickStateDirOf(where)) ?? (await (await import('./calls')).loadContext(where.path)).config.stateDir;
+  // The kubelet runs podvlan as root. Anyone else gets the kubelet's "nothing to say" (no
+  // output, exit 0), and the reason goes to the log.
+  if (process.getuid?.() !== 0) return logNotRoot(ref, where);
+  const stateDir = await stateDirOf(where);
   const line = statusOutput(stateDir, ref);
   if (line) io.out(line);
+}
+
+async function logNotRoot(ref: PodRef, where: LocatedConfig): Promise<void> {
+  try {
+    const { log } = await (await import('./calls')).loadContext(where.path);
+    log.warn('status not run as root: printed nothing', {
+      cmd: 'status', namespace: ref.namespace, pod: ref.pod, container: ref.containerId, uid: process.getuid?.(),
+      why: "podvlan's records are root's: run podvlan as root, as the kubelet does",
+    });
+  } catch {
+    // No readable config, no log to say it in: status still prints nothing.
+  }
 }

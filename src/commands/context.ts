@@ -1,8 +1,6 @@
 // What every subcommand receives: the validated config, where it came from, and the logger.
 import type { Config, Network } from '../config/schema';
-import { nodeName } from '../config/node-name';
 import { type Cluster, clusterFor } from '../ipam';
-import type { FoundPort } from '../ovs/bridge';
 export { nodeName } from '../config/node-name';
 import type { Logger } from '../log';
 import type { PodRef } from '../names';
@@ -24,10 +22,4 @@ export function networksFor(config: Config, ref: Pick<PodRef, 'namespace' | 'pod
   return config.networks.filter((n) =>
     (n.match.namespace === undefined || new RegExp(n.match.namespace).test(ref.namespace)) &&
     (n.match.podName === undefined || new RegExp(n.match.podName).test(ref.pod)));
-}
-
-/** Only this node's ports are its to judge (several simulated nodes may share one OVSDB). */
-export function ownPorts(ctx: Context, ports: FoundPort[]): FoundPort[] {
-  const me = nodeName(ctx.config);
-  return ports.filter((f) => f.attachment.node === undefined || f.attachment.node === me);
 }

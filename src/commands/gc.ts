@@ -9,18 +9,19 @@ import { leaseDirFor, listNodeLeases, type Owner, unreadableNodeLeases } from '.
 import { listAllocations } from '../ipam/etcd-pool';
 import type { LeaseRecord } from '../ipam/lease-dir';
 import { listVlans } from '../ipam/vlan-pool';
-import type { PodRef } from '../names';
+import { hostVethName, isContainerId, isDns1123Label, isPodName, type PodRef } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
-import { findPorts, type FoundPort } from '../ovs/bridge';
+import { allPortNames, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
-import { containerNetns } from '../runtime/docker';
+import { containerNetnsInode } from '../runtime/docker';
 import { NotFoundError } from '../errors';
-import { LOCK_FILE, lockDir, podLockPath, tryLockFile, tryLockPod } from '../state/lock';
 import { nodeFs } from '../builtins';
-import { listPodRecords, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
+import { LOCK_FILE, lockDir, podLockPath, tryLockFile, tryLockPod } from '../state/lock';
+import { listPodRecords, type PodRecord, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
 import { removeStaleTempFiles } from '../state/temp-files';
 import { deleteHostLinks, ifindexOf, linkExists, listHostVeths } from '../veth/pair';
-import { clusterOf, type Context, ownPorts } from './context';
+import { isValidOwner } from '../ipam/pool';
+import { clusterOf, type Context } from './context';
 import { detach, releaseOwner, releaseVlan } from './detach';
 import { readyRecord } from './records';
 
@@ -34,13 +35,15 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
   const { stateDir, timeoutMs } = ctx.config;
   const log = ctx.log.with({ cmd: 'gc', dryRun: opts.dryRun });
   const veths = listHostVeths().map((name) => ({ name, index: ifindexOf(name) }));
-  const records = listPodRecords(stateDir);
+  const records = listPodRecords(stateDir).filter(isOwnRecord);
   const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
   const actions: GcAction[] = [];
   const busy: string[] = [];
   try {
-    const ports = ownPorts(ctx, await findPorts(ovs, {}));
-    const held = [...listNodeLeases(stateDir), ...(await clusterHoldings(ctx))];
+    // Every podvlan port in this node's OVSDB is this node's, whatever node name it carries: a
+    // renamed node keeps what it made (docs/how-it-works.md, "Whose is it").
+    const ports = await findPorts(ovs, {});
+    const held = [...listNodeLeases(stateDir), ...(await clusterHoldings(ctx, ports))];
     const pods = new Map<string, { namespace: string; pod: string }>();
     for (const p of [...ports.map((f) => f.attachment), ...records, ...held]) pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
 
@@ -64,7 +67,7 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     const after = await findPorts(ovs, {});
     // Lease files with no readable owner (the node crashed as they were written) that no port of
     // this node uses.
-    const used = new Set(ownPorts(ctx, after).map((f) => `${f.attachment.network}/${f.attachment.ip?.split('/')[0]}`));
+    const used = new Set(after.map((f) => `${f.attachment.network}/${f.attachment.ip?.split('/')[0]}`));
     for (const { network, address } of unreadableNodeLeases(stateDir)) {
       if (used.has(`${network}/${address}`)) continue;
       actions.push({ action: 'remove-lease', target: `${network}/${address}`, reason: 'unreadable lease file that no port uses' });
@@ -72,7 +75,9 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     }
 
     // Veths that no port and no record name: leftovers of calls killed before records existed.
-    const named = new Set([...after.map((f) => f.attachment.port), ...listPodRecords(stateDir).flatMap((r) => r.attachments.map((a) => a.port))]);
+    // Any Port row counts, ours or not: a link some other port uses is not podvlan's to delete.
+    const recorded = listPodRecords(stateDir).filter(isOwnRecord).flatMap((r) => r.attachments.map((a) => a.port));
+    const named = new Set([...(await allPortNames(ovs)), ...recorded]);
     // Same name and same ifindex as at the start: a setup that since wrote its record and made a
     // new veth under that name is not touched.
     const orphans = veths.filter((v) => !named.has(v.name) && v.index !== undefined && ifindexOf(v.name) === v.index).map((v) => v.name);
@@ -90,7 +95,7 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
 /** Running with which network namespace, or not running (gone, stopped, or exiting). */
 async function containerState(socket: string, id: string, timeoutMs: number): Promise<ContainerState> {
   try {
-    return { running: true, netns: (await containerNetns(socket, id, timeoutMs)).inode };
+    return { running: true, netns: await containerNetnsInode(socket, id, timeoutMs) };
   } catch (err) {
     if (err instanceof NotFoundError) return { running: false };
     throw err;
@@ -99,19 +104,33 @@ async function containerState(socket: string, id: string, timeoutMs: number): Pr
 
 /**
  * What this node holds: node-local leases, and the cluster-wide addresses and VLAN memberships
- * recorded in etcd with this node's name (other nodes' holdings are theirs to collect).
+ * recorded in etcd with this node's name or a name one of this node's ports carries (what it
+ * made before a rename). Other nodes' holdings are theirs to collect. Entries not in the form
+ * podvlan writes are never acted on.
  */
 type Holding = (Owner & { address: string; kind: 'address' }) | (Owner & { tag: number; kind: 'vlan' });
 
-async function clusterHoldings(ctx: Context): Promise<Holding[]> {
+async function clusterHoldings(ctx: Context, ports: FoundPort[]): Promise<Holding[]> {
   const cluster = clusterOf(ctx);
   if (!cluster) return [];
   const { client, prefix, node } = cluster;
+  const mine = new Set([node, ...ports.flatMap((f) => f.attachment.node ?? [])]);
   const [addresses, vlans] = await Promise.all([listAllocations(client, prefix), listVlans(client, prefix)]);
   return [
-    ...addresses.filter((a) => a.node === node).map((a) => ({ ...a, kind: 'address' as const })),
-    ...vlans.flatMap((v) => v.members.filter((m) => m.node === node).map((m) => ({ ...m, interface: '', tag: v.tag, kind: 'vlan' as const }))),
+    ...addresses.filter((a) => mine.has(a.node) && isValidOwner(a)).map((a) => ({ ...a, kind: 'address' as const })),
+    ...vlans
+      .flatMap((v) => v.members.filter((m) => mine.has(m.node)).map((m) => ({ ...m, interface: '', tag: v.tag })))
+      .map((m) => ({ ...m, kind: 'vlan' as const }))
+      .filter(isValidOwner),
   ];
+}
+
+/** A pod record gc may act on: valid names, and only ports named as this pod's veths are named. */
+function isOwnRecord(r: PodRecord): boolean {
+  const names = typeof r.namespace === 'string' && typeof r.pod === 'string' && typeof r.containerId === 'string';
+  return names && isDns1123Label(r.namespace) && isPodName(r.pod) && isContainerId(r.containerId) &&
+    Array.isArray(r.attachments) &&
+    r.attachments.every((a) => isDns1123Label(a.network) && a.port === hostVethName(r.namespace, r.pod, a.network));
 }
 
 async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod: string,
@@ -119,7 +138,7 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
   actions: GcAction[]): Promise<boolean> {
   const { stateDir, timeoutMs } = ctx.config;
   const who = `${namespace}/${pod}`;
-  const ports = ownPorts(ctx, await findPorts(ovs, podSelector(namespace, pod)));
+  const ports = await findPorts(ovs, podSelector(namespace, pod));
   const live: FoundPort[] = [];
   const dead: FoundPort[] = [];
   for (const f of ports) {
@@ -149,7 +168,8 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
   }
 
   // The record: rebuilt from live ports, or removed with whatever veths it names.
-  const record = readPodRecord(stateDir, namespace, pod);
+  const read = readPodRecord(stateDir, namespace, pod);
+  const record = read && isOwnRecord(read) ? read : undefined;
   const current = live.filter((f) => f.attachment.containerId === (record?.containerId ?? live[0]?.attachment.containerId));
   if (current.length > 0) {
     const ref: PodRef = { namespace, pod, containerId: current[0].attachment.containerId };
@@ -161,7 +181,12 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
   } else if (record) {
     const livePorts = new Set(live.map((f) => f.attachment.port));
     const links = record.attachments.map((a) => a.port).filter((p) => !livePorts.has(p) && linkExists(p));
-    for (const l of links) actions.push({ action: 'delete-veth', target: l, pod: who, container: record.containerId, reason: 'its setup never finished' });
+    // The reason as found: a record that never became ready is an unfinished setup; a ready one
+    // lost its port (its container is gone or restarted, or a teardown was killed midway).
+    const why = record.ready ? 'its pod record is ready but no live port names it' : 'its setup never finished';
+    for (const l of links) {
+      actions.push({ action: 'delete-veth', target: l, pod: who, container: record.containerId, reason: why });
+    }
     actions.push({ action: 'remove-record', target: who, pod: who, container: record.containerId, reason: 'no live attachment' });
     if (!dryRun) {
       await deleteHostLinks(links, timeoutMs);

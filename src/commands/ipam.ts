@@ -1,7 +1,7 @@
 // ipam list|show|release: what is allocated, to whom, since when, and freeing one by hand.
 // Node-local leases come from the state directory, cluster-wide ones from etcd (every node's).
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
-import { isDns1123Label, quote } from '../names';
+import { isDns1123Label, matchContainerId, quote } from '../names';
 import { tryLockPod } from '../state/lock';
 import { leaseDirFor, listNodeLeases } from '../ipam';
 import { forceRelease, listAllocations } from '../ipam/etcd-pool';
@@ -9,7 +9,7 @@ import { parseIpv4 } from '../ipam/ipv4';
 import { listVlans } from '../ipam/vlan-pool';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
-import { clusterOf, type Context, ownPorts } from './context';
+import { clusterOf, type Context } from './context';
 import { releaseVlan } from './detach';
 
 export interface AddressRow { scope: 'node' | 'cluster'; network: string; address: string; namespace: string; pod: string; containerId: string; interface: string; node?: string; since: string }
@@ -29,11 +29,24 @@ export async function ipamList(ctx: Context, network?: string): Promise<IpamView
   return { addresses: addresses.filter((a) => !network || a.network === network).sort(byAddress), vlans };
 }
 
-/** One address (a.b.c.d) or everything one pod (namespace/pod) holds. */
+/** One address (a.b.c.d), everything one pod (namespace/pod) holds, or one container (its full
+ * id or a unique prefix of at least 12 hex digits; neither an address nor a pod has that form). */
 export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
-  const view = await ipamList(ctx);
   const pod = /^([^/]+)\/([^/]+)$/.exec(what);
-  if (!pod && !/^\d+\.\d+\.\d+\.\d+$/.test(what)) throw new InvalidInputError(`expected an address (a.b.c.d) or namespace/pod, got ${quote(what)}`);
+  const isId = /^[0-9a-f]{12,64}$/.test(what);
+  if (!pod && !isId && !/^\d+\.\d+\.\d+\.\d+$/.test(what)) {
+    const expected = 'an address (a.b.c.d), namespace/pod or a container id (12-64 hex digits)';
+    throw new InvalidInputError(`expected ${expected}, got ${quote(what)}`);
+  }
+  const view = await ipamList(ctx);
+  if (isId) {
+    const held = [...view.addresses, ...view.vlans.flatMap((v) => v.members)].map((x) => x.containerId);
+    const id = matchContainerId(what, held);
+    return {
+      addresses: view.addresses.filter((a) => a.containerId === id),
+      vlans: view.vlans.filter((v) => v.members.some((m) => m.containerId === id)),
+    };
+  }
   const mine = (x: { namespace: string; pod: string }) => pod ? x.namespace === pod[1] && x.pod === pod[2] : false;
   return {
     addresses: view.addresses.filter((a) => (pod ? mine(a) : a.address === what)),
@@ -50,7 +63,8 @@ export async function ipamRelease(ctx: Context, network: string, address: string
   if (!force) {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
     try {
-      const user = ownPorts(ctx, await findPorts(ovs, { 'podvlan/network': network })).find((f) => f.attachment.ip?.split('/')[0] === address);
+      const ports = await findPorts(ovs, { 'podvlan/network': network });
+      const user = ports.find((f) => f.attachment.ip?.split('/')[0] === address);
       if (user) throw new ConflictError(`${network}/${address} is in use by port ${user.attachment.port} of ${user.attachment.namespace}/${user.attachment.pod}: tear the pod down first, or pass --force`);
     } finally {
       ovs.close();
@@ -114,7 +128,8 @@ export async function ipamReleaseVlan(ctx: Context, network: string, target: str
 async function refuseInUse(ctx: Context, network: string, namespace: string, pod: string): Promise<void> {
   const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
   try {
-    const user = ownPorts(ctx, await findPorts(ovs, { 'podvlan/network': network, 'podvlan/namespace': namespace, 'podvlan/pod': pod }))[0];
+    const selector = { 'podvlan/network': network, 'podvlan/namespace': namespace, 'podvlan/pod': pod };
+    const user = (await findPorts(ovs, selector))[0];
     if (user) throw new ConflictError(`${namespace}/${pod} uses network ${network} through port ${user.attachment.port} on this node: tear the pod down first, or pass --force`);
   } finally {
     ovs.close();

@@ -3,12 +3,19 @@ import type { Attachment } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import type { Context } from './context';
+import { matchContainerId, validateContainerId } from '../names';
 
-export async function list(ctx: Context): Promise<Attachment[]> {
+/** container: only this container's attachments (its full id or a unique prefix of at least 12 digits). */
+export async function list(ctx: Context, opts: { container?: string } = {}): Promise<Attachment[]> {
   const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
   try {
-    const found = await findPorts(ovs, {});
-    return found.map((f) => f.attachment).sort((a, b) => `${a.namespace}/${a.pod}/${a.network}`.localeCompare(`${b.namespace}/${b.pod}/${b.network}`));
+    let rows = (await findPorts(ovs, {})).map((f) => f.attachment);
+    if (opts.container !== undefined) {
+      const id = matchContainerId(validateContainerId(opts.container), rows.map((a) => a.containerId));
+      rows = rows.filter((a) => a.containerId === id);
+    }
+    const key = (a: Attachment) => `${a.namespace}/${a.pod}/${a.network}`;
+    return rows.sort((a, b) => key(a).localeCompare(key(b)));
   } finally {
     ovs.close();
   }

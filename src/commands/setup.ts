@@ -4,13 +4,14 @@
 import { InvalidInputError } from '../errors';
 import { isPooledVlan, type Lease, type Owner, poolFor, vlanFor, vlanPoolFor } from '../ipam';
 import { macFromIpv4, parsePrefix } from '../ipam/ipv4';
-import { parseVlanRange, vlanRangesOverlap } from '../ipam/vlan';
-import { hash64Hex, hostVethName, type PodRef } from '../names';
+import { podNameTagProblem } from '../ipam/vlan';
+import { FULL_ID_LENGTH, hash64Hex, hostVethName, type PodRef } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { podSelector } from '../ovs/attachment';
 import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
-import { containerNetns } from '../runtime/docker';
+import { containerNetns, inspectContainer } from '../runtime/docker';
+import type { Sandbox } from '../runtime/sandbox';
 import { lockPod } from '../state/lock';
 import { readPodRecord, recordedIp, removePodRecord, writePodRecord } from '../state/pod-record';
 import { readyRecord } from './records';
@@ -32,13 +33,11 @@ export function planSetup(ctx: Context, ref: PodRef): Planned[] {
     port: hostVethName(ref.namespace, ref.pod, network.name),
   }));
   for (const p of planned) {
-    // A tag read from a pod name must not land inside a cluster pool on the same bridge: the pool
-    // would hand the same tag to another tenant.
-    const clash = p.tag !== undefined && 'fromPodName' in p.network.vlan && ctx.config.networks.find((n) =>
-      n.bridge === p.network.bridge && isPooledVlan(n.vlan) && vlanRangesOverlap(parseVlanRange(n.vlan.pool), { first: p.tag!, last: p.tag! }));
-    if (clash && 'pool' in clash.vlan) {
-      throw new InvalidInputError(`VLAN ${p.tag} from pod name ${ref.pod} falls in network ${clash.name}'s pool ${clash.vlan.pool} on bridge ${p.network.bridge}`);
-    }
+    // A tag read from a pod name must stay in its network's range: never another network's VLAN
+    // on the same bridge (a fixed one, or a pool that would hand the same tag to another tenant).
+    if (p.tag === undefined || !('fromPodName' in p.network.vlan)) continue;
+    const problem = podNameTagProblem(p.tag, p.network, ctx.config.networks, ref.pod);
+    if (problem) throw new InvalidInputError(problem);
   }
   const seen = new Set<string>();
   for (const p of planned) {
@@ -50,25 +49,36 @@ export function planSetup(ctx: Context, ref: PodRef): Planned[] {
   return planned;
 }
 
-export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
-  const planned = planSetup(ctx, ref);
-  const log = ctx.log.with({ cmd: 'setup', namespace: ref.namespace, pod: ref.pod, container: ref.containerId });
+export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
+  const planned = planSetup(ctx, given);
   if (planned.length === 0) {
-    log.info('no network selects this pod');
+    const { namespace, pod, containerId } = given;
+    ctx.log.with({ cmd: 'setup', namespace, pod, container: containerId }).info('no network selects this pod');
     return { attachments: [], changed: false };
   }
   const { timeoutMs, stateDir } = ctx.config;
+  // Ports, leases and the record carry the full id, whatever prefix the caller gave: status,
+  // teardown and a retried setup with the full id must find them. The kubelet passes the full
+  // id, so its calls make no extra Docker round trip.
+  const docker = ctx.config.runtime.docker.socket;
+  const ref = given.containerId.length < FULL_ID_LENGTH
+    ? { ...given, containerId: (await inspectContainer(docker, given.containerId, timeoutMs)).id }
+    : given;
+  const log = ctx.log.with({ cmd: 'setup', namespace: ref.namespace, pod: ref.pod, container: ref.containerId });
   const lock = await lockPod(stateDir, ref.namespace, ref.pod, timeoutMs);
   try {
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
+    let pod: Sandbox | undefined; // the namespace handle: this call's only, closed on every way out
     try {
-      const [existing, pod] = await Promise.all([
+      let existing: FoundPort[];
+      [existing, pod] = await bothOrClose(
         findPorts(ovs, podSelector(ref.namespace, ref.pod)),
         containerNetns(ctx.config.runtime.docker.socket, ref.containerId, timeoutMs),
-      ]);
+      );
       const mine = existing.filter((f) => f.attachment.containerId === ref.containerId);
       if (isComplete(mine, planned, pod.inode)) {
-        const attachments = mine.map((f) => f.attachment);
+        // OVSDB returns rows in its own order: print and record them in config order, as the first setup did.
+        const attachments = planned.map((p) => mine.find((f) => f.attachment.port === p.port)!.attachment);
         writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));
         log.info('already set up', { ports: attachments.map((a) => a.port) });
         return { attachments, changed: false };
@@ -88,6 +98,7 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
       log.info('set up', { ports: attachments.map((a) => a.port), ips: attachments.map((a) => a.ip), vswitchdApplyMs: Math.round(applyMs * 10) / 10 });
       return { attachments, changed: true };
     } finally {
+      pod?.close(); // the agent runs many calls in one process: no handle outlives its call
       ovs.close();
     }
   } finally {
@@ -95,7 +106,9 @@ export async function setup(ctx: Context, ref: PodRef): Promise<SetupResult> {
   }
 }
 
-async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: { pid: number; netns: string; inode: string }, log: Context['log']): Promise<{ attachments: Attachment[]; applyMs: number }> {
+async function attach(
+  ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: Sandbox, log: Context['log'],
+): Promise<{ attachments: Attachment[]; applyMs: number }> {
   const { stateDir, timeoutMs } = ctx.config;
   const undo = new UndoStack(log);
   const previous = readPodRecord(stateDir, ref.namespace, ref.pod);
@@ -136,7 +149,7 @@ async function attach(ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Plan
       node: nodeName(ctx.config),
     }));
     undo.push('delete veths', () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
-    await createPairs(pod.pid, pod.netns, attachments.map((a, i) => ({
+    await createPairs(pod, attachments[0].netns ?? '', attachments.map((a, i) => ({
       hostName: a.port,
       podName: a.interface,
       mac: a.mac,
@@ -163,6 +176,18 @@ function isComplete(mine: FoundPort[], planned: Planned[], netnsInode: string): 
   return planned.every((p) => mine.some((f) => f.attachment.port === p.port && (p.tag === undefined || f.attachment.tag === p.tag) &&
     f.attachment.bridge === p.network.bridge && f.attachment.interface === p.network.interface && f.attachment.netns === netnsInode)) &&
     planned.every((p) => linkExists(p.port));
+}
+
+/** Promise.all of the port lookup and the namespace lookup, which never drops an opened handle:
+ * when the port lookup fails, the handle is closed before the error goes on. */
+async function bothOrClose<T>(ports: Promise<T>, netns: Promise<Sandbox>): Promise<[T, Sandbox]> {
+  const [p, n] = await Promise.allSettled([ports, netns]);
+  if (p.status === 'rejected') {
+    if (n.status === 'fulfilled') n.value.close();
+    throw p.reason;
+  }
+  if (n.status === 'rejected') throw n.reason;
+  return [p.value, n.value];
 }
 
 /** MAC derived from the address (unique where addresses are), else from the port name. */

@@ -1,6 +1,7 @@
 // Reads and validates the config (lookup order in ./locate).
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors';
+import { describeIssues, describeYamlError } from './explain';
 import { findConfigPath, readConfigText } from './locate';
 import { type Config, configSchema } from './schema';
 
@@ -18,14 +19,9 @@ export function parseConfig(text: string, path: string): Config {
     // stderr, which the kubelet reads as the command's output).
     raw = parseYaml(text, { maxAliasCount: 100, logLevel: 'error' });
   } catch (err) {
-    throw new ConfigError(`config ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`config ${path} is not valid YAML: ${describeYamlError(err as Error, text)}`);
   }
   const result = configSchema.safeParse(raw ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const field = issue.path.length ? issue.path.join('.') : '(top level)';
-    const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
-    throw new ConfigError(`config ${path}: ${field}: ${issue.message}${more}`);
-  }
+  if (!result.success) throw new ConfigError(`config ${path}: ${describeIssues(result.error.issues, configSchema)}`);
   return result.data;
 }

@@ -23,35 +23,71 @@ export function findConfigPathQuick(explicit: string | undefined): string {
 
 const besideExecutable = (execPath: string) => `${execPath.slice(0, execPath.lastIndexOf('/') + 1)}podvlan.yaml`;
 
-const TOP_LEVEL_STATE_DIR = /^stateDir[ \t]*:[ \t]*(?:"([^"\\\n]*)"|'([^'\n]*)'|([^\s#'"{[][^\s#]*))[ \t]*(?:#.*)?$/m;
-const TOP_LEVEL_KEY = /^stateDir[ \t]*:/gm;
-const OTHER_STATE_DIR_KEY = /(^[ \t]+|[{,][ \t]*)["']?stateDir["']?[ \t]*:/m;
+// A top-level key line: a plain key (`stateDir:`) or one quoted without escapes (`"stateDir":`),
+// then its colon.
+const KEY_LINE = /^(?:([A-Za-z_][A-Za-z0-9_]*)|"([A-Za-z0-9_]+)"|'([A-Za-z0-9_]+)') *:/;
+// stateDir's value, each form one the yaml library reads the same way: plain printable ASCII, or
+// quoted without escapes or line breaks; then at most a comment (` #`).
+const STATE_DIR_VALUE =
+  /^ +(?:"([^"\\]*)"|'([^']*)'|(\/[!-~]*))(?: +#.*)? *$/;
+const JSON_START = /^[ \t\r\n]*\{/;
+const ABSOLUTE_PATH = /^\/[^\0]*$/; // the schema's absPath
 
 /**
- * stateDir from config text when it can be read without a full parse: a JSON document, or a
- * plain top-level `stateDir: /path` line. Returns undefined when unsure (the caller then parses
- * fully); returns the default when the key is plainly absent.
+ * stateDir from config text when it can be read without the YAML parser: a JSON document, or a
+ * YAML block mapping at column 0 made only of forms this reader knows. Returns undefined when
+ * unsure (the caller then parses fully); the default when the key is plainly absent. Whatever
+ * it answers, the full parser answers the same (test/unit/quick-state-dir.test.ts compares both
+ * over thousands of generated forms).
  */
 export function quickStateDir(text: string): string | undefined {
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith('{')) {
-    try {
-      const v = JSON.parse(trimmed) as { stateDir?: unknown };
-      return typeof v.stateDir === 'string' && v.stateDir.startsWith('/') ? v.stateDir : v.stateDir === undefined ? DEFAULT_STATE_DIR : undefined;
-    } catch {
-      return undefined;
+  if (JSON_START.test(text)) return jsonStateDir(text);
+  let found: string | undefined;
+  let keys = 0; // stateDir keys seen
+  let open: 'none' | 'other' | 'stateDir' = 'none'; // the top-level key whose value the lines continue
+  for (const line of text.split('\n')) {
+    if (line[0] === ' ') {
+      if (line.trim() === '') continue;
+      // Indented content continues the current key's value: fine for a nested block; but after
+      // stateDir's value it would continue the scalar, and before any key the document is no
+      // mapping at column 0.
+      if (open === 'none' || open === 'stateDir') return undefined;
+      continue;
     }
+    if (line === '' || line[0] === '#') continue;
+    // A document start (a second document the full parser refuses), or an item of a sequence at
+    // column 0 as some write `networks:` (it can be no key of the mapping).
+    if (/^--- *$/.test(line) || line.startsWith('- ')) continue;
+    const key = KEY_LINE.exec(line);
+    // Directives, `...`, `? key`, `<<`, anchors, tags, flow, odd keys, tabs, CR, a BOM: unsure.
+    if (!key) return undefined;
+    const rest = line.slice(key[0].length);
+    if ((key[1] ?? key[2] ?? key[3]) !== 'stateDir') {
+      open = 'other';
+      continue;
+    }
+    keys++;
+    const value = STATE_DIR_VALUE.exec(rest);
+    if (!value) return undefined;
+    found = value[1] ?? value[2] ?? value[3];
+    open = 'stateDir';
   }
-  // Exactly one top-level `stateDir:` line, and no nested or flow-style one: then the line is the
-  // answer (mentions in comments do not count).
-  const keys = (text.match(TOP_LEVEL_KEY) ?? []).length;
-  if (keys > 1 || OTHER_STATE_DIR_KEY.test(text)) return undefined;
-  const m = TOP_LEVEL_STATE_DIR.exec(text);
-  if (m) {
-    const value = m[1] ?? m[2] ?? m[3];
-    return value.startsWith('/') ? value : undefined;
+  if (keys > 1) return undefined; // the full parser refuses duplicate keys: let it say so
+  if (found === undefined) return DEFAULT_STATE_DIR;
+  return found.startsWith('/') ? found : undefined;
+}
+
+/** JSON.parse reads a JSON document as the yaml library does, duplicate keys aside (which the
+ * yaml library refuses: the full parse reports them). */
+function jsonStateDir(text: string): string | undefined {
+  let value: unknown;
+  try {
+    value = (JSON.parse(text) as { stateDir?: unknown }).stateDir;
+  } catch {
+    return undefined;
   }
-  return keys > 0 ? undefined : DEFAULT_STATE_DIR;
+  if (value === undefined) return DEFAULT_STATE_DIR;
+  return typeof value === 'string' && ABSOLUTE_PATH.test(value) ? value : undefined;
 }
 
 const MAX_CONFIG_BYTES = 1 << 20;

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { contains, hostRange, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../names';
-import { parseVlanRange, vlanRangesOverlap } from '../ipam/vlan';
+import { parseVlanRange, vlanClashes } from '../ipam/vlan';
 
 const regex = z.string().refine((s) => { try { new RegExp(s); return true; } catch { return false; } }, 'not a valid regular expression');
 const ipv4 = z.string().refine((s) => { try { parseIpv4(s); return true; } catch { return false; } }, { message: 'not an IPv4 address', abort: true });
@@ -92,11 +92,32 @@ const vlanPool = z.custom<string>(() => true).superRefine((s, ctx) => {
   }
   try { parseVlanRange(s); } catch (err) { ctx.addIssue({ code: 'custom', message: (err as Error).message }); }
 });
+// The tags a fromPodName network's pods may name: like a pool's text, reported at its own field.
+const vlanRange = z.custom<string>(() => true).superRefine((s, ctx) => {
+  if (typeof s !== 'string') {
+    ctx.addIssue({ code: 'custom', message: 'must be a range like "20-99"' });
+    return;
+  }
+  try {
+    parseVlanRange(s, 'VLAN range');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
 const vlanPer = z.custom<'namespace' | 'pod'>((v) => v === 'namespace' || v === 'pod', { message: 'must be namespace or pod', abort: false });
 
 const vlan = z.union([
   z.strictObject({ id: z.number().int().min(1).max(4094) }),
-  z.strictObject({ fromPodName: regex.refine((s) => { try { return new RegExp(`${s}|`).exec('')!.length > 1; } catch { return true; /* reported as not a valid regular expression */ } }, 'needs a capture group for the VLAN number') }),
+  z.strictObject({
+    fromPodName: regex.refine((s) => {
+      try {
+        return new RegExp(`${s}|`).exec('')!.length > 1;
+      } catch {
+        return true; // reported as not a valid regular expression
+      }
+    }, 'needs a capture group for the VLAN number'),
+    range: vlanRange.optional(), // default: every tag no other network on the bridge declares (vlanClashes)
+  }),
   z.strictObject({ pool: vlanPool, per: vlanPer.default('namespace') }), // cluster-wide, in etcd
 ]);
 
@@ -157,24 +178,15 @@ export const configSchema = z.strictObject({
     datapath.set(n.bridge, n.datapathType);
   });
 }).superRefine((c, ctx) => {
-  // Cluster-wide pools: they need etcd, and two networks on one bridge must not share VLANs.
+  // Cluster-wide pools need etcd.
   c.networks.forEach((n, i) => {
     if (!c.etcd && n.ipam?.type === 'etcd') ctx.addIssue({ code: 'custom', path: ['networks', i, 'ipam'], message: 'ipam type etcd needs the top-level etcd section' });
     if (!c.etcd && 'pool' in n.vlan) ctx.addIssue({ code: 'custom', path: ['networks', i, 'vlan'], message: 'a VLAN pool needs the top-level etcd section' });
   });
-  const rangeOf = (v: Network['vlan']) => {
-    try { return 'pool' in v ? parseVlanRange(v.pool) : 'id' in v ? { first: v.id, last: v.id } : undefined; } catch { return undefined; /* reported at the pool */ }
-  };
-  c.networks.forEach((b, j) => {
-    const rb = rangeOf(b.vlan);
-    if (!rb) return;
-    c.networks.slice(0, j).forEach((a) => {
-      const ra = rangeOf(a.vlan);
-      if (a.bridge !== b.bridge || !ra || !vlanRangesOverlap(ra, rb) || (!('pool' in a.vlan) && !('pool' in b.vlan))) return;
-      const what = (v: Network['vlan'], r: { first: number; last: number }) => ('pool' in v ? `VLAN pool ${r.first}-${r.last}` : `VLAN ${r.first}`);
-      ctx.addIssue({ code: 'custom', path: ['networks', j, 'vlan'], message: `${what(b.vlan, rb)} overlaps ${what(a.vlan, ra)} of network ${a.name} on bridge ${b.bridge}` });
-    });
-  });
+  // On one bridge a VLAN is one network's: ids, pools and pod-name ranges must not overlap.
+  for (const { index, message } of vlanClashes(c.networks)) {
+    ctx.addIssue({ code: 'custom', path: ['networks', index, 'vlan'], message });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

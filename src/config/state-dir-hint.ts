@@ -78,7 +78,52 @@ export function writeStateDirHint(configPath: string, stat: ConfigStat | undefin
   } catch {
     try { fs.unlinkSync(temp); } catch { /* never written */ }
     // Without a hint, status reads the config: slower, never wrong.
+    return;
   }
+  pruneHints(HINT_DIR, file);
+}
+
+/** How many hints stay: one per config a node uses, with room for a few more. */
+export const MAX_HINTS = 32;
+const STALE_TEMP_MS = 60_000; // a temp file this old lost its writer (killed between write and rename)
+
+/**
+ * Keep the hints bounded (every config path ever used leaves one, and /run is emptied only at
+ * boot): remove those whose config is gone or that are unreadable, temp files of dead writers,
+ * and then the oldest written beyond MAX_HINTS. Runs only where a hint was just written (the
+ * config was new or changed), never where status uses its hint.
+ */
+export function pruneHints(dir: string, keep: string): void {
+  const fs = nodeFs();
+  const now = Date.now();
+  const live: { file: string; mtimeMs: number }[] = [];
+  const remove = (file: string) => { try { fs.unlinkSync(file); } catch { /* gone meanwhile */ } };
+  let names: string[];
+  try { names = fs.readdirSync(dir); } catch { return; }
+  for (const name of names) {
+    const file = `${dir}/${name}`;
+    if (!name.startsWith('state-dir-') || file === keep) continue;
+    try {
+      const st = fs.lstatSync(file);
+      if (name.includes('.tmp-')) {
+        if (now - st.mtimeMs > STALE_TEMP_MS) remove(file);
+      } else if (!st.isFile() || !fs.existsSync(configOf(fs.readFileSync(file, 'utf8')))) {
+        remove(file);
+      } else {
+        live.push({ file, mtimeMs: st.mtimeMs });
+      }
+    } catch {
+      remove(file); // unreadable or not a hint
+    }
+  }
+  live.sort((a, b) => b.mtimeMs - a.mtimeMs).slice(MAX_HINTS - 1).forEach((h) => remove(h.file));
+}
+
+/** The config path a hint was written for; throws for anything that is no hint. */
+function configOf(text: string): string {
+  const { path } = JSON.parse(text) as Partial<Hint>;
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new Error('not a hint');
+  return path;
 }
 
 /** Forget the config's hint: its state directory failed the check, status must check for itself. */

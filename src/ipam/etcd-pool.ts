@@ -18,6 +18,7 @@ import { ipamKeys, jitterMs, normalizePrefix, parseIpKey, parseRecord, seedOf, s
 import { contains, formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
 import type { AddressPool, Lease, Owner } from './pool';
 import { sameOwner } from './pool';
+import { isDns1123Label, isIpv4 } from '../names';
 import type { HostLocalSpec } from './host-local';
 
 export interface FixedAddress { namespace: string; pod: string; address: string }
@@ -235,7 +236,8 @@ export async function listAllocations(client: EtcdClient, prefix: string, networ
   const out: Allocation[] = [];
   for (const kv of await client.getPrefix(dir)) {
     const where = parseIpKey(prefix, kv.key);
-    if (!where) continue;
+    // Keys podvlan did not write (a network that is no label, an address that is no address) are skipped.
+    if (!where || !isDns1123Label(where.network) || !isIpv4(where.address)) continue;
     const rec = parseRecord<OwnerRecord>(kv.value);
     out.push({ network: where.network, address: where.address, namespace: rec?.namespace ?? '?', pod: rec?.pod ?? '?', containerId: rec?.containerId ?? '?', interface: rec?.interface ?? '?', node: rec?.node ?? '?', since: rec?.since ?? '?' });
   }

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { nodeName } from '../config/node-name';
 import type { Config, Network } from '../config/schema';
 import { EtcdClient } from '../etcd/client';
-import { ConfigError } from '../errors';
+import { ConfigError, InvalidInputError } from '../errors';
+import { isDns1123Label, quote } from '../names';
 import { EtcdAddressPool } from './etcd-pool';
 import { HostLocalPool } from './host-local';
 import { LeaseDir, type LeaseRecord } from './lease-dir';
-import type { AddressPool } from './pool';
+import { type AddressPool, isValidOwner } from './pool';
 import { StaticPool } from './static';
 import { EtcdVlanPool } from './vlan-pool';
 
@@ -33,6 +34,10 @@ export function clusterFor(config: Config): Cluster | undefined {
 }
 
 export function leaseDirFor(stateDir: string, network: string): LeaseDir {
+  // The name becomes a path part: a label, never "..", "/" or anything read back unchecked.
+  if (!isDns1123Label(network)) {
+    throw new InvalidInputError(`invalid network name ${quote(network)}: not a lease directory`);
+  }
   return new LeaseDir(join(stateDir, 'ipam', network));
 }
 
@@ -55,9 +60,10 @@ export function vlanPoolFor(network: Network, cluster?: Cluster): EtcdVlanPool |
   return new EtcdVlanPool(cluster.client, cluster.prefix, network.name, network.vlan, cluster.node);
 }
 
-/** Every node-local lease, with the network it belongs to. */
+/** Every node-local lease whose owner is in podvlan's form, with the network it is filed under. */
 export function listNodeLeases(stateDir: string): LeaseRecord[] {
-  return leaseNetworks(stateDir).flatMap((n) => leaseDirFor(stateDir, n).all());
+  return leaseNetworks(stateDir).flatMap((n) => leaseDirFor(stateDir, n).all().map((l) => ({ ...l, network: n })))
+    .filter(isValidOwner);
 }
 
 /** Node-local lease files whose owner cannot be read, by network. */
@@ -68,7 +74,7 @@ export function unreadableNodeLeases(stateDir: string): { network: string; addre
 /** Networks with a lease directory on this node (none before the first lease). */
 function leaseNetworks(stateDir: string): string[] {
   try {
-    return readdirSync(join(stateDir, 'ipam'));
+    return readdirSync(join(stateDir, 'ipam')).filter(isDns1123Label);
   } catch {
     return [];
   }

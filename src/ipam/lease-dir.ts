@@ -7,6 +7,7 @@
 import { linkSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnavailableError } from '../errors';
+import { isIpv4 } from '../names';
 import { readOwnFile, writeFreshFile } from '../state/own-file';
 import { type Owner, sameOwner } from './pool';
 
@@ -40,6 +41,7 @@ export class LeaseDir {
   }
 
   read(ip: string): LeaseRecord | undefined {
+    if (!isIpv4(ip)) return undefined; // a hint read back from a record or port: never a path of its own
     try {
       return JSON.parse(readOwnFile(join(this.dir, ip))) as LeaseRecord;
     } catch {
@@ -50,7 +52,7 @@ export class LeaseDir {
   /** Addresses with a lease file (sorted names, temp files excluded). */
   taken(): Set<string> {
     try {
-      return new Set(readdirSync(this.dir).filter((n) => !n.startsWith('.')));
+      return new Set(readdirSync(this.dir).filter((n) => !n.startsWith('.') && isIpv4(n)));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return new Set();
@@ -71,6 +73,9 @@ export class LeaseDir {
   }
 
   remove(ip: string): void {
+    if (!isIpv4(ip)) {
+      throw new UnavailableError(`not removing lease ${JSON.stringify(ip)} under ${this.dir}: not an address`);
+    }
     try {
       unlinkSync(join(this.dir, ip));
     } catch (err) {

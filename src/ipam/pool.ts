@@ -1,4 +1,5 @@
 // What every address pool offers the setup and teardown commands.
+import { isContainerId, isDns1123Label, isInterfaceName, isPodName } from '../names';
 
 export interface Owner {
   network: string;
@@ -24,4 +25,13 @@ export interface AddressPool {
 export function sameOwner(a: Owner, b: Owner): boolean {
   return a.containerId === b.containerId && a.interface === b.interface && a.network === b.network &&
     a.namespace === b.namespace && a.pod === b.pod;
+}
+
+/**
+ * An owner read back from a lease file or etcd is acted on (a path, a key, a release) only when
+ * every part has the form podvlan writes: anything else was not written by podvlan.
+ */
+export function isValidOwner(o: Owner): boolean {
+  return isDns1123Label(o.network) && isDns1123Label(o.namespace) && isPodName(o.pod) && isContainerId(o.containerId) &&
+    (o.interface === '' || isInterfaceName(o.interface));
 }

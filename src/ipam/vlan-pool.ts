@@ -38,6 +38,7 @@ import { cmp, op, rangeKvs } from '../etcd/client';
 import { ConflictError, ExhaustedError, UnavailableError } from '../errors';
 import { firstFree, jitterMs, normalizePrefix, parseRecord, seedOf, sleep, vlanKeys } from './etcd-keys';
 import { parseVlanRange, type VlanPer, type VlanRange } from './vlan';
+import { isDns1123Label, isPodName } from '../names';
 
 export interface VlanPoolSpec { pool: string; per: VlanPer }
 
@@ -163,6 +164,12 @@ export class EtcdVlanPool {
   }
 }
 
+function isMemberForm(rec: MemberRecord): boolean {
+  return typeof rec.node === 'string' && typeof rec.namespace === 'string' && typeof rec.pod === 'string' &&
+    typeof rec.containerId === 'string' && isDns1123Label(rec.namespace) && isPodName(rec.pod) &&
+    /^[0-9a-f]{1,64}$/.test(rec.containerId);
+}
+
 /** Every VLAN tag in use under the prefix (of one network, or of all), with its members. */
 export async function listVlans(client: EtcdClient, prefix: string, network?: string): Promise<VlanAllocation[]> {
   const base = `${normalizePrefix(prefix)}/vlan/`;
@@ -172,10 +179,15 @@ export async function listVlans(client: EtcdClient, prefix: string, network?: st
   for (const kv of kvs) {
     const rest = kv.key.slice(base.length);
     const tag = /^([^/]+)\/tag\/(\d+)$/.exec(rest);
+    if (tag && !isDns1123Label(tag[1])) continue; // not a key podvlan wrote
     if (tag) { tags.set(`${tag[1]} ${kv.value}`, { network: tag[1], tag: Number(tag[2]), holder: kv.value, members: [] }); continue; }
     const mem = /^([^/]+)\/member\/(.+)\/([^/]+)$/.exec(rest);
     const rec = mem ? parseRecord<MemberRecord>(kv.value) : undefined;
-    if (mem && rec) members.push({ network: mem[1], holder: mem[2], rec });
+    // A member is acted on (released by hand, collected by gc): only with names and an id that
+    // make podvlan's keys (gc also requires a full container id, isValidOwner).
+    if (mem && rec && isMemberForm(rec) && rec.containerId === mem[3]) {
+      members.push({ network: mem[1], holder: mem[2], rec: { ...rec, network: mem[1] } });
+    }
   }
   for (const m of members) tags.get(`${m.network} ${m.holder}`)?.members.push(m.rec);
   return [...tags.values()].sort((a, b) => a.network.localeCompare(b.network) || a.tag - b.tag);

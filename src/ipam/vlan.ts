@@ -4,7 +4,7 @@ import { InvalidInputError } from '../errors';
 import { quote } from '../names';
 
 export type VlanPer = 'namespace' | 'pod';
-export type VlanSource = { id: number } | { fromPodName: string } | { pool: string; per: VlanPer };
+export type VlanSource = { id: number } | { fromPodName: string; range?: string } | { pool: string; per: VlanPer };
 
 /** A source whose tag comes from etcd (EtcdVlanPool), not from vlanFor. */
 export function isPooledVlan(source: VlanSource): source is { pool: string; per: VlanPer } {
@@ -33,19 +33,95 @@ export function vlanFor(source: VlanSource, podName: string, network: string): n
 
 export interface VlanRange { first: number; last: number }
 
-/** "100-199" (or a single "100"), within 1-4094, first <= last. InvalidInputError otherwise. */
-export function parseVlanRange(text: string): VlanRange {
+/** "100-199" (or a single "100"), within 1-4094, first <= last. InvalidInputError otherwise.
+ * `what` names the value in the message ("VLAN pool", "VLAN range"). */
+export function parseVlanRange(text: string, what = 'VLAN pool'): VlanRange {
   const m = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/.exec(text);
-  if (!m) throw new InvalidInputError(`VLAN pool ${quote(text)} is not a range like "100-199"`);
+  if (!m) throw new InvalidInputError(`${what} ${quote(text)} is not a range like "100-199"`);
   const first = Number(m[1]);
   const last = m[2] === undefined ? first : Number(m[2]);
   for (const v of [first, last]) {
-    if (v < VLAN_MIN || v > VLAN_MAX) throw new InvalidInputError(`VLAN pool ${quote(text)}: ${v} is outside ${VLAN_MIN}-${VLAN_MAX}`);
+    if (v < VLAN_MIN || v > VLAN_MAX) {
+      throw new InvalidInputError(`${what} ${quote(text)}: ${v} is outside ${VLAN_MIN}-${VLAN_MAX}`);
+    }
   }
-  if (first > last) throw new InvalidInputError(`VLAN pool ${quote(text)}: ${first} is after ${last}`);
+  if (first > last) throw new InvalidInputError(`${what} ${quote(text)}: ${first} is after ${last}`);
   return { first, last };
 }
 
 export function vlanRangesOverlap(a: VlanRange, b: VlanRange): boolean {
   return a.first <= b.last && b.first <= a.last;
+}
+
+// Which tags each network may use on its bridge. On one bridge a VLAN is one network's: a fixed
+// id, a pool and a fromPodName range declare theirs, and a fromPodName network without a range
+// may use every tag (1-4094) that no other network on the bridge declares. So a pod name can
+// never put a pod on another network's VLAN, and existing configs without ranges stay valid.
+
+/** The part of the config these rules read. */
+export interface VlanClaim { name: string; bridge: string; vlan: VlanSource }
+
+/** The tags a network declares, or undefined for a fromPodName network without a range (and for
+ * an unparsable range, which the schema reports at its own field). */
+export function declaredVlans(source: VlanSource): VlanRange | undefined {
+  try {
+    if ('id' in source) return { first: source.id, last: source.id };
+    if (isPooledVlan(source)) return parseVlanRange(source.pool);
+    return source.range === undefined ? undefined : parseVlanRange(source.range, 'VLAN range');
+  } catch {
+    return undefined;
+  }
+}
+
+export function describeVlans(source: VlanSource, r: VlanRange): string {
+  const span = r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`;
+  if ('id' in source) return `VLAN ${span}`;
+  return isPooledVlan(source) ? `VLAN pool ${span}` : `VLAN range ${span}`;
+}
+
+/** For each network that clashes with an earlier one on its bridge: its index and the one-line reason. */
+export function vlanClashes(networks: VlanClaim[]): { index: number; message: string }[] {
+  const clashes: { index: number; message: string }[] = [];
+  networks.forEach((b, j) => {
+    const rb = declaredVlans(b.vlan);
+    for (const a of networks.slice(0, j)) {
+      if (a.bridge !== b.bridge) continue;
+      const ra = declaredVlans(a.vlan);
+      if (rb && ra && vlanRangesOverlap(ra, rb)) {
+        const message = `network ${b.name}'s ${describeVlans(b.vlan, rb)} overlaps network ${a.name}'s ` +
+          `${describeVlans(a.vlan, ra)} on bridge ${b.bridge}`;
+        clashes.push({ index: j, message });
+        return;
+      }
+      const open = (n: VlanClaim, r: VlanRange | undefined) =>
+        r === undefined && 'fromPodName' in n.vlan && n.vlan.range === undefined;
+      if (open(a, ra) && open(b, rb)) {
+        const message = `networks ${a.name} and ${b.name} on bridge ${b.bridge} both read VLANs from pod names ` +
+          'without a range: give one a range';
+        clashes.push({ index: j, message });
+        return;
+      }
+    }
+  });
+  return clashes;
+}
+
+/** Why a tag read from a pod name may not be used on this network, or undefined if it may. */
+export function podNameTagProblem(tag: number, network: VlanClaim, networks: VlanClaim[], podName: string):
+  string | undefined {
+  const what = `VLAN ${tag} from pod name ${quote(podName)}`;
+  const own = declaredVlans(network.vlan);
+  if (own) {
+    const inside = tag >= own.first && tag <= own.last;
+    return inside ? undefined : `${what} is outside ${describeVlans(network.vlan, own)} of network ${network.name}`;
+  }
+  for (const other of networks) {
+    if (other.name === network.name || other.bridge !== network.bridge) continue;
+    const r = declaredVlans(other.vlan);
+    if (r && tag >= r.first && tag <= r.last) {
+      const owner = `network ${other.name} (${describeVlans(other.vlan, r)})`;
+      return `${what} belongs to ${owner} on bridge ${network.bridge}, not to network ${network.name}`;
+    }
+  }
+  return undefined;
 }

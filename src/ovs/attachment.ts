@@ -1,5 +1,8 @@
 // The state of record for one pod network attachment, as stored in OVSDB Port.external_ids.
-// A port without the `podvlan/managed` key is not ours and is never read back or touched.
+// A port is ours only when it has the `podvlan/managed` key, the very name hostVethName gives
+// its namespace, pod and network, and every value in the form podvlan writes it; any other row
+// (a foreign port that copied the key, a forged value) is never read back or touched.
+import { hostVethName, isContainerId, isDns1123Label, isInterfaceName, isIpv4Prefix, isMac, isPodName } from '../names';
 
 export const KEY_PREFIX = 'podvlan/';
 export const MANAGED_KEY = `${KEY_PREFIX}managed`;
@@ -30,11 +33,11 @@ export function toExternalIds(a: Attachment): Record<string, string> {
   return ids;
 }
 
-/** Rebuild an attachment from a port's name, tag and external_ids; undefined if not ours. */
+/** Rebuild an attachment from a port's name, tag and external_ids; undefined if not ours or not valid. */
 export function fromExternalIds(port: string, tag: number | undefined, ids: Record<string, string>): Attachment | undefined {
   if (ids[MANAGED_KEY] !== 'true') return undefined;
   const get = (f: string) => ids[KEY_PREFIX + f] ?? '';
-  return {
+  const a: Attachment = {
     namespace: get('namespace'),
     pod: get('pod'),
     containerId: get('containerId'),
@@ -48,6 +51,17 @@ export function fromExternalIds(port: string, tag: number | undefined, ids: Reco
     netns: ids[`${KEY_PREFIX}netns`],
     node: ids[`${KEY_PREFIX}node`],
   };
+  return isValidAttachment(a) ? a : undefined;
+}
+
+/** Every value in the form podvlan writes it, and the port named as hostVethName names it. */
+export function isValidAttachment(a: Attachment): boolean {
+  return isDns1123Label(a.namespace) && isPodName(a.pod) && isDns1123Label(a.network) && isContainerId(a.containerId) &&
+    isInterfaceName(a.interface) && isInterfaceName(a.bridge) && isMac(a.mac) &&
+    Number.isInteger(a.tag) && a.tag >= 0 && a.tag <= 4094 &&
+    (a.ip === undefined || isIpv4Prefix(a.ip)) && (a.netns === undefined || /^\d{1,20}$/.test(a.netns)) &&
+    (a.node === undefined || /^[A-Za-z0-9._-]{1,253}$/.test(a.node)) && // a host name, maybe not lowercase
+    a.port === hostVethName(a.namespace, a.pod, a.network);
 }
 
 /** external_ids entries that select a pod's ports in an `includes` condition. */

@@ -4,7 +4,9 @@
 import { ConflictError, NotFoundError, OperationError, UnavailableError } from '../errors';
 import { type Attachment, fromExternalIds, MANAGED_KEY, toExternalIds } from './attachment';
 import { OvsdbClient, TransactionError } from './client';
-import { assertAbsent, comment, type Condition, insert, mutate, type Operation, select, waitUntilPresent } from './ops';
+import {
+  assertAbsent, comment, type Condition, insert, mutate, type Operation, type OperationResult, select, waitUntilPresent,
+} from './ops';
 import { decodeOptional, decodeStringMap, decodeUuid, map, namedUuid, set, uuid } from './values';
 
 export interface BridgeSpec { name: string; datapathType: string }
@@ -27,32 +29,90 @@ function nextCfgOf(results: { rows?: Record<string, unknown>[] }[]): number {
   return Number(rows[0].next_cfg);
 }
 
-/** Wait until ovs-vswitchd has applied configuration `cfg`, then check the named interfaces. */
-async function waitApplied(client: OvsdbClient, cfg: number, interfaces: string[], timeoutMs: number): Promise<void> {
-  const ops: Operation[] = [
-    waitUntilPresent('Open_vSwitch', [['cur_cfg', '>=', cfg]], timeoutMs, ['cur_cfg']),
-    ...interfaces.map((name) => select('Interface', byName(name), ['name', 'ofport', 'error'])),
-  ];
+/** Something ovs-vswitchd should have attached: a pod's port on a bridge, or a bridge's own interface. */
+export interface Expected { name: string; bridge: string }
+
+/**
+ * Wait until ovs-vswitchd has applied configuration `cfg`, then check what it should have
+ * attached: one transaction, so setup pays no extra round trip for the check.
+ */
+async function waitApplied(client: OvsdbClient, cfg: number, expected: Expected[], timeoutMs: number): Promise<void> {
+  const check = attachCheck(expected);
+  const wait = waitUntilPresent('Open_vSwitch', [['cur_cfg', '>=', cfg]], timeoutMs, ['cur_cfg']);
   let results;
   try {
-    results = await client.transact(ops, timeoutMs + 2000);
+    results = await client.transact([wait, ...check.ops], timeoutMs + 2000);
   } catch (err) {
-    if (err instanceof TransactionError && err.failedOp === ops[0]) {
+    if (err instanceof TransactionError && err.failedOp === wait) {
       throw new UnavailableError(`ovs-vswitchd did not apply the change within ${timeoutMs} ms (is ovs-vswitchd running?)`);
     }
     throw err;
   }
-  for (let i = 0; i < interfaces.length; i++) {
-    const row = results[i + 1].rows?.[0];
-    if (!row) continue;
-    const ofport = decodeOptional<number>(row.ofport);
-    const error = decodeOptional<string>(row.error);
-    if (error || ofport === -1) {
-      throw new OperationError(`OVS could not attach interface ${interfaces[i]}: ${error ?? 'ofport -1'}`);
-    }
-  }
+  const failure = check.judge(results.slice(1));
+  if (failure) throw new OperationError(failure);
 }
 
+/**
+ * The selects that tell whether each of `expected` is attached, and the judge of their results:
+ * one line saying why not, or undefined when all are. ovs-vswitchd gives an attached interface a
+ * positive ofport; -1 or a set error means it tried and failed; an empty ofport means it never
+ * took the bridge (a system datapath without its kernel module). Bridges are judged first: a
+ * bridge that is not up explains all its ports.
+ */
+interface AttachCheck { ops: Operation[]; judge: (results: OperationResult[]) => string | undefined }
+
+function attachCheck(expected: Expected[]): AttachCheck {
+  const bridges = [...new Set(expected.map((e) => e.bridge))];
+  const names = [...new Set([...bridges, ...expected.map((e) => e.name)])];
+  const ops = [
+    ...bridges.map((b) => select('Bridge', byName(b), ['datapath_type'])),
+    ...names.map((n) => select('Interface', byName(n), ['ofport', 'error'])),
+  ];
+  const judge = (results: OperationResult[]): string | undefined => {
+    const datapath = new Map(bridges.map((b, i) => [b, String(results[i].rows?.[0]?.datapath_type ?? '') || 'system']));
+    const row = new Map(names.map((n, i) => [n, results[bridges.length + i].rows?.[0]]));
+    const problem = (name: string): string | undefined => {
+      const r = row.get(name);
+      if (!r) return 'it has no Interface row';
+      const error = decodeOptional<string>(r.error);
+      if (error) return error;
+      const ofport = decodeOptional<number>(r.ofport);
+      if (ofport === undefined) return 'ovs-vswitchd gave it no ofport';
+      if (!Number.isInteger(ofport) || ofport <= 0) return `ofport ${ofport}`;
+      return undefined;
+    };
+    for (const b of bridges) {
+      const why = problem(b);
+      if (why) return `OVS bridge ${b} is not up in ovs-vswitchd (${why}): ${likelyCause(datapath.get(b)!)}`;
+    }
+    for (const e of expected) {
+      if (e.name === e.bridge) continue;
+      const why = problem(e.name);
+      if (why) return `OVS could not attach port ${e.name} to bridge ${e.bridge} (${why}): see ovs-vswitchd's log`;
+    }
+    return undefined;
+  };
+  return { ops, judge };
+}
+
+/** Why one of `expected` is not attached now, or undefined when all are. */
+async function attachFailure(client: OvsdbClient, expected: Expected[]): Promise<string | undefined> {
+  const check = attachCheck(expected);
+  return check.judge(await client.transact(check.ops));
+}
+
+function likelyCause(datapathType: string): string {
+  if (datapathType === 'system') {
+    return 'datapath_type system needs the openvswitch kernel module, which is likely not loaded ' +
+      '(modprobe openvswitch, or use datapathType netdev, which works without it)';
+  }
+  return `datapath_type ${datapathType}: see ovs-vswitchd's log for why it failed`;
+}
+
+/**
+ * Make sure every bridge exists and is up in ovs-vswitchd. A bridge created here that does not
+ * come up is removed again (nothing half-built is left); one that existed is reported, not touched.
+ */
 export async function ensureBridges(client: OvsdbClient, bridges: BridgeSpec[], timeoutMs: number): Promise<string[]> {
   const found = await client.transact(bridges.map((b) => select('Bridge', byName(b.name), ['name', 'datapath_type'])));
   bridges.forEach((b, i) => {
@@ -63,21 +123,38 @@ export async function ensureBridges(client: OvsdbClient, bridges: BridgeSpec[], 
     }
   });
   const missing = bridges.filter((_, i) => (found[i].rows ?? []).length === 0);
-  if (missing.length === 0) return [];
+  const own = (b: BridgeSpec): Expected => ({ name: b.name, bridge: b.name });
+  if (missing.length === 0) {
+    const failure = await attachFailure(client, bridges.map(own));
+    if (failure) throw new OperationError(failure);
+    return [];
+  }
   await ensureRootRow(client);
   const ops: Operation[] = [comment('podvlan init: create bridges')];
+  const bridgeOps: Operation[] = [];
   missing.forEach((b, i) => {
+    const row = { name: b.name, ports: namedUuid(`p${i}`), datapath_type: b.datapathType };
+    const bridgeOp = insert('Bridge', row, `b${i}`);
+    bridgeOps.push(bridgeOp);
     ops.push(
       assertAbsent('Bridge', byName(b.name)),
       insert('Interface', { name: b.name, type: 'internal' }, `i${i}`),
       insert('Port', { name: b.name, interfaces: namedUuid(`i${i}`) }, `p${i}`),
-      insert('Bridge', { name: b.name, ports: namedUuid(`p${i}`), datapath_type: b.datapathType }, `b${i}`),
+      bridgeOp,
       mutate('Open_vSwitch', ALL_ROWS, [['bridges', 'insert', set([namedUuid(`b${i}`)])]]),
     );
   });
   ops.push(...bumpConfig());
   const results = await client.transact(ops);
-  await waitApplied(client, nextCfgOf(results), [], timeoutMs);
+  const created = missing.map((b, i) => ({ name: b.name, uuid: decodeUuid(results[ops.indexOf(bridgeOps[i])].uuid) }));
+  try {
+    await waitApplied(client, nextCfgOf(results), bridges.map(own), timeoutMs);
+  } catch (err) {
+    // Undo what this call made: with no reference left, OVSDB drops the bridge, its port and interface.
+    const unlink = created.map((c) => mutate('Open_vSwitch', ALL_ROWS, [['bridges', 'delete', set([uuid(c.uuid)])]]));
+    await client.transact(unlink);
+    throw err;
+  }
   return missing.map((b) => b.name);
 }
 
@@ -123,7 +200,8 @@ export async function addAccessPorts(client: OvsdbClient, attachments: Attachmen
     throw err;
   }
   const committed = performance.now();
-  await waitApplied(client, nextCfgOf(results), attachments.map((a) => a.port), timeoutMs);
+  const expected = attachments.map((a) => ({ name: a.port, bridge: a.bridge }));
+  await waitApplied(client, nextCfgOf(results), expected, timeoutMs);
   return { applyMs: performance.now() - committed };
 }
 
@@ -137,6 +215,12 @@ export async function findPorts(client: OvsdbClient, selector: Record<string, st
     if (attachment) out.push({ uuid: decodeUuid(row._uuid), attachment });
   }
   return out;
+}
+
+/** Names of every Port row, ours or not (gc: a host link that any port uses is not an orphan). */
+export async function allPortNames(client: OvsdbClient): Promise<Set<string>> {
+  const [res] = await client.transact([select('Port', ALL_ROWS, ['name'])]);
+  return new Set((res.rows ?? []).map((r) => String(r.name)));
 }
 
 /** Remove ports from whatever bridge holds them; their Port and Interface rows go with them. */

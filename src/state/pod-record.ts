@@ -6,6 +6,7 @@
 // node:fs is loaded on first use, not at import: status reads a record through small-file alone.
 import { nodeFs } from '../builtins';
 import { UnavailableError } from '../errors';
+import { hash64Hex } from '../names';
 import { writeFreshFile } from './own-file';
 import { readSmallFile } from './small-file';
 
@@ -19,8 +20,26 @@ export interface PodRecord {
 }
 
 export function podRecordPath(stateDir: string, namespace: string, pod: string): string {
-  // Namespaces cannot contain '_' (DNS-1123 labels), so the name is unambiguous.
-  return `${podsDir(stateDir)}/${namespace}_${pod}.json`;
+  return `${podsDir(stateDir)}/${podRecordName(namespace, pod)}`;
+}
+
+// A file name is at most 255 bytes (NAME_MAX), and the record's temp file adds `.tmp-<pid>`
+// (pid_max is at most 2^22, 7 digits). Names are ASCII (DNS-1123), so characters are bytes.
+const NAME_MAX = 255;
+const TEMP_SUFFIX_MAX = '.tmp-4194304'.length;
+const READABLE_MAX = NAME_MAX - TEMP_SUFFIX_MAX - '.json'.length;
+
+/**
+ * `<namespace>_<pod>.json`, readable, for every name that fits (namespaces cannot contain '_',
+ * so it is unambiguous). A longer one (a 63-character namespace and a pod name near Kubernetes'
+ * 253) keeps a readable start and ends in `~` and a hash of the whole: '~' is in no
+ * Kubernetes name, so the two forms never meet. Only long names pay for the hash.
+ */
+export function podRecordName(namespace: string, pod: string): string {
+  const readable = `${namespace}_${pod}`;
+  if (readable.length <= READABLE_MAX) return `${readable}.json`;
+  const hash = hash64Hex(`${namespace}/${pod}`);
+  return `${readable.slice(0, READABLE_MAX - hash.length - 1)}~${hash}.json`;
 }
 
 function podsDir(stateDir: string): string {

@@ -15,6 +15,7 @@ import {
   AF_NETLINK, EAGAIN, ENODEV, NetlinkUnavailable, type Reply, addrAdd, describeErrno, linkDel, linkGet, linkUpByIndex, linkUpByName, parseReply, routeAdd, sockaddrNl, vethAdd,
 } from './netlink';
 import type { VethPlan } from './pair';
+import type { Sandbox } from '../runtime/sandbox';
 
 export { NetlinkUnavailable };
 
@@ -149,8 +150,9 @@ function openHostSocket(timeoutMs: number): RouteSocket {
   }
 }
 
-/** A netlink socket inside the namespace `netns` (a path like /proc/PID/ns/net). */
-function openPodSocket(netns: string, timeoutMs: number): RouteSocket {
+/** A netlink socket inside the pod's namespace, entered by its open handle (setns on the fd: no
+ * path is looked up again, so the namespace is the one the lookup opened). */
+function openPodSocket(sandbox: Sandbox, timeoutMs: number): RouteSocket {
   let home: number;
   try {
     // This thread's namespace (/proc/self would be the main thread's), to come back to.
@@ -159,28 +161,21 @@ function openPodSocket(netns: string, timeoutMs: number): RouteSocket {
     throw new NetlinkUnavailable(`cannot open /proc/thread-self/ns/net: ${fsError(err)}`);
   }
   try {
-    let target: number;
-    try {
-      target = openSync(netns, 'r');
-    } catch (err) {
-      throw new OperationError(`in the pod: cannot open ${netns}: ${fsError(err)}`, { cause: err });
+    if (libc.setns(sandbox.fd, CLONE_NEWNET) < 0) {
+      const why = describeErrno(errno());
+      throw new OperationError(`in the pod: cannot enter the namespace of ${sandbox.source}: ${why}`);
     }
     try {
-      if (libc.setns(target, CLONE_NEWNET) < 0) throw new OperationError(`in the pod: cannot enter ${netns}: ${describeErrno(errno())}`);
-      try {
-        return RouteSocket.open(timeoutMs);
-      } catch (err) {
-        throw new OperationError(`in the pod: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-      } finally {
-        if (libc.setns(home, CLONE_NEWNET) < 0) {
-          // Cannot happen short of a kernel bug (we hold the fd, we are root). Carrying on would
-          // run host-side work, rollback included, in the pod's namespace: stop the process.
-          process.stderr.write(`podvlan: cannot return to the host network namespace: ${describeErrno(errno())}\n`);
-          process.exit(1);
-        }
-      }
+      return RouteSocket.open(timeoutMs);
+    } catch (err) {
+      throw new OperationError(`in the pod: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     } finally {
-      closeSync(target);
+      if (libc.setns(home, CLONE_NEWNET) < 0) {
+        // Cannot happen short of a kernel bug (we hold the fd, we are root). Carrying on would
+        // run host-side work, rollback included, in the pod's namespace: stop the process.
+        process.stderr.write(`podvlan: cannot return to the host network namespace: ${describeErrno(errno())}\n`);
+        process.exit(1);
+      }
     }
   } finally {
     closeSync(home);
@@ -193,18 +188,20 @@ function fsError(err: unknown): string {
   return typeof e?.errno === 'number' && e.errno !== 0 ? describeErrno(Math.abs(e.errno)) : err instanceof Error ? err.message : String(err);
 }
 
-/** createPairs of pair.ts through netlink. Throws NetlinkUnavailable only before any change. */
-export function createPairs(pid: number, netns: string, plans: VethPlan[], timeoutMs: number): void {
+/** createPairs of pair.ts through netlink, the pod ends into `sandbox` (pair.ts has checked its
+ * inode). Throws NetlinkUnavailable only before any change. */
+export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: number): void {
   const host = openHostSocket(timeoutMs);
   try {
     // The pod's socket first: a namespace we cannot enter fails the call before anything exists.
-    const pod = openPodSocket(netns, timeoutMs);
+    const pod = openPodSocket(sandbox, timeoutMs);
     try {
       for (const p of plans) {
         const mtu = String(p.mtu);
         run(host, {
-          words: ['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu, 'address', p.mac, 'netns', String(pid)],
-          build: (seq) => vethAdd(seq, { hostName: p.hostName, podName: p.podName, mac: p.mac, mtu: p.mtu, pid }),
+          words: ['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu,
+            'address', p.mac, 'netns', `/proc/self/fd/${sandbox.fd}`],
+          build: (seq) => vethAdd(seq, { ...p, netnsFd: sandbox.fd }),
         }, '');
         run(host, { words: ['link', 'set', p.hostName, 'up'], build: (seq) => linkUpByName(seq, p.hostName) }, '');
       }

@@ -37,7 +37,7 @@ const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_LINKINFO = 18;
-const IFLA_NET_NS_PID = 19;
+const IFLA_NET_NS_FD = 28;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
@@ -116,17 +116,18 @@ export interface VethSpec {
   podName: string;
   mac: string;
   mtu: number;
-  pid: number; // the pod end is created in this process's network namespace
+  netnsFd: number; // the pod end is born in the namespace this fd of the sending process holds
 }
 
-/** `ip link add HOST mtu M type veth peer name POD mtu M address MAC netns PID` */
+/** `ip link add HOST mtu M type veth peer name POD mtu M address MAC netns /proc/self/fd/N`: the
+ * namespace by file descriptor (IFLA_NET_NS_FD), never by PID, which may name another by now. */
 export function vethAdd(seq: number, s: VethSpec): Uint8Array {
   const peer = concat([
     ifinfomsg(),
     stringAttr(IFLA_IFNAME, ifName(s.podName)),
     u32Attr(IFLA_MTU, mtu(s.mtu)),
     attr(IFLA_ADDRESS, parseMac(s.mac)),
-    u32Attr(IFLA_NET_NS_PID, s.pid),
+    u32Attr(IFLA_NET_NS_FD, s.netnsFd),
   ]);
   return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, ifinfomsg(), [
     stringAttr(IFLA_IFNAME, ifName(s.hostName)),

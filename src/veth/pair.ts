@@ -1,13 +1,17 @@
 // Veth pairs for pod attachments. The pair is created from the host with the pod end born
 // directly inside the pod's namespace under its final name, so no temporary name ever appears
-// in the host namespace and two pods cannot race on it.
+// in the host namespace and two pods cannot race on it. The pod's namespace comes as an open
+// handle (runtime/sandbox.ts) and is used only through it, on both paths below: a PID would be
+// looked up again at move time, and may by then name a stranger's namespace.
 //
 // Under bun the work is done in-process over rtnetlink (netlink-ffi.ts, through bun:ffi), which
 // saves the two spawns of ip and nsenter; under Node (vitest), when bun:ffi or libc cannot be
 // loaded or no netlink socket can be opened, or with PODVLAN_VETH=ip in the environment, it
 // falls back to iproute2 (ip.ts). The fallback is decided before anything is changed.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { type IpCommand, runIpBatch } from './ip';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { ConflictError } from '../errors';
+import { inodeOfFd, type Sandbox } from '../runtime/sandbox';
+import { CHILD_NETNS, type IpCommand, runIpBatch } from './ip';
 
 type Netlink = typeof import('./netlink-ffi');
 let netlinkModule: Promise<Netlink | undefined> | undefined;
@@ -32,13 +36,18 @@ export interface VethPlan {
   routes: { dst: string; via?: string }[];
 }
 
-/** Create every pair and bring the host ends up (host namespace), then configure the pod ends. */
-export async function createPairs(pid: number, netns: string, plans: VethPlan[], timeoutMs: number): Promise<void> {
+/** Create every pair and bring the host ends up (host namespace), then configure the pod ends,
+ * all in the namespace `sandbox` holds, after checking it is the one recorded for the ports
+ * (`recordedInode`). The caller keeps the handle and closes it. */
+export async function createPairs(
+  sandbox: Sandbox, recordedInode: string, plans: VethPlan[], timeoutMs: number,
+): Promise<void> {
   if (plans.length === 0) return;
+  checkHandle(sandbox, recordedInode);
   const nl = await netlink();
   if (nl) {
     try {
-      return nl.createPairs(pid, netns, plans, timeoutMs);
+      return nl.createPairs(sandbox, plans, timeoutMs);
     } catch (err) {
       if (!(err instanceof nl.NetlinkUnavailable)) throw err;
     }
@@ -47,14 +56,39 @@ export async function createPairs(pid: number, netns: string, plans: VethPlan[],
   const pod: IpCommand[] = [];
   for (const p of plans) {
     const mtu = String(p.mtu);
-    host.push(['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu, 'address', p.mac, 'netns', String(pid)]);
+    host.push(['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu,
+      'address', p.mac, 'netns', CHILD_NETNS]);
     host.push(['link', 'set', p.hostName, 'up']);
     if (p.address) pod.push(['addr', 'add', p.address, 'dev', p.podName]);
     pod.push(['link', 'set', p.podName, 'up']);
     for (const r of p.routes) pod.push(['route', 'add', r.dst, ...(r.via ? ['via', r.via] : []), 'dev', p.podName]);
   }
-  await runIpBatch(host, { timeoutMs });
-  await runIpBatch(pod, { netns, timeoutMs });
+  await runIpBatch(host, { netnsFd: sandbox.fd, timeoutMs });
+  await runIpBatch(pod, { netnsFd: sandbox.fd, enterNetns: true, timeoutMs });
+}
+
+/** The handle must still hold the namespace whose inode goes into the ports' record: an fd number
+ * closed and reused (a bug in a long-running agent), or a handle of another lookup, is refused
+ * before anything is created. So is our own namespace, the node's: a host-network container, or
+ * a PID that a host process took over before the lookup opened it; pod ends, addresses and
+ * routes there would land on the node itself. */
+function checkHandle(sandbox: Sandbox, recordedInode: string): void {
+  let inode: string;
+  try {
+    inode = inodeOfFd(sandbox.fd);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`internal: the network namespace handle of ${sandbox.source} is unusable (${code})`);
+  }
+  if (inode !== recordedInode) {
+    throw new ConflictError(`the network namespace of ${sandbox.source} has inode ${inode}, not the recorded `
+      + `${recordedInode}: nothing created, retry the setup`);
+  }
+  // thread-self: the namespace this thread creates host ends in (the same as the process's here).
+  if (inode === String(statSync('/proc/thread-self/ns/net').ino)) {
+    throw new ConflictError(`${sandbox.source} is in the node's own network namespace (host network?): `
+      + 'podvlan attaches only pods with a namespace of their own');
+  }
 }
 
 /** Delete host ends (the pod ends go with them). Missing links are not an error. */

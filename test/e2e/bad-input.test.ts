@@ -131,7 +131,7 @@ describe('bad input is refused with one line and leaves nothing behind', () => {
     const cfg = writeConfig(info, join(dir, 'pool-clash'), [network(), {
       name: 'tenant', bridge: BRIDGE, datapathType: 'netdev', interface: 'eth2', match: { namespace: '^nobody$' }, vlan: { pool: '100-199' },
     }], { stateDir, etcd: { endpoints: ['http://127.0.0.1:1'] } });
-    await expectRefused(['setup', 'default', '150-x', running], 2, /VLAN 150 from pod name 150-x falls in network tenant's pool 100-199 on bridge bad_br/, cfg);
+    await expectRefused(['setup', 'default', '150-x', running], 2, /VLAN 150 from pod name "150-x" belongs to network tenant \(VLAN pool 100-199\) on bridge bad_br, not to network vlannet$/, cfg);
   });
 
   it('refuses unknown subcommands, missing and oversized arguments with one line', async () => {

@@ -1,10 +1,14 @@
-// Cluster-wide VLANs and addresses in a real etcd, across three simulated nodes: one podvlan
-// config per node (its own node name, bridge and state directory), the bridges joined by veth
-// trunks, so pods on the same VLAN on different nodes reach each other.
+// Cluster-wide VLANs and addresses in a real etcd, across three simulated nodes: each node its own
+// network namespace with its own ovsdb-server and ovs-vswitchd (test/support/node.ts), its own
+// podvlan config (node name, bridge, state directory), the bridges joined by veth trunks between
+// the namespaces, so pods on the same VLAN on different nodes reach each other. Docker is the
+// sandbox's one dockerd; etcd runs in the sandbox's namespace, reached over each node's uplink.
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type EtcdServer, startEtcd } from '../integration/etcd-server';
+import { audit } from '../support/consistency';
+import { type NodeInfo, SERVICE_ADDRESS, startNodes, trunk } from '../support/node';
 import { bridgePorts, runPlugin, teardownAll, writeConfig } from '../support/plugin';
 import { canPing, podExec, startContainer } from '../support/sandbox';
 
@@ -15,8 +19,10 @@ const PREFIX = '/podvlan-e2e';
 const bridgeOf = (n: Node) => `clu_${n}_br`;
 let etcd: EtcdServer;
 const configs = {} as Record<Node, string>;
+const nodes = {} as Record<Node, NodeInfo>;
+const trunks: Record<Node, string[]> = { a: [], b: [], c: [] };
 
-const run = (node: Node, ...args: string[]) => runPlugin(info, args, { config: configs[node] });
+const run = (node: Node, ...args: string[]) => runPlugin(nodes[node], args, { config: configs[node] });
 const ipOf = async (id: string) => /inet (\S+)\//.exec((await podExec(info, id, ['ip', '-4', 'addr', 'show', 'eth1'])).stdout)?.[1] ?? '';
 async function etcdKeys(): Promise<string[]> {
   const { stdout } = await execa('ip', ['netns', 'exec', info.netns, 'etcdctl', '--endpoints', etcd.url, 'get', '--prefix', '--keys-only', PREFIX], { env: { ETCDCTL_API: '3' } });
@@ -25,32 +31,39 @@ async function etcdKeys(): Promise<string[]> {
 async function attachments(node: Node) {
   const r = await run(node, 'list', '--output', 'json');
   expect(r.exitCode, r.all).toBe(0);
-  return (JSON.parse(r.stdout) as { namespace: string; pod: string; containerId: string; tag: number; ip: string; bridge: string }[]).filter((a) => a.bridge === bridgeOf(node));
+  type Row = {
+    namespace: string; pod: string; containerId: string; tag: number; ip: string; bridge: string; port: string;
+  };
+  return (JSON.parse(r.stdout) as Row[]).filter((a) => a.bridge === bridgeOf(node));
 }
 
 describe('cluster-wide allocation across three nodes', () => {
   beforeAll(async () => {
-    etcd = await startEtcd({ netns: info.netns }); // where podvlan runs, so its loopback reaches etcd
+    // etcd in the sandbox's namespace, at the address every node routes to over its uplink.
+    const [started, list] = await Promise.all([
+      startEtcd({ netns: info.netns, host: SERVICE_ADDRESS }),
+      startNodes(info, [...NODES]),
+    ]);
+    etcd = started;
+    for (const n of list) nodes[n.name as Node] = n;
     for (const n of NODES) {
-      configs[n] = writeConfig(info, join(info.dir, 'cluster', n), [{
+      configs[n] = writeConfig(nodes[n], join(info.dir, 'cluster', n), [{
         name: 'tenant', bridge: bridgeOf(n), datapathType: 'netdev', primary: true,
         vlan: { pool: '100-199', per: 'namespace' },
         ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1', fixed: [{ namespace: 'team-a', pod: 'fixed-1', address: '10.241.0.250' }] },
       }], { nodeName: `node-${n}`, etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 }, timeoutMs: 5000 });
       expect((await run(n, 'init')).exitCode).toBe(0);
     }
-    // Trunks a-b and b-c: untagged OVS ports carry every VLAN.
+    // Trunks a-b and b-c between the nodes' namespaces: untagged OVS ports carry every VLAN.
     for (const [x, y] of [['a', 'b'], ['b', 'c']] as const) {
-      await execa('ip', ['-n', info.netns, 'link', 'add', `tr${x}${y}`, 'type', 'veth', 'peer', 'name', `tr${y}${x}`]);
-      for (const [n, port] of [[x, `tr${x}${y}`], [y, `tr${y}${x}`]] as const) {
-        await execa('ip', ['-n', info.netns, 'link', 'set', port, 'up']);
-        await execa('ovs-vsctl', [`--db=${info.ovsdb}`, 'add-port', bridgeOf(n), port]);
-      }
+      const [px, py] = await trunk(nodes[x], bridgeOf(x), nodes[y], bridgeOf(y));
+      trunks[x].push(px);
+      trunks[y].push(py);
     }
   });
   afterAll(async () => {
-    for (const n of NODES) await teardownAll(info, configs[n], [bridgeOf(n)]);
-    for (const [x, y] of [['a', 'b'], ['b', 'c']]) await execa('ip', ['-n', info.netns, 'link', 'del', `tr${x}${y}`], { reject: false });
+    for (const n of NODES) if (nodes[n]) await teardownAll(nodes[n], configs[n], [bridgeOf(n)]);
+    await Promise.all(NODES.map((n) => nodes[n]?.stop()));
     await etcd?.destroy();
   });
 
@@ -95,19 +108,36 @@ describe('cluster-wide allocation across three nodes', () => {
     expect(show.addresses).toHaveLength(1);
   });
 
-  it("a late teardown of a pod's old container frees only what that container held", async () => {
+  it("a late teardown of a pod's old container on its old node frees only what that container held", async () => {
     const old = await setup('a', 'team-a', 'sts-0');
     const oldIp = await ipOf(pods['sts-0'].id);
+    const [oldPort] = (await attachments('a')).filter((x) => x.pod === 'sts-0');
     // The pod moves to node b with a new container, before node a's teardown of the old one.
     const oldId = pods['sts-0'].id;
     pods['sts-0'] = { node: 'b', ns: 'team-a', id: await startContainer(info) };
     await setup('b', 'team-a', 'sts-0');
     const newIp = await ipOf(pods['sts-0'].id);
     expect(newIp).not.toBe(oldIp);
-    expect((await run('a', 'teardown', 'team-a', 'sts-0', oldId)).exitCode).toBe(0);
+    // Node b's setup saw only its own OVSDB: node a's port of the old container is still there
+    // (with a shared OVSDB, b's setup had removed it as an older container's leftover).
+    expect((await attachments('a')).filter((x) => x.pod === 'sts-0')).toEqual([oldPort]);
+    const [newPort] = (await attachments('b')).filter((x) => x.pod === 'sts-0');
+    expect(newPort.containerId).toBe(pods['sts-0'].id);
+    const down = await run('a', 'teardown', 'team-a', 'sts-0', oldId);
+    expect(down.exitCode, down.all).toBe(0);
+    expect(down.all).toMatch(/removed 1 port/);
+    expect((await attachments('a')).filter((x) => x.pod === 'sts-0')).toEqual([]);
+    // Node b's pod keeps its port, its address, its status and its traffic.
+    expect((await attachments('b')).filter((x) => x.pod === 'sts-0')).toEqual([newPort]);
     const view = JSON.parse((await run('a', 'ipam', 'show', 'team-a/sts-0', '-o', 'json')).stdout);
     expect(view.addresses.map((x: { address: string }) => x.address)).toEqual([newIp]);
+    expect(JSON.parse((await run('b', 'status', 'team-a', 'sts-0', pods['sts-0'].id)).stdout).ip).toBe(newIp);
     expect(await canPing(info, pods['web-1'].id, newIp)).toBe(true);
+    // Addresses live in etcd here, not in lease files.
+    for (const n of ['a', 'b'] as const) {
+      const stateDir = join(info.dir, 'cluster', n, 'state');
+      expect(await audit(nodes[n], stateDir, [bridgeOf(n)], { leases: false })).toEqual([]);
+    }
     expect(old.exitCode).toBe(0);
   });
 
@@ -134,11 +164,11 @@ describe('cluster-wide allocation across three nodes', () => {
     delete pods['gone-1'];
     await execa('docker', ['-H', `unix://${info.dockerSocket}`, 'rm', '-f', id]);
     // Node a's config now lists another network only (same bridge, so its ports stay in view).
-    const changed = writeConfig(info, join(info.dir, 'cluster', 'a2'), [{
+    const changed = writeConfig(nodes.a, join(info.dir, 'cluster', 'a2'), [{
       name: 'other', bridge: bridgeOf('a'), datapathType: 'netdev', interface: 'eth9', match: { namespace: '^nobody$' }, vlan: { id: 999 },
     }], { nodeName: 'node-a', stateDir: join(info.dir, 'cluster', 'a', 'state'), etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 } });
     expect((await etcdKeys()).some((k) => k.includes('team-d'))).toBe(true);
-    const r = await runPlugin(info, ['gc', '-o', 'json'], { config: changed });
+    const r = await runPlugin(nodes.a, ['gc', '-o', 'json'], { config: changed });
     expect(r.exitCode, r.all).toBe(0);
     expect(JSON.parse(r.stdout).actions.map((x: { action: string }) => x.action)).toContain('remove-port');
     expect((await etcdKeys()).filter((k) => k.includes('team-d') || k.includes(id))).toEqual([]);
@@ -161,6 +191,36 @@ describe('cluster-wide allocation across three nodes', () => {
     expect((await etcdKeys()).some((k) => k.includes('/member/team-a/') && k.endsWith(pods['web-1'].id))).toBe(true);
   });
 
+  it('a renamed node keeps its running pods\' etcd holdings, and collects what its dead ones leaked', async () => {
+    await setup('c', 'team-f', 'ren-1');
+    await setup('c', 'team-f', 'leak-1');
+    // leak-1's container dies and its port vanishes without a teardown (e.g. removed by hand):
+    // what it holds in etcd, under the old node name, is now a leak no port points to.
+    const leaked = pods['leak-1'].id;
+    delete pods['leak-1'];
+    const [leakPort] = (await attachments('c')).filter((x) => x.pod === 'leak-1');
+    await execa('ovs-vsctl', [`--db=${nodes.c.ovsdb}`, 'del-port', leakPort.port]);
+    await execa('docker', ['-H', `unix://${info.dockerSocket}`, 'rm', '-f', leaked]);
+    const renamed = writeConfig(nodes.c, join(info.dir, 'cluster', 'c-renamed'), [{
+      name: 'tenant', bridge: bridgeOf('c'), datapathType: 'netdev', primary: true,
+      vlan: { pool: '100-199', per: 'namespace' },
+      ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
+    }], {
+      nodeName: 'node-c-renamed', stateDir: join(info.dir, 'cluster', 'c', 'state'), timeoutMs: 5000,
+      etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 },
+    });
+    const before = (await attachments('c')).filter((x) => x.pod === 'ren-1');
+    const r = await runPlugin(nodes.c, ['gc', '-o', 'json'], { config: renamed });
+    expect(r.exitCode, r.all).toBe(0);
+    const actions = JSON.parse(r.stdout).actions as { action: string; pod?: string; target: string }[];
+    expect(actions.filter((x) => x.pod !== 'team-f/leak-1')).toEqual([]);
+    expect(actions.map((x) => x.action).sort()).toEqual(expect.arrayContaining(['leave-vlan', 'release-address']));
+    expect((await etcdKeys()).filter((k) => k.includes(leaked))).toEqual([]);
+    expect((await etcdKeys()).some((k) => k.includes(pods['ren-1'].id))).toBe(true);
+    expect((await attachments('c')).filter((x) => x.pod === 'ren-1')).toEqual(before);
+    expect(await ipOf(pods['ren-1'].id)).toBe(before[0].ip.split('/')[0]);
+  });
+
   it('etcd unreachable: setup fails with one line within the timeout and leaves nothing behind', async () => {
     await etcd.stop();
     try {
@@ -179,7 +239,7 @@ describe('cluster-wide allocation across three nodes', () => {
 
   it('teardown of everything leaves etcd without allocations', async () => {
     for (const [pod, p] of Object.entries(pods)) expect((await run(p.node, 'teardown', p.ns, pod, p.id)).exitCode).toBe(0);
-    for (const n of NODES) expect(await bridgePorts(info, bridgeOf(n))).toEqual([`tr${n === 'a' ? 'ab' : n === 'b' ? 'ba' : 'cb'}`, ...(n === 'b' ? ['trbc'] : [])].sort());
+    for (const n of NODES) expect(await bridgePorts(nodes[n], bridgeOf(n))).toEqual([...trunks[n]].sort());
     expect(await etcdKeys()).toEqual([]);
   });
 });

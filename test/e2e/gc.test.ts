@@ -21,8 +21,10 @@ const run = (...args: string[]) => runPlugin(info, args, { config });
 const gcJson = async (...flags: string[]) => {
   const r = await run('gc', '-o', 'json', ...flags);
   expect(r.exitCode, r.all).toBe(0);
-  return JSON.parse(r.stdout) as { actions: { action: string; target: string; pod?: string }[]; busy: string[] };
+  type Action = { action: string; target: string; namespace?: string; pod?: string; containerId?: string };
+  return JSON.parse(r.stdout) as { actions: Action[]; busy: { namespace: string; pod: string }[] };
 };
+const podOf = (a: { namespace?: string; pod?: string }) => `${a.namespace}/${a.pod}`;
 const ipOf = async (id: string) => /inet (\S+)\//.exec((await podExec(info, id, ['ip', '-4', 'addr', 'show', 'eth1'])).stdout)?.[1] ?? '';
 
 describe('gc', () => {
@@ -43,8 +45,12 @@ describe('gc', () => {
     await docker(info, ['restart', '-t', '0', pods['22-restarted']]);
     const before = await ourPorts(info, [BRIDGE]);
     const r = await gcJson('--dry-run');
-    const removed = r.actions.filter((a) => a.action === 'remove-port').map((a) => a.pod).sort();
+    const removed = r.actions.filter((a) => a.action === 'remove-port').map(podOf).sort();
     expect(removed).toEqual(['default/22-killed', 'default/22-removed', 'default/22-restarted']);
+    // The vocabulary of list and ipam: namespace, pod, containerId (full).
+    const keys = ['action', 'containerId', 'namespace', 'pod', 'reason', 'target'];
+    for (const a of r.actions) expect(Object.keys(a).sort()).toEqual(keys);
+    expect(r.actions.map((a) => a.containerId)).toContain(pods['22-killed']);
     expect(await ourPorts(info, [BRIDGE])).toEqual(before);
   });
 
@@ -138,7 +144,7 @@ describe('gc', () => {
     await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
     try {
       const r = await gcJson();
-      expect(r.busy).toEqual(['default/22-live-b']);
+      expect(r.busy).toEqual([{ namespace: 'default', pod: '22-live-b' }]);
       expect(await bridgePorts(info, BRIDGE)).toHaveLength(2);
     } finally {
       holder.kill('SIGKILL');
@@ -150,7 +156,7 @@ describe('gc', () => {
     expect(refused.exitCode).toBe(7);
     expect(await bridgePorts(info, BRIDGE)).toHaveLength(2);
     const r = await gcJson();
-    expect(r.actions.filter((a) => a.action === 'remove-port').map((a) => a.pod)).toEqual(['default/22-live-b']);
+    expect(r.actions.filter((a) => a.action === 'remove-port').map(podOf)).toEqual(['default/22-live-b']);
     expect(await hostVeths(info)).toHaveLength(1);
     expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
   });

@@ -109,9 +109,11 @@ describe('a pod lock no unprivileged user can take', () => {
     writeFileSync(join(stateDir, 'locks', `${'0'.repeat(16)}-${'0'.repeat(16)}.lock`), '', { mode: 0o600 });
     const gc = await run('gc', '-o', 'json');
     expect(gc.exitCode, gc.all).toBe(0);
-    const result = JSON.parse(gc.stdout) as { actions: { action: string; pod?: string }[]; busy: string[] };
+    type Action = { action: string; namespace?: string; pod?: string };
+    const result = JSON.parse(gc.stdout) as { actions: Action[]; busy: string[] };
     expect(result.busy).toEqual([]);
-    expect(result.actions.filter((a) => a.action === 'remove-port').map((a) => a.pod)).toEqual([`default/${POD}`]);
+    const removed = result.actions.filter((a) => a.action === 'remove-port').map((a) => `${a.namespace}/${a.pod}`);
+    expect(removed).toEqual([`default/${POD}`]);
     expect(await bridgePorts(info, BRIDGE)).toEqual([]);
     expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
     // Nothing of the pod is left, and neither is its lock file.

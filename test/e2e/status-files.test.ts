@@ -3,7 +3,9 @@
 // as the node:fs path: the exact line on stdout, nothing on stderr, the right exit code, never a
 // hang, the config opened read-only.
 import { execa } from 'execa';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync,
+} from 'node:fs';
 import { hintPath } from '../../src/config/state-dir-hint';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +87,41 @@ describe('status reads its files safely', () => {
     rmSync(cfg);
     expect(await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: cfg } })).toEqual({ code: 3, out: `podvlan: cannot read config ${cfg}: no such file` });
     rmSync(hint, { force: true });
+  });
+
+  it('reads stateDir as the full parser does, in any form, and remembers what only the full parse reads', async () => {
+    const body = 'networks:\n- {name: a, bridge: br0, vlan: {id: 5}}\n';
+    const json = `{"state\\u0044ir": "${stateDir}", "networks": [{"name": "a", "bridge": "br0", "vlan": {"id": 5}}]}`;
+    const forms = [`"stateDir": ${stateDir}\n`, `'stateDir': "${stateDir}"\n`, `stateDir: &s ${stateDir}\n`,
+      `? stateDir\n: ${stateDir}\n`, json, `stateDir: !!str ${stateDir}\r\n`];
+    for (const [i, form] of forms.entries()) {
+      const cfg = join(dir, `form-${i}.yaml`);
+      writeFileSync(cfg, form === json ? form : form + body);
+      rmSync(hintPath(cfg), { force: true });
+      const env = { PODVLAN_CONFIG: cfg };
+      expect(await status(['status', 'default', 'ready', ID], { env }), form).toEqual({ code: 0, out: EXPECTED });
+      expect(JSON.parse(readFileSync(hintPath(cfg), 'utf8')), form).toMatchObject({ path: cfg, stateDir });
+      const trace = join(dir, `strace-form-${i}.out`);
+      const traced = ['-f', '-e', 'trace=open,openat', '-o', trace, BINARY, 'status', 'default', 'ready', ID];
+      await execa('strace', traced, { env, extendEnv: false });
+      expect(readFileSync(trace, 'utf8'), form).not.toContain(cfg); // the second call answers from the hint
+      rmSync(hintPath(cfg), { force: true });
+    }
+  });
+
+  it('removes the hints of configs that are gone when it writes one', async () => {
+    const gone = join(dir, 'gone.yaml');
+    writeFileSync(gone, `stateDir: ${stateDir}\n`);
+    await status(['status', 'default', 'ready', ID], { env: { PODVLAN_CONFIG: gone } });
+    expect(existsSync(hintPath(gone))).toBe(true);
+    rmSync(gone);
+    const cfg = join(dir, 'fresh.yaml');
+    writeFileSync(cfg, `stateDir: ${stateDir}\n`);
+    rmSync(hintPath(cfg), { force: true });
+    const env = { PODVLAN_CONFIG: cfg };
+    expect(await status(['status', 'default', 'ready', ID], { env })).toEqual({ code: 0, out: EXPECTED });
+    expect(existsSync(hintPath(gone))).toBe(false);
+    rmSync(hintPath(cfg), { force: true });
   });
 
   it('does not block on a record that is a FIFO', async () => {

@@ -27,6 +27,8 @@ export interface EtcdServerOptions {
   ready?: (url: string) => Promise<boolean>;
   /** Run etcd inside this network namespace (the e2e sandbox's), so loopback there reaches it. */
   netns?: string;
+  /** The client address to listen on (default 127.0.0.1), e.g. one that simulated nodes route to. */
+  host?: string;
 }
 
 /** Readiness seen from inside a network namespace, where the test process cannot connect. */
@@ -63,7 +65,7 @@ export async function startEtcd(opts: EtcdServerOptions = {}): Promise<EtcdServe
   const [port, peer] = await freePorts();
   const dir = mkdtempSync(join(tmpdir(), 'podvlan-etcd-'));
   const scheme = opts.scheme ?? 'http';
-  const url = `${scheme}://127.0.0.1:${port}`;
+  const url = `${scheme}://${opts.host ?? '127.0.0.1'}:${port}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const logFile = join(dir, 'etcd.log');
   let child: ChildProcess | undefined;

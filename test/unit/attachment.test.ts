@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { hostVethName } from '../../src/names';
 import { type Attachment, fromExternalIds, MANAGED_KEY, podSelector, toExternalIds } from '../../src/ovs/attachment';
 
 const base: Attachment = {
@@ -8,7 +9,7 @@ const base: Attachment = {
   network: 'vlannet',
   interface: 'eth1',
   bridge: 'k8s_br',
-  port: 'pv0123456789abc',
+  port: hostVethName('prod-a', '22-my-nginx', 'vlannet'),
   tag: 22,
   ip: '10.231.0.10/24',
   mac: '0a:58:0a:e7:00:0a',
@@ -45,6 +46,25 @@ describe('toExternalIds / fromExternalIds', () => {
     expect(fromExternalIds('pv1', 22, { ...ids, [MANAGED_KEY]: 'false' })).toBeUndefined();
     expect(fromExternalIds('eth0', undefined, { 'iface-id': 'x' })).toBeUndefined();
     expect(fromExternalIds('eth0', undefined, {})).toBeUndefined();
+  });
+
+  it('ignores a managed row whose name is not its own or whose values are not in podvlan\'s form', () => {
+    const ids = toExternalIds(base);
+    expect(fromExternalIds('rvuplink0', 22, ids)).toBeUndefined();
+    expect(fromExternalIds(hostVethName('prod-a', '22-my-nginx', 'other'), 22, ids)).toBeUndefined();
+    const bad: [string, string][] = [
+      ['network', '../../../../etc'], ['namespace', 'Prod'], ['pod', '-x'], ['containerId', 'zz'.repeat(32)],
+      ['interface', 'eth/1'], ['bridge', 'a b'], ['ip', '10.0.0.300/24'], ['ip', 'x'], ['mac', '0a:58'],
+      ['netns', '12a'], ['node', 'a/b'],
+    ];
+    for (const [field, value] of bad) {
+      const a = { ...base, [field]: value };
+      expect(fromExternalIds(hostVethName(a.namespace, a.pod, a.network), 22, toExternalIds(a)), field).toBeUndefined();
+    }
+    const { 'podvlan/mac': _mac, ...noMac } = ids;
+    expect(fromExternalIds(base.port, 22, noMac)).toBeUndefined();
+    const withNode = { ...ids, 'podvlan/netns': '4026532000', 'podvlan/node': 'Node-A.example' };
+    expect(fromExternalIds(base.port, 22, withNode)).toBeDefined();
   });
 
   it('uses tag 0 for an untagged port', () => {

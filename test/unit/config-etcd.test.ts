@@ -83,8 +83,9 @@ networks:
     ['a pool start after its end', cfg(ETCD, net('a', '{ pool: "199-100" }')), 'networks.0.vlan.pool', /199 is after 100/],
     ['a pool that is no range', cfg(ETCD, net('a', '{ pool: "lots" }')), 'networks.0.vlan.pool', /not a range like "100-199"/],
     ['an unknown per', cfg(ETCD, net('a', '{ pool: "1-9", per: node }')), 'networks.0.vlan.per', /namespace|pod/],
-    ['overlapping pools on one bridge', cfg(ETCD, net('a', '{ pool: "100-199" }'), net('b', '{ pool: "150-250" }')), 'networks.1.vlan', /VLAN pool 150-250 overlaps VLAN pool 100-199 of network a on bridge br0/],
-    ['a fixed VLAN inside a pool on one bridge', cfg(ETCD, net('a', '{ id: 150 }'), net('b', '{ pool: "100-199" }')), 'networks.1.vlan', /VLAN pool 100-199 overlaps VLAN 150 of network a on bridge br0/],
+    ['overlapping pools on one bridge', cfg(ETCD, net('a', '{ pool: "100-199" }'), net('b', '{ pool: "150-250" }')), 'networks.1.vlan', /network b's VLAN pool 150-250 overlaps network a's VLAN pool 100-199 on bridge br0/],
+    ['a fixed VLAN inside a pool on one bridge', cfg(ETCD, net('a', '{ id: 150 }'), net('b', '{ pool: "100-199" }')), 'networks.1.vlan', /network b's VLAN pool 100-199 overlaps network a's VLAN 150 on bridge br0/],
+    ['a pod-name range inside a pool on one bridge', cfg(ETCD, net('a', '{ pool: "100-199" }'), net('b', "{ fromPodName: '^(\\d+)-', range: '150-300' }")), 'networks.1.vlan', /network b's VLAN range 150-300 overlaps network a's VLAN pool 100-199 on bridge br0/],
     ['a fixed address outside the subnet', cfg(ETCD, net('a', '{ id: 5 }', etcdIpam(', fixed: [{ namespace: ns, pod: p, address: 10.41.0.5 }]'))), 'networks.0.ipam.fixed.0.address', /10\.41\.0\.5 is outside subnet 10\.40\.0\.0\/16/],
     ['a fixed address that is the broadcast', cfg(ETCD, net('a', '{ id: 5 }', etcdIpam(', fixed: [{ namespace: ns, pod: p, address: 10.40.255.255 }]'))), 'networks.0.ipam.fixed.0.address', /broadcast/],
     ['a fixed address that is the gateway', cfg(ETCD, net('a', '{ id: 5 }', etcdIpam(', gateway: 10.40.0.1, fixed: [{ namespace: ns, pod: p, address: 10.40.0.1 }]'))), 'networks.0.ipam.fixed.0.address', /is the gateway/],
@@ -101,9 +102,16 @@ networks:
     ['a cert without a key', cfg('etcd: { endpoints: [https://e:2379], tls: { cert: /c.pem } }\n', net('a', '{ id: 5 }')), 'etcd.tls', /cert and key go together/],
     ['tls with only http endpoints', cfg('etcd: { endpoints: [http://e:2379], tls: { ca: /ca.pem } }\n', net('a', '{ id: 5 }')), 'etcd.tls', /no endpoint is https/],
     ['a password without a user', cfg('etcd: { endpoints: [http://e:2379], password: x }\n', net('a', '{ id: 5 }')), 'etcd.username', /password is set without a username/],
-    ['an unknown etcd key', cfg('etcd: { endpoints: [http://e:2379], lease: 5 }\n', net('a', '{ id: 5 }')), 'etcd', /Unrecognized key: "lease"/],
     ['a bad node name', cfg('nodeName: Node_A\n', net('a', '{ id: 5 }')), 'nodeName', /DNS-1123 subdomain/],
   ])('rejects %s', (_label, text, field, what) => {
     expectConfigError(text, field, what);
+  });
+
+  it('names an unknown etcd key, and the one it likely meant', () => {
+    const text = cfg('etcd: { endpoints: [http://e:2379], prefx: /p }\n', net('a', '{ id: 5 }'));
+    expect(() => parseConfig(text, PATH))
+      .toThrow(`config ${PATH}: unknown key "prefx" in etcd (did you mean "prefix"?)`);
+    expect(() => parseConfig(cfg('etcd: { endpoints: [http://e:2379], lease: 5 }\n', net('a', '{ id: 5 }')), PATH))
+      .toThrow(`config ${PATH}: unknown key "lease" in etcd`);
   });
 });

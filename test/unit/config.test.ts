@@ -80,8 +80,6 @@ describe('parseConfig', () => {
   });
 
   it.each([
-    ['unknown top-level key', `colour: red\n${cfg(net())}`, '(top level)', /Unrecognized key: "colour"/],
-    ['unknown network key', cfg(net('    colour: red\n')), 'networks.0', /Unrecognized key: "colour"/],
     ['bad match regex', cfg(net('    match: { namespace: "(" }\n')), 'networks.0.match.namespace', /not a valid regular expression/],
     ['bad vlan regex', cfg(net('', 'a', '{ fromPodName: "(" }')), 'networks.0.vlan.fromPodName', /not a valid regular expression/],
     ['vlan regex without a group', cfg(net('', 'a', '{ fromPodName: "^x" }')), 'networks.0.vlan.fromPodName', /capture group/],
@@ -102,6 +100,37 @@ describe('parseConfig', () => {
     ['comment-only file', '# nothing\n', 'networks', /expected array/],
   ])('rejects %s', (_label, text, field, what) => {
     expectConfigError(text, field, what);
+  });
+
+  it.each([
+    ['a mistyped network key', cfg(net().replace('bridge:', 'brige:')),
+      'unknown key "brige" in networks[0] (did you mean "bridge"?)'],
+    ['a mistyped top-level key', `stateDri: /x\n${cfg(net())}`,
+      'unknown key "stateDri" at the top level (did you mean "stateDir"?)'],
+    ['a key in the wrong case', cfg(net('    MTU: 1400\n')), 'unknown key "MTU" in networks[0] (did you mean "mtu"?)'],
+    ['a mistyped key of a VLAN (a union)', cfg(net('', 'a', '{ idd: 5 }')),
+      'unknown key "idd" in networks[0].vlan (did you mean "id"?)'],
+    ['a mistyped ipam key', cfg(net(hostLocal(', rangeStrat: 10.231.0.10'))),
+      'unknown key "rangeStrat" in networks[0].ipam (did you mean "rangeStart"?)'],
+    ['a swapped pair of letters', cfg(net('    mut: 1400\n')),
+      'unknown key "mut" in networks[0] (did you mean "mtu"?)'],
+    ['a key like none', `colour: red\n${cfg(net())}`, 'unknown key "colour" at the top level'],
+    ['an unknown network key', cfg(net('    colour: red\n')), 'unknown key "colour" in networks[0]'],
+  ])('names %s, and the key it likely meant', (_label, text, what) => {
+    let caught: unknown;
+    try { parseConfig(text, PATH); } catch (err) { caught = err; }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as Error).message).toBe(`config ${PATH}: ${what}`);
+  });
+
+  it('shows the offending line of a YAML error, not a dangling colon', () => {
+    const message = (text: string) => {
+      try { parseConfig(text, PATH); } catch (err) { return (err as Error).message; }
+      return '';
+    };
+    expect(message('networks:\n- name: a\n  bridge: b: c\n')).toBe(`config ${PATH} is not valid YAML: `
+      + 'Nested mappings are not allowed in compact mappings at line 3, column 11: "  bridge: b: c"');
+    expect(message('networks: [ {name: x\n\n')).toMatch(/at line 3, column 1: after line 1, "networks: \[ \{name: x"$/);
   });
 
   it('rejects malformed YAML with one line naming the file', () => {

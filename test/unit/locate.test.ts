@@ -12,12 +12,14 @@ describe('quickStateDir', () => {
     expect(quickStateDir('{"stateDir": "/j", "networks": []}')).toBe('/j');
     expect(quickStateDir('networks: []\n')).toBe(DEFAULT_STATE_DIR);
     expect(quickStateDir('{"networks": []}')).toBe(DEFAULT_STATE_DIR);
+    expect(quickStateDir('x:\n  stateDir: /nested\n')).toBe(DEFAULT_STATE_DIR); // not the top-level key
   });
   it('gives up (full parse) when the text is ambiguous', () => {
     expect(quickStateDir('stateDir: /a\nstateDir: /b\n')).toBeUndefined();
-    expect(quickStateDir('x:\n  stateDir: /nested\n')).toBeUndefined();
     expect(quickStateDir('{stateDir: /flow, networks: []}')).toBeUndefined();
     expect(quickStateDir('stateDir: relative\n')).toBeUndefined();
+    expect(quickStateDir('stateDir: "relative"\n')).toBeUndefined(); // the schema refuses it: let the full parse say so
+    expect(quickStateDir('{"stateDir": "relative"}')).toBeUndefined();
     expect(quickStateDir('stateDir: &a /anchored\n')).toBeUndefined();
   });
 });

@@ -81,8 +81,9 @@ describe('link messages', () => {
     expect(hex(g.subarray(4, 8))).toBe('1200' + '0100'); // RTM_GETLINK, REQUEST only
   });
 
-  it('veth: host name and MTU outside, the peer (ifinfomsg + name, MTU, MAC, netns pid) in LINKINFO/DATA/PEER', () => {
-    const m = vethAdd(3, { hostName: 'pvaaaaaaaaaaaaa', podName: 'eth1', mac: '0a:58:0a:14:01:0a', mtu: 1400, pid: 4242 });
+  it('veth: host name and MTU outside, the peer (ifinfomsg + name, MTU, MAC, netns fd) in LINKINFO/DATA/PEER', () => {
+    const spec = { hostName: 'pvaaaaaaaaaaaaa', podName: 'eth1', mac: '0a:58:0a:14:01:0a', mtu: 1400, netnsFd: 42 };
+    const m = vethAdd(3, spec);
     const view = new DataView(m.buffer);
     expect(view.getUint32(0, true)).toBe(m.length);
     expect(m.length).toBe(140); // 16 + 16 + name 20 + mtu 8 + linkinfo (4 + kind 12 + data (4 + peer (4 + 16 + 12 + 8 + 12 + 8)))
@@ -100,11 +101,11 @@ describe('link messages', () => {
     const peer = get(data, 1); // VETH_INFO_PEER: an ifinfomsg, then attributes
     expect(hex(peer.subarray(0, 16))).toBe('00'.repeat(16));
     const peerAttrs = tlvs(peer.subarray(16));
-    expect(peerAttrs.map((t) => t.type)).toEqual([3, 4, 1, 19]);
+    expect(peerAttrs.map((t) => t.type)).toEqual([3, 4, 1, 28]);
     expect(text(get(peerAttrs, 3))).toBe('eth1\0');
     expect(u32le(get(peerAttrs, 4))).toBe(1400);
     expect(hex(get(peerAttrs, 1))).toBe('0a580a14010a'); // IFLA_ADDRESS: 6 bytes, padded to 8 in the run
-    expect(u32le(get(peerAttrs, 19))).toBe(4242); // IFLA_NET_NS_PID
+    expect(u32le(get(peerAttrs, 28))).toBe(42); // IFLA_NET_NS_FD, not IFLA_NET_NS_PID (19)
   });
 
   it('refuses names the kernel would refuse, and bad MACs', () => {

@@ -1,6 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import pkg from '../../package.json';
+import { failure, setFailureLog } from '../../src/cli/edge';
 import { run } from '../../src/cli/program';
+import { NotFoundError, UnavailableError } from '../../src/errors';
+import { Logger } from '../../src/log';
 
 const ID = 'ab'.repeat(32);
 
@@ -69,5 +75,70 @@ describe('run', () => {
     expect(r.code).toBe(3);
     expect(r.err).toEqual([]);
     expect(r.out).toEqual([`podvlan: cannot read config ${path}: no such file`]);
+  });
+});
+
+describe('usage', () => {
+  it.each([[[]], [['ipam']], [['-c', '/x.yaml']]])('prints the usage on stderr for %j, exit 2', async (args) => {
+    const r = await cli(...args);
+    expect(r.code).toBe(2);
+    expect(r.out).toEqual([]);
+    expect(r.err.join('\n')).toMatch(/^Usage: podvlan( ipam)? \[options\] \[command\]\n/);
+    expect(r.err.join('\n')).not.toContain('outputHelp');
+  });
+});
+
+describe('failure', () => {
+  let dir = '';
+  afterEach(() => {
+    vi.restoreAllMocks();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const lines = (...argv: string[]) => {
+    const out: string[] = [];
+    return { out, code: (err: unknown) => failure(err, (l) => out.push(l), argv) };
+  };
+
+  it('logs cmd, namespace, pod and container of a kubelet call, and the subcommand of others', () => {
+    dir = mkdtempSync(join(tmpdir(), 'pv-failure-'));
+    setFailureLog(new Logger(join(dir, 'log')));
+    lines('-c', '/x.yaml', 'teardown', 'ns', 'pod', 'abc123').code(new NotFoundError('gone'));
+    lines('ipam', 'release', 'net', '10.0.0.1').code(new NotFoundError('gone'));
+    const logged = readFileSync(join(dir, 'log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(logged[0]).toMatchObject({
+      msg: 'failed', cmd: 'teardown', namespace: 'ns', pod: 'pod', container: 'abc123', kind: 'not-found',
+    });
+    expect(logged[1]).toMatchObject({ msg: 'failed', cmd: 'ipam release' });
+  });
+
+  it('says on the error line, once, that the log cannot be written; never for status', () => {
+    setFailureLog(new Logger('/nonexistent-dir/podvlan.log'));
+    const setup = lines('setup', 'ns', 'pod', 'abc123');
+    expect(setup.code(new NotFoundError('container abc123 not found'))).toBe(4);
+    expect(setup.out).toEqual([
+      'podvlan: container abc123 not found; nothing was logged: cannot write log file '
+        + '/nonexistent-dir/podvlan.log: ENOENT',
+    ]);
+    const status = lines('status', 'ns', 'pod', 'abc123');
+    status.code(new NotFoundError('x'));
+    expect(status.out).toEqual(['podvlan: x']);
+  });
+
+  it('adds that podvlan must run as root to a permission error of a non-root call, and only then', () => {
+    setFailureLog(new Logger(undefined));
+    const denied = new UnavailableError('cannot connect to OVSDB at unix:/run/openvswitch/db.sock: EACCES');
+    const asRoot = lines('init');
+    asRoot.code(denied);
+    vi.spyOn(process as { getuid: () => number }, 'getuid').mockReturnValue(1000);
+    const asUser = lines('init');
+    asUser.code(denied);
+    asUser.code(new Error('connect EPERM /var/run/docker.sock'));
+    asUser.code(new NotFoundError('container abc not found'));
+    expect(asRoot.out).toEqual([`podvlan: ${denied.message}`]);
+    expect(asUser.out).toEqual([
+      `podvlan: ${denied.message} (podvlan must run as root)`,
+      'podvlan: internal error: connect EPERM /var/run/docker.sock (podvlan must run as root)',
+      'podvlan: container abc not found',
+    ]);
   });
 });
