@@ -62,7 +62,9 @@ export async function statusCall(ref: PodRef, where: LocatedConfig, io: Io): Pro
 
 async function logNotRoot(ref: PodRef, where: LocatedConfig): Promise<void> {
   try {
-    const { log } = await (await import('./calls')).loadContext(where.path);
+    // The config alone, parsed afresh: the state directory (and its cache) is root's, not ours to read.
+    const { config } = (await import('../config/load')).loadConfig(where.path);
+    const log = new (await import('../log')).Logger(config.logFile);
     log.warn('status not run as root: printed nothing', {
       cmd: 'status', namespace: ref.namespace, pod: ref.pod, container: ref.containerId, uid: process.getuid?.(),
       why: "podvlan's records are root's: run podvlan as root, as the kubelet does",

@@ -12,7 +12,7 @@
 // hint directory (/run/podvlan) is held to the same rules, since status trusts what it finds there.
 import { nodeFs } from '../builtins';
 import { HINT_DIR } from '../config/state-dir-hint';
-import { ConfigError } from '../errors';
+import { ConfigError, UnavailableError } from '../errors';
 
 export const CONFIG_CACHE_NAME = '.config-cache.json';
 const DIRECTORIES = ['pods', 'ipam', 'locks'];
@@ -26,6 +26,10 @@ const mode = (st: Stat) => (st.mode & 0o7777).toString(8).padStart(3, '0');
 /** 'ok', or 'missing' (only with create false: the directory does not exist, its ancestors are safe). */
 export function checkStateDir(stateDir: string, opts: { create: boolean }): 'ok' | 'missing' {
   const dir = stateDir.replace(/\/+$/, '') || '/';
+  // Not root: every rule below would read as advice to hand the directory to this user.
+  if (euid() !== 0) {
+    throw new UnavailableError(`state directory ${dir} is root's, this is uid ${euid()} (podvlan must run as root)`);
+  }
   checkAncestors(dir, `state directory ${dir}`);
   let st = lstatOrUndefined(dir);
   if (!st) {
