@@ -212,8 +212,8 @@ describe('cluster-wide allocation across three nodes', () => {
     const before = (await attachments('c')).filter((x) => x.pod === 'ren-1');
     const r = await runPlugin(nodes.c, ['gc', '-o', 'json'], { config: renamed });
     expect(r.exitCode, r.all).toBe(0);
-    const actions = JSON.parse(r.stdout).actions as { action: string; pod?: string; target: string }[];
-    expect(actions.filter((x) => x.pod !== 'team-f/leak-1')).toEqual([]);
+    const actions = JSON.parse(r.stdout).actions as { action: string; namespace: string; pod?: string; target: string }[];
+    expect(actions.filter((x) => `${x.namespace}/${x.pod}` !== 'team-f/leak-1')).toEqual([]);
     expect(actions.map((x) => x.action).sort()).toEqual(expect.arrayContaining(['leave-vlan', 'release-address']));
     expect((await etcdKeys()).filter((k) => k.includes(leaked))).toEqual([]);
     expect((await etcdKeys()).some((k) => k.includes(pods['ren-1'].id))).toBe(true);
