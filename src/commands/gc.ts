@@ -43,7 +43,9 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     // Every podvlan port in this node's OVSDB is this node's, whatever node name it carries: a
     // renamed node keeps what it made (docs/how-it-works.md, "Whose is it").
     const ports = await findPorts(ovs, {});
-    const held = [...listNodeLeases(stateDir), ...(await clusterHoldings(ctx, ports))];
+    const nodeLeases = listNodeLeases(stateDir);
+    const madeHere = new Set([...ports.map((f) => f.attachment), ...records, ...nodeLeases].map((x) => x.containerId));
+    const held = [...nodeLeases, ...(await clusterHoldings(ctx, ports, madeHere))];
     const pods = new Map<string, { namespace: string; pod: string }>();
     for (const p of [...ports.map((f) => f.attachment), ...records, ...held]) pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
 
@@ -104,22 +106,25 @@ async function containerState(socket: string, id: string, timeoutMs: number): Pr
 
 /**
  * What this node holds: node-local leases, and the cluster-wide addresses and VLAN memberships
- * recorded in etcd with this node's name or a name one of this node's ports carries (what it
- * made before a rename). Other nodes' holdings are theirs to collect. Entries not in the form
- * podvlan writes are never acted on.
+ * recorded in etcd with this node's name, or with a name one of this node's ports carries (what
+ * it made before a rename) for a container this node has a port, record or lease of: another
+ * machine may since have taken the old name, and its holdings are its own. Entries not in the
+ * form podvlan writes are never acted on.
  */
 type Holding = (Owner & { address: string; kind: 'address' }) | (Owner & { tag: number; kind: 'vlan' });
 
-async function clusterHoldings(ctx: Context, ports: FoundPort[]): Promise<Holding[]> {
+async function clusterHoldings(ctx: Context, ports: FoundPort[], madeHere: Set<string>): Promise<Holding[]> {
   const cluster = clusterOf(ctx);
   if (!cluster) return [];
   const { client, prefix, node } = cluster;
-  const mine = new Set([node, ...ports.flatMap((f) => f.attachment.node ?? [])]);
+  const oldNames = new Set(ports.flatMap((f) => f.attachment.node ?? []).filter((n) => n !== node));
+  const mine = (h: { node: string; containerId: string }) =>
+    h.node === node || (oldNames.has(h.node) && madeHere.has(h.containerId));
   const [addresses, vlans] = await Promise.all([listAllocations(client, prefix), listVlans(client, prefix)]);
   return [
-    ...addresses.filter((a) => mine.has(a.node) && isValidOwner(a)).map((a) => ({ ...a, kind: 'address' as const })),
+    ...addresses.filter((a) => mine(a) && isValidOwner(a)).map((a) => ({ ...a, kind: 'address' as const })),
     ...vlans
-      .flatMap((v) => v.members.filter((m) => mine.has(m.node)).map((m) => ({ ...m, interface: '', tag: v.tag })))
+      .flatMap((v) => v.members.filter(mine).map((m) => ({ ...m, interface: '', tag: v.tag })))
       .map((m) => ({ ...m, kind: 'vlan' as const }))
       .filter(isValidOwner),
   ];
@@ -130,7 +135,8 @@ function isOwnRecord(r: PodRecord): boolean {
   const names = typeof r.namespace === 'string' && typeof r.pod === 'string' && typeof r.containerId === 'string';
   return names && isDns1123Label(r.namespace) && isPodName(r.pod) && isContainerId(r.containerId) &&
     Array.isArray(r.attachments) &&
-    r.attachments.every((a) => isDns1123Label(a.network) && a.port === hostVethName(r.namespace, r.pod, a.network));
+    r.attachments.every((a) => typeof a?.network === 'string' && typeof a.port === 'string' &&
+      isDns1123Label(a.network) && a.port === hostVethName(r.namespace, r.pod, a.network));
 }
 
 async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod: string,

@@ -209,6 +209,19 @@ describe('cluster-wide allocation across three nodes', () => {
       nodeName: 'node-c-renamed', stateDir: join(info.dir, 'cluster', 'c', 'state'), timeoutMs: 5000,
       etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 },
     });
+    // Node b now takes c's old name (a reused host name): what it holds under that name is b's,
+    // even though c's ports still carry the name.
+    const bAsOldC = writeConfig(nodes.b, join(info.dir, 'cluster', 'b-as-old-c'), [{
+      name: 'tenant', bridge: bridgeOf('b'), datapathType: 'netdev', primary: true,
+      vlan: { pool: '100-199', per: 'namespace' },
+      ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
+    }], {
+      nodeName: 'node-c', stateDir: join(info.dir, 'cluster', 'b', 'state'), timeoutMs: 5000,
+      etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 },
+    });
+    const reuse = await startContainer(info);
+    const up = await runPlugin(nodes.b, ['setup', 'team-g', 'reuse-1', reuse], { config: bAsOldC });
+    expect(up.exitCode, up.all).toBe(0);
     const before = (await attachments('c')).filter((x) => x.pod === 'ren-1');
     const r = await runPlugin(nodes.c, ['gc', '-o', 'json'], { config: renamed });
     expect(r.exitCode, r.all).toBe(0);
@@ -219,6 +232,10 @@ describe('cluster-wide allocation across three nodes', () => {
     expect((await etcdKeys()).some((k) => k.includes(pods['ren-1'].id))).toBe(true);
     expect((await attachments('c')).filter((x) => x.pod === 'ren-1')).toEqual(before);
     expect(await ipOf(pods['ren-1'].id)).toBe(before[0].ip.split('/')[0]);
+    expect((await etcdKeys()).filter((k) => k.includes(reuse)).length).toBeGreaterThan(0);
+    const down = await runPlugin(nodes.b, ['teardown', 'team-g', 'reuse-1', reuse], { config: bAsOldC });
+    expect(down.exitCode, down.all).toBe(0);
+    expect((await etcdKeys()).filter((k) => k.includes(reuse))).toEqual([]);
   });
 
   it('etcd unreachable: setup fails with one line within the timeout and leaves nothing behind', async () => {
