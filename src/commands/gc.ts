@@ -9,7 +9,7 @@ import { leaseDirFor, listNodeLeases, type Owner, unreadableNodeLeases } from '.
 import { listAllocations } from '../ipam/etcd-pool';
 import type { LeaseRecord } from '../ipam/lease-dir';
 import { listVlans } from '../ipam/vlan-pool';
-import { hostVethName, isContainerId, isDns1123Label, isPodName, type PodRef } from '../names';
+import { hostVethName, isContainerId, isDns1123Label, isPodName, type PodRef, sameContainer } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
 import { allPortNames, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
@@ -176,7 +176,8 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
   // The record: rebuilt from live ports, or removed with whatever veths it names.
   const read = readPodRecord(stateDir, namespace, pod);
   const record = read && isOwnRecord(read) ? read : undefined;
-  const current = live.filter((f) => f.attachment.containerId === (record?.containerId ?? live[0]?.attachment.containerId));
+  const currentId = record?.containerId ?? live[0]?.attachment.containerId;
+  const current = live.filter((f) => currentId !== undefined && sameContainer(currentId, f.attachment.containerId));
   if (current.length > 0) {
     const ref: PodRef = { namespace, pod, containerId: current[0].attachment.containerId };
     const rebuilt = readyRecord(ctx.config, ref, current.map((f) => f.attachment));

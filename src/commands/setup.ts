@@ -5,7 +5,7 @@ import { InvalidInputError } from '../errors';
 import { isPooledVlan, type Lease, type Owner, poolFor, vlanFor, vlanPoolFor } from '../ipam';
 import { macFromIpv4, parsePrefix } from '../ipam/ipv4';
 import { podNameTagProblem } from '../ipam/vlan';
-import { FULL_ID_LENGTH, hash64Hex, hostVethName, type PodRef } from '../names';
+import { FULL_ID_LENGTH, hash64Hex, hostVethName, type PodRef, sameContainer } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { podSelector } from '../ovs/attachment';
 import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
@@ -75,7 +75,8 @@ export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
         findPorts(ovs, podSelector(ref.namespace, ref.pod)),
         containerNetns(ctx.config.runtime.docker.socket, ref.containerId, timeoutMs),
       );
-      const mine = existing.filter((f) => f.attachment.containerId === ref.containerId);
+      // sameContainer: ports a setup made before ids were resolved carry the prefix it was given.
+      const mine = existing.filter((f) => sameContainer(ref.containerId, f.attachment.containerId));
       if (isComplete(mine, planned, pod.inode)) {
         // OVSDB returns rows in its own order: print and record them in config order, as the first setup did.
         const attachments = planned.map((p) => mine.find((f) => f.attachment.port === p.port)!.attachment);
@@ -85,7 +86,7 @@ export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
       }
       // Leftovers of an older container of this pod (the kubelet replaced its sandbox without a
       // teardown) or of an interrupted setup of this one: clear them, keeping this container's leases.
-      const older = existing.filter((f) => f.attachment.containerId !== ref.containerId);
+      const older = existing.filter((f) => !mine.includes(f));
       if (older.length > 0) {
         const gone = await detach(ctx, ovs, older);
         log.info('removed an older container\'s attachments', { ...gone });

@@ -74,6 +74,19 @@ describe('a container given by a short id', () => {
     expect(await bridgePorts(info, BRIDGE)).toEqual([port]);
   });
 
+  it('a port an older podvlan recorded under the 12-digit prefix is the same attachment for a setup by the full id', async () => {
+    const [port] = await bridgePorts(info, BRIDGE);
+    const uuid = await ovsVsctl(info, ['get', 'Port', port, '_uuid']);
+    await ovsVsctl(info, ['set', 'Port', port, `external_ids:podvlan/containerId=${id.slice(0, 12)}`]);
+    const ip = await podIp(id);
+    const again = await run('setup', 'ids', 'short-1', id);
+    expect(again.exitCode, again.all).toBe(0);
+    expect(again.all).toMatch(/\(unchanged\)/);
+    expect(await ovsVsctl(info, ['get', 'Port', port, '_uuid'])).toBe(uuid);
+    expect(await podIp(id)).toBe(ip);
+    await ovsVsctl(info, ['set', 'Port', port, `external_ids:podvlan/containerId=${id}`]);
+  });
+
   it('teardown by the full id removes what setup by the short id made', async () => {
     const r = await run('teardown', 'ids', 'short-1', id);
     expect(r.exitCode, r.all).toBe(0);
