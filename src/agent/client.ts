@@ -15,6 +15,10 @@ export interface AgentResult { code: number; out: string[]; err: string[] }
 // An agent that does not take the request at once is stuck (stopped, or its loop blocked): work
 // here instead.
 const READY_LIMIT_MS = 3000;
+// After GO the caller never falls back, but it must not wait for ever either (the kubelet's exec
+// plugin calls have no timeout of their own): an agent wedged mid-call fails the call. A call's
+// own waits are each bounded by timeoutMs (at most 600 s); two of them and a margin fit here.
+const REPLY_LIMIT_MS = 1_300_000;
 
 interface BunSocket { fd?: number; write(data: Uint8Array | string): number; end(): void; terminate?(): void }
 type Handlers = Record<string, (s: BunSocket, arg?: unknown) => void>;
@@ -42,7 +46,7 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
     const fallBack = () => finish(() => resolve(undefined));
     const lost = (why: string) => finish(() => reject(new UnavailableError(
       `the agent on ${path} ${why} after taking the call; it may have run in part, not retried here`)));
-    const timer = setTimeout(() => { if (!saidGo) fallBack(); }, READY_LIMIT_MS);
+    let timer = setTimeout(() => { if (!saidGo) fallBack(); }, READY_LIMIT_MS);
     const write = (s: BunSocket, bytes: Uint8Array) => {
       const n = s.write(bytes);
       pending = n >= 0 && n < bytes.length ? bytes.subarray(n) : undefined;
@@ -52,6 +56,8 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
       if (!asked) { fallBack(); return; } // speaks first: not an agent
       if (!saidGo && size === 0 && chunk[0] === READY.charCodeAt(0)) {
         saidGo = true; // from here on, this process never does the call itself
+        clearTimeout(timer);
+        timer = setTimeout(() => lost(`did not answer within ${REPLY_LIMIT_MS / 1000} s`), REPLY_LIMIT_MS);
         write(s, new TextEncoder().encode(GO));
         chunk = chunk.subarray(1);
       }

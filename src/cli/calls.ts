@@ -8,8 +8,10 @@ import { type Io, setFailureLog } from './edge';
 
 export type { Io } from './edge';
 
-export async function loadContext(configFlag: string | undefined): Promise<Context> {
-  const { config } = await loadConfigCached(configFlag);
+export async function loadContext(
+  configFlag: string | undefined, opts: { createStateDir: boolean } = { createStateDir: true },
+): Promise<Context> {
+  const { config } = await loadConfigCached(configFlag, opts);
   const log = new Logger(config.logFile);
   setFailureLog(log);
   return { config, log };

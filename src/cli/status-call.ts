@@ -44,8 +44,9 @@ export async function stateDirOf(where: LocatedConfig): Promise<string> {
   const quick = await quickStateDirOf(where);
   if (quick) return quick;
   const at = Date.now();
-  // loadContext checks the state directory (config/cached.ts) before it returns.
-  const { stateDir } = (await (await import('./calls')).loadContext(where.path)).config;
+  // loadContext checks the state directory (config/cached.ts) before it returns; status creates nothing.
+  const { loadContext } = await import('./calls');
+  const { stateDir } = (await loadContext(where.path, { createStateDir: false })).config;
   const checked = { at, stateDirMtimeMs: stateDirMtime(stateDir) };
   writeStateDirHint(where.path, where.stat, stateDir, checked);
   return stateDir;

@@ -22,12 +22,15 @@ const FORMAT = 2;
 interface CacheKey { format: number; version: string; executable?: string; path: string; file?: string }
 interface CacheFile extends CacheKey { text: string; config: Config }
 
-export async function loadConfigCached(explicit?: string): Promise<{ path: string; config: Config }> {
+/** createStateDir false (status): a missing state directory is left missing, and no cache is written. */
+export async function loadConfigCached(
+  explicit?: string, opts: { createStateDir: boolean } = { createStateDir: true },
+): Promise<{ path: string; config: Config }> {
   const path = findConfigPath(explicit);
   const file = fileIdentity(path); // before the text: a change in between makes the next call miss, never hit
   const text = readConfigText(path);
   let stateDir = quickStateDir(text);
-  if (stateDir) trustStateDir(path, stateDir);
+  let present = stateDir ? trustStateDir(path, stateDir, opts.createStateDir) : false;
   const cacheFile = stateDir ? `${stateDir.replace(/\/+$/, '')}/${CONFIG_CACHE_NAME}` : undefined;
   const key = { format: FORMAT, version: pkg.version, executable: fileIdentity(process.execPath), path, file };
   if (cacheFile && file && key.executable) {
@@ -37,17 +40,17 @@ export async function loadConfigCached(explicit?: string): Promise<{ path: strin
   }
   const { parseConfig } = await import('./load');
   const config = parseConfig(text, path);
-  if (!stateDir) { stateDir = config.stateDir; trustStateDir(path, stateDir); }
-  if (cacheFile && file && key.executable && config.stateDir === stateDir) {
+  if (!stateDir) { stateDir = config.stateDir; present = trustStateDir(path, stateDir, opts.createStateDir); }
+  if (present && cacheFile && file && key.executable && config.stateDir === stateDir) {
     writeCache(cacheFile, { ...key, text, config });
   }
   return { path, config };
 }
 
 /** The state directory check; on failure the status hint of this config goes too, so that status checks for itself. */
-function trustStateDir(configPath: string, stateDir: string): void {
+function trustStateDir(configPath: string, stateDir: string, create: boolean): boolean {
   try {
-    checkStateDir(stateDir, { create: true });
+    return checkStateDir(stateDir, { create }) === 'ok';
   } catch (err) {
     removeStateDirHint(configPath);
     throw err;

@@ -73,8 +73,10 @@ export function writeStateDirHint(configPath: string, stat: ConfigStat | undefin
       path: configPath, size: stat.size, mtimeMs: stat.mtimeMs, stateDir,
       checkedAt: checked.at, stateDirMtimeMs: checked.stateDirMtimeMs,
     };
+    const renewal = fs.existsSync(file); // a renewed check stamp: nothing new to bound
     writeFreshFile(temp, JSON.stringify(hint));
     fs.renameSync(temp, file);
+    if (renewal) return;
   } catch {
     try { fs.unlinkSync(temp); } catch { /* never written */ }
     // Without a hint, status reads the config: slower, never wrong.
@@ -90,8 +92,8 @@ const STALE_TEMP_MS = 60_000; // a temp file this old lost its writer (killed be
 /**
  * Keep the hints bounded (every config path ever used leaves one, and /run is emptied only at
  * boot): remove those whose config is gone or that are unreadable, temp files of dead writers,
- * and then the oldest written beyond MAX_HINTS. Runs only where a hint was just written (the
- * config was new or changed), never where status uses its hint.
+ * and then the oldest written beyond MAX_HINTS. Runs only where a new hint was just written (a
+ * config not seen before), never where status uses its hint or renews its check stamp.
  */
 export function pruneHints(dir: string, keep: string): void {
   const fs = nodeFs();

@@ -1,7 +1,7 @@
 // The bridge and port model podvlan needs: ensure bridges, add access ports atomically, find
 // our ports by owner, delete ports. Each call is one transaction (plus one wait for
 // ovs-vswitchd where the datapath must have applied the change before we return).
-import { ConflictError, NotFoundError, OperationError, UnavailableError } from '../errors';
+import { ConflictError, NotFoundError, OperationError, oneLine, UnavailableError } from '../errors';
 import { type Attachment, fromExternalIds, MANAGED_KEY, toExternalIds } from './attachment';
 import { OvsdbClient, TransactionError } from './client';
 import {
@@ -152,7 +152,12 @@ export async function ensureBridges(client: OvsdbClient, bridges: BridgeSpec[], 
   } catch (err) {
     // Undo what this call made: with no reference left, OVSDB drops the bridge, its port and interface.
     const unlink = created.map((c) => mutate('Open_vSwitch', ALL_ROWS, [['bridges', 'delete', set([uuid(c.uuid)])]]));
-    await client.transact(unlink);
+    try {
+      await client.transact(unlink);
+    } catch (undoErr) {
+      // The reason the bridge failed matters more than the failed cleanup: say both, that first.
+      throw new OperationError(`${oneLine(err)}; and removing the bridges this call made failed: ${oneLine(undoErr)}`);
+    }
     throw err;
   }
   return missing.map((b) => b.name);

@@ -22,7 +22,7 @@ export interface PodLock {
   release(opts?: { removeFile?: boolean }): void;
 }
 
-const O_NOFOLLOW = 0o400000;
+// Not in fs.constants; the same value on x86-64 and arm64 (O_NOFOLLOW is not: taken from fs).
 const O_CLOEXEC = 0o2000000;
 
 export const lockDir = (stateDir: string) => `${stateDir.replace(/\/+$/, '')}/locks`;
@@ -92,7 +92,7 @@ function tryFlock(libc: Libc, path: string): PodLock | undefined {
 
 function openLockFile(path: string): number {
   const fs = nodeFs();
-  const flags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC;
+  const flags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW | O_CLOEXEC;
   for (let attempt = 0; ; attempt++) {
     try {
       return fs.openSync(path, flags, 0o600);
