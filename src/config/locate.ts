@@ -36,9 +36,10 @@ const ABSOLUTE_PATH = /^\/[^\0]*$/; // the schema's absPath
 /**
  * stateDir from config text when it can be read without the YAML parser: a JSON document, or a
  * YAML block mapping at column 0 made only of forms this reader knows. Returns undefined when
- * unsure (the caller then parses fully); the default when the key is plainly absent. Whatever
- * it answers, the full parser answers the same (test/unit/quick-state-dir.test.ts compares both
- * over thousands of generated forms).
+ * unsure (the caller then parses fully); the default when the key is plainly absent. For every
+ * text the full parser accepts, whatever this answers is what the full parser reads
+ * (test/unit/quick-state-dir.test.ts compares both over thousands of generated forms); for a
+ * text it refuses, this may still answer, and every command but status then reports the error.
  */
 export function quickStateDir(text: string): string | undefined {
   if (JSON_START.test(text)) return jsonStateDir(text);
