@@ -99,7 +99,7 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
 
 async function servedByRoot(s: BunSocket): Promise<boolean> {
   try {
-    const { peerCredentialsReader } = await import('./peercred');
+    const { peerCredentialsReader } = await import('../sys/libc');
     return (await peerCredentialsReader())(s.fd ?? -1).uid === 0;
   } catch {
     return false; // credentials unreadable: not trusted

@@ -12,7 +12,7 @@ import { type KubeletCall, parseKubeletArgv, runKubeletCall } from '../cli/fast'
 import { ConflictError, INTERNAL_EXIT_CODE, oneLine, UnavailableError } from '../errors';
 import { openStream } from '../net/stream';
 import { checkStateDir } from '../state/state-dir';
-import { peerCredentialsReader } from './peercred';
+import { peerCredentialsReader } from '../sys/libc';
 import {
   AGENT_VERSION, type AgentReply, agentSocketPath, GO, MAX_MESSAGE_BYTES, READY, WIRE_VERSION,
 } from './protocol';
