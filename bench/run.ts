@@ -234,7 +234,7 @@ function addForeignPorts(info: SandboxInfo, bridge: string, count: number): void
     args.push('--', 'add-port', bridge, name, 'tag=77', '--', 'set', 'Port', name,
       `external_ids:podvlan/managed=true`, `external_ids:podvlan/namespace=filler`, `external_ids:podvlan/pod=77-f${i}`);
   }
-  spawnSync('ip', ['-batch', '-'], { input: batch.join('\n') + '\n' });
+  spawnSync('ip', ['-batch', '-'], { input: `${batch.join('\n')}\n` });
   spawnSync('ovs-vsctl', args, { stdio: 'inherit' });
 }
 

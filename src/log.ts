@@ -28,7 +28,7 @@ export class Logger {
     if (!this.sink.file) return;
     const line = JSON.stringify({ time: new Date().toISOString(), level, msg, pid: process.pid, ...this.base, ...fields });
     try {
-      appendFileSync(this.sink.file, line + '\n', { mode: 0o600 });
+      appendFileSync(this.sink.file, `${line}\n`, { mode: 0o600 });
     } catch (err) {
       // An unwritable log must not turn a working call into a failure.
       this.sink.writeError ??= `${this.sink.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;

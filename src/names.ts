@@ -124,6 +124,7 @@ export const isMac = (s: string) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(s);
 /** a.b.c.d/len with each octet 0-255 and len 0-32. */
 export function isIpv4Prefix(s: string): boolean {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
-  return m !== null && m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
+  if (!m) return false;
+  return m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
 }
 export const isIpv4 = (s: string) => isIpv4Prefix(`${s}/32`);

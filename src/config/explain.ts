@@ -17,12 +17,12 @@ export function knownKeysAt(schema: z.ZodType, path: PropertyKey[]): string[] {
   const keys = new Set<string>();
   const walk = (s: Schema, rest: PropertyKey[]): void => {
     const def = s._zod.def;
-    if (def.innerType) return walk(def.innerType, rest); // optional, default, nullable, ...
-    if (def.type === 'pipe' && def.in) return walk(def.in, rest);
-    if (def.type === 'union') return def.options?.forEach((o) => walk(o, rest));
-    if (def.type === 'array' && def.element && typeof rest[0] === 'number') return walk(def.element, rest.slice(1));
-    if (def.type !== 'object' || !def.shape) return;
-    if (rest.length === 0) Object.keys(def.shape).forEach((k) => keys.add(k));
+    if (def.innerType) walk(def.innerType, rest); // optional, default, nullable, ...
+    else if (def.type === 'pipe' && def.in) walk(def.in, rest);
+    else if (def.type === 'union') for (const o of def.options ?? []) walk(o, rest);
+    else if (def.type === 'array' && def.element && typeof rest[0] === 'number') walk(def.element, rest.slice(1));
+    else if (def.type !== 'object' || !def.shape) return;
+    else if (rest.length === 0) for (const k of Object.keys(def.shape)) keys.add(k);
     else if (typeof rest[0] === 'string' && def.shape[rest[0]]) walk(def.shape[rest[0]], rest.slice(1));
   };
   walk(schema as unknown as Schema, path);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ExhaustedError } from '../errors';
 import { formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
 import { readOwnFile, writeFreshFile } from '../state/own-file';
-import { LeaseDir } from './lease-dir';
+import type { LeaseDir } from './lease-dir';
 import type { AddressPool, Lease, Owner } from './pool';
 
 export interface HostLocalSpec {

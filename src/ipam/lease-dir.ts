@@ -29,7 +29,7 @@ export class LeaseDir {
     const final = join(this.dir, ip);
     const temp = join(this.dir, `.tmp-${process.pid}-${ip}`);
     try {
-      writeFreshFile(temp, JSON.stringify(record) + '\n');
+      writeFreshFile(temp, `${JSON.stringify(record)}\n`);
       linkSync(temp, final);
       return true;
     } catch (err) {

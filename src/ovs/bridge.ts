@@ -3,7 +3,7 @@
 // ovs-vswitchd where the datapath must have applied the change before we return).
 import { ConflictError, NotFoundError, OperationError, oneLine, UnavailableError } from '../errors';
 import { type Attachment, fromExternalIds, MANAGED_KEY, toExternalIds } from './attachment';
-import { OvsdbClient, TransactionError } from './client';
+import { type OvsdbClient, TransactionError } from './client';
 import {
   assertAbsent, comment, type Condition, insert, mutate, type Operation, type OperationResult, select, waitUntilPresent,
 } from './ops';
@@ -39,7 +39,7 @@ export interface Expected { name: string; bridge: string }
 async function waitApplied(client: OvsdbClient, cfg: number, expected: Expected[], timeoutMs: number): Promise<void> {
   const check = attachCheck(expected);
   const wait = waitUntilPresent('Open_vSwitch', [['cur_cfg', '>=', cfg]], timeoutMs, ['cur_cfg']);
-  let results;
+  let results: Awaited<ReturnType<OvsdbClient['transact']>>;
   try {
     results = await client.transact([wait, ...check.ops], timeoutMs + 2000);
   } catch (err) {
@@ -193,7 +193,7 @@ export async function addAccessPorts(client: OvsdbClient, attachments: Attachmen
     );
   });
   ops.push(...bumpConfig());
-  let results;
+  let results: Awaited<ReturnType<OvsdbClient['transact']>>;
   try {
     results = await client.transact(ops);
   } catch (err) {

@@ -33,7 +33,7 @@ export class OvsdbClient {
     // One result per operation, plus one more when the commit itself failed.
     for (let i = 0; i < results.length; i++) {
       const r = results[i];
-      if (r && r.error) throw new TransactionError(ops[i], r);
+      if (r?.error) throw new TransactionError(ops[i], r);
     }
     return results.map((r) => r ?? {});
   }

@@ -69,7 +69,7 @@ export function writePodRecord(stateDir: string, record: PodRecord): void {
   const { mkdirSync, renameSync, unlinkSync } = fs;
   try {
     mkdirSync(podsDir(stateDir), { recursive: true, mode: 0o700 });
-    writeFreshFile(temp, JSON.stringify(record) + '\n');
+    writeFreshFile(temp, `${JSON.stringify(record)}\n`);
     renameSync(temp, path);
   } catch (err) {
     try { unlinkSync(temp); } catch { /* never written */ }

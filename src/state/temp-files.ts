@@ -18,7 +18,7 @@ function alive(pid: number): boolean {
 export function removeStaleTempFiles(stateDir: string, dryRun: boolean): string[] {
   const found: string[] = [];
   const walk = (dir: string, depth: number) => {
-    let entries;
+    let entries: import('node:fs').Dirent[];
     try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return; }
     for (const e of entries) {
       const path = join(dir, e.name);

@@ -41,7 +41,7 @@ export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Pro
     throw new OperationError('internal: a pod-side ip batch needs a namespace fd');
   }
   const [file, args] = inPod ? [NSENTER, [`--net=${CHILD_NETNS}`, '--', IP, ...ipArgs]] : [IP, ipArgs];
-  const input = commands.map((c) => c.join(' ')).join('\n') + '\n';
+  const input = `${commands.map((c) => c.join(' ')).join('\n')}\n`;
   const res = await spawnWithInput(file, args, input, opts.timeoutMs, opts.netnsFd);
   if (res.exitCode !== 0 && !opts.force) {
     const stderr = res.stderr;

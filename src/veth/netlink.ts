@@ -70,7 +70,7 @@ export function attr(type: number, payload: Uint8Array): Uint8Array {
 export const nest = (type: number, children: Uint8Array[]): Uint8Array => attr(type, concat(children));
 export const u32Attr = (type: number, value: number): Uint8Array => attr(type, u32(value));
 /** A NUL-terminated string, as the kernel's NLA_STRING / NLA_NUL_STRING policies accept. */
-export const stringAttr = (type: number, value: string): Uint8Array => attr(type, new TextEncoder().encode(value + '\0'));
+export const stringAttr = (type: number, value: string): Uint8Array => attr(type, new TextEncoder().encode(`${value}\0`));
 
 /** A whole message: nlmsghdr, the family header, then the attributes. */
 export function message(type: number, flags: number, seq: number, header: Uint8Array, attrs: Uint8Array[] = []): Uint8Array {

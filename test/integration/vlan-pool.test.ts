@@ -21,10 +21,12 @@ function checkInvariant(prefix: string, network: string, kvs: KeyValue[]): strin
   const problems: string[] = [];
   for (const kv of kvs) {
     const rest = kv.key.slice(base.length);
-    let m: RegExpExecArray | null;
-    if ((m = /^tag\/(\d+)$/.exec(rest))) tags.set(m[1], kv.value);
-    else if ((m = /^by\/(.+)$/.exec(rest))) by.set(m[1], kv.value);
-    else if ((m = /^member\/(.+)\/([^/]+)$/.exec(rest))) members.push([m[1], m[2]]);
+    const tag = /^tag\/(\d+)$/.exec(rest);
+    const holder = /^by\/(.+)$/.exec(rest);
+    const member = /^member\/(.+)\/([^/]+)$/.exec(rest);
+    if (tag) tags.set(tag[1], kv.value);
+    else if (holder) by.set(holder[1], kv.value);
+    else if (member) members.push([member[1], member[2]]);
     else problems.push(`unexpected key ${kv.key}`);
   }
   for (const [holder, c] of members) {

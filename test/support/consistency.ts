@@ -105,7 +105,7 @@ export async function audit(info: SandboxInfo, stateDir: string, bridges: string
       l.address === p.ip!.split('/')[0] && l.containerId === p.containerId && l.network === p.network;
     if (withLeases && p.ip && !leases.some(leased)) problems.push(`port ${p.name} (${p.pod}) has no lease for ${p.ip}`);
     const r = records.find((x) => x.namespace === p.namespace && x.pod === p.pod);
-    if (!r || !r.ready || r.containerId !== p.containerId) problems.push(`port ${p.name} (${p.pod}) has no ready record`);
+    if (!r?.ready || r.containerId !== p.containerId) problems.push(`port ${p.name} (${p.pod}) has no ready record`);
     else {
       const recordedTag = r.attachments.find((a) => a.port === p.name)?.tag;
       if (recordedTag !== p.tag) problems.push(`port ${p.name} (${p.pod}) has tag ${p.tag}, its record ${recordedTag}`);

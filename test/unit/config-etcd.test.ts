@@ -20,7 +20,7 @@ const expectConfigError = (text: string, field: string, what: RegExp) => {
 
 describe('config: etcd section, VLAN pools and etcd IPAM', () => {
   it('parses a full cluster-wide config and fills defaults', () => {
-    const c = parseConfig(String.raw`
+    const c = parseConfig(`
 nodeName: node-a.example
 etcd:
   endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379]

@@ -220,7 +220,7 @@ describe('quickStateDir agrees with the full parser', () => {
     const pick = <T>(xs: readonly T[]) => xs[random(xs.length)];
     const fragments = [
       ...KEYS.map((k) => `${k}: ${pick(VALUES)}\n`),
-      ...CONTEXTS.flatMap(([a, b]) => [a, b]),
+      ...CONTEXTS.flat(),
       'stateDir: /s\n',
       '"stateDir": /q\n',
       '- item\n',
