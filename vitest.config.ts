@@ -7,7 +7,12 @@ export default defineConfig({
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {
         // Against a real etcd that each file starts on loopback (Debian's etcd 3.4 on the PATH).
-        test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 60000, hookTimeout: 30000 },
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 60000,
+          hookTimeout: 30000,
+        },
       },
       {
         test: {

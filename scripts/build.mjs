@@ -13,4 +13,18 @@ const bun = join(dirname(require.resolve('bun/package.json')), 'bin', 'bun.exe')
 mkdirSync(join(root, 'dist'), { recursive: true });
 // --splitting (ESM only) keeps each dynamic import in its own embedded chunk: a call loads the
 // bytecode it uses, not the whole CLI (status: -1.5 ms, measured).
-execFileSync(bun, ['build', '--compile', '--minify', '--bytecode', '--splitting', '--format=esm', join(root, 'src/main.ts'), '--outfile', join(root, 'dist/podvlan')], { stdio: 'inherit', cwd: root });
+execFileSync(
+  bun,
+  [
+    'build',
+    '--compile',
+    '--minify',
+    '--bytecode',
+    '--splitting',
+    '--format=esm',
+    join(root, 'src/main.ts'),
+    '--outfile',
+    join(root, 'dist/podvlan'),
+  ],
+  { stdio: 'inherit', cwd: root },
+);

@@ -8,14 +8,28 @@ import { canPing, podExec, type SandboxInfo, startContainer, startSandbox, stopS
 const say = (text: string) => console.log(`\n== ${text}`);
 
 async function main(info: SandboxInfo): Promise<boolean> {
-  const config = writeConfig(info, join(info.dir, 'node'), [{
-    name: 'vlannet', bridge: 'k8s_br', datapathType: 'netdev', interface: 'eth1', primary: true,
-    vlan: { fromPodName: '^(\\d+)-' },
-    ipam: { type: 'host-local', subnet: '10.231.0.0/24', rangeStart: '10.231.0.10', rangeEnd: '10.231.0.250', gateway: '10.231.0.1' },
-  }]);
+  const config = writeConfig(info, join(info.dir, 'node'), [
+    {
+      name: 'vlannet',
+      bridge: 'k8s_br',
+      datapathType: 'netdev',
+      interface: 'eth1',
+      primary: true,
+      vlan: { fromPodName: '^(\\d+)-' },
+      ipam: {
+        type: 'host-local',
+        subnet: '10.231.0.0/24',
+        rangeStart: '10.231.0.10',
+        rangeEnd: '10.231.0.250',
+        gateway: '10.231.0.1',
+      },
+    },
+  ]);
   const podvlan = async (...args: string[]) => {
     const r = await runPlugin(info, args, { config });
-    console.log(`$ podvlan ${args.map((a) => (a.length > 20 ? `${a.slice(0, 12)}…` : a)).join(' ')}   [exit ${r.exitCode}, ${r.ms.toFixed(0)} ms]`);
+    console.log(
+      `$ podvlan ${args.map((a) => (a.length > 20 ? `${a.slice(0, 12)}…` : a)).join(' ')}   [exit ${r.exitCode}, ${r.ms.toFixed(0)} ms]`,
+    );
     if (r.all) console.log(r.all.replace(/^/gm, '  '));
     if (r.exitCode !== 0) throw new Error(`podvlan ${args[0]} failed`);
     return r;
@@ -37,14 +51,18 @@ async function main(info: SandboxInfo): Promise<boolean> {
   say('traffic: VLAN 22 pods reach each other, VLAN 33 is isolated');
   const [a, b, c] = pods;
   const checks = [
-    { from: a, to: b, expect: true }, { from: b, to: a, expect: true },
-    { from: a, to: c, expect: false }, { from: c, to: b, expect: false },
+    { from: a, to: b, expect: true },
+    { from: b, to: a, expect: true },
+    { from: a, to: c, expect: false },
+    { from: c, to: b, expect: false },
   ];
   let ok = true;
   for (const k of checks) {
     const got = await canPing(info, k.from.id, k.to.ip);
     ok &&= got === k.expect;
-    console.log(`  ${k.from.name} -> ${k.to.name} (${k.to.ip}): ${got ? 'reachable' : 'unreachable'} ${got === k.expect ? 'as expected' : 'UNEXPECTED'}`);
+    console.log(
+      `  ${k.from.name} -> ${k.to.name} (${k.to.ip}): ${got ? 'reachable' : 'unreachable'} ${got === k.expect ? 'as expected' : 'UNEXPECTED'}`,
+    );
   }
   console.log((await podExec(info, a.id, ['ip', 'addr', 'show', 'eth1'])).stdout.replace(/^/gm, '  '));
 

@@ -6,12 +6,19 @@ import { appendFileSync } from 'node:fs';
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
 /** The file, shared by a logger and those made from it with `with`. */
-interface Sink { file: string | undefined; writeError?: string }
+interface Sink {
+  file: string | undefined;
+  writeError?: string;
+}
 
 export class Logger {
   private readonly sink: Sink;
 
-  constructor(file: string | undefined, private readonly base: Record<string, unknown> = {}, sink?: Sink) {
+  constructor(
+    file: string | undefined,
+    private readonly base: Record<string, unknown> = {},
+    sink?: Sink,
+  ) {
     this.sink = sink ?? { file };
   }
 
@@ -26,7 +33,14 @@ export class Logger {
 
   log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
     if (!this.sink.file) return;
-    const line = JSON.stringify({ time: new Date().toISOString(), level, msg, pid: process.pid, ...this.base, ...fields });
+    const line = JSON.stringify({
+      time: new Date().toISOString(),
+      level,
+      msg,
+      pid: process.pid,
+      ...this.base,
+      ...fields,
+    });
     try {
       appendFileSync(this.sink.file, `${line}\n`, { mode: 0o600 });
     } catch (err) {
@@ -35,7 +49,13 @@ export class Logger {
     }
   }
 
-  info(msg: string, fields?: Record<string, unknown>): void { this.log('info', msg, fields); }
-  warn(msg: string, fields?: Record<string, unknown>): void { this.log('warn', msg, fields); }
-  error(msg: string, fields?: Record<string, unknown>): void { this.log('error', msg, fields); }
+  info(msg: string, fields?: Record<string, unknown>): void {
+    this.log('info', msg, fields);
+  }
+  warn(msg: string, fields?: Record<string, unknown>): void {
+    this.log('warn', msg, fields);
+  }
+  error(msg: string, fields?: Record<string, unknown>): void {
+    this.log('error', msg, fields);
+  }
 }

@@ -12,9 +12,7 @@ const io = { out: (text: string) => console.log(text), err: (text: string) => co
 const argv = process.argv.slice(2);
 const call = parseKubeletArgv(argv);
 
-const done = call
-  ? runKubeletCall(call, argv, io)
-  : import('./cli/program').then((cli) => cli.run(argv, io));
+const done = call ? runKubeletCall(call, argv, io) : import('./cli/program').then((cli) => cli.run(argv, io));
 // Exit as soon as the command is answered: a connection attempt that timed out (bun cannot
 // cancel a pending connect) must not keep the process, and the kubelet, waiting. console.log
 // output is flushed by then.

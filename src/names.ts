@@ -20,14 +20,18 @@ export function quote(value: string): string {
 
 export function validateNamespace(value: string): string {
   if (!isDns1123Label(value)) {
-    throw new InvalidInputError(`invalid namespace ${quote(value)}: must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)`);
+    throw new InvalidInputError(
+      `invalid namespace ${quote(value)}: must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)`,
+    );
   }
   return value;
 }
 
 export function validatePodName(value: string): string {
   if (value.length === 0 || value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
-    throw new InvalidInputError(`invalid pod name ${quote(value)}: must be a DNS-1123 subdomain (lowercase letters, digits, '-', '.', at most 253 characters)`);
+    throw new InvalidInputError(
+      `invalid pod name ${quote(value)}: must be a DNS-1123 subdomain (lowercase letters, digits, '-', '.', at most 253 characters)`,
+    );
   }
   return value;
 }
@@ -64,10 +68,14 @@ export function matchContainerId(given: string, recorded: Iterable<string>): str
   const longest = matches.reduce((a, b) => (b.length > a.length ? b : a), '');
   const containers = matches.filter((id) => !longest.startsWith(id));
   if (containers.length > 0) {
-    const shown = [longest, ...containers].slice(0, 3).map((id) => id.slice(0, 16)).join(', ');
+    const shown = [longest, ...containers]
+      .slice(0, 3)
+      .map((id) => id.slice(0, 16))
+      .join(', ');
     const count = containers.length + 1;
-    throw new InvalidInputError(`container id ${given} is ambiguous: it matches ${count} containers (${shown}): ` +
-      'give more digits');
+    throw new InvalidInputError(
+      `container id ${given} is ambiguous: it matches ${count} containers (${shown}): ` + 'give more digits',
+    );
   }
   return matches.length > 0 ? longest : undefined;
 }
@@ -78,11 +86,19 @@ export function validateRuntime(value: string | undefined): void {
   }
 }
 
-export interface PodRef { namespace: string; pod: string; containerId: string }
+export interface PodRef {
+  namespace: string;
+  pod: string;
+  containerId: string;
+}
 
 export function parsePodArgs(namespace: string, pod: string, containerId: string, runtime?: string): PodRef {
   validateRuntime(runtime);
-  return { namespace: validateNamespace(namespace), pod: validatePodName(pod), containerId: validateContainerId(containerId) };
+  return {
+    namespace: validateNamespace(namespace),
+    pod: validatePodName(pod),
+    containerId: validateContainerId(containerId),
+  };
 }
 
 export const HOST_VETH_PREFIX = 'pv';

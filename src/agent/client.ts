@@ -10,7 +10,11 @@
 import { UnavailableError } from '../errors';
 import { GO, MAX_MESSAGE_BYTES, READY, WIRE_VERSION, type AgentReply, agentSocketPath } from './protocol';
 
-export interface AgentResult { code: number; out: string[]; err: string[] }
+export interface AgentResult {
+  code: number;
+  out: string[];
+  err: string[];
+}
 
 // An agent that does not take the request at once is stuck (stopped, or its loop blocked): work
 // here instead.
@@ -20,9 +24,16 @@ const READY_LIMIT_MS = 3000;
 // own waits are each bounded by timeoutMs (at most 600 s); two of them and a margin fit here.
 const REPLY_LIMIT_MS = 1_300_000;
 
-interface BunSocket { fd?: number; write(data: Uint8Array | string): number; end(): void; terminate?(): void }
+interface BunSocket {
+  fd?: number;
+  write(data: Uint8Array | string): number;
+  end(): void;
+  terminate?(): void;
+}
 type Handlers = Record<string, (s: BunSocket, arg?: unknown) => void>;
-interface BunConnect { connect(o: { unix: string; socket: Handlers }): Promise<BunSocket> }
+interface BunConnect {
+  connect(o: { unix: string; socket: Handlers }): Promise<BunSocket>;
+}
 
 export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult | undefined> {
   const bun = (globalThis as { Bun?: BunConnect }).Bun;
@@ -40,20 +51,34 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (socket) { if (socket.terminate) socket.terminate(); else socket.end(); }
+      if (socket) {
+        if (socket.terminate) socket.terminate();
+        else socket.end();
+      }
       outcome();
     };
     const fallBack = () => finish(() => resolve(undefined));
-    const lost = (why: string) => finish(() => reject(new UnavailableError(
-      `the agent on ${path} ${why} after taking the call; it may have run in part, not retried here`)));
-    let timer = setTimeout(() => { if (!saidGo) fallBack(); }, READY_LIMIT_MS);
+    const lost = (why: string) =>
+      finish(() =>
+        reject(
+          new UnavailableError(
+            `the agent on ${path} ${why} after taking the call; it may have run in part, not retried here`,
+          ),
+        ),
+      );
+    let timer = setTimeout(() => {
+      if (!saidGo) fallBack();
+    }, READY_LIMIT_MS);
     const write = (s: BunSocket, bytes: Uint8Array) => {
       const n = s.write(bytes);
       pending = n >= 0 && n < bytes.length ? bytes.subarray(n) : undefined;
     };
     const received = (s: BunSocket, chunk: Buffer) => {
       if (settled) return;
-      if (!asked) { fallBack(); return; } // speaks first: not an agent
+      if (!asked) {
+        fallBack();
+        return;
+      } // speaks first: not an agent
       if (!saidGo && size === 0 && chunk[0] === READY.charCodeAt(0)) {
         saidGo = true; // from here on, this process never does the call itself
         clearTimeout(timer);
@@ -62,13 +87,21 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
         chunk = chunk.subarray(1);
       }
       size += chunk.length;
-      if (size > MAX_MESSAGE_BYTES) { if (saidGo) lost('sent an oversized reply'); else fallBack(); return; }
+      if (size > MAX_MESSAGE_BYTES) {
+        if (saidGo) lost('sent an oversized reply');
+        else fallBack();
+        return;
+      }
       chunks.push(chunk);
     };
     const ended = () => {
       if (settled) return;
       let reply: AgentReply | undefined;
-      try { reply = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AgentReply; } catch { /* none, or garbage */ }
+      try {
+        reply = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AgentReply;
+      } catch {
+        /* none, or garbage */
+      }
       if (saidGo) {
         if (reply?.done === true) finish(() => resolve({ code: reply.code, out: reply.out, err: reply.err }));
         else lost('hung up without an answer');
@@ -76,24 +109,35 @@ export function askAgent(stateDir: string, argv: string[]): Promise<AgentResult 
         fallBack(); // declined (another version, a malformed request), died, or not an agent at all
       }
     };
-    bun.connect({
-      unix: path,
-      socket: {
-        data: (s, chunk) => received(s, chunk as Buffer),
-        drain: (s) => { if (pending) write(s, pending); },
-        end: ended,
-        close: ended,
-        error: ended,
-      },
-    }).then(async (s) => {
-      socket = s;
-      if (settled) { if (s.terminate) s.terminate(); else s.end(); return; } // gave up while connecting
-      // Only root may stand in for podvlan: a socket someone else listens on is ignored.
-      if (!(await servedByRoot(s))) { fallBack(); return; }
-      if (settled) return;
-      asked = true;
-      write(s, new TextEncoder().encode(`${JSON.stringify({ version: WIRE_VERSION, argv })}\n`));
-    }, fallBack); // no socket file (ENOENT), or a dead agent's (ECONNREFUSED): do the work here
+    bun
+      .connect({
+        unix: path,
+        socket: {
+          data: (s, chunk) => received(s, chunk as Buffer),
+          drain: (s) => {
+            if (pending) write(s, pending);
+          },
+          end: ended,
+          close: ended,
+          error: ended,
+        },
+      })
+      .then(async (s) => {
+        socket = s;
+        if (settled) {
+          if (s.terminate) s.terminate();
+          else s.end();
+          return;
+        } // gave up while connecting
+        // Only root may stand in for podvlan: a socket someone else listens on is ignored.
+        if (!(await servedByRoot(s))) {
+          fallBack();
+          return;
+        }
+        if (settled) return;
+        asked = true;
+        write(s, new TextEncoder().encode(`${JSON.stringify({ version: WIRE_VERSION, argv })}\n`));
+      }, fallBack); // no socket file (ENOENT), or a dead agent's (ECONNREFUSED): do the work here
   });
 }
 

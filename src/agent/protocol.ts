@@ -22,9 +22,7 @@ export interface AgentRequest {
   argv: string[]; // the kubelet's arguments, with the config already resolved to an absolute path
 }
 
-export type AgentReply =
-  | { done: true; code: number; out: string[]; err: string[] }
-  | { done: false; reason: string }; // declined, before READY: the caller does the work itself
+export type AgentReply = { done: true; code: number; out: string[]; err: string[] } | { done: false; reason: string }; // declined, before READY: the caller does the work itself
 
 /** Where the agent listens: in the state directory, which only root can enter. */
 export const agentSocketPath = (stateDir: string) => `${stateDir.replace(/\/+$/, '')}/agent.sock`;

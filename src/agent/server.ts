@@ -14,12 +14,21 @@ import { openStream } from '../net/stream';
 import { checkStateDir } from '../state/state-dir';
 import { peerCredentialsReader } from '../sys/libc';
 import {
-  AGENT_VERSION, type AgentReply, agentSocketPath, GO, MAX_MESSAGE_BYTES, READY, WIRE_VERSION,
+  AGENT_VERSION,
+  type AgentReply,
+  agentSocketPath,
+  GO,
+  MAX_MESSAGE_BYTES,
+  READY,
+  WIRE_VERSION,
 } from './protocol';
 
 // request: reading the request; ready: READY sent, waiting for GO; running: GO came; over: nothing more to do.
 type Phase = 'request' | 'ready' | 'running' | 'over';
-interface Request { call: KubeletCall; argv: string[] }
+interface Request {
+  call: KubeletCall;
+  argv: string[];
+}
 interface Conn {
   phase: Phase;
   chunks: Buffer[];
@@ -28,8 +37,15 @@ interface Conn {
   pending?: Uint8Array;
   timer?: ReturnType<typeof setTimeout>;
 }
-interface BunSocket { data: Conn; fd?: number; write(b: Uint8Array | string): number; end(): void }
-interface BunServer { stop(closeActive?: boolean): void }
+interface BunSocket {
+  data: Conn;
+  fd?: number;
+  write(b: Uint8Array | string): number;
+  end(): void;
+}
+interface BunServer {
+  stop(closeActive?: boolean): void;
+}
 type Handlers = Record<string, (s: BunSocket, a?: unknown) => void>;
 type BunListen = { listen(o: { unix: string; socket: Handlers }): BunServer };
 
@@ -65,7 +81,11 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
       socket: {
         open: (s) => {
           s.data = { phase: 'request', chunks: [], size: 0, timer: setTimeout(() => s.end(), REQUEST_LIMIT_MS) };
-          if (!fromRoot(s)) { over(s); s.end(); return; }
+          if (!fromRoot(s)) {
+            over(s);
+            s.end();
+            return;
+          }
           idle.add(s);
         },
         data: (s, chunk) => received(s, chunk as Buffer),
@@ -103,7 +123,9 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
   function over(s: BunSocket): void {
     const c = s.data;
     if (c.phase === 'over') return;
-    if (c.phase === 'ready' || c.phase === 'running') { if (--inFlight === 0) stopping?.(); }
+    if (c.phase === 'ready' || c.phase === 'running') {
+      if (--inFlight === 0) stopping?.();
+    }
     c.phase = 'over';
     clearTimeout(c.timer);
     idle.delete(s);
@@ -112,7 +134,11 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
   function received(s: BunSocket, chunk: Buffer): void {
     const c = s.data;
     if (c.phase === 'ready') {
-      if (chunk.length !== 1 || chunk[0] !== GO.charCodeAt(0)) { over(s); s.end(); return; }
+      if (chunk.length !== 1 || chunk[0] !== GO.charCodeAt(0)) {
+        over(s);
+        s.end();
+        return;
+      }
       c.phase = 'running';
       clearTimeout(c.timer);
       run(s, c);
@@ -121,10 +147,18 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
     if (c.phase !== 'request') return;
     c.chunks.push(chunk);
     c.size += chunk.length;
-    if (c.size > MAX_MESSAGE_BYTES) { over(s); s.end(); return; }
+    if (c.size > MAX_MESSAGE_BYTES) {
+      over(s);
+      s.end();
+      return;
+    }
     const newline = chunk.indexOf(0x0a);
     if (newline < 0) return;
-    if (newline !== chunk.length - 1) { over(s); s.end(); return; } // nothing may follow before READY
+    if (newline !== chunk.length - 1) {
+      over(s);
+      s.end();
+      return;
+    } // nothing may follow before READY
     clearTimeout(c.timer);
     idle.delete(s);
     const request = readRequest(Buffer.concat(c.chunks).toString('utf8'));
@@ -151,11 +185,14 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
     const out: string[] = [];
     const err: string[] = [];
     runKubeletCall(call, argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, { local: true })
-      .then((code) => ({ done: true as const, code, out, err }), (e: unknown) => {
-        log.error('agent: call failed outside its own handling', { argv, error: oneLine(e) });
-        const line = `podvlan: internal error in the agent: ${oneLine(e)}`;
-        return { done: true as const, code: INTERNAL_EXIT_CODE, out, err: [...err, line] };
-      })
+      .then(
+        (code) => ({ done: true as const, code, out, err }),
+        (e: unknown) => {
+          log.error('agent: call failed outside its own handling', { argv, error: oneLine(e) });
+          const line = `podvlan: internal error in the agent: ${oneLine(e)}`;
+          return { done: true as const, code: INTERNAL_EXIT_CODE, out, err: [...err, line] };
+        },
+      )
       .then((reply) => send(s, reply))
       .catch((e: unknown) => log.error('agent: cannot answer', { argv, error: oneLine(e) }))
       .finally(() => over(s));
@@ -169,9 +206,17 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
     const stop = () => {
       stopped = true;
       server.stop(false);
-      try { unlinkSync(path); } catch { /* already gone */ }
-      for (const s of idle) { over(s); s.end(); }
-      if (inFlight === 0) resolve(); else stopping = resolve;
+      try {
+        unlinkSync(path);
+      } catch {
+        /* already gone */
+      }
+      for (const s of idle) {
+        over(s);
+        s.end();
+      }
+      if (inFlight === 0) resolve();
+      else stopping = resolve;
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -210,15 +255,27 @@ function flush(s: BunSocket): void {
   const bytes = s.data?.pending;
   if (!bytes) return;
   const n = s.write(bytes);
-  if (n < 0) { s.data.pending = undefined; return; } // the caller went away
+  if (n < 0) {
+    s.data.pending = undefined;
+    return;
+  } // the caller went away
   s.data.pending = bytes.subarray(n);
-  if (s.data.pending.length === 0) { s.data.pending = undefined; s.end(); }
+  if (s.data.pending.length === 0) {
+    s.data.pending = undefined;
+    s.end();
+  }
 }
 
 /** A socket file nobody answers on is a dead agent's: remove it. One that answers is not ours to take. */
 async function takeOverSocket(path: string): Promise<void> {
   if (!existsSync(path)) return;
-  const alive = await openStream({ path }, { data: () => {}, closed: () => {} }).then((s) => { s.destroy(); return true; }, () => false);
+  const alive = await openStream({ path }, { data: () => {}, closed: () => {} }).then(
+    (s) => {
+      s.destroy();
+      return true;
+    },
+    () => false,
+  );
   if (alive) throw new ConflictError(`another podvlan agent listens on ${path}`);
   unlinkSync(path);
 }

@@ -9,7 +9,8 @@ import { type Io, setFailureLog } from './edge';
 export type { Io } from './edge';
 
 export async function loadContext(
-  configFlag: string | undefined, opts: { createStateDir: boolean } = { createStateDir: true },
+  configFlag: string | undefined,
+  opts: { createStateDir: boolean } = { createStateDir: true },
 ): Promise<Context> {
   const { config } = await loadConfigCached(configFlag, opts);
   const log = new Logger(config.logFile);
@@ -33,12 +34,16 @@ export async function setupCall(ref: PodRef, configFlag: string | undefined, io:
   const who = `${ref.namespace}/${ref.pod}`;
   if (r.attachments.length === 0) io.out(`${who}: no network selects this pod`);
   for (const a of r.attachments) {
-    io.out(`${who}: ${a.interface} ${a.ip ?? '(no address)'} vlan ${a.tag} on ${a.bridge} port ${a.port}${r.changed ? '' : ' (unchanged)'}`);
+    io.out(
+      `${who}: ${a.interface} ${a.ip ?? '(no address)'} vlan ${a.tag} on ${a.bridge} port ${a.port}${r.changed ? '' : ' (unchanged)'}`,
+    );
   }
 }
 
 export async function teardownCall(ref: PodRef, configFlag: string | undefined, io: Io): Promise<void> {
   const { teardown } = await import('../commands/teardown');
   const r = await withContext(configFlag, (ctx) => teardown(ctx, ref));
-  io.out(`${ref.namespace}/${ref.pod}: removed ${r.ports.length} port(s)${r.ports.length ? ` (${r.ports.join(', ')})` : ''}, released ${r.addresses.length} address(es)`);
+  io.out(
+    `${ref.namespace}/${ref.pod}: removed ${r.ports.length} port(s)${r.ports.length ? ` (${r.ports.join(', ')})` : ''}, released ${r.addresses.length} address(es)`,
+  );
 }

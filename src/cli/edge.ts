@@ -3,7 +3,10 @@
 import { INTERNAL_EXIT_CODE, InvalidInputError, oneLine, PodvlanError } from '../errors';
 import type { Logger } from '../log';
 
-export interface Io { out: (text: string) => void; err: (text: string) => void }
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
 
 const MAX_ARG_LENGTH = 4096;
 

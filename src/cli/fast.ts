@@ -7,18 +7,29 @@ import { locateConfig, stateDirOf, statusCall } from './status-call';
 
 // setup and teardown load their machinery on demand; status carries almost nothing.
 const CALLS = {
-  setup: async (ref: PodRef, config: string | undefined, io: Io) => (await import('./calls')).setupCall(ref, config, io),
-  teardown: async (ref: PodRef, config: string | undefined, io: Io) => (await import('./calls')).teardownCall(ref, config, io),
+  setup: async (ref: PodRef, config: string | undefined, io: Io) =>
+    (await import('./calls')).setupCall(ref, config, io),
+  teardown: async (ref: PodRef, config: string | undefined, io: Io) =>
+    (await import('./calls')).teardownCall(ref, config, io),
 } as const;
 type CallName = keyof typeof CALLS | 'status';
 
-export interface KubeletCall { command: CallName; config?: string; positional: string[] }
+export interface KubeletCall {
+  command: CallName;
+  config?: string;
+  positional: string[];
+}
 
 export function parseKubeletArgv(argv: string[]): KubeletCall | undefined {
   let config: string | undefined;
   let i = 0;
-  if ((argv[0] === '--config' || argv[0] === '-c') && argv.length > 1) { config = argv[1]; i = 2; }
-  else if (argv[0]?.startsWith('--config=')) { config = argv[0].slice('--config='.length); i = 1; }
+  if ((argv[0] === '--config' || argv[0] === '-c') && argv.length > 1) {
+    config = argv[1];
+    i = 2;
+  } else if (argv[0]?.startsWith('--config=')) {
+    config = argv[0].slice('--config='.length);
+    i = 1;
+  }
   const command = argv[i];
   if (command !== 'setup' && command !== 'teardown' && command !== 'status') return undefined;
   const positional = argv.slice(i + 1);
@@ -27,7 +38,12 @@ export function parseKubeletArgv(argv: string[]): KubeletCall | undefined {
 }
 
 /** local: run here even if an agent listens (the agent itself runs calls this way). */
-export async function runKubeletCall(call: KubeletCall, argv: string[], io: Io, opts: { local?: boolean } = {}): Promise<number> {
+export async function runKubeletCall(
+  call: KubeletCall,
+  argv: string[],
+  io: Io,
+  opts: { local?: boolean } = {},
+): Promise<number> {
   // status must never write to stderr: its failures go to stdout (the kubelet fails it either way).
   const report = call.command === 'status' ? io.out : io.err;
   const config = call.command === 'status' ? locateConfig(call.config) : undefined;

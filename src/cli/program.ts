@@ -16,7 +16,10 @@ export type { Io } from './edge';
 /** The subcommand: the first argument that is neither an option nor an option's value. */
 function subcommandOf(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '-c' || argv[i] === '--config') { i++; continue; }
+    if (argv[i] === '-c' || argv[i] === '--config') {
+      i++;
+      continue;
+    }
     if (!argv[i].startsWith('-')) return argv[i];
   }
   return undefined;
@@ -26,7 +29,10 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
   let exitCode = 0; // an action's own exit code, when it is not an error
   const program = new Command('podvlan')
     .description('Kubelet exec network plugin: puts pods on VLANs of an Open vSwitch bridge')
-    .option('-c, --config <path>', 'config file (default: $PODVLAN_CONFIG, podvlan.yaml beside the executable, /etc/podvlan/podvlan.yaml)')
+    .option(
+      '-c, --config <path>',
+      'config file (default: $PODVLAN_CONFIG, podvlan.yaml beside the executable, /etc/podvlan/podvlan.yaml)',
+    )
     .version(pkg.version, '-V, --version')
     .showHelpAfterError(false)
     .exitOverride()
@@ -38,75 +44,149 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
       outputError: () => {},
     });
   const cfg = () => program.opts<{ config?: string }>().config;
-  const podCommand = (name: string, summary: string) => program.command(name)
-    .description(summary)
-    .argument('<namespace>', 'pod namespace (DNS-1123 label)')
-    .argument('<pod>', 'pod name (DNS-1123 subdomain)')
-    .argument('<container-id>', "infra container's Docker id (hex)")
-    .argument('[runtime]', 'container runtime name passed by some kubelets (ignored)');
+  const podCommand = (name: string, summary: string) =>
+    program
+      .command(name)
+      .description(summary)
+      .argument('<namespace>', 'pod namespace (DNS-1123 label)')
+      .argument('<pod>', 'pod name (DNS-1123 subdomain)')
+      .argument('<container-id>', "infra container's Docker id (hex)")
+      .argument('[runtime]', 'container runtime name passed by some kubelets (ignored)');
 
-  program.command('init').description('validate the config and make sure every configured OVS bridge exists')
+  program
+    .command('init')
+    .description('validate the config and make sure every configured OVS bridge exists')
     .action(async () => {
       const { init } = await import('../commands/init');
       const r = await init(await context(cfg()));
       io.out(`bridges ready: ${r.bridges.map((b) => `${b}${r.created.includes(b) ? ' (created)' : ''}`).join(', ')}`);
     });
 
-  podCommand('setup', "attach the pod's infra container to every network that selects it")
-    .action((ns: string, pod: string, id: string, runtime?: string) => setupCall(parsePodArgs(ns, pod, id, runtime), cfg(), io));
-  podCommand('teardown', "remove the pod's ports and veths and release its addresses")
-    .action((ns: string, pod: string, id: string, runtime?: string) => teardownCall(parsePodArgs(ns, pod, id, runtime), cfg(), io));
-  podCommand('status', "print the pod's primary address as the kubelet expects it")
-    .action((ns: string, pod: string, id: string, runtime?: string) => statusCall(parsePodArgs(ns, pod, id, runtime), locateConfig(cfg()), io));
+  podCommand('setup', "attach the pod's infra container to every network that selects it").action(
+    (ns: string, pod: string, id: string, runtime?: string) => setupCall(parsePodArgs(ns, pod, id, runtime), cfg(), io),
+  );
+  podCommand('teardown', "remove the pod's ports and veths and release its addresses").action(
+    (ns: string, pod: string, id: string, runtime?: string) =>
+      teardownCall(parsePodArgs(ns, pod, id, runtime), cfg(), io),
+  );
+  podCommand('status', "print the pod's primary address as the kubelet expects it").action(
+    (ns: string, pod: string, id: string, runtime?: string) =>
+      statusCall(parsePodArgs(ns, pod, id, runtime), locateConfig(cfg()), io),
+  );
 
-  program.command('agent').description('stay resident and run the kubelet\'s setup and teardown calls for the executable (optional; calls fall back to doing the work themselves)')
+  program
+    .command('agent')
+    .description(
+      "stay resident and run the kubelet's setup and teardown calls for the executable (optional; calls fall back to doing the work themselves)",
+    )
     .action(async () => {
       const { runAgent } = await import('../agent/server');
       await runAgent(cfg(), io);
     });
 
-  program.command('list').description('every attachment on this node, read back from OVSDB')
+  program
+    .command('list')
+    .description('every attachment on this node, read back from OVSDB')
     .option('--container <id>', "only this container's attachments (full id or a unique prefix of at least 12 digits)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { output: OutputFormat; container?: string }) => {
       const { list } = await import('../commands/list');
       const rows = await list(await context(cfg()), { container: opts.container });
-      if (opts.output === 'json') { io.out(JSON.stringify(rows, null, 2)); return; }
-      io.out(table(['NAMESPACE', 'POD', 'CONTAINER', 'NETWORK', 'BRIDGE', 'PORT', 'TAG', 'INTERFACE', 'IP'],
-        rows.map((a) => [a.namespace, a.pod, a.containerId.slice(0, 12), a.network, a.bridge, a.port, String(a.tag), a.interface, a.ip ?? '-'])));
+      if (opts.output === 'json') {
+        io.out(JSON.stringify(rows, null, 2));
+        return;
+      }
+      io.out(
+        table(
+          ['NAMESPACE', 'POD', 'CONTAINER', 'NETWORK', 'BRIDGE', 'PORT', 'TAG', 'INTERFACE', 'IP'],
+          rows.map((a) => [
+            a.namespace,
+            a.pod,
+            a.containerId.slice(0, 12),
+            a.network,
+            a.bridge,
+            a.port,
+            String(a.tag),
+            a.interface,
+            a.ip ?? '-',
+          ]),
+        ),
+      );
     });
 
-  program.command('gc').description('remove what dead containers and interrupted calls left behind (ports, veths, addresses, records)')
+  program
+    .command('gc')
+    .description('remove what dead containers and interrupted calls left behind (ports, veths, addresses, records)')
     .option('--dry-run', 'report what would be removed, change nothing')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { dryRun?: boolean; output: OutputFormat }) => {
       const { gc } = await import('../commands/gc');
       const r = await gc(await context(cfg()), { dryRun: opts.dryRun === true });
-      if (opts.output === 'json') { io.out(JSON.stringify(gcJsonView(r), null, 2)); return; }
+      if (opts.output === 'json') {
+        io.out(JSON.stringify(gcJsonView(r), null, 2));
+        return;
+      }
       if (r.actions.length === 0) io.out(opts.dryRun ? 'nothing to remove' : 'nothing removed');
-      else io.out(table(['ACTION', 'TARGET', 'POD', 'CONTAINER', 'REASON'], r.actions.map((a) => [a.action, a.target, a.pod ?? '-', a.container?.slice(0, 12) ?? '-', a.reason])));
+      else
+        io.out(
+          table(
+            ['ACTION', 'TARGET', 'POD', 'CONTAINER', 'REASON'],
+            r.actions.map((a) => [a.action, a.target, a.pod ?? '-', a.container?.slice(0, 12) ?? '-', a.reason]),
+          ),
+        );
       if (r.busy.length > 0) io.out(`skipped (a call for the pod was running): ${r.busy.join(', ')}`);
     });
 
   const ipam = program.command('ipam').description('addresses and VLANs allocated on this node and in the cluster');
-  const outputOption = () => new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
+  const outputOption = () =>
+    new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
   const printIpam = (view: import('../commands/ipam').IpamView, format: OutputFormat) => {
-    if (format === 'json') { io.out(JSON.stringify(view, null, 2)); return; }
-    io.out(table(['SCOPE', 'NETWORK', 'ADDRESS', 'NAMESPACE', 'POD', 'CONTAINER', 'INTERFACE', 'NODE', 'SINCE'],
-      view.addresses.map((a) => [a.scope, a.network, a.address, a.namespace, a.pod, a.containerId.slice(0, 12), a.interface, a.node ?? '-', a.since])));
+    if (format === 'json') {
+      io.out(JSON.stringify(view, null, 2));
+      return;
+    }
+    io.out(
+      table(
+        ['SCOPE', 'NETWORK', 'ADDRESS', 'NAMESPACE', 'POD', 'CONTAINER', 'INTERFACE', 'NODE', 'SINCE'],
+        view.addresses.map((a) => [
+          a.scope,
+          a.network,
+          a.address,
+          a.namespace,
+          a.pod,
+          a.containerId.slice(0, 12),
+          a.interface,
+          a.node ?? '-',
+          a.since,
+        ]),
+      ),
+    );
     if (view.vlans.length > 0) {
       io.out('');
-      io.out(table(['NETWORK', 'VLAN', 'HOLDER', 'MEMBERS'], view.vlans.map((v) => [v.network, String(v.tag), v.holder, v.members.map((m) => `${m.pod}@${m.node}`).join(',')])));
+      io.out(
+        table(
+          ['NETWORK', 'VLAN', 'HOLDER', 'MEMBERS'],
+          view.vlans.map((v) => [
+            v.network,
+            String(v.tag),
+            v.holder,
+            v.members.map((m) => `${m.pod}@${m.node}`).join(','),
+          ]),
+        ),
+      );
     }
   };
-  ipam.command('list').description('every allocation: node-local leases and cluster-wide addresses and VLANs')
+  ipam
+    .command('list')
+    .description('every allocation: node-local leases and cluster-wide addresses and VLANs')
     .option('--network <name>', 'only this network')
     .addOption(outputOption())
     .action(async (opts: { network?: string; output: OutputFormat }) => {
       const { ipamList } = await import('../commands/ipam');
       printIpam(await ipamList(await context(cfg()), opts.network), opts.output);
     });
-  ipam.command('show')
+  ipam
+    .command('show')
     .description('what one address, one pod (namespace/pod) or one container (id or unique prefix) holds')
     .argument('<address|namespace/pod|container-id>')
     .addOption(outputOption())
@@ -122,26 +202,41 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
       }
       printIpam(view, opts.output);
     });
-  ipam.command('release').description('free an address by hand (refused while a port on this node uses it)')
-    .argument('<network>').argument('<address>')
+  ipam
+    .command('release')
+    .description('free an address by hand (refused while a port on this node uses it)')
+    .argument('<network>')
+    .argument('<address>')
     .option('--force', 'free it even if a port on this node still uses it')
     .action(async (network: string, address: string, opts: { force?: boolean }) => {
       const { ipamRelease } = await import('../commands/ipam');
       const r = await ipamRelease(await context(cfg()), network, address, opts.force === true);
-      io.out(`released ${r.network}/${r.address} (held by ${r.namespace}/${r.pod}, container ${r.containerId.slice(0, 12)}${r.node ? `, node ${r.node}` : ''})`);
+      io.out(
+        `released ${r.network}/${r.address} (held by ${r.namespace}/${r.pod}, container ${r.containerId.slice(0, 12)}${r.node ? `, node ${r.node}` : ''})`,
+      );
     });
 
-  ipam.command('release-vlan').description("take a pod out of a network's cluster-wide VLAN by hand, e.g. for a node that is gone (refused while a port on this node uses it)")
-    .argument('<network>').argument('<namespace/pod>')
+  ipam
+    .command('release-vlan')
+    .description(
+      "take a pod out of a network's cluster-wide VLAN by hand, e.g. for a node that is gone (refused while a port on this node uses it)",
+    )
+    .argument('<network>')
+    .argument('<namespace/pod>')
     .option('--force', 'release even if a port on this node still uses it')
     .action(async (network: string, target: string, opts: { force?: boolean }) => {
       const { ipamReleaseVlan } = await import('../commands/ipam');
       for (const l of await ipamReleaseVlan(await context(cfg()), network, target, opts.force === true)) {
-        io.out(`left ${l.network} vlan ${l.tag} (member ${l.namespace}/${l.pod}, container ${l.containerId.slice(0, 12)}, node ${l.node})${l.freed ? ', tag freed' : ''}`);
+        io.out(
+          `left ${l.network} vlan ${l.tag} (member ${l.namespace}/${l.pod}, container ${l.containerId.slice(0, 12)}, node ${l.node})${l.freed ? ', tag freed' : ''}`,
+        );
       }
     });
 
-  program.command('version').description('print the version').action(() => io.out(`podvlan ${pkg.version}`));
+  program
+    .command('version')
+    .description('print the version')
+    .action(() => io.out(`podvlan ${pkg.version}`));
   return { program, exitCode: () => exitCode };
 }
 
@@ -155,8 +250,13 @@ const NOTHING_FOUND_EXIT_CODE = 1;
 function gcJsonView(r: GcResult) {
   const podOf = (who: string) => ({ namespace: who.slice(0, who.indexOf('/')), pod: who.slice(who.indexOf('/') + 1) });
   return {
-    actions: r.actions.map(({ action, target, pod, container, reason }) =>
-      ({ action, target, ...(pod ? podOf(pod) : {}), ...(container ? { containerId: container } : {}), reason })),
+    actions: r.actions.map(({ action, target, pod, container, reason }) => ({
+      action,
+      target,
+      ...(pod ? podOf(pod) : {}),
+      ...(container ? { containerId: container } : {}),
+      reason,
+    })),
     busy: r.busy.map(podOf),
   };
 }

@@ -9,7 +9,12 @@ import { statQuick } from '../state/small-file';
 import type { Io } from './edge';
 
 /** The config file, and its stateDir from the hint, or else the read of its text, under way. */
-export interface LocatedConfig { path: string; stat?: ConfigStat; stateDir?: string; text?: Promise<string> }
+export interface LocatedConfig {
+  path: string;
+  stat?: ConfigStat;
+  stateDir?: string;
+  text?: Promise<string>;
+}
 
 /** Find the config and its stateDir cheaply (no node:fs under bun). A read of the config starts
  * at once, so that its I/O overlaps the caller's checks of the arguments; its failure is
@@ -67,7 +72,11 @@ async function logNotRoot(ref: PodRef, where: LocatedConfig): Promise<void> {
     const { config } = (await import('../config/load')).loadConfig(where.path);
     const log = new (await import('../log')).Logger(config.logFile);
     log.warn('status not run as root: printed nothing', {
-      cmd: 'status', namespace: ref.namespace, pod: ref.pod, container: ref.containerId, uid: process.getuid?.(),
+      cmd: 'status',
+      namespace: ref.namespace,
+      pod: ref.pod,
+      container: ref.containerId,
+      uid: process.getuid?.(),
       why: "podvlan's records are root's: run podvlan as root, as the kubelet does",
     });
   } catch {

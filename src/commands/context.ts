@@ -19,7 +19,9 @@ export function clusterOf(ctx: Context): Cluster | undefined {
 
 /** Networks whose `match` selects the pod, in config order. */
 export function networksFor(config: Config, ref: Pick<PodRef, 'namespace' | 'pod'>): Network[] {
-  return config.networks.filter((n) =>
-    (n.match.namespace === undefined || new RegExp(n.match.namespace).test(ref.namespace)) &&
-    (n.match.podName === undefined || new RegExp(n.match.podName).test(ref.pod)));
+  return config.networks.filter(
+    (n) =>
+      (n.match.namespace === undefined || new RegExp(n.match.namespace).test(ref.namespace)) &&
+      (n.match.podName === undefined || new RegExp(n.match.podName).test(ref.pod)),
+  );
 }

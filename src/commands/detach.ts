@@ -9,20 +9,37 @@ import type { OvsdbClient } from '../ovs/client';
 import { deleteHostLinks } from '../veth/pair';
 import { clusterOf, type Context } from './context';
 
-export interface Detached { ports: string[]; addresses: string[] }
+export interface Detached {
+  ports: string[];
+  addresses: string[];
+}
 
 export interface DetachOptions {
   extraLinks?: string[]; // host veths to delete that may have no OVS port (an interrupted setup)
   keepLeases?: boolean; // the same container is about to attach again and keeps its addresses
 }
 
-export async function detach(ctx: Context, ovs: OvsdbClient, found: FoundPort[], opts: DetachOptions = {}): Promise<Detached> {
-  await deletePorts(ovs, found.map((f) => f.uuid));
+export async function detach(
+  ctx: Context,
+  ovs: OvsdbClient,
+  found: FoundPort[],
+  opts: DetachOptions = {},
+): Promise<Detached> {
+  await deletePorts(
+    ovs,
+    found.map((f) => f.uuid),
+  );
   const links = [...new Set([...found.map((f) => f.attachment.port), ...(opts.extraLinks ?? [])])];
   await deleteHostLinks(links, ctx.config.timeoutMs);
   const addresses: string[] = [];
   for (const { attachment: a } of opts.keepLeases ? [] : found) {
-    const owner: Owner = { network: a.network, namespace: a.namespace, pod: a.pod, containerId: a.containerId, interface: a.interface };
+    const owner: Owner = {
+      network: a.network,
+      namespace: a.namespace,
+      pod: a.pod,
+      containerId: a.containerId,
+      interface: a.interface,
+    };
     addresses.push(...(await releaseOwner(ctx, owner, a.ip?.split('/')[0])));
     await releaseVlan(ctx, owner);
   }
@@ -33,14 +50,24 @@ export async function detach(ctx: Context, ovs: OvsdbClient, found: FoundPort[],
 /** Returns whether the tag went back to the pool (this was its last member). */
 export async function releaseVlan(ctx: Context, owner: Owner): Promise<boolean> {
   const network = ctx.config.networks.find((n) => n.name === owner.network);
-  if (network) return isPooledVlan(network.vlan) ? (await vlanPoolFor(network, clusterOf(ctx))!.release(owner)).freed : false;
+  if (network)
+    return isPooledVlan(network.vlan) ? (await vlanPoolFor(network, clusterOf(ctx))!.release(owner)).freed : false;
   // A network that left the config: its memberships still live in etcd. Release needs no range,
   // and `per` decides the holder key, so try both.
   const cluster = clusterOf(ctx);
   if (!cluster) return false;
   let freed = false;
   for (const per of ['namespace', 'pod'] as const) {
-    freed = (await new EtcdVlanPool(cluster.client, cluster.prefix, owner.network, { pool: `${VLAN_MIN}-${VLAN_MAX}`, per }, cluster.node).release(owner)).freed || freed;
+    freed =
+      (
+        await new EtcdVlanPool(
+          cluster.client,
+          cluster.prefix,
+          owner.network,
+          { pool: `${VLAN_MIN}-${VLAN_MAX}`, per },
+          cluster.node,
+        ).release(owner)
+      ).freed || freed;
   }
   return freed;
 }
@@ -48,7 +75,9 @@ export async function releaseVlan(ctx: Context, owner: Owner): Promise<boolean> 
 /** Free what an owner holds in its network's pool (or the node's lease files if the network left the config). */
 export async function releaseOwner(ctx: Context, owner: Owner, hint?: string): Promise<string[]> {
   const network: Network | undefined = ctx.config.networks.find((n) => n.name === owner.network);
-  const pool = network ? poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined) : undefined;
+  const pool = network
+    ? poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined)
+    : undefined;
   if (pool) return pool.release(owner, hint);
   // A network that left the config: free its node-local leases, and what etcd holds for it.
   const leases = leaseDirFor(ctx.config.stateDir, owner.network);

@@ -25,9 +25,17 @@ import { clusterOf, type Context } from './context';
 import { detach, releaseOwner, releaseVlan } from './detach';
 import { readyRecord } from './records';
 
-export interface GcAction { action: string; target: string; pod?: string; container?: string; reason: string }
-export interface GcResult { actions: GcAction[]; busy: string[] }
-
+export interface GcAction {
+  action: string;
+  target: string;
+  pod?: string;
+  container?: string;
+  reason: string;
+}
+export interface GcResult {
+  actions: GcAction[];
+  busy: string[];
+}
 
 type ContainerState = { running: false } | { running: true; netns: string };
 
@@ -47,14 +55,18 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     const madeHere = new Set([...ports.map((f) => f.attachment), ...records, ...nodeLeases].map((x) => x.containerId));
     const held = [...nodeLeases, ...(await clusterHoldings(ctx, ports, madeHere))];
     const pods = new Map<string, { namespace: string; pod: string }>();
-    for (const p of [...ports.map((f) => f.attachment), ...records, ...held]) pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
+    for (const p of [...ports.map((f) => f.attachment), ...records, ...held])
+      pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
 
     const ask = (id: string) => containerState(ctx.config.runtime.docker.socket, id, timeoutMs);
     await Promise.all([...new Set(ports.map((f) => f.attachment.containerId))].map(ask));
 
     for (const [key, { namespace, pod }] of pods) {
       const lock = await tryLockPod(stateDir, namespace, pod);
-      if (!lock) { busy.push(key); continue; }
+      if (!lock) {
+        busy.push(key);
+        continue;
+      }
       let idle = false;
       try {
         const its = held.filter((h) => h.namespace === namespace && h.pod === pod);
@@ -72,21 +84,31 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     const used = new Set(after.map((f) => `${f.attachment.network}/${f.attachment.ip?.split('/')[0]}`));
     for (const { network, address } of unreadableNodeLeases(stateDir)) {
       if (used.has(`${network}/${address}`)) continue;
-      actions.push({ action: 'remove-lease', target: `${network}/${address}`, reason: 'unreadable lease file that no port uses' });
+      actions.push({
+        action: 'remove-lease',
+        target: `${network}/${address}`,
+        reason: 'unreadable lease file that no port uses',
+      });
       if (!opts.dryRun) leaseDirFor(stateDir, network).remove(address);
     }
 
     // Veths that no port and no record name: leftovers of calls killed before records existed.
     // Any Port row counts, ours or not: a link some other port uses is not podvlan's to delete.
-    const recorded = listPodRecords(stateDir).filter(isOwnRecord).flatMap((r) => r.attachments.map((a) => a.port));
+    const recorded = listPodRecords(stateDir)
+      .filter(isOwnRecord)
+      .flatMap((r) => r.attachments.map((a) => a.port));
     const named = new Set([...(await allPortNames(ovs)), ...recorded]);
     // Same name and same ifindex as at the start: a setup that since wrote its record and made a
     // new veth under that name is not touched.
-    const orphans = veths.filter((v) => !named.has(v.name) && v.index !== undefined && ifindexOf(v.name) === v.index).map((v) => v.name);
-    for (const v of orphans) actions.push({ action: 'delete-veth', target: v, reason: 'no port and no pod record names it' });
+    const orphans = veths
+      .filter((v) => !named.has(v.name) && v.index !== undefined && ifindexOf(v.name) === v.index)
+      .map((v) => v.name);
+    for (const v of orphans)
+      actions.push({ action: 'delete-veth', target: v, reason: 'no port and no pod record names it' });
     if (!opts.dryRun) await deleteHostLinks(orphans, timeoutMs);
 
-    for (const file of removeStaleTempFiles(stateDir, opts.dryRun)) actions.push({ action: 'remove-temp-file', target: file, reason: 'its writer is gone' });
+    for (const file of removeStaleTempFiles(stateDir, opts.dryRun))
+      actions.push({ action: 'remove-temp-file', target: file, reason: 'its writer is gone' });
   } finally {
     ovs.close();
   }
@@ -133,15 +155,32 @@ async function clusterHoldings(ctx: Context, ports: FoundPort[], madeHere: Set<s
 /** A pod record gc may act on: valid names, and only ports named as this pod's veths are named. */
 function isOwnRecord(r: PodRecord): boolean {
   const names = typeof r.namespace === 'string' && typeof r.pod === 'string' && typeof r.containerId === 'string';
-  return names && isDns1123Label(r.namespace) && isPodName(r.pod) && isContainerId(r.containerId) &&
+  return (
+    names &&
+    isDns1123Label(r.namespace) &&
+    isPodName(r.pod) &&
+    isContainerId(r.containerId) &&
     Array.isArray(r.attachments) &&
-    r.attachments.every((a) => typeof a?.network === 'string' && typeof a.port === 'string' &&
-      isDns1123Label(a.network) && a.port === hostVethName(r.namespace, r.pod, a.network));
+    r.attachments.every(
+      (a) =>
+        typeof a?.network === 'string' &&
+        typeof a.port === 'string' &&
+        isDns1123Label(a.network) &&
+        a.port === hostVethName(r.namespace, r.pod, a.network),
+    )
+  );
 }
 
-async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod: string,
-  stateOf: (id: string) => Promise<ContainerState>, held: (Holding | LeaseRecord)[], dryRun: boolean,
-  actions: GcAction[]): Promise<boolean> {
+async function collectPod(
+  ctx: Context,
+  ovs: OvsdbClient,
+  namespace: string,
+  pod: string,
+  stateOf: (id: string) => Promise<ContainerState>,
+  held: (Holding | LeaseRecord)[],
+  dryRun: boolean,
+  actions: GcAction[],
+): Promise<boolean> {
   const { stateDir, timeoutMs } = ctx.config;
   const who = `${namespace}/${pod}`;
   const ports = await findPorts(ovs, podSelector(namespace, pod));
@@ -152,24 +191,48 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
     const alive = state.running && state.netns === f.attachment.netns && linkExists(f.attachment.port);
     (alive ? live : dead).push(f);
     if (!alive) {
-      const reason = !state.running ? 'container gone or stopped' : state.netns !== f.attachment.netns ? 'container restarted (new namespace)' : 'veth gone';
-      actions.push({ action: 'remove-port', target: f.attachment.port, pod: who, container: f.attachment.containerId, reason });
+      const reason = !state.running
+        ? 'container gone or stopped'
+        : state.netns !== f.attachment.netns
+          ? 'container restarted (new namespace)'
+          : 'veth gone';
+      actions.push({
+        action: 'remove-port',
+        target: f.attachment.port,
+        pod: who,
+        container: f.attachment.containerId,
+        reason,
+      });
     }
   }
   if (dead.length > 0 && !dryRun) await detach(ctx, ovs, dead);
 
   // Addresses and VLANs held by no live port of their owner: a setup killed midway, or a dead container.
-  const holds = (a: Attachment, h: Holding | LeaseRecord) => a.containerId === h.containerId && a.network === h.network &&
+  const holds = (a: Attachment, h: Holding | LeaseRecord) =>
+    a.containerId === h.containerId &&
+    a.network === h.network &&
     ('kind' in h && h.kind === 'vlan' ? true : a.interface === h.interface);
   for (const h of held) {
     if (live.some((f) => holds(f.attachment, h))) continue;
     if (dead.some((f) => holds(f.attachment, h))) continue; // released with its port above
     if ('kind' in h && h.kind === 'vlan') {
-      actions.push({ action: 'leave-vlan', target: `${h.network}/${h.tag}`, pod: who, container: h.containerId, reason: 'no live port uses it' });
+      actions.push({
+        action: 'leave-vlan',
+        target: `${h.network}/${h.tag}`,
+        pod: who,
+        container: h.containerId,
+        reason: 'no live port uses it',
+      });
       if (!dryRun) await releaseVlan(ctx, h);
       continue;
     }
-    actions.push({ action: 'release-address', target: `${h.network}/${h.address}`, pod: who, container: h.containerId, reason: 'no live port holds it' });
+    actions.push({
+      action: 'release-address',
+      target: `${h.network}/${h.address}`,
+      pod: who,
+      container: h.containerId,
+      reason: 'no live port holds it',
+    });
     if (!dryRun) await releaseOwner(ctx, h, h.address);
   }
 
@@ -180,9 +243,19 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
   const current = live.filter((f) => currentId !== undefined && sameContainer(currentId, f.attachment.containerId));
   if (current.length > 0) {
     const ref: PodRef = { namespace, pod, containerId: current[0].attachment.containerId };
-    const rebuilt = readyRecord(ctx.config, ref, current.map((f) => f.attachment));
+    const rebuilt = readyRecord(
+      ctx.config,
+      ref,
+      current.map((f) => f.attachment),
+    );
     if (JSON.stringify(rebuilt) !== JSON.stringify(record)) {
-      actions.push({ action: 'rewrite-record', target: who, pod: who, container: ref.containerId, reason: record ? 'record differs from the ports' : 'record missing' });
+      actions.push({
+        action: 'rewrite-record',
+        target: who,
+        pod: who,
+        container: ref.containerId,
+        reason: record ? 'record differs from the ports' : 'record missing',
+      });
       if (!dryRun) writePodRecord(stateDir, rebuilt);
     }
   } else if (record) {
@@ -194,7 +267,13 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
     for (const l of links) {
       actions.push({ action: 'delete-veth', target: l, pod: who, container: record.containerId, reason: why });
     }
-    actions.push({ action: 'remove-record', target: who, pod: who, container: record.containerId, reason: 'no live attachment' });
+    actions.push({
+      action: 'remove-record',
+      target: who,
+      pod: who,
+      container: record.containerId,
+      reason: 'no live attachment',
+    });
     if (!dryRun) {
       await deleteHostLinks(links, timeoutMs);
       removePodRecord(stateDir, namespace, pod, record.containerId);
@@ -210,13 +289,19 @@ async function collectPod(ctx: Context, ovs: OvsdbClient, namespace: string, pod
  */
 async function removeIdleLockFiles(stateDir: string, known: Set<string>): Promise<void> {
   let names: string[];
-  try { names = nodeFs().readdirSync(lockDir(stateDir)); } catch { return; }
+  try {
+    names = nodeFs().readdirSync(lockDir(stateDir));
+  } catch {
+    return;
+  }
   for (const name of names) {
     const path = `${lockDir(stateDir)}/${name}`;
     if (!LOCK_FILE.test(name) || known.has(path)) continue;
     try {
       const lock = await tryLockFile(path);
       lock?.release({ removeFile: true });
-    } catch { /* not a lock file of ours (tryLockFile said why): a later call refuses it with that line */ }
+    } catch {
+      /* not a lock file of ours (tryLockFile said why): a later call refuses it with that line */
+    }
   }
 }

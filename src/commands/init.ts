@@ -3,7 +3,10 @@ import { ensureBridges } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import type { Context } from './context';
 
-export interface InitResult { bridges: string[]; created: string[] }
+export interface InitResult {
+  bridges: string[];
+  created: string[];
+}
 
 export async function init(ctx: Context): Promise<InitResult> {
   const bridges = new Map<string, string>();

@@ -12,20 +12,42 @@ import { OvsdbClient } from '../ovs/client';
 import { clusterOf, type Context } from './context';
 import { releaseVlan } from './detach';
 
-export interface AddressRow { scope: 'node' | 'cluster'; network: string; address: string; namespace: string; pod: string; containerId: string; interface: string; node?: string; since: string }
-export interface VlanRow { network: string; tag: number; holder: string; members: { namespace: string; pod: string; containerId: string; node: string; since: string }[] }
-export interface IpamView { addresses: AddressRow[]; vlans: VlanRow[] }
+export interface AddressRow {
+  scope: 'node' | 'cluster';
+  network: string;
+  address: string;
+  namespace: string;
+  pod: string;
+  containerId: string;
+  interface: string;
+  node?: string;
+  since: string;
+}
+export interface VlanRow {
+  network: string;
+  tag: number;
+  holder: string;
+  members: { namespace: string; pod: string; containerId: string; node: string; since: string }[];
+}
+export interface IpamView {
+  addresses: AddressRow[];
+  vlans: VlanRow[];
+}
 
 export async function ipamList(ctx: Context, network?: string): Promise<IpamView> {
   const addresses: AddressRow[] = listNodeLeases(ctx.config.stateDir).map((l) => ({ scope: 'node' as const, ...l }));
   let vlans: VlanRow[] = [];
   const cluster = clusterOf(ctx);
   if (cluster) {
-    const [allocations, tags] = await Promise.all([listAllocations(cluster.client, cluster.prefix, network), listVlans(cluster.client, cluster.prefix, network)]);
+    const [allocations, tags] = await Promise.all([
+      listAllocations(cluster.client, cluster.prefix, network),
+      listVlans(cluster.client, cluster.prefix, network),
+    ]);
     addresses.push(...allocations.map((a) => ({ scope: 'cluster' as const, ...a })));
     vlans = tags;
   }
-  const byAddress = (a: AddressRow, b: AddressRow) => a.network.localeCompare(b.network) || parseIpv4(a.address) - parseIpv4(b.address);
+  const byAddress = (a: AddressRow, b: AddressRow) =>
+    a.network.localeCompare(b.network) || parseIpv4(a.address) - parseIpv4(b.address);
   return { addresses: addresses.filter((a) => !network || a.network === network).sort(byAddress), vlans };
 }
 
@@ -47,7 +69,7 @@ export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
       vlans: view.vlans.filter((v) => v.members.some((m) => m.containerId === id)),
     };
   }
-  const mine = (x: { namespace: string; pod: string }) => pod ? x.namespace === pod[1] && x.pod === pod[2] : false;
+  const mine = (x: { namespace: string; pod: string }) => (pod ? x.namespace === pod[1] && x.pod === pod[2] : false);
   return {
     addresses: view.addresses.filter((a) => (pod ? mine(a) : a.address === what)),
     vlans: pod ? view.vlans.filter((v) => v.members.some(mine)) : [],
@@ -65,7 +87,10 @@ export async function ipamRelease(ctx: Context, network: string, address: string
     try {
       const ports = await findPorts(ovs, { 'podvlan/network': network });
       const user = ports.find((f) => f.attachment.ip?.split('/')[0] === address);
-      if (user) throw new ConflictError(`${network}/${address} is in use by port ${user.attachment.port} of ${user.attachment.namespace}/${user.attachment.pod}: tear the pod down first, or pass --force`);
+      if (user)
+        throw new ConflictError(
+          `${network}/${address} is in use by port ${user.attachment.port} of ${user.attachment.namespace}/${user.attachment.pod}: tear the pod down first, or pass --force`,
+        );
     } finally {
       ovs.close();
     }
@@ -82,7 +107,10 @@ export async function ipamRelease(ctx: Context, network: string, address: string
   if (!lease) throw new NotFoundError(`${network}/${address} is not leased on this node`);
   // A setup of that pod in flight holds the lease before its port exists: never free it under one.
   const lock = await tryLockPod(ctx.config.stateDir, lease.namespace, lease.pod);
-  if (!lock) throw new ConflictError(`${network}/${address}: a podvlan call for ${lease.namespace}/${lease.pod} is running, try again`);
+  if (!lock)
+    throw new ConflictError(
+      `${network}/${address}: a podvlan call for ${lease.namespace}/${lease.pod} is running, try again`,
+    );
   try {
     leases.remove(address);
   } finally {
@@ -92,22 +120,36 @@ export async function ipamRelease(ctx: Context, network: string, address: string
   return { scope: 'node', ...lease };
 }
 
-export interface VlanLeft { network: string; tag: number; namespace: string; pod: string; containerId: string; node: string; freed: boolean }
+export interface VlanLeft {
+  network: string;
+  tag: number;
+  namespace: string;
+  pod: string;
+  containerId: string;
+  node: string;
+  freed: boolean;
+}
 
 /**
  * Take one pod's memberships out of a network's cluster-wide VLAN by hand: what a node that is
  * gone for good left in etcd. The tag goes back to the pool when its last member leaves. Refused
  * while a port on this node uses it, unless forced (other nodes' ports are theirs to know).
  */
-export async function ipamReleaseVlan(ctx: Context, network: string, target: string, force: boolean): Promise<VlanLeft[]> {
+export async function ipamReleaseVlan(
+  ctx: Context,
+  network: string,
+  target: string,
+  force: boolean,
+): Promise<VlanLeft[]> {
   if (!isDns1123Label(network)) throw new InvalidInputError(`invalid network name ${quote(network)}`);
   const m = /^([^/]+)\/([^/]+)$/.exec(target);
   if (!m) throw new InvalidInputError(`expected namespace/pod, got ${quote(target)}`);
   const [, namespace, pod] = m;
   const cluster = clusterOf(ctx);
   if (!cluster) throw new InvalidInputError('no etcd section in the config: there are no cluster-wide VLANs');
-  const members = (await listVlans(cluster.client, cluster.prefix, network))
-    .flatMap((v) => v.members.filter((x) => x.namespace === namespace && x.pod === pod).map((x) => ({ ...x, tag: v.tag })));
+  const members = (await listVlans(cluster.client, cluster.prefix, network)).flatMap((v) =>
+    v.members.filter((x) => x.namespace === namespace && x.pod === pod).map((x) => ({ ...x, tag: v.tag })),
+  );
   if (members.length === 0) throw new NotFoundError(`${namespace}/${pod} is no member of a VLAN of network ${network}`);
   if (!force) await refuseInUse(ctx, network, namespace, pod);
   const lock = await tryLockPod(ctx.config.stateDir, namespace, pod);
@@ -130,7 +172,10 @@ async function refuseInUse(ctx: Context, network: string, namespace: string, pod
   try {
     const selector = { 'podvlan/network': network, 'podvlan/namespace': namespace, 'podvlan/pod': pod };
     const user = (await findPorts(ovs, selector))[0];
-    if (user) throw new ConflictError(`${namespace}/${pod} uses network ${network} through port ${user.attachment.port} on this node: tear the pod down first, or pass --force`);
+    if (user)
+      throw new ConflictError(
+        `${namespace}/${pod} uses network ${network} through port ${user.attachment.port} on this node: tear the pod down first, or pass --force`,
+      );
   } finally {
     ovs.close();
   }

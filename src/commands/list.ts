@@ -11,7 +11,10 @@ export async function list(ctx: Context, opts: { container?: string } = {}): Pro
   try {
     let rows = (await findPorts(ovs, {})).map((f) => f.attachment);
     if (opts.container !== undefined) {
-      const id = matchContainerId(validateContainerId(opts.container), rows.map((a) => a.containerId));
+      const id = matchContainerId(
+        validateContainerId(opts.container),
+        rows.map((a) => a.containerId),
+      );
       rows = rows.filter((a) => a.containerId === id);
     }
     const key = (a: Attachment) => `${a.namespace}/${a.pod}/${a.network}`;

@@ -19,7 +19,8 @@ export function readyRecord(config: Config, ref: PodRef, attachments: Attachment
     ready: true,
     primaryIp: primary?.ip ? formatIpv4(parsePrefix(primary.ip).address) : undefined,
     // Config order, whoever built the list (setup plans in config order, OVSDB returns any order).
-    attachments: [...attachments].sort((a, b) => order(a.network) - order(b.network) || a.network.localeCompare(b.network))
+    attachments: [...attachments]
+      .sort((a, b) => order(a.network) - order(b.network) || a.network.localeCompare(b.network))
       .map((a) => ({ network: a.network, interface: a.interface, port: a.port, tag: a.tag, ip: a.ip })),
   };
 }

@@ -22,9 +22,16 @@ import { UndoStack } from './undo';
 import type { Network } from '../config/schema';
 
 // tag is undefined for a network whose VLAN comes from the cluster-wide pool, until it is taken.
-interface Planned { network: Network; tag: number | undefined; port: string }
+interface Planned {
+  network: Network;
+  tag: number | undefined;
+  port: string;
+}
 
-export interface SetupResult { attachments: Attachment[]; changed: boolean }
+export interface SetupResult {
+  attachments: Attachment[];
+  changed: boolean;
+}
 
 export function planSetup(ctx: Context, ref: PodRef): Planned[] {
   const planned = networksFor(ctx.config, ref).map((network) => ({
@@ -42,7 +49,9 @@ export function planSetup(ctx: Context, ref: PodRef): Planned[] {
   const seen = new Set<string>();
   for (const p of planned) {
     if (seen.has(p.network.interface)) {
-      throw new InvalidInputError(`pod ${ref.namespace}/${ref.pod} matches two networks with interface ${p.network.interface}`);
+      throw new InvalidInputError(
+        `pod ${ref.namespace}/${ref.pod} matches two networks with interface ${p.network.interface}`,
+      );
     }
     seen.add(p.network.interface);
   }
@@ -61,9 +70,10 @@ export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
   // teardown and a retried setup with the full id must find them. The kubelet passes the full
   // id, so its calls make no extra Docker round trip.
   const docker = ctx.config.runtime.docker.socket;
-  const ref = given.containerId.length < FULL_ID_LENGTH
-    ? { ...given, containerId: (await inspectContainer(docker, given.containerId, timeoutMs)).id }
-    : given;
+  const ref =
+    given.containerId.length < FULL_ID_LENGTH
+      ? { ...given, containerId: (await inspectContainer(docker, given.containerId, timeoutMs)).id }
+      : given;
   const log = ctx.log.with({ cmd: 'setup', namespace: ref.namespace, pod: ref.pod, container: ref.containerId });
   const lock = await lockPod(stateDir, ref.namespace, ref.pod, timeoutMs);
   try {
@@ -89,14 +99,18 @@ export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
       const older = existing.filter((f) => !mine.includes(f));
       if (older.length > 0) {
         const gone = await detach(ctx, ovs, older);
-        log.info('removed an older container\'s attachments', { ...gone });
+        log.info("removed an older container's attachments", { ...gone });
       }
       if (mine.length > 0) await detach(ctx, ovs, mine, { keepLeases: true });
       // A veth with our name but no port is what an interrupted setup left: remove it first.
       const orphans = planned.map((p) => p.port).filter(linkExists);
       if (orphans.length > 0) await detach(ctx, ovs, [], { extraLinks: orphans });
       const { attachments, applyMs } = await attach(ctx, ovs, ref, planned, pod, log);
-      log.info('set up', { ports: attachments.map((a) => a.port), ips: attachments.map((a) => a.ip), vswitchdApplyMs: Math.round(applyMs * 10) / 10 });
+      log.info('set up', {
+        ports: attachments.map((a) => a.port),
+        ips: attachments.map((a) => a.ip),
+        vswitchdApplyMs: Math.round(applyMs * 10) / 10,
+      });
       return { attachments, changed: true };
     } finally {
       pod?.close(); // the agent runs many calls in one process: no handle outlives its call
@@ -108,7 +122,12 @@ export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
 }
 
 async function attach(
-  ctx: Context, ovs: OvsdbClient, ref: PodRef, planned: Planned[], pod: Sandbox, log: Context['log'],
+  ctx: Context,
+  ovs: OvsdbClient,
+  ref: PodRef,
+  planned: Planned[],
+  pod: Sandbox,
+  log: Context['log'],
 ): Promise<{ attachments: Attachment[]; applyMs: number }> {
   const { stateDir, timeoutMs } = ctx.config;
   const undo = new UndoStack(log);
@@ -118,18 +137,36 @@ async function attach(
     // The intent first: whatever a crash leaves from here on can be traced to this pod.
     undo.push('remove pod record', () => removePodRecord(stateDir, ref.namespace, ref.pod, ref.containerId));
     writePodRecord(stateDir, {
-      namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, ready: false,
-      attachments: planned.map((p) => ({ network: p.network.name, interface: p.network.interface, port: p.port, tag: p.tag ?? 0, ip: hintFor(p.network.name) })),
+      namespace: ref.namespace,
+      pod: ref.pod,
+      containerId: ref.containerId,
+      ready: false,
+      attachments: planned.map((p) => ({
+        network: p.network.name,
+        interface: p.network.interface,
+        port: p.port,
+        tag: p.tag ?? 0,
+        ip: hintFor(p.network.name),
+      })),
     });
     const leases: (Lease | undefined)[] = [];
     const tags: number[] = [];
     for (const p of planned) {
-      const owner: Owner = { network: p.network.name, namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, interface: p.network.interface };
+      const owner: Owner = {
+        network: p.network.name,
+        namespace: ref.namespace,
+        pod: ref.pod,
+        containerId: ref.containerId,
+        interface: p.network.interface,
+      };
       const vlans = isPooledVlan(p.network.vlan) ? vlanPoolFor(p.network, clusterOf(ctx))! : undefined;
       if (vlans) undo.push(`leave the VLAN of ${p.network.name}`, () => vlans.release(owner));
-      tags.push(p.tag ?? await vlans!.acquire(owner));
+      tags.push(p.tag ?? (await vlans!.acquire(owner)));
       const pool = poolFor(p.network, stateDir, p.network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
-      if (!pool) { leases.push(undefined); continue; }
+      if (!pool) {
+        leases.push(undefined);
+        continue;
+      }
       const hint = hintFor(p.network.name)?.split('/')[0];
       // Registered before the call: a lost reply may still have taken the address.
       undo.push(`release address of ${p.network.name}`, () => pool.release(owner, hint));
@@ -150,16 +187,28 @@ async function attach(
       node: nodeName(ctx.config),
     }));
     undo.push('delete veths', () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
-    await createPairs(pod, attachments[0].netns ?? '', attachments.map((a, i) => ({
-      hostName: a.port,
-      podName: a.interface,
-      mac: a.mac,
-      mtu: planned[i].network.mtu,
-      address: a.ip,
-      routes: leases[i]?.routes ?? [],
-    })), timeoutMs);
+    await createPairs(
+      pod,
+      attachments[0].netns ?? '',
+      attachments.map((a, i) => ({
+        hostName: a.port,
+        podName: a.interface,
+        mac: a.mac,
+        mtu: planned[i].network.mtu,
+        address: a.ip,
+        routes: leases[i]?.routes ?? [],
+      })),
+      timeoutMs,
+    );
     // Addresses and VLANs have undos of their own, further down the stack.
-    undo.push('delete OVS ports', async () => detach(ctx, ovs, await findPorts(ovs, { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId }), { keepLeases: true }));
+    undo.push('delete OVS ports', async () =>
+      detach(
+        ctx,
+        ovs,
+        await findPorts(ovs, { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId }),
+        { keepLeases: true },
+      ),
+    );
     const { applyMs } = await addAccessPorts(ovs, attachments, timeoutMs);
     writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));
     return { attachments, applyMs };
@@ -174,9 +223,18 @@ function isComplete(mine: FoundPort[], planned: Planned[], netnsInode: string): 
   if (mine.length !== planned.length) return false;
   // The port row alone is not enough: a container restarted under the same id has a new
   // namespace, and its old veths die with the old one (the kernel may take a moment).
-  return planned.every((p) => mine.some((f) => f.attachment.port === p.port && (p.tag === undefined || f.attachment.tag === p.tag) &&
-    f.attachment.bridge === p.network.bridge && f.attachment.interface === p.network.interface && f.attachment.netns === netnsInode)) &&
-    planned.every((p) => linkExists(p.port));
+  return (
+    planned.every((p) =>
+      mine.some(
+        (f) =>
+          f.attachment.port === p.port &&
+          (p.tag === undefined || f.attachment.tag === p.tag) &&
+          f.attachment.bridge === p.network.bridge &&
+          f.attachment.interface === p.network.interface &&
+          f.attachment.netns === netnsInode,
+      ),
+    ) && planned.every((p) => linkExists(p.port))
+  );
 }
 
 /** Promise.all of the port lookup and the namespace lookup, which never drops an opened handle:
@@ -194,5 +252,7 @@ async function bothOrClose<T>(ports: Promise<T>, netns: Promise<Sandbox>): Promi
 /** MAC derived from the address (unique where addresses are), else from the port name. */
 function macFor(lease: Lease | undefined, port: string): string {
   if (lease) return macFromIpv4(parsePrefix(lease.address).address);
-  return `0a:59:${hash64Hex(port).slice(0, 8).replace(/(..)(?!$)/g, '$1:')}`;
+  return `0a:59:${hash64Hex(port)
+    .slice(0, 8)
+    .replace(/(..)(?!$)/g, '$1:')}`;
 }

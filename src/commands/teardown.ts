@@ -11,7 +11,10 @@ import { type PodRecord, readPodRecord, recordedIp, removePodRecord } from '../s
 import { type Context, networksFor } from './context';
 import { detach, releaseOwner, releaseVlan } from './detach';
 
-export interface TeardownResult { ports: string[]; addresses: string[] }
+export interface TeardownResult {
+  ports: string[];
+  addresses: string[];
+}
 
 export async function teardown(ctx: Context, given: PodRef): Promise<TeardownResult> {
   const { stateDir, timeoutMs } = ctx.config;
@@ -35,13 +38,21 @@ export async function teardown(ctx: Context, given: PodRef): Promise<TeardownRes
         a.port === hostVethName(ref.namespace, ref.pod, a.network);
       const mineRecorded = record?.containerId === ref.containerId ? record.attachments : [];
       const recorded = mineRecorded.filter(ownName).map((a) => a.port);
-      const orphanLinks = [...networks.map((n) => hostVethName(ref.namespace, ref.pod, n.name)), ...recorded].filter((p) => !othersPorts.has(p));
+      const orphanLinks = [...networks.map((n) => hostVethName(ref.namespace, ref.pod, n.name)), ...recorded].filter(
+        (p) => !othersPorts.has(p),
+      );
       const result = await detach(ctx, ovs, mine, { extraLinks: orphanLinks });
       // Leases taken by an interrupted setup have no port to point at them.
       for (const n of networks) {
         if (mine.some((f) => f.attachment.network === n.name)) continue;
         const hint = recordedIp(record, ref.containerId, n.name)?.split('/')[0];
-        const owner = { network: n.name, namespace: ref.namespace, pod: ref.pod, containerId: ref.containerId, interface: n.interface };
+        const owner = {
+          network: n.name,
+          namespace: ref.namespace,
+          pod: ref.pod,
+          containerId: ref.containerId,
+          interface: n.interface,
+        };
         result.addresses.push(...(await releaseOwner(ctx, owner, hint)));
         await releaseVlan(ctx, owner);
       }
@@ -62,12 +73,19 @@ export async function teardown(ctx: Context, given: PodRef): Promise<TeardownRes
  * or (only for a prefix, as it means reading every lease) its node-local leases. The given id
  * itself when nothing matches; an ambiguous prefix is refused.
  */
-function recordedContainerId(ctx: Context, given: PodRef, ports: FoundPort[], record: PodRecord | undefined,
-  networks: Network[]): string {
+function recordedContainerId(
+  ctx: Context,
+  given: PodRef,
+  ports: FoundPort[],
+  record: PodRecord | undefined,
+  networks: Network[],
+): string {
   const ids = [...ports.map((f) => f.attachment.containerId), ...(record ? [record.containerId] : [])];
   const found = matchContainerId(given.containerId, ids);
   if (found || given.containerId.length >= FULL_ID_LENGTH) return found ?? given.containerId;
-  const leased = networks.flatMap((n) => leaseDirFor(ctx.config.stateDir, n.name).all())
-    .filter((l) => l.namespace === given.namespace && l.pod === given.pod).map((l) => l.containerId);
+  const leased = networks
+    .flatMap((n) => leaseDirFor(ctx.config.stateDir, n.name).all())
+    .filter((l) => l.namespace === given.namespace && l.pod === given.pod)
+    .map((l) => l.containerId);
   return matchContainerId(given.containerId, leased) ?? given.containerId;
 }

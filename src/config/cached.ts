@@ -9,7 +9,17 @@
 //   device, inode, size, mtime and ctime: ctime cannot be set back, not even by root) and the very
 //   same text, and it names the state directory it is in.
 // Anything else is ignored (and replaced): an edited, replaced or forged config is validated afresh.
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import pkg from '../../package.json';
 import { writeFreshFile } from '../state/own-file';
 import { CONFIG_CACHE_NAME, checkStateDir } from '../state/state-dir';
@@ -19,12 +29,22 @@ import { removeStateDirHint } from './state-dir-hint';
 
 const FORMAT = 2;
 
-interface CacheKey { format: number; version: string; executable?: string; path: string; file?: string }
-interface CacheFile extends CacheKey { text: string; config: Config }
+interface CacheKey {
+  format: number;
+  version: string;
+  executable?: string;
+  path: string;
+  file?: string;
+}
+interface CacheFile extends CacheKey {
+  text: string;
+  config: Config;
+}
 
 /** createStateDir false (status): a missing state directory is left missing, and no cache is written. */
 export async function loadConfigCached(
-  explicit?: string, opts: { createStateDir: boolean } = { createStateDir: true },
+  explicit?: string,
+  opts: { createStateDir: boolean } = { createStateDir: true },
 ): Promise<{ path: string; config: Config }> {
   const path = findConfigPath(explicit);
   const file = fileIdentity(path); // before the text: a change in between makes the next call miss, never hit
@@ -40,7 +60,10 @@ export async function loadConfigCached(
   }
   const { parseConfig } = await import('./load');
   const config = parseConfig(text, path);
-  if (!stateDir) { stateDir = config.stateDir; present = trustStateDir(path, stateDir, opts.createStateDir); }
+  if (!stateDir) {
+    stateDir = config.stateDir;
+    present = trustStateDir(path, stateDir, opts.createStateDir);
+  }
   if (present && cacheFile && file && key.executable && config.stateDir === stateDir) {
     writeCache(cacheFile, { ...key, text, config });
   }
@@ -66,8 +89,12 @@ function fileIdentity(path: string): string | undefined {
   }
 }
 
-const sameKey = (cache: CacheFile, key: CacheKey) => cache.format === key.format && cache.version === key.version &&
-  cache.executable === key.executable && cache.path === key.path && cache.file === key.file;
+const sameKey = (cache: CacheFile, key: CacheKey) =>
+  cache.format === key.format &&
+  cache.version === key.version &&
+  cache.executable === key.executable &&
+  cache.path === key.path &&
+  cache.file === key.file;
 
 function readCache(file: string): CacheFile | undefined {
   let fd: number | undefined;
@@ -91,7 +118,11 @@ function writeCache(file: string, cache: CacheFile): void {
     writeFreshFile(temp, JSON.stringify(cache));
     renameSync(temp, file);
   } catch {
-    try { unlinkSync(temp); } catch { /* never written */ }
+    try {
+      unlinkSync(temp);
+    } catch {
+      /* never written */
+    }
     // A cache we cannot write only costs time.
   }
 }

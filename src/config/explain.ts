@@ -17,7 +17,8 @@ export function knownKeysAt(schema: z.ZodType, path: PropertyKey[]): string[] {
   const keys = new Set<string>();
   const walk = (s: Schema, rest: PropertyKey[]): void => {
     const def = s._zod.def;
-    if (def.innerType) walk(def.innerType, rest); // optional, default, nullable, ...
+    if (def.innerType)
+      walk(def.innerType, rest); // optional, default, nullable, ...
     else if (def.type === 'pipe' && def.in) walk(def.in, rest);
     else if (def.type === 'union') for (const o of def.options ?? []) walk(o, rest);
     else if (def.type === 'array' && def.element && typeof rest[0] === 'number') walk(def.element, rest.slice(1));

@@ -8,7 +8,12 @@ export const SYSTEM_CONFIG = '/etc/podvlan/podvlan.yaml';
 export const DEFAULT_STATE_DIR = '/var/lib/podvlan';
 
 /** --config, else $PODVLAN_CONFIG, else podvlan.yaml beside the executable, else the system file. */
-export function findConfigPath(explicit: string | undefined, env = process.env, execPath = process.execPath, exists = pathExists): string {
+export function findConfigPath(
+  explicit: string | undefined,
+  env = process.env,
+  execPath = process.execPath,
+  exists = pathExists,
+): string {
   if (explicit) return explicit;
   if (env.PODVLAN_CONFIG) return env.PODVLAN_CONFIG;
   const beside = besideExecutable(execPath);
@@ -28,8 +33,7 @@ const besideExecutable = (execPath: string) => `${execPath.slice(0, execPath.las
 const KEY_LINE = /^(?:([A-Za-z_][A-Za-z0-9_]*)|"([A-Za-z0-9_]+)"|'([A-Za-z0-9_]+)') *:/;
 // stateDir's value, each form one the yaml library reads the same way: plain printable ASCII, or
 // quoted without escapes or line breaks; then at most a comment (` #`).
-const STATE_DIR_VALUE =
-  /^ +(?:"([^"\\]*)"|'([^']*)'|(\/[!-~]*))(?: +#.*)? *$/;
+const STATE_DIR_VALUE = /^ +(?:"([^"\\]*)"|'([^']*)'|(\/[!-~]*))(?: +#.*)? *$/;
 const JSON_START = /^[ \t\r\n]*\{/;
 const ABSOLUTE_PATH = /^\/[^\0]*$/; // the schema's absPath
 

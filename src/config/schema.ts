@@ -5,10 +5,40 @@ import { contains, hostRange, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../names';
 import { parseVlanRange, vlanClashes } from '../ipam/vlan';
 
-const regex = z.string().refine((s) => { try { new RegExp(s); return true; } catch { return false; } }, 'not a valid regular expression');
-const ipv4 = z.string().refine((s) => { try { parseIpv4(s); return true; } catch { return false; } }, { message: 'not an IPv4 address', abort: true });
-const cidr = z.string().refine((s) => { try { parsePrefix(s); return true; } catch { return false; } }, { message: 'not an IPv4 prefix (a.b.c.d/len)', abort: true });
-const ifName = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 characters of letters, digits, _ . -').refine((s) => s !== '.' && s !== '..', 'not a valid interface name');
+const regex = z.string().refine((s) => {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not a valid regular expression');
+const ipv4 = z.string().refine(
+  (s) => {
+    try {
+      parseIpv4(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not an IPv4 address', abort: true },
+);
+const cidr = z.string().refine(
+  (s) => {
+    try {
+      parsePrefix(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not an IPv4 prefix (a.b.c.d/len)', abort: true },
+);
+const ifName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 characters of letters, digits, _ . -')
+  .refine((s) => s !== '.' && s !== '..', 'not a valid interface name');
 const label = z.string().max(63).regex(DNS1123_LABEL, 'must be a DNS-1123 label');
 const subdomain = z.string().max(253).regex(DNS1123_SUBDOMAIN, 'must be a DNS-1123 subdomain');
 const absPath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path');
@@ -35,47 +65,84 @@ const staticIpam = z.strictObject({
 });
 
 // Cluster-wide addresses from etcd: like host-local, plus explicit per-pod addresses.
-const etcdIpam = z.strictObject({
-  type: z.literal('etcd'),
-  ...rangeFields,
-  fixed: z.array(z.strictObject({
-    namespace: label,
-    pod: subdomain,
-    address: ipv4,
-  })).optional(),
-}).superRefine((v, ctx) => {
-  checkAddressRange(v, ctx);
-  const subnet = parsePrefix(v.subnet);
-  const [first, last] = hostRange(subnet);
-  const addresses = new Map<string, number>();
-  const pods = new Map<string, number>();
-  (v.fixed ?? []).forEach((f, i) => {
-    const ip = parseIpv4(f.address);
-    if (!contains(subnet, ip)) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is outside subnet ${v.subnet}` });
-    else if (ip < first || ip > last) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is the network or broadcast address of ${v.subnet}` });
-    else if (v.gateway !== undefined && ip === parseIpv4(v.gateway)) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is the gateway` });
-    if (addresses.has(f.address)) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is also fixed for entry ${addresses.get(f.address)}` });
-    addresses.set(f.address, i);
-    const pod = `${f.namespace}/${f.pod}`;
-    if (pods.has(pod)) ctx.addIssue({ code: 'custom', path: ['fixed', i, 'pod'], message: `pod ${pod} already has a fixed address (entry ${pods.get(pod)})` });
-    pods.set(pod, i);
+const etcdIpam = z
+  .strictObject({
+    type: z.literal('etcd'),
+    ...rangeFields,
+    fixed: z
+      .array(
+        z.strictObject({
+          namespace: label,
+          pod: subdomain,
+          address: ipv4,
+        }),
+      )
+      .optional(),
+  })
+  .superRefine((v, ctx) => {
+    checkAddressRange(v, ctx);
+    const subnet = parsePrefix(v.subnet);
+    const [first, last] = hostRange(subnet);
+    const addresses = new Map<string, number>();
+    const pods = new Map<string, number>();
+    (v.fixed ?? []).forEach((f, i) => {
+      const ip = parseIpv4(f.address);
+      if (!contains(subnet, ip))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fixed', i, 'address'],
+          message: `${f.address} is outside subnet ${v.subnet}`,
+        });
+      else if (ip < first || ip > last)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fixed', i, 'address'],
+          message: `${f.address} is the network or broadcast address of ${v.subnet}`,
+        });
+      else if (v.gateway !== undefined && ip === parseIpv4(v.gateway))
+        ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is the gateway` });
+      if (addresses.has(f.address))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fixed', i, 'address'],
+          message: `${f.address} is also fixed for entry ${addresses.get(f.address)}`,
+        });
+      addresses.set(f.address, i);
+      const pod = `${f.namespace}/${f.pod}`;
+      if (pods.has(pod))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fixed', i, 'pod'],
+          message: `pod ${pod} already has a fixed address (entry ${pods.get(pod)})`,
+        });
+      pods.set(pod, i);
+    });
   });
-});
 
 /** rangeStart/rangeEnd/gateway/exclude inside the subnet, range in order (the host-local rules). */
-function checkAddressRange(v: { subnet: string; rangeStart?: string; rangeEnd?: string; gateway?: string; exclude: string[] }, ctx: z.RefinementCtx): void {
+function checkAddressRange(
+  v: { subnet: string; rangeStart?: string; rangeEnd?: string; gateway?: string; exclude: string[] },
+  ctx: z.RefinementCtx,
+): void {
   const subnet = parsePrefix(v.subnet);
   const [first, last] = hostRange(subnet);
   for (const key of ['rangeStart', 'rangeEnd', 'gateway'] as const) {
     const value = v[key];
-    if (value !== undefined && !contains(subnet, parseIpv4(value))) ctx.addIssue({ code: 'custom', path: [key], message: `${value} is outside subnet ${v.subnet}` });
+    if (value !== undefined && !contains(subnet, parseIpv4(value)))
+      ctx.addIssue({ code: 'custom', path: [key], message: `${value} is outside subnet ${v.subnet}` });
   }
   for (const key of ['rangeStart', 'rangeEnd'] as const) {
     const value = v[key];
-    if (value !== undefined && (parseIpv4(value) < first || parseIpv4(value) > last)) ctx.addIssue({ code: 'custom', path: [key], message: `${value} is the network or broadcast address of ${v.subnet}` });
+    if (value !== undefined && (parseIpv4(value) < first || parseIpv4(value) > last))
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `${value} is the network or broadcast address of ${v.subnet}`,
+      });
   }
   v.exclude.forEach((value, i) => {
-    if (!contains(subnet, parseIpv4(value))) ctx.addIssue({ code: 'custom', path: ['exclude', i], message: `${value} is outside subnet ${v.subnet}` });
+    if (!contains(subnet, parseIpv4(value)))
+      ctx.addIssue({ code: 'custom', path: ['exclude', i], message: `${value} is outside subnet ${v.subnet}` });
   });
   const start = v.rangeStart ? parseIpv4(v.rangeStart) : first;
   const end = v.rangeEnd ? parseIpv4(v.rangeEnd) : last;
@@ -85,26 +152,37 @@ function checkAddressRange(v: { subnet: string; rangeStart?: string; rangeEnd?: 
 // z.custom and non-fatal issues rather than z.string/z.enum, whose failures are fatal to the
 // union branch: the union then reports "pool: ..." or "per: ..." instead of a bare "Invalid
 // input". A missing pool stays fatal, so {id: 3, per: pod} still reports the stray key.
-const vlanPool = z.custom<string>(() => true).superRefine((s, ctx) => {
-  if (typeof s !== 'string') {
-    ctx.addIssue({ code: 'custom', message: 'must be a range like "100-199"', fatal: s === undefined });
-    return;
-  }
-  try { parseVlanRange(s); } catch (err) { ctx.addIssue({ code: 'custom', message: (err as Error).message }); }
-});
+const vlanPool = z
+  .custom<string>(() => true)
+  .superRefine((s, ctx) => {
+    if (typeof s !== 'string') {
+      ctx.addIssue({ code: 'custom', message: 'must be a range like "100-199"', fatal: s === undefined });
+      return;
+    }
+    try {
+      parseVlanRange(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
 // The tags a fromPodName network's pods may name: like a pool's text, reported at its own field.
-const vlanRange = z.custom<string>(() => true).superRefine((s, ctx) => {
-  if (typeof s !== 'string') {
-    ctx.addIssue({ code: 'custom', message: 'must be a range like "20-99"' });
-    return;
-  }
-  try {
-    parseVlanRange(s, 'VLAN range');
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
+const vlanRange = z
+  .custom<string>(() => true)
+  .superRefine((s, ctx) => {
+    if (typeof s !== 'string') {
+      ctx.addIssue({ code: 'custom', message: 'must be a range like "20-99"' });
+      return;
+    }
+    try {
+      parseVlanRange(s, 'VLAN range');
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+const vlanPer = z.custom<'namespace' | 'pod'>((v) => v === 'namespace' || v === 'pod', {
+  message: 'must be namespace or pod',
+  abort: false,
 });
-const vlanPer = z.custom<'namespace' | 'pod'>((v) => v === 'namespace' || v === 'pod', { message: 'must be namespace or pod', abort: false });
 
 const vlan = z.union([
   z.strictObject({ id: z.number().int().min(1).max(4094) }),
@@ -136,58 +214,103 @@ export const networkSchema = z.strictObject({
 const etcdEndpoint = z.string().refine((s) => {
   try {
     const u = new URL(s);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && (u.pathname === '' || u.pathname === '/') && !u.search && !u.hash && !u.username && !u.password;
-  } catch { return false; }
+    return (
+      (u.protocol === 'http:' || u.protocol === 'https:') &&
+      u.hostname !== '' &&
+      (u.pathname === '' || u.pathname === '/') &&
+      !u.search &&
+      !u.hash &&
+      !u.username &&
+      !u.password
+    );
+  } catch {
+    return false;
+  }
 }, 'must be http://HOST:PORT or https://HOST:PORT');
 
-const etcdSection = z.strictObject({
-  endpoints: z.array(etcdEndpoint).min(1),
-  prefix: z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must be a key prefix like /podvlan (no trailing slash)').default('/podvlan'),
-  tls: z.strictObject({ ca: absPath.optional(), cert: absPath.optional(), key: absPath.optional() }).optional(),
-  username: z.string().min(1).optional(),
-  password: z.string().optional(),
-  timeoutMs: z.number().int().min(100).max(600000).optional(), // default: the top-level timeoutMs
-}).superRefine((e, ctx) => {
-  if (e.tls && (e.tls.cert === undefined) !== (e.tls.key === undefined)) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'cert and key go together' });
-  if (e.tls && !e.endpoints.some((u) => u.startsWith('https:'))) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls is set but no endpoint is https://' });
-  if (e.password !== undefined && e.username === undefined) ctx.addIssue({ code: 'custom', path: ['username'], message: 'password is set without a username' });
-});
+const etcdSection = z
+  .strictObject({
+    endpoints: z.array(etcdEndpoint).min(1),
+    prefix: z
+      .string()
+      .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must be a key prefix like /podvlan (no trailing slash)')
+      .default('/podvlan'),
+    tls: z.strictObject({ ca: absPath.optional(), cert: absPath.optional(), key: absPath.optional() }).optional(),
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    timeoutMs: z.number().int().min(100).max(600000).optional(), // default: the top-level timeoutMs
+  })
+  .superRefine((e, ctx) => {
+    if (e.tls && (e.tls.cert === undefined) !== (e.tls.key === undefined))
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'cert and key go together' });
+    if (e.tls && !e.endpoints.some((u) => u.startsWith('https:')))
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls is set but no endpoint is https://' });
+    if (e.password !== undefined && e.username === undefined)
+      ctx.addIssue({ code: 'custom', path: ['username'], message: 'password is set without a username' });
+  });
 
-export const configSchema = z.strictObject({
-  ovsdb: z.string().regex(/^(unix:\/.+|tcp:.+:\d+)$/, 'must be unix:/PATH or tcp:HOST:PORT').default('unix:/var/run/openvswitch/db.sock'),
-  logFile: absPath.default('/var/log/podvlan.log'),
-  stateDir: absPath.default('/var/lib/podvlan'),
-  timeoutMs: z.number().int().min(100).max(600000).default(10000),
-  runtime: z.strictObject({
-    docker: z.strictObject({ socket: absPath.default('/var/run/docker.sock') }).default({ socket: '/var/run/docker.sock' }),
-  }).default({ docker: { socket: '/var/run/docker.sock' } }),
-  networks: z.array(networkSchema).min(1),
-  etcd: etcdSection.optional(), // cluster-wide VLAN and address pools
-  nodeName: subdomain.optional(), // default: the host name
-}).superRefine((c, ctx) => {
-  const seen = new Set<string>();
-  c.networks.forEach((n, i) => {
-    if (seen.has(n.name)) ctx.addIssue({ code: 'custom', path: ['networks', i, 'name'], message: `duplicate network name "${n.name}"` });
-    seen.add(n.name);
+export const configSchema = z
+  .strictObject({
+    ovsdb: z
+      .string()
+      .regex(/^(unix:\/.+|tcp:.+:\d+)$/, 'must be unix:/PATH or tcp:HOST:PORT')
+      .default('unix:/var/run/openvswitch/db.sock'),
+    logFile: absPath.default('/var/log/podvlan.log'),
+    stateDir: absPath.default('/var/lib/podvlan'),
+    timeoutMs: z.number().int().min(100).max(600000).default(10000),
+    runtime: z
+      .strictObject({
+        docker: z
+          .strictObject({ socket: absPath.default('/var/run/docker.sock') })
+          .default({ socket: '/var/run/docker.sock' }),
+      })
+      .default({ docker: { socket: '/var/run/docker.sock' } }),
+    networks: z.array(networkSchema).min(1),
+    etcd: etcdSection.optional(), // cluster-wide VLAN and address pools
+    nodeName: subdomain.optional(), // default: the host name
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.networks.forEach((n, i) => {
+      if (seen.has(n.name))
+        ctx.addIssue({ code: 'custom', path: ['networks', i, 'name'], message: `duplicate network name "${n.name}"` });
+      seen.add(n.name);
+    });
+    if (c.networks.filter((n) => n.primary).length > 1)
+      ctx.addIssue({ code: 'custom', path: ['networks'], message: 'at most one network may be primary' });
+    const datapath = new Map<string, string>();
+    c.networks.forEach((n, i) => {
+      const other = datapath.get(n.bridge);
+      if (other && other !== n.datapathType)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['networks', i, 'datapathType'],
+          message: `bridge ${n.bridge} is given two datapath types`,
+        });
+      datapath.set(n.bridge, n.datapathType);
+    });
+  })
+  .superRefine((c, ctx) => {
+    // Cluster-wide pools need etcd.
+    c.networks.forEach((n, i) => {
+      if (!c.etcd && n.ipam?.type === 'etcd')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['networks', i, 'ipam'],
+          message: 'ipam type etcd needs the top-level etcd section',
+        });
+      if (!c.etcd && 'pool' in n.vlan)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['networks', i, 'vlan'],
+          message: 'a VLAN pool needs the top-level etcd section',
+        });
+    });
+    // On one bridge a VLAN is one network's: ids, pools and pod-name ranges must not overlap.
+    for (const { index, message } of vlanClashes(c.networks)) {
+      ctx.addIssue({ code: 'custom', path: ['networks', index, 'vlan'], message });
+    }
   });
-  if (c.networks.filter((n) => n.primary).length > 1) ctx.addIssue({ code: 'custom', path: ['networks'], message: 'at most one network may be primary' });
-  const datapath = new Map<string, string>();
-  c.networks.forEach((n, i) => {
-    const other = datapath.get(n.bridge);
-    if (other && other !== n.datapathType) ctx.addIssue({ code: 'custom', path: ['networks', i, 'datapathType'], message: `bridge ${n.bridge} is given two datapath types` });
-    datapath.set(n.bridge, n.datapathType);
-  });
-}).superRefine((c, ctx) => {
-  // Cluster-wide pools need etcd.
-  c.networks.forEach((n, i) => {
-    if (!c.etcd && n.ipam?.type === 'etcd') ctx.addIssue({ code: 'custom', path: ['networks', i, 'ipam'], message: 'ipam type etcd needs the top-level etcd section' });
-    if (!c.etcd && 'pool' in n.vlan) ctx.addIssue({ code: 'custom', path: ['networks', i, 'vlan'], message: 'a VLAN pool needs the top-level etcd section' });
-  });
-  // On one bridge a VLAN is one network's: ids, pools and pod-name ranges must not overlap.
-  for (const { index, message } of vlanClashes(c.networks)) {
-    ctx.addIssue({ code: 'custom', path: ['networks', index, 'vlan'], message });
-  }
-});
 
 export type Config = z.infer<typeof configSchema>;
 export type Network = z.infer<typeof networkSchema>;

@@ -20,8 +20,16 @@ import { readOwnFileQuick, statQuick } from '../state/small-file';
 export const HINT_DIR = '/run/podvlan';
 export const CHECK_TRUST_MS = 30_000;
 
-export interface ConfigStat { size: number; mtimeMs: number }
-interface Hint extends ConfigStat { path: string; stateDir: string; checkedAt: number; stateDirMtimeMs: number | null }
+export interface ConfigStat {
+  size: number;
+  mtimeMs: number;
+}
+interface Hint extends ConfigStat {
+  path: string;
+  stateDir: string;
+  checkedAt: number;
+  stateDirMtimeMs: number | null;
+}
 
 export const hintPath = (configPath: string) => `${HINT_DIR}/state-dir-${pathHash(configPath)}.json`;
 
@@ -59,8 +67,12 @@ export const stateDirMtime = (stateDir: string): number | null => statQuick(stat
 
 /** Remember stateDir for the config as it was at `stat` (taken before its text was read), and that
  * the state directory passed its check (`checked`: its mtime and the time, taken before the check). */
-export function writeStateDirHint(configPath: string, stat: ConfigStat | undefined, stateDir: string,
-  checked: { at: number; stateDirMtimeMs: number | null }): void {
+export function writeStateDirHint(
+  configPath: string,
+  stat: ConfigStat | undefined,
+  stateDir: string,
+  checked: { at: number; stateDirMtimeMs: number | null },
+): void {
   if (!stat) return;
   const fs = nodeFs();
   const file = hintPath(configPath);
@@ -70,15 +82,23 @@ export function writeStateDirHint(configPath: string, stat: ConfigStat | undefin
     const dir = fs.lstatSync(HINT_DIR);
     if (!dir.isDirectory() || dir.uid !== process.geteuid?.() || (dir.mode & 0o077) !== 0) return;
     const hint: Hint = {
-      path: configPath, size: stat.size, mtimeMs: stat.mtimeMs, stateDir,
-      checkedAt: checked.at, stateDirMtimeMs: checked.stateDirMtimeMs,
+      path: configPath,
+      size: stat.size,
+      mtimeMs: stat.mtimeMs,
+      stateDir,
+      checkedAt: checked.at,
+      stateDirMtimeMs: checked.stateDirMtimeMs,
     };
     const renewal = fs.existsSync(file); // a renewed check stamp: nothing new to bound
     writeFreshFile(temp, JSON.stringify(hint));
     fs.renameSync(temp, file);
     if (renewal) return;
   } catch {
-    try { fs.unlinkSync(temp); } catch { /* never written */ }
+    try {
+      fs.unlinkSync(temp);
+    } catch {
+      /* never written */
+    }
     // Without a hint, status reads the config: slower, never wrong.
     return;
   }
@@ -99,9 +119,19 @@ export function pruneHints(dir: string, keep: string): void {
   const fs = nodeFs();
   const now = Date.now();
   const live: { file: string; mtimeMs: number }[] = [];
-  const remove = (file: string) => { try { fs.unlinkSync(file); } catch { /* gone meanwhile */ } };
+  const remove = (file: string) => {
+    try {
+      fs.unlinkSync(file);
+    } catch {
+      /* gone meanwhile */
+    }
+  };
   let names: string[];
-  try { names = fs.readdirSync(dir); } catch { return; }
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
   for (const name of names) {
     const file = `${dir}/${name}`;
     if (!name.startsWith('state-dir-') || file === keep) continue;
@@ -118,7 +148,10 @@ export function pruneHints(dir: string, keep: string): void {
       remove(file); // unreadable or not a hint
     }
   }
-  live.sort((a, b) => b.mtimeMs - a.mtimeMs).slice(MAX_HINTS - 1).forEach((h) => remove(h.file));
+  live
+    .sort((a, b) => b.mtimeMs - a.mtimeMs)
+    .slice(MAX_HINTS - 1)
+    .forEach((h) => remove(h.file));
 }
 
 /** The config path a hint was written for; throws for anything that is no hint. */
@@ -130,5 +163,9 @@ function configOf(text: string): string {
 
 /** Forget the config's hint: its state directory failed the check, status must check for itself. */
 export function removeStateDirHint(configPath: string): void {
-  try { nodeFs().unlinkSync(hintPath(configPath)); } catch { /* none */ }
+  try {
+    nodeFs().unlinkSync(hintPath(configPath));
+  } catch {
+    /* none */
+  }
 }

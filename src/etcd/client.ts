@@ -47,12 +47,38 @@ export const cmp = {
   /** The key does not exist (its create revision is 0). */
   absent: (key: string): Compare => ({ key, target: 'CREATE', result: 'EQUAL', value: 0 }),
   /** No key exists under the prefix. */
-  noneUnder: (prefix: string): Compare => ({ key: prefix, rangeEnd: prefixEnd(prefix), target: 'CREATE', result: 'EQUAL', value: 0 }),
-  createRevision: (key: string, n: number, result: CompareResult = 'EQUAL'): Compare => ({ key, target: 'CREATE', result, value: n }),
-  modRevision: (key: string, n: number, result: CompareResult = 'EQUAL'): Compare => ({ key, target: 'MOD', result, value: n }),
-  version: (key: string, n: number, result: CompareResult = 'EQUAL'): Compare => ({ key, target: 'VERSION', result, value: n }),
+  noneUnder: (prefix: string): Compare => ({
+    key: prefix,
+    rangeEnd: prefixEnd(prefix),
+    target: 'CREATE',
+    result: 'EQUAL',
+    value: 0,
+  }),
+  createRevision: (key: string, n: number, result: CompareResult = 'EQUAL'): Compare => ({
+    key,
+    target: 'CREATE',
+    result,
+    value: n,
+  }),
+  modRevision: (key: string, n: number, result: CompareResult = 'EQUAL'): Compare => ({
+    key,
+    target: 'MOD',
+    result,
+    value: n,
+  }),
+  version: (key: string, n: number, result: CompareResult = 'EQUAL'): Compare => ({
+    key,
+    target: 'VERSION',
+    result,
+    value: n,
+  }),
   /** The key exists and its value is (or is not, etc.) `v`. Always false for an absent key. */
-  value: (key: string, v: string, result: CompareResult = 'EQUAL'): Compare => ({ key, target: 'VALUE', result, value: v }),
+  value: (key: string, v: string, result: CompareResult = 'EQUAL'): Compare => ({
+    key,
+    target: 'VALUE',
+    result,
+    value: v,
+  }),
 };
 
 export type Op =
@@ -65,7 +91,12 @@ export const op = {
   delete: (key: string): Op => ({ type: 'delete', key }),
   deletePrefix: (prefix: string): Op => ({ type: 'delete', key: prefix, prefix: true }),
   range: (key: string): Op => ({ type: 'range', key }),
-  rangePrefix: (prefix: string, opts: { keysOnly?: boolean; countOnly?: boolean } = {}): Op => ({ type: 'range', key: prefix, prefix: true, ...opts }),
+  rangePrefix: (prefix: string, opts: { keysOnly?: boolean; countOnly?: boolean } = {}): Op => ({
+    type: 'range',
+    key: prefix,
+    prefix: true,
+    ...opts,
+  }),
 };
 
 export type OpResponse =
@@ -73,12 +104,21 @@ export type OpResponse =
   | { type: 'delete'; deleted: number }
   | { type: 'range'; kvs: KeyValue[]; count: number };
 
-export interface TxnRequest { compare?: Compare[]; success?: Op[]; failure?: Op[] }
-export interface TxnResponse { succeeded: boolean; revision: number; responses: OpResponse[] }
+export interface TxnRequest {
+  compare?: Compare[];
+  success?: Op[];
+  failure?: Op[];
+}
+export interface TxnResponse {
+  succeeded: boolean;
+  revision: number;
+  responses: OpResponse[];
+}
 
 // ---- encoding (pure) ----
 
-export const b64 = (text: string | Buffer): string => (typeof text === 'string' ? Buffer.from(text, 'utf8') : text).toString('base64');
+export const b64 = (text: string | Buffer): string =>
+  (typeof text === 'string' ? Buffer.from(text, 'utf8') : text).toString('base64');
 export const unb64 = (text: string | undefined): string => (text ? Buffer.from(text, 'base64').toString('utf8') : '');
 
 /** The range_end that selects every key starting with `prefix`: the prefix with its last byte below 0xff incremented. */
@@ -97,36 +137,59 @@ export function prefixEnd(prefix: string): Buffer {
 /** int64 fields arrive as decimal strings, or are missing when 0. */
 export const int64 = (v: unknown): number => (v === undefined || v === null || v === '' ? 0 : Number(v));
 
-interface RawKv { key?: string; value?: string; create_revision?: string; mod_revision?: string; version?: string }
+interface RawKv {
+  key?: string;
+  value?: string;
+  create_revision?: string;
+  mod_revision?: string;
+  version?: string;
+}
 
 export function decodeKv(raw: RawKv): KeyValue {
-  return { key: unb64(raw.key), value: unb64(raw.value), createRevision: int64(raw.create_revision), modRevision: int64(raw.mod_revision), version: int64(raw.version) };
+  return {
+    key: unb64(raw.key),
+    value: unb64(raw.value),
+    createRevision: int64(raw.create_revision),
+    modRevision: int64(raw.mod_revision),
+    version: int64(raw.version),
+  };
 }
 
 export function encodeCompare(c: Compare): Record<string, unknown> {
   const out: Record<string, unknown> = { key: b64(c.key), target: c.target, result: c.result };
   if (c.rangeEnd) out.range_end = b64(c.rangeEnd);
   switch (c.target) {
-    case 'CREATE': out.create_revision = String(c.value); break;
-    case 'MOD': out.mod_revision = String(c.value); break;
-    case 'VERSION': out.version = String(c.value); break;
-    case 'VALUE': out.value = b64(String(c.value)); break;
+    case 'CREATE':
+      out.create_revision = String(c.value);
+      break;
+    case 'MOD':
+      out.mod_revision = String(c.value);
+      break;
+    case 'VERSION':
+      out.version = String(c.value);
+      break;
+    case 'VALUE':
+      out.value = b64(String(c.value));
+      break;
   }
   return out;
 }
 
 export function encodeOp(o: Op): Record<string, unknown> {
   switch (o.type) {
-    case 'put': return { request_put: { key: b64(o.key), value: b64(o.value) } };
-    case 'delete': return { request_delete_range: { key: b64(o.key), ...(o.prefix ? { range_end: b64(prefixEnd(o.key)) } : {}) } };
-    case 'range': return {
-      request_range: {
-        key: b64(o.key),
-        ...(o.prefix ? { range_end: b64(prefixEnd(o.key)) } : {}),
-        ...(o.keysOnly ? { keys_only: true } : {}),
-        ...(o.countOnly ? { count_only: true } : {}),
-      },
-    };
+    case 'put':
+      return { request_put: { key: b64(o.key), value: b64(o.value) } };
+    case 'delete':
+      return { request_delete_range: { key: b64(o.key), ...(o.prefix ? { range_end: b64(prefixEnd(o.key)) } : {}) } };
+    case 'range':
+      return {
+        request_range: {
+          key: b64(o.key),
+          ...(o.prefix ? { range_end: b64(prefixEnd(o.key)) } : {}),
+          ...(o.keysOnly ? { keys_only: true } : {}),
+          ...(o.countOnly ? { count_only: true } : {}),
+        },
+      };
   }
 }
 
@@ -141,20 +204,35 @@ export const rangeKvs = (r: OpResponse | undefined): KeyValue[] => (r?.type === 
 
 export function decodeOpResponse(raw: RawOpResponse, sent: Op): OpResponse {
   switch (sent.type) {
-    case 'put': return { type: 'put' };
-    case 'delete': return { type: 'delete', deleted: int64(raw.response_delete_range?.deleted) };
-    case 'range': return { type: 'range', kvs: (raw.response_range?.kvs ?? []).map(decodeKv), count: int64(raw.response_range?.count) };
+    case 'put':
+      return { type: 'put' };
+    case 'delete':
+      return { type: 'delete', deleted: int64(raw.response_delete_range?.deleted) };
+    case 'range':
+      return {
+        type: 'range',
+        kvs: (raw.response_range?.kvs ?? []).map(decodeKv),
+        count: int64(raw.response_range?.count),
+      };
   }
 }
 
 // ---- the client ----
 
 /** gRPC codes that mean "try again later" rather than "this request is wrong". */
-const TRANSIENT_CODES = new Set([1 /* cancelled */, 4 /* deadline exceeded */, 8 /* resource exhausted */, 10 /* aborted */, 14 /* unavailable */]);
+const TRANSIENT_CODES = new Set([
+  1 /* cancelled */, 4 /* deadline exceeded */, 8 /* resource exhausted */, 10 /* aborted */, 14 /* unavailable */,
+]);
 const UNAUTHENTICATED = 16;
 
 class GatewayError extends Error {
-  constructor(message: string, readonly code: number, readonly status: number) { super(message); }
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly status: number,
+  ) {
+    super(message);
+  }
 }
 
 export class EtcdClient {
@@ -169,8 +247,13 @@ export class EtcdClient {
     if (opts.endpoints.length === 0) throw new ConfigError('etcd: no endpoints given');
     this.endpoints = opts.endpoints.map((e) => {
       let url: URL;
-      try { url = new URL(e); } catch { throw new ConfigError(`etcd endpoint "${e}" is not a URL`); }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`etcd endpoint "${e}" must be http:// or https://`);
+      try {
+        url = new URL(e);
+      } catch {
+        throw new ConfigError(`etcd endpoint "${e}" is not a URL`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new ConfigError(`etcd endpoint "${e}" must be http:// or https://`);
       return url;
     });
     this.timeoutMs = opts.timeoutMs;
@@ -183,13 +266,17 @@ export class EtcdClient {
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    const res = await this.call('/v3/kv/range', { key: b64(key) }) as { kvs?: RawKv[] };
+    const res = (await this.call('/v3/kv/range', { key: b64(key) })) as { kvs?: RawKv[] };
     return res.kvs?.[0] ? decodeKv(res.kvs[0]) : undefined;
   }
 
   /** Every key under the prefix, in key order. */
   async getPrefix(prefix: string, opts: { keysOnly?: boolean } = {}): Promise<KeyValue[]> {
-    const res = await this.call('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)), ...(opts.keysOnly ? { keys_only: true } : {}) }) as { kvs?: RawKv[] };
+    const res = (await this.call('/v3/kv/range', {
+      key: b64(prefix),
+      range_end: b64(prefixEnd(prefix)),
+      ...(opts.keysOnly ? { keys_only: true } : {}),
+    })) as { kvs?: RawKv[] };
     return (res.kvs ?? []).map(decodeKv);
   }
 
@@ -199,7 +286,10 @@ export class EtcdClient {
 
   /** Delete one key, or every key under it with { prefix: true }; returns how many went. */
   async delete(key: string, opts: { prefix?: boolean } = {}): Promise<number> {
-    const res = await this.call('/v3/kv/deleterange', { key: b64(key), ...(opts.prefix ? { range_end: b64(prefixEnd(key)) } : {}) }) as { deleted?: string };
+    const res = (await this.call('/v3/kv/deleterange', {
+      key: b64(key),
+      ...(opts.prefix ? { range_end: b64(prefixEnd(key)) } : {}),
+    })) as { deleted?: string };
     return int64(res.deleted);
   }
 
@@ -208,11 +298,11 @@ export class EtcdClient {
     const compare = req.compare ?? [];
     const success = req.success ?? [];
     const failure = req.failure ?? [];
-    const res = await this.call('/v3/kv/txn', {
+    const res = (await this.call('/v3/kv/txn', {
       compare: compare.map(encodeCompare),
       success: success.map(encodeOp),
       failure: failure.map(encodeOp),
-    }) as { succeeded?: boolean; header?: { revision?: string }; responses?: RawOpResponse[] };
+    })) as { succeeded?: boolean; header?: { revision?: string }; responses?: RawOpResponse[] };
     const succeeded = res.succeeded === true;
     const sent = succeeded ? success : failure;
     return {
@@ -246,14 +336,20 @@ export class EtcdClient {
   private translate(err: unknown, path: string): Error {
     if (err instanceof GatewayError) {
       const what = `etcd ${path.replace('/v3/', '')} failed: ${err.message}`;
-      return TRANSIENT_CODES.has(err.code) || (err.status >= 500 && err.code === 0) ? new UnavailableError(what) : new OperationError(what);
+      return TRANSIENT_CODES.has(err.code) || (err.status >= 500 && err.code === 0)
+        ? new UnavailableError(what)
+        : new OperationError(what);
     }
     return err as Error;
   }
 
   private authToken(deadline: number): Promise<string> {
     if (this.token) return Promise.resolve(this.token);
-    this.authenticating ??= this.post('/v3/auth/authenticate', { name: this.opts.username, password: this.opts.password ?? '' }, deadline)
+    this.authenticating ??= this.post(
+      '/v3/auth/authenticate',
+      { name: this.opts.username, password: this.opts.password ?? '' },
+      deadline,
+    )
       .then((res) => {
         const token = (res as { token?: string }).token;
         if (!token) throw new OperationError('etcd authentication returned no token');
@@ -261,10 +357,15 @@ export class EtcdClient {
         return token;
       })
       .catch((err: unknown) => {
-        if (err instanceof GatewayError) throw new OperationError(`etcd authentication as ${JSON.stringify(this.opts.username)} failed: ${err.message}`);
+        if (err instanceof GatewayError)
+          throw new OperationError(
+            `etcd authentication as ${JSON.stringify(this.opts.username)} failed: ${err.message}`,
+          );
         throw err;
       })
-      .finally(() => { this.authenticating = undefined; });
+      .finally(() => {
+        this.authenticating = undefined;
+      });
     return this.authenticating;
   }
 
@@ -277,10 +378,13 @@ export class EtcdClient {
       const index = (this.preferred + i) % n;
       const endpoint = this.endpoints[index];
       let resent = false;
-      for (let again = true; again;) {
+      for (let again = true; again; ) {
         again = false;
         const left = deadline - Date.now();
-        if (left <= 0) { failures.push({ origin: endpoint.origin, reason: 'not tried, out of time' }); break; }
+        if (left <= 0) {
+          failures.push({ origin: endpoint.origin, reason: 'not tried, out of time' });
+          break;
+        }
         // Leave the endpoints after this one a share of the time, so one that hangs cannot eat it all.
         const budget = i === n - 1 ? left : Math.max(Math.ceil(left / (n - i)), Math.min(left, 200));
         try {
@@ -290,20 +394,34 @@ export class EtcdClient {
         } catch (err) {
           if (!(err instanceof TransportError)) throw err;
           // A pooled connection the server had already closed: the request never got there, send it again (once).
-          if (err.retry && !resent) { resent = true; again = true; continue; }
+          if (err.retry && !resent) {
+            resent = true;
+            again = true;
+            continue;
+          }
           failures.push({ origin: endpoint.origin, reason: err.message });
         }
       }
     }
-    throw new UnavailableError(n === 1
-      ? `etcd ${failures[0].origin} unreachable: ${failures[0].reason}`
-      : `etcd unreachable: ${failures.map((f) => `${f.origin} (${f.reason})`).join(', ')}`);
+    throw new UnavailableError(
+      n === 1
+        ? `etcd ${failures[0].origin} unreachable: ${failures[0].reason}`
+        : `etcd unreachable: ${failures.map((f) => `${f.origin} (${f.reason})`).join(', ')}`,
+    );
   }
 
-  private async postOnce(endpoint: URL, path: string, payload: string, timeoutMs: number, token?: string): Promise<unknown> {
+  private async postOnce(
+    endpoint: URL,
+    path: string,
+    payload: string,
+    timeoutMs: number,
+    token?: string,
+  ): Promise<unknown> {
     const { status, text } = await this.transport.post(endpoint, path, payload, timeoutMs, token);
     let json: Record<string, unknown>;
-    try { json = text ? JSON.parse(text) : {}; } catch {
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
       throw new TransportError(`HTTP ${status}, not JSON: ${text.slice(0, 100).replace(/\s+/g, ' ')}`);
     }
     if (status >= 200 && status < 300 && json.error === undefined) return json;

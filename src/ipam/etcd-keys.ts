@@ -90,7 +90,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export function parseRecord<T>(text: string): T | undefined {
   try {
     const v = JSON.parse(text) as unknown;
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v as T : undefined;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as T) : undefined;
   } catch {
     return undefined;
   }

@@ -21,7 +21,11 @@ import { sameOwner } from './pool';
 import { isDns1123Label, isIpv4 } from '../names';
 import type { HostLocalSpec } from './host-local';
 
-export interface FixedAddress { namespace: string; pod: string; address: string }
+export interface FixedAddress {
+  namespace: string;
+  pod: string;
+  address: string;
+}
 
 /** A network's `ipam: {type: etcd}` section plus its name (the config's shape fits as is). */
 export interface EtcdIpamNetwork extends HostLocalSpec {
@@ -30,10 +34,15 @@ export interface EtcdIpamNetwork extends HostLocalSpec {
 }
 
 /** What the ip key holds. */
-export interface OwnerRecord extends Owner { node: string; since: string }
+export interface OwnerRecord extends Owner {
+  node: string;
+  since: string;
+}
 
 /** One allocated address and its owner, for `podvlan ipam list|show`. */
-export interface Allocation extends OwnerRecord { address: string }
+export interface Allocation extends OwnerRecord {
+  address: string;
+}
 
 export interface EtcdPoolOptions {
   /** Snapshot rounds before giving up under contention (default 10). */
@@ -41,7 +50,6 @@ export interface EtcdPoolOptions {
   /** Compare-and-swap attempts per snapshot (default 3). */
   triesPerRound?: number;
 }
-
 
 export class EtcdAddressPool implements AddressPool {
   readonly network: string;
@@ -56,7 +64,13 @@ export class EtcdAddressPool implements AddressPool {
   private readonly maxRounds: number;
   private readonly triesPerRound: number;
 
-  constructor(private readonly client: EtcdClient, private readonly prefix: string, private readonly spec: EtcdIpamNetwork, private readonly node: string, opts: EtcdPoolOptions = {}) {
+  constructor(
+    private readonly client: EtcdClient,
+    private readonly prefix: string,
+    private readonly spec: EtcdIpamNetwork,
+    private readonly node: string,
+    opts: EtcdPoolOptions = {},
+  ) {
     this.network = spec.name;
     this.keys = ipamKeys(prefix, spec.name);
     this.subnet = parsePrefix(spec.subnet);
@@ -64,7 +78,11 @@ export class EtcdAddressPool implements AddressPool {
     this.prefixLength = this.subnet.length;
     this.first = spec.rangeStart ? parseIpv4(spec.rangeStart) : lo;
     this.last = spec.rangeEnd ? parseIpv4(spec.rangeEnd) : hi;
-    this.skip = new Set([...(spec.gateway ? [spec.gateway] : []), ...spec.exclude, ...(spec.fixed ?? []).map((f) => f.address)].map(parseIpv4));
+    this.skip = new Set(
+      [...(spec.gateway ? [spec.gateway] : []), ...spec.exclude, ...(spec.fixed ?? []).map((f) => f.address)].map(
+        parseIpv4,
+      ),
+    );
     this.maxRounds = opts.maxRounds ?? 10;
     this.triesPerRound = opts.triesPerRound ?? 3;
   }
@@ -81,7 +99,9 @@ export class EtcdAddressPool implements AddressPool {
     let attempt = 0;
     for (let round = 0; round < this.maxRounds; round++) {
       if (round > 0) await sleep(jitterMs(round));
-      const snap = await this.client.txn({ success: [op.range(ownerKey), op.rangePrefix(this.keys.ipDir, { keysOnly: true })] });
+      const snap = await this.client.txn({
+        success: [op.range(ownerKey), op.rangePrefix(this.keys.ipDir, { keysOnly: true })],
+      });
       const held = rangeKvs(snap.responses[0])[0];
       if (held) {
         const lease = await this.leaseOfHeld(owner, held);
@@ -90,9 +110,17 @@ export class EtcdAddressPool implements AddressPool {
       }
       const taken = new Set(rangeKvs(snap.responses[1]).map((kv) => kv.key.slice(this.keys.ipDir.length)));
       for (let t = 0; t < this.triesPerRound; t++) {
-        const ip = firstFree(this.first, this.last, seedOf(`${this.node}/${owner.containerId}/${owner.interface}/${attempt++}`), (v) => !this.skip.has(v) && !taken.has(formatIpv4(v)));
+        const ip = firstFree(
+          this.first,
+          this.last,
+          seedOf(`${this.node}/${owner.containerId}/${owner.interface}/${attempt++}`),
+          (v) => !this.skip.has(v) && !taken.has(formatIpv4(v)),
+        );
         if (ip === undefined) {
-          if (t === 0) throw new ExhaustedError(`address range ${formatIpv4(this.first)}-${formatIpv4(this.last)} of network ${this.network} is exhausted`);
+          if (t === 0)
+            throw new ExhaustedError(
+              `address range ${formatIpv4(this.first)}-${formatIpv4(this.last)} of network ${this.network} is exhausted`,
+            );
           break; // our snapshot filled up with lost races: take a fresh one
         }
         const address = formatIpv4(ip);
@@ -104,7 +132,8 @@ export class EtcdAddressPool implements AddressPool {
         });
         if (res.succeeded) return this.lease(address);
         const nowHeld = rangeKvs(res.responses[0])[0];
-        if (nowHeld) { // a concurrent call for this same owner won (or the reply to our own was lost)
+        if (nowHeld) {
+          // a concurrent call for this same owner won (or the reply to our own was lost)
           const lease = await this.leaseOfHeld(owner, nowHeld);
           if (lease) return lease;
           break;
@@ -113,7 +142,9 @@ export class EtcdAddressPool implements AddressPool {
         taken.add(address); // another owner took it first
       }
     }
-    throw new UnavailableError(`could not allocate an address in network ${this.network}: ${attempt} attempts lost to concurrent allocations, try again`);
+    throw new UnavailableError(
+      `could not allocate an address in network ${this.network}: ${attempt} attempts lost to concurrent allocations, try again`,
+    );
   }
 
   /**
@@ -145,11 +176,18 @@ export class EtcdAddressPool implements AddressPool {
         const lease = await this.leaseOfHeld(owner, mine);
         if (!lease) continue;
         if (mine.value === ip) return lease;
-        throw new ConflictError(`container ${owner.containerId} (${owner.namespace}/${owner.pod}) already holds ${mine.value} in network ${this.network}, not the fixed address ${ip}`);
+        throw new ConflictError(
+          `container ${owner.containerId} (${owner.namespace}/${owner.pod}) already holds ${mine.value} in network ${this.network}, not the fixed address ${ip}`,
+        );
       }
       if (holder) {
         const rec = parseRecord<OwnerRecord>(holder.value);
-        if (rec && rec.namespace === owner.namespace && rec.pod === owner.pod && rec.containerId !== owner.containerId) {
+        if (
+          rec &&
+          rec.namespace === owner.namespace &&
+          rec.pod === owner.pod &&
+          rec.containerId !== owner.containerId
+        ) {
           const oldOwnerKey = this.keys.owner(rec.containerId, rec.interface);
           const took = await this.client.txn({
             compare: [cmp.modRevision(ipKey, holder.modRevision), cmp.absent(ownerKey)],
@@ -158,7 +196,9 @@ export class EtcdAddressPool implements AddressPool {
           if (took.succeeded) return this.lease(ip);
           continue;
         }
-        throw new ConflictError(`address ${ip} of network ${this.network} is already held by ${rec ? `${rec.namespace}/${rec.pod} (container ${rec.containerId.slice(0, 12)} on node ${rec.node})` : 'another owner'}`);
+        throw new ConflictError(
+          `address ${ip} of network ${this.network} is already held by ${rec ? `${rec.namespace}/${rec.pod} (container ${rec.containerId.slice(0, 12)} on node ${rec.node})` : 'another owner'}`,
+        );
       }
       // Both were freed between our compare and our read: try again.
     }
@@ -189,11 +229,23 @@ export class EtcdAddressPool implements AddressPool {
 
   private lease(address: string): Lease {
     const via = this.spec.gateway;
-    return { address: `${address}/${this.prefixLength}`, gateway: via, routes: this.spec.routes.map((r) => ({ dst: r.dst, via: r.via ?? via })) };
+    return {
+      address: `${address}/${this.prefixLength}`,
+      gateway: via,
+      routes: this.spec.routes.map((r) => ({ dst: r.dst, via: r.via ?? via })),
+    };
   }
 
   private record(owner: Owner): string {
-    const rec: OwnerRecord = { network: this.network, namespace: owner.namespace, pod: owner.pod, containerId: owner.containerId, interface: owner.interface, node: this.node, since: new Date().toISOString() };
+    const rec: OwnerRecord = {
+      network: this.network,
+      namespace: owner.namespace,
+      pod: owner.pod,
+      containerId: owner.containerId,
+      interface: owner.interface,
+      node: this.node,
+      since: new Date().toISOString(),
+    };
     return JSON.stringify(rec);
   }
 
@@ -207,7 +259,9 @@ export class EtcdAddressPool implements AddressPool {
     const rec = ipKv ? parseRecord<OwnerRecord>(ipKv.value) : undefined;
     if (rec && sameOwner(rec, owner)) return this.lease(held.value);
     if (rec && rec.containerId === owner.containerId && rec.interface === owner.interface) {
-      throw new ConflictError(`container ${owner.containerId} already holds ${held.value} in network ${this.network} as pod ${rec.namespace}/${rec.pod}, not ${owner.namespace}/${owner.pod}`);
+      throw new ConflictError(
+        `container ${owner.containerId} already holds ${held.value} in network ${this.network} as pod ${rec.namespace}/${rec.pod}, not ${owner.namespace}/${owner.pod}`,
+      );
     }
     await this.client.txn({ compare: [cmp.modRevision(held.key, held.modRevision)], success: [op.delete(held.key)] });
     return undefined;
@@ -218,14 +272,22 @@ export class EtcdAddressPool implements AddressPool {
   }
 
   private checkNetwork(owner: Owner): void {
-    if (owner.network !== this.network) throw new Error(`owner of network ${owner.network} given to the pool of network ${this.network}`);
+    if (owner.network !== this.network)
+      throw new Error(`owner of network ${owner.network} given to the pool of network ${this.network}`);
   }
 
   /** "a.b.c.d" or "a.b.c.d/len", inside the subnet; returns "a.b.c.d". */
   private checkAddress(address: string): string {
     let ip: number;
-    try { ip = parseIpv4(address.split('/')[0]); } catch (err) { throw new InvalidInputError((err as Error).message); }
-    if (!contains(this.subnet, ip)) throw new InvalidInputError(`address ${address} is outside subnet ${this.spec.subnet} of network ${this.network}`);
+    try {
+      ip = parseIpv4(address.split('/')[0]);
+    } catch (err) {
+      throw new InvalidInputError((err as Error).message);
+    }
+    if (!contains(this.subnet, ip))
+      throw new InvalidInputError(
+        `address ${address} is outside subnet ${this.spec.subnet} of network ${this.network}`,
+      );
     return formatIpv4(ip);
   }
 }
@@ -239,9 +301,24 @@ export async function listAllocations(client: EtcdClient, prefix: string, networ
     // Keys podvlan did not write (a network that is no label, an address that is no address) are skipped.
     if (!where || !isDns1123Label(where.network) || !isIpv4(where.address)) continue;
     const rec = parseRecord<OwnerRecord>(kv.value);
-    out.push({ network: where.network, address: where.address, namespace: rec?.namespace ?? '?', pod: rec?.pod ?? '?', containerId: rec?.containerId ?? '?', interface: rec?.interface ?? '?', node: rec?.node ?? '?', since: rec?.since ?? '?' });
+    out.push({
+      network: where.network,
+      address: where.address,
+      namespace: rec?.namespace ?? '?',
+      pod: rec?.pod ?? '?',
+      containerId: rec?.containerId ?? '?',
+      interface: rec?.interface ?? '?',
+      node: rec?.node ?? '?',
+      since: rec?.since ?? '?',
+    });
   }
-  const num = (a: string) => { try { return parseIpv4(a); } catch { return 0; } };
+  const num = (a: string) => {
+    try {
+      return parseIpv4(a);
+    } catch {
+      return 0;
+    }
+  };
   return out.sort((a, b) => a.network.localeCompare(b.network) || num(a.address) - num(b.address));
 }
 
@@ -249,7 +326,12 @@ export async function listAllocations(client: EtcdClient, prefix: string, networ
  * Free `address` of `network` whoever holds it, with its owner key when that still points at
  * it. Returns the allocation that was freed, or undefined if the address was free.
  */
-export async function forceRelease(client: EtcdClient, prefix: string, network: string, address: string): Promise<Allocation | undefined> {
+export async function forceRelease(
+  client: EtcdClient,
+  prefix: string,
+  network: string,
+  address: string,
+): Promise<Allocation | undefined> {
   const keys = ipamKeys(prefix, network);
   const ipKey = keys.ip(address);
   for (let round = 0; round < 10; round++) {
@@ -257,14 +339,31 @@ export async function forceRelease(client: EtcdClient, prefix: string, network: 
     const ipKv = await client.get(ipKey);
     if (!ipKv) return undefined;
     const rec = parseRecord<OwnerRecord>(ipKv.value);
-    const ownerKey = rec && typeof rec.containerId === 'string' && typeof rec.interface === 'string' ? keys.owner(rec.containerId, rec.interface) : undefined;
-    const both = ownerKey ? await client.txn({
-      compare: [cmp.modRevision(ipKey, ipKv.modRevision), cmp.value(ownerKey, address)],
-      success: [op.delete(ipKey), op.delete(ownerKey)],
-    }) : undefined;
-    const done = both?.succeeded || (await client.txn({ compare: [cmp.modRevision(ipKey, ipKv.modRevision)], success: [op.delete(ipKey)] })).succeeded;
+    const ownerKey =
+      rec && typeof rec.containerId === 'string' && typeof rec.interface === 'string'
+        ? keys.owner(rec.containerId, rec.interface)
+        : undefined;
+    const both = ownerKey
+      ? await client.txn({
+          compare: [cmp.modRevision(ipKey, ipKv.modRevision), cmp.value(ownerKey, address)],
+          success: [op.delete(ipKey), op.delete(ownerKey)],
+        })
+      : undefined;
+    const done =
+      both?.succeeded ||
+      (await client.txn({ compare: [cmp.modRevision(ipKey, ipKv.modRevision)], success: [op.delete(ipKey)] }))
+        .succeeded;
     if (done) {
-      return { network, address, namespace: rec?.namespace ?? '?', pod: rec?.pod ?? '?', containerId: rec?.containerId ?? '?', interface: rec?.interface ?? '?', node: rec?.node ?? '?', since: rec?.since ?? '?' };
+      return {
+        network,
+        address,
+        namespace: rec?.namespace ?? '?',
+        pod: rec?.pod ?? '?',
+        containerId: rec?.containerId ?? '?',
+        interface: rec?.interface ?? '?',
+        node: rec?.node ?? '?',
+        since: rec?.since ?? '?',
+      };
     }
   }
   throw new UnavailableError(`could not release ${address} of network ${network}: it kept changing, try again`);
@@ -274,7 +373,13 @@ export async function forceRelease(client: EtcdClient, prefix: string, network: 
  * Free what `owner` holds in `network`, from the keys alone: usable for a network that has left
  * the config (gc still has to free what its dead containers held).
  */
-export async function releaseOwnerAddress(client: EtcdClient, prefix: string, network: string, owner: Owner, maxRounds = 10): Promise<string[]> {
+export async function releaseOwnerAddress(
+  client: EtcdClient,
+  prefix: string,
+  network: string,
+  owner: Owner,
+  maxRounds = 10,
+): Promise<string[]> {
   const keys = ipamKeys(prefix, network);
   const ownerKey = keys.owner(owner.containerId, owner.interface);
   for (let round = 0; round < maxRounds; round++) {
@@ -288,11 +393,16 @@ export async function releaseOwnerAddress(client: EtcdClient, prefix: string, ne
     const ours = rec !== undefined && sameOwner(rec, owner);
     if (rec && !ours && rec.containerId === owner.containerId && rec.interface === owner.interface) return []; // same id, another pod: not ours to free
     const res = await client.txn({
-      compare: [cmp.modRevision(ownerKey, held.modRevision), ...(ipKv ? [cmp.modRevision(ipKey, ipKv.modRevision)] : [])],
+      compare: [
+        cmp.modRevision(ownerKey, held.modRevision),
+        ...(ipKv ? [cmp.modRevision(ipKey, ipKv.modRevision)] : []),
+      ],
       // A stale owner key (its address is gone or held by someone else) is dropped alone.
       success: [op.delete(ownerKey), ...(ours ? [op.delete(ipKey)] : [])],
     });
     if (res.succeeded) return ours ? [address] : [];
   }
-  throw new UnavailableError(`could not release the address of ${owner.namespace}/${owner.pod} in network ${network}: it kept changing, try again`);
+  throw new UnavailableError(
+    `could not release the address of ${owner.namespace}/${owner.pod} in network ${network}: it kept changing, try again`,
+  );
 }

@@ -23,7 +23,10 @@ export class HostLocalPool implements AddressPool {
   private readonly last: number;
   private readonly skip: Set<number>;
 
-  constructor(private readonly leases: LeaseDir, private readonly spec: HostLocalSpec) {
+  constructor(
+    private readonly leases: LeaseDir,
+    private readonly spec: HostLocalSpec,
+  ) {
     const subnet = parsePrefix(spec.subnet);
     const [lo, hi] = hostRange(subnet);
     this.prefixLength = subnet.length;
@@ -57,7 +60,9 @@ export class HostLocalPool implements AddressPool {
         return this.lease(text);
       }
     }
-    throw new ExhaustedError(`address range ${formatIpv4(this.first)}-${formatIpv4(this.last)} of network ${owner.network} is exhausted`);
+    throw new ExhaustedError(
+      `address range ${formatIpv4(this.first)}-${formatIpv4(this.last)} of network ${owner.network} is exhausted`,
+    );
   }
 
   async release(owner: Owner, hint?: string): Promise<string[]> {
@@ -70,7 +75,9 @@ export class HostLocalPool implements AddressPool {
     try {
       const last = parseIpv4(readOwnFile(join(this.leases.dir, '.last')).trim());
       if (last >= this.first && last < this.last) return last + 1;
-    } catch { /* none yet */ }
+    } catch {
+      /* none yet */
+    }
     return this.first;
   }
 
@@ -81,7 +88,11 @@ export class HostLocalPool implements AddressPool {
       writeFreshFile(temp, ip);
       renameSync(temp, join(this.leases.dir, '.last'));
     } catch {
-      try { unlinkSync(temp); } catch { /* never written */ }
+      try {
+        unlinkSync(temp);
+      } catch {
+        /* never written */
+      }
       // a hint only
     }
   }

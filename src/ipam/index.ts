@@ -19,7 +19,11 @@ export { EtcdAddressPool } from './etcd-pool';
 export { EtcdVlanPool } from './vlan-pool';
 
 /** What the etcd-backed pools need: a client, the key prefix (config etcd.prefix) and this node's name. */
-export interface Cluster { client: EtcdClient; prefix: string; node: string }
+export interface Cluster {
+  client: EtcdClient;
+  prefix: string;
+  node: string;
+}
 
 /**
  * The etcd client, prefix and node name from the config's `etcd` section and `nodeName` (default:
@@ -29,7 +33,13 @@ export interface Cluster { client: EtcdClient; prefix: string; node: string }
 export function clusterFor(config: Config): Cluster | undefined {
   const etcd = config.etcd;
   if (!etcd) return undefined;
-  const client = new EtcdClient({ endpoints: etcd.endpoints, timeoutMs: etcd.timeoutMs ?? config.timeoutMs, username: etcd.username, password: etcd.password, tls: etcd.tls });
+  const client = new EtcdClient({
+    endpoints: etcd.endpoints,
+    timeoutMs: etcd.timeoutMs ?? config.timeoutMs,
+    username: etcd.username,
+    password: etcd.password,
+    tls: etcd.tls,
+  });
   return { client, prefix: etcd.prefix, node: nodeName(config) };
 }
 
@@ -56,19 +66,29 @@ export function poolFor(network: Network, stateDir: string, cluster?: Cluster): 
 /** The network's cluster-wide VLAN pool, or undefined when its VLAN is fixed or read from the pod name. */
 export function vlanPoolFor(network: Network, cluster?: Cluster): EtcdVlanPool | undefined {
   if (!('pool' in network.vlan)) return undefined;
-  if (!cluster) throw new ConfigError(`network ${network.name} takes its VLAN from an etcd pool but no etcd client is configured`);
+  if (!cluster)
+    throw new ConfigError(`network ${network.name} takes its VLAN from an etcd pool but no etcd client is configured`);
   return new EtcdVlanPool(cluster.client, cluster.prefix, network.name, network.vlan, cluster.node);
 }
 
 /** Every node-local lease whose owner is in podvlan's form, with the network it is filed under. */
 export function listNodeLeases(stateDir: string): LeaseRecord[] {
-  return leaseNetworks(stateDir).flatMap((n) => leaseDirFor(stateDir, n).all().map((l) => ({ ...l, network: n })))
+  return leaseNetworks(stateDir)
+    .flatMap((n) =>
+      leaseDirFor(stateDir, n)
+        .all()
+        .map((l) => ({ ...l, network: n })),
+    )
     .filter(isValidOwner);
 }
 
 /** Node-local lease files whose owner cannot be read, by network. */
 export function unreadableNodeLeases(stateDir: string): { network: string; address: string }[] {
-  return leaseNetworks(stateDir).flatMap((network) => leaseDirFor(stateDir, network).unreadable().map((address) => ({ network, address })));
+  return leaseNetworks(stateDir).flatMap((network) =>
+    leaseDirFor(stateDir, network)
+      .unreadable()
+      .map((address) => ({ network, address })),
+  );
 }
 
 /** Networks with a lease directory on this node (none before the first lease). */

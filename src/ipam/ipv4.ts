@@ -18,7 +18,10 @@ export function formatIpv4(ip: Ipv4): string {
   return [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join('.');
 }
 
-export interface Prefix { address: Ipv4; length: number }
+export interface Prefix {
+  address: Ipv4;
+  length: number;
+}
 
 export function parsePrefix(text: string): Prefix {
   const m = /^([^/]+)\/(\d{1,2})$/.exec(text);
@@ -43,7 +46,7 @@ export function broadcastOf(p: Prefix): Ipv4 {
 }
 
 export function contains(p: Prefix, ip: Ipv4): boolean {
-  return ((ip & maskOf(p.length)) >>> 0) === networkOf(p);
+  return (ip & maskOf(p.length)) >>> 0 === networkOf(p);
 }
 
 /** First and last usable host addresses (network and broadcast excluded for /30 and wider). */

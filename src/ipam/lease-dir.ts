@@ -11,7 +11,10 @@ import { isIpv4 } from '../names';
 import { readOwnFile, writeFreshFile } from '../state/own-file';
 import { type Owner, sameOwner } from './pool';
 
-export interface LeaseRecord extends Owner { address: string; since: string }
+export interface LeaseRecord extends Owner {
+  address: string;
+  since: string;
+}
 
 export class LeaseDir {
   constructor(readonly dir: string) {}
@@ -34,9 +37,15 @@ export class LeaseDir {
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw new UnavailableError(`cannot write lease ${final}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new UnavailableError(
+        `cannot write lease ${final}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     } finally {
-      try { unlinkSync(temp); } catch { /* already gone */ }
+      try {
+        unlinkSync(temp);
+      } catch {
+        /* already gone */
+      }
     }
   }
 
@@ -80,7 +89,8 @@ export class LeaseDir {
       unlinkSync(join(this.dir, ip));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new UnavailableError(`cannot remove lease ${join(this.dir, ip)}: ${code ?? (err as Error).message}`);
+      if (code !== 'ENOENT')
+        throw new UnavailableError(`cannot remove lease ${join(this.dir, ip)}: ${code ?? (err as Error).message}`);
     }
   }
 

@@ -23,8 +23,13 @@ export interface AddressPool {
 }
 
 export function sameOwner(a: Owner, b: Owner): boolean {
-  return a.containerId === b.containerId && a.interface === b.interface && a.network === b.network &&
-    a.namespace === b.namespace && a.pod === b.pod;
+  return (
+    a.containerId === b.containerId &&
+    a.interface === b.interface &&
+    a.network === b.network &&
+    a.namespace === b.namespace &&
+    a.pod === b.pod
+  );
 }
 
 /**
@@ -32,6 +37,11 @@ export function sameOwner(a: Owner, b: Owner): boolean {
  * every part has the form podvlan writes: anything else was not written by podvlan.
  */
 export function isValidOwner(o: Owner): boolean {
-  return isDns1123Label(o.network) && isDns1123Label(o.namespace) && isPodName(o.pod) && isContainerId(o.containerId) &&
-    (o.interface === '' || isInterfaceName(o.interface));
+  return (
+    isDns1123Label(o.network) &&
+    isDns1123Label(o.namespace) &&
+    isPodName(o.pod) &&
+    isContainerId(o.containerId) &&
+    (o.interface === '' || isInterfaceName(o.interface))
+  );
 }

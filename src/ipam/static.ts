@@ -6,22 +6,35 @@ import type { LeaseDir } from './lease-dir';
 import type { AddressPool, Lease, Owner } from './pool';
 import { sameOwner } from './pool';
 
-export interface StaticSpec { address: string; gateway?: string; routes: { dst: string; via?: string }[] }
+export interface StaticSpec {
+  address: string;
+  gateway?: string;
+  routes: { dst: string; via?: string }[];
+}
 
 export class StaticPool implements AddressPool {
   private readonly ip: string;
 
-  constructor(private readonly leases: LeaseDir, private readonly spec: StaticSpec) {
+  constructor(
+    private readonly leases: LeaseDir,
+    private readonly spec: StaticSpec,
+  ) {
     this.ip = formatIpv4(parsePrefix(spec.address).address);
   }
 
   async acquire(owner: Owner): Promise<Lease> {
     this.leases.ensure();
-    const lease = { address: this.spec.address, gateway: this.spec.gateway, routes: this.spec.routes.map((r) => ({ dst: r.dst, via: r.via ?? this.spec.gateway })) };
+    const lease = {
+      address: this.spec.address,
+      gateway: this.spec.gateway,
+      routes: this.spec.routes.map((r) => ({ dst: r.dst, via: r.via ?? this.spec.gateway })),
+    };
     if (this.leases.tryTake(this.ip, { ...owner, address: this.ip, since: new Date().toISOString() })) return lease;
     const holder = this.leases.read(this.ip);
     if (holder && sameOwner(holder, owner)) return lease;
-    throw new ConflictError(`static address ${this.ip} of network ${owner.network} is already held by ${holder ? `${holder.namespace}/${holder.pod}` : 'another pod'}`);
+    throw new ConflictError(
+      `static address ${this.ip} of network ${owner.network} is already held by ${holder ? `${holder.namespace}/${holder.pod}` : 'another pod'}`,
+    );
   }
 
   async release(owner: Owner): Promise<string[]> {

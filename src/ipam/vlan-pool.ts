@@ -40,28 +40,53 @@ import { firstFree, jitterMs, normalizePrefix, parseRecord, seedOf, sleep, vlanK
 import { parseVlanRange, type VlanPer, type VlanRange } from './vlan';
 import { isDns1123Label, isPodName } from '../names';
 
-export interface VlanPoolSpec { pool: string; per: VlanPer }
+export interface VlanPoolSpec {
+  pool: string;
+  per: VlanPer;
+}
 
 /** Who asks: the same fields as an address pool's Owner (network and interface are not needed). */
-export interface VlanOwner { namespace: string; pod: string; containerId: string }
+export interface VlanOwner {
+  namespace: string;
+  pod: string;
+  containerId: string;
+}
 
-export interface MemberRecord { network: string; namespace: string; pod: string; containerId: string; node: string; since: string }
+export interface MemberRecord {
+  network: string;
+  namespace: string;
+  pod: string;
+  containerId: string;
+  node: string;
+  since: string;
+}
 
 /** One tag in use, for `podvlan ipam list|show`. */
-export interface VlanAllocation { network: string; tag: number; holder: string; members: MemberRecord[] }
+export interface VlanAllocation {
+  network: string;
+  tag: number;
+  holder: string;
+  members: MemberRecord[];
+}
 
 export interface VlanRelease {
   tag?: number; // the tag this container was a member of (undefined: it held none)
   freed: boolean; // this was the last member and the tag went back to the pool
 }
 
-
 export class EtcdVlanPool {
   readonly range: VlanRange;
   private readonly keys: ReturnType<typeof vlanKeys>;
   private readonly maxRounds: number;
 
-  constructor(private readonly client: EtcdClient, private readonly prefix: string, readonly network: string, private readonly spec: VlanPoolSpec, private readonly node: string, opts: { maxRounds?: number } = {}) {
+  constructor(
+    private readonly client: EtcdClient,
+    private readonly prefix: string,
+    readonly network: string,
+    private readonly spec: VlanPoolSpec,
+    private readonly node: string,
+    opts: { maxRounds?: number } = {},
+  ) {
     this.range = parseVlanRange(spec.pool);
     this.keys = vlanKeys(prefix, network);
     this.maxRounds = opts.maxRounds ?? 20;
@@ -77,32 +102,57 @@ export class EtcdVlanPool {
     const holder = this.holderOf(owner);
     const byKey = this.keys.by(holder);
     const memberKey = this.keys.member(holder, owner.containerId);
-    const member = JSON.stringify({ network: this.network, namespace: owner.namespace, pod: owner.pod, containerId: owner.containerId, node: this.node, since: new Date().toISOString() } satisfies MemberRecord);
+    const member = JSON.stringify({
+      network: this.network,
+      namespace: owner.namespace,
+      pod: owner.pod,
+      containerId: owner.containerId,
+      node: this.node,
+      since: new Date().toISOString(),
+    } satisfies MemberRecord);
     let attempt = 0;
     for (let round = 0; round < this.maxRounds; round++) {
       if (round > 0) await sleep(jitterMs(Math.min(round, 5)));
       // One snapshot: am I a member already, the holder's tag, and the tags taken.
-      const snap = await this.client.txn({ success: [op.range(memberKey), op.range(byKey), op.rangePrefix(this.keys.tagDir, { keysOnly: true })] });
+      const snap = await this.client.txn({
+        success: [op.range(memberKey), op.range(byKey), op.rangePrefix(this.keys.tagDir, { keysOnly: true })],
+      });
       const mine = rangeKvs(snap.responses[0])[0];
       const by = rangeKvs(snap.responses[1])[0];
       if (mine) {
         const rec = parseRecord<MemberRecord>(mine.value);
         if (rec && (rec.namespace !== owner.namespace || rec.pod !== owner.pod)) {
-          throw new ConflictError(`container ${owner.containerId} is already a member of VLAN holder ${holder} in network ${this.network} as pod ${rec.namespace}/${rec.pod}, not ${owner.namespace}/${owner.pod}`);
+          throw new ConflictError(
+            `container ${owner.containerId} is already a member of VLAN holder ${holder} in network ${this.network} as pod ${rec.namespace}/${rec.pod}, not ${owner.namespace}/${owner.pod}`,
+          );
         }
         if (by) return Number(by.value); // a retry: same tag
         // Cannot happen through this code (see the invariant); someone deleted keys by hand.
-        await this.client.txn({ compare: [cmp.modRevision(memberKey, mine.modRevision)], success: [op.delete(memberKey)] });
+        await this.client.txn({
+          compare: [cmp.modRevision(memberKey, mine.modRevision)],
+          success: [op.delete(memberKey)],
+        });
         continue;
       }
       if (by) {
-        const joined = await this.client.txn({ compare: [cmp.value(byKey, by.value)], success: [op.put(memberKey, member)] });
+        const joined = await this.client.txn({
+          compare: [cmp.value(byKey, by.value)],
+          success: [op.put(memberKey, member)],
+        });
         if (joined.succeeded) return Number(by.value);
         continue; // freed or changed meanwhile: look again
       }
       const taken = new Set(rangeKvs(snap.responses[2]).map((kv) => Number(kv.key.slice(this.keys.tagDir.length))));
-      const tag = firstFree(this.range.first, this.range.last, seedOf(`${this.network}/${holder}/${attempt++}`), (t) => !taken.has(t));
-      if (tag === undefined) throw new ExhaustedError(`VLAN pool ${this.range.first}-${this.range.last} of network ${this.network} is exhausted`);
+      const tag = firstFree(
+        this.range.first,
+        this.range.last,
+        seedOf(`${this.network}/${holder}/${attempt++}`),
+        (t) => !taken.has(t),
+      );
+      if (tag === undefined)
+        throw new ExhaustedError(
+          `VLAN pool ${this.range.first}-${this.range.last} of network ${this.network} is exhausted`,
+        );
       const res = await this.client.txn({
         compare: [cmp.absent(this.keys.tag(tag)), cmp.absent(byKey)],
         success: [op.put(this.keys.tag(tag), holder), op.put(byKey, String(tag)), op.put(memberKey, member)],
@@ -111,7 +161,9 @@ export class EtcdVlanPool {
       // Another holder took that tag, or another container of this holder allocated first
       // (then the next round joins it).
     }
-    throw new UnavailableError(`could not get a VLAN for ${holder} in network ${this.network}: too many concurrent changes, try again`);
+    throw new UnavailableError(
+      `could not get a VLAN for ${holder} in network ${this.network}: too many concurrent changes, try again`,
+    );
   }
 
   /**
@@ -134,14 +186,25 @@ export class EtcdVlanPool {
         const rec = parseRecord<MemberRecord>(mine.value);
         if (rec && (rec.namespace !== owner.namespace || rec.pod !== owner.pod)) return { freed: false };
         tag = by ? Number(by.value) : undefined;
-        const left = await this.client.txn({ compare: [cmp.modRevision(memberKey, mine.modRevision)], success: [op.delete(memberKey)] });
+        const left = await this.client.txn({
+          compare: [cmp.modRevision(memberKey, mine.modRevision)],
+          success: [op.delete(memberKey)],
+        });
         if (!left.succeeded) continue;
       }
       if (!by) return { tag, freed: false };
       const free = await this.client.txn({
-        compare: [cmp.noneUnder(memberDir), cmp.value(byKey, by.value), cmp.value(this.keys.tag(Number(by.value)), holder)],
+        compare: [
+          cmp.noneUnder(memberDir),
+          cmp.value(byKey, by.value),
+          cmp.value(this.keys.tag(Number(by.value)), holder),
+        ],
         success: [op.delete(byKey), op.delete(this.keys.tag(Number(by.value)))],
-        failure: [op.range(byKey), op.rangePrefix(memberDir, { countOnly: true }), op.range(this.keys.tag(Number(by.value)))],
+        failure: [
+          op.range(byKey),
+          op.rangePrefix(memberDir, { countOnly: true }),
+          op.range(this.keys.tag(Number(by.value))),
+        ],
       });
       if (free.succeeded) return { tag: tag ?? Number(by.value), freed: true };
       const [byResp, members, tagResp] = free.responses;
@@ -150,12 +213,17 @@ export class EtcdVlanPool {
       if (!byNow) return { tag, freed: false }; // someone else freed it
       if (byNow.value === by.value && rangeKvs(tagResp)[0]?.value !== holder) {
         // The tag key names another holder (or is gone): only hand edits do that. Drop the by key alone.
-        await this.client.txn({ compare: [cmp.noneUnder(memberDir), cmp.value(byKey, by.value)], success: [op.delete(byKey)] });
+        await this.client.txn({
+          compare: [cmp.noneUnder(memberDir), cmp.value(byKey, by.value)],
+          success: [op.delete(byKey)],
+        });
         return { tag, freed: false };
       }
       // by/<holder> changed between our read and the transaction: look again (no membership left to drop).
     }
-    throw new UnavailableError(`could not release the VLAN of ${holder} in network ${this.network}: too many concurrent changes, try again`);
+    throw new UnavailableError(
+      `could not release the VLAN of ${holder} in network ${this.network}: too many concurrent changes, try again`,
+    );
   }
 
   /** Every tag of this network in use, with its members. */
@@ -165,9 +233,15 @@ export class EtcdVlanPool {
 }
 
 function isMemberForm(rec: MemberRecord): boolean {
-  return typeof rec.node === 'string' && typeof rec.namespace === 'string' && typeof rec.pod === 'string' &&
-    typeof rec.containerId === 'string' && isDns1123Label(rec.namespace) && isPodName(rec.pod) &&
-    /^[0-9a-f]{1,64}$/.test(rec.containerId);
+  return (
+    typeof rec.node === 'string' &&
+    typeof rec.namespace === 'string' &&
+    typeof rec.pod === 'string' &&
+    typeof rec.containerId === 'string' &&
+    isDns1123Label(rec.namespace) &&
+    isPodName(rec.pod) &&
+    /^[0-9a-f]{1,64}$/.test(rec.containerId)
+  );
 }
 
 /** Every VLAN tag in use under the prefix (of one network, or of all), with its members. */
@@ -180,7 +254,10 @@ export async function listVlans(client: EtcdClient, prefix: string, network?: st
     const rest = kv.key.slice(base.length);
     const tag = /^([^/]+)\/tag\/(\d+)$/.exec(rest);
     if (tag && !isDns1123Label(tag[1])) continue; // not a key podvlan wrote
-    if (tag) { tags.set(`${tag[1]} ${kv.value}`, { network: tag[1], tag: Number(tag[2]), holder: kv.value, members: [] }); continue; }
+    if (tag) {
+      tags.set(`${tag[1]} ${kv.value}`, { network: tag[1], tag: Number(tag[2]), holder: kv.value, members: [] });
+      continue;
+    }
     const mem = /^([^/]+)\/member\/(.+)\/([^/]+)$/.exec(rest);
     const rec = mem ? parseRecord<MemberRecord>(kv.value) : undefined;
     // A member is acted on (released by hand, collected by gc): only with names and an id that

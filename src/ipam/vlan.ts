@@ -18,20 +18,29 @@ export function vlanFor(source: VlanSource, podName: string, network: string): n
   if ('id' in source) return source.id;
   if (isPooledVlan(source)) {
     // Setup takes pooled tags from EtcdVlanPool.acquire, after the pod lock; reaching here is a bug.
-    throw new Error(`network ${network} takes its VLAN from the etcd pool ${source.pool}: use EtcdVlanPool, not vlanFor`);
+    throw new Error(
+      `network ${network} takes its VLAN from the etcd pool ${source.pool}: use EtcdVlanPool, not vlanFor`,
+    );
   }
   const m = new RegExp(source.fromPodName).exec(podName);
   const text = m?.slice(1).find((g) => g !== undefined);
   if (text === undefined) {
-    throw new InvalidInputError(`pod name ${quote(podName)} carries no VLAN for network ${network} (expected to match ${source.fromPodName})`);
+    throw new InvalidInputError(
+      `pod name ${quote(podName)} carries no VLAN for network ${network} (expected to match ${source.fromPodName})`,
+    );
   }
   if (!/^\d{1,5}$/.test(text) || Number(text) < VLAN_MIN || Number(text) > VLAN_MAX) {
-    throw new InvalidInputError(`VLAN ${quote(text)} from pod name ${quote(podName)} is outside ${VLAN_MIN}-${VLAN_MAX}`);
+    throw new InvalidInputError(
+      `VLAN ${quote(text)} from pod name ${quote(podName)} is outside ${VLAN_MIN}-${VLAN_MAX}`,
+    );
   }
   return Number(text);
 }
 
-export interface VlanRange { first: number; last: number }
+export interface VlanRange {
+  first: number;
+  last: number;
+}
 
 /** "100-199" (or a single "100"), within 1-4094, first <= last. InvalidInputError otherwise.
  * `what` names the value in the message ("VLAN pool", "VLAN range"). */
@@ -59,7 +68,11 @@ export function vlanRangesOverlap(a: VlanRange, b: VlanRange): boolean {
 // never put a pod on another network's VLAN, and existing configs without ranges stay valid.
 
 /** The part of the config these rules read. */
-export interface VlanClaim { name: string; bridge: string; vlan: VlanSource }
+export interface VlanClaim {
+  name: string;
+  bridge: string;
+  vlan: VlanSource;
+}
 
 /** The tags a network declares, or undefined for a fromPodName network without a range (and for
  * an unparsable range, which the schema reports at its own field). */
@@ -88,7 +101,8 @@ export function vlanClashes(networks: VlanClaim[]): { index: number; message: st
       if (a.bridge !== b.bridge) continue;
       const ra = declaredVlans(a.vlan);
       if (rb && ra && vlanRangesOverlap(ra, rb)) {
-        const message = `network ${b.name}'s ${describeVlans(b.vlan, rb)} overlaps network ${a.name}'s ` +
+        const message =
+          `network ${b.name}'s ${describeVlans(b.vlan, rb)} overlaps network ${a.name}'s ` +
           `${describeVlans(a.vlan, ra)} on bridge ${b.bridge}`;
         clashes.push({ index: j, message });
         return;
@@ -96,7 +110,8 @@ export function vlanClashes(networks: VlanClaim[]): { index: number; message: st
       const open = (n: VlanClaim, r: VlanRange | undefined) =>
         r === undefined && 'fromPodName' in n.vlan && n.vlan.range === undefined;
       if (open(a, ra) && open(b, rb)) {
-        const message = `networks ${a.name} and ${b.name} on bridge ${b.bridge} both read VLANs from pod names ` +
+        const message =
+          `networks ${a.name} and ${b.name} on bridge ${b.bridge} both read VLANs from pod names ` +
           'without a range: give one a range';
         clashes.push({ index: j, message });
         return;
@@ -107,8 +122,12 @@ export function vlanClashes(networks: VlanClaim[]): { index: number; message: st
 }
 
 /** Why a tag read from a pod name may not be used on this network, or undefined if it may. */
-export function podNameTagProblem(tag: number, network: VlanClaim, networks: VlanClaim[], podName: string):
-  string | undefined {
+export function podNameTagProblem(
+  tag: number,
+  network: VlanClaim,
+  networks: VlanClaim[],
+  podName: string,
+): string | undefined {
   const what = `VLAN ${tag} from pod name ${quote(podName)}`;
   const own = declaredVlans(network.vlan);
   if (own) {

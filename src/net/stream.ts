@@ -24,9 +24,18 @@ export function openStream(target: StreamTarget, handlers: StreamHandlers): Prom
 
 // ---- bun ----
 
-interface BunSocket { write(data: Uint8Array): number; end(): void; terminate?(): void }
+interface BunSocket {
+  write(data: Uint8Array): number;
+  end(): void;
+  terminate?(): void;
+}
 interface BunConnect {
-  connect(opts: { unix?: string; hostname?: string; port?: number; socket: Record<string, (s: BunSocket, arg?: unknown) => void> }): Promise<BunSocket>;
+  connect(opts: {
+    unix?: string;
+    hostname?: string;
+    port?: number;
+    socket: Record<string, (s: BunSocket, arg?: unknown) => void>;
+  }): Promise<BunSocket>;
 }
 
 const encoder = new TextEncoder();
@@ -44,8 +53,15 @@ async function openBunStream(bun: BunConnect, target: StreamTarget, handlers: St
     while (queue.length > 0) {
       const head = queue[0];
       const n = s.write(head);
-      if (n < 0) { queue.length = 0; closed(new Error('write on a closed socket')); return; }
-      if (n < head.length) { queue[0] = head.subarray(n); return; }
+      if (n < 0) {
+        queue.length = 0;
+        closed(new Error('write on a closed socket'));
+        return;
+      }
+      if (n < head.length) {
+        queue[0] = head.subarray(n);
+        return;
+      }
       queue.shift();
     }
   };
@@ -67,7 +83,8 @@ async function openBunStream(bun: BunConnect, target: StreamTarget, handlers: St
     },
     destroy() {
       done = true;
-      if (socket.terminate) socket.terminate(); else socket.end();
+      if (socket.terminate) socket.terminate();
+      else socket.end();
     },
   };
 }
@@ -89,7 +106,15 @@ function openNodeStream(target: StreamTarget, handlers: StreamHandlers): Promise
       socket.on('data', (c: Buffer) => handlers.data(c));
       socket.on('error', (err) => closed(err));
       socket.on('close', () => closed());
-      resolve({ write: (text) => { socket.write(text); }, destroy: () => { done = true; socket.destroy(); } });
+      resolve({
+        write: (text) => {
+          socket.write(text);
+        },
+        destroy: () => {
+          done = true;
+          socket.destroy();
+        },
+      });
     });
   });
 }

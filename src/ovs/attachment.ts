@@ -22,7 +22,18 @@ export interface Attachment {
   node?: string; // the node that made it (config nodeName or host name), for gc
 }
 
-const FIELDS = ['namespace', 'pod', 'containerId', 'network', 'interface', 'bridge', 'ip', 'mac', 'netns', 'node'] as const;
+const FIELDS = [
+  'namespace',
+  'pod',
+  'containerId',
+  'network',
+  'interface',
+  'bridge',
+  'ip',
+  'mac',
+  'netns',
+  'node',
+] as const;
 
 export function toExternalIds(a: Attachment): Record<string, string> {
   const ids: Record<string, string> = { [MANAGED_KEY]: 'true' };
@@ -34,7 +45,11 @@ export function toExternalIds(a: Attachment): Record<string, string> {
 }
 
 /** Rebuild an attachment from a port's name, tag and external_ids; undefined if not ours or not valid. */
-export function fromExternalIds(port: string, tag: number | undefined, ids: Record<string, string>): Attachment | undefined {
+export function fromExternalIds(
+  port: string,
+  tag: number | undefined,
+  ids: Record<string, string>,
+): Attachment | undefined {
   if (ids[MANAGED_KEY] !== 'true') return undefined;
   const get = (f: string) => ids[KEY_PREFIX + f] ?? '';
   const a: Attachment = {
@@ -56,12 +71,22 @@ export function fromExternalIds(port: string, tag: number | undefined, ids: Reco
 
 /** Every value in the form podvlan writes it, and the port named as hostVethName names it. */
 export function isValidAttachment(a: Attachment): boolean {
-  return isDns1123Label(a.namespace) && isPodName(a.pod) && isDns1123Label(a.network) && isContainerId(a.containerId) &&
-    isInterfaceName(a.interface) && isInterfaceName(a.bridge) && isMac(a.mac) &&
-    Number.isInteger(a.tag) && a.tag >= 0 && a.tag <= 4094 &&
-    (a.ip === undefined || isIpv4Prefix(a.ip)) && (a.netns === undefined || /^\d{1,20}$/.test(a.netns)) &&
+  return (
+    isDns1123Label(a.namespace) &&
+    isPodName(a.pod) &&
+    isDns1123Label(a.network) &&
+    isContainerId(a.containerId) &&
+    isInterfaceName(a.interface) &&
+    isInterfaceName(a.bridge) &&
+    isMac(a.mac) &&
+    Number.isInteger(a.tag) &&
+    a.tag >= 0 &&
+    a.tag <= 4094 &&
+    (a.ip === undefined || isIpv4Prefix(a.ip)) &&
+    (a.netns === undefined || /^\d{1,20}$/.test(a.netns)) &&
     (a.node === undefined || /^[A-Za-z0-9._-]{1,253}$/.test(a.node)) && // a host name, maybe not lowercase
-    a.port === hostVethName(a.namespace, a.pod, a.network);
+    a.port === hostVethName(a.namespace, a.pod, a.network)
+  );
 }
 
 /** external_ids entries that select a pod's ports in an `includes` condition. */

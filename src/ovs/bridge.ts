@@ -5,32 +5,47 @@ import { ConflictError, NotFoundError, OperationError, oneLine, UnavailableError
 import { type Attachment, fromExternalIds, MANAGED_KEY, toExternalIds } from './attachment';
 import { type OvsdbClient, TransactionError } from './client';
 import {
-  assertAbsent, comment, type Condition, insert, mutate, type Operation, type OperationResult, select, waitUntilPresent,
+  assertAbsent,
+  comment,
+  type Condition,
+  insert,
+  mutate,
+  type Operation,
+  type OperationResult,
+  select,
+  waitUntilPresent,
 } from './ops';
 import { decodeOptional, decodeStringMap, decodeUuid, map, namedUuid, set, uuid } from './values';
 
-export interface BridgeSpec { name: string; datapathType: string }
-export interface FoundPort { uuid: string; attachment: Attachment }
+export interface BridgeSpec {
+  name: string;
+  datapathType: string;
+}
+export interface FoundPort {
+  uuid: string;
+  attachment: Attachment;
+}
 
 const byName = (name: string): Condition[] => [['name', '==', name]];
 const ALL_ROWS: Condition[] = [];
 
 /** Operations that bump next_cfg and read it back, so we can wait for ovs-vswitchd to catch up. */
 function bumpConfig(): Operation[] {
-  return [
-    mutate('Open_vSwitch', ALL_ROWS, [['next_cfg', '+=', 1]]),
-    select('Open_vSwitch', ALL_ROWS, ['next_cfg']),
-  ];
+  return [mutate('Open_vSwitch', ALL_ROWS, [['next_cfg', '+=', 1]]), select('Open_vSwitch', ALL_ROWS, ['next_cfg'])];
 }
 
 function nextCfgOf(results: { rows?: Record<string, unknown>[] }[]): number {
   const rows = results[results.length - 1].rows ?? [];
-  if (rows.length === 0) throw new OperationError('OVSDB has no Open_vSwitch row (run `ovs-vsctl init` or start openvswitch-switch)');
+  if (rows.length === 0)
+    throw new OperationError('OVSDB has no Open_vSwitch row (run `ovs-vsctl init` or start openvswitch-switch)');
   return Number(rows[0].next_cfg);
 }
 
 /** Something ovs-vswitchd should have attached: a pod's port on a bridge, or a bridge's own interface. */
-export interface Expected { name: string; bridge: string }
+export interface Expected {
+  name: string;
+  bridge: string;
+}
 
 /**
  * Wait until ovs-vswitchd has applied configuration `cfg`, then check what it should have
@@ -44,7 +59,9 @@ async function waitApplied(client: OvsdbClient, cfg: number, expected: Expected[
     results = await client.transact([wait, ...check.ops], timeoutMs + 2000);
   } catch (err) {
     if (err instanceof TransactionError && err.failedOp === wait) {
-      throw new UnavailableError(`ovs-vswitchd did not apply the change within ${timeoutMs} ms (is ovs-vswitchd running?)`);
+      throw new UnavailableError(
+        `ovs-vswitchd did not apply the change within ${timeoutMs} ms (is ovs-vswitchd running?)`,
+      );
     }
     throw err;
   }
@@ -59,7 +76,10 @@ async function waitApplied(client: OvsdbClient, cfg: number, expected: Expected[
  * took the bridge (a system datapath without its kernel module). Bridges are judged first: a
  * bridge that is not up explains all its ports.
  */
-interface AttachCheck { ops: Operation[]; judge: (results: OperationResult[]) => string | undefined }
+interface AttachCheck {
+  ops: Operation[];
+  judge: (results: OperationResult[]) => string | undefined;
+}
 
 function attachCheck(expected: Expected[]): AttachCheck {
   const bridges = [...new Set(expected.map((e) => e.bridge))];
@@ -103,8 +123,10 @@ async function attachFailure(client: OvsdbClient, expected: Expected[]): Promise
 
 function likelyCause(datapathType: string): string {
   if (datapathType === 'system') {
-    return 'datapath_type system needs the openvswitch kernel module, which is likely not loaded ' +
-      '(modprobe openvswitch, or use datapathType netdev, which works without it)';
+    return (
+      'datapath_type system needs the openvswitch kernel module, which is likely not loaded ' +
+      '(modprobe openvswitch, or use datapathType netdev, which works without it)'
+    );
   }
   return `datapath_type ${datapathType}: see ovs-vswitchd's log for why it failed`;
 }
@@ -119,7 +141,9 @@ export async function ensureBridges(client: OvsdbClient, bridges: BridgeSpec[], 
     const row = found[i].rows?.[0];
     const actual = row ? String(row.datapath_type) || 'system' : b.datapathType; // "" means the default, system
     if (actual !== b.datapathType) {
-      throw new ConflictError(`OVS bridge ${b.name} exists with datapath_type ${actual}, but the config says ${b.datapathType}`);
+      throw new ConflictError(
+        `OVS bridge ${b.name} exists with datapath_type ${actual}, but the config says ${b.datapathType}`,
+      );
     }
   });
   const missing = bridges.filter((_, i) => (found[i].rows ?? []).length === 0);
@@ -176,7 +200,11 @@ async function ensureRootRow(client: OvsdbClient): Promise<void> {
  * how long ovs-vswitchd took to apply them (its reconfiguration grows with the bridge's ports;
  * our own part does not: no full-table reads).
  */
-export async function addAccessPorts(client: OvsdbClient, attachments: Attachment[], timeoutMs: number): Promise<{ applyMs: number }> {
+export async function addAccessPorts(
+  client: OvsdbClient,
+  attachments: Attachment[],
+  timeoutMs: number,
+): Promise<{ applyMs: number }> {
   if (attachments.length === 0) return { applyMs: 0 };
   const ops: Operation[] = [];
   const bridgeChecks = new Map<number, string>();
@@ -188,7 +216,11 @@ export async function addAccessPorts(client: OvsdbClient, attachments: Attachmen
     ops.push(
       assertAbsent('Port', byName(a.port)),
       insert('Interface', { name: a.port }, `i${i}`),
-      insert('Port', { name: a.port, interfaces: namedUuid(`i${i}`), tag: a.tag, external_ids: map(toExternalIds(a)) }, `p${i}`),
+      insert(
+        'Port',
+        { name: a.port, interfaces: namedUuid(`i${i}`), tag: a.tag, external_ids: map(toExternalIds(a)) },
+        `p${i}`,
+      ),
       mutate('Bridge', byName(a.bridge), [['ports', 'insert', set([namedUuid(`p${i}`)])]]),
     );
   });
@@ -199,7 +231,8 @@ export async function addAccessPorts(client: OvsdbClient, attachments: Attachmen
   } catch (err) {
     if (err instanceof TransactionError && err.failedOp) {
       const at = ops.indexOf(err.failedOp);
-      if (bridgeChecks.has(at)) throw new NotFoundError(`OVS bridge ${bridgeChecks.get(at)} does not exist (run \`podvlan init\`)`);
+      if (bridgeChecks.has(at))
+        throw new NotFoundError(`OVS bridge ${bridgeChecks.get(at)} does not exist (run \`podvlan init\`)`);
       if (portChecks.has(at)) throw new OperationError(`OVS port ${portChecks.get(at)} already exists`);
     }
     throw err;
@@ -216,7 +249,11 @@ export async function findPorts(client: OvsdbClient, selector: Record<string, st
   const [res] = await client.transact([select('Port', where, ['_uuid', 'name', 'tag', 'external_ids'])]);
   const out: FoundPort[] = [];
   for (const row of res.rows ?? []) {
-    const attachment = fromExternalIds(String(row.name), decodeOptional<number>(row.tag), decodeStringMap(row.external_ids));
+    const attachment = fromExternalIds(
+      String(row.name),
+      decodeOptional<number>(row.tag),
+      decodeStringMap(row.external_ids),
+    );
     if (attachment) out.push({ uuid: decodeUuid(row._uuid), attachment });
   }
   return out;
@@ -231,6 +268,8 @@ export async function allPortNames(client: OvsdbClient): Promise<Set<string>> {
 /** Remove ports from whatever bridge holds them; their Port and Interface rows go with them. */
 export async function deletePorts(client: OvsdbClient, portUuids: string[]): Promise<void> {
   if (portUuids.length === 0) return;
-  const ops = portUuids.map((u) => mutate('Bridge', [['ports', 'includes', set([uuid(u)])]], [['ports', 'delete', set([uuid(u)])]]));
+  const ops = portUuids.map((u) =>
+    mutate('Bridge', [['ports', 'includes', set([uuid(u)])]], [['ports', 'delete', set([uuid(u)])]]),
+  );
   await client.transact(ops);
 }

@@ -7,7 +7,10 @@ import { RpcConnection, RpcError } from './rpc';
 export const DATABASE = 'Open_vSwitch';
 
 export class TransactionError extends OperationError {
-  constructor(readonly failedOp: Operation | undefined, readonly result: OperationResult) {
+  constructor(
+    readonly failedOp: Operation | undefined,
+    readonly result: OperationResult,
+  ) {
     const what = failedOp ? `${failedOp.op}${'table' in failedOp ? ` on ${failedOp.table}` : ''}` : 'commit';
     super(`OVSDB transaction failed at ${what}: ${result.error}${result.details ? ` (${result.details})` : ''}`);
   }

@@ -4,10 +4,19 @@ import { UnavailableError } from '../errors';
 import { openStream, type Stream, type StreamTarget } from '../net/stream';
 import { JsonStreamSplitter } from './json-stream';
 
-interface Reply { id: unknown; result?: unknown; error?: unknown; method?: string; params?: unknown }
+interface Reply {
+  id: unknown;
+  result?: unknown;
+  error?: unknown;
+  method?: string;
+  params?: unknown;
+}
 
 export class RpcError extends Error {
-  constructor(readonly method: string, readonly detail: unknown) {
+  constructor(
+    readonly method: string,
+    readonly detail: unknown,
+  ) {
     super(`OVSDB ${method} failed: ${JSON.stringify(detail)}`);
   }
 }
@@ -21,12 +30,18 @@ export function parseRemote(remote: string): StreamTarget {
 
 export class RpcConnection {
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }
+  >();
   private closedError: Error | undefined;
   private readonly splitter = new JsonStreamSplitter();
   private stream!: Stream;
 
-  private constructor(private readonly timeoutMs: number, private readonly remote: string) {}
+  private constructor(
+    private readonly timeoutMs: number,
+    private readonly remote: string,
+  ) {}
 
   static connect(remote: string, timeoutMs: number): Promise<RpcConnection> {
     const target = parseRemote(remote);
@@ -37,15 +52,18 @@ export class RpcConnection {
         late = true;
         reject(new UnavailableError(`OVSDB at ${remote} did not accept a connection within ${timeoutMs} ms`));
       }, timeoutMs);
-      openStream(target, { data: (chunk) => conn.received(chunk), closed: (err) => conn.closed(err) }).then((stream) => {
-        clearTimeout(timer);
-        conn.stream = stream;
-        if (late) stream.destroy();
-        else resolve(conn);
-      }, (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(new UnavailableError(`cannot connect to OVSDB at ${remote}: ${err.code ?? err.message}`));
-      });
+      openStream(target, { data: (chunk) => conn.received(chunk), closed: (err) => conn.closed(err) }).then(
+        (stream) => {
+          clearTimeout(timer);
+          conn.stream = stream;
+          if (late) stream.destroy();
+          else resolve(conn);
+        },
+        (err: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          reject(new UnavailableError(`cannot connect to OVSDB at ${remote}: ${err.code ?? err.message}`));
+        },
+      );
     });
   }
 
@@ -59,8 +77,14 @@ export class RpcConnection {
       }, timeoutMs);
       this.waiting.set(id, {
         method,
-        resolve: (v) => { clearTimeout(timer); resolve(v); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       });
       this.stream.write(JSON.stringify({ method, params, id }));
     });
@@ -83,7 +107,11 @@ export class RpcConnection {
   }
 
   private closed(err?: Error): void {
-    this.fail(new UnavailableError(err ? `OVSDB at ${this.remote}: ${err.message}` : `OVSDB at ${this.remote} closed the connection`));
+    this.fail(
+      new UnavailableError(
+        err ? `OVSDB at ${this.remote}: ${err.message}` : `OVSDB at ${this.remote} closed the connection`,
+      ),
+    );
   }
 
   private dispatch(msg: Reply): void {

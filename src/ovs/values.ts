@@ -45,6 +45,7 @@ export function decodeStringMap(v: unknown): Record<string, string> {
 }
 
 export function decodeUuid(v: unknown): string {
-  if (!isTagged(v, 'uuid') || typeof v[1] !== 'string') throw new Error(`expected an OVSDB uuid, got ${JSON.stringify(v)}`);
+  if (!isTagged(v, 'uuid') || typeof v[1] !== 'string')
+    throw new Error(`expected an OVSDB uuid, got ${JSON.stringify(v)}`);
   return v[1];
 }

@@ -6,16 +6,27 @@ import { quote } from '../names';
 import { openStream, type Stream } from '../net/stream';
 import { openSandbox, type Sandbox } from './sandbox';
 
-export interface ContainerInfo { id: string; pid: number; running: boolean }
+export interface ContainerInfo {
+  id: string;
+  pid: number;
+  running: boolean;
+}
 
-export async function inspectContainer(socketPath: string, containerId: string, timeoutMs: number): Promise<ContainerInfo> {
+export async function inspectContainer(
+  socketPath: string,
+  containerId: string,
+  timeoutMs: number,
+): Promise<ContainerInfo> {
   const { status, body } = await httpGet(socketPath, `/containers/${encodeURIComponent(containerId)}/json`, timeoutMs);
   if (status === 404) throw new NotFoundError(`container ${containerId.slice(0, 12)} not found in Docker`);
   // Docker refuses a prefix that several containers share (400 on current versions).
   if (status >= 400 && status < 500) {
     throw new InvalidInputError(`Docker refused container id ${containerId}: ${dockerMessage(body)}`);
   }
-  if (status !== 200) throw new UnavailableError(`Docker answered ${status} for container ${containerId.slice(0, 12)}: ${body.slice(0, 200)}`);
+  if (status !== 200)
+    throw new UnavailableError(
+      `Docker answered ${status} for container ${containerId.slice(0, 12)}: ${body.slice(0, 200)}`,
+    );
   let parsed: { Id?: string; State?: { Pid?: number; Running?: boolean } };
   try {
     parsed = JSON.parse(body);
@@ -35,7 +46,9 @@ export async function inspectContainer(socketPath: string, containerId: string, 
 /** Docker's error text ({"message": ...}), on one line. */
 function dockerMessage(body: string): string {
   try {
-    return String((JSON.parse(body) as { message?: unknown }).message ?? body).replace(/\s+/g, ' ').slice(0, 200);
+    return String((JSON.parse(body) as { message?: unknown }).message ?? body)
+      .replace(/\s+/g, ' ')
+      .slice(0, 200);
   } catch {
     return body.replace(/\s+/g, ' ').slice(0, 200);
   }
@@ -71,21 +84,38 @@ function httpGet(socketPath: string, path: string, timeoutMs: number): Promise<{
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (err) { stream?.destroy(); reject(err); } else resolve(value!);
+      if (err) {
+        stream?.destroy();
+        reject(err);
+      } else resolve(value!);
     };
-    const timer = setTimeout(() => settle(new UnavailableError(`Docker at ${socketPath} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => settle(new UnavailableError(`Docker at ${socketPath} did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const ended = (err?: Error) => {
-      if (err) { settle(new UnavailableError(`cannot reach Docker at ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)); return; }
+      if (err) {
+        settle(
+          new UnavailableError(
+            `cannot reach Docker at ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
+          ),
+        );
+        return;
+      }
       const text = Buffer.concat(chunks).toString('utf8');
       const headEnd = text.indexOf('\r\n\r\n');
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
       if (!m || headEnd < 0) settle(new UnavailableError(`Docker at ${socketPath} sent a malformed HTTP answer`));
       else settle(undefined, { status: Number(m[1]), body: text.slice(headEnd + 4) });
     };
-    openStream({ path: socketPath }, { data: (c) => chunks.push(c), closed: ended }).then((s) => {
-      stream = s;
-      if (settled) s.destroy();
-      else s.write(`GET ${path} HTTP/1.0\r\nHost: docker\r\n\r\n`);
-    }, (err: NodeJS.ErrnoException) => settle(new UnavailableError(`cannot reach Docker at ${socketPath}: ${err.code ?? err.message}`)));
+    openStream({ path: socketPath }, { data: (c) => chunks.push(c), closed: ended }).then(
+      (s) => {
+        stream = s;
+        if (settled) s.destroy();
+        else s.write(`GET ${path} HTTP/1.0\r\nHost: docker\r\n\r\n`);
+      },
+      (err: NodeJS.ErrnoException) =>
+        settle(new UnavailableError(`cannot reach Docker at ${socketPath}: ${err.code ?? err.message}`)),
+    );
   });
 }

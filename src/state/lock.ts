@@ -71,7 +71,8 @@ function tryFlock(libc: Libc, path: string): PodLock | undefined {
         throw new UnavailableError(`pod lock ${path} is not a regular file owned by uid ${owner}: remove it`);
       }
       let errno: number;
-      do errno = libc.flock(fd, LOCK_EX | LOCK_NB); while (errno === EINTR);
+      do errno = libc.flock(fd, LOCK_EX | LOCK_NB);
+      while (errno === EINTR);
       if (errno === EWOULDBLOCK) return undefined;
       if (errno !== 0) throw new UnavailableError(`cannot lock ${path}: flock failed with errno ${errno}`);
       if (namesInode(path, st.dev, st.ino)) {
@@ -92,7 +93,8 @@ function tryFlock(libc: Libc, path: string): PodLock | undefined {
 
 function openLockFile(path: string): number {
   const fs = nodeFs();
-  const flags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW | O_CLOEXEC;
+  const flags =
+    fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW | O_CLOEXEC;
   for (let attempt = 0; ; attempt++) {
     try {
       return fs.openSync(path, flags, 0o600);
@@ -101,10 +103,12 @@ function openLockFile(path: string): number {
       if (code === 'ENOENT' && attempt === 0) {
         try {
           fs.mkdirSync(path.slice(0, path.lastIndexOf('/')), { recursive: true, mode: 0o700 });
-        } catch { /* reported by the retry */ }
+        } catch {
+          /* reported by the retry */
+        }
         continue;
       }
-      const why = code === 'ELOOP' ? 'it is a symbolic link, remove it' : code ?? (err as Error).message;
+      const why = code === 'ELOOP' ? 'it is a symbolic link, remove it' : (code ?? (err as Error).message);
       throw new UnavailableError(`cannot create or open pod lock ${path}: ${why}`);
     }
   }
@@ -120,7 +124,11 @@ function namesInode(path: string, dev: number, ino: number): boolean {
 }
 
 function unlinkQuietly(path: string): void {
-  try { nodeFs().unlinkSync(path); } catch { /* already gone: nobody else removes it without the lock */ }
+  try {
+    nodeFs().unlinkSync(path);
+  } catch {
+    /* already gone: nobody else removes it without the lock */
+  }
 }
 
 const heldHere = new Set<string>();
@@ -128,5 +136,9 @@ const heldHere = new Set<string>();
 function tryInProcess(path: string): PodLock | undefined {
   if (heldHere.has(path)) return undefined;
   heldHere.add(path);
-  return { release: () => { heldHere.delete(path); } };
+  return {
+    release: () => {
+      heldHere.delete(path);
+    },
+  };
 }

@@ -53,7 +53,10 @@ const readNoFollow = (path: string, maxBytes: number): string => readSmallFile(p
 /** The record, undefined if there is none or it is unreadable (or a link). status passes
  * readOwnFileQuick: no node:fs and no worker thread under bun (it reads a record on every call). */
 export function readPodRecord(
-  stateDir: string, namespace: string, pod: string, read = readNoFollow,
+  stateDir: string,
+  namespace: string,
+  pod: string,
+  read = readNoFollow,
 ): PodRecord | undefined {
   try {
     return JSON.parse(read(podRecordPath(stateDir, namespace, pod), MAX_RECORD_BYTES)) as PodRecord;
@@ -72,8 +75,14 @@ export function writePodRecord(stateDir: string, record: PodRecord): void {
     writeFreshFile(temp, `${JSON.stringify(record)}\n`);
     renameSync(temp, path);
   } catch (err) {
-    try { unlinkSync(temp); } catch { /* never written */ }
-    throw new UnavailableError(`cannot write pod state ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    try {
+      unlinkSync(temp);
+    } catch {
+      /* never written */
+    }
+    throw new UnavailableError(
+      `cannot write pod state ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -84,7 +93,10 @@ export function removePodRecord(stateDir: string, namespace: string, pod: string
     nodeFs().unlinkSync(podRecordPath(stateDir, namespace, pod));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw new UnavailableError(`cannot remove pod state ${podRecordPath(stateDir, namespace, pod)}: ${code ?? (err as Error).message}`);
+    if (code !== 'ENOENT')
+      throw new UnavailableError(
+        `cannot remove pod state ${podRecordPath(stateDir, namespace, pod)}: ${code ?? (err as Error).message}`,
+      );
   }
 }
 
@@ -96,13 +108,15 @@ export function listPodRecords(stateDir: string): PodRecord[] {
   } catch {
     return [];
   }
-  return names.filter((n) => n.endsWith('.json')).flatMap((n) => {
-    try {
-      return [JSON.parse(readNoFollow(`${podsDir(stateDir)}/${n}`, MAX_RECORD_BYTES)) as PodRecord];
-    } catch {
-      return [];
-    }
-  });
+  return names
+    .filter((n) => n.endsWith('.json'))
+    .flatMap((n) => {
+      try {
+        return [JSON.parse(readNoFollow(`${podsDir(stateDir)}/${n}`, MAX_RECORD_BYTES)) as PodRecord];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** The address (a.b.c.d/len) the record says this container held on a network: a lease hint. */

@@ -8,7 +8,10 @@
 import { nodeFs } from '../builtins';
 
 export class SmallFileError extends Error {
-  constructor(readonly path: string, readonly reason: string) {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
     super(`${path}: ${reason}`);
   }
 }
@@ -42,7 +45,11 @@ export function pathExists(path: string): boolean {
   return nodeFs().existsSync(path);
 }
 
-interface BunFile { size: number; lastModified: number; text(): Promise<string> }
+interface BunFile {
+  size: number;
+  lastModified: number;
+  text(): Promise<string>;
+}
 const bunFile = (globalThis as { Bun?: { file(path: string): BunFile } }).Bun?.file;
 
 /** readSmallFile, without loading node:fs in the usual cases under bun. */
@@ -53,7 +60,9 @@ export async function readSmallFileQuick(path: string, maxBytes: number): Promis
   if (size !== undefined && Number.isFinite(size) && size <= maxBytes) {
     try {
       return await bunFile!(path).text();
-    } catch { /* a directory, or it changed: node:fs says exactly what */ }
+    } catch {
+      /* a directory, or it changed: node:fs says exactly what */
+    }
   }
   return readSmallFile(path, maxBytes);
 }

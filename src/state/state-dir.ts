@@ -144,5 +144,9 @@ function lstatOrUndefined(path: string): Stat | undefined {
 }
 
 function listOrEmpty(dir: string): string[] {
-  try { return nodeFs().readdirSync(dir); } catch { return []; }
+  try {
+    return nodeFs().readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

@@ -19,14 +19,26 @@ export function removeStaleTempFiles(stateDir: string, dryRun: boolean): string[
   const found: string[] = [];
   const walk = (dir: string, depth: number) => {
     let entries: import('node:fs').Dirent[];
-    try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
     for (const e of entries) {
       const path = join(dir, e.name);
-      if (e.isDirectory()) { if (depth < 3) walk(path, depth + 1); continue; }
+      if (e.isDirectory()) {
+        if (depth < 3) walk(path, depth + 1);
+        continue;
+      }
       const m = TEMP.exec(e.name);
       if (!m || alive(Number(m[1] ?? m[2]))) continue;
       found.push(path);
-      if (!dryRun) try { unlinkSync(path); } catch { /* already gone */ }
+      if (!dryRun)
+        try {
+          unlinkSync(path);
+        } catch {
+          /* already gone */
+        }
     }
   };
   walk(stateDir, 0);

@@ -68,7 +68,11 @@ const bindGetsockopt = ({ dlopen, FFIType: t }: Ffi) =>
   dlopen('libc.so.6', { getsockopt: { args: [t.i32, t.i32, t.i32, t.ptr, t.ptr], returns: t.i32 } }).symbols;
 let getsockopt: ReturnType<typeof bindGetsockopt>['getsockopt'] | undefined;
 
-export interface PeerCredentials { pid: number; uid: number; gid: number }
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
 
 /** A reader of the credentials of the peer of a connected unix socket, by its fd. The reader
  * throws when they cannot be read (not a unix socket, no fd): callers treat that as an untrusted

@@ -14,7 +14,7 @@ declare module 'bun:ffi' {
   export function dlopen<const T extends Record<string, { args: readonly number[]; returns: number }>>(
     path: string,
     symbols: T,
-  // biome-ignore lint/suspicious/noExplicitAny: each symbol returns what its `returns` type says
+    // biome-ignore lint/suspicious/noExplicitAny: each symbol returns what its `returns` type says
   ): { symbols: { [K in keyof T]: (...args: Arg[]) => any }; close(): void };
   export const read: { i32(ptr: Pointer, byteOffset?: number): number };
 }

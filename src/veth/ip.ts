@@ -33,7 +33,9 @@ export interface BatchOptions {
 export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Promise<void> {
   if (commands.length === 0) return;
   for (const c of commands) {
-    for (const word of c) if (!/^[A-Za-z0-9_.:/@-]+$/.test(word)) throw new OperationError(`refusing to pass ${JSON.stringify(word)} to ip`);
+    for (const word of c)
+      if (!/^[A-Za-z0-9_.:/@-]+$/.test(word))
+        throw new OperationError(`refusing to pass ${JSON.stringify(word)} to ip`);
   }
   const ipArgs = ['-batch', '-', ...(opts.force ? ['-force'] : [])];
   const inPod = opts.enterNetns === true;
@@ -46,18 +48,26 @@ export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Pro
   if (res.exitCode !== 0 && !opts.force) {
     const stderr = res.stderr;
     const failedLine = Number(/Command failed -:(\d+)/.exec(stderr)?.[1] ?? 0);
-    const detail = stderr.split('\n').filter((l) => l && !l.startsWith('Command failed')).join('; ');
+    const detail = stderr
+      .split('\n')
+      .filter((l) => l && !l.startsWith('Command failed'))
+      .join('; ');
     const where = failedLine > 0 ? ` at "ip ${commands[failedLine - 1].join(' ')}"` : '';
     throw new OperationError(`${inPod ? 'in the pod: ' : ''}ip failed${where}: ${detail || `exit ${res.exitCode}`}`);
   }
 }
 
 function spawnWithInput(
-  file: string, args: string[], input: string, timeoutMs: number, fd3?: number,
+  file: string,
+  args: string[],
+  input: string,
+  timeoutMs: number,
+  fd3?: number,
 ): Promise<{ exitCode: number; stderr: string }> {
   return new Promise((resolve) => {
     // An fd in a stdio slot is dup'ed into the child only; ours stays open (the caller closes it).
-    const stdio = fd3 === undefined ? ['pipe', 'ignore', 'pipe'] as const : ['pipe', 'ignore', 'pipe', fd3] as const;
+    const stdio =
+      fd3 === undefined ? (['pipe', 'ignore', 'pipe'] as const) : (['pipe', 'ignore', 'pipe', fd3] as const);
     const child = nodeChildProcess().spawn(file, args, { stdio: [...stdio], shell: false });
     const stderr: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -69,9 +79,14 @@ function spawnWithInput(
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const text = Buffer.concat(stderr).toString('utf8');
-      resolve({ exitCode: code ?? -1, stderr: signal ? `${text}\n${file} killed by ${signal} after ${timeoutMs} ms` : text });
+      resolve({
+        exitCode: code ?? -1,
+        stderr: signal ? `${text}\n${file} killed by ${signal} after ${timeoutMs} ms` : text,
+      });
     });
-    child.stdin!.on('error', () => { /* the child exited early; its exit code tells */ });
+    child.stdin!.on('error', () => {
+      /* the child exited early; its exit code tells */
+    });
     child.stdin!.end(input);
   });
 }

@@ -12,7 +12,21 @@
 import { openSync, closeSync } from 'node:fs';
 import { OperationError } from '../errors';
 import {
-  AF_NETLINK, EAGAIN, ENODEV, NetlinkUnavailable, type Reply, addrAdd, describeErrno, linkDel, linkGet, linkUpByIndex, linkUpByName, parseReply, routeAdd, sockaddrNl, vethAdd,
+  AF_NETLINK,
+  EAGAIN,
+  ENODEV,
+  NetlinkUnavailable,
+  type Reply,
+  addrAdd,
+  describeErrno,
+  linkDel,
+  linkGet,
+  linkUpByIndex,
+  linkUpByName,
+  parseReply,
+  routeAdd,
+  sockaddrNl,
+  vethAdd,
 } from './netlink';
 import type { VethPlan } from './pair';
 import type { Sandbox } from '../runtime/sandbox';
@@ -57,14 +71,19 @@ export async function load(): Promise<void> {
     libc = bindLibc(ffi);
     readI32 = ffi.read.i32;
   } catch (err) {
-    throw new NetlinkUnavailable(`cannot load libc through bun:ffi: ${err instanceof Error ? err.message : String(err)}`);
+    throw new NetlinkUnavailable(
+      `cannot load libc through bun:ffi: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 }
 
 const errno = (): number => readI32(libc.__errno_location(), 0);
 
 class SysError extends Error {
-  constructor(what: string, readonly errno: number) {
+  constructor(
+    what: string,
+    readonly errno: number,
+  ) {
     super(`${what}: ${describeErrno(errno)}`);
   }
 }
@@ -83,8 +102,10 @@ class RouteSocket {
     try {
       const ms = Math.max(1, Math.floor(timeoutMs)); // 0 would mean no timeout at all
       const timeout = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)]); // struct timeval
-      if (libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16) < 0) throw new SysError('cannot set SO_RCVTIMEO', errno());
-      if (libc.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, timeout, 16) < 0) throw new SysError('cannot set SO_SNDTIMEO', errno());
+      if (libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16) < 0)
+        throw new SysError('cannot set SO_RCVTIMEO', errno());
+      if (libc.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, timeout, 16) < 0)
+        throw new SysError('cannot set SO_SNDTIMEO', errno());
       libc.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, new Int32Array([1]), 4); // optional (Linux 4.12+)
       const addr = sockaddrNl();
       if (libc.bind(fd, addr, addr.length) < 0) throw new SysError('cannot bind a netlink socket', errno());
@@ -126,7 +147,11 @@ class RouteSocket {
 }
 
 /** A request with the `ip` words it stands for, for the error message. */
-interface Step { words: string[]; build: (seq: number) => Uint8Array; ignore?: (errno: number) => boolean }
+interface Step {
+  words: string[];
+  build: (seq: number) => Uint8Array;
+  ignore?: (errno: number) => boolean;
+}
 
 function run(sock: RouteSocket, step: Step, where: string): Reply {
   const seq = sock.nextSeq();
@@ -134,10 +159,15 @@ function run(sock: RouteSocket, step: Step, where: string): Reply {
   try {
     reply = sock.exchange(seq, step.build(seq));
   } catch (err) {
-    throw new OperationError(`${where}netlink ${step.words.join(' ')} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new OperationError(
+      `${where}netlink ${step.words.join(' ')} failed: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
   if (reply.kind === 'error' && !step.ignore?.(reply.errno)) {
-    throw new OperationError(`${where}netlink ${step.words.join(' ')} failed: ${describeErrno(reply.errno)}${reply.detail ? `: ${reply.detail}` : ''}`);
+    throw new OperationError(
+      `${where}netlink ${step.words.join(' ')} failed: ${describeErrno(reply.errno)}${reply.detail ? `: ${reply.detail}` : ''}`,
+    );
   }
   return reply;
 }
@@ -185,7 +215,11 @@ function openPodSocket(sandbox: Sandbox, timeoutMs: number): RouteSocket {
 /** "No such file or directory (ENOENT)" from a node:fs error, as for the socket calls. */
 function fsError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return typeof e?.errno === 'number' && e.errno !== 0 ? describeErrno(Math.abs(e.errno)) : err instanceof Error ? err.message : String(err);
+  return typeof e?.errno === 'number' && e.errno !== 0
+    ? describeErrno(Math.abs(e.errno))
+    : err instanceof Error
+      ? err.message
+      : String(err);
 }
 
 /** createPairs of pair.ts through netlink, the pod ends into `sandbox` (pair.ts has checked its
@@ -198,24 +232,62 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
     try {
       for (const p of plans) {
         const mtu = String(p.mtu);
-        run(host, {
-          words: ['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu,
-            'address', p.mac, 'netns', `/proc/self/fd/${sandbox.fd}`],
-          build: (seq) => vethAdd(seq, { ...p, netnsFd: sandbox.fd }),
-        }, '');
+        run(
+          host,
+          {
+            words: [
+              'link',
+              'add',
+              p.hostName,
+              'mtu',
+              mtu,
+              'type',
+              'veth',
+              'peer',
+              'name',
+              p.podName,
+              'mtu',
+              mtu,
+              'address',
+              p.mac,
+              'netns',
+              `/proc/self/fd/${sandbox.fd}`,
+            ],
+            build: (seq) => vethAdd(seq, { ...p, netnsFd: sandbox.fd }),
+          },
+          '',
+        );
         run(host, { words: ['link', 'set', p.hostName, 'up'], build: (seq) => linkUpByName(seq, p.hostName) }, '');
       }
       for (const p of plans) {
-        const reply = run(pod, { words: ['link', 'show', p.podName], build: (seq) => linkGet(seq, p.podName) }, 'in the pod: ');
-        if (reply.kind !== 'link') throw new OperationError(`in the pod: netlink link show ${p.podName} failed: unexpected reply`);
+        const reply = run(
+          pod,
+          { words: ['link', 'show', p.podName], build: (seq) => linkGet(seq, p.podName) },
+          'in the pod: ',
+        );
+        if (reply.kind !== 'link')
+          throw new OperationError(`in the pod: netlink link show ${p.podName} failed: unexpected reply`);
         const index = reply.index;
-        if (p.address) run(pod, { words: ['addr', 'add', p.address, 'dev', p.podName], build: (seq) => addrAdd(seq, index, p.address!) }, 'in the pod: ');
-        run(pod, { words: ['link', 'set', p.podName, 'up'], build: (seq) => linkUpByIndex(seq, index) }, 'in the pod: ');
+        if (p.address)
+          run(
+            pod,
+            { words: ['addr', 'add', p.address, 'dev', p.podName], build: (seq) => addrAdd(seq, index, p.address!) },
+            'in the pod: ',
+          );
+        run(
+          pod,
+          { words: ['link', 'set', p.podName, 'up'], build: (seq) => linkUpByIndex(seq, index) },
+          'in the pod: ',
+        );
         for (const r of p.routes) {
-          run(pod, {
-            words: ['route', 'add', r.dst, ...(r.via ? ['via', r.via] : []), 'dev', p.podName],
-            build: (seq) => routeAdd(seq, index, r.dst, r.via),
-          }, 'in the pod: ');
+          run(
+            pod,
+            {
+              words: ['route', 'add', r.dst, ...(r.via ? ['via', r.via] : []), 'dev', p.podName],
+              build: (seq) => routeAdd(seq, index, r.dst, r.via),
+            },
+            'in the pod: ',
+          );
         }
       }
     } finally {
@@ -233,7 +305,11 @@ export function deleteLinks(names: string[], timeoutMs: number): void {
   try {
     for (const name of names) {
       try {
-        run(host, { words: ['link', 'del', name], build: (seq) => linkDel(seq, name), ignore: (e) => e === ENODEV }, '');
+        run(
+          host,
+          { words: ['link', 'del', name], build: (seq) => linkDel(seq, name), ignore: (e) => e === ENODEV },
+          '',
+        );
       } catch {
         // as with ip -force: go on with the next name
       }

@@ -70,10 +70,17 @@ export function attr(type: number, payload: Uint8Array): Uint8Array {
 export const nest = (type: number, children: Uint8Array[]): Uint8Array => attr(type, concat(children));
 export const u32Attr = (type: number, value: number): Uint8Array => attr(type, u32(value));
 /** A NUL-terminated string, as the kernel's NLA_STRING / NLA_NUL_STRING policies accept. */
-export const stringAttr = (type: number, value: string): Uint8Array => attr(type, new TextEncoder().encode(`${value}\0`));
+export const stringAttr = (type: number, value: string): Uint8Array =>
+  attr(type, new TextEncoder().encode(`${value}\0`));
 
 /** A whole message: nlmsghdr, the family header, then the attributes. */
-export function message(type: number, flags: number, seq: number, header: Uint8Array, attrs: Uint8Array[] = []): Uint8Array {
+export function message(
+  type: number,
+  flags: number,
+  seq: number,
+  header: Uint8Array,
+  attrs: Uint8Array[] = [],
+): Uint8Array {
   const body = concat([header, ...attrs]);
   const out = new Uint8Array(NLMSG_HDRLEN + body.length);
   const view = new DataView(out.buffer);
@@ -132,16 +139,15 @@ export function vethAdd(seq: number, s: VethSpec): Uint8Array {
   return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, ifinfomsg(), [
     stringAttr(IFLA_IFNAME, ifName(s.hostName)),
     u32Attr(IFLA_MTU, mtu(s.mtu)),
-    nest(IFLA_LINKINFO, [
-      stringAttr(IFLA_INFO_KIND, 'veth'),
-      nest(IFLA_INFO_DATA, [attr(VETH_INFO_PEER, peer)]),
-    ]),
+    nest(IFLA_LINKINFO, [stringAttr(IFLA_INFO_KIND, 'veth'), nest(IFLA_INFO_DATA, [attr(VETH_INFO_PEER, peer)])]),
   ]);
 }
 
 /** `ip link set NAME up`, the link found by name (ifi_index 0 + IFLA_IFNAME). */
 export function linkUpByName(seq: number, name: string): Uint8Array {
-  return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(0, IFF_UP, IFF_UP), [stringAttr(IFLA_IFNAME, ifName(name))]);
+  return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(0, IFF_UP, IFF_UP), [
+    stringAttr(IFLA_IFNAME, ifName(name)),
+  ]);
 }
 
 /** `ip link set dev up`, the link found by index. */
@@ -172,11 +178,17 @@ export function addrAdd(seq: number, index: number, cidr: string): Uint8Array {
  * gateway, link without one (what ip chooses). */
 export function routeAdd(seq: number, index: number, dst: string, via?: string): Uint8Array {
   const p = parsePrefix(dst);
-  return message(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, rtmsg(p.length, via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK), [
-    attr(RTA_DST, ipv4Bytes(p.address)),
-    ...(via ? [attr(RTA_GATEWAY, ipv4Bytes(parseIpv4(via)))] : []),
-    u32Attr(RTA_OIF, index),
-  ]);
+  return message(
+    RTM_NEWROUTE,
+    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    seq,
+    rtmsg(p.length, via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK),
+    [
+      attr(RTA_DST, ipv4Bytes(p.address)),
+      ...(via ? [attr(RTA_GATEWAY, ipv4Bytes(parseIpv4(via)))] : []),
+      u32Attr(RTA_OIF, index),
+    ],
+  );
 }
 
 /** struct sockaddr_nl for bind: family AF_NETLINK, port id 0 (the kernel picks one), no groups. */
@@ -195,7 +207,7 @@ export type Reply =
 /** The reply to request `seq` among the messages of one datagram, or undefined if none is. */
 export function parseReply(buf: Uint8Array, length: number, seq: number): Reply | undefined {
   const view = new DataView(buf.buffer, buf.byteOffset, length);
-  for (let off = 0; off + NLMSG_HDRLEN <= length;) {
+  for (let off = 0; off + NLMSG_HDRLEN <= length; ) {
     const len = view.getUint32(off, LE);
     if (len < NLMSG_HDRLEN || off + len > length) break;
     const type = view.getUint16(off + 4, LE);
@@ -213,7 +225,8 @@ export function parseReply(buf: Uint8Array, length: number, seq: number): Reply 
         }
         return { kind: 'error', errno: -error, ...(detail ? { detail } : {}) };
       }
-      if (type === RTM_NEWLINK && len >= NLMSG_HDRLEN + IFINFOMSG_LEN) return { kind: 'link', index: view.getInt32(off + NLMSG_HDRLEN + 4, LE) };
+      if (type === RTM_NEWLINK && len >= NLMSG_HDRLEN + IFINFOMSG_LEN)
+        return { kind: 'link', index: view.getInt32(off + NLMSG_HDRLEN + 4, LE) };
       return { kind: 'other', type };
     }
     off += align4(len);
@@ -223,7 +236,7 @@ export function parseReply(buf: Uint8Array, length: number, seq: number): Reply 
 
 function findStringAttr(area: Uint8Array, type: number): string | undefined {
   const view = new DataView(area.buffer, area.byteOffset, area.length);
-  for (let off = 0; off + 4 <= area.length;) {
+  for (let off = 0; off + 4 <= area.length; ) {
     const len = view.getUint16(off, LE);
     if (len < 4 || off + len > area.length) return undefined;
     if ((view.getUint16(off + 2, LE) & 0x3fff) === type) {
@@ -302,7 +315,8 @@ function mtu(value: number): number {
 
 export function parseMac(text: string): Uint8Array {
   const parts = text.split(':');
-  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) throw new Error(`invalid MAC address "${text}"`);
+  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p)))
+    throw new Error(`invalid MAC address "${text}"`);
   return Uint8Array.from(parts, (p) => parseInt(p, 16));
 }
 

@@ -19,11 +19,14 @@ let netlinkModule: Promise<Netlink | undefined> | undefined;
 /** The in-process netlink path, or undefined where it cannot be used. Loaded on first use only
  * (a dynamic import, so other commands and Node never evaluate bun:ffi). */
 function netlink(): Promise<Netlink | undefined> {
-  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined' || process.env.PODVLAN_VETH === 'ip') return Promise.resolve(undefined);
-  netlinkModule ??= import('./netlink-ffi').then(async (m) => {
-    await m.load();
-    return m;
-  }).catch(() => undefined);
+  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined' || process.env.PODVLAN_VETH === 'ip')
+    return Promise.resolve(undefined);
+  netlinkModule ??= import('./netlink-ffi')
+    .then(async (m) => {
+      await m.load();
+      return m;
+    })
+    .catch(() => undefined);
   return netlinkModule;
 }
 
@@ -40,7 +43,10 @@ export interface VethPlan {
  * all in the namespace `sandbox` holds, after checking it is the one recorded for the ports
  * (`recordedInode`). The caller keeps the handle and closes it. */
 export async function createPairs(
-  sandbox: Sandbox, recordedInode: string, plans: VethPlan[], timeoutMs: number,
+  sandbox: Sandbox,
+  recordedInode: string,
+  plans: VethPlan[],
+  timeoutMs: number,
 ): Promise<void> {
   if (plans.length === 0) return;
   checkHandle(sandbox, recordedInode);
@@ -56,8 +62,24 @@ export async function createPairs(
   const pod: IpCommand[] = [];
   for (const p of plans) {
     const mtu = String(p.mtu);
-    host.push(['link', 'add', p.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', p.podName, 'mtu', mtu,
-      'address', p.mac, 'netns', CHILD_NETNS]);
+    host.push([
+      'link',
+      'add',
+      p.hostName,
+      'mtu',
+      mtu,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      p.podName,
+      'mtu',
+      mtu,
+      'address',
+      p.mac,
+      'netns',
+      CHILD_NETNS,
+    ]);
     host.push(['link', 'set', p.hostName, 'up']);
     if (p.address) pod.push(['addr', 'add', p.address, 'dev', p.podName]);
     pod.push(['link', 'set', p.podName, 'up']);
@@ -81,13 +103,17 @@ function checkHandle(sandbox: Sandbox, recordedInode: string): void {
     throw new Error(`internal: the network namespace handle of ${sandbox.source} is unusable (${code})`);
   }
   if (inode !== recordedInode) {
-    throw new ConflictError(`the network namespace of ${sandbox.source} has inode ${inode}, not the recorded `
-      + `${recordedInode}: nothing created, retry the setup`);
+    throw new ConflictError(
+      `the network namespace of ${sandbox.source} has inode ${inode}, not the recorded ` +
+        `${recordedInode}: nothing created, retry the setup`,
+    );
   }
   // thread-self: the namespace this thread creates host ends in (the same as the process's here).
   if (inode === String(statSync('/proc/thread-self/ns/net').ino)) {
-    throw new ConflictError(`${sandbox.source} is in the node's own network namespace (host network?): `
-      + 'podvlan attaches only pods with a namespace of their own');
+    throw new ConflictError(
+      `${sandbox.source} is in the node's own network namespace (host network?): ` +
+        'podvlan attaches only pods with a namespace of their own',
+    );
   }
 }
 
@@ -102,7 +128,10 @@ export async function deleteHostLinks(names: string[], timeoutMs: number): Promi
       if (!(err instanceof nl.NetlinkUnavailable)) throw err;
     }
   }
-  await runIpBatch(names.map((n) => ['link', 'del', n]), { force: true, timeoutMs });
+  await runIpBatch(
+    names.map((n) => ['link', 'del', n]),
+    { force: true, timeoutMs },
+  );
 }
 
 /** Whether a link exists in our network namespace (sysfs shows the namespace it was mounted in,

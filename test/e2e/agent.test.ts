@@ -3,7 +3,15 @@
 // the executable does the work itself.
 import { execa, type ResultPromise } from 'execa';
 import {
-  chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,23 +29,38 @@ const dir = join(info.dir, 'agent');
 const stateDir = join(dir, 'state');
 const socket = join(stateDir, 'agent.sock');
 const BRIDGE = 'agent_br';
-const config = writeConfig(info, dir, [{
-  name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan: { fromPodName: '^(\\d+)-' },
-  ipam: { type: 'host-local', subnet: '10.236.0.0/24', gateway: '10.236.0.1' },
-}]);
+const config = writeConfig(info, dir, [
+  {
+    name: 'vlannet',
+    bridge: BRIDGE,
+    datapathType: 'netdev',
+    primary: true,
+    vlan: { fromPodName: '^(\\d+)-' },
+    ipam: { type: 'host-local', subnet: '10.236.0.0/24', gateway: '10.236.0.1' },
+  },
+]);
 const run = (args: string[], env: Record<string, string> = {}) => runPlugin(info, args, { config, env });
 // The same node, with Docker reached through slowDocker, and the call's own deadlines well past
 // the caller's old limits (3 s for the acknowledgement, then 120 s for the answer).
 const slowSocket = join(dir, 'slow-docker.sock');
 const slowConfig = join(dir, 'slow.yaml');
-writeFileSync(slowConfig, JSON.stringify({
-  ...JSON.parse(readFileSync(config, 'utf8')), timeoutMs: 300_000, runtime: { docker: { socket: slowSocket } },
-}));
+writeFileSync(
+  slowConfig,
+  JSON.stringify({
+    ...JSON.parse(readFileSync(config, 'utf8')),
+    timeoutMs: 300_000,
+    runtime: { docker: { socket: slowSocket } },
+  }),
+);
 const runSlow = (args: string[], timeoutMs = 60_000) => runPlugin(info, args, { config: slowConfig, timeoutMs });
 
 /** Start `podvlan agent` in the node's namespace; resolves once it listens. */
 async function startAgent(): Promise<{ proc: ResultPromise; pid: number }> {
-  const proc = execa('ip', ['netns', 'exec', info.netns, BINARY, 'agent'], { env: { PODVLAN_CONFIG: config }, reject: false, buffer: false });
+  const proc = execa('ip', ['netns', 'exec', info.netns, BINARY, 'agent'], {
+    env: { PODVLAN_CONFIG: config },
+    reject: false,
+    buffer: false,
+  });
   await new Promise<void>((resolve, reject) => {
     proc.stdout!.once('data', () => resolve());
     proc.once('exit', () => reject(new Error('agent exited')));
@@ -71,12 +94,24 @@ function slowDocker(path: string) {
     client.on('data', (d) => upstream.write(d));
     upstream.on('data', (d) => setTimeout(() => client.write(d), delay));
     upstream.on('end', () => setTimeout(() => client.end(), delay));
-    for (const s of [client, upstream]) s.on('error', () => { client.destroy(); upstream.destroy(); });
-    client.on('close', () => { conns.delete(client); upstream.destroy(); });
+    for (const s of [client, upstream])
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    client.on('close', () => {
+      conns.delete(client);
+      upstream.destroy();
+    });
   });
   return {
     listen: () => new Promise<void>((r) => state.server!.listen(path, () => r())),
-    slow(ms: number) { state.delayMs = ms; state.asked = new Promise<void>((r) => { heard = r; }); },
+    slow(ms: number) {
+      state.delayMs = ms;
+      state.asked = new Promise<void>((r) => {
+        heard = r;
+      });
+    },
     asked: () => state.asked,
     close: () => {
       for (const c of conns) c.destroy();
@@ -86,8 +121,13 @@ function slowDocker(path: string) {
 }
 
 /** pids that logged a finished setup or teardown for the pod. */
-const workers = (pod: string) => readFileSync(join(dir, 'podvlan.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-  .filter((l) => l.pod === pod && ['set up', 'torn down', 'already set up'].includes(l.msg)).map((l) => l.pid as number);
+const workers = (pod: string) =>
+  readFileSync(join(dir, 'podvlan.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.pod === pod && ['set up', 'torn down', 'already set up'].includes(l.msg))
+    .map((l) => l.pid as number);
 
 describe('podvlan agent', () => {
   const ids: string[] = [];
@@ -114,9 +154,14 @@ describe('podvlan agent', () => {
     expect(workers('22-ag-a')).toEqual([agent.pid]);
     expect(await canPing(info, ids[0], b.stdout.split(' ')[2].split('/')[0])).toBe(true);
     expect((await run(['setup', 'default', '22-ag-a', ids[0]])).stdout).toMatch(/\(unchanged\)$/);
-    for (const [pod, id] of [['22-ag-a', ids[0]], ['22-ag-b', ids[1]]]) {
+    for (const [pod, id] of [
+      ['22-ag-a', ids[0]],
+      ['22-ag-b', ids[1]],
+    ]) {
       const r = await run(['teardown', 'default', pod, id]);
-      expect(r.stdout).toMatch(new RegExp(`^default/${pod}: removed 1 port\\(s\\) \\(pv[0-9a-f]{13}\\), released 1 address\\(es\\)$`));
+      expect(r.stdout).toMatch(
+        new RegExp(`^default/${pod}: removed 1 port\\(s\\) \\(pv[0-9a-f]{13}\\), released 1 address\\(es\\)$`),
+      );
     }
     expect(new Set([...workers('22-ag-a'), ...workers('22-ag-b')])).toEqual(new Set([agent.pid]));
     expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
@@ -155,13 +200,20 @@ describe('podvlan agent', () => {
   it('survives malformed requests and keeps serving', async () => {
     agent = await startAgent();
     const v = JSON.stringify(WIRE_VERSION);
-    for (const body of [`{"version":${v},"argv":[1,2,3]}`, 'null', `{"version":${v}}`, 'garbage',
+    for (const body of [
+      `{"version":${v},"argv":[1,2,3]}`,
+      'null',
+      `{"version":${v}}`,
+      'garbage',
       `{"version":${v},"argv":["status","default","x","${ids[0]}"]}`,
-      '{"version":"0.1.0","argv":["setup","a","b","c"]}']) {
+      '{"version":"0.1.0","argv":["setup","a","b","c"]}',
+    ]) {
       const reply = await new Promise<string>((resolve, reject) => {
         let got = '';
         const c = createConnection(socket, () => c.write(`${body}\n`));
-        c.on('data', (d) => { got += d; });
+        c.on('data', (d) => {
+          got += d;
+        });
         c.on('close', () => resolve(got));
         c.on('error', reject);
       });
@@ -238,8 +290,9 @@ describe('podvlan agent', () => {
       };
       next(0);`;
     try {
-      const caller = await execa('setpriv', [...NOBODY, '/usr/bin/node', '-e', callerScript, socket, config, ids[2]],
-        { reject: false });
+      const caller = await execa('setpriv', [...NOBODY, '/usr/bin/node', '-e', callerScript, socket, config, ids[2]], {
+        reject: false,
+      });
       expect(caller.exitCode, caller.stderr).toBe(0);
       expect(JSON.parse(caller.stdout)).toBe(''); // hung up on: neither READY nor a reply
     } finally {
@@ -249,7 +302,10 @@ describe('podvlan agent', () => {
     expect(workers('22-ag-nobody')).toEqual([]);
     expect(podRecords(stateDir).filter((r) => r.pod === '22-ag-nobody')).toEqual([]);
     expect(await ourPorts(info, [BRIDGE])).toEqual([]);
-    const refusals = readFileSync(join(dir, 'podvlan.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const refusals = readFileSync(join(dir, 'podvlan.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
       .filter((l) => l.pid === agent!.pid && l.msg === 'agent: refused a caller that is not root');
     expect(refusals.map((l) => l.uid)).toEqual([65534, 65534]);
     // A root caller still gets served.
@@ -287,7 +343,7 @@ describe('podvlan agent', () => {
   // The old caller gave up after 3 s without an acknowledgement or 120 s without an answer; a
   // 125 s call ran twice there (seen once, when this test held the call that long). 6 s keeps
   // the suite short and still outlasts the 3 s limit, which a caller must not apply after GO.
-  it('a call that outlasts the caller\'s 3 s limit runs exactly once, in the agent', async () => {
+  it("a call that outlasts the caller's 3 s limit runs exactly once, in the agent", async () => {
     const docker = slowDocker(slowSocket);
     await docker.listen();
     try {
@@ -364,9 +420,15 @@ describe('podvlan agent', () => {
     expect(existsSync(socket)).toBe(false);
     // Something else on the socket: one that hangs up, one that declines (another version).
     for (const reply of [undefined, JSON.stringify({ done: false, reason: 'agent is version 0.0.0' })]) {
-      const fake: Server = createServer((s) => { s.on('data', () => (reply ? s.end(reply) : s.destroy())); s.on('error', () => {}); });
+      const fake: Server = createServer((s) => {
+        s.on('data', () => (reply ? s.end(reply) : s.destroy()));
+        s.on('error', () => {});
+      });
       rmSync(socket, { force: true });
-      await new Promise<void>((resolve, reject) => { fake.once('error', reject); fake.listen(socket, () => resolve()); });
+      await new Promise<void>((resolve, reject) => {
+        fake.once('error', reject);
+        fake.listen(socket, () => resolve());
+      });
       try {
         await local(reply ? '22-ag-declined' : '22-ag-hungup');
       } finally {
@@ -379,10 +441,15 @@ describe('podvlan agent', () => {
   it('is found through every form of stateDir the full parser reads: a quoted key, an anchor', async () => {
     agent = await startAgent();
     const settings = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
-    const yaml = (stateDirLine: string) => Object.entries(settings)
-      .map(([k, v]) => (k === 'stateDir' ? stateDirLine : `${k}: ${JSON.stringify(v)}`)).join('\n');
+    const yaml = (stateDirLine: string) =>
+      Object.entries(settings)
+        .map(([k, v]) => (k === 'stateDir' ? stateDirLine : `${k}: ${JSON.stringify(v)}`))
+        .join('\n');
     const id = await startContainer(info);
-    for (const [name, line] of [['quoted', `"stateDir": ${stateDir}`], ['anchored', `stateDir: &dir ${stateDir}`]]) {
+    for (const [name, line] of [
+      ['quoted', `"stateDir": ${stateDir}`],
+      ['anchored', `stateDir: &dir ${stateDir}`],
+    ]) {
       const odd = join(dir, `${name}.yaml`);
       writeFileSync(odd, `${yaml(line)}\n`);
       const r = await runPlugin(info, ['setup', 'default', `22-ag-${name}`, id], { config: odd });

@@ -10,9 +10,18 @@ const BRIDGE = 'bad_br';
 const dir = join(info.dir, 'bad-input');
 const stateDir = join(dir, 'state');
 const network = (extra: Record<string, unknown> = {}) => ({
-  name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true,
+  name: 'vlannet',
+  bridge: BRIDGE,
+  datapathType: 'netdev',
+  primary: true,
   vlan: { fromPodName: '^(\\d+)-' },
-  ipam: { type: 'host-local', subnet: '10.232.0.0/24', rangeStart: '10.232.0.10', rangeEnd: '10.232.0.11', gateway: '10.232.0.1' },
+  ipam: {
+    type: 'host-local',
+    subnet: '10.232.0.0/24',
+    rangeStart: '10.232.0.10',
+    rangeEnd: '10.232.0.11',
+    gateway: '10.232.0.1',
+  },
   ...extra,
 });
 const config = writeConfig(info, dir, [network()]);
@@ -53,10 +62,19 @@ describe('bad input is refused with one line and leaves nothing behind', () => {
   });
 
   it.each([
-    ['Default', '22-a'], ['default', '22-A'], ['default', '22-a;reboot'], ['default', '$(reboot)'], ['a b', '22-a'],
-    ['default', '22-a`id`'], ['../etc', '22-a'], ['default', ''], ['default', '22-ä'], ['x'.repeat(64), '22-a'],
+    ['Default', '22-a'],
+    ['default', '22-A'],
+    ['default', '22-a;reboot'],
+    ['default', '$(reboot)'],
+    ['a b', '22-a'],
+    ['default', '22-a`id`'],
+    ['../etc', '22-a'],
+    ['default', ''],
+    ['default', '22-ä'],
+    ['x'.repeat(64), '22-a'],
   ])('refuses invalid names (%s %s)', async (ns, pod) => {
-    for (const cmd of ['setup', 'teardown', 'status']) await expectRefused([cmd, ns, pod, running], 2, /^podvlan: invalid (namespace|pod name)/);
+    for (const cmd of ['setup', 'teardown', 'status'])
+      await expectRefused([cmd, ns, pod, running], 2, /^podvlan: invalid (namespace|pod name)/);
     expect(stateFiles(stateDir)).toEqual([]);
   });
 
@@ -82,7 +100,11 @@ describe('bad input is refused with one line and leaves nothing behind', () => {
     await expectRefused(['setup', 'default', '22-c', ids[2]], 6, /exhausted/);
     expect(await bridgePorts(info, BRIDGE)).toEqual(kept);
     expect(stateFiles(stateDir)).toHaveLength(4); // two leases, two pod records
-    for (const [pod, id] of [['22-a', ids[0]], ['22-b', ids[1]]]) expect((await run(['teardown', 'default', pod, id])).exitCode).toBe(0);
+    for (const [pod, id] of [
+      ['22-a', ids[0]],
+      ['22-b', ids[1]],
+    ])
+      expect((await run(['teardown', 'default', pod, id])).exitCode).toBe(0);
     expect(stateFiles(stateDir)).toEqual([]);
   });
 
@@ -92,23 +114,48 @@ describe('bad input is refused with one line and leaves nothing behind', () => {
     await expectRefused(['setup', 'default', '22-a', running], 3, new RegExp(`${broken}.*not valid YAML`), broken);
     const invalid = writeConfig(info, join(dir, 'invalid'), [network({ vlan: { id: 5000 } })]);
     await expectRefused(['init'], 3, new RegExp(`${invalid}: networks\\.0\\.vlan`), invalid);
-    await expectRefused(['setup', 'default', '22-a', running], 3, /config .*missing.*no such file/, join(dir, 'missing.yaml'));
+    await expectRefused(
+      ['setup', 'default', '22-a', running],
+      3,
+      /config .*missing.*no such file/,
+      join(dir, 'missing.yaml'),
+    );
   });
 
   it('refuses when OVSDB or Docker cannot be reached', async () => {
     const noOvs = writeConfig(info, join(dir, 'no-ovs'), [network()], { ovsdb: `unix:${dir}/nothing.sock`, stateDir });
     await expectRefused(['setup', 'default', '22-a', running], 7, /cannot connect to OVSDB/, noOvs);
     await expectRefused(['init'], 7, /cannot connect to OVSDB/, noOvs);
-    const noDocker = writeConfig(info, join(dir, 'no-docker'), [network()], { runtime: { docker: { socket: `${dir}/nothing.sock` } }, stateDir });
+    const noDocker = writeConfig(info, join(dir, 'no-docker'), [network()], {
+      runtime: { docker: { socket: `${dir}/nothing.sock` } },
+      stateDir,
+    });
     await expectRefused(['setup', 'default', '22-a', running], 7, /cannot reach Docker/, noDocker);
     expect(stateFiles(stateDir)).toEqual([]);
   });
 
   it('rolls back a setup that fails in the pod (bad route) or at OVS (missing bridge)', async () => {
-    const badRoute = writeConfig(info, join(dir, 'bad-route'), [network({
-      ipam: { type: 'host-local', subnet: '10.232.0.0/24', gateway: '10.232.0.1', routes: [{ dst: '10.99.0.0/16', via: '192.168.77.1' }] },
-    })], { stateDir });
-    await expectRefused(['setup', 'default', '22-a', running], 8, /in the pod: (ip failed at "ip |netlink )route add 10\.99\.0\.0\/16/, badRoute);
+    const badRoute = writeConfig(
+      info,
+      join(dir, 'bad-route'),
+      [
+        network({
+          ipam: {
+            type: 'host-local',
+            subnet: '10.232.0.0/24',
+            gateway: '10.232.0.1',
+            routes: [{ dst: '10.99.0.0/16', via: '192.168.77.1' }],
+          },
+        }),
+      ],
+      { stateDir },
+    );
+    await expectRefused(
+      ['setup', 'default', '22-a', running],
+      8,
+      /in the pod: (ip failed at "ip |netlink )route add 10\.99\.0\.0\/16/,
+      badRoute,
+    );
     expect(stateFiles(stateDir)).toEqual([]);
     const noBridge = writeConfig(info, join(dir, 'no-bridge'), [network({ bridge: 'absent_br' })], { stateDir });
     await expectRefused(['setup', 'default', '22-a', running], 4, /bridge absent_br does not exist/, noBridge);
@@ -123,15 +170,36 @@ describe('bad input is refused with one line and leaves nothing behind', () => {
     const cfg = writeConfig(info, join(dir, 'datapath'), [network({ bridge: 'sys_br' })], { stateDir });
     await expectRefused(['init'], 5, /bridge sys_br exists with datapath_type system, but the config says netdev/, cfg);
     await ovsVsctl(info, ['--no-wait', 'del-br', 'sys_br']);
-    const log = readFileSync(join(dir, 'datapath', 'podvlan.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(dir, 'datapath', 'podvlan.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(log.at(-1)).toMatchObject({ level: 'error', kind: 'conflict', argv: ['init'] });
   });
 
   it('refuses a VLAN from a pod name that falls inside a cluster pool on the same bridge', async () => {
-    const cfg = writeConfig(info, join(dir, 'pool-clash'), [network(), {
-      name: 'tenant', bridge: BRIDGE, datapathType: 'netdev', interface: 'eth2', match: { namespace: '^nobody$' }, vlan: { pool: '100-199' },
-    }], { stateDir, etcd: { endpoints: ['http://127.0.0.1:1'] } });
-    await expectRefused(['setup', 'default', '150-x', running], 2, /VLAN 150 from pod name "150-x" belongs to network tenant \(VLAN pool 100-199\) on bridge bad_br, not to network vlannet$/, cfg);
+    const cfg = writeConfig(
+      info,
+      join(dir, 'pool-clash'),
+      [
+        network(),
+        {
+          name: 'tenant',
+          bridge: BRIDGE,
+          datapathType: 'netdev',
+          interface: 'eth2',
+          match: { namespace: '^nobody$' },
+          vlan: { pool: '100-199' },
+        },
+      ],
+      { stateDir, etcd: { endpoints: ['http://127.0.0.1:1'] } },
+    );
+    await expectRefused(
+      ['setup', 'default', '150-x', running],
+      2,
+      /VLAN 150 from pod name "150-x" belongs to network tenant \(VLAN pool 100-199\) on bridge bad_br, not to network vlannet$/,
+      cfg,
+    );
   });
 
   it('refuses unknown subcommands, missing and oversized arguments with one line', async () => {

@@ -23,16 +23,27 @@ const nodes = {} as Record<Node, NodeInfo>;
 const trunks: Record<Node, string[]> = { a: [], b: [], c: [] };
 
 const run = (node: Node, ...args: string[]) => runPlugin(nodes[node], args, { config: configs[node] });
-const ipOf = async (id: string) => /inet (\S+)\//.exec((await podExec(info, id, ['ip', '-4', 'addr', 'show', 'eth1'])).stdout)?.[1] ?? '';
+const ipOf = async (id: string) =>
+  /inet (\S+)\//.exec((await podExec(info, id, ['ip', '-4', 'addr', 'show', 'eth1'])).stdout)?.[1] ?? '';
 async function etcdKeys(): Promise<string[]> {
-  const { stdout } = await execa('ip', ['netns', 'exec', info.netns, 'etcdctl', '--endpoints', etcd.url, 'get', '--prefix', '--keys-only', PREFIX], { env: { ETCDCTL_API: '3' } });
+  const { stdout } = await execa(
+    'ip',
+    ['netns', 'exec', info.netns, 'etcdctl', '--endpoints', etcd.url, 'get', '--prefix', '--keys-only', PREFIX],
+    { env: { ETCDCTL_API: '3' } },
+  );
   return stdout.split('\n').filter(Boolean);
 }
 async function attachments(node: Node) {
   const r = await run(node, 'list', '--output', 'json');
   expect(r.exitCode, r.all).toBe(0);
   type Row = {
-    namespace: string; pod: string; containerId: string; tag: number; ip: string; bridge: string; port: string;
+    namespace: string;
+    pod: string;
+    containerId: string;
+    tag: number;
+    ip: string;
+    bridge: string;
+    port: string;
   };
   return (JSON.parse(r.stdout) as Row[]).filter((a) => a.bridge === bridgeOf(node));
 }
@@ -47,15 +58,33 @@ describe('cluster-wide allocation across three nodes', () => {
     etcd = started;
     for (const n of list) nodes[n.name as Node] = n;
     for (const n of NODES) {
-      configs[n] = writeConfig(nodes[n], join(info.dir, 'cluster', n), [{
-        name: 'tenant', bridge: bridgeOf(n), datapathType: 'netdev', primary: true,
-        vlan: { pool: '100-199', per: 'namespace' },
-        ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1', fixed: [{ namespace: 'team-a', pod: 'fixed-1', address: '10.241.0.250' }] },
-      }], { nodeName: `node-${n}`, etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 }, timeoutMs: 5000 });
+      configs[n] = writeConfig(
+        nodes[n],
+        join(info.dir, 'cluster', n),
+        [
+          {
+            name: 'tenant',
+            bridge: bridgeOf(n),
+            datapathType: 'netdev',
+            primary: true,
+            vlan: { pool: '100-199', per: 'namespace' },
+            ipam: {
+              type: 'etcd',
+              subnet: '10.241.0.0/24',
+              gateway: '10.241.0.1',
+              fixed: [{ namespace: 'team-a', pod: 'fixed-1', address: '10.241.0.250' }],
+            },
+          },
+        ],
+        { nodeName: `node-${n}`, etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 }, timeoutMs: 5000 },
+      );
       expect((await run(n, 'init')).exitCode).toBe(0);
     }
     // Trunks a-b and b-c between the nodes' namespaces: untagged OVS ports carry every VLAN.
-    for (const [x, y] of [['a', 'b'], ['b', 'c']] as const) {
+    for (const [x, y] of [
+      ['a', 'b'],
+      ['b', 'c'],
+    ] as const) {
       const [px, py] = await trunk(nodes[x], bridgeOf(x), nodes[y], bridgeOf(y));
       trunks[x].push(px);
       trunks[y].push(py);
@@ -101,7 +130,10 @@ describe('cluster-wide allocation across three nodes', () => {
     await setup('c', 'team-a', 'fixed-1');
     expect(await ipOf(pods['fixed-1'].id)).toBe('10.241.0.250');
     const r = await run('b', 'ipam', 'list', '-o', 'json');
-    const view = JSON.parse(r.stdout) as { addresses: { address: string; pod: string; node: string }[]; vlans: { tag: number; holder: string; members: unknown[] }[] };
+    const view = JSON.parse(r.stdout) as {
+      addresses: { address: string; pod: string; node: string }[];
+      vlans: { tag: number; holder: string; members: unknown[] }[];
+    };
     expect(view.addresses.find((x) => x.pod === 'fixed-1')).toMatchObject({ address: '10.241.0.250', node: 'node-c' });
     expect(view.vlans.find((v) => v.holder === 'team-a')?.members).toHaveLength(3);
     const show = JSON.parse((await run('a', 'ipam', 'show', 'team-b/db-1', '-o', 'json')).stdout);
@@ -142,16 +174,21 @@ describe('cluster-wide allocation across three nodes', () => {
   });
 
   it('3 nodes x 40 pods set up at once: every pod an address, none twice, one VLAN per namespace', async () => {
-    const batch = NODES.flatMap((node) => Array.from({ length: 40 }, (_, i) => ({ node, ns: `load-${i % 4}`, pod: `p-${node}-${i}`, id: '' })));
-    await Promise.all(Array.from({ length: 8 }, async (_, w) => {
-      for (let i = w; i < batch.length; i += 8) batch[i].id = await startContainer(info);
-    }));
+    const batch = NODES.flatMap((node) =>
+      Array.from({ length: 40 }, (_, i) => ({ node, ns: `load-${i % 4}`, pod: `p-${node}-${i}`, id: '' })),
+    );
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (let i = w; i < batch.length; i += 8) batch[i].id = await startContainer(info);
+      }),
+    );
     const results = await Promise.all(batch.map((p) => run(p.node, 'setup', p.ns, p.pod, p.id)));
     for (const r of results) expect(r.exitCode, r.all).toBe(0);
     const all = (await Promise.all(NODES.map(attachments))).flat().filter((a) => a.namespace.startsWith('load-'));
     expect(all).toHaveLength(120);
     expect(new Set(all.map((a) => a.ip)).size).toBe(120);
-    for (let k = 0; k < 4; k++) expect(new Set(all.filter((a) => a.namespace === `load-${k}`).map((a) => a.tag)).size).toBe(1);
+    for (let k = 0; k < 4; k++)
+      expect(new Set(all.filter((a) => a.namespace === `load-${k}`).map((a) => a.tag)).size).toBe(1);
     expect(new Set(all.map((a) => a.tag)).size).toBe(4);
     const down = await Promise.all(batch.map((p) => run(p.node, 'teardown', p.ns, p.pod, p.id)));
     for (const r of down) expect(r.exitCode, r.all).toBe(0);
@@ -164,9 +201,25 @@ describe('cluster-wide allocation across three nodes', () => {
     delete pods['gone-1'];
     await execa('docker', ['-H', `unix://${info.dockerSocket}`, 'rm', '-f', id]);
     // Node a's config now lists another network only (same bridge, so its ports stay in view).
-    const changed = writeConfig(nodes.a, join(info.dir, 'cluster', 'a2'), [{
-      name: 'other', bridge: bridgeOf('a'), datapathType: 'netdev', interface: 'eth9', match: { namespace: '^nobody$' }, vlan: { id: 999 },
-    }], { nodeName: 'node-a', stateDir: join(info.dir, 'cluster', 'a', 'state'), etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 } });
+    const changed = writeConfig(
+      nodes.a,
+      join(info.dir, 'cluster', 'a2'),
+      [
+        {
+          name: 'other',
+          bridge: bridgeOf('a'),
+          datapathType: 'netdev',
+          interface: 'eth9',
+          match: { namespace: '^nobody$' },
+          vlan: { id: 999 },
+        },
+      ],
+      {
+        nodeName: 'node-a',
+        stateDir: join(info.dir, 'cluster', 'a', 'state'),
+        etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 },
+      },
+    );
     expect((await etcdKeys()).some((k) => k.includes('team-d'))).toBe(true);
     const r = await runPlugin(nodes.a, ['gc', '-o', 'json'], { config: changed });
     expect(r.exitCode, r.all).toBe(0);
@@ -180,18 +233,25 @@ describe('cluster-wide allocation across three nodes', () => {
     // Node c is gone: node a, which runs nothing of team-e/lost-1, releases what etcd holds for it.
     const r = await run('a', 'ipam', 'release-vlan', 'tenant', 'team-e/lost-1');
     expect(r.exitCode, r.all).toBe(0);
-    expect(r.stdout).toBe(`left tenant vlan ${tag} (member team-e/lost-1, container ${pods['lost-1'].id.slice(0, 12)}, node node-c), tag freed`);
+    expect(r.stdout).toBe(
+      `left tenant vlan ${tag} (member team-e/lost-1, container ${pods['lost-1'].id.slice(0, 12)}, node node-c), tag freed`,
+    );
     expect((await etcdKeys()).filter((k) => k.includes('/vlan/') && k.includes('team-e'))).toEqual([]);
     const again = await run('a', 'ipam', 'release-vlan', 'tenant', 'team-e/lost-1');
-    expect([again.exitCode, again.stderr]).toEqual([4, 'podvlan: team-e/lost-1 is no member of a VLAN of network tenant']);
+    expect([again.exitCode, again.stderr]).toEqual([
+      4,
+      'podvlan: team-e/lost-1 is no member of a VLAN of network tenant',
+    ]);
     // A pod with a port on this very node: refused, and its VLAN stays.
     const refused = await run('a', 'ipam', 'release-vlan', 'tenant', 'team-a/web-1');
     expect(refused.exitCode).toBe(5);
-    expect(refused.stderr).toMatch(/^podvlan: team-a\/web-1 uses network tenant through port pv[0-9a-f]{13} on this node: tear the pod down first, or pass --force$/);
+    expect(refused.stderr).toMatch(
+      /^podvlan: team-a\/web-1 uses network tenant through port pv[0-9a-f]{13} on this node: tear the pod down first, or pass --force$/,
+    );
     expect((await etcdKeys()).some((k) => k.includes('/member/team-a/') && k.endsWith(pods['web-1'].id))).toBe(true);
   });
 
-  it('a renamed node keeps its running pods\' etcd holdings, and collects what its dead ones leaked', async () => {
+  it("a renamed node keeps its running pods' etcd holdings, and collects what its dead ones leaked", async () => {
     await setup('c', 'team-f', 'ren-1');
     await setup('c', 'team-f', 'leak-1');
     // leak-1's container dies and its port vanishes without a teardown (e.g. removed by hand):
@@ -201,31 +261,60 @@ describe('cluster-wide allocation across three nodes', () => {
     const [leakPort] = (await attachments('c')).filter((x) => x.pod === 'leak-1');
     await execa('ovs-vsctl', [`--db=${nodes.c.ovsdb}`, 'del-port', leakPort.port]);
     await execa('docker', ['-H', `unix://${info.dockerSocket}`, 'rm', '-f', leaked]);
-    const renamed = writeConfig(nodes.c, join(info.dir, 'cluster', 'c-renamed'), [{
-      name: 'tenant', bridge: bridgeOf('c'), datapathType: 'netdev', primary: true,
-      vlan: { pool: '100-199', per: 'namespace' },
-      ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
-    }], {
-      nodeName: 'node-c-renamed', stateDir: join(info.dir, 'cluster', 'c', 'state'), timeoutMs: 5000,
-      etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 },
-    });
+    const renamed = writeConfig(
+      nodes.c,
+      join(info.dir, 'cluster', 'c-renamed'),
+      [
+        {
+          name: 'tenant',
+          bridge: bridgeOf('c'),
+          datapathType: 'netdev',
+          primary: true,
+          vlan: { pool: '100-199', per: 'namespace' },
+          ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
+        },
+      ],
+      {
+        nodeName: 'node-c-renamed',
+        stateDir: join(info.dir, 'cluster', 'c', 'state'),
+        timeoutMs: 5000,
+        etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 },
+      },
+    );
     // Node b now takes c's old name (a reused host name): what it holds under that name is b's,
     // even though c's ports still carry the name.
-    const bAsOldC = writeConfig(nodes.b, join(info.dir, 'cluster', 'b-as-old-c'), [{
-      name: 'tenant', bridge: bridgeOf('b'), datapathType: 'netdev', primary: true,
-      vlan: { pool: '100-199', per: 'namespace' },
-      ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
-    }], {
-      nodeName: 'node-c', stateDir: join(info.dir, 'cluster', 'b', 'state'), timeoutMs: 5000,
-      etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 },
-    });
+    const bAsOldC = writeConfig(
+      nodes.b,
+      join(info.dir, 'cluster', 'b-as-old-c'),
+      [
+        {
+          name: 'tenant',
+          bridge: bridgeOf('b'),
+          datapathType: 'netdev',
+          primary: true,
+          vlan: { pool: '100-199', per: 'namespace' },
+          ipam: { type: 'etcd', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
+        },
+      ],
+      {
+        nodeName: 'node-c',
+        stateDir: join(info.dir, 'cluster', 'b', 'state'),
+        timeoutMs: 5000,
+        etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 },
+      },
+    );
     const reuse = await startContainer(info);
     const up = await runPlugin(nodes.b, ['setup', 'team-g', 'reuse-1', reuse], { config: bAsOldC });
     expect(up.exitCode, up.all).toBe(0);
     const before = (await attachments('c')).filter((x) => x.pod === 'ren-1');
     const r = await runPlugin(nodes.c, ['gc', '-o', 'json'], { config: renamed });
     expect(r.exitCode, r.all).toBe(0);
-    const actions = JSON.parse(r.stdout).actions as { action: string; namespace: string; pod?: string; target: string }[];
+    const actions = JSON.parse(r.stdout).actions as {
+      action: string;
+      namespace: string;
+      pod?: string;
+      target: string;
+    }[];
     expect(actions.filter((x) => `${x.namespace}/${x.pod}` !== 'team-f/leak-1')).toEqual([]);
     expect(actions.map((x) => x.action).sort()).toEqual(expect.arrayContaining(['leave-vlan', 'release-address']));
     expect((await etcdKeys()).filter((k) => k.includes(leaked))).toEqual([]);
@@ -255,7 +344,8 @@ describe('cluster-wide allocation across three nodes', () => {
   });
 
   it('teardown of everything leaves etcd without allocations', async () => {
-    for (const [pod, p] of Object.entries(pods)) expect((await run(p.node, 'teardown', p.ns, pod, p.id)).exitCode).toBe(0);
+    for (const [pod, p] of Object.entries(pods))
+      expect((await run(p.node, 'teardown', p.ns, pod, p.id)).exitCode).toBe(0);
     for (const n of NODES) expect(await bridgePorts(nodes[n], bridgeOf(n))).toEqual([...trunks[n]].sort());
     expect(await etcdKeys()).toEqual([]);
   });

@@ -11,17 +11,27 @@ const info = inject('sandbox');
 const dir = join(info.dir, 'concurrency');
 const stateDir = join(dir, 'state');
 const BRIDGE = 'conc_br';
-const config = writeConfig(info, dir, [{
-  name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan: { fromPodName: '^(\\d+)-' },
-  ipam: { type: 'host-local', subnet: '10.244.0.0/24', gateway: '10.244.0.1' },
-}]);
+const config = writeConfig(info, dir, [
+  {
+    name: 'vlannet',
+    bridge: BRIDGE,
+    datapathType: 'netdev',
+    primary: true,
+    vlan: { fromPodName: '^(\\d+)-' },
+    ipam: { type: 'host-local', subnet: '10.244.0.0/24', gateway: '10.244.0.1' },
+  },
+]);
 const run = (...args: string[]) => runPlugin(info, args, { config });
 
 describe('concurrent calls on one node', () => {
   const ids: string[] = [];
   beforeAll(async () => {
     expect((await run('init')).exitCode).toBe(0);
-    await Promise.all(Array.from({ length: 6 }, async () => { for (let i = 0; i < 5; i++) ids.push(await startContainer(info)); }));
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        for (let i = 0; i < 5; i++) ids.push(await startContainer(info));
+      }),
+    );
   });
   afterAll(() => teardownAll(info, config, [BRIDGE]));
 

@@ -12,17 +12,32 @@ const info = inject('sandbox');
 const dir = join(info.dir, 'crash');
 const stateDir = join(dir, 'state');
 const config = writeConfig(info, dir, [
-  { name: 'front', bridge: 'crash_br', datapathType: 'netdev', primary: true, vlan: { fromPodName: '^(\\d+)-' },
-    ipam: { type: 'host-local', subnet: '10.235.0.0/24', gateway: '10.235.0.1' } },
-  { name: 'back', bridge: 'crash_br', datapathType: 'netdev', interface: 'eth2', vlan: { id: 300 },
-    ipam: { type: 'host-local', subnet: '10.236.0.0/24' } },
+  {
+    name: 'front',
+    bridge: 'crash_br',
+    datapathType: 'netdev',
+    primary: true,
+    vlan: { fromPodName: '^(\\d+)-' },
+    ipam: { type: 'host-local', subnet: '10.235.0.0/24', gateway: '10.235.0.1' },
+  },
+  {
+    name: 'back',
+    bridge: 'crash_br',
+    datapathType: 'netdev',
+    interface: 'eth2',
+    vlan: { id: 300 },
+    ipam: { type: 'host-local', subnet: '10.236.0.0/24' },
+  },
 ]);
 const KILLS = Number(process.env.PODVLAN_CRASH_KILLS ?? 200);
 const run = (...args: string[]) => runPlugin(info, args, { config });
 
 /** Start a call and SIGKILL it after `delayMs`; true if the kill landed before it finished. */
 async function killDuring(args: string[], delayMs: number): Promise<boolean> {
-  const child = execa('ip', ['netns', 'exec', info.netns, BINARY, ...args], { env: { PODVLAN_CONFIG: config }, reject: false });
+  const child = execa('ip', ['netns', 'exec', info.netns, BINARY, ...args], {
+    env: { PODVLAN_CONFIG: config },
+    reject: false,
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
   const r = await child;
   clearTimeout(timer);
@@ -59,25 +74,31 @@ describe('crash safety under SIGKILL', () => {
       const killTeardown = i % 3 === 2;
       if (killTeardown) expect((await run('setup', 'crash', pod, id)).exitCode).toBe(0);
       const duration = killTeardown ? teardownMs : setupMs;
-      const delay = ((i * 7919) % 100) / 100 * duration * 1.2; // spread over the whole call and a bit past it
+      const delay = (((i * 7919) % 100) / 100) * duration * 1.2; // spread over the whole call and a bit past it
       if (await killDuring([killTeardown ? 'teardown' : 'setup', 'crash', pod, id], delay)) landed++;
 
       const recovery = ['setup', 'teardown', 'gc'][i % 3];
       if (recovery === 'gc') {
         const r = await run('gc', '-o', 'json');
         expect(r.exitCode, r.all).toBe(0);
-        for (const a of JSON.parse(r.stdout).actions as { action: string }[]) found[a.action] = (found[a.action] ?? 0) + 1;
+        for (const a of JSON.parse(r.stdout).actions as { action: string }[])
+          found[a.action] = (found[a.action] ?? 0) + 1;
       } else {
         const r = await run(recovery, 'crash', pod, id);
         expect(r.exitCode, `${recovery} after kill #${i}: ${r.all}`).toBe(0);
       }
-      expect(await audit(info, stateDir, ['crash_br'], { temps: recovery === 'gc' }), `after kill #${i} at ${delay.toFixed(1)} ms and ${recovery}`).toEqual([]);
+      expect(
+        await audit(info, stateDir, ['crash_br'], { temps: recovery === 'gc' }),
+        `after kill #${i} at ${delay.toFixed(1)} ms and ${recovery}`,
+      ).toEqual([]);
       // And the pod can always be set up again.
       const again = await run('setup', 'crash', pod, id);
       expect(again.exitCode, again.all).toBe(0);
       if (i % 2 === 0) expect((await run('teardown', 'crash', pod, id)).exitCode).toBe(0);
     }
-    console.log(`crash test: ${KILLS} kills (${landed} before the call ended; setup p50 ${setupMs.toFixed(0)} ms, teardown p50 ${teardownMs.toFixed(0)} ms); gc found: ${JSON.stringify(found)}`);
+    console.log(
+      `crash test: ${KILLS} kills (${landed} before the call ended; setup p50 ${setupMs.toFixed(0)} ms, teardown p50 ${teardownMs.toFixed(0)} ms); gc found: ${JSON.stringify(found)}`,
+    );
     expect(landed).toBeGreaterThanOrEqual(Math.min(100, KILLS / 2));
   });
 });

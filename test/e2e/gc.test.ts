@@ -13,10 +13,16 @@ const info = inject('sandbox');
 const dir = join(info.dir, 'gc');
 const stateDir = join(dir, 'state');
 const BRIDGE = 'gc_br';
-const config = writeConfig(info, dir, [{
-  name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan: { fromPodName: '^(\\d+)-' },
-  ipam: { type: 'host-local', subnet: '10.234.0.0/24', gateway: '10.234.0.1' },
-}]);
+const config = writeConfig(info, dir, [
+  {
+    name: 'vlannet',
+    bridge: BRIDGE,
+    datapathType: 'netdev',
+    primary: true,
+    vlan: { fromPodName: '^(\\d+)-' },
+    ipam: { type: 'host-local', subnet: '10.234.0.0/24', gateway: '10.234.0.1' },
+  },
+]);
 const run = (...args: string[]) => runPlugin(info, args, { config });
 const gcJson = async (...flags: string[]) => {
   const r = await run('gc', '-o', 'json', ...flags);
@@ -25,7 +31,8 @@ const gcJson = async (...flags: string[]) => {
   return JSON.parse(r.stdout) as { actions: Action[]; busy: { namespace: string; pod: string }[] };
 };
 const podOf = (a: { namespace?: string; pod?: string }) => `${a.namespace}/${a.pod}`;
-const ipOf = async (id: string) => /inet (\S+)\//.exec((await podExec(info, id, ['ip', '-4', 'addr', 'show', 'eth1'])).stdout)?.[1] ?? '';
+const ipOf = async (id: string) =>
+  /inet (\S+)\//.exec((await podExec(info, id, ['ip', '-4', 'addr', 'show', 'eth1'])).stdout)?.[1] ?? '';
 
 describe('gc', () => {
   afterAll(() => teardownAll(info, config, [BRIDGE]));
@@ -45,7 +52,10 @@ describe('gc', () => {
     await docker(info, ['restart', '-t', '0', pods['22-restarted']]);
     const before = await ourPorts(info, [BRIDGE]);
     const r = await gcJson('--dry-run');
-    const removed = r.actions.filter((a) => a.action === 'remove-port').map(podOf).sort();
+    const removed = r.actions
+      .filter((a) => a.action === 'remove-port')
+      .map(podOf)
+      .sort();
     expect(removed).toEqual(['default/22-killed', 'default/22-removed', 'default/22-restarted']);
     // The vocabulary of list and ipam: namespace, pod, containerId (full).
     const keys = ['action', 'containerId', 'namespace', 'pod', 'reason', 'target'];
@@ -59,11 +69,21 @@ describe('gc', () => {
     const r = await gcJson();
     expect(r.actions.filter((a) => a.action === 'remove-port')).toHaveLength(3);
     expect((await ourPorts(info, [BRIDGE])).map((p) => p.pod).sort()).toEqual(['22-live-a', '22-live-b']);
-    expect(leaseFiles(stateDir).map((l) => l.address).sort()).toEqual(liveIps.sort());
-    expect(podRecords(stateDir).map((x) => x.pod).sort()).toEqual(['22-live-a', '22-live-b']);
+    expect(
+      leaseFiles(stateDir)
+        .map((l) => l.address)
+        .sort(),
+    ).toEqual(liveIps.sort());
+    expect(
+      podRecords(stateDir)
+        .map((x) => x.pod)
+        .sort(),
+    ).toEqual(['22-live-a', '22-live-b']);
     expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
     expect(await canPing(info, pods['22-live-a'], liveIps[1])).toBe(true);
-    expect(parseKubeletStatus((await run('status', 'default', '22-live-a', pods['22-live-a'])).all)?.ip).toBe(liveIps[0]);
+    expect(parseKubeletStatus((await run('status', 'default', '22-live-a', pods['22-live-a'])).all)?.ip).toBe(
+      liveIps[0],
+    );
     expect((await gcJson()).actions).toEqual([]);
   });
 
@@ -74,12 +94,32 @@ describe('gc', () => {
     await execa('ip', ['-n', info.netns, 'link', 'add', orphan, 'type', 'veth', 'peer', 'name', 'gcpeer1']);
     // A lease with no port, for a running container (a setup killed after leasing).
     const leaseDir = join(stateDir, 'ipam', 'vlannet');
-    writeFileSync(join(leaseDir, '10.234.0.200'), JSON.stringify({ network: 'vlannet', namespace: 'default', pod: '22-half', containerId: live, interface: 'eth1', address: '10.234.0.200', since: 'x' }));
+    writeFileSync(
+      join(leaseDir, '10.234.0.200'),
+      JSON.stringify({
+        network: 'vlannet',
+        namespace: 'default',
+        pod: '22-half',
+        containerId: live,
+        interface: 'eth1',
+        address: '10.234.0.200',
+        since: 'x',
+      }),
+    );
     // A setup killed after its veth: record not ready, veth present.
     const half = hostVethName('default', '22-unfinished', 'vlannet');
     await execa('ip', ['-n', info.netns, 'link', 'add', half, 'type', 'veth', 'peer', 'name', 'gcpeer2']);
     mkdirSync(join(stateDir, 'pods'), { recursive: true });
-    writeFileSync(join(stateDir, 'pods', 'default_22-unfinished.json'), JSON.stringify({ namespace: 'default', pod: '22-unfinished', containerId: live, ready: false, attachments: [{ network: 'vlannet', interface: 'eth1', port: half, tag: 22 }] }));
+    writeFileSync(
+      join(stateDir, 'pods', 'default_22-unfinished.json'),
+      JSON.stringify({
+        namespace: 'default',
+        pod: '22-unfinished',
+        containerId: live,
+        ready: false,
+        attachments: [{ network: 'vlannet', interface: 'eth1', port: half, tag: 22 }],
+      }),
+    );
     // A live pod whose record was lost (killed between port and record).
     await execa('rm', [join(stateDir, 'pods', 'default_22-live-b.json')]);
     // Temp files of a dead writer.
@@ -88,17 +128,21 @@ describe('gc', () => {
 
     const r = await gcJson();
     const kinds = r.actions.map((a) => `${a.action} ${a.target}`).sort();
-    expect(kinds).toEqual([
-      `delete-veth ${half}`,
-      `delete-veth ${orphan}`,
-      'release-address vlannet/10.234.0.200',
-      `remove-record default/22-unfinished`,
-      `remove-temp-file ${join(stateDir, 'pods', 'default_x.json.tmp-999999')}`,
-      `remove-temp-file ${join(leaseDir, '.tmp-999999-10.234.0.201')}`,
-      'rewrite-record default/22-live-b',
-    ].sort());
+    expect(kinds).toEqual(
+      [
+        `delete-veth ${half}`,
+        `delete-veth ${orphan}`,
+        'release-address vlannet/10.234.0.200',
+        `remove-record default/22-unfinished`,
+        `remove-temp-file ${join(stateDir, 'pods', 'default_x.json.tmp-999999')}`,
+        `remove-temp-file ${join(leaseDir, '.tmp-999999-10.234.0.201')}`,
+        'rewrite-record default/22-live-b',
+      ].sort(),
+    );
     expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
-    expect(parseKubeletStatus((await run('status', 'default', '22-live-b', pods['22-live-b'])).all)?.ip).toBe(await ipOf(pods['22-live-b']));
+    expect(parseKubeletStatus((await run('status', 'default', '22-live-b', pods['22-live-b'])).all)?.ip).toBe(
+      await ipOf(pods['22-live-b']),
+    );
   });
 
   it('ipam release frees a lease by hand, and refuses one a port still uses unless forced', async () => {
@@ -107,7 +151,18 @@ describe('gc', () => {
     expect(refused.exitCode, refused.all).toBe(5);
     expect(refused.all).toMatch(/in use by port pv[0-9a-f]{13} of default\/22-live-a/);
     const leaseDir = join(stateDir, 'ipam', 'vlannet');
-    writeFileSync(join(leaseDir, '10.234.0.222'), JSON.stringify({ network: 'vlannet', namespace: 'default', pod: '22-stray', containerId: 'f'.repeat(64), interface: 'eth1', address: '10.234.0.222', since: 'then' }));
+    writeFileSync(
+      join(leaseDir, '10.234.0.222'),
+      JSON.stringify({
+        network: 'vlannet',
+        namespace: 'default',
+        pod: '22-stray',
+        containerId: 'f'.repeat(64),
+        interface: 'eth1',
+        address: '10.234.0.222',
+        since: 'then',
+      }),
+    );
     const listed = JSON.parse((await run('ipam', 'list', '-o', 'json')).stdout);
     expect(listed.addresses.map((a: { address: string }) => a.address)).toContain('10.234.0.222');
     const r = await run('ipam', 'release', 'vlannet', '10.234.0.222');
@@ -126,7 +181,9 @@ describe('gc', () => {
     writeFileSync(join(leases, liveIp), '');
     try {
       const r = await gcJson();
-      expect(r.actions).toEqual([{ action: 'remove-lease', target: 'vlannet/10.234.0.200', reason: 'unreadable lease file that no port uses' }]);
+      expect(r.actions).toEqual([
+        { action: 'remove-lease', target: 'vlannet/10.234.0.200', reason: 'unreadable lease file that no port uses' },
+      ]);
       expect(existsSync(join(leases, '10.234.0.200'))).toBe(false);
       expect(existsSync(join(leases, liveIp))).toBe(true);
     } finally {
@@ -150,8 +207,20 @@ describe('gc', () => {
       holder.kill('SIGKILL');
       await holder.catch(() => undefined);
     }
-    const noDocker = writeConfig(info, join(dir, 'no-docker'), [{ name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', vlan: { fromPodName: '^(\\d+)-' }, ipam: { type: 'host-local', subnet: '10.234.0.0/24', gateway: '10.234.0.1' } }],
-      { stateDir, runtime: { docker: { socket: join(dir, 'nothing.sock') } } });
+    const noDocker = writeConfig(
+      info,
+      join(dir, 'no-docker'),
+      [
+        {
+          name: 'vlannet',
+          bridge: BRIDGE,
+          datapathType: 'netdev',
+          vlan: { fromPodName: '^(\\d+)-' },
+          ipam: { type: 'host-local', subnet: '10.234.0.0/24', gateway: '10.234.0.1' },
+        },
+      ],
+      { stateDir, runtime: { docker: { socket: join(dir, 'nothing.sock') } } },
+    );
     const refused = await runPlugin(info, ['gc'], { config: noDocker });
     expect(refused.exitCode).toBe(7);
     expect(await bridgePorts(info, BRIDGE)).toHaveLength(2);

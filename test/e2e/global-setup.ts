@@ -7,7 +7,9 @@ import { BINARY } from '../support/plugin';
 import { type SandboxInfo, startSandbox, stopSandbox } from '../support/sandbox';
 
 declare module 'vitest' {
-  export interface ProvidedContext { sandbox: SandboxInfo }
+  export interface ProvidedContext {
+    sandbox: SandboxInfo;
+  }
 }
 
 export default async function setup(project: TestProject) {

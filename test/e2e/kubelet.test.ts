@@ -6,7 +6,18 @@ import { readdirSync, statSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { BINARY, bridgePorts, heldLocks, hostVeths, ovsVsctl, parseKubeletStatus, portTag, runPlugin, stateFiles, writeConfig } from '../support/plugin';
+import {
+  BINARY,
+  bridgePorts,
+  heldLocks,
+  hostVeths,
+  ovsVsctl,
+  parseKubeletStatus,
+  portTag,
+  runPlugin,
+  stateFiles,
+  writeConfig,
+} from '../support/plugin';
 import { canPing, docker, podExec, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
@@ -32,14 +43,45 @@ async function podIp(id: string): Promise<string> {
 describe('kubelet exec plugin flow', () => {
   beforeAll(async () => {
     // The config is written aside, then installed with the executable by scripts/install-node.sh.
-    const staged = writeConfig(info, join(info.dir, 'kubelet', 'staged'), [{
-      name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', interface: 'eth1', mtu: 1400, primary: true,
-      match: { namespace: '^prod-', podName: '^\\d+-' },
-      vlan: { fromPodName: '^(\\d+)-' },
-      ipam: { type: 'host-local', subnet: '10.231.0.0/24', rangeStart: '10.231.0.10', rangeEnd: '10.231.0.250', gateway: '10.231.0.1' },
-    }], { stateDir, logFile: join(pluginDir, 'podvlan.log') });
-    const install = await execa('bash', [join(__dirname, '../../scripts/install-node.sh'), '--binary', BINARY, '--plugin-dir', join(info.dir, 'kubelet', 'plugins'),
-      '--vendor', 'acme', '--config', staged], { all: true, reject: false });
+    const staged = writeConfig(
+      info,
+      join(info.dir, 'kubelet', 'staged'),
+      [
+        {
+          name: 'vlannet',
+          bridge: BRIDGE,
+          datapathType: 'netdev',
+          interface: 'eth1',
+          mtu: 1400,
+          primary: true,
+          match: { namespace: '^prod-', podName: '^\\d+-' },
+          vlan: { fromPodName: '^(\\d+)-' },
+          ipam: {
+            type: 'host-local',
+            subnet: '10.231.0.0/24',
+            rangeStart: '10.231.0.10',
+            rangeEnd: '10.231.0.250',
+            gateway: '10.231.0.1',
+          },
+        },
+      ],
+      { stateDir, logFile: join(pluginDir, 'podvlan.log') },
+    );
+    const install = await execa(
+      'bash',
+      [
+        join(__dirname, '../../scripts/install-node.sh'),
+        '--binary',
+        BINARY,
+        '--plugin-dir',
+        join(info.dir, 'kubelet', 'plugins'),
+        '--vendor',
+        'acme',
+        '--config',
+        staged,
+      ],
+      { all: true, reject: false },
+    );
     expect(install.exitCode, install.all).toBe(0);
     expect(install.all).toMatch(/--network-plugin=acme\/podvlan/);
     for (const p of pods) p.id = await startContainer(info);
@@ -65,7 +107,16 @@ describe('kubelet exec plugin flow', () => {
     const ports = await bridgePorts(info, BRIDGE);
     expect(ports).toHaveLength(3);
     for (const port of ports) expect(port.length).toBeLessThanOrEqual(15);
-    const list = (JSON.parse((await call('list', '--output', 'json')).stdout) as { namespace: string; pod: string; port: string; tag: number; ip: string; containerId: string }[]).filter((a) => a.namespace === NS);
+    const list = (
+      JSON.parse((await call('list', '--output', 'json')).stdout) as {
+        namespace: string;
+        pod: string;
+        port: string;
+        tag: number;
+        ip: string;
+        containerId: string;
+      }[]
+    ).filter((a) => a.namespace === NS);
     expect(list.map((a) => a.pod).sort()).toEqual(pods.map((p) => p.name).sort());
     for (const p of pods) {
       const a = list.find((x) => x.pod === p.name)!;

@@ -5,7 +5,15 @@
 import { execa, type ResultPromise } from 'execa';
 import { spawnSync } from 'node:child_process';
 import {
-  accessSync, chmodSync, constants, copyFileSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync,
+  accessSync,
+  chmodSync,
+  constants,
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,10 +32,21 @@ chmodSync(dir, 0o755);
 const stateDir = join(dir, 'state');
 const BRIDGE = 'lock_br';
 const TIMEOUT_MS = 3000;
-const config = writeConfig(info, dir, [{
-  name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan: { fromPodName: '^(\\d+)-' },
-  ipam: { type: 'host-local', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
-}], { timeoutMs: TIMEOUT_MS });
+const config = writeConfig(
+  info,
+  dir,
+  [
+    {
+      name: 'vlannet',
+      bridge: BRIDGE,
+      datapathType: 'netdev',
+      primary: true,
+      vlan: { fromPodName: '^(\\d+)-' },
+      ipam: { type: 'host-local', subnet: '10.241.0.0/24', gateway: '10.241.0.1' },
+    },
+  ],
+  { timeoutMs: TIMEOUT_MS },
+);
 const run = (...args: string[]) => runPlugin(info, args, { config });
 const POD = '22-victim';
 
@@ -68,8 +87,24 @@ function hostile(bun: string): ResultPromise {
     }
     console.log(JSON.stringify(report));
     setInterval(() => {}, 1000);`;
-  return execa('ip', ['netns', 'exec', info.netns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
-    'env', 'HOME=/nonexistent', bun, '-e', script], { buffer: false, reject: false, cwd: '/' });
+  return execa(
+    'ip',
+    [
+      'netns',
+      'exec',
+      info.netns,
+      'setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      'env',
+      'HOME=/nonexistent',
+      bun,
+      '-e',
+      script,
+    ],
+    { buffer: false, reject: false, cwd: '/' },
+  );
 }
 
 describe('a pod lock no unprivileged user can take', () => {

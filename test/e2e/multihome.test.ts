@@ -2,20 +2,54 @@
 // addresses, one fixed tag with a static address) and a network whose match skips the pod.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bridgePorts, hostVeths, parseKubeletStatus, portTag, runPlugin, stateFiles, writeConfig, teardownAll } from '../support/plugin';
+import {
+  bridgePorts,
+  hostVeths,
+  parseKubeletStatus,
+  portTag,
+  runPlugin,
+  stateFiles,
+  writeConfig,
+  teardownAll,
+} from '../support/plugin';
 import { podExec, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
 const dir = join(info.dir, 'multihome');
 const config = writeConfig(info, dir, [
-  { name: 'front', bridge: 'mh_front', datapathType: 'netdev', interface: 'net1', primary: true,
+  {
+    name: 'front',
+    bridge: 'mh_front',
+    datapathType: 'netdev',
+    interface: 'net1',
+    primary: true,
     vlan: { fromPodName: '^(\\d+)-' },
-    ipam: { type: 'host-local', subnet: '10.233.0.0/24', gateway: '10.233.0.1', exclude: ['10.233.0.2'], routes: [{ dst: '10.240.0.0/16' }] } },
-  { name: 'storage', bridge: 'mh_back', datapathType: 'netdev', interface: 'net2', mtu: 9000,
+    ipam: {
+      type: 'host-local',
+      subnet: '10.233.0.0/24',
+      gateway: '10.233.0.1',
+      exclude: ['10.233.0.2'],
+      routes: [{ dst: '10.240.0.0/16' }],
+    },
+  },
+  {
+    name: 'storage',
+    bridge: 'mh_back',
+    datapathType: 'netdev',
+    interface: 'net2',
+    mtu: 9000,
     match: { podName: '-db$' },
     vlan: { id: 100 },
-    ipam: { type: 'static', address: '192.168.255.126/24' } },
-  { name: 'other', bridge: 'mh_back', datapathType: 'netdev', interface: 'net3', match: { namespace: '^other-' }, vlan: { id: 200 } },
+    ipam: { type: 'static', address: '192.168.255.126/24' },
+  },
+  {
+    name: 'other',
+    bridge: 'mh_back',
+    datapathType: 'netdev',
+    interface: 'net3',
+    match: { namespace: '^other-' },
+    vlan: { id: 200 },
+  },
 ]);
 const run = (...args: string[]) => runPlugin(info, args, { config });
 
@@ -69,7 +103,11 @@ describe('multi-homed pods', () => {
   });
 
   it('teardown removes both attachments and both addresses', async () => {
-    for (const [pod, id] of [['7-db', db], ['7-web', web]]) expect((await run('teardown', 'shop', pod, id)).exitCode).toBe(0);
+    for (const [pod, id] of [
+      ['7-db', db],
+      ['7-web', web],
+    ])
+      expect((await run('teardown', 'shop', pod, id)).exitCode).toBe(0);
     expect(await bridgePorts(info, 'mh_front')).toEqual([]);
     expect(await bridgePorts(info, 'mh_back')).toEqual([]);
     expect(await hostVeths(info)).toEqual([]);

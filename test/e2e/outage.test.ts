@@ -15,10 +15,21 @@ const stateDir = join(dir, 'state');
 const BRIDGE = 'out_br';
 const TIMEOUT_MS = 1000;
 const BOUND_MS = 3 * TIMEOUT_MS + 2000; // a few bounded waits plus rollback, never a hang
-const config = writeConfig(info, dir, [{
-  name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan: { fromPodName: '^(\\d+)-' },
-  ipam: { type: 'host-local', subnet: '10.237.0.0/24', gateway: '10.237.0.1' },
-}], { timeoutMs: TIMEOUT_MS });
+const config = writeConfig(
+  info,
+  dir,
+  [
+    {
+      name: 'vlannet',
+      bridge: BRIDGE,
+      datapathType: 'netdev',
+      primary: true,
+      vlan: { fromPodName: '^(\\d+)-' },
+      ipam: { type: 'host-local', subnet: '10.237.0.0/24', gateway: '10.237.0.1' },
+    },
+  ],
+  { timeoutMs: TIMEOUT_MS },
+);
 const run = (...args: string[]) => runPlugin(info, args, { config });
 const pid = (file: string) => Number(readFileSync(join(info.dir, file), 'utf8').trim());
 

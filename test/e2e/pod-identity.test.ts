@@ -6,7 +6,16 @@ import { execa } from 'execa';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bridgePorts, hostVeths, ovsVsctl, parseKubeletStatus, runPlugin, stateFiles, teardownAll, writeConfig } from '../support/plugin';
+import {
+  bridgePorts,
+  hostVeths,
+  ovsVsctl,
+  parseKubeletStatus,
+  runPlugin,
+  stateFiles,
+  teardownAll,
+  writeConfig,
+} from '../support/plugin';
 import { type EtcdServer, startEtcd } from '../integration/etcd-server';
 import { docker, podExec, startContainer } from '../support/sandbox';
 
@@ -14,10 +23,16 @@ const info = inject('sandbox');
 const BRIDGE = 'ids_br';
 const dir = join(info.dir, 'pod-identity');
 const stateDir = join(dir, 'state');
-const config = writeConfig(info, dir, [{
-  name: 'idnet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan: { id: 71 },
-  ipam: { type: 'host-local', subnet: '10.250.0.0/24', gateway: '10.250.0.1' },
-}]);
+const config = writeConfig(info, dir, [
+  {
+    name: 'idnet',
+    bridge: BRIDGE,
+    datapathType: 'netdev',
+    primary: true,
+    vlan: { id: 71 },
+    ipam: { type: 'host-local', subnet: '10.250.0.0/24', gateway: '10.250.0.1' },
+  },
+]);
 const run = (...args: string[]) => runPlugin(info, args, { config });
 
 async function podIp(id: string): Promise<string> {
@@ -25,17 +40,30 @@ async function podIp(id: string): Promise<string> {
   return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout)?.[1] ?? '';
 }
 
-interface Row { namespace: string; pod: string; containerId: string; port: string; ip?: string }
+interface Row {
+  namespace: string;
+  pod: string;
+  containerId: string;
+  port: string;
+  ip?: string;
+}
 const listed = async (...extra: string[]): Promise<Row[]> => {
   const r = await run('list', '-o', 'json', ...extra);
   expect(r.exitCode, r.all).toBe(0);
-  return (JSON.parse(r.stdout) as Row[]).filter((a) => a.port && (a as unknown as { bridge: string }).bridge === BRIDGE);
+  return (JSON.parse(r.stdout) as Row[]).filter(
+    (a) => a.port && (a as unknown as { bridge: string }).bridge === BRIDGE,
+  );
 };
 const leases = () => {
   const d = join(stateDir, 'ipam', 'idnet');
-  return readdirSync(d).filter((n) => !n.startsWith('.')).map((n) => JSON.parse(readFileSync(join(d, n), 'utf8')) as { address: string; containerId: string; pod: string });
+  return readdirSync(d)
+    .filter((n) => !n.startsWith('.'))
+    .map((n) => JSON.parse(readFileSync(join(d, n), 'utf8')) as { address: string; containerId: string; pod: string });
 };
-const records = () => readdirSync(join(stateDir, 'pods')).map((n) => JSON.parse(readFileSync(join(stateDir, 'pods', n), 'utf8')) as { pod: string; containerId: string });
+const records = () =>
+  readdirSync(join(stateDir, 'pods')).map(
+    (n) => JSON.parse(readFileSync(join(stateDir, 'pods', n), 'utf8')) as { pod: string; containerId: string },
+  );
 
 beforeAll(async () => {
   expect((await run('init')).exitCode).toBe(0);
@@ -44,7 +72,9 @@ afterAll(() => teardownAll(info, config, [BRIDGE]));
 
 describe('a container given by a short id', () => {
   let id = '';
-  beforeAll(async () => { id = await startContainer(info); });
+  beforeAll(async () => {
+    id = await startContainer(info);
+  });
 
   it('is recorded under its full id everywhere, and status, list, ipam and a retried setup find it by either', async () => {
     const short = id.slice(0, 12);
@@ -55,9 +85,19 @@ describe('a container given by a short id', () => {
     // The state of record, the lease and the pod record hold the 64-digit id.
     const [port] = await bridgePorts(info, BRIDGE);
     // ovs-vsctl quotes a string only when it could be read as something else (one that starts with a digit).
-    expect((await ovsVsctl(info, ['get', 'Port', port, 'external_ids:podvlan/containerId'])).replace(/"/g, '')).toBe(id);
-    expect(leases().filter((l) => l.pod === 'short-1').map((l) => l.containerId)).toEqual([id]);
-    expect(records().filter((r) => r.pod === 'short-1').map((r) => r.containerId)).toEqual([id]);
+    expect((await ovsVsctl(info, ['get', 'Port', port, 'external_ids:podvlan/containerId'])).replace(/"/g, '')).toBe(
+      id,
+    );
+    expect(
+      leases()
+        .filter((l) => l.pod === 'short-1')
+        .map((l) => l.containerId),
+    ).toEqual([id]);
+    expect(
+      records()
+        .filter((r) => r.pod === 'short-1')
+        .map((r) => r.containerId),
+    ).toEqual([id]);
     for (const given of [id, short, id.slice(0, 30)]) {
       expect(parseKubeletStatus((await run('status', 'ids', 'short-1', given)).all)?.ip, given).toBe(ip);
     }
@@ -65,7 +105,9 @@ describe('a container given by a short id', () => {
     expect((await listed('--container', id)).map((a) => a.containerId)).toEqual([id]);
     const shown = await run('ipam', 'show', short, '-o', 'json');
     expect(shown.exitCode, shown.all).toBe(0);
-    expect((JSON.parse(shown.stdout) as { addresses: { address: string; containerId: string }[] }).addresses).toEqual([expect.objectContaining({ address: ip, containerId: id })]);
+    expect((JSON.parse(shown.stdout) as { addresses: { address: string; containerId: string }[] }).addresses).toEqual([
+      expect.objectContaining({ address: ip, containerId: id }),
+    ]);
     // Same attachment: the full id changes nothing, keeps the address.
     const again = await run('setup', 'ids', 'short-1', id);
     expect(again.exitCode, again.all).toBe(0);
@@ -158,7 +200,11 @@ describe('the longest valid names', () => {
   it('work for setup, status, list, ipam, gc and teardown', async () => {
     expect(ns).toHaveLength(63);
     expect(podA).toHaveLength(253);
-    for (const [pod, id] of [[podA, ids.a], [podB, ids.b], [podC, ids.c]]) {
+    for (const [pod, id] of [
+      [podA, ids.a],
+      [podB, ids.b],
+      [podC, ids.c],
+    ]) {
       const r = await run('setup', ns, pod, id);
       expect(r.exitCode, r.all).toBe(0);
     }
@@ -168,16 +214,27 @@ describe('the longest valid names', () => {
     expect(parseKubeletStatus((await run('status', ns, podA, ids.a)).all)?.ip).toBe(ipA);
     expect(parseKubeletStatus((await run('status', ns, podB, ids.b)).all)?.ip).toBe(ipB);
     expect(parseKubeletStatus((await run('status', ns, podC, ids.c)).all)?.ip).toBe(await podIp(ids.c));
-    expect((await listed()).filter((a) => a.namespace === ns).map((a) => a.pod).sort()).toEqual([podC, podA, podB]);
+    expect(
+      (await listed())
+        .filter((a) => a.namespace === ns)
+        .map((a) => a.pod)
+        .sort(),
+    ).toEqual([podC, podA, podB]);
     const shown = await run('ipam', 'show', `${ns}/${podA}`, '-o', 'json');
     expect(shown.exitCode, shown.all).toBe(0);
-    expect((JSON.parse(shown.stdout) as { addresses: { address: string }[] }).addresses.map((a) => a.address)).toEqual([ipA]);
+    expect((JSON.parse(shown.stdout) as { addresses: { address: string }[] }).addresses.map((a) => a.address)).toEqual([
+      ipA,
+    ]);
     const gc = await run('gc', '-o', 'json');
     expect(gc.exitCode, gc.all).toBe(0);
     expect(JSON.parse(gc.stdout).actions).toEqual([]);
     // A repeated setup finds its own record: unchanged.
     expect((await run('setup', ns, podA, ids.a)).all).toMatch(/\(unchanged\)/);
-    for (const [pod, id] of [[podA, ids.a], [podB, ids.b], [podC, ids.c]]) {
+    for (const [pod, id] of [
+      [podA, ids.a],
+      [podB, ids.b],
+      [podC, ids.c],
+    ]) {
       const r = await run('teardown', ns, pod, id);
       expect(r.exitCode, r.all).toBe(0);
       expect(r.all).toMatch(/removed 1 port\(s\)/);
@@ -189,17 +246,29 @@ describe('the longest valid names', () => {
 
 describe('a new sandbox of the same pod, then a late teardown of the old one', () => {
   const POD = 'resandboxed';
-  interface Seen { port: string; ip: string; status: string; veth: string; lease: string[] }
+  interface Seen {
+    port: string;
+    ip: string;
+    status: string;
+    veth: string;
+    lease: string[];
+  }
   const observe = async (id: string): Promise<Seen> => {
     const rows = (await listed()).filter((a) => a.pod === POD && a.containerId === id);
     const port = rows[0]?.port ?? '';
-    const veth = port ? (await execa('ip', ['-n', info.netns, '-o', 'link', 'show', port], { reject: false })).stdout.split(':')[1]?.trim() ?? '' : '';
+    const veth = port
+      ? ((await execa('ip', ['-n', info.netns, '-o', 'link', 'show', port], { reject: false })).stdout
+          .split(':')[1]
+          ?.trim() ?? '')
+      : '';
     return {
       port,
       ip: await podIp(id),
       status: parseKubeletStatus((await run('status', 'ids', POD, id)).all)?.ip ?? '',
       veth,
-      lease: leases().filter((l) => l.pod === POD && l.containerId === id).map((l) => l.address),
+      lease: leases()
+        .filter((l) => l.pod === POD && l.containerId === id)
+        .map((l) => l.address),
     };
   };
 
@@ -241,14 +310,33 @@ describe('a short id and the longest names with the cluster-wide pools in etcd',
   let clusterConfig = '';
   const ns = `e${'t'.repeat(61)}d`;
   const longPod = `${'l'.repeat(200)}.${'o'.repeat(52)}`;
-  const keys = async () => (await execa('ip', ['netns', 'exec', info.netns, 'etcdctl', '--endpoints', etcd.url, 'get', '--prefix', '--keys-only', PREFIX],
-    { env: { ETCDCTL_API: '3' } })).stdout.split('\n').filter(Boolean);
+  const keys = async () =>
+    (
+      await execa(
+        'ip',
+        ['netns', 'exec', info.netns, 'etcdctl', '--endpoints', etcd.url, 'get', '--prefix', '--keys-only', PREFIX],
+        { env: { ETCDCTL_API: '3' } },
+      )
+    ).stdout
+      .split('\n')
+      .filter(Boolean);
   beforeAll(async () => {
     etcd = await startEtcd({ netns: info.netns });
-    clusterConfig = writeConfig(info, join(dir, 'cluster'), [{
-      name: 'idclu', bridge: 'ids_clu', datapathType: 'netdev', primary: true, vlan: { pool: '400-409', per: 'pod' },
-      ipam: { type: 'etcd', subnet: '10.253.0.0/24', gateway: '10.253.0.1' },
-    }], { nodeName: 'node-ids', etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 } });
+    clusterConfig = writeConfig(
+      info,
+      join(dir, 'cluster'),
+      [
+        {
+          name: 'idclu',
+          bridge: 'ids_clu',
+          datapathType: 'netdev',
+          primary: true,
+          vlan: { pool: '400-409', per: 'pod' },
+          ipam: { type: 'etcd', subnet: '10.253.0.0/24', gateway: '10.253.0.1' },
+        },
+      ],
+      { nodeName: 'node-ids', etcd: { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 } },
+    );
     expect((await runPlugin(info, ['init'], { config: clusterConfig })).exitCode).toBe(0);
   });
   afterAll(async () => {
@@ -263,12 +351,17 @@ describe('a short id and the longest names with the cluster-wide pools in etcd',
     expect(r.exitCode, r.all).toBe(0);
     const held = await keys();
     // The address's owner key and the VLAN member key are named by the container id: the full one.
-    expect(held.filter((k) => k.includes('/owner/') || k.includes('/member/')).map((k) => k.includes(`/${id}`))).toEqual([true, true]);
+    expect(
+      held.filter((k) => k.includes('/owner/') || k.includes('/member/')).map((k) => k.includes(`/${id}`)),
+    ).toEqual([true, true]);
     expect(held.some((k) => k.includes(`/${id.slice(0, 12)}/`) || k.endsWith(`/${id.slice(0, 12)}`))).toBe(false);
     const ip = await podIp(id);
-    expect(parseKubeletStatus((await runPlugin(info, ['status', ns, longPod, id], { config: clusterConfig })).all)?.ip).toBe(ip);
-    const shown = JSON.parse((await runPlugin(info, ['ipam', 'show', id.slice(0, 16), '-o', 'json'], { config: clusterConfig })).stdout) as
-      { addresses: { address: string; containerId: string }[]; vlans: { members: { containerId: string }[] }[] };
+    expect(
+      parseKubeletStatus((await runPlugin(info, ['status', ns, longPod, id], { config: clusterConfig })).all)?.ip,
+    ).toBe(ip);
+    const shown = JSON.parse(
+      (await runPlugin(info, ['ipam', 'show', id.slice(0, 16), '-o', 'json'], { config: clusterConfig })).stdout,
+    ) as { addresses: { address: string; containerId: string }[]; vlans: { members: { containerId: string }[] }[] };
     expect(shown.addresses).toEqual([expect.objectContaining({ address: ip, containerId: id })]);
     expect(shown.vlans.flatMap((v) => v.members.map((m) => m.containerId))).toEqual([id]);
     const gc = await runPlugin(info, ['gc', '-o', 'json'], { config: clusterConfig });

@@ -4,7 +4,16 @@
 // a forged cache never changes what the config says.
 import { execa, type ResultPromise } from 'execa';
 import {
-  chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +27,11 @@ const info = inject('sandbox');
 const dir = join(info.dir, 'state-dir');
 const BRIDGE = 'sd_br';
 const network = (vlan: Record<string, unknown> = { fromPodName: '^(\\d+)-' }) => ({
-  name: 'vlannet', bridge: BRIDGE, datapathType: 'netdev', primary: true, vlan,
+  name: 'vlannet',
+  bridge: BRIDGE,
+  datapathType: 'netdev',
+  primary: true,
+  vlan,
   ipam: { type: 'host-local', subnet: '10.243.0.0/24', gateway: '10.243.0.1' },
 });
 const BUN = join(__dirname, '../../node_modules/.bin/bun');
@@ -68,10 +81,18 @@ describe('a state directory others can write', () => {
     const before = snapshot(base);
     const pod = await startContainer(info);
     const commands = [
-      ['init'], ['setup', 'default', '22-a', pod], ['teardown', 'default', '22-a', pod],
-      ['status', 'default', '22-a', pod], ['list'], ['gc'], ['gc', '--dry-run'], ['ipam', 'list'],
-      ['ipam', 'show', 'default/22-a'], ['ipam', 'release', 'vlannet', '10.243.0.2'],
-      ['ipam', 'release-vlan', 'vlannet', 'default/22-a'], ['agent'],
+      ['init'],
+      ['setup', 'default', '22-a', pod],
+      ['teardown', 'default', '22-a', pod],
+      ['status', 'default', '22-a', pod],
+      ['list'],
+      ['gc'],
+      ['gc', '--dry-run'],
+      ['ipam', 'list'],
+      ['ipam', 'show', 'default/22-a'],
+      ['ipam', 'release', 'vlannet', '10.243.0.2'],
+      ['ipam', 'release-vlan', 'vlannet', 'default/22-a'],
+      ['agent'],
     ];
     for (const args of commands) {
       const r = await runPlugin(info, args, { config, timeoutMs: 10000 });
@@ -106,8 +127,12 @@ describe('parts of the state directory swapped for links', () => {
     mkdirSync(elsewhere, { recursive: true });
     symlinkSync(elsewhere, join(stateDir, part));
     try {
-      const calls = [['setup', 'default', '22-a', pod], ['teardown', 'default', '22-a', pod], ['gc'],
-        ['status', 'default', '22-a', pod]];
+      const calls = [
+        ['setup', 'default', '22-a', pod],
+        ['teardown', 'default', '22-a', pod],
+        ['gc'],
+        ['status', 'default', '22-a', pod],
+      ];
       for (const args of calls) {
         const r = await run(...args);
         expect(r.exitCode, r.all).toBe(3);
@@ -123,11 +148,11 @@ describe('parts of the state directory swapped for links', () => {
 
   it('files inside are never written through a link (host-local .last)', async () => {
     const victim = join(base, 'victim');
-    writeFileSync(victim, 'not podvlan\'s');
+    writeFileSync(victim, "not podvlan's");
     mkdirSync(join(stateDir, 'ipam', 'vlannet'), { recursive: true, mode: 0o700 });
     symlinkSync(victim, join(stateDir, 'ipam', 'vlannet', '.last'));
     expect((await run('setup', 'default', '22-a', pod)).exitCode).toBe(0);
-    expect(readFileSync(victim, 'utf8')).toBe('not podvlan\'s');
+    expect(readFileSync(victim, 'utf8')).toBe("not podvlan's");
     expect((await run('teardown', 'default', '22-a', pod)).exitCode).toBe(0);
   });
 
@@ -138,8 +163,14 @@ describe('parts of the state directory swapped for links', () => {
     expect(JSON.parse(readFileSync(hintPath(config), 'utf8'))).toMatchObject({ stateDir });
     // Someone moves pods/ away and puts a link to a forged record in its place.
     mkdirSync(elsewhere, { recursive: true });
-    const record = { namespace: 'default', pod: '22-a', containerId: pod, ready: true, primaryIp: '6.6.6.6',
-      attachments: [] };
+    const record = {
+      namespace: 'default',
+      pod: '22-a',
+      containerId: pod,
+      ready: true,
+      primaryIp: '6.6.6.6',
+      attachments: [],
+    };
     writeFileSync(join(elsewhere, 'default_22-a.json'), JSON.stringify(record));
     renameSync(join(stateDir, 'pods'), join(base, 'pods-moved'));
     symlinkSync(elsewhere, join(stateDir, 'pods'));
@@ -194,8 +225,8 @@ describe('the config cache', () => {
     chownSync(cacheFile, 65534, 65534);
     const r = await run('setup', 'default', 'web', pod);
     expect(r.exitCode, r.all).toBe(3);
-    const line = `podvlan: config cache ${cacheFile} is owned by uid 65534, not 0: `
-      + 'remove it (podvlan writes a new one)';
+    const line =
+      `podvlan: config cache ${cacheFile} is owned by uid 65534, not 0: ` + 'remove it (podvlan writes a new one)';
     expect(r.all.trim()).toBe(line);
     expect(await bridgePorts(info, BRIDGE)).toEqual([]);
     rmSync(cacheFile);

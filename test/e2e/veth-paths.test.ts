@@ -11,15 +11,29 @@ import { docker, startContainer } from '../support/sandbox';
 const info = inject('sandbox');
 const dir = join(info.dir, 'veth-paths');
 const networks = (routes: { dst: string; via?: string }[]) => [
-  { name: 'front', bridge: 'vp_front', datapathType: 'netdev', interface: 'net1', primary: true, mtu: 1400,
+  {
+    name: 'front',
+    bridge: 'vp_front',
+    datapathType: 'netdev',
+    interface: 'net1',
+    primary: true,
+    mtu: 1400,
     vlan: { fromPodName: '^(\\d+)-' },
-    ipam: { type: 'host-local', subnet: '10.234.0.0/24', routes } }, // no gateway: a route without via stays so
+    ipam: { type: 'host-local', subnet: '10.234.0.0/24', routes },
+  }, // no gateway: a route without via stays so
   { name: 'back', bridge: 'vp_back', datapathType: 'netdev', interface: 'net2', mtu: 9000, vlan: { id: 100 } },
 ];
-const config = writeConfig(info, dir, networks([{ dst: '10.241.0.0/16' }, { dst: '10.242.0.0/16', via: '10.234.0.254' }]));
-const badConfig = writeConfig(info, join(dir, 'bad'), networks([{ dst: '10.99.0.0/16', via: '192.168.77.1' }]), { stateDir: join(dir, 'bad-state') });
+const config = writeConfig(
+  info,
+  dir,
+  networks([{ dst: '10.241.0.0/16' }, { dst: '10.242.0.0/16', via: '10.234.0.254' }]),
+);
+const badConfig = writeConfig(info, join(dir, 'bad'), networks([{ dst: '10.99.0.0/16', via: '192.168.77.1' }]), {
+  stateDir: join(dir, 'bad-state'),
+});
 const viaIp = { PODVLAN_VETH: 'ip' };
-const run = (args: string[], env: Record<string, string> = {}, cfg = config) => runPlugin(info, args, { config: cfg, env });
+const run = (args: string[], env: Record<string, string> = {}, cfg = config) =>
+  runPlugin(info, args, { config: cfg, env });
 
 async function podPid(id: string): Promise<string> {
   return (await docker(info, ['inspect', '-f', '{{.State.Pid}}', id])).stdout.trim();
@@ -29,22 +43,39 @@ async function podPid(id: string): Promise<string> {
  * between any two pods (indexes, IPv6 link-local addresses and their timers, carrier timing). */
 async function podView(id: string, port: (iface: string) => Promise<string>): Promise<unknown> {
   const pid = await podPid(id);
-  const ip = async (args: string[]) => JSON.parse((await execa('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', '-d', ...args])).stdout);
+  const ip = async (args: string[]) =>
+    JSON.parse((await execa('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', '-d', ...args])).stdout);
   const links = (await ip(['link', 'show'])).filter((l: { ifname: string }) => l.ifname !== 'lo');
   const addrs = (await ip(['-4', 'addr', 'show'])).filter((l: { ifname: string }) => l.ifname !== 'lo');
   const routes = await ip(['route', 'show']);
   const host: unknown[] = [];
   for (const l of links) {
-    const [h] = JSON.parse((await execa('ip', ['-n', info.netns, '-j', '-d', 'link', 'show', await port(l.ifname)])).stdout);
+    const [h] = JSON.parse(
+      (await execa('ip', ['-n', info.netns, '-j', '-d', 'link', 'show', await port(l.ifname)])).stdout,
+    );
     host.push(clean({ ...h, ifname: 'HOST', address: 'HOST' }));
   }
   return { links: links.map(clean), addrs: addrs.map(clean), routes, host };
 }
 
-const VOLATILE = new Set(['ifindex', 'link_index', 'link_netnsid', 'operstate', 'flags', 'preferred_life_time', 'valid_life_time']);
+const VOLATILE = new Set([
+  'ifindex',
+  'link_index',
+  'link_netnsid',
+  'operstate',
+  'flags',
+  'preferred_life_time',
+  'valid_life_time',
+]);
 function clean(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).filter(([k]) => !VOLATILE.has(k)).map(([k, v]) => [k,
-    Array.isArray(v) ? v.map((x) => (typeof x === 'object' && x ? clean(x as Record<string, unknown>) : x)) : v]));
+  return Object.fromEntries(
+    Object.entries(o)
+      .filter(([k]) => !VOLATILE.has(k))
+      .map(([k, v]) => [
+        k,
+        Array.isArray(v) ? v.map((x) => (typeof x === 'object' && x ? clean(x as Record<string, unknown>) : x)) : v,
+      ]),
+  );
 }
 
 describe('veth through netlink and through ip', () => {
@@ -61,21 +92,47 @@ describe('veth through netlink and through ip', () => {
     expect(viaNetlink.exitCode, viaNetlink.all).toBe(0);
     const viaIpRun = await run(['setup', 'default', '5-b', b], viaIp);
     expect(viaIpRun.exitCode, viaIpRun.all).toBe(0);
-    const list = JSON.parse((await run(['list', '--output', 'json'])).stdout) as { pod: string; interface: string; port: string }[];
-    const portOf = (pod: string) => async (iface: string) => list.find((x) => x.pod === pod && x.interface === iface)!.port;
-    const [va, vb] = [await podView(a, portOf('5-a')), await podView(b, portOf('5-b'))] as { links: { address: string; ifname: string; mtu: number }[]; addrs: { addr_info: { local: string }[] }[]; routes: unknown[]; host: { mtu: number }[] }[];
+    const list = JSON.parse((await run(['list', '--output', 'json'])).stdout) as {
+      pod: string;
+      interface: string;
+      port: string;
+    }[];
+    const portOf = (pod: string) => async (iface: string) =>
+      list.find((x) => x.pod === pod && x.interface === iface)!.port;
+    const [va, vb] = [await podView(a, portOf('5-a')), await podView(b, portOf('5-b'))] as {
+      links: { address: string; ifname: string; mtu: number }[];
+      addrs: { addr_info: { local: string }[] }[];
+      routes: unknown[];
+      host: { mtu: number }[];
+    }[];
     // The MAC and the address differ by design (the MAC derives from the address): compare the rest.
-    expect(va.links.map((l) => [l.ifname, l.mtu])).toEqual([['net1', 1400], ['net2', 9000]]);
+    expect(va.links.map((l) => [l.ifname, l.mtu])).toEqual([
+      ['net1', 1400],
+      ['net2', 9000],
+    ]);
     expect(va.addrs[0].addr_info[0].local).toBe('10.234.0.1');
     expect(vb.addrs[0].addr_info[0].local).toBe('10.234.0.2');
     expect(va.links[0].address).toBe('0a:58:0a:ea:00:01');
     expect(vb.links[0].address).toBe('0a:58:0a:ea:00:02');
-    const same = (v: typeof va) => JSON.parse(JSON.stringify(v).replace(/10\.234\.0\.[12]"/g, '10.234.0.X"').replace(/0a:5[89](:[0-9a-f]{2}){4}/g, 'MAC'));
+    const same = (v: typeof va) =>
+      JSON.parse(
+        JSON.stringify(v)
+          .replace(/10\.234\.0\.[12]"/g, '10.234.0.X"')
+          .replace(/0a:5[89](:[0-9a-f]{2}){4}/g, 'MAC'),
+      );
     expect(same(va)).toEqual(same(vb));
-    expect(va.routes).toEqual(expect.arrayContaining([
-      expect.objectContaining({ dst: '10.241.0.0/16', dev: 'net1', scope: 'link', protocol: 'boot' }),
-      expect.objectContaining({ dst: '10.242.0.0/16', gateway: '10.234.0.254', dev: 'net1', scope: 'global', protocol: 'boot' }),
-    ]));
+    expect(va.routes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ dst: '10.241.0.0/16', dev: 'net1', scope: 'link', protocol: 'boot' }),
+        expect.objectContaining({
+          dst: '10.242.0.0/16',
+          gateway: '10.234.0.254',
+          dev: 'net1',
+          scope: 'global',
+          protocol: 'boot',
+        }),
+      ]),
+    );
     expect(va.host.map((h) => h.mtu)).toEqual([1400, 9000]);
   });
 
@@ -91,7 +148,10 @@ describe('veth through netlink and through ip', () => {
 
   it('a bad route fails in the pod with one line naming the request, and rolls back, on both paths', async () => {
     for (const [env, pattern] of [
-      [{}, /^podvlan: in the pod: netlink route add 10\.99\.0\.0\/16 via 192\.168\.77\.1 dev net1 failed: Network is unreachable \(ENETUNREACH\)/],
+      [
+        {},
+        /^podvlan: in the pod: netlink route add 10\.99\.0\.0\/16 via 192\.168\.77\.1 dev net1 failed: Network is unreachable \(ENETUNREACH\)/,
+      ],
       [viaIp, /^podvlan: in the pod: ip failed at "ip route add 10\.99\.0\.0\/16 via 192\.168\.77\.1 dev net1"/],
     ] as const) {
       const before = await hostVeths(info);

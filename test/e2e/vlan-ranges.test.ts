@@ -9,18 +9,31 @@ const info = inject('sandbox');
 const BRIDGE = 'vr_edge';
 const dir = join(info.dir, 'vlan-ranges');
 const frontend = (vlan: Record<string, unknown>) => ({
-  name: 'frontend', bridge: BRIDGE, datapathType: 'netdev', interface: 'net1',
-  match: { namespace: '^edge$', podName: '^gw-\\d+$' }, vlan,
+  name: 'frontend',
+  bridge: BRIDGE,
+  datapathType: 'netdev',
+  interface: 'net1',
+  match: { namespace: '^edge$', podName: '^gw-\\d+$' },
+  vlan,
   ipam: { type: 'host-local', subnet: '10.251.0.0/24', gateway: '10.251.0.1' },
 });
 const storage = {
-  name: 'storage', bridge: BRIDGE, datapathType: 'netdev', interface: 'net2', mtu: 9000,
-  match: { namespace: '^edge$', podName: '^gw-120$' }, vlan: { id: 300 },
+  name: 'storage',
+  bridge: BRIDGE,
+  datapathType: 'netdev',
+  interface: 'net2',
+  mtu: 9000,
+  match: { namespace: '^edge$', podName: '^gw-120$' },
+  vlan: { id: 300 },
   ipam: { type: 'static', address: '10.252.0.5/24' },
 };
 const docsExample = writeConfig(info, join(dir, 'docs'), [frontend({ fromPodName: '^gw-(\\d+)$' }), storage]);
-const ranged = writeConfig(info, join(dir, 'ranged'), [frontend({ fromPodName: '^gw-(\\d+)$', range: '20-99' }), storage],
-  { stateDir: join(dir, 'docs', 'state') });
+const ranged = writeConfig(
+  info,
+  join(dir, 'ranged'),
+  [frontend({ fromPodName: '^gw-(\\d+)$', range: '20-99' }), storage],
+  { stateDir: join(dir, 'docs', 'state') },
+);
 
 const refusedInOneLine = (r: { exitCode: number; all: string }, code: number, what: RegExp) => {
   expect(r.exitCode, r.all).toBe(code);
@@ -38,7 +51,11 @@ describe('VLANs read from pod names stay in their network', () => {
 
   it('refuses gw-300 in the docs example: VLAN 300 is the storage network', async () => {
     const r = await runPlugin(info, ['setup', 'edge', 'gw-300', id], { config: docsExample });
-    refusedInOneLine(r, 2, /^podvlan: VLAN 300 from pod name "gw-300" belongs to network storage \(VLAN 300\) on bridge vr_edge, not to network frontend$/);
+    refusedInOneLine(
+      r,
+      2,
+      /^podvlan: VLAN 300 from pod name "gw-300" belongs to network storage \(VLAN 300\) on bridge vr_edge, not to network frontend$/,
+    );
     expect(await bridgePorts(info, BRIDGE)).toEqual([]);
     expect((await podExec(info, id, ['ip', 'link'])).stdout).not.toMatch(/net1/);
     expect(stateFiles(join(dir, 'docs', 'state'))).toEqual([]);
@@ -56,7 +73,11 @@ describe('VLANs read from pod names stay in their network', () => {
 
   it('with a range, refuses a tag outside it and takes one inside', async () => {
     const outside = await runPlugin(info, ['setup', 'edge', 'gw-120', id], { config: ranged });
-    refusedInOneLine(outside, 2, /^podvlan: VLAN 120 from pod name "gw-120" is outside VLAN range 20-99 of network frontend$/);
+    refusedInOneLine(
+      outside,
+      2,
+      /^podvlan: VLAN 120 from pod name "gw-120" is outside VLAN range 20-99 of network frontend$/,
+    );
     expect(await bridgePorts(info, BRIDGE)).toEqual([]);
     const inside = await runPlugin(info, ['setup', 'edge', 'gw-42', id], { config: ranged });
     expect(inside.exitCode, inside.all).toBe(0);
@@ -66,9 +87,16 @@ describe('VLANs read from pod names stay in their network', () => {
   });
 
   it('refuses a config whose range overlaps another network on the bridge, naming both and the bridge', async () => {
-    const overlapping = writeConfig(info, join(dir, 'overlap'), [frontend({ fromPodName: '^gw-(\\d+)$', range: '200-399' }), storage]);
+    const overlapping = writeConfig(info, join(dir, 'overlap'), [
+      frontend({ fromPodName: '^gw-(\\d+)$', range: '200-399' }),
+      storage,
+    ]);
     const r = await runPlugin(info, ['init'], { config: overlapping });
-    refusedInOneLine(r, 3, /networks\.1\.vlan: network storage's VLAN 300 overlaps network frontend's VLAN range 200-399 on bridge vr_edge/);
+    refusedInOneLine(
+      r,
+      3,
+      /networks\.1\.vlan: network storage's VLAN 300 overlaps network frontend's VLAN range 200-399 on bridge vr_edge/,
+    );
     const setup = await runPlugin(info, ['setup', 'edge', 'gw-42', id], { config: overlapping });
     expect(setup.exitCode, setup.all).toBe(3);
   });

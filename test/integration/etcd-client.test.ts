@@ -19,23 +19,45 @@ async function deadPort(): Promise<number> {
 /** Accepts connections and never answers: a hung etcd. */
 async function blackhole(): Promise<{ url: string; close: () => Promise<void> }> {
   const sockets: Socket[] = [];
-  const srv: Server = createServer((s) => { sockets.push(s); s.on('error', () => {}); });
+  const srv: Server = createServer((s) => {
+    sockets.push(s);
+    s.on('error', () => {});
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
   const { port } = srv.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => { sockets.forEach((s) => s.destroy()); srv.close(() => r()); }) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((r) => {
+        sockets.forEach((s) => s.destroy());
+        srv.close(() => r());
+      }),
+  };
 }
 
 const BUN = join(__dirname, '../../node_modules/.bin/bun');
 
 /** The client under bun (fetch transport), as the executable runs it. */
-function underBun(opts: { endpoints: string[]; tls?: Record<string, string>; timeoutMs: number }, env: Record<string, string> = {}): { ok: boolean; kind?: string; message?: string; ms: number } {
-  const out = execFileSync(BUN, [join(__dirname, 'etcd-under-bun.ts'), JSON.stringify(opts)], { encoding: 'utf8', timeout: 20000, env: { ...process.env, ...env } });
+function underBun(
+  opts: { endpoints: string[]; tls?: Record<string, string>; timeoutMs: number },
+  env: Record<string, string> = {},
+): { ok: boolean; kind?: string; message?: string; ms: number } {
+  const out = execFileSync(BUN, [join(__dirname, 'etcd-under-bun.ts'), JSON.stringify(opts)], {
+    encoding: 'utf8',
+    timeout: 20000,
+    env: { ...process.env, ...env },
+  });
   return JSON.parse(out.trim());
 }
 
 async function timed<T>(p: Promise<T>): Promise<{ ms: number; err: unknown }> {
   const t0 = Date.now();
-  try { await p; return { ms: Date.now() - t0, err: undefined }; } catch (err) { return { ms: Date.now() - t0, err }; }
+  try {
+    await p;
+    return { ms: Date.now() - t0, err: undefined };
+  } catch (err) {
+    return { ms: Date.now() - t0, err };
+  }
 }
 
 describe('EtcdClient against a real etcd', () => {
@@ -61,7 +83,10 @@ describe('EtcdClient against a real etcd', () => {
     expect(one!.modRevision).toBe(one!.createRevision);
     expect(await client.get('/t/none')).toBeUndefined();
     const listed = await client.getPrefix('/t/a/');
-    expect(listed.map((kv) => [kv.key, kv.value])).toEqual([['/t/a/1', 'one'], ['/t/a/2', 'zwei ☃ "quoted"\nline']]);
+    expect(listed.map((kv) => [kv.key, kv.value])).toEqual([
+      ['/t/a/1', 'one'],
+      ['/t/a/2', 'zwei ☃ "quoted"\nline'],
+    ]);
     expect((await client.getPrefix('/t/a/', { keysOnly: true })).map((kv) => kv.value)).toEqual(['', '']);
     await client.put('/t/a/1', 'uno');
     expect(await client.get('/t/a/1')).toMatchObject({ value: 'uno', version: 2, createRevision: one!.createRevision });
@@ -72,25 +97,45 @@ describe('EtcdClient against a real etcd', () => {
   });
 
   it('runs transactions: compares on create/mod revision and value, ops in order, success or failure branch', async () => {
-    const created = await client.txn({ compare: [cmp.absent('/x/k')], success: [op.put('/x/k', 'v1'), op.range('/x/k')], failure: [op.range('/x/k')] });
+    const created = await client.txn({
+      compare: [cmp.absent('/x/k')],
+      success: [op.put('/x/k', 'v1'), op.range('/x/k')],
+      failure: [op.range('/x/k')],
+    });
     expect(created.succeeded).toBe(true);
     expect(created.responses[0]).toEqual({ type: 'put' });
     const kv = created.responses[1].type === 'range' ? created.responses[1].kvs[0] : undefined;
     expect(kv).toMatchObject({ key: '/x/k', value: 'v1' });
     expect(created.revision).toBe(kv!.modRevision);
 
-    const again = await client.txn({ compare: [cmp.absent('/x/k')], success: [op.put('/x/k', 'v2')], failure: [op.range('/x/k')] });
+    const again = await client.txn({
+      compare: [cmp.absent('/x/k')],
+      success: [op.put('/x/k', 'v2')],
+      failure: [op.range('/x/k')],
+    });
     expect(again.succeeded).toBe(false);
     expect(again.responses).toEqual([{ type: 'range', count: 1, kvs: [expect.objectContaining({ value: 'v1' })] }]);
 
-    expect((await client.txn({ compare: [cmp.value('/x/k', 'v1')], success: [op.put('/x/k', 'v2')] })).succeeded).toBe(true);
-    expect((await client.txn({ compare: [cmp.value('/x/k', 'v1')], success: [op.put('/x/k', 'v3')] })).succeeded).toBe(false);
+    expect((await client.txn({ compare: [cmp.value('/x/k', 'v1')], success: [op.put('/x/k', 'v2')] })).succeeded).toBe(
+      true,
+    );
+    expect((await client.txn({ compare: [cmp.value('/x/k', 'v1')], success: [op.put('/x/k', 'v3')] })).succeeded).toBe(
+      false,
+    );
     expect((await client.txn({ compare: [cmp.value('/x/missing', '')] })).succeeded).toBe(false); // a value compare never holds for an absent key
     const now = (await client.get('/x/k'))!;
-    expect((await client.txn({ compare: [cmp.modRevision('/x/k', now.modRevision - 1)], success: [op.delete('/x/k')] })).succeeded).toBe(false);
-    expect((await client.txn({ compare: [cmp.modRevision('/x/k', now.modRevision, 'GREATER')] })).succeeded).toBe(false);
+    expect(
+      (await client.txn({ compare: [cmp.modRevision('/x/k', now.modRevision - 1)], success: [op.delete('/x/k')] }))
+        .succeeded,
+    ).toBe(false);
+    expect((await client.txn({ compare: [cmp.modRevision('/x/k', now.modRevision, 'GREATER')] })).succeeded).toBe(
+      false,
+    );
     expect((await client.txn({ compare: [cmp.version('/x/k', 2)] })).succeeded).toBe(true);
-    const del = await client.txn({ compare: [cmp.modRevision('/x/k', now.modRevision), cmp.createRevision('/x/k', now.createRevision)], success: [op.delete('/x/k')] });
+    const del = await client.txn({
+      compare: [cmp.modRevision('/x/k', now.modRevision), cmp.createRevision('/x/k', now.createRevision)],
+      success: [op.delete('/x/k')],
+    });
     expect(del).toMatchObject({ succeeded: true, responses: [{ type: 'delete', deleted: 1 }] });
   });
 
@@ -99,8 +144,15 @@ describe('EtcdClient against a real etcd', () => {
     await client.put('/m/h2/x', 'a sibling prefix does not count');
     expect((await client.txn({ compare: [cmp.noneUnder('/m/h/')] })).succeeded).toBe(true);
     await client.put('/m/h/c1', '');
-    const res = await client.txn({ compare: [cmp.noneUnder('/m/h/')], failure: [op.rangePrefix('/m/h/', { countOnly: true })] });
-    expect(res).toEqual({ succeeded: false, revision: expect.any(Number), responses: [{ type: 'range', kvs: [], count: 1 }] });
+    const res = await client.txn({
+      compare: [cmp.noneUnder('/m/h/')],
+      failure: [op.rangePrefix('/m/h/', { countOnly: true })],
+    });
+    expect(res).toEqual({
+      succeeded: false,
+      revision: expect.any(Number),
+      responses: [{ type: 'range', kvs: [], count: 1 }],
+    });
     await client.delete('/m/', { prefix: true });
   });
 
@@ -152,7 +204,9 @@ describe('EtcdClient against a real etcd', () => {
     try {
       const { ms, err } = await timed(c.txn({ compare: [cmp.absent('/k')], success: [op.put('/k', 'v')] }));
       expect(err).toBeInstanceOf(UnavailableError);
-      expect((err as Error).message).toMatch(new RegExp(`^etcd unreachable: ${a.url} \\(no answer within \\d+ ms\\), ${dead} \\(connection refused\\)$`));
+      expect((err as Error).message).toMatch(
+        new RegExp(`^etcd unreachable: ${a.url} \\(no answer within \\d+ ms\\), ${dead} \\(connection refused\\)$`),
+      );
       expect(ms).toBeGreaterThanOrEqual(190);
       expect(ms).toBeLessThan(1000);
     } finally {
@@ -168,12 +222,18 @@ describe('EtcdClient against a real etcd', () => {
     // A proxy in the environment (common for a kubelet) is not used for etcd.
     const proxy = { HTTP_PROXY: dead, HTTPS_PROXY: dead, http_proxy: dead, https_proxy: dead };
     expect(underBun({ endpoints: [etcd.url], timeoutMs: 2000 }, proxy)).toMatchObject({ ok: true });
-    expect(underBun({ endpoints: [dead], timeoutMs: 2000 })).toMatchObject({ ok: false, kind: 'UnavailableError', message: `etcd ${dead} unreachable: connection refused` });
+    expect(underBun({ endpoints: [dead], timeoutMs: 2000 })).toMatchObject({
+      ok: false,
+      kind: 'UnavailableError',
+      message: `etcd ${dead} unreachable: connection refused`,
+    });
     const hole = await blackhole();
     try {
       const r = underBun({ endpoints: [hole.url, dead], timeoutMs: 600 });
       expect(r).toMatchObject({ ok: false, kind: 'UnavailableError' });
-      expect(r.message).toMatch(new RegExp(`^etcd unreachable: ${hole.url} \\(no answer within \\d+ ms\\), ${dead} \\(connection refused\\)$`));
+      expect(r.message).toMatch(
+        new RegExp(`^etcd unreachable: ${hole.url} \\(no answer within \\d+ ms\\), ${dead} \\(connection refused\\)$`),
+      );
       expect(r.ms).toBeLessThan(1500);
     } finally {
       await hole.close();
@@ -182,7 +242,10 @@ describe('EtcdClient against a real etcd', () => {
 
   it('refuses bad endpoints and unreadable TLS files with a ConfigError', () => {
     expect(() => new EtcdClient({ endpoints: ['127.0.0.1:2379'], timeoutMs: 100 })).toThrow(ConfigError);
-    expect(() => new EtcdClient({ endpoints: ['https://127.0.0.1:2379'], timeoutMs: 100, tls: { ca: '/nonexistent/ca.pem' } })).toThrow('cannot read etcd tls.ca /nonexistent/ca.pem: ENOENT');
+    expect(
+      () =>
+        new EtcdClient({ endpoints: ['https://127.0.0.1:2379'], timeoutMs: 100, tls: { ca: '/nonexistent/ca.pem' } }),
+    ).toThrow('cannot read etcd tls.ca /nonexistent/ca.pem: ENOENT');
   });
 });
 
@@ -210,7 +273,11 @@ describe('EtcdClient with authentication', () => {
   let etcd: EtcdServer;
   beforeAll(async () => {
     etcd = await startEtcd();
-    const ctl = (...args: string[]) => execFileSync('etcdctl', ['--endpoints', etcd.url, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, stdio: 'pipe' });
+    const ctl = (...args: string[]) =>
+      execFileSync('etcdctl', ['--endpoints', etcd.url, ...args], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+        stdio: 'pipe',
+      });
     ctl('user', 'add', 'root:rootpw');
     ctl('user', 'add', 'podvlan:s3cret');
     ctl('role', 'add', 'podvlan');
@@ -218,7 +285,9 @@ describe('EtcdClient with authentication', () => {
     ctl('user', 'grant-role', 'podvlan', 'podvlan');
     ctl('auth', 'enable');
   });
-  afterAll(async () => { await etcd?.destroy(); });
+  afterAll(async () => {
+    await etcd?.destroy();
+  });
 
   it('authenticates and sends the token', async () => {
     const c = new EtcdClient({ endpoints: [etcd.url], timeoutMs: 2000, username: 'podvlan', password: 's3cret' });
@@ -234,7 +303,9 @@ describe('EtcdClient with authentication', () => {
   it('refuses a wrong password, a key outside the role, and no credentials with OperationError', async () => {
     const wrong = new EtcdClient({ endpoints: [etcd.url], timeoutMs: 2000, username: 'podvlan', password: 'nope' });
     await expect(wrong.get('/podvlan/k')).rejects.toThrow(OperationError);
-    await expect(wrong.get('/podvlan/k')).rejects.toThrow(/^etcd authentication as "podvlan" failed: etcdserver: authentication failed/);
+    await expect(wrong.get('/podvlan/k')).rejects.toThrow(
+      /^etcd authentication as "podvlan" failed: etcdserver: authentication failed/,
+    );
     const right = new EtcdClient({ endpoints: [etcd.url], timeoutMs: 2000, username: 'podvlan', password: 's3cret' });
     await expect(right.put('/elsewhere', 'v')).rejects.toThrow(/permission denied/);
     const none = new EtcdClient({ endpoints: [etcd.url], timeoutMs: 2000 });
@@ -253,25 +324,85 @@ describe('EtcdClient over TLS with a client certificate', () => {
     const { tmpdir } = await import('node:os');
     dir = mkdtempSync(join(tmpdir(), 'podvlan-tls-'));
     const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', 'ca.key', '-out', 'ca.pem');
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=test-ca',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+    );
     writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=etcd', '-keyout', 'server.key', '-out', 'server.csr');
-    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'server.ext', '-out', 'server.pem');
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      'server.ext',
+      '-out',
+      'server.pem',
+    );
     writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=podvlan', '-keyout', 'client.key', '-out', 'client.csr');
-    ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'client.ext', '-out', 'client.pem');
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      'client.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      'client.ext',
+      '-out',
+      'client.pem',
+    );
     const ca = readFileSync(join(dir, 'ca.pem'));
     const cert = readFileSync(join(dir, 'client.pem'));
     const key = readFileSync(join(dir, 'client.key'));
     etcd = await startEtcd({
       scheme: 'https',
-      args: ['--cert-file', join(dir, 'server.pem'), '--key-file', join(dir, 'server.key'), '--trusted-ca-file', join(dir, 'ca.pem'), '--client-cert-auth'],
+      args: [
+        '--cert-file',
+        join(dir, 'server.pem'),
+        '--key-file',
+        join(dir, 'server.key'),
+        '--trusted-ca-file',
+        join(dir, 'ca.pem'),
+        '--client-cert-auth',
+      ],
       ready: async (url) => {
         const https = await import('node:https');
         return new Promise((resolve) => {
-          const req = https.request(`${url}/health`, { ca, cert, key, timeout: 500 }, (res) => { res.resume(); resolve(res.statusCode === 200); });
+          const req = https.request(`${url}/health`, { ca, cert, key, timeout: 500 }, (res) => {
+            res.resume();
+            resolve(res.statusCode === 200);
+          });
           req.on('error', () => resolve(false));
-          req.on('timeout', () => { req.destroy(); resolve(false); });
+          req.on('timeout', () => {
+            req.destroy();
+            resolve(false);
+          });
           req.end();
         });
       },
@@ -283,7 +414,11 @@ describe('EtcdClient over TLS with a client certificate', () => {
   });
 
   it('talks https with the configured CA and client certificate', async () => {
-    const c = new EtcdClient({ endpoints: [etcd.url], timeoutMs: 3000, tls: { ca: join(dir, 'ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') } });
+    const c = new EtcdClient({
+      endpoints: [etcd.url],
+      timeoutMs: 3000,
+      tls: { ca: join(dir, 'ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') },
+    });
     try {
       await c.put('/tls/k', 'v');
       expect((await c.get('/tls/k'))?.value).toBe('v');
@@ -293,7 +428,13 @@ describe('EtcdClient over TLS with a client certificate', () => {
   });
 
   it('does the same under bun (fetch): https with the client certificate, UnavailableError without it', () => {
-    expect(underBun({ endpoints: [etcd.url], timeoutMs: 3000, tls: { ca: join(dir, 'ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') } })).toMatchObject({ ok: true });
+    expect(
+      underBun({
+        endpoints: [etcd.url],
+        timeoutMs: 3000,
+        tls: { ca: join(dir, 'ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') },
+      }),
+    ).toMatchObject({ ok: true });
     const r = underBun({ endpoints: [etcd.url], timeoutMs: 3000, tls: { ca: join(dir, 'ca.pem') } });
     expect(r).toMatchObject({ ok: false, kind: 'UnavailableError' });
     expect(r.message).toMatch(new RegExp(`^etcd ${etcd.url} unreachable: `));

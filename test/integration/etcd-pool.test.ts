@@ -15,9 +15,21 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 let prefixes = 0;
 const freshPrefix = () => `/t${++prefixes}-${process.pid}`;
 
-const owner = (containerId: string, pod = `pod-${containerId}`, extra: Partial<Owner> = {}): Owner =>
-  ({ network: 'net', namespace: 'ns', pod, containerId, interface: 'eth1', ...extra });
-const small: EtcdIpamNetwork = { name: 'net', subnet: '10.0.0.0/29', gateway: '10.0.0.1', exclude: ['10.0.0.3'], routes: [{ dst: '0.0.0.0/0' }] };
+const owner = (containerId: string, pod = `pod-${containerId}`, extra: Partial<Owner> = {}): Owner => ({
+  network: 'net',
+  namespace: 'ns',
+  pod,
+  containerId,
+  interface: 'eth1',
+  ...extra,
+});
+const small: EtcdIpamNetwork = {
+  name: 'net',
+  subnet: '10.0.0.0/29',
+  gateway: '10.0.0.1',
+  exclude: ['10.0.0.3'],
+  routes: [{ dst: '0.0.0.0/0' }],
+};
 const c24: EtcdIpamNetwork = { name: 'net', subnet: '10.9.0.0/24', gateway: '10.9.0.1', exclude: [], routes: [] };
 const ip = (address: string) => address.split('/')[0];
 
@@ -47,9 +59,20 @@ describe('EtcdAddressPool against a real etcd', () => {
     expect(['10.0.0.2/29', '10.0.0.4/29', '10.0.0.5/29', '10.0.0.6/29']).toContain(lease.address);
     expect(await pool.acquire(owner('c1'))).toEqual(lease);
     expect(await new EtcdAddressPool(client, prefix, small, 'node-b').acquire(owner('c1'))).toEqual(lease); // from any node
-    expect(await keys(prefix)).toEqual([`${prefix}/ipam/net/ip/${ip(lease.address)}`, `${prefix}/ipam/net/owner/c1/eth1`]);
+    expect(await keys(prefix)).toEqual([
+      `${prefix}/ipam/net/ip/${ip(lease.address)}`,
+      `${prefix}/ipam/net/owner/c1/eth1`,
+    ]);
     const rec = JSON.parse((await client.get(`${prefix}/ipam/net/ip/${ip(lease.address)}`))!.value);
-    expect(rec).toEqual({ network: 'net', namespace: 'ns', pod: 'pod-c1', containerId: 'c1', interface: 'eth1', node: 'node-a', since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    expect(rec).toEqual({
+      network: 'net',
+      namespace: 'ns',
+      pod: 'pod-c1',
+      containerId: 'c1',
+      interface: 'eth1',
+      node: 'node-a',
+      since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
     expect((await client.get(`${prefix}/ipam/net/owner/c1/eth1`))!.value).toBe(ip(lease.address));
     expect(await pool.release(owner('c1'))).toEqual([ip(lease.address)]);
     expect(await keys(prefix)).toEqual([]);
@@ -58,7 +81,11 @@ describe('EtcdAddressPool against a real etcd', () => {
   it('gives another container, or another interface of the same one, another address', async () => {
     const prefix = freshPrefix();
     const pool = new EtcdAddressPool(client, prefix, small, 'node-a');
-    const got = [await pool.acquire(owner('c1')), await pool.acquire(owner('c2')), await pool.acquire(owner('c1', undefined, { interface: 'eth2' }))].map((l) => l.address);
+    const got = [
+      await pool.acquire(owner('c1')),
+      await pool.acquire(owner('c2')),
+      await pool.acquire(owner('c1', undefined, { interface: 'eth2' })),
+    ].map((l) => l.address);
     expect(new Set(got).size).toBe(3);
     await pool.release(owner('c1'));
     await pool.release(owner('c2'));
@@ -79,8 +106,16 @@ describe('EtcdAddressPool against a real etcd', () => {
     await Promise.all(['a', 'c', 'd', 'e'].map((id) => pool.release(owner(id))));
     expect(await keys(prefix)).toEqual([]);
 
-    const ranged = new EtcdAddressPool(client, prefix, { name: 'net', subnet: '10.1.0.0/24', rangeStart: '10.1.0.10', rangeEnd: '10.1.0.11', exclude: [], routes: [] }, 'node-a');
-    expect([(await ranged.acquire(owner('x'))).address, (await ranged.acquire(owner('y'))).address].sort()).toEqual(['10.1.0.10/24', '10.1.0.11/24']);
+    const ranged = new EtcdAddressPool(
+      client,
+      prefix,
+      { name: 'net', subnet: '10.1.0.0/24', rangeStart: '10.1.0.10', rangeEnd: '10.1.0.11', exclude: [], routes: [] },
+      'node-a',
+    );
+    expect([(await ranged.acquire(owner('x'))).address, (await ranged.acquire(owner('y'))).address].sort()).toEqual([
+      '10.1.0.10/24',
+      '10.1.0.11/24',
+    ]);
     await expect(ranged.acquire(owner('z'))).rejects.toThrow(ExhaustedError);
     await ranged.release(owner('x'));
     await ranged.release(owner('y'));
@@ -88,7 +123,10 @@ describe('EtcdAddressPool against a real etcd', () => {
 
   it('gives 3 nodes x 40 concurrent acquisitions 120 distinct addresses, then releases them all at once', async () => {
     const prefix = freshPrefix();
-    const nodes = ['node-a', 'node-b', 'node-c'].map((n) => ({ n, c: new EtcdClient({ endpoints: [etcd.url], timeoutMs: 5000 }) }));
+    const nodes = ['node-a', 'node-b', 'node-c'].map((n) => ({
+      n,
+      c: new EtcdClient({ endpoints: [etcd.url], timeoutMs: 5000 }),
+    }));
     const pools = nodes.map(({ n, c }) => new EtcdAddressPool(c, prefix, c24, n));
     const owners = pools.map((_, p) => Array.from({ length: 40 }, (_, i) => owner(`${p}c${i}`)));
     try {
@@ -97,7 +135,9 @@ describe('EtcdAddressPool against a real etcd', () => {
       const ms = performance.now() - t0;
       const attempts = pools.reduce((n, p) => n + p.stats.attempts, 0);
       const conflicts = pools.reduce((n, p) => n + p.stats.conflicts, 0);
-      console.log(`etcd IPAM: 120 allocations (3 nodes x 40 concurrent) in ${ms.toFixed(0)} ms = ${(120 / (ms / 1000)).toFixed(0)} allocations/s; ${attempts} compare-and-swaps, ${conflicts} lost`);
+      console.log(
+        `etcd IPAM: 120 allocations (3 nodes x 40 concurrent) in ${ms.toFixed(0)} ms = ${(120 / (ms / 1000)).toFixed(0)} allocations/s; ${attempts} compare-and-swaps, ${conflicts} lost`,
+      );
       expect(attempts - conflicts).toBe(120);
       const addresses = leases.map((l) => l.address);
       expect(new Set(addresses).size).toBe(120);
@@ -124,8 +164,17 @@ describe('EtcdAddressPool against a real etcd', () => {
     const prefix = freshPrefix();
     const bundle = join(root, 'pools.mjs');
     await build({
-      stdin: { contents: "export { EtcdClient } from './src/etcd/client'; export { EtcdAddressPool } from './src/ipam/etcd-pool';", resolveDir: join(here, '../..'), loader: 'ts' },
-      bundle: true, platform: 'node', format: 'esm', outfile: bundle, logLevel: 'silent',
+      stdin: {
+        contents:
+          "export { EtcdClient } from './src/etcd/client'; export { EtcdAddressPool } from './src/ipam/etcd-pool';",
+        resolveDir: join(here, '../..'),
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: bundle,
+      logLevel: 'silent',
     });
     // Fill half of the /24 first, from this process, so the workers race over what is left.
     const local = new EtcdAddressPool(client, prefix, c24, 'node-local');
@@ -133,12 +182,19 @@ describe('EtcdAddressPool against a real etcd', () => {
     const held = (await Promise.all(localOwners.map((o) => local.acquire(o)))).map((l) => l.address);
 
     const workers: ChildProcess[] = ['node-x', 'node-y', 'node-z'].map((n) =>
-      fork(join(here, 'fixtures', 'etcd-pool-worker.mjs'), [bundle, etcd.url, prefix, n, '40', JSON.stringify(c24)], { stdio: 'inherit' }));
-    const next = (c: ChildProcess) => new Promise<Record<string, unknown>>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`worker exited with ${code}`));
-      c.once('exit', onExit);
-      c.once('message', (m) => { c.off('exit', onExit); resolve(m as Record<string, unknown>); });
-    });
+      fork(join(here, 'fixtures', 'etcd-pool-worker.mjs'), [bundle, etcd.url, prefix, n, '40', JSON.stringify(c24)], {
+        stdio: 'inherit',
+      }),
+    );
+    const next = (c: ChildProcess) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const onExit = (code: number | null) => reject(new Error(`worker exited with ${code}`));
+        c.once('exit', onExit);
+        c.once('message', (m) => {
+          c.off('exit', onExit);
+          resolve(m as Record<string, unknown>);
+        });
+      });
     try {
       await Promise.all(workers.map(next)); // ready
       const t0 = performance.now();
@@ -149,7 +205,9 @@ describe('EtcdAddressPool against a real etcd', () => {
       for (const r of results) expect(r.error).toBeUndefined();
       const fromWorkers = results.flatMap((r) => r.addresses as string[]);
       const lost = results.reduce((n, r) => n + (r.stats as { conflicts: number }).conflicts, 0);
-      console.log(`etcd IPAM: 120 allocations from 3 processes x 40 concurrent (240 of 253 taken at the end) in ${ms.toFixed(0)} ms = ${(120 / (ms / 1000)).toFixed(0)} allocations/s; ${lost} compare-and-swaps lost`);
+      console.log(
+        `etcd IPAM: 120 allocations from 3 processes x 40 concurrent (240 of 253 taken at the end) in ${ms.toFixed(0)} ms = ${(120 / (ms / 1000)).toFixed(0)} allocations/s; ${lost} compare-and-swaps lost`,
+      );
       expect(fromWorkers).toHaveLength(120);
       expect(new Set([...fromWorkers, ...held]).size).toBe(240);
       expect(await listAllocations(client, prefix, 'net')).toHaveLength(240);
@@ -159,7 +217,9 @@ describe('EtcdAddressPool against a real etcd', () => {
       const freed = (await Promise.all(released)).flatMap((r) => r.freed as string[]);
       expect(freed.sort()).toEqual(fromWorkers.map(ip).sort());
     } finally {
-      workers.forEach((c) => { if (c.connected) c.send({ cmd: 'exit' }); });
+      workers.forEach((c) => {
+        if (c.connected) c.send({ cmd: 'exit' });
+      });
     }
     await Promise.all(localOwners.map((o) => local.release(o)));
     expect(await keys(prefix)).toEqual([]);
@@ -184,11 +244,20 @@ describe('EtcdAddressPool against a real etcd', () => {
     expect(newer.address).not.toBe(old.address);
     expect(await pool.release(owner('c-old', 'web'))).toEqual([ip(old.address)]);
     expect(await pool.release(owner('c-old', 'web'))).toEqual([]); // a late, repeated teardown
-    expect((await pool.list()).map((a) => [a.containerId, a.address]).sort()).toEqual([['c-new', ip(newer.address)], ['c-other', ip(other.address)]].sort());
-    expect(await keys(prefix)).toEqual([
-      `${prefix}/ipam/net/ip/${ip(newer.address)}`, `${prefix}/ipam/net/ip/${ip(other.address)}`,
-      `${prefix}/ipam/net/owner/c-new/eth1`, `${prefix}/ipam/net/owner/c-other/eth1`,
-    ].sort());
+    expect((await pool.list()).map((a) => [a.containerId, a.address]).sort()).toEqual(
+      [
+        ['c-new', ip(newer.address)],
+        ['c-other', ip(other.address)],
+      ].sort(),
+    );
+    expect(await keys(prefix)).toEqual(
+      [
+        `${prefix}/ipam/net/ip/${ip(newer.address)}`,
+        `${prefix}/ipam/net/ip/${ip(other.address)}`,
+        `${prefix}/ipam/net/owner/c-new/eth1`,
+        `${prefix}/ipam/net/owner/c-other/eth1`,
+      ].sort(),
+    );
     // The same container id under another pod name (a mistyped call) can neither take nor free it.
     await expect(pool.acquire(owner('c-new', 'not-web'))).rejects.toThrow(ConflictError);
     expect(await pool.release(owner('c-new', 'not-web'))).toEqual([]);
@@ -211,11 +280,17 @@ describe('EtcdAddressPool against a real etcd', () => {
     // Explicit reservations: refused while another pod holds the address, naming it.
     const err = await pool.reserve(owner('x'), '10.0.0.4').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConflictError);
-    expect((err as Error).message).toMatch(/^address 10\.0\.0\.4 of network net is already held by ns\/pod-[abc] \(container [abc] on node node-a\)$/);
+    expect((err as Error).message).toMatch(
+      /^address 10\.0\.0\.4 of network net is already held by ns\/pod-[abc] \(container [abc] on node node-a\)$/,
+    );
     await expect(pool.reserve(owner('x'), '10.1.0.4')).rejects.toThrow(InvalidInputError);
     expect(await pool.reserve(owner('x'), '10.0.0.6/29')).toMatchObject({ address: '10.0.0.6/29' });
-    await expect(pool.reserve(owner('x'), '10.0.0.3')).rejects.toThrow('container x (ns/pod-x) already holds 10.0.0.6 in network net, not the fixed address 10.0.0.3');
-    await expect(pool.acquire(owner('c2', 'db-0'))).rejects.toThrow('address 10.0.0.6 of network net is already held by ns/pod-x (container x on node node-a)');
+    await expect(pool.reserve(owner('x'), '10.0.0.3')).rejects.toThrow(
+      'container x (ns/pod-x) already holds 10.0.0.6 in network net, not the fixed address 10.0.0.3',
+    );
+    await expect(pool.acquire(owner('c2', 'db-0'))).rejects.toThrow(
+      'address 10.0.0.6 of network net is already held by ns/pod-x (container x on node node-a)',
+    );
     await Promise.all(['a', 'b', 'c', 'x'].map((id) => pool.release(owner(id))));
     expect(await keys(prefix)).toEqual([]);
   });
@@ -228,7 +303,10 @@ describe('EtcdAddressPool against a real etcd', () => {
     await dead.acquire(owner('c1', 'db-0'));
     expect(await here.acquire(owner('c2', 'db-0'))).toMatchObject({ address: '10.0.0.6/29' });
     expect(await keys(prefix)).toEqual([`${prefix}/ipam/net/ip/10.0.0.6`, `${prefix}/ipam/net/owner/c2/eth1`]);
-    expect(JSON.parse((await client.get(`${prefix}/ipam/net/ip/10.0.0.6`))!.value)).toMatchObject({ containerId: 'c2', node: 'node-b' });
+    expect(JSON.parse((await client.get(`${prefix}/ipam/net/ip/10.0.0.6`))!.value)).toMatchObject({
+      containerId: 'c2',
+      node: 'node-b',
+    });
     expect(await dead.release(owner('c1', 'db-0'))).toEqual([]);
     expect(await here.acquire(owner('c2', 'db-0'))).toMatchObject({ address: '10.0.0.6/29' });
     expect(await here.release(owner('c2', 'db-0'))).toEqual(['10.0.0.6']);
@@ -243,8 +321,26 @@ describe('EtcdAddressPool against a real etcd', () => {
     const lb = await b.acquire(owner('c2', undefined, { network: 'other' }));
     const all = await listAllocations(client, prefix);
     expect(all).toEqual([
-      { network: 'net', address: ip(la.address), namespace: 'ns', pod: 'pod-c1', containerId: 'c1', interface: 'eth1', node: 'node-a', since: expect.any(String) },
-      { network: 'other', address: ip(lb.address), namespace: 'ns', pod: 'pod-c2', containerId: 'c2', interface: 'eth1', node: 'node-b', since: expect.any(String) },
+      {
+        network: 'net',
+        address: ip(la.address),
+        namespace: 'ns',
+        pod: 'pod-c1',
+        containerId: 'c1',
+        interface: 'eth1',
+        node: 'node-a',
+        since: expect.any(String),
+      },
+      {
+        network: 'other',
+        address: ip(lb.address),
+        namespace: 'ns',
+        pod: 'pod-c2',
+        containerId: 'c2',
+        interface: 'eth1',
+        node: 'node-b',
+        since: expect.any(String),
+      },
     ]);
     expect(await b.list()).toEqual([all[1]]);
     expect(await forceRelease(client, prefix, 'net', ip(la.address))).toEqual(all[0]);

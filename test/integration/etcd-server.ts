@@ -32,22 +32,28 @@ export interface EtcdServerOptions {
 }
 
 /** Readiness seen from inside a network namespace, where the test process cannot connect. */
-const netnsReady = (netns: string) => (url: string) => new Promise<boolean>((resolve) => {
-  const c = spawn('ip', ['netns', 'exec', netns, 'etcdctl', '--endpoints', url, '--command-timeout=1s', 'endpoint', 'health'], { stdio: 'ignore', env: { ...process.env, ETCDCTL_API: '3' } });
-  c.once('exit', (code) => resolve(code === 0));
-});
+const netnsReady = (netns: string) => (url: string) =>
+  new Promise<boolean>((resolve) => {
+    const c = spawn(
+      'ip',
+      ['netns', 'exec', netns, 'etcdctl', '--endpoints', url, '--command-timeout=1s', 'endpoint', 'health'],
+      { stdio: 'ignore', env: { ...process.env, ETCDCTL_API: '3' } },
+    );
+    c.once('exit', (code) => resolve(code === 0));
+  });
 
-const portFree = (port: number) => new Promise<boolean>((resolve) => {
-  const srv = createServer();
-  srv.once('error', () => resolve(false));
-  srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-});
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 
 /** Two free ports next to each other, from 23790 + a random offset. */
 async function freePorts(): Promise<[number, number]> {
   for (let i = 0; i < 50; i++) {
     const p = 23790 + 2 * Math.floor(Math.random() * 3000);
-    if (await portFree(p) && await portFree(p + 1)) return [p, p + 1];
+    if ((await portFree(p)) && (await portFree(p + 1))) return [p, p + 1];
   }
   throw new Error('no free ports for etcd');
 }
@@ -73,21 +79,38 @@ export async function startEtcd(opts: EtcdServerOptions = {}): Promise<EtcdServe
   const start = async () => {
     const out = openSync(logFile, 'a');
     const [file, pre] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, 'etcd']] : ['etcd', []];
-    child = spawn(file, [...pre,
-      '--name', 'test', '--data-dir', join(dir, 'data'),
-      '--listen-client-urls', url, '--advertise-client-urls', url,
-      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
-      '--initial-cluster', `test=${peerUrl}`,
-      ...(opts.args ?? []),
-    ], { stdio: ['ignore', out, out] });
+    child = spawn(
+      file,
+      [
+        ...pre,
+        '--name',
+        'test',
+        '--data-dir',
+        join(dir, 'data'),
+        '--listen-client-urls',
+        url,
+        '--advertise-client-urls',
+        url,
+        '--listen-peer-urls',
+        peerUrl,
+        '--initial-advertise-peer-urls',
+        peerUrl,
+        '--initial-cluster',
+        `test=${peerUrl}`,
+        ...(opts.args ?? []),
+      ],
+      { stdio: ['ignore', out, out] },
+    );
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     const ready = opts.ready ?? (opts.netns ? netnsReady(opts.netns) : httpReady);
     const deadline = Date.now() + 15000;
     for (;;) {
       if (await ready(url)) return;
       const gone = await Promise.race([exited, new Promise((r) => setTimeout(() => r('running'), 100))]);
-      if (gone !== 'running') throw new Error(`etcd exited with ${String(gone)}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`etcd did not become ready at ${url}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+      if (gone !== 'running')
+        throw new Error(`etcd exited with ${String(gone)}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`etcd did not become ready at ${url}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
     }
   };
 
@@ -109,7 +132,10 @@ export async function startEtcd(opts: EtcdServerOptions = {}): Promise<EtcdServe
     dir,
     stop,
     start,
-    destroy: async () => { await stop(); rmSync(dir, { recursive: true, force: true }); },
+    destroy: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
     log: () => readFileSync(logFile, 'utf8'),
   };
 }

@@ -34,8 +34,10 @@ function checkInvariant(prefix: string, network: string, kvs: KeyValue[]): strin
     if (t === undefined) problems.push(`member ${holder}/${c} without by/${holder}`);
     else if (tags.get(t) !== holder) problems.push(`member ${holder}/${c}: tag/${t} names ${tags.get(t)}`);
   }
-  for (const [holder, t] of by) if (tags.get(t) !== holder) problems.push(`by/${holder}=${t} but tag/${t}=${tags.get(t)}`);
-  for (const [t, holder] of tags) if (by.get(holder) !== t) problems.push(`tag/${t}=${holder} but by/${holder}=${by.get(holder)}`);
+  for (const [holder, t] of by)
+    if (tags.get(t) !== holder) problems.push(`by/${holder}=${t} but tag/${t}=${tags.get(t)}`);
+  for (const [t, holder] of tags)
+    if (by.get(holder) !== t) problems.push(`tag/${t}=${holder} but by/${holder}=${by.get(holder)}`);
   return problems;
 }
 
@@ -55,7 +57,9 @@ describe('EtcdVlanPool against a real etcd', () => {
 
   it('per namespace: one tag for every pod of a namespace on every node, freed after the last member leaves', async () => {
     const prefix = freshPrefix();
-    const [a, b, c] = ['node-a', 'node-b', 'node-c'].map((n) => new EtcdVlanPool(client, prefix, 'tenant', { pool: '100-199', per: 'namespace' }, n));
+    const [a, b, c] = ['node-a', 'node-b', 'node-c'].map(
+      (n) => new EtcdVlanPool(client, prefix, 'tenant', { pool: '100-199', per: 'namespace' }, n),
+    );
     const t1 = await a.acquire(who('shop', 'web', 'c1'));
     expect(t1).toBeGreaterThanOrEqual(100);
     expect(t1).toBeLessThanOrEqual(199);
@@ -65,14 +69,30 @@ describe('EtcdVlanPool against a real etcd', () => {
     const other = await b.acquire(who('blog', 'web', 'c4'));
     expect(other).not.toBe(t1);
     expect(await keys(prefix)).toEqual([
-      `${prefix}/vlan/tenant/by/blog`, `${prefix}/vlan/tenant/by/shop`,
-      `${prefix}/vlan/tenant/member/blog/c4`, `${prefix}/vlan/tenant/member/shop/c1`, `${prefix}/vlan/tenant/member/shop/c2`, `${prefix}/vlan/tenant/member/shop/c3`,
-      `${prefix}/vlan/tenant/tag/${Math.min(t1, other)}`, `${prefix}/vlan/tenant/tag/${Math.max(t1, other)}`,
+      `${prefix}/vlan/tenant/by/blog`,
+      `${prefix}/vlan/tenant/by/shop`,
+      `${prefix}/vlan/tenant/member/blog/c4`,
+      `${prefix}/vlan/tenant/member/shop/c1`,
+      `${prefix}/vlan/tenant/member/shop/c2`,
+      `${prefix}/vlan/tenant/member/shop/c3`,
+      `${prefix}/vlan/tenant/tag/${Math.min(t1, other)}`,
+      `${prefix}/vlan/tenant/tag/${Math.max(t1, other)}`,
     ]);
-    expect(JSON.parse((await client.get(`${prefix}/vlan/tenant/member/shop/c2`))!.value)).toEqual({ network: 'tenant', namespace: 'shop', pod: 'api', containerId: 'c2', node: 'node-b', since: expect.any(String) });
+    expect(JSON.parse((await client.get(`${prefix}/vlan/tenant/member/shop/c2`))!.value)).toEqual({
+      network: 'tenant',
+      namespace: 'shop',
+      pod: 'api',
+      containerId: 'c2',
+      node: 'node-b',
+      since: expect.any(String),
+    });
     const listed = await a.list();
     expect(listed.map((v) => [v.tag, v.holder, v.members.map((m) => m.containerId).sort()])).toEqual(
-      [[t1, 'shop', ['c1', 'c2', 'c3']], [other, 'blog', ['c4']]].sort((x, y) => (x[0] as number) - (y[0] as number)));
+      [
+        [t1, 'shop', ['c1', 'c2', 'c3']],
+        [other, 'blog', ['c4']],
+      ].sort((x, y) => (x[0] as number) - (y[0] as number)),
+    );
 
     expect(await c.release(who('shop', 'db', 'c3'))).toEqual({ tag: t1, freed: false });
     expect(await a.release(who('shop', 'web', 'c1'))).toEqual({ tag: t1, freed: false });
@@ -84,7 +104,9 @@ describe('EtcdVlanPool against a real etcd', () => {
 
   it('per pod: each pod its own tag, shared by the containers of that pod', async () => {
     const prefix = freshPrefix();
-    const [a, b] = ['node-a', 'node-b'].map((n) => new EtcdVlanPool(client, prefix, 'p', { pool: '10-20', per: 'pod' }, n));
+    const [a, b] = ['node-a', 'node-b'].map(
+      (n) => new EtcdVlanPool(client, prefix, 'p', { pool: '10-20', per: 'pod' }, n),
+    );
     const web = await a.acquire(who('shop', 'web', 'c1'));
     const api = await b.acquire(who('shop', 'api', 'c2'));
     expect(api).not.toBe(web);
@@ -99,13 +121,19 @@ describe('EtcdVlanPool against a real etcd', () => {
   it('3 nodes x 40 concurrent pods in 6 namespaces: one tag per namespace, distinct, all freed at the end', async () => {
     const prefix = freshPrefix();
     const clients = [0, 1, 2].map(() => new EtcdClient({ endpoints: [etcd.url], timeoutMs: 5000 }));
-    const pools = clients.map((c, n) => new EtcdVlanPool(c, prefix, 'tenant', { pool: '100-199', per: 'namespace' }, `node-${n}`));
-    const owners = pools.map((_, n) => Array.from({ length: 40 }, (_, i) => who(`ns${i % 6}`, `pod-${n}-${i}`, `c${n}x${i}`)));
+    const pools = clients.map(
+      (c, n) => new EtcdVlanPool(c, prefix, 'tenant', { pool: '100-199', per: 'namespace' }, `node-${n}`),
+    );
+    const owners = pools.map((_, n) =>
+      Array.from({ length: 40 }, (_, i) => who(`ns${i % 6}`, `pod-${n}-${i}`, `c${n}x${i}`)),
+    );
     try {
       const t0 = performance.now();
       const tags = await Promise.all(pools.flatMap((p, n) => owners[n].map((o) => p.acquire(o))));
       const ms = performance.now() - t0;
-      console.log(`etcd VLAN: 120 acquisitions (3 nodes x 40 concurrent, 6 namespaces) in ${ms.toFixed(0)} ms = ${(120 / (ms / 1000)).toFixed(0)}/s`);
+      console.log(
+        `etcd VLAN: 120 acquisitions (3 nodes x 40 concurrent, 6 namespaces) in ${ms.toFixed(0)} ms = ${(120 / (ms / 1000)).toFixed(0)}/s`,
+      );
       const byNs = new Map<string, Set<number>>();
       owners.flat().forEach((o, i) => byNs.set(o.namespace, (byNs.get(o.namespace) ?? new Set()).add(tags[i])));
       for (const set of byNs.values()) expect(set.size).toBe(1);
@@ -122,30 +150,52 @@ describe('EtcdVlanPool against a real etcd', () => {
   it('join while the last member leaves, 300 times in parallel batches: the joiner always ends up with a consistent tag', async () => {
     const prefix = freshPrefix();
     const clients = [0, 1].map(() => new EtcdClient({ endpoints: [etcd.url], timeoutMs: 5000 }));
-    const [a, b] = clients.map((c, n) => new EtcdVlanPool(c, prefix, 'tenant', { pool: '100-400', per: 'namespace' }, `node-${n}`));
+    const [a, b] = clients.map(
+      (c, n) => new EtcdVlanPool(c, prefix, 'tenant', { pool: '100-400', per: 'namespace' }, `node-${n}`),
+    );
     let joined = 0;
     let reallocated = 0;
     try {
       for (let batch = 0; batch < 10; batch++) {
-        await Promise.all(Array.from({ length: 30 }, async (_, k) => {
-          const ns = `r${batch}-${k}`;
-          const first = await a.acquire(who(ns, 'old', `a${k}`));
-          const before = (await client.get(`${prefix}/vlan/tenant/tag/${first}`))!;
-          const [left, tag] = await Promise.all([
-            (async () => { await sleep(Math.random() * 4); return a.release(who(ns, 'old', `a${k}`)); })(),
-            (async () => { await sleep(Math.random() * 4); return b.acquire(who(ns, 'new', `b${k}`)); })(),
-          ]);
-          // The joiner is a member, of the tag its holder maps to, and the tag maps back.
-          const [by, tagKv, member] = await Promise.all([client.get(`${prefix}/vlan/tenant/by/${ns}`), client.get(`${prefix}/vlan/tenant/tag/${tag}`), client.get(`${prefix}/vlan/tenant/member/${ns}/b${k}`)]);
-          expect(by?.value).toBe(String(tag));
-          expect(tagKv?.value).toBe(ns);
-          expect(member).toBeDefined();
-          if (left.freed) { reallocated++; expect(tagKv!.createRevision).toBeGreaterThan(before.createRevision); } else { joined++; expect(tagKv!.createRevision).toBe(before.createRevision); }
-          expect(await b.release(who(ns, 'new', `b${k}`))).toEqual({ tag, freed: true });
-        }));
+        await Promise.all(
+          Array.from({ length: 30 }, async (_, k) => {
+            const ns = `r${batch}-${k}`;
+            const first = await a.acquire(who(ns, 'old', `a${k}`));
+            const before = (await client.get(`${prefix}/vlan/tenant/tag/${first}`))!;
+            const [left, tag] = await Promise.all([
+              (async () => {
+                await sleep(Math.random() * 4);
+                return a.release(who(ns, 'old', `a${k}`));
+              })(),
+              (async () => {
+                await sleep(Math.random() * 4);
+                return b.acquire(who(ns, 'new', `b${k}`));
+              })(),
+            ]);
+            // The joiner is a member, of the tag its holder maps to, and the tag maps back.
+            const [by, tagKv, member] = await Promise.all([
+              client.get(`${prefix}/vlan/tenant/by/${ns}`),
+              client.get(`${prefix}/vlan/tenant/tag/${tag}`),
+              client.get(`${prefix}/vlan/tenant/member/${ns}/b${k}`),
+            ]);
+            expect(by?.value).toBe(String(tag));
+            expect(tagKv?.value).toBe(ns);
+            expect(member).toBeDefined();
+            if (left.freed) {
+              reallocated++;
+              expect(tagKv!.createRevision).toBeGreaterThan(before.createRevision);
+            } else {
+              joined++;
+              expect(tagKv!.createRevision).toBe(before.createRevision);
+            }
+            expect(await b.release(who(ns, 'new', `b${k}`))).toEqual({ tag, freed: true });
+          }),
+        );
         expect(await keys(prefix)).toEqual([]);
       }
-      console.log(`etcd VLAN race: the joiner came first ${joined} times, the leaver freed the tag first ${reallocated} times`);
+      console.log(
+        `etcd VLAN race: the joiner came first ${joined} times, the leaver freed the tag first ${reallocated} times`,
+      );
       expect(joined + reallocated).toBe(300);
     } finally {
       clients.forEach((c) => c.close());
@@ -155,7 +205,9 @@ describe('EtcdVlanPool against a real etcd', () => {
   it('keeps the invariant in every snapshot while 30 containers on 3 nodes join and leave 3 namespaces', async () => {
     const prefix = freshPrefix();
     const clients = [0, 1, 2].map(() => new EtcdClient({ endpoints: [etcd.url], timeoutMs: 5000 }));
-    const pools = clients.map((c, n) => new EtcdVlanPool(c, prefix, 'tenant', { pool: '100-102', per: 'namespace' }, `node-${n}`));
+    const pools = clients.map(
+      (c, n) => new EtcdVlanPool(c, prefix, 'tenant', { pool: '100-102', per: 'namespace' }, `node-${n}`),
+    );
     let running = true;
     let snapshots = 0;
     const problems: string[] = [];
@@ -166,17 +218,19 @@ describe('EtcdVlanPool against a real etcd', () => {
       }
     })();
     try {
-      await Promise.all(Array.from({ length: 30 }, async (_, w) => {
-        const pool = pools[w % 3];
-        for (let i = 0; i < 15; i++) {
-          const o = who(`ns${(w + i) % 3}`, `p${w}`, `w${w}i${i}`);
-          const tag = await pool.acquire(o);
-          // While a member, its holder's tag is the one it got.
-          expect((await client.get(`${prefix}/vlan/tenant/by/${o.namespace}`))?.value).toBe(String(tag));
-          await sleep(Math.random() * 3);
-          expect((await pool.release(o)).tag).toBe(tag);
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: 30 }, async (_, w) => {
+          const pool = pools[w % 3];
+          for (let i = 0; i < 15; i++) {
+            const o = who(`ns${(w + i) % 3}`, `p${w}`, `w${w}i${i}`);
+            const tag = await pool.acquire(o);
+            // While a member, its holder's tag is the one it got.
+            expect((await client.get(`${prefix}/vlan/tenant/by/${o.namespace}`))?.value).toBe(String(tag));
+            await sleep(Math.random() * 3);
+            expect((await pool.release(o)).tag).toBe(tag);
+          }
+        }),
+      );
     } finally {
       running = false;
       await checker;
@@ -233,8 +287,22 @@ describe('EtcdVlanPool against a real etcd', () => {
     const ta = await a.acquire(who('shop', 'web', 'c1'));
     const tb = await b.acquire(who('shop', 'web', 'c1'));
     expect(await listVlans(client, prefix)).toEqual([
-      { network: 'a', tag: ta, holder: 'shop', members: [{ network: 'a', namespace: 'shop', pod: 'web', containerId: 'c1', node: 'node-a', since: expect.any(String) }] },
-      { network: 'b', tag: tb, holder: 'shop/web', members: [{ network: 'b', namespace: 'shop', pod: 'web', containerId: 'c1', node: 'node-b', since: expect.any(String) }] },
+      {
+        network: 'a',
+        tag: ta,
+        holder: 'shop',
+        members: [
+          { network: 'a', namespace: 'shop', pod: 'web', containerId: 'c1', node: 'node-a', since: expect.any(String) },
+        ],
+      },
+      {
+        network: 'b',
+        tag: tb,
+        holder: 'shop/web',
+        members: [
+          { network: 'b', namespace: 'shop', pod: 'web', containerId: 'c1', node: 'node-b', since: expect.any(String) },
+        ],
+      },
     ]);
     await a.release(who('shop', 'web', 'c1'));
     await b.release(who('shop', 'web', 'c1'));
@@ -249,7 +317,9 @@ describe('EtcdVlanPool against a real etcd', () => {
       await etcd.stop();
       const t0 = Date.now();
       await expect(pool.acquire(who('shop', 'web', 'c1'))).rejects.toThrow(UnavailableError);
-      await expect(pool.release(who('shop', 'web', 'c1'))).rejects.toThrow(`etcd ${etcd.url} unreachable: connection refused`);
+      await expect(pool.release(who('shop', 'web', 'c1'))).rejects.toThrow(
+        `etcd ${etcd.url} unreachable: connection refused`,
+      );
       expect(Date.now() - t0).toBeLessThan(1000);
     } finally {
       await etcd.start();

@@ -9,42 +9,78 @@ import { docker, type SandboxInfo } from './sandbox';
 import { hostVeths } from './plugin';
 
 export interface OurPort {
-  name: string; namespace: string; pod: string; containerId: string; network: string; bridge: string; ip?: string;
-  tag: number | undefined; interface: string; netns?: string;
+  name: string;
+  namespace: string;
+  pod: string;
+  containerId: string;
+  network: string;
+  bridge: string;
+  ip?: string;
+  tag: number | undefined;
+  interface: string;
+  netns?: string;
 }
 
 /** An OVSDB optional column in ovs-vsctl's JSON: ["set", []] when empty, else the atom. */
-const optional = <T>(v: unknown): T | undefined => (Array.isArray(v) && v[0] === 'set' ? (v[1] as T[])[0] : v as T);
+const optional = <T>(v: unknown): T | undefined => (Array.isArray(v) && v[0] === 'set' ? (v[1] as T[])[0] : (v as T));
 
 /** podvlan's ports, on the given bridges only (test files share one OVS). */
 export async function ourPorts(info: SandboxInfo, bridges: string[]): Promise<OurPort[]> {
-  const { stdout } = await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--format=json', '--columns=name,tag,external_ids',
-    'find', 'Port', 'external_ids:podvlan/managed=true']);
+  const { stdout } = await execa('ovs-vsctl', [
+    `--db=${info.ovsdb}`,
+    '--format=json',
+    '--columns=name,tag,external_ids',
+    'find',
+    'Port',
+    'external_ids:podvlan/managed=true',
+  ]);
   const data = JSON.parse(stdout) as { data: [string, unknown, ['map', [string, string][]]][] };
-  return data.data.map(([name, tag, ids]) => {
-    const m = Object.fromEntries(ids[1]);
-    return {
-      name, namespace: m['podvlan/namespace'], pod: m['podvlan/pod'], containerId: m['podvlan/containerId'],
-      network: m['podvlan/network'], bridge: m['podvlan/bridge'], ip: m['podvlan/ip'], tag: optional<number>(tag),
-      interface: m['podvlan/interface'], netns: m['podvlan/netns'],
-    };
-  }).filter((p) => bridges.includes(p.bridge));
+  return data.data
+    .map(([name, tag, ids]) => {
+      const m = Object.fromEntries(ids[1]);
+      return {
+        name,
+        namespace: m['podvlan/namespace'],
+        pod: m['podvlan/pod'],
+        containerId: m['podvlan/containerId'],
+        network: m['podvlan/network'],
+        bridge: m['podvlan/bridge'],
+        ip: m['podvlan/ip'],
+        tag: optional<number>(tag),
+        interface: m['podvlan/interface'],
+        netns: m['podvlan/netns'],
+      };
+    })
+    .filter((p) => bridges.includes(p.bridge));
 }
 
 /** ofport and error of every Interface row, by name. */
 async function interfaces(info: SandboxInfo): Promise<Map<string, { ofport?: number; error?: string }>> {
-  const { stdout } = await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--format=json', '--columns=name,ofport,error',
-    'list', 'Interface']);
+  const { stdout } = await execa('ovs-vsctl', [
+    `--db=${info.ovsdb}`,
+    '--format=json',
+    '--columns=name,ofport,error',
+    'list',
+    'Interface',
+  ]);
   const data = JSON.parse(stdout) as { data: [string, unknown, unknown][] };
-  return new Map(data.data.map(([name, ofport, error]) =>
-    [name, { ofport: optional<number>(ofport), error: optional<string>(error) }]));
+  return new Map(
+    data.data.map(([name, ofport, error]) => [
+      name,
+      { ofport: optional<number>(ofport), error: optional<string>(error) },
+    ]),
+  );
 }
 
-interface LinkInfo { ifindex: number; ifname: string; link_index?: number }
+interface LinkInfo {
+  ifindex: number;
+  ifname: string;
+  link_index?: number;
+}
 
 async function linksIn(args: string[]): Promise<LinkInfo[]> {
   const r = await execa(args[0], [...args.slice(1), '-j', '-d', 'link', 'show'], { reject: false });
-  return r.exitCode === 0 ? JSON.parse(r.stdout) as LinkInfo[] : [];
+  return r.exitCode === 0 ? (JSON.parse(r.stdout) as LinkInfo[]) : [];
 }
 
 /**
@@ -66,31 +102,50 @@ async function peerProblem(info: SandboxInfo, p: OurPort, host: LinkInfo | undef
   return undefined;
 }
 
-export interface LeaseFile { network: string; address: string; namespace: string; pod: string; containerId: string }
+export interface LeaseFile {
+  network: string;
+  address: string;
+  namespace: string;
+  pod: string;
+  containerId: string;
+}
 
 export function leaseFiles(stateDir: string): LeaseFile[] {
   const root = join(stateDir, 'ipam');
   if (!existsSync(root)) return [];
-  return readdirSync(root).flatMap((network) => readdirSync(join(root, network)).filter((f) => !f.startsWith('.'))
-    .map((address) => ({ network, address, ...JSON.parse(readFileSync(join(root, network, address), 'utf8')) })));
+  return readdirSync(root).flatMap((network) =>
+    readdirSync(join(root, network))
+      .filter((f) => !f.startsWith('.'))
+      .map((address) => ({ network, address, ...JSON.parse(readFileSync(join(root, network, address), 'utf8')) })),
+  );
 }
 
 export interface RecordFile {
-  namespace: string; pod: string; containerId: string; ready: boolean; attachments: { port: string; tag: number }[];
+  namespace: string;
+  pod: string;
+  containerId: string;
+  ready: boolean;
+  attachments: { port: string; tag: number }[];
 }
 
 export function podRecords(stateDir: string): RecordFile[] {
   const dir = join(stateDir, 'pods');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
 }
 
 /**
  * `temps`: also flag temp files of killed writers (only gc removes those). `leases: false` for
  * networks whose addresses live in etcd, not in lease files.
  */
-export async function audit(info: SandboxInfo, stateDir: string, bridges: string[],
-  opts: { temps?: boolean; leases?: boolean } = {}): Promise<string[]> {
+export async function audit(
+  info: SandboxInfo,
+  stateDir: string,
+  bridges: string[],
+  opts: { temps?: boolean; leases?: boolean } = {},
+): Promise<string[]> {
   const { temps: withTemps = true, leases: withLeases = true } = opts;
   const problems: string[] = [];
   const ports = await ourPorts(info, bridges);
@@ -123,12 +178,18 @@ export async function audit(info: SandboxInfo, stateDir: string, bridges: string
     if (peer) problems.push(peer);
   }
   for (const l of leases) {
-    if (!ports.some((p) => p.containerId === l.containerId && p.network === l.network && p.ip?.split('/')[0] === l.address)) problems.push(`lease ${l.network}/${l.address} (${l.pod}) has no port`);
+    if (
+      !ports.some(
+        (p) => p.containerId === l.containerId && p.network === l.network && p.ip?.split('/')[0] === l.address,
+      )
+    )
+      problems.push(`lease ${l.network}/${l.address} (${l.pod}) has no port`);
   }
   for (const v of veths) if (!ports.some((p) => p.name === v)) problems.push(`veth ${v} has no port`);
   for (const r of records) {
     if (!r.ready) problems.push(`record ${r.namespace}/${r.pod} is not ready`);
-    else if (!ports.some((p) => p.namespace === r.namespace && p.pod === r.pod && p.containerId === r.containerId)) problems.push(`record ${r.namespace}/${r.pod} has no port`);
+    else if (!ports.some((p) => p.namespace === r.namespace && p.pod === r.pod && p.containerId === r.containerId))
+      problems.push(`record ${r.namespace}/${r.pod} has no port`);
   }
   const temps = withTemps && existsSync(stateDir) ? tempFiles(stateDir) : [];
   for (const t of temps) problems.push(`temp file ${t} left`);

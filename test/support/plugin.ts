@@ -7,34 +7,68 @@ import type { SandboxInfo } from './sandbox';
 
 export const BINARY = resolve(__dirname, '../../dist/podvlan');
 
-export interface PluginRun { exitCode: number; all: string; stdout: string; stderr: string; ms: number }
+export interface PluginRun {
+  exitCode: number;
+  all: string;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 /** Run podvlan in the node's namespace, as the kubelet would. */
-export async function runPlugin(info: SandboxInfo, args: string[], opts: { binary?: string; config?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<PluginRun> {
+export async function runPlugin(
+  info: SandboxInfo,
+  args: string[],
+  opts: { binary?: string; config?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<PluginRun> {
   const env: Record<string, string> = { ...opts.env };
   if (opts.config) env.PODVLAN_CONFIG = opts.config;
   const started = performance.now();
   const r = await execa('ip', ['netns', 'exec', info.netns, opts.binary ?? BINARY, ...args], {
-    all: true, reject: false, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env }, extendEnv: false, timeout: opts.timeoutMs ?? 60000,
+    all: true,
+    reject: false,
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    extendEnv: false,
+    timeout: opts.timeoutMs ?? 60000,
   });
-  return { exitCode: r.exitCode ?? -1, all: r.all ?? '', stdout: r.stdout, stderr: r.stderr, ms: performance.now() - started };
+  return {
+    exitCode: r.exitCode ?? -1,
+    all: r.all ?? '',
+    stdout: r.stdout,
+    stderr: r.stderr,
+    ms: performance.now() - started,
+  };
 }
 
-export interface NetworkConfig { [key: string]: unknown }
+export interface NetworkConfig {
+  [key: string]: unknown;
+}
 
 /** Write a config for one simulated node under `dir`; returns its path. JSON is valid YAML. */
-export function writeConfig(info: SandboxInfo, dir: string, networks: NetworkConfig[], extra: Record<string, unknown> = {}): string {
+export function writeConfig(
+  info: SandboxInfo,
+  dir: string,
+  networks: NetworkConfig[],
+  extra: Record<string, unknown> = {},
+): string {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'podvlan.yaml');
-  writeFileSync(path, JSON.stringify({
-    ovsdb: info.ovsdb,
-    logFile: join(dir, 'podvlan.log'),
-    stateDir: join(dir, 'state'),
-    timeoutMs: 10000,
-    runtime: { docker: { socket: info.dockerSocket } },
-    networks,
-    ...extra,
-  }, null, 2));
+  writeFileSync(
+    path,
+    JSON.stringify(
+      {
+        ovsdb: info.ovsdb,
+        logFile: join(dir, 'podvlan.log'),
+        stateDir: join(dir, 'state'),
+        timeoutMs: 10000,
+        runtime: { docker: { socket: info.dockerSocket } },
+        networks,
+        ...extra,
+      },
+      null,
+      2,
+    ),
+  );
   return path;
 }
 
@@ -48,7 +82,8 @@ export function parseKubeletStatus(combined: string): { ip: string } | null {
   const obj = JSON.parse(combined.trimEnd());
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error('status is not a JSON object');
   if (obj.kind !== undefined && obj.kind !== 'PodNetworkStatus') throw new Error(`unexpected kind ${obj.kind}`);
-  if (obj.apiVersion !== undefined && obj.apiVersion !== '' && obj.apiVersion !== 'v1beta1') throw new Error(`unexpected apiVersion ${obj.apiVersion}`);
+  if (obj.apiVersion !== undefined && obj.apiVersion !== '' && obj.apiVersion !== 'v1beta1')
+    throw new Error(`unexpected apiVersion ${obj.apiVersion}`);
   if (typeof obj.ip !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(obj.ip)) throw new Error(`unparsable ip ${obj.ip}`);
   return { ip: obj.ip };
 }
@@ -70,7 +105,11 @@ export async function portTag(info: SandboxInfo, port: string): Promise<string> 
 /** Host-side podvlan veths in the node's namespace. */
 export async function hostVeths(info: SandboxInfo): Promise<string[]> {
   const { stdout } = await execa('ip', ['-n', info.netns, '-o', 'link', 'show', 'type', 'veth']);
-  return stdout.split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]).filter((n) => n.startsWith('pv'));
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(':')[1].trim().split('@')[0])
+    .filter((n) => n.startsWith('pv'));
 }
 
 /** Pod lock files under stateDir/locks that some process holds a flock on (from /proc/locks). */
@@ -78,8 +117,12 @@ export function heldLocks(stateDir: string): string[] {
   const dir = join(stateDir, 'locks');
   if (!existsSync(dir)) return [];
   // "1: FLOCK  ADVISORY  WRITE 4242 00:2a:123456 0 EOF": the inode is the last part of the device field.
-  const held = new Set(readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => / FLOCK /.test(l))
-    .map((l) => l.trim().split(/\s+/)[5]?.split(':')[2]));
+  const held = new Set(
+    readFileSync('/proc/locks', 'utf8')
+      .split('\n')
+      .filter((l) => / FLOCK /.test(l))
+      .map((l) => l.trim().split(/\s+/)[5]?.split(':')[2]),
+  );
   return readdirSync(dir).filter((name) => held.has(String(statSync(join(dir, name)).ino)));
 }
 
@@ -101,7 +144,14 @@ export function stateFiles(stateDir: string): string[] {
 /** Tear down every pod podvlan attached to these bridges, so the next test file starts clean. */
 export async function teardownAll(info: SandboxInfo, config: string, bridges: string[]): Promise<void> {
   const { stdout } = await runPlugin(info, ['list', '--output', 'json'], { config });
-  const attachments = JSON.parse(stdout || '[]') as { namespace: string; pod: string; containerId: string; bridge: string }[];
-  const pods = new Map(attachments.filter((a) => bridges.includes(a.bridge)).map((a) => [`${a.namespace}/${a.pod}/${a.containerId}`, a]));
+  const attachments = JSON.parse(stdout || '[]') as {
+    namespace: string;
+    pod: string;
+    containerId: string;
+    bridge: string;
+  }[];
+  const pods = new Map(
+    attachments.filter((a) => bridges.includes(a.bridge)).map((a) => [`${a.namespace}/${a.pod}/${a.containerId}`, a]),
+  );
   for (const a of pods.values()) await runPlugin(info, ['teardown', a.namespace, a.pod, a.containerId], { config });
 }

@@ -3,7 +3,17 @@
 // offline-built busybox image. Used by the e2e tests, the demo and the bench. Everything lives
 // under one temporary directory and one netns, removed by stop().
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, copyFileSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  copyFileSync,
+  chmodSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HINT_DIR } from '../../src/config/state-dir-hint';
@@ -40,11 +50,30 @@ export async function startSandbox(): Promise<SandboxInfo> {
   await execa('ip', ['netns', 'add', netns]);
   await execa('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
   await execa('ovsdb-tool', ['create', `${dir}/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema']);
-  await execa('ovsdb-server', [`${dir}/conf.db`, `--remote=punix:${dir}/db.sock`, `--pidfile=${dir}/ovsdb.pid`, '--detach',
-    `--log-file=${dir}/ovsdb.log`, `--unixctl=${dir}/ovsdb.ctl`]);
+  await execa('ovsdb-server', [
+    `${dir}/conf.db`,
+    `--remote=punix:${dir}/db.sock`,
+    `--pidfile=${dir}/ovsdb.pid`,
+    '--detach',
+    `--log-file=${dir}/ovsdb.log`,
+    `--unixctl=${dir}/ovsdb.ctl`,
+  ]);
   await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--no-wait', 'init']);
-  await execa('ip', ['netns', 'exec', netns, 'ovs-vswitchd', info.ovsdb, `--pidfile=${dir}/vswitchd.pid`, '--detach',
-    `--log-file=${dir}/vswitchd.log`, `--unixctl=${info.vswitchdCtl}`], { env: { OVS_RUNDIR: dir } });
+  await execa(
+    'ip',
+    [
+      'netns',
+      'exec',
+      netns,
+      'ovs-vswitchd',
+      info.ovsdb,
+      `--pidfile=${dir}/vswitchd.pid`,
+      '--detach',
+      `--log-file=${dir}/vswitchd.log`,
+      `--unixctl=${info.vswitchdCtl}`,
+    ],
+    { env: { OVS_RUNDIR: dir } },
+  );
   await startDocker(info);
   return info;
 }
@@ -53,10 +82,24 @@ async function startDocker(info: SandboxInfo): Promise<void> {
   const { dir } = info;
   mkdirSync(`${dir}/docker`, { recursive: true });
   // Detached so it outlives this call; stopped by pid in stopSandbox.
-  const child = execa('dockerd', [`--host=unix://${info.dockerSocket}`, `--data-root=${dir}/docker`, `--exec-root=${dir}/dexec`,
-    `--pidfile=${dir}/docker.pid`, '--iptables=false', '--ip-forward=false', '--bridge=none'], {
-    detached: true, stdio: ['ignore', 'ignore', 'ignore'], cleanup: false, reject: false,
-  });
+  const child = execa(
+    'dockerd',
+    [
+      `--host=unix://${info.dockerSocket}`,
+      `--data-root=${dir}/docker`,
+      `--exec-root=${dir}/dexec`,
+      `--pidfile=${dir}/docker.pid`,
+      '--iptables=false',
+      '--ip-forward=false',
+      '--bridge=none',
+    ],
+    {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'ignore'],
+      cleanup: false,
+      reject: false,
+    },
+  );
   child.unref();
   await waitFor('dockerd', async () => (await docker(info, ['info'], false)).exitCode === 0);
   const rootfs = `${dir}/rootfs`;
@@ -89,7 +132,11 @@ export async function canPing(info: SandboxInfo, from: string, ip: string): Prom
 }
 
 function pidOf(file: string): number | undefined {
-  try { return Number(readFileSync(file, 'utf8').trim()) || undefined; } catch { return undefined; }
+  try {
+    return Number(readFileSync(file, 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function stopSandbox(info: SandboxInfo): Promise<void> {
@@ -98,16 +145,34 @@ export async function stopSandbox(info: SandboxInfo): Promise<void> {
   if (ids.length) await docker(info, ['rm', '-f', ...ids], false);
   for (const f of ['docker.pid', 'vswitchd.pid', 'ovsdb.pid']) {
     const pid = pidOf(join(dir, f));
-    if (pid) try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    if (pid)
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
   }
-  await waitFor('daemons to stop', () => ['docker.pid', 'vswitchd.pid', 'ovsdb.pid'].every((f) => {
-    const pid = pidOf(join(dir, f));
-    if (!pid) return true;
-    try { process.kill(pid, 0); return false; } catch { return true; }
-  }), 20000).catch(() => undefined);
+  await waitFor(
+    'daemons to stop',
+    () =>
+      ['docker.pid', 'vswitchd.pid', 'ovsdb.pid'].every((f) => {
+        const pid = pidOf(join(dir, f));
+        if (!pid) return true;
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }),
+    20000,
+  ).catch(() => undefined);
   // Whatever did not stop in time (and the container processes it leaves) is killed outright.
   await execa('pkill', ['-9', '-f', dir], { reject: false });
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(dir));
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((m) => m?.startsWith(dir));
   for (const m of mounts.sort().reverse()) await execa('umount', ['-l', m], { reject: false });
   await execa('ip', ['netns', 'del', info.netns], { reject: false });
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
@@ -117,11 +182,18 @@ export async function stopSandbox(info: SandboxInfo): Promise<void> {
 /** status's stateDir hints (/run/podvlan) of the configs that lived in the sandbox. */
 function removeStatusHints(dir: string): void {
   let names: string[] = [];
-  try { names = readdirSync(HINT_DIR); } catch { return; }
+  try {
+    names = readdirSync(HINT_DIR);
+  } catch {
+    return;
+  }
   for (const name of names) {
     const file = join(HINT_DIR, name);
     try {
-      if ((JSON.parse(readFileSync(file, 'utf8')) as { path?: string }).path?.startsWith(`${dir}/`)) rmSync(file, { force: true });
-    } catch { /* not a hint, or gone */ }
+      if ((JSON.parse(readFileSync(file, 'utf8')) as { path?: string }).path?.startsWith(`${dir}/`))
+        rmSync(file, { force: true });
+    } catch {
+      /* not a hint, or gone */
+    }
   }
 }

@@ -48,14 +48,22 @@ describe('toExternalIds / fromExternalIds', () => {
     expect(fromExternalIds('eth0', undefined, {})).toBeUndefined();
   });
 
-  it('ignores a managed row whose name is not its own or whose values are not in podvlan\'s form', () => {
+  it("ignores a managed row whose name is not its own or whose values are not in podvlan's form", () => {
     const ids = toExternalIds(base);
     expect(fromExternalIds('rvuplink0', 22, ids)).toBeUndefined();
     expect(fromExternalIds(hostVethName('prod-a', '22-my-nginx', 'other'), 22, ids)).toBeUndefined();
     const bad: [string, string][] = [
-      ['network', '../../../../etc'], ['namespace', 'Prod'], ['pod', '-x'], ['containerId', 'zz'.repeat(32)],
-      ['interface', 'eth/1'], ['bridge', 'a b'], ['ip', '10.0.0.300/24'], ['ip', 'x'], ['mac', '0a:58'],
-      ['netns', '12a'], ['node', 'a/b'],
+      ['network', '../../../../etc'],
+      ['namespace', 'Prod'],
+      ['pod', '-x'],
+      ['containerId', 'zz'.repeat(32)],
+      ['interface', 'eth/1'],
+      ['bridge', 'a b'],
+      ['ip', '10.0.0.300/24'],
+      ['ip', 'x'],
+      ['mac', '0a:58'],
+      ['netns', '12a'],
+      ['node', 'a/b'],
     ];
     for (const [field, value] of bad) {
       const a = { ...base, [field]: value };
@@ -74,6 +82,10 @@ describe('toExternalIds / fromExternalIds', () => {
 
 describe('podSelector', () => {
   it('selects managed ports of one pod', () => {
-    expect(podSelector('ns', 'p')).toEqual({ 'podvlan/managed': 'true', 'podvlan/namespace': 'ns', 'podvlan/pod': 'p' });
+    expect(podSelector('ns', 'p')).toEqual({
+      'podvlan/managed': 'true',
+      'podvlan/namespace': 'ns',
+      'podvlan/pod': 'p',
+    });
   });
 });

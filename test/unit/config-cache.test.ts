@@ -8,7 +8,8 @@ import { ConfigError } from '../../src/errors';
 describe('loadConfigCached', () => {
   let dir: string;
   let path: string;
-  const body = (vlan: number) => `stateDir: ${dir}/state\nnetworks:\n  - name: n\n    bridge: br\n    vlan: { id: ${vlan} }\n`;
+  const body = (vlan: number) =>
+    `stateDir: ${dir}/state\nnetworks:\n  - name: n\n    bridge: br\n    vlan: { id: ${vlan} }\n`;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'podvlan-cache-'));
     path = join(dir, 'podvlan.yaml');

@@ -25,14 +25,19 @@ networks:
     ipam: { type: host-local, subnet: 10.231.0.0/24, rangeStart: 10.231.0.10, rangeEnd: 10.231.0.250, gateway: 10.231.0.1 }
 `;
 
-const net = (extra = '', name = 'a', vlan = '{ id: 5 }') => `  - name: ${name}\n    bridge: br0\n    vlan: ${vlan}\n${extra}`;
+const net = (extra = '', name = 'a', vlan = '{ id: 5 }') =>
+  `  - name: ${name}\n    bridge: br0\n    vlan: ${vlan}\n${extra}`;
 const cfg = (...networks: string[]) => `networks:\n${networks.join('')}`;
 const hostLocal = (fields: string) => `    ipam: { type: host-local, subnet: 10.231.0.0/24${fields} }\n`;
 
 /** parseConfig must throw one ConfigError line naming the file, the field and the problem. */
 const expectConfigError = (text: string, field: string, what: RegExp) => {
   let caught: unknown;
-  try { parseConfig(text, PATH); } catch (err) { caught = err; }
+  try {
+    parseConfig(text, PATH);
+  } catch (err) {
+    caught = err;
+  }
   expect(caught).toBeInstanceOf(ConfigError);
   const msg = (caught as ConfigError).message;
   expect(msg).toContain(PATH);
@@ -56,7 +61,15 @@ describe('parseConfig', () => {
       primary: false,
       match: { namespace: '^prod-', podName: '^\\d+-' },
       vlan: { fromPodName: '^(\\d+)-' },
-      ipam: { type: 'host-local', subnet: '10.231.0.0/24', rangeStart: '10.231.0.10', rangeEnd: '10.231.0.250', gateway: '10.231.0.1', exclude: [], routes: [] },
+      ipam: {
+        type: 'host-local',
+        subnet: '10.231.0.0/24',
+        rangeStart: '10.231.0.10',
+        rangeEnd: '10.231.0.250',
+        gateway: '10.231.0.1',
+        exclude: [],
+        routes: [],
+      },
     });
   });
 
@@ -68,32 +81,96 @@ describe('parseConfig', () => {
       stateDir: '/var/lib/podvlan',
       timeoutMs: 10000,
       runtime: { docker: { socket: '/var/run/docker.sock' } },
-      networks: [{ name: 'a', bridge: 'br0', datapathType: 'system', interface: 'eth1', mtu: 1500, primary: false, match: {}, vlan: { id: 5 } }],
+      networks: [
+        {
+          name: 'a',
+          bridge: 'br0',
+          datapathType: 'system',
+          interface: 'eth1',
+          mtu: 1500,
+          primary: false,
+          match: {},
+          vlan: { id: 5 },
+        },
+      ],
     });
   });
 
   it('accepts JSON text', () => {
-    const json = JSON.stringify({ ovsdb: 'tcp:127.0.0.1:6640', networks: [{ name: 'n', bridge: 'br', vlan: { id: 100 }, ipam: { type: 'static', address: '10.0.0.5/24' } }] });
+    const json = JSON.stringify({
+      ovsdb: 'tcp:127.0.0.1:6640',
+      networks: [{ name: 'n', bridge: 'br', vlan: { id: 100 }, ipam: { type: 'static', address: '10.0.0.5/24' } }],
+    });
     const c = parseConfig(json, PATH);
     expect(c.ovsdb).toBe('tcp:127.0.0.1:6640');
     expect(c.networks[0].ipam).toEqual({ type: 'static', address: '10.0.0.5/24', routes: [] });
   });
 
   it.each([
-    ['bad match regex', cfg(net('    match: { namespace: "(" }\n')), 'networks.0.match.namespace', /not a valid regular expression/],
-    ['bad vlan regex', cfg(net('', 'a', '{ fromPodName: "(" }')), 'networks.0.vlan.fromPodName', /not a valid regular expression/],
-    ['vlan regex without a group', cfg(net('', 'a', '{ fromPodName: "^x" }')), 'networks.0.vlan.fromPodName', /capture group/],
+    [
+      'bad match regex',
+      cfg(net('    match: { namespace: "(" }\n')),
+      'networks.0.match.namespace',
+      /not a valid regular expression/,
+    ],
+    [
+      'bad vlan regex',
+      cfg(net('', 'a', '{ fromPodName: "(" }')),
+      'networks.0.vlan.fromPodName',
+      /not a valid regular expression/,
+    ],
+    [
+      'vlan regex without a group',
+      cfg(net('', 'a', '{ fromPodName: "^x" }')),
+      'networks.0.vlan.fromPodName',
+      /capture group/,
+    ],
     ['vlan id 0', cfg(net('', 'a', '{ id: 0 }')), 'networks.0.vlan.id', />=1/],
     ['vlan id 4095', cfg(net('', 'a', '{ id: 4095 }')), 'networks.0.vlan.id', /<=4094/],
-    ['rangeStart outside subnet', cfg(net(hostLocal(', rangeStart: 10.231.1.10'))), 'networks.0.ipam.rangeStart', /10\.231\.1\.10 is outside subnet 10\.231\.0\.0\/24/],
+    [
+      'rangeStart outside subnet',
+      cfg(net(hostLocal(', rangeStart: 10.231.1.10'))),
+      'networks.0.ipam.rangeStart',
+      /10\.231\.1\.10 is outside subnet 10\.231\.0\.0\/24/,
+    ],
     ['gateway outside subnet', cfg(net(hostLocal(', gateway: 10.0.0.1'))), 'networks.0.ipam.gateway', /outside subnet/],
-    ['rangeStart after rangeEnd', cfg(net(hostLocal(', rangeStart: 10.231.0.200, rangeEnd: 10.231.0.100'))), 'networks.0.ipam.rangeEnd', /before rangeStart/],
-    ['bad subnet', cfg(net('    ipam: { type: host-local, subnet: 10.231.0.0 }\n')), 'networks.0.ipam.subnet', /not an IPv4 prefix/],
-    ['bad rangeStart address', cfg(net(hostLocal(', rangeStart: 10.231.0.999'))), 'networks.0.ipam.rangeStart', /not an IPv4 address/],
-    ['two primary networks', cfg(net('    primary: true\n', 'a'), net('    primary: true\n', 'b')), 'networks', /at most one network may be primary/],
+    [
+      'rangeStart after rangeEnd',
+      cfg(net(hostLocal(', rangeStart: 10.231.0.200, rangeEnd: 10.231.0.100'))),
+      'networks.0.ipam.rangeEnd',
+      /before rangeStart/,
+    ],
+    [
+      'bad subnet',
+      cfg(net('    ipam: { type: host-local, subnet: 10.231.0.0 }\n')),
+      'networks.0.ipam.subnet',
+      /not an IPv4 prefix/,
+    ],
+    [
+      'bad rangeStart address',
+      cfg(net(hostLocal(', rangeStart: 10.231.0.999'))),
+      'networks.0.ipam.rangeStart',
+      /not an IPv4 address/,
+    ],
+    [
+      'two primary networks',
+      cfg(net('    primary: true\n', 'a'), net('    primary: true\n', 'b')),
+      'networks',
+      /at most one network may be primary/,
+    ],
     ['duplicate network names', cfg(net('', 'a'), net('', 'a')), 'networks.1.name', /duplicate network name "a"/],
-    ['one bridge, two datapath types', cfg(net('    datapathType: netdev\n', 'a'), net('', 'b')), 'networks.1.datapathType', /two datapath types/],
-    ['16-character interface name', cfg(net('    interface: eth1234567890123\n')), 'networks.0.interface', /1-15 characters/],
+    [
+      'one bridge, two datapath types',
+      cfg(net('    datapathType: netdev\n', 'a'), net('', 'b')),
+      'networks.1.datapathType',
+      /two datapath types/,
+    ],
+    [
+      '16-character interface name',
+      cfg(net('    interface: eth1234567890123\n')),
+      'networks.0.interface',
+      /1-15 characters/,
+    ],
     ['ovsdb not unix: or tcp:', `ovsdb: http://localhost:6640\n${cfg(net())}`, 'ovsdb', /unix:\/PATH or tcp:HOST:PORT/],
     ['ovsdb unix: relative path', `ovsdb: unix:db.sock\n${cfg(net())}`, 'ovsdb', /unix:\/PATH/],
     ['empty file', '', 'networks', /expected array/],
@@ -103,40 +180,69 @@ describe('parseConfig', () => {
   });
 
   it.each([
-    ['a mistyped network key', cfg(net().replace('bridge:', 'brige:')),
-      'unknown key "brige" in networks[0] (did you mean "bridge"?)'],
-    ['a mistyped top-level key', `stateDri: /x\n${cfg(net())}`,
-      'unknown key "stateDri" at the top level (did you mean "stateDir"?)'],
+    [
+      'a mistyped network key',
+      cfg(net().replace('bridge:', 'brige:')),
+      'unknown key "brige" in networks[0] (did you mean "bridge"?)',
+    ],
+    [
+      'a mistyped top-level key',
+      `stateDri: /x\n${cfg(net())}`,
+      'unknown key "stateDri" at the top level (did you mean "stateDir"?)',
+    ],
     ['a key in the wrong case', cfg(net('    MTU: 1400\n')), 'unknown key "MTU" in networks[0] (did you mean "mtu"?)'],
-    ['a mistyped key of a VLAN (a union)', cfg(net('', 'a', '{ idd: 5 }')),
-      'unknown key "idd" in networks[0].vlan (did you mean "id"?)'],
-    ['a mistyped ipam key', cfg(net(hostLocal(', rangeStrat: 10.231.0.10'))),
-      'unknown key "rangeStrat" in networks[0].ipam (did you mean "rangeStart"?)'],
-    ['a swapped pair of letters', cfg(net('    mut: 1400\n')),
-      'unknown key "mut" in networks[0] (did you mean "mtu"?)'],
+    [
+      'a mistyped key of a VLAN (a union)',
+      cfg(net('', 'a', '{ idd: 5 }')),
+      'unknown key "idd" in networks[0].vlan (did you mean "id"?)',
+    ],
+    [
+      'a mistyped ipam key',
+      cfg(net(hostLocal(', rangeStrat: 10.231.0.10'))),
+      'unknown key "rangeStrat" in networks[0].ipam (did you mean "rangeStart"?)',
+    ],
+    [
+      'a swapped pair of letters',
+      cfg(net('    mut: 1400\n')),
+      'unknown key "mut" in networks[0] (did you mean "mtu"?)',
+    ],
     ['a key like none', `colour: red\n${cfg(net())}`, 'unknown key "colour" at the top level'],
     ['an unknown network key', cfg(net('    colour: red\n')), 'unknown key "colour" in networks[0]'],
   ])('names %s, and the key it likely meant', (_label, text, what) => {
     let caught: unknown;
-    try { parseConfig(text, PATH); } catch (err) { caught = err; }
+    try {
+      parseConfig(text, PATH);
+    } catch (err) {
+      caught = err;
+    }
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as Error).message).toBe(`config ${PATH}: ${what}`);
   });
 
   it('shows the offending line of a YAML error, not a dangling colon', () => {
     const message = (text: string) => {
-      try { parseConfig(text, PATH); } catch (err) { return (err as Error).message; }
+      try {
+        parseConfig(text, PATH);
+      } catch (err) {
+        return (err as Error).message;
+      }
       return '';
     };
-    expect(message('networks:\n- name: a\n  bridge: b: c\n')).toBe(`config ${PATH} is not valid YAML: `
-      + 'Nested mappings are not allowed in compact mappings at line 3, column 11: "  bridge: b: c"');
+    expect(message('networks:\n- name: a\n  bridge: b: c\n')).toBe(
+      `config ${PATH} is not valid YAML: ` +
+        'Nested mappings are not allowed in compact mappings at line 3, column 11: "  bridge: b: c"',
+    );
     expect(message('networks: [ {name: x\n\n')).toMatch(/at line 3, column 1: after line 1, "networks: \[ \{name: x"$/);
   });
 
   it('rejects malformed YAML with one line naming the file', () => {
     for (const text of ['networks: [\n', 'a: b: c\n', 'networks:\n  - name: a\n   bridge: x\n']) {
       let caught: unknown;
-      try { parseConfig(text, PATH); } catch (err) { caught = err; }
+      try {
+        parseConfig(text, PATH);
+      } catch (err) {
+        caught = err;
+      }
       expect(caught).toBeInstanceOf(ConfigError);
       expect((caught as Error).message).toContain(`config ${PATH} is not valid YAML`);
       expect((caught as Error).message).not.toContain('\n');
@@ -146,7 +252,10 @@ describe('parseConfig', () => {
 
 describe('findConfigPath', () => {
   let dir: string | undefined;
-  afterEach(() => { if (dir) rmSync(dir, { recursive: true, force: true }); dir = undefined; });
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
 
   const withBeside = () => {
     dir = mkdtempSync(join(tmpdir(), 'podvlan-cfg-'));
@@ -190,6 +299,8 @@ describe('loadConfig', () => {
   });
   it('throws a ConfigError naming a missing file', () => {
     expect(() => loadConfig('/nonexistent/podvlan.yaml')).toThrow(ConfigError);
-    expect(() => loadConfig('/nonexistent/podvlan.yaml')).toThrow('cannot read config /nonexistent/podvlan.yaml: no such file');
+    expect(() => loadConfig('/nonexistent/podvlan.yaml')).toThrow(
+      'cannot read config /nonexistent/podvlan.yaml: no such file',
+    );
   });
 });

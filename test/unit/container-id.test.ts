@@ -48,8 +48,14 @@ describe('matchContainerId', () => {
 
   it('refuses a prefix two containers share, in one line', () => {
     let caught: unknown;
-    try { matchContainerId(A.slice(0, 12), [A, B, A]); } catch (err) { caught = err; }
+    try {
+      matchContainerId(A.slice(0, 12), [A, B, A]);
+    } catch (err) {
+      caught = err;
+    }
     expect(caught).toBeInstanceOf(InvalidInputError);
-    expect((caught as Error).message).toMatch(/^container id a1b2c3d4e5f6 is ambiguous: it matches 2 containers \(a1b2c3d4e5f60000, a1b2c3d4e5f61111\): give more digits$/);
+    expect((caught as Error).message).toMatch(
+      /^container id a1b2c3d4e5f6 is ambiguous: it matches 2 containers \(a1b2c3d4e5f60000, a1b2c3d4e5f61111\): give more digits$/,
+    );
   });
 });

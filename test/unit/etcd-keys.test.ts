@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { candidateOrder, firstFree, ipamKeys, jitterMs, normalizePrefix, parseIpKey, parseRecord, seedOf, vlanKeys } from '../../src/ipam/etcd-keys';
+import {
+  candidateOrder,
+  firstFree,
+  ipamKeys,
+  jitterMs,
+  normalizePrefix,
+  parseIpKey,
+  parseRecord,
+  seedOf,
+  vlanKeys,
+} from '../../src/ipam/etcd-keys';
 import { parseVlanRange, vlanRangesOverlap } from '../../src/ipam/vlan';
 import { InvalidInputError } from '../../src/errors';
 
@@ -32,7 +42,10 @@ describe('etcd key layout', () => {
   });
 
   it('parses address keys back', () => {
-    expect(parseIpKey('/podvlan', '/podvlan/ipam/tenant/ip/10.0.0.2')).toEqual({ network: 'tenant', address: '10.0.0.2' });
+    expect(parseIpKey('/podvlan', '/podvlan/ipam/tenant/ip/10.0.0.2')).toEqual({
+      network: 'tenant',
+      address: '10.0.0.2',
+    });
     expect(parseIpKey('/podvlan', '/podvlan/ipam/tenant/owner/abc/eth1')).toBeUndefined();
     expect(parseIpKey('/podvlan', '/other/ipam/tenant/ip/10.0.0.2')).toBeUndefined();
   });
@@ -61,7 +74,9 @@ describe('candidate order', () => {
   });
 
   it('spreads seeds: different owners start at different points', () => {
-    const starts = new Set(Array.from({ length: 100 }, (_, i) => firstFree(0, 999, seedOf(`node-a/c${i}/eth1/0`), () => true)));
+    const starts = new Set(
+      Array.from({ length: 100 }, (_, i) => firstFree(0, 999, seedOf(`node-a/c${i}/eth1/0`), () => true)),
+    );
     expect(starts.size).toBeGreaterThan(90);
     expect(seedOf('a')).toBe(seedOf('a'));
     expect(seedOf('a')).not.toBe(seedOf('b'));
@@ -77,7 +92,13 @@ describe('candidate order', () => {
 });
 
 describe('parseVlanRange', () => {
-  it.each([['100-199', 100, 199], ['1-4094', 1, 4094], ['7', 7, 7], [' 10 - 20 ', 10, 20], ['5-5', 5, 5]])('parses %s', (text, first, last) => {
+  it.each([
+    ['100-199', 100, 199],
+    ['1-4094', 1, 4094],
+    ['7', 7, 7],
+    [' 10 - 20 ', 10, 20],
+    ['5-5', 5, 5],
+  ])('parses %s', (text, first, last) => {
     expect(parseVlanRange(text)).toEqual({ first, last });
   });
 

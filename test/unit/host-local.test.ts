@@ -10,16 +10,30 @@ import { HostLocalPool, type HostLocalSpec } from '../../src/ipam/host-local';
 import { LeaseDir } from '../../src/ipam/lease-dir';
 import type { Owner } from '../../src/ipam/pool';
 
-const owner = (containerId: string, iface = 'eth1', network = 'n'): Owner => ({ network, namespace: 'ns', pod: `pod-${containerId}`, containerId, interface: iface });
+const owner = (containerId: string, iface = 'eth1', network = 'n'): Owner => ({
+  network,
+  namespace: 'ns',
+  pod: `pod-${containerId}`,
+  containerId,
+  interface: iface,
+});
 // 10.0.0.0/29: hosts .1-.6; .1 is the gateway and .3 is excluded, so .2 .4 .5 .6 are free.
-const small: HostLocalSpec = { subnet: '10.0.0.0/29', gateway: '10.0.0.1', exclude: ['10.0.0.3'], routes: [{ dst: '0.0.0.0/0' }] };
+const small: HostLocalSpec = {
+  subnet: '10.0.0.0/29',
+  gateway: '10.0.0.1',
+  exclude: ['10.0.0.3'],
+  routes: [{ dst: '0.0.0.0/0' }],
+};
 
 describe('HostLocalPool', () => {
   let root: string;
   let leases: LeaseDir;
   const poolOf = (spec: HostLocalSpec) => new HostLocalPool(leases, spec);
   const addr = async (pool: HostLocalPool, o: Owner, hint?: string) => (await pool.acquire(o, hint)).address;
-  const files = () => readdirSync(leases.dir).filter((n) => !n.startsWith('.')).sort();
+  const files = () =>
+    readdirSync(leases.dir)
+      .filter((n) => !n.startsWith('.'))
+      .sort();
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'podvlan-hl-'));
     leases = new LeaseDir(join(root, 'ipam', 'n'));
@@ -28,13 +42,28 @@ describe('HostLocalPool', () => {
 
   it('skips the gateway and excluded addresses, and fills in the gateway and routes', async () => {
     const pool = poolOf(small);
-    expect(await pool.acquire(owner('c1'))).toEqual({ address: '10.0.0.2/29', gateway: '10.0.0.1', routes: [{ dst: '0.0.0.0/0', via: '10.0.0.1' }] });
+    expect(await pool.acquire(owner('c1'))).toEqual({
+      address: '10.0.0.2/29',
+      gateway: '10.0.0.1',
+      routes: [{ dst: '0.0.0.0/0', via: '10.0.0.1' }],
+    });
     expect(await addr(pool, owner('c2'))).toBe('10.0.0.4/29');
-    expect(leases.read('10.0.0.2')).toMatchObject({ containerId: 'c1', interface: 'eth1', network: 'n', address: '10.0.0.2' });
+    expect(leases.read('10.0.0.2')).toMatchObject({
+      containerId: 'c1',
+      interface: 'eth1',
+      network: 'n',
+      address: '10.0.0.2',
+    });
   });
 
   it('keeps to rangeStart-rangeEnd', async () => {
-    const pool = poolOf({ subnet: '10.1.0.0/24', rangeStart: '10.1.0.10', rangeEnd: '10.1.0.11', exclude: [], routes: [] });
+    const pool = poolOf({
+      subnet: '10.1.0.0/24',
+      rangeStart: '10.1.0.10',
+      rangeEnd: '10.1.0.11',
+      exclude: [],
+      routes: [],
+    });
     expect(await addr(pool, owner('c1'))).toBe('10.1.0.10/24');
     expect(await addr(pool, owner('c2'))).toBe('10.1.0.11/24');
     await expect(pool.acquire(owner('c3'))).rejects.toThrow(ExhaustedError);
@@ -108,16 +137,36 @@ describe('HostLocalPool', () => {
     const here = fileURLToPath(new URL('.', import.meta.url));
     const bundle = join(root, 'ipam.mjs');
     await build({
-      stdin: { contents: "export { HostLocalPool } from './src/ipam/host-local'; export { LeaseDir } from './src/ipam/lease-dir';", resolveDir: join(here, '../..'), loader: 'ts' },
-      bundle: true, platform: 'node', format: 'esm', outfile: bundle, logLevel: 'silent',
+      stdin: {
+        contents:
+          "export { HostLocalPool } from './src/ipam/host-local'; export { LeaseDir } from './src/ipam/lease-dir';",
+        resolveDir: join(here, '../..'),
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: bundle,
+      logLevel: 'silent',
     });
-    const workers = Array.from({ length: 4 }, (_, w) => fork(join(here, 'fixtures', 'acquire-worker.mjs'), [bundle, leases.dir, String(w), '50'], { stdio: 'inherit' }));
-    const ready = workers.map((c) => new Promise<void>((resolve, reject) => { c.once('message', () => resolve()); c.once('error', reject); }));
+    const workers = Array.from({ length: 4 }, (_, w) =>
+      fork(join(here, 'fixtures', 'acquire-worker.mjs'), [bundle, leases.dir, String(w), '50'], { stdio: 'inherit' }),
+    );
+    const ready = workers.map(
+      (c) =>
+        new Promise<void>((resolve, reject) => {
+          c.once('message', () => resolve());
+          c.once('error', reject);
+        }),
+    );
     await Promise.all(ready);
-    const results = workers.map((c) => new Promise<string[]>((resolve, reject) => {
-      c.once('message', (m) => resolve((m as { addresses: string[] }).addresses));
-      c.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
-    }));
+    const results = workers.map(
+      (c) =>
+        new Promise<string[]>((resolve, reject) => {
+          c.once('message', (m) => resolve((m as { addresses: string[] }).addresses));
+          c.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+        }),
+    );
     for (const c of workers) c.send('go');
     const all = (await Promise.all(results)).flat();
     expect(all).toHaveLength(200);

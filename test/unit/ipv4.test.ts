@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { broadcastOf, contains, formatIpv4, formatPrefix, hostRange, macFromIpv4, networkOf, parseIpv4, parsePrefix } from '../../src/ipam/ipv4';
+import {
+  broadcastOf,
+  contains,
+  formatIpv4,
+  formatPrefix,
+  hostRange,
+  macFromIpv4,
+  networkOf,
+  parseIpv4,
+  parsePrefix,
+} from '../../src/ipam/ipv4';
 
 const ip = parseIpv4;
 const range = (prefix: string) => hostRange(parsePrefix(prefix)).map(formatIpv4);
@@ -14,7 +24,21 @@ describe('parseIpv4 / formatIpv4', () => {
     expect(parseIpv4(text)).toBe(value);
     expect(formatIpv4(value)).toBe(text);
   });
-  it.each(['', '1.2.3', '1.2.3.4.5', '256.0.0.1', '1.2.3.1000', '01.2.3.4', '1.2.3.-1', 'a.b.c.d', ' 1.2.3.4', '1.2.3.4 ', '1..3.4', '1.2.3.4/24', '0x1.2.3.4'])('rejects %j', (text) => {
+  it.each([
+    '',
+    '1.2.3',
+    '1.2.3.4.5',
+    '256.0.0.1',
+    '1.2.3.1000',
+    '01.2.3.4',
+    '1.2.3.-1',
+    'a.b.c.d',
+    ' 1.2.3.4',
+    '1.2.3.4 ',
+    '1..3.4',
+    '1.2.3.4/24',
+    '0x1.2.3.4',
+  ])('rejects %j', (text) => {
     expect(() => parseIpv4(text)).toThrow(/invalid IPv4 address/);
   });
 });
@@ -25,7 +49,16 @@ describe('prefixes', () => {
     expect(parsePrefix('0.0.0.0/0')).toEqual({ address: 0, length: 0 });
     expect(formatPrefix(parsePrefix('10.0.0.5/32'))).toBe('10.0.0.5/32');
   });
-  it.each(['10.0.0.0', '10.0.0.0/33', '10.0.0.0/', '10.0.0.0/abc', '10.0.0.256/24', '10.0.0.0/24/1', '/24', '10.0.0.0/-1'])('rejects %j', (text) => {
+  it.each([
+    '10.0.0.0',
+    '10.0.0.0/33',
+    '10.0.0.0/',
+    '10.0.0.0/abc',
+    '10.0.0.256/24',
+    '10.0.0.0/24/1',
+    '/24',
+    '10.0.0.0/-1',
+  ])('rejects %j', (text) => {
     expect(() => parsePrefix(text)).toThrow(/invalid IPv4/);
   });
   it('computes network and broadcast addresses, including high addresses', () => {

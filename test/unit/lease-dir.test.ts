@@ -4,8 +4,15 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LeaseDir, type LeaseRecord } from '../../src/ipam/lease-dir';
 
-const rec = (containerId: string, address: string, iface = 'eth1'): LeaseRecord =>
-  ({ network: 'n', namespace: 'ns', pod: 'p', containerId, interface: iface, address, since: '2024-01-01T00:00:00.000Z' });
+const rec = (containerId: string, address: string, iface = 'eth1'): LeaseRecord => ({
+  network: 'n',
+  namespace: 'ns',
+  pod: 'p',
+  containerId,
+  interface: iface,
+  address,
+  since: '2024-01-01T00:00:00.000Z',
+});
 
 describe('LeaseDir', () => {
   let root: string;
@@ -39,7 +46,12 @@ describe('LeaseDir', () => {
     expect(leases.heldBy(rec('c2', ''), '10.0.0.3')).toEqual(['10.0.0.3']);
     expect(leases.heldBy(rec('c2', ''), '10.0.0.2')).toEqual(['10.0.0.3']); // wrong hint: scan
     expect(leases.heldBy(rec('c1', ''))).toEqual(['10.0.0.2']);
-    expect(leases.all().map((r) => r.address).sort()).toEqual(['10.0.0.2', '10.0.0.3', '10.0.0.4']);
+    expect(
+      leases
+        .all()
+        .map((r) => r.address)
+        .sort(),
+    ).toEqual(['10.0.0.2', '10.0.0.3', '10.0.0.4']);
   });
 
   it('removes a lease, and removing a missing one is fine', () => {

@@ -3,11 +3,35 @@ import { InvalidInputError } from '../../src/errors';
 import { hostVethName, parsePodArgs, validateContainerId, validateNamespace, validatePodName } from '../../src/names';
 
 const ID = '0123456789abcdef'.repeat(4); // 64 hex
-const hostile = ['', ';', 'a;b', '$(x)', 'a$(id)', '`id`', 'a|b', 'a b', ' a', 'a\nb', 'a\n', '../x', '..', 'x/y', 'é', 'pöd', 'a\u0000b', '*', 'a&&b'];
+const hostile = [
+  '',
+  ';',
+  'a;b',
+  '$(x)',
+  'a$(id)',
+  '`id`',
+  'a|b',
+  'a b',
+  ' a',
+  'a\nb',
+  'a\n',
+  '../x',
+  '..',
+  'x/y',
+  'é',
+  'pöd',
+  'a\u0000b',
+  '*',
+  'a&&b',
+];
 
 const expectInvalid = (fn: () => unknown, what: RegExp) => {
   let caught: unknown;
-  try { fn(); } catch (err) { caught = err; }
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
   expect(caught).toBeInstanceOf(InvalidInputError);
   const e = caught as InvalidInputError;
   expect(e.exitCode).toBe(2);
@@ -33,12 +57,26 @@ describe('validatePodName', () => {
   });
   it('keeps the error message short for a huge value', () => {
     expectInvalid(() => validatePodName('X'.repeat(5000)), /\.\.\."/);
-    try { validatePodName('X'.repeat(5000)); } catch (err) { expect((err as Error).message.length).toBeLessThan(300); }
+    try {
+      validatePodName('X'.repeat(5000));
+    } catch (err) {
+      expect((err as Error).message.length).toBeLessThan(300);
+    }
   });
 });
 
 describe('validateContainerId', () => {
-  it.each([...hostile, 'abc', 'a'.repeat(11), 'ABCDEF123456', 'g'.repeat(12), 'a'.repeat(65), `${ID.slice(0, 12)}\n`, `docker://${ID}`, `${ID.slice(0, 12)};rm`])('rejects %j', (v) => {
+  it.each([
+    ...hostile,
+    'abc',
+    'a'.repeat(11),
+    'ABCDEF123456',
+    'g'.repeat(12),
+    'a'.repeat(65),
+    `${ID.slice(0, 12)}\n`,
+    `docker://${ID}`,
+    `${ID.slice(0, 12)};rm`,
+  ])('rejects %j', (v) => {
     expectInvalid(() => validateContainerId(v), /invalid container id/);
   });
   it.each(['a'.repeat(12), '0123456789ab', ID])('accepts %j', (v) => {
@@ -49,7 +87,11 @@ describe('validateContainerId', () => {
 describe('parsePodArgs', () => {
   it('returns the validated reference', () => {
     expect(parsePodArgs('prod', '22-my-nginx', ID)).toEqual({ namespace: 'prod', pod: '22-my-nginx', containerId: ID });
-    expect(parsePodArgs('prod', '22-my-nginx', ID, 'docker')).toEqual({ namespace: 'prod', pod: '22-my-nginx', containerId: ID });
+    expect(parsePodArgs('prod', '22-my-nginx', ID, 'docker')).toEqual({
+      namespace: 'prod',
+      pod: '22-my-nginx',
+      containerId: ID,
+    });
   });
   it.each<[string, [string, string, string, string?], RegExp]>([
     ['namespace', ['Prod', 'p', ID], /namespace/],

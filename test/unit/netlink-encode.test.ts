@@ -3,13 +3,32 @@
 // rtmsg 12, rtattr 4 + payload padded to 4); little-endian host, like every machine we build for.
 import { describe, expect, it } from 'vitest';
 import {
-  addrAdd, align4, attr, describeErrno, linkDel, linkGet, linkUpByIndex, linkUpByName, message, nest, parseMac, parseReply, routeAdd, sockaddrNl, stringAttr, u32Attr, vethAdd,
+  addrAdd,
+  align4,
+  attr,
+  describeErrno,
+  linkDel,
+  linkGet,
+  linkUpByIndex,
+  linkUpByName,
+  message,
+  nest,
+  parseMac,
+  parseReply,
+  routeAdd,
+  sockaddrNl,
+  stringAttr,
+  u32Attr,
+  vethAdd,
 } from '../../src/veth/netlink';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const bytes = (h: string) => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
 
-interface Tlv { type: number; payload: Uint8Array }
+interface Tlv {
+  type: number;
+  payload: Uint8Array;
+}
 /** Walk a run of attributes, checking lengths and 4-byte padding as the kernel would. */
 function tlvs(area: Uint8Array): Tlv[] {
   const out: Tlv[] = [];
@@ -51,7 +70,9 @@ describe('attributes', () => {
 
   it('frames a message with its total length, type, flags and sequence', () => {
     const m = message(0x1234, 0x0605, 0xdeadbeef, bytes('01020304'), [u32Attr(1, 2)]);
-    expect(hex(m)).toBe('1c000000' + '3412' + '0506' + 'efbeadde' + '00000000' + '01020304' + '0800' + '0100' + '02000000');
+    expect(hex(m)).toBe(
+      '1c000000' + '3412' + '0506' + 'efbeadde' + '00000000' + '01020304' + '0800' + '0100' + '02000000',
+    );
   });
 
   it('sockaddr_nl: AF_NETLINK, pid 0, no groups', () => {
@@ -62,20 +83,41 @@ describe('attributes', () => {
 describe('link messages', () => {
   it('ip link set NAME up: RTM_NEWLINK, ifi_flags and ifi_change IFF_UP, found by IFLA_IFNAME', () => {
     expect(hex(linkUpByName(7, 'eth1'))).toBe(
-      '2c000000' + '1000' + '0500' + '07000000' + '00000000' + // len 44, RTM_NEWLINK, REQUEST|ACK, seq 7, pid 0
-      '00' + '00' + '0000' + '00000000' + '01000000' + '01000000' + // ifinfomsg: AF_UNSPEC, index 0, flags/change IFF_UP
-      '0900' + '0300' + '6574683100' + '000000', // IFLA_IFNAME "eth1\0"
+      '2c000000' +
+        '1000' +
+        '0500' +
+        '07000000' +
+        '00000000' + // len 44, RTM_NEWLINK, REQUEST|ACK, seq 7, pid 0
+        '00' +
+        '00' +
+        '0000' +
+        '00000000' +
+        '01000000' +
+        '01000000' + // ifinfomsg: AF_UNSPEC, index 0, flags/change IFF_UP
+        '0900' +
+        '0300' +
+        '6574683100' +
+        '000000', // IFLA_IFNAME "eth1\0"
     );
   });
 
   it('ip link set dev up by index: no attributes', () => {
-    expect(hex(linkUpByIndex(8, 5))).toBe('20000000' + '1000' + '0500' + '08000000' + '00000000' + '00000000' + '05000000' + '01000000' + '01000000');
+    expect(hex(linkUpByIndex(8, 5))).toBe(
+      '20000000' + '1000' + '0500' + '08000000' + '00000000' + '00000000' + '05000000' + '01000000' + '01000000',
+    );
   });
 
   it('ip link del NAME: RTM_DELLINK with the name; the lookup: RTM_GETLINK without ACK', () => {
     expect(hex(linkDel(9, 'pv0123456789abc'))).toBe(
-      '34000000' + '1100' + '0500' + '09000000' + '00000000' + '00'.repeat(16) +
-      '1400' + '0300' + Buffer.from('pv0123456789abc\0').toString('hex'), // 15 chars + NUL = 16, no padding
+      '34000000' +
+        '1100' +
+        '0500' +
+        '09000000' +
+        '00000000' +
+        '00'.repeat(16) +
+        '1400' +
+        '0300' +
+        Buffer.from('pv0123456789abc\0').toString('hex'), // 15 chars + NUL = 16, no padding
     );
     const g = linkGet(10, 'eth1');
     expect(hex(g.subarray(4, 8))).toBe('1200' + '0100'); // RTM_GETLINK, REQUEST only
@@ -119,20 +161,50 @@ describe('link messages', () => {
 describe('address and route messages', () => {
   it('ip addr add 10.20.1.10/16 dev #3: ifaddrmsg, IFA_LOCAL and IFA_ADDRESS in network order', () => {
     expect(hex(addrAdd(4, 3, '10.20.1.10/16'))).toBe(
-      '28000000' + '1400' + '0506' + '04000000' + '00000000' + // len 40, RTM_NEWADDR, REQUEST|ACK|EXCL|CREATE
-      '02' + '10' + '00' + '00' + '03000000' + // AF_INET, /16, flags 0, scope global, index 3
-      '0800' + '0200' + '0a14010a' + // IFA_LOCAL
-      '0800' + '0100' + '0a14010a', // IFA_ADDRESS
+      '28000000' +
+        '1400' +
+        '0506' +
+        '04000000' +
+        '00000000' + // len 40, RTM_NEWADDR, REQUEST|ACK|EXCL|CREATE
+        '02' +
+        '10' +
+        '00' +
+        '00' +
+        '03000000' + // AF_INET, /16, flags 0, scope global, index 3
+        '0800' +
+        '0200' +
+        '0a14010a' + // IFA_LOCAL
+        '0800' +
+        '0100' +
+        '0a14010a', // IFA_ADDRESS
     );
   });
 
   it('ip route add 10.99.0.0/16 via 192.168.77.1 dev #2: main table, proto boot, scope universe, unicast', () => {
     expect(hex(routeAdd(5, 2, '10.99.0.0/16', '192.168.77.1'))).toBe(
-      '34000000' + '1800' + '0506' + '05000000' + '00000000' + // len 52, RTM_NEWROUTE
-      '02' + '10' + '00' + '00' + 'fe' + '03' + '00' + '01' + '00000000' + // rtmsg
-      '0800' + '0100' + '0a630000' + // RTA_DST
-      '0800' + '0500' + 'c0a84d01' + // RTA_GATEWAY
-      '0800' + '0400' + '02000000', // RTA_OIF
+      '34000000' +
+        '1800' +
+        '0506' +
+        '05000000' +
+        '00000000' + // len 52, RTM_NEWROUTE
+        '02' +
+        '10' +
+        '00' +
+        '00' +
+        'fe' +
+        '03' +
+        '00' +
+        '01' +
+        '00000000' + // rtmsg
+        '0800' +
+        '0100' +
+        '0a630000' + // RTA_DST
+        '0800' +
+        '0500' +
+        'c0a84d01' + // RTA_GATEWAY
+        '0800' +
+        '0400' +
+        '02000000', // RTA_OIF
     );
   });
 
@@ -148,10 +220,17 @@ describe('replies', () => {
   const header = (len: number, type: number, flags: number, seq: number) => {
     const b = new Uint8Array(16);
     const v = new DataView(b.buffer);
-    v.setUint32(0, len, true); v.setUint16(4, type, true); v.setUint16(6, flags, true); v.setUint32(8, seq, true);
+    v.setUint32(0, len, true);
+    v.setUint16(4, type, true);
+    v.setUint16(6, flags, true);
+    v.setUint32(8, seq, true);
     return b;
   };
-  const int32 = (n: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setInt32(0, n, true); return b; };
+  const int32 = (n: number) => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setInt32(0, n, true);
+    return b;
+  };
   const join = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
 
   it('an ACK is an NLMSG_ERROR with error 0', () => {
@@ -162,11 +241,19 @@ describe('replies', () => {
   it('an error carries the negative errno and, with extended ACK, the kernel text', () => {
     const msg = stringAttr(1, 'Nexthop has invalid gateway'); // NLMSGERR_ATTR_MSG
     const capped = join(header(36 + msg.length, 2, 0x100 | 0x200, 12), int32(-101), header(52, 24, 0x605, 12), msg);
-    expect(parseReply(capped, capped.length, 12)).toEqual({ kind: 'error', errno: 101, detail: 'Nexthop has invalid gateway' });
+    expect(parseReply(capped, capped.length, 12)).toEqual({
+      kind: 'error',
+      errno: 101,
+      detail: 'Nexthop has invalid gateway',
+    });
     // Not capped: the whole request is echoed before the attributes.
     const request = routeAdd(12, 2, '10.99.0.0/16', '192.168.77.1');
     const whole = join(header(20 + request.length + msg.length, 2, 0x200, 12), int32(-101), request, msg);
-    expect(parseReply(whole, whole.length, 12)).toEqual({ kind: 'error', errno: 101, detail: 'Nexthop has invalid gateway' });
+    expect(parseReply(whole, whole.length, 12)).toEqual({
+      kind: 'error',
+      errno: 101,
+      detail: 'Nexthop has invalid gateway',
+    });
     const plain = join(header(36, 2, 0x100, 13), int32(-17), header(44, 16, 0x605, 13));
     expect(parseReply(plain, plain.length, 13)).toEqual({ kind: 'error', errno: 17 });
   });

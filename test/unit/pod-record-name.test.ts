@@ -10,7 +10,13 @@ describe('podRecordName', () => {
     expect(podRecordName('default', 'web-1')).toBe('default_web-1.json');
   });
 
-  it.each([[63, 253], [63, 174], [63, 173], [1, 253], [20, 200]])('fits 255 bytes with its temp suffix for a %i-character namespace and %i-character pod', (ns, pod) => {
+  it.each([
+    [63, 253],
+    [63, 174],
+    [63, 173],
+    [1, 253],
+    [20, 200],
+  ])('fits 255 bytes with its temp suffix for a %i-character namespace and %i-character pod', (ns, pod) => {
     const name = podRecordName('n'.repeat(ns), 'p'.repeat(pod));
     expect(Buffer.byteLength(name + TEMP_SUFFIX)).toBeLessThanOrEqual(255);
     expect(name.endsWith('.json')).toBe(true);

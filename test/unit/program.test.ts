@@ -104,9 +104,17 @@ describe('failure', () => {
     setFailureLog(new Logger(join(dir, 'log')));
     lines('-c', '/x.yaml', 'teardown', 'ns', 'pod', 'abc123').code(new NotFoundError('gone'));
     lines('ipam', 'release', 'net', '10.0.0.1').code(new NotFoundError('gone'));
-    const logged = readFileSync(join(dir, 'log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const logged = readFileSync(join(dir, 'log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(logged[0]).toMatchObject({
-      msg: 'failed', cmd: 'teardown', namespace: 'ns', pod: 'pod', container: 'abc123', kind: 'not-found',
+      msg: 'failed',
+      cmd: 'teardown',
+      namespace: 'ns',
+      pod: 'pod',
+      container: 'abc123',
+      kind: 'not-found',
     });
     expect(logged[1]).toMatchObject({ msg: 'failed', cmd: 'ipam release' });
   });
@@ -116,8 +124,8 @@ describe('failure', () => {
     const setup = lines('setup', 'ns', 'pod', 'abc123');
     expect(setup.code(new NotFoundError('container abc123 not found'))).toBe(4);
     expect(setup.out).toEqual([
-      'podvlan: container abc123 not found; nothing was logged: cannot write log file '
-        + '/nonexistent-dir/podvlan.log: ENOENT',
+      'podvlan: container abc123 not found; nothing was logged: cannot write log file ' +
+        '/nonexistent-dir/podvlan.log: ENOENT',
     ]);
     const status = lines('status', 'ns', 'pod', 'abc123');
     status.code(new NotFoundError('x'));

@@ -5,7 +5,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pathExists, pathExistsQuick, readSmallFile, readSmallFileQuick, SmallFileError } from '../../src/state/small-file';
+import {
+  pathExists,
+  pathExistsQuick,
+  readSmallFile,
+  readSmallFileQuick,
+  SmallFileError,
+} from '../../src/state/small-file';
 
 const dir = mkdtempSync(join(tmpdir(), 'pv-small-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

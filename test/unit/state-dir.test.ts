@@ -25,16 +25,18 @@ describe('checkStateDir', () => {
     const open = join(top, 'open');
     mkdirSync(open);
     chmodSync(open, 0o777);
-    expect(() => checkStateDir(join(open, 'state'), { create: true }))
-      .toThrow(`ancestor ${open} of state directory ${open}/state`
-      + ` is writable by group or others and not sticky (mode 777): chmod go-w ${open}, or move stateDir`);
+    expect(() => checkStateDir(join(open, 'state'), { create: true })).toThrow(
+      `ancestor ${open} of state directory ${open}/state` +
+        ` is writable by group or others and not sticky (mode 777): chmod go-w ${open}, or move stateDir`,
+    );
     chmodSync(open, 0o1777);
     expect(checkStateDir(join(open, 'state'), { create: true })).toBe('ok');
     const theirs = join(top, 'theirs');
     mkdirSync(theirs);
     chownSync(theirs, 65534, 65534);
-    expect(() => checkStateDir(join(theirs, 'state'), { create: false }))
-      .toThrow(/ancestor .*theirs .* is owned by uid 65534, not root/);
+    expect(() => checkStateDir(join(theirs, 'state'), { create: false })).toThrow(
+      /ancestor .*theirs .* is owned by uid 65534, not root/,
+    );
   });
 
   it('checks the path a root-owned link resolves to, and refuses a link owned by another user', () => {
@@ -50,26 +52,30 @@ describe('checkStateDir', () => {
     chmodSync(sticky, 0o1777);
     symlinkSync(real, join(sticky, 'link'));
     execFileSync('chown', ['-h', '65534:65534', join(sticky, 'link')]);
-    expect(() => checkStateDir(join(sticky, 'link', 'state'), { create: false }))
-      .toThrow(/is a symbolic link owned by uid 65534/);
+    expect(() => checkStateDir(join(sticky, 'link', 'state'), { create: false })).toThrow(
+      /is a symbolic link owned by uid 65534/,
+    );
   });
 
   it('refuses the directory or a part of it as a link, owned by another user, or writable by others', () => {
     const state = join(top, 'state');
     checkStateDir(state, { create: true });
     symlinkSync(top, join(state, 'locks'));
-    expect(() => checkStateDir(state, { create: true }))
-      .toThrow(`${state}/locks is a symbolic link: replace it with a real directory owned by root, mode 0700`);
+    expect(() => checkStateDir(state, { create: true })).toThrow(
+      `${state}/locks is a symbolic link: replace it with a real directory owned by root, mode 0700`,
+    );
     rmSync(join(state, 'locks'));
     mkdirSync(join(state, 'ipam', 'net1'), { recursive: true });
     chmodSync(join(state, 'ipam', 'net1'), 0o770);
-    expect(() => checkStateDir(state, { create: true }))
-      .toThrow(`${state}/ipam/net1 is writable by group or others (mode 770): chmod go-w ${state}/ipam/net1`);
+    expect(() => checkStateDir(state, { create: true })).toThrow(
+      `${state}/ipam/net1 is writable by group or others (mode 770): chmod go-w ${state}/ipam/net1`,
+    );
     chmodSync(join(state, 'ipam', 'net1'), 0o700);
     writeFileSync(join(state, '.config-cache.json'), '{}', { mode: 0o600 });
     chownSync(join(state, '.config-cache.json'), 65534, 65534);
-    expect(() => checkStateDir(state, { create: true }))
-      .toThrow(/config cache .* is owned by uid 65534, not 0: remove it/);
+    expect(() => checkStateDir(state, { create: true })).toThrow(
+      /config cache .* is owned by uid 65534, not 0: remove it/,
+    );
     rmSync(join(state, '.config-cache.json'));
     expect(checkStateDir(state, { create: true })).toBe('ok');
     rmSync(state, { recursive: true });

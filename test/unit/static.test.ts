@@ -7,8 +7,18 @@ import { LeaseDir } from '../../src/ipam/lease-dir';
 import type { Owner } from '../../src/ipam/pool';
 import { StaticPool } from '../../src/ipam/static';
 
-const owner = (containerId: string, pod = 'web', iface = 'eth1'): Owner => ({ network: 'n', namespace: 'ns', pod, containerId, interface: iface });
-const spec = { address: '10.0.0.5/24', gateway: '10.0.0.1', routes: [{ dst: '0.0.0.0/0' }, { dst: '10.8.0.0/16', via: '10.0.0.254' }] };
+const owner = (containerId: string, pod = 'web', iface = 'eth1'): Owner => ({
+  network: 'n',
+  namespace: 'ns',
+  pod,
+  containerId,
+  interface: iface,
+});
+const spec = {
+  address: '10.0.0.5/24',
+  gateway: '10.0.0.1',
+  routes: [{ dst: '0.0.0.0/0' }, { dst: '10.8.0.0/16', via: '10.0.0.254' }],
+};
 
 describe('StaticPool', () => {
   let root: string;
@@ -25,7 +35,10 @@ describe('StaticPool', () => {
     expect(await pool.acquire(owner('c1'))).toEqual({
       address: '10.0.0.5/24',
       gateway: '10.0.0.1',
-      routes: [{ dst: '0.0.0.0/0', via: '10.0.0.1' }, { dst: '10.8.0.0/16', via: '10.0.0.254' }],
+      routes: [
+        { dst: '0.0.0.0/0', via: '10.0.0.1' },
+        { dst: '10.8.0.0/16', via: '10.0.0.254' },
+      ],
     });
     expect(leases.read('10.0.0.5')?.containerId).toBe('c1');
   });
@@ -38,7 +51,9 @@ describe('StaticPool', () => {
   it('refuses the address to a second owner with a ConflictError naming the holder', async () => {
     await pool.acquire(owner('c1', 'web'));
     await expect(pool.acquire(owner('c2', 'other'))).rejects.toThrow(ConflictError);
-    await expect(pool.acquire(owner('c2', 'other'))).rejects.toThrow(/10\.0\.0\.5 of network n is already held by ns\/web/);
+    await expect(pool.acquire(owner('c2', 'other'))).rejects.toThrow(
+      /10\.0\.0\.5 of network n is already held by ns\/web/,
+    );
     await expect(pool.acquire(owner('c1', 'web', 'eth2'))).rejects.toThrow(ConflictError);
   });
 

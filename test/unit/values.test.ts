@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { decodeOptional, decodeSet, decodeStringMap, decodeUuid, map, namedUuid, set, uuid } from '../../src/ovs/values';
+import {
+  decodeOptional,
+  decodeSet,
+  decodeStringMap,
+  decodeUuid,
+  map,
+  namedUuid,
+  set,
+  uuid,
+} from '../../src/ovs/values';
 
 describe('decodeSet', () => {
   it('wraps a bare atom (a set of one) in an array', () => {
@@ -9,7 +18,18 @@ describe('decodeSet', () => {
   });
   it('unwraps ["set", [...]]', () => {
     expect(decodeSet(['set', [1, 2, 3]])).toEqual([1, 2, 3]);
-    expect(decodeSet(['set', [['uuid', 'a'], ['uuid', 'b']]])).toEqual([['uuid', 'a'], ['uuid', 'b']]);
+    expect(
+      decodeSet([
+        'set',
+        [
+          ['uuid', 'a'],
+          ['uuid', 'b'],
+        ],
+      ]),
+    ).toEqual([
+      ['uuid', 'a'],
+      ['uuid', 'b'],
+    ]);
   });
   it('decodes the empty set as []', () => {
     expect(decodeSet(['set', []])).toEqual([]);
@@ -31,7 +51,16 @@ describe('decodeOptional', () => {
 
 describe('decodeStringMap', () => {
   it('decodes a map, stringifying keys and values', () => {
-    expect(decodeStringMap(['map', [['a', 'b'], ['n', 1], ['t', true]]])).toEqual({ a: 'b', n: '1', t: 'true' });
+    expect(
+      decodeStringMap([
+        'map',
+        [
+          ['a', 'b'],
+          ['n', 1],
+          ['t', true],
+        ],
+      ]),
+    ).toEqual({ a: 'b', n: '1', t: 'true' });
     expect(decodeStringMap(['map', []])).toEqual({});
   });
   it.each([['x'], [['set', []]], [{}], [null], [['map']]])('throws on a non-map %j', (v) => {
@@ -50,10 +79,22 @@ describe('decodeUuid', () => {
 
 describe('encoders', () => {
   it('encode maps, sets and uuids in OVSDB notation', () => {
-    expect(map({ 'podvlan/managed': 'true', b: 'x' })).toEqual(['map', [['podvlan/managed', 'true'], ['b', 'x']]]);
+    expect(map({ 'podvlan/managed': 'true', b: 'x' })).toEqual([
+      'map',
+      [
+        ['podvlan/managed', 'true'],
+        ['b', 'x'],
+      ],
+    ]);
     expect(map({})).toEqual(['map', []]);
     expect(set([])).toEqual(['set', []]);
-    expect(set([uuid('u1'), namedUuid('row')])).toEqual(['set', [['uuid', 'u1'], ['named-uuid', 'row']]]);
+    expect(set([uuid('u1'), namedUuid('row')])).toEqual([
+      'set',
+      [
+        ['uuid', 'u1'],
+        ['named-uuid', 'row'],
+      ],
+    ]);
   });
   it('round-trip through the decoders', () => {
     const m = { a: '1', 'podvlan/ip': '10.0.0.2/24' };

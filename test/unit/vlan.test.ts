@@ -10,7 +10,12 @@ describe('vlanFor', () => {
     expect(vlanFor({ id: 4094 }, '22-x', 'n')).toBe(4094);
   });
 
-  it.each([['22-my-nginx', 22], ['1-x', 1], ['4094-x', 4094], ['007-x', 7]])('reads %s -> %i from the pod name', (pod, tag) => {
+  it.each([
+    ['22-my-nginx', 22],
+    ['1-x', 1],
+    ['4094-x', 4094],
+    ['007-x', 7],
+  ])('reads %s -> %i from the pod name', (pod, tag) => {
     expect(vlanFor(fromName, pod, 'vlannet')).toBe(tag);
   });
 
