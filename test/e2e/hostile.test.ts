@@ -50,6 +50,7 @@ const hostile = [
   'x'.repeat(70000),
   '22-a\t',
   '%s%n',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${IFS}, as a shell would read it
   '${IFS}',
   '*',
   '22-a?',
