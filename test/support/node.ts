@@ -6,7 +6,7 @@
 import { execa } from 'execa';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SandboxInfo } from './sandbox';
+import { type SandboxInfo, startOvs } from './sandbox';
 
 /** An address on the sandbox namespace's loopback that every node routes to over its uplink. */
 export const SERVICE_ADDRESS = '10.254.0.1';
@@ -35,31 +35,7 @@ export async function startNode(info: SandboxInfo, name: string, index: number):
   await execa('ip', ['netns', 'add', netns]);
   await execa('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
   await uplink(info, netns, index);
-  await execa('ovsdb-tool', ['create', `${nodeDir}/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema']);
-  await execa('ovsdb-server', [
-    `${nodeDir}/conf.db`,
-    `--remote=punix:${nodeDir}/db.sock`,
-    `--pidfile=${nodeDir}/ovsdb.pid`,
-    '--detach',
-    `--log-file=${nodeDir}/ovsdb.log`,
-    `--unixctl=${nodeDir}/ovsdb.ctl`,
-  ]);
-  await execa('ovs-vsctl', [`--db=${ovsdb}`, '--no-wait', 'init']);
-  await execa(
-    'ip',
-    [
-      'netns',
-      'exec',
-      netns,
-      'ovs-vswitchd',
-      ovsdb,
-      `--pidfile=${nodeDir}/vswitchd.pid`,
-      '--detach',
-      `--log-file=${nodeDir}/vswitchd.log`,
-      `--unixctl=${node.vswitchdCtl}`,
-    ],
-    { env: { OVS_RUNDIR: nodeDir } },
-  );
+  await startOvs(nodeDir, netns);
   return node;
 }
 

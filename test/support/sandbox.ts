@@ -49,6 +49,15 @@ export async function startSandbox(): Promise<SandboxInfo> {
   };
   await execa('ip', ['netns', 'add', netns]);
   await execa('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+  await startOvs(dir, netns);
+  await startDocker(info);
+  return info;
+}
+
+/** ovsdb-server (socket `dir`/db.sock) and ovs-vswitchd inside `netns`, everything under `dir`:
+ * the sandbox's node, and each simulated cluster node (node.ts). */
+export async function startOvs(dir: string, netns: string): Promise<void> {
+  const ovsdb = `unix:${dir}/db.sock`;
   await execa('ovsdb-tool', ['create', `${dir}/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema']);
   await execa('ovsdb-server', [
     `${dir}/conf.db`,
@@ -58,24 +67,11 @@ export async function startSandbox(): Promise<SandboxInfo> {
     `--log-file=${dir}/ovsdb.log`,
     `--unixctl=${dir}/ovsdb.ctl`,
   ]);
-  await execa('ovs-vsctl', [`--db=${info.ovsdb}`, '--no-wait', 'init']);
-  await execa(
-    'ip',
-    [
-      'netns',
-      'exec',
-      netns,
-      'ovs-vswitchd',
-      info.ovsdb,
-      `--pidfile=${dir}/vswitchd.pid`,
-      '--detach',
-      `--log-file=${dir}/vswitchd.log`,
-      `--unixctl=${info.vswitchdCtl}`,
-    ],
-    { env: { OVS_RUNDIR: dir } },
-  );
-  await startDocker(info);
-  return info;
+  await execa('ovs-vsctl', [`--db=${ovsdb}`, '--no-wait', 'init']);
+  const vswitchd = [ovsdb, `--pidfile=${dir}/vswitchd.pid`, '--detach', `--log-file=${dir}/vswitchd.log`];
+  await execa('ip', ['netns', 'exec', netns, 'ovs-vswitchd', ...vswitchd, `--unixctl=${dir}/vswitchd.ctl`], {
+    env: { OVS_RUNDIR: dir },
+  });
 }
 
 async function startDocker(info: SandboxInfo): Promise<void> {
