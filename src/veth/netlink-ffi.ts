@@ -18,6 +18,7 @@ import {
   NetlinkUnavailable,
   type Reply,
   addrAdd,
+  vethAddWords,
   describeErrno,
   linkDel,
   linkGet,
@@ -231,28 +232,10 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
     const pod = openPodSocket(sandbox, timeoutMs);
     try {
       for (const p of plans) {
-        const mtu = String(p.mtu);
         run(
           host,
           {
-            words: [
-              'link',
-              'add',
-              p.hostName,
-              'mtu',
-              mtu,
-              'type',
-              'veth',
-              'peer',
-              'name',
-              p.podName,
-              'mtu',
-              mtu,
-              'address',
-              p.mac,
-              'netns',
-              `/proc/self/fd/${sandbox.fd}`,
-            ],
+            words: vethAddWords(p, `/proc/self/fd/${sandbox.fd}`),
             build: (seq) => vethAdd(seq, { ...p, netnsFd: sandbox.fd }),
           },
           '',

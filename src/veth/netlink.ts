@@ -126,6 +126,14 @@ export interface VethSpec {
   netnsFd: number; // the pod end is born in the namespace this fd of the sending process holds
 }
 
+/** The `ip` words of a veth add with the pod end born in `netns`: what the iproute2 fallback runs,
+ * and what the netlink path names in its errors. */
+export function vethAddWords(s: Omit<VethSpec, 'netnsFd'>, netns: string): string[] {
+  const mtu = String(s.mtu);
+  const peer = ['peer', 'name', s.podName, 'mtu', mtu, 'address', s.mac, 'netns', netns];
+  return ['link', 'add', s.hostName, 'mtu', mtu, 'type', 'veth', ...peer];
+}
+
 /** `ip link add HOST mtu M type veth peer name POD mtu M address MAC netns /proc/self/fd/N`: the
  * namespace by file descriptor (IFLA_NET_NS_FD), never by PID, which may name another by now. */
 export function vethAdd(seq: number, s: VethSpec): Uint8Array {

@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { ConflictError } from '../errors';
 import { inodeOfFd, type Sandbox } from '../runtime/sandbox';
 import { CHILD_NETNS, type IpCommand, runIpBatch } from './ip';
+import { vethAddWords } from './netlink';
 
 type Netlink = typeof import('./netlink-ffi');
 let netlinkModule: Promise<Netlink | undefined> | undefined;
@@ -61,25 +62,7 @@ export async function createPairs(
   const host: IpCommand[] = [];
   const pod: IpCommand[] = [];
   for (const p of plans) {
-    const mtu = String(p.mtu);
-    host.push([
-      'link',
-      'add',
-      p.hostName,
-      'mtu',
-      mtu,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      p.podName,
-      'mtu',
-      mtu,
-      'address',
-      p.mac,
-      'netns',
-      CHILD_NETNS,
-    ]);
+    host.push(vethAddWords(p, CHILD_NETNS));
     host.push(['link', 'set', p.hostName, 'up']);
     if (p.address) pod.push(['addr', 'add', p.address, 'dev', p.podName]);
     pod.push(['link', 'set', p.podName, 'up']);
