@@ -150,7 +150,7 @@ describe('libcni caller with bridge + host-local + tuning', () => {
     });
   });
 
-  it('DEL, then a blind DEL (empty CNI_NETNS, as containerd CRI sends at RemovePodSandbox), leave nothing', async () => {
+  it('DEL, then a blind DEL (empty CNI_NETNS, as CRI sends at RemovePodSandbox), leave nothing', async () => {
     expect((await runLibcni(info, 'del', call('lc-pod-b', b))).exitCode).toBe(0);
     const blind = await runLibcni(info, 'del', call('lc-pod-b', ''));
     expect(blind, blind.stdout).toMatchObject({ exitCode: 0, stdout: '' });
@@ -242,7 +242,7 @@ describe('what libcni 1.1.2 hands a chained plugin', () => {
     });
   });
 
-  it('ADD: the previous plugin result, the declared capabilities only, CNI_ARGS as given, the whole environment', async () => {
+  it('ADD: the previous result, declared capabilities only, CNI_ARGS as given, the whole environment', async () => {
     const result = parseResult(await runLibcni(info, 'add', recCall()));
     const [add] = recorded();
     expect(add.env).toEqual({
@@ -275,7 +275,7 @@ describe('what libcni 1.1.2 hands a chained plugin', () => {
     expect(await linkNames(ns)).toEqual(['lo']);
   });
 
-  it('a result in cniVersion 1.1.0 makes libcni fail the ADD after the plugin ran (no DEL from libcni itself)', async () => {
+  it('a 1.1.0 result fails the ADD after the plugin ran (and libcni itself sends no DEL)', async () => {
     rmSync(record, { force: true });
     const path = writeConflist('lcrec11', {
       cniVersion: '1.1.0',

@@ -52,6 +52,7 @@ export async function buildLibcniCaller(): Promise<string> {
         GOPATH: '/usr/share/gocode',
         GOCACHE: join(OUT_DIR, '.gocache'),
         GOFLAGS: '',
+        // No C compiler needed: golang-go comes without its recommended gcc under --no-install-recommends.
         CGO_ENABLED: '0',
       },
       extendEnv: false,
