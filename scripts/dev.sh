@@ -14,8 +14,12 @@ declare -A need=(
   [ovsdb-server]=openvswitch-switch [ovs-vswitchd]=openvswitch-switch [dockerd]=docker.io [docker]=docker.io
   [ip]=iproute2 [nsenter]=util-linux [ping]=iputils-ping [etcd]=etcd-server [etcdctl]=etcd-client
   [tcpdump]=tcpdump [hyperfine]=hyperfine [tar]=tar [git]=git [openssl]=openssl [strace]=strace
+  [go]=golang-go # builds the libcni caller of the CNI tests (test/support/libcni), offline
 )
-declare -A files=([/bin/busybox]=busybox-static [/usr/bin/time]=time [/usr/lib/cni/bridge]=containernetworking-plugins)
+declare -A files=([/bin/busybox]=busybox-static [/usr/bin/time]=time [/usr/lib/cni/bridge]=containernetworking-plugins
+  # libcni 1.1.2 sources, which the Go build above compiles against (GOPATH=/usr/share/gocode)
+  [/usr/share/gocode/src/github.com/containernetworking/cni/libcni/api.go]=golang-github-appc-cni-dev
+)
 missing=()
 for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}"); done
 for f in "${!files[@]}"; do [ -e "$f" ] || missing+=("${files[$f]}"); done
