@@ -224,6 +224,21 @@ describe('CNI mode (spec-following caller)', () => {
     expect((await runPlugin(info, ['teardown', 'default', 'mixed', id], { config })).exitCode).toBe(0);
   });
 
+  it('DEL after an interrupted ADD (veth and lease made, no port) removes the veth and frees the address', async () => {
+    const path = await netns('cut');
+    const r = await add(vlan22, 'cnitool-cut', path);
+    expect(r.exitCode, r.stdout).toBe(0);
+    const port = (r.json as unknown as Result).interfaces[0].name;
+    const address = (r.json as unknown as Result).ips[0].address.split('/')[0];
+    // What a kill between the veth and the OVS transaction leaves: remove the port row only.
+    await ovsVsctl(info, ['del-port', BRIDGE, port]);
+    expect(await hostVeths(info)).toContain(port);
+    expect(stateFiles(stateDir).some((f) => f.endsWith(address))).toBe(true);
+    expect((await del(vlan22, 'cnitool-cut', '')).exitCode).toBe(0);
+    expect(await hostVeths(info)).not.toContain(port);
+    expect(stateFiles(stateDir).some((f) => f.endsWith(address))).toBe(false);
+  });
+
   it('DEL works twice, with an empty CNI_NETNS, after the netns is gone, and leaves nothing behind', async () => {
     const a = `/var/run/netns/${nsName('a')}`;
     const r1 = await del(vlan22, 'cnitool-0a', a);
