@@ -133,6 +133,19 @@ describe('CNI mode (spec-following caller)', () => {
     expect(await ovsVsctl(info, ['get', 'Port', port, '_uuid'])).toBe(uuid);
   });
 
+  it('podvlan gc leaves live CNI attachments alone (Docker does not know their ids)', async () => {
+    const config = writeConfig(info, join(dir, 'gc'), [{ name: 'vlan22', bridge: BRIDGE, vlan: { id: 22 } }], {
+      stateDir,
+    });
+    const ports = await bridgePorts(info, BRIDGE);
+    const files = stateFiles(stateDir);
+    const r = await runPlugin(info, ['gc'], { config });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(await bridgePorts(info, BRIDGE)).toEqual(ports);
+    expect(stateFiles(stateDir)).toEqual(files);
+    expect(await netnsPing(nsName('a'), (await netnsAddress(nsName('b'), 'eth0')).split('/')[0])).toBe(true);
+  });
+
   it('a failed ADD rolls back: no veth, no address, no lease; a port podvlan did not make stays', async () => {
     const path = await netns('fail');
     const port = cniOwner('cnitool-fail', 'vlan22', 'eth0').port;
