@@ -3,13 +3,8 @@
 // object on stdout (never anything on stderr: runtimes read it as the plugin's output).
 import { readFileSync } from 'node:fs';
 import type { Context } from '../commands/context';
-import { Logger } from '../log';
-import { readLink } from './host';
 import { parseEnv, parseVerb } from './env';
-import { parseNetConf, peekVersion } from './netconf';
-import { buildResult } from './result';
 import { CniCode, CniError, isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, toErrorObject } from './spec';
-import { checkStateDir } from '../state/state-dir';
 
 export interface CniIo {
   out: (text: string) => void;
@@ -21,6 +16,16 @@ export function readStdin(): string {
     return readFileSync(0, 'utf8');
   } catch {
     return '';
+  }
+}
+
+/** Only the cniVersion of a config text, without the schema: VERSION and error objects need no more. */
+function peekVersion(text: string): string | undefined {
+  try {
+    const v = (JSON.parse(text) as { cniVersion?: unknown }).cniVersion;
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -36,6 +41,12 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       return 0;
     }
     const cni = parseEnv(env);
+    // Loaded past VERSION only: the schema (zod) and YAML cost more than the rest of a VERSION call.
+    const [{ parseNetConf }, { Logger }, { checkStateDir }] = await Promise.all([
+      import('./netconf'),
+      import('../log'),
+      import('../state/state-dir'),
+    ]);
     // STATUS and GC have no CNI_IFNAME; the interface is irrelevant to them.
     const conf = parseNetConf(stdin, cni.ifname || 'eth0');
     ctx = { config: conf.config, log: new Logger(conf.config.logFile) };
@@ -46,7 +57,11 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       return 0;
     }
     checkStateDir(conf.config.stateDir, { create: true });
-    const core = await import('./attachment');
+    const [core, { buildResult }, { readLink }] = await Promise.all([
+      import('./attachment'),
+      import('./result'),
+      import('./host'),
+    ]);
     if (verb === 'ADD') {
       const added = await core.add(ctx, cni, conf.network);
       io.out(

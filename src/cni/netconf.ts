@@ -39,16 +39,6 @@ export interface NetConf {
   prevResult?: unknown;
 }
 
-/** Only the cniVersion, for VERSION and for the version of an error object. */
-export function peekVersion(text: string): string | undefined {
-  try {
-    const v = (JSON.parse(text) as { cniVersion?: unknown }).cniVersion;
-    return typeof v === 'string' ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export function parseNetConf(text: string, ifname: string): NetConf {
   let raw: unknown;
   try {
