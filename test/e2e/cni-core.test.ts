@@ -116,7 +116,10 @@ describe('CNI mode (spec-following caller)', () => {
       }),
     });
     expect(list.exitCode, list.all).toBe(0);
-    expect(list.stdout).toContain(hostA);
+    const rows = JSON.parse(list.stdout) as { port: string; runtime?: string; cniContainerId?: string; tag: number }[];
+    expect(rows.find((x) => x.port === hostA)).toMatchObject({ runtime: 'cni', cniContainerId: 'cnitool-0a', tag: 22 });
+    const table = await runPlugin(info, ['list'], { config: join(dir, 'list', 'podvlan.yaml') });
+    expect(table.stdout.split('\n').find((l) => l.includes(hostA))).toContain('cni:cnitool-0a');
   });
 
   it('a repeated ADD is idempotent: same result, the very same port row', async () => {
