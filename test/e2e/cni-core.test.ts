@@ -240,6 +240,26 @@ describe('CNI mode (spec-following caller)', () => {
     expect((await runPlugin(info, ['teardown', 'default', 'mixed', id], { config })).exitCode).toBe(0);
   });
 
+  it('vlan fromPodName takes the tag from K8S_POD_NAME in CNI_ARGS (CRI form), checked against the range', async () => {
+    const path = await netns('named');
+    const byName = netconf('byname', 0, { vlan: { fromPodName: '^(\\d+)-', range: '40-49' } });
+    const criArgs = (pod: string) =>
+      `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod};K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u1;IgnoreUnknown=1`;
+    const ports = await bridgePorts(info, BRIDGE);
+    const outside = await add(byName, 'named-1', path, { args: criArgs('22-web') });
+    expect(outside.json?.code, outside.stdout).toBe(7);
+    const missing = await add(byName, 'named-1', path, { args: 'IgnoreUnknown=1' });
+    expect(missing.json?.code, missing.stdout).toBe(4);
+    expect(await bridgePorts(info, BRIDGE)).toEqual(ports);
+    const r = await add(byName, 'named-1', path, { args: criArgs('42-web') });
+    expect(r.exitCode, r.stdout).toBe(0);
+    const port = (r.json as unknown as Result).interfaces[0].name;
+    expect(await portTag(info, port)).toBe('42');
+    // The second DEL of containerd's CRI: no netns; the owner is found from the ids alone.
+    expect((await del(byName, 'named-1', '', { args: criArgs('42-web') })).exitCode).toBe(0);
+    expect(await bridgePorts(info, BRIDGE)).toEqual(ports);
+  });
+
   it('DEL after an interrupted ADD (veth and lease made, no port) removes the veth and frees the address', async () => {
     const path = await netns('cut');
     const r = await add(vlan22, 'cnitool-cut', path);
