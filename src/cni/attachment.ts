@@ -34,11 +34,10 @@ function tagFor(network: Network, env: CniEnv, all: Network[]): number {
     );
   if ('id' in network.vlan) return network.vlan.id;
   const pod = env.args.K8S_POD_NAME;
-  if (pod === undefined || !isPodName(pod))
-    throw new CniError(
-      CniCode.invalidEnvironment,
-      `vlan fromPodName needs K8S_POD_NAME in CNI_ARGS${pod === undefined ? '' : ` (got ${JSON.stringify(pod.slice(0, 60))})`}`,
-    );
+  if (pod === undefined || !isPodName(pod)) {
+    const got = pod === undefined ? '' : ` (got ${JSON.stringify(pod.slice(0, 60))})`;
+    throw new CniError(CniCode.invalidEnvironment, `vlan fromPodName needs K8S_POD_NAME in CNI_ARGS${got}`);
+  }
   const tag = vlanFor(network.vlan, pod, network.name);
   const problem = podNameTagProblem(tag, network, all, pod);
   if (problem) throw new CniError(CniCode.invalidNetworkConfig, problem);
@@ -217,7 +216,8 @@ export async function check(ctx: Context, env: CniEnv, network: Network): Promis
       if (!isComplete(mine[0], owner, tag, network, sandbox.inode))
         throw new CniError(
           CniCode.operationFailed,
-          `the attachment of ${env.containerId} ${env.ifname} on ${network.name} differs from its config (port ${owner.port})`,
+          `the attachment of ${env.containerId} ${env.ifname} on ${network.name} differs from its config ` +
+            `(port ${owner.port})`,
         );
     } finally {
       ovs.close();

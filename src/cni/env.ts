@@ -48,7 +48,8 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     if (!isInterfaceName(ifname))
       throw new CniError(
         CniCode.invalidEnvironment,
-        `${ifname ? 'invalid' : 'missing'} CNI_IFNAME ${JSON.stringify(ifname.slice(0, 40))}: 1-15 letters, digits, _ . -`,
+        `${ifname ? 'invalid' : 'missing'} CNI_IFNAME ${JSON.stringify(ifname.slice(0, 40))}: ` +
+          '1-15 letters, digits, _ . -',
       );
     // DEL may come without a netns (containerd's second DEL, ctr): cleanup needs only the ids.
     if (command !== 'DEL' && netns === '') throw new CniError(CniCode.invalidEnvironment, 'missing CNI_NETNS');
