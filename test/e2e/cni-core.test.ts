@@ -72,7 +72,10 @@ interface Result {
 describe('CNI mode (spec-following caller)', () => {
   beforeAll(() => mkdirSync(dir, { recursive: true }));
   afterAll(async () => {
+    // Also after a failure: the pod ends die with their netns (and the host ends with them), and
+    // the bridge takes its ports along, so no later test file sees this file's attachments.
     for (const n of made) await delNetns(n);
+    await ovsVsctl(info, ['--if-exists', 'del-br', BRIDGE]);
   });
 
   it('VERSION lists the supported versions, nothing on stderr', async () => {
