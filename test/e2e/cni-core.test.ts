@@ -139,6 +139,18 @@ describe('CNI mode (spec-following caller)', () => {
     expect(await ovsVsctl(info, ['get', 'Port', port, '_uuid'])).toBe(uuid);
   });
 
+  it('CHECK (minimal): 0 for the attachment as added, 3 for none, 100 for another netns', async () => {
+    const a = `/var/run/netns/${nsName('a')}`;
+    const b = `/var/run/netns/${nsName('b')}`;
+    const ok = await cni(info, 'CHECK', vlan22, { containerId: 'cnitool-0a', netns: a, ifname: 'eth0' });
+    expect(ok.exitCode, ok.stdout).toBe(0);
+    expect(ok.stdout).toBe('');
+    const none = await cni(info, 'CHECK', vlan22, { containerId: 'cnitool-none', netns: a, ifname: 'eth0' });
+    expect(none.json?.code, none.stdout).toBe(3);
+    const moved = await cni(info, 'CHECK', vlan22, { containerId: 'cnitool-0a', netns: b, ifname: 'eth0' });
+    expect(moved.json?.code, moved.stdout).toBe(100);
+  });
+
   it('podvlan gc leaves live CNI attachments alone (Docker does not know their ids)', async () => {
     const config = writeConfig(info, join(dir, 'gc'), [{ name: 'vlan22', bridge: BRIDGE, vlan: { id: 22 } }], {
       stateDir,
