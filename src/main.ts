@@ -10,9 +10,16 @@ process.emitWarning = () => {};
 
 const io = { out: (text: string) => console.log(text), err: (text: string) => console.error(text) };
 const argv = process.argv.slice(2);
-const call = parseKubeletArgv(argv);
+// A CNI runtime sets CNI_COMMAND: the whole CNI front end sits behind this import, so the exec
+// calls pay one environment lookup for it.
+const call = process.env.CNI_COMMAND === undefined ? parseKubeletArgv(argv) : undefined;
 
-const done = call ? runKubeletCall(call, argv, io) : import('./cli/program').then((cli) => cli.run(argv, io));
+const done =
+  process.env.CNI_COMMAND !== undefined
+    ? import('./cni').then((cni) => cni.runCni(process.env, cni.readStdin(), { out: io.out }))
+    : call
+      ? runKubeletCall(call, argv, io)
+      : import('./cli/program').then((cli) => cli.run(argv, io));
 // Exit as soon as the command is answered: a connection attempt that timed out (bun cannot
 // cancel a pending connect) must not keep the process, and the kubelet, waiting. console.log
 // output is flushed by then.

@@ -144,3 +144,14 @@ export function isIpv4Prefix(s: string): boolean {
   return m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
 }
 export const isIpv4 = (s: string) => isIpv4Prefix(`${s}/32`);
+
+// SPEC.md's CNI_CONTAINERID: "Must start with an alphanumeric character, optionally followed by any
+// combination of one or more alphanumeric characters, underscore (), dot (.) or hyphen (-)".
+// Bounded here, as it is hashed into names and stored in OVSDB.
+export const isCniContainerId = (s: string) => /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/.test(s);
+
+/** 64 hex digits for a CNI container id (which need not be hex): four independent 64-bit hashes,
+ * so a CNI attachment fits the core's container id form. Names, not secrets. */
+export function cniHexId(cniContainerId: string): string {
+  return [0, 1, 2, 3].map((i) => hash64Hex(`cni-id:${i}:${cniContainerId}`)).join('');
+}

@@ -102,7 +102,8 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
           rows.map((a) => [
             a.namespace,
             a.pod,
-            a.containerId.slice(0, 12),
+            // A CNI row: the runtime's own id (its containerId is only a digest of it).
+            a.cniContainerId !== undefined ? `cni:${a.cniContainerId.slice(0, 40)}` : a.containerId.slice(0, 12),
             a.network,
             a.bridge,
             a.port,

@@ -58,10 +58,18 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     for (const p of [...ports.map((f) => f.attachment), ...records, ...held])
       pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
 
+    // CNI attachments are not Docker's: their container ids mean nothing to it, so judging them
+    // here would remove live ones. Their runtime's DEL (and the CNI GC verb, not done yet) owns them.
+    const cniPods = new Set(
+      ports.filter((f) => f.attachment.runtime === 'cni').map((f) => `${f.attachment.namespace}/${f.attachment.pod}`),
+    );
     const ask = (id: string) => containerState(ctx.config.runtime.docker.socket, id, timeoutMs);
-    await Promise.all([...new Set(ports.map((f) => f.attachment.containerId))].map(ask));
+    await Promise.all(
+      [...new Set(ports.filter((f) => f.attachment.runtime !== 'cni').map((f) => f.attachment.containerId))].map(ask),
+    );
 
     for (const [key, { namespace, pod }] of pods) {
+      if (cniPods.has(key)) continue;
       const lock = await tryLockPod(stateDir, namespace, pod);
       if (!lock) {
         busy.push(key);

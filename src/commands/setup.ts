@@ -3,9 +3,9 @@
 // older container, then leases -> veths -> OVS ports -> pod record, each step with its undo.
 import { InvalidInputError } from '../errors';
 import { isPooledVlan, type Lease, type Owner, poolFor, vlanFor, vlanPoolFor } from '../ipam';
-import { macFromIpv4, parsePrefix } from '../ipam/ipv4';
+import { macFor } from './mac';
 import { podNameTagProblem } from '../ipam/vlan';
-import { FULL_ID_LENGTH, hash64Hex, hostVethName, type PodRef, sameContainer } from '../names';
+import { FULL_ID_LENGTH, hostVethName, type PodRef, sameContainer } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { podSelector } from '../ovs/attachment';
 import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
@@ -247,12 +247,4 @@ async function bothOrClose<T>(ports: Promise<T>, netns: Promise<Sandbox>): Promi
   }
   if (n.status === 'rejected') throw n.reason;
   return [p.value, n.value];
-}
-
-/** MAC derived from the address (unique where addresses are), else from the port name. */
-function macFor(lease: Lease | undefined, port: string): string {
-  if (lease) return macFromIpv4(parsePrefix(lease.address).address);
-  return `0a:59:${hash64Hex(port)
-    .slice(0, 8)
-    .replace(/(..)(?!$)/g, '$1:')}`;
 }

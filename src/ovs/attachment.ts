@@ -2,7 +2,17 @@
 // A port is ours only when it has the `podvlan/managed` key, the very name hostVethName gives
 // its namespace, pod and network, and every value in the form podvlan writes it; any other row
 // (a foreign port that copied the key, a forged value) is never read back or touched.
-import { hostVethName, isContainerId, isDns1123Label, isInterfaceName, isIpv4Prefix, isMac, isPodName } from '../names';
+import {
+  cniHexId,
+  hostVethName,
+  isCniContainerId,
+  isContainerId,
+  isDns1123Label,
+  isInterfaceName,
+  isIpv4Prefix,
+  isMac,
+  isPodName,
+} from '../names';
 
 export const KEY_PREFIX = 'podvlan/';
 export const MANAGED_KEY = `${KEY_PREFIX}managed`;
@@ -20,6 +30,8 @@ export interface Attachment {
   mac: string;
   netns?: string; // inode of the pod's network namespace at setup, to notice a restarted container
   node?: string; // the node that made it (config nodeName or host name), for gc
+  runtime?: string; // 'cni' for a CNI attachment; absent for exec mode (whose rows predate the key)
+  cniContainerId?: string; // the CNI runtime's own container id (containerId is a hex digest of it)
 }
 
 const FIELDS = [
@@ -33,6 +45,8 @@ const FIELDS = [
   'mac',
   'netns',
   'node',
+  'runtime',
+  'cniContainerId',
 ] as const;
 
 export function toExternalIds(a: Attachment): Record<string, string> {
@@ -66,6 +80,11 @@ export function fromExternalIds(
     netns: ids[`${KEY_PREFIX}netns`],
     node: ids[`${KEY_PREFIX}node`],
   };
+  // Only set when present, so exec-mode attachments read back exactly as before.
+  const runtime = ids[`${KEY_PREFIX}runtime`];
+  if (runtime !== undefined) a.runtime = runtime;
+  const cniId = ids[`${KEY_PREFIX}cniContainerId`];
+  if (cniId !== undefined) a.cniContainerId = cniId;
   return isValidAttachment(a) ? a : undefined;
 }
 
@@ -85,6 +104,13 @@ export function isValidAttachment(a: Attachment): boolean {
     (a.ip === undefined || isIpv4Prefix(a.ip)) &&
     (a.netns === undefined || /^\d{1,20}$/.test(a.netns)) &&
     (a.node === undefined || /^[A-Za-z0-9._-]{1,253}$/.test(a.node)) && // a host name, maybe not lowercase
+    // A CNI row: its hex containerId is the digest of the runtime's id, which is in the spec's form.
+    (a.runtime === undefined
+      ? a.cniContainerId === undefined
+      : a.runtime === 'cni' &&
+        a.cniContainerId !== undefined &&
+        isCniContainerId(a.cniContainerId) &&
+        a.containerId === cniHexId(a.cniContainerId)) &&
     a.port === hostVethName(a.namespace, a.pod, a.network)
   );
 }

@@ -243,6 +243,11 @@ export async function addAccessPorts(
   return { applyMs: performance.now() - committed };
 }
 
+/** Whether ovs-vswitchd is alive: bump next_cfg and wait for it to catch up (CNI STATUS). */
+export async function probeVswitchd(client: OvsdbClient, timeoutMs: number): Promise<void> {
+  await waitApplied(client, nextCfgOf(await client.transact(bumpConfig())), [], timeoutMs);
+}
+
 /** Our ports whose external_ids include every given entry (always restricted to managed ports). */
 export async function findPorts(client: OvsdbClient, selector: Record<string, string>): Promise<FoundPort[]> {
   const where: Condition[] = [['external_ids', 'includes', map({ ...selector, [MANAGED_KEY]: 'true' })]];

@@ -1,0 +1,92 @@
+// The CNI front end: one call of the executable with CNI_COMMAND set. Parses the environment and
+// the network config, runs the verb through the core, and prints the spec's result or error
+// object on stdout (never anything on stderr: runtimes read it as the plugin's output).
+import { readFileSync } from 'node:fs';
+import type { Context } from '../commands/context';
+import { parseEnv, parseVerb } from './env';
+import { CniCode, CniError, isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, toErrorObject } from './spec';
+
+export interface CniIo {
+  out: (text: string) => void;
+}
+
+/** stdin as text; '' when there is none (VERSION may come with a closed or empty stdin). */
+export function readStdin(): string {
+  try {
+    return readFileSync(0, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Only the cniVersion of a config text, without the schema: VERSION and error objects need no more. */
+function peekVersion(text: string): string | undefined {
+  try {
+    const v = (JSON.parse(text) as { cniVersion?: unknown }).cniVersion;
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runCni(env: Record<string, string | undefined>, stdin: string, io: CniIo): Promise<number> {
+  const requested = peekVersion(stdin);
+  // Errors come in the config's version when podvlan speaks it, else in the newest it speaks.
+  const errorVersion = requested && isSupportedVersion(requested) ? requested : LATEST_VERSION;
+  let ctx: Context | undefined;
+  try {
+    const verb = parseVerb(env);
+    if (verb === 'VERSION') {
+      io.out(JSON.stringify({ cniVersion: errorVersion, supportedVersions: SUPPORTED_VERSIONS }));
+      return 0;
+    }
+    const cni = parseEnv(env);
+    // Loaded past VERSION only: the schema (zod) and YAML cost more than the rest of a VERSION call.
+    const [{ parseNetConf }, { Logger }, { checkStateDir }] = await Promise.all([
+      import('./netconf'),
+      import('../log'),
+      import('../state/state-dir'),
+    ]);
+    // STATUS and GC have no CNI_IFNAME; the interface is irrelevant to them.
+    const conf = parseNetConf(stdin, cni.ifname || 'eth0');
+    ctx = { config: conf.config, log: new Logger(conf.config.logFile) };
+    if (verb === 'STATUS' || verb === 'GC') {
+      if (verb === 'GC') throw new CniError(CniCode.unsupportedField, 'GC is not implemented yet');
+      const { status } = await import('./status');
+      await status(ctx);
+      return 0;
+    }
+    checkStateDir(conf.config.stateDir, { create: true });
+    const [core, { buildResult }, { readLink }] = await Promise.all([
+      import('./attachment'),
+      import('./result'),
+      import('./host'),
+    ]);
+    if (verb === 'ADD') {
+      const added = await core.add(ctx, cni, conf.network);
+      io.out(
+        JSON.stringify(
+          buildResult({
+            cniVersion: conf.cniVersion,
+            attachment: added.attachment,
+            hostMac: readLink(added.attachment.port, 'address'),
+            sandboxPath: cni.netns,
+            lease: added.lease,
+          }),
+        ),
+      );
+    } else if (verb === 'DEL') {
+      await core.del(ctx, cni, conf.network);
+    } else {
+      await core.check(ctx, cni, conf.network);
+    }
+    return 0;
+  } catch (err) {
+    const obj = toErrorObject(err, errorVersion);
+    ctx?.log.error('cni call failed', { command: env.CNI_COMMAND, container: env.CNI_CONTAINERID, ...obj });
+    io.out(JSON.stringify(obj));
+    return 1;
+  } finally {
+    ctx?.cluster?.client.close();
+  }
+}
