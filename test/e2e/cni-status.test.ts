@@ -3,9 +3,9 @@
 // when OVSDB answers but no ovs-vswitchd applies changes (existing attachments may be cut off).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { describe, expect, inject, it } from 'vitest';
 import { cni } from '../support/cni';
+import { startOvsdb } from '../support/sandbox';
 
 const info = inject('sandbox');
 const dir = join(info.dir, 'cni-status');
@@ -42,17 +42,8 @@ describe('CNI STATUS', () => {
   it('answers 51 when OVSDB answers but no ovs-vswitchd applies changes', async () => {
     mkdirSync(dir, { recursive: true });
     // An ovsdb-server of its own with no ovs-vswitchd behind it.
-    await execa('ovsdb-tool', ['create', `${dir}/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema']);
-    await execa('ovsdb-server', [
-      `${dir}/conf.db`,
-      `--remote=punix:${dir}/db.sock`,
-      `--pidfile=${dir}/ovsdb.pid`,
-      '--detach',
-      `--log-file=${dir}/ovsdb.log`,
-      `--unixctl=${dir}/ovsdb.ctl`,
-    ]);
+    await startOvsdb(dir);
     try {
-      await execa('ovs-vsctl', [`--db=unix:${dir}/db.sock`, '--no-wait', 'init']);
       const r = await cni(info, 'STATUS', netconf(`unix:${dir}/db.sock`), {
         omit: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME'],
       });

@@ -57,6 +57,15 @@ export async function startSandbox(): Promise<SandboxInfo> {
 /** ovsdb-server (socket `dir`/db.sock) and ovs-vswitchd inside `netns`, everything under `dir`:
  * the sandbox's node, and each simulated cluster node (node.ts). */
 export async function startOvs(dir: string, netns: string): Promise<void> {
+  const ovsdb = await startOvsdb(dir);
+  const vswitchd = [ovsdb, `--pidfile=${dir}/vswitchd.pid`, '--detach', `--log-file=${dir}/vswitchd.log`];
+  await execa('ip', ['netns', 'exec', netns, 'ovs-vswitchd', ...vswitchd, `--unixctl=${dir}/vswitchd.ctl`], {
+    env: { OVS_RUNDIR: dir },
+  });
+}
+
+/** An initialised ovsdb-server alone (pid file dir/ovsdb.pid); returns its `unix:` remote. */
+export async function startOvsdb(dir: string): Promise<string> {
   const ovsdb = `unix:${dir}/db.sock`;
   await execa('ovsdb-tool', ['create', `${dir}/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema']);
   await execa('ovsdb-server', [
@@ -68,10 +77,7 @@ export async function startOvs(dir: string, netns: string): Promise<void> {
     `--unixctl=${dir}/ovsdb.ctl`,
   ]);
   await execa('ovs-vsctl', [`--db=${ovsdb}`, '--no-wait', 'init']);
-  const vswitchd = [ovsdb, `--pidfile=${dir}/vswitchd.pid`, '--detach', `--log-file=${dir}/vswitchd.log`];
-  await execa('ip', ['netns', 'exec', netns, 'ovs-vswitchd', ...vswitchd, `--unixctl=${dir}/vswitchd.ctl`], {
-    env: { OVS_RUNDIR: dir },
-  });
+  return ovsdb;
 }
 
 async function startDocker(info: SandboxInfo): Promise<void> {
