@@ -301,16 +301,7 @@ export async function listAllocations(client: EtcdClient, prefix: string, networ
     // Keys podvlan did not write (a network that is no label, an address that is no address) are skipped.
     if (!where || !isDns1123Label(where.network) || !isIpv4(where.address)) continue;
     const rec = parseRecord<OwnerRecord>(kv.value);
-    out.push({
-      network: where.network,
-      address: where.address,
-      namespace: rec?.namespace ?? '?',
-      pod: rec?.pod ?? '?',
-      containerId: rec?.containerId ?? '?',
-      interface: rec?.interface ?? '?',
-      node: rec?.node ?? '?',
-      since: rec?.since ?? '?',
-    });
+    out.push(allocationOf(where.network, where.address, rec));
   }
   const num = (a: string) => {
     try {
@@ -354,16 +345,7 @@ export async function forceRelease(
       (await client.txn({ compare: [cmp.modRevision(ipKey, ipKv.modRevision)], success: [op.delete(ipKey)] }))
         .succeeded;
     if (done) {
-      return {
-        network,
-        address,
-        namespace: rec?.namespace ?? '?',
-        pod: rec?.pod ?? '?',
-        containerId: rec?.containerId ?? '?',
-        interface: rec?.interface ?? '?',
-        node: rec?.node ?? '?',
-        since: rec?.since ?? '?',
-      };
+      return allocationOf(network, address, rec);
     }
   }
   throw new UnavailableError(`could not release ${address} of network ${network}: it kept changing, try again`);
@@ -405,4 +387,18 @@ export async function releaseOwnerAddress(
   throw new UnavailableError(
     `could not release the address of ${owner.namespace}/${owner.pod} in network ${network}: it kept changing, try again`,
   );
+}
+
+/** An address's allocation as listed and released: '?' for what an unreadable record lacks. */
+function allocationOf(network: string, address: string, rec: OwnerRecord | undefined): Allocation {
+  return {
+    network,
+    address,
+    namespace: rec?.namespace ?? '?',
+    pod: rec?.pod ?? '?',
+    containerId: rec?.containerId ?? '?',
+    interface: rec?.interface ?? '?',
+    node: rec?.node ?? '?',
+    since: rec?.since ?? '?',
+  };
 }
