@@ -9,7 +9,7 @@ import { leaseDirFor, listNodeLeases, type Owner, unreadableNodeLeases } from '.
 import { listAllocations } from '../ipam/etcd-pool';
 import type { LeaseRecord } from '../ipam/lease-dir';
 import { listVlans } from '../ipam/vlan-pool';
-import { hostVethName, isContainerId, isDns1123Label, isPodName, type PodRef, sameContainer } from '../names';
+import { isContainerId, isDns1123Label, isPodName, type PodRef, sameContainer } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
 import { allPortNames, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
@@ -17,7 +17,14 @@ import { containerNetnsInode } from '../runtime/docker';
 import { NotFoundError } from '../errors';
 import { nodeFs } from '../builtins';
 import { LOCK_FILE, lockDir, podLockPath, tryLockFile, tryLockPod } from '../state/lock';
-import { listPodRecords, type PodRecord, readPodRecord, removePodRecord, writePodRecord } from '../state/pod-record';
+import {
+  isOwnRecordedPort,
+  listPodRecords,
+  type PodRecord,
+  readPodRecord,
+  removePodRecord,
+  writePodRecord,
+} from '../state/pod-record';
 import { removeStaleTempFiles } from '../state/temp-files';
 import { deleteHostLinks, ifindexOf, linkExists, listHostVeths } from '../veth/pair';
 import { isValidOwner } from '../ipam/pool';
@@ -169,13 +176,7 @@ function isOwnRecord(r: PodRecord): boolean {
     isPodName(r.pod) &&
     isContainerId(r.containerId) &&
     Array.isArray(r.attachments) &&
-    r.attachments.every(
-      (a) =>
-        typeof a?.network === 'string' &&
-        typeof a.port === 'string' &&
-        isDns1123Label(a.network) &&
-        a.port === hostVethName(r.namespace, r.pod, a.network),
-    )
+    r.attachments.every((a) => isOwnRecordedPort(r, a))
   );
 }
 

@@ -7,7 +7,7 @@ import { podSelector } from '../ovs/attachment';
 import { findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { lockPod } from '../state/lock';
-import { type PodRecord, readPodRecord, recordedIp, removePodRecord } from '../state/pod-record';
+import { isOwnRecordedPort, type PodRecord, readPodRecord, recordedIp, removePodRecord } from '../state/pod-record';
 import { type Context, networksFor } from './context';
 import { detach, releaseOwner, releaseVlan } from './detach';
 
@@ -33,11 +33,8 @@ export async function teardown(ctx: Context, given: PodRef): Promise<TeardownRes
       const othersPorts = new Set(ports.filter((f) => !mine.includes(f)).map((f) => f.attachment.port));
       // Veths of an interrupted setup have no port yet; they carry this pod's names, and the
       // pod record (written before anything was created) lists them.
-      // Only names in this pod's own form: a record is a file, and its names become ip arguments.
-      const ownName = (a: { port: string; network: string }) =>
-        a.port === hostVethName(ref.namespace, ref.pod, a.network);
       const mineRecorded = record?.containerId === ref.containerId ? record.attachments : [];
-      const recorded = mineRecorded.filter(ownName).map((a) => a.port);
+      const recorded = mineRecorded.filter((a) => isOwnRecordedPort(ref, a)).map((a) => a.port);
       const orphanLinks = [...networks.map((n) => hostVethName(ref.namespace, ref.pod, n.name)), ...recorded].filter(
         (p) => !othersPorts.has(p),
       );

@@ -6,7 +6,7 @@
 // node:fs is loaded on first use, not at import: status reads a record through small-file alone.
 import { nodeFs } from '../builtins';
 import { UnavailableError } from '../errors';
-import { hash64Hex } from '../names';
+import { hash64Hex, hostVethName, isDns1123Label } from '../names';
 import { writeFreshFile } from './own-file';
 import { readSmallFile } from './small-file';
 
@@ -122,4 +122,18 @@ export function listPodRecords(stateDir: string): PodRecord[] {
 /** The address (a.b.c.d/len) the record says this container held on a network: a lease hint. */
 export function recordedIp(record: PodRecord | undefined, containerId: string, network: string): string | undefined {
   return record?.containerId === containerId ? record.attachments.find((a) => a.network === network)?.ip : undefined;
+}
+
+/** A recorded attachment whose port is the pod's own veth name for its network: a record is a
+ * file, and only such names may become `ip` arguments (gc, teardown). */
+export function isOwnRecordedPort(
+  r: Pick<PodRecord, 'namespace' | 'pod'>,
+  a: { network: unknown; port: unknown },
+): boolean {
+  return (
+    typeof a?.network === 'string' &&
+    typeof a.port === 'string' &&
+    isDns1123Label(a.network) &&
+    a.port === hostVethName(r.namespace, r.pod, a.network)
+  );
 }
