@@ -57,13 +57,13 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       return 0;
     }
     checkStateDir(conf.config.stateDir, { create: true });
-    const [core, { buildResult }, { readLink }] = await Promise.all([
-      import('./attachment'),
-      import('./result'),
-      import('./host'),
-    ]);
     if (verb === 'ADD') {
-      const added = await core.add(ctx, cni, conf.network);
+      const [{ add }, { buildResult }, { readLink }] = await Promise.all([
+        import('./add'),
+        import('./result'),
+        import('./host'),
+      ]);
+      const added = await add(ctx, cni, conf.network);
       io.out(
         JSON.stringify(
           buildResult({
@@ -76,9 +76,11 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
         ),
       );
     } else if (verb === 'DEL') {
-      await core.del(ctx, cni, conf.network);
+      const { del } = await import('./del');
+      await del(ctx, cni, conf.network);
     } else {
-      await core.check(ctx, cni, conf.network);
+      const { check } = await import('./check');
+      await check(ctx, cni, conf.network);
     }
     return 0;
   } catch (err) {
