@@ -238,7 +238,8 @@ describe('VLAN from a pod annotation, from the etcd pool, match', () => {
   });
 
   it('exec mode (podvlan.yaml) refuses fromAnnotation at load, with one line', () => {
-    const yaml = `networks:\n  - name: a\n    bridge: br0\n    vlan: { fromAnnotation: podvlan.io/vlan, range: "20-40" }\n`;
+    const yaml =
+      'networks:\n  - name: a\n    bridge: br0\n    vlan: { fromAnnotation: podvlan.io/vlan, range: "20-40" }\n';
     const msg = messageOf(() => parseConfig(yaml, '/etc/podvlan/podvlan.yaml'));
     expect(msg).toMatch(/networks.0.vlan: fromAnnotation works only in CNI mode/);
     expect(msg).not.toContain('\n');
