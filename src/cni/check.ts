@@ -55,9 +55,11 @@ export async function check(ctx: Context, env: CniEnv, conf: Pick<NetConf, 'cniV
       if (a.tag !== tag) throw differs(`${on} has VLAN tag ${a.tag}, the config says ${tag}`);
       const state = await portState(ovs, uuid, port, network.bridge);
       if (a.bridge !== network.bridge || !state.onBridge) throw differs(`${on} is not on bridge ${network.bridge}`);
-      if (state.error) throw differs(`OVS reports an error on ${on}: ${state.error}`);
-      if (state.ofport === undefined || state.ofport <= 0)
-        throw differs(`${on} has no OpenFlow port (ofport ${state.ofport ?? 'unset'}): ovs-vswitchd did not attach it`);
+      // ovs-vswitchd sets ofport -1 and error when it cannot open the device (gone, or a clash).
+      if (state.error || state.ofport === undefined || state.ofport <= 0)
+        throw differs(
+          `ovs-vswitchd did not attach ${on} (ofport ${state.ofport ?? 'unset'}): ${state.error ?? 'no error given'}`,
+        );
       if (a.netns !== sandbox.inode)
         throw differs(`${on} was made for another network namespace, not CNI_NETNS ${env.netns}`);
       if (!linkExists(port)) throw differs(`host veth ${port} of ${env.ifname} is missing`);

@@ -182,7 +182,7 @@ describe('CNI CHECK', () => {
       if ((await ovsVsctl(info, ['get', 'Interface', a.port, 'error'])) !== '[]') break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    await expectCheckFails(check(a), 100, `OVS reports an error on port ${a.port} of eth0`);
+    await expectCheckFails(check(a), 100, `ovs-vswitchd did not attach port ${a.port} of eth0 (ofport -1)`);
   });
 
   it('CHECK in another netns than the ADD: 100', async () => {
