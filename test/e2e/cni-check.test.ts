@@ -3,7 +3,7 @@
 // by hand on a fresh attachment, as an operator or a bug would make it (ovs-vsctl, ip in the
 // netns, a lease file removed), and CHECK must name what differs and where, with the spec's code.
 import { execa } from 'execa';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cniOwner } from '../../src/cni/owner';
@@ -253,6 +253,22 @@ describe('CNI CHECK', () => {
     await expectCheckFails(check(a, otherMac), 100, 'prevResult says 02:00:00:00:00:01');
     const otherHostMac = { ...r, interfaces: [{ ...r.interfaces[0], mac: '02:00:00:00:00:02' }, r.interfaces[1]] };
     await expectCheckFails(check(a, otherHostMac), 100, `host veth ${a.port}`, '02:00:00:00:00:02');
+  });
+
+  it('ADD with a prevResult podvlan cannot carry on fails before anything is made', async () => {
+    const n = `chk-bad-${serial++}`;
+    made.push(n);
+    const path = await addNetns(n);
+    const before = await ovsVsctl(info, ['list-ports', BRIDGE]);
+    const leases = () => readdirSync(join(stateDir, 'ipam', 'chk22')).sort();
+    const leasesBefore = leases();
+    const bad = { interfaces: [{ name: 'lo', sandbox: path }], ips: [{ address: '127.0.0.1/8', interface: 3 }] };
+    const r = await cni(info, 'ADD', { ...netconf(), prevResult: bad }, { containerId: 'cnitool-bad', netns: path });
+    expect(r.exitCode, r.stdout).toBe(1);
+    expect(r.json).toMatchObject({ code: 7, msg: expect.stringContaining('prevResult.ips[0].interface 3') });
+    expect(await ovsVsctl(info, ['list-ports', BRIDGE])).toBe(before);
+    expect((await execa('ip', ['-n', n, '-o', 'link', 'show'])).stdout).not.toContain('eth0');
+    expect(leases()).toEqual(leasesBefore);
   });
 
   it('no CHECK changed anything: DEL of every attachment leaves nothing', async () => {
