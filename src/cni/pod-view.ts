@@ -2,6 +2,7 @@
 // (iproute2 `-json` under nsenter, handed the namespace as an fd, never by path or PID): its
 // index, its veth peer's index, MAC, addresses and routes. Read only.
 import type { Sandbox } from '../runtime/sandbox';
+import { OperationError } from '../errors';
 import { queryIpJson } from '../veth/ip';
 
 export interface PodInterface {
@@ -31,7 +32,7 @@ export async function readPodInterface(
   ifname: string,
   timeoutMs: number,
 ): Promise<PodInterface | undefined> {
-  const { outputs } = await queryIpJson(
+  const { outputs, stderr } = await queryIpJson(
     [
       ['addr', 'show', 'dev', ifname],
       ['route', 'show', 'dev', ifname],
@@ -39,7 +40,11 @@ export async function readPodInterface(
     { netnsFd: sandbox.fd, timeoutMs },
   );
   const link = (outputs[0] as IpAddrRow[] | undefined)?.[0];
-  if (!link) return undefined;
+  if (!link) {
+    // No such device is an answer; anything else (ip or nsenter failing) is not.
+    if (/does not exist|Cannot find device/.test(stderr) || outputs.length > 0) return undefined;
+    throw new OperationError(`in the pod: cannot read ${ifname}: ${stderr || 'ip printed nothing'}`);
+  }
   const routes = ((outputs[1] as IpRouteRow[] | undefined) ?? []).map((r) => ({
     dst: routePrefix(r.dst ?? ''),
     ...(r.gateway ? { gw: r.gateway } : {}),

@@ -125,8 +125,14 @@ type Sandbox = Awaited<ReturnType<typeof sandboxFor>>;
 /** CNI_ARGS as Multus builds them; the thin plugin appends the runtime's (containerd's) own. */
 function multusArgs(s: Sandbox, thin: boolean): string {
   const namespace = pod.metadata.namespace;
-  const own = `IgnoreUnknown=true;K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${s.name};K8S_POD_INFRA_CONTAINER_ID=${s.id};K8S_POD_UID=${s.uid}`;
-  const runtime = `K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${s.name};K8S_POD_INFRA_CONTAINER_ID=${s.id};K8S_POD_UID=${s.uid};IgnoreUnknown=1`;
+  const pairs = [
+    `K8S_POD_NAMESPACE=${namespace}`,
+    `K8S_POD_NAME=${s.name}`,
+    `K8S_POD_INFRA_CONTAINER_ID=${s.id}`,
+    `K8S_POD_UID=${s.uid}`,
+  ].join(';');
+  const own = `IgnoreUnknown=true;${pairs}`;
+  const runtime = `${pairs};IgnoreUnknown=1`; // containerd's order
   return thin ? `${own};${runtime}` : own;
 }
 
