@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { isInterfaceName } from '../names';
 
-export function readLink(name: string, attribute: 'address' | 'ifindex'): string | undefined {
+export function readLink(name: string, attribute: 'address' | 'ifindex' | 'iflink'): string | undefined {
   if (!isInterfaceName(name)) return undefined;
   try {
     return readFileSync(`/sys/class/net/${name}/${attribute}`, 'utf8').trim();

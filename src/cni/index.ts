@@ -58,11 +58,14 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     }
     checkStateDir(conf.config.stateDir, { create: true });
     if (verb === 'ADD') {
-      const [{ add }, { buildResult }, { readLink }] = await Promise.all([
+      const [{ add }, { buildResult }, { readLink }, { parsePrevResult }] = await Promise.all([
         import('./add'),
         import('./result'),
         import('./host'),
+        import('./prev-result'),
       ]);
+      // Read before anything changes: a prevResult podvlan cannot carry on fails the ADD untouched.
+      const prevResult = parsePrevResult(conf.prevResult, conf.cniVersion);
       const added = await add(ctx, cni, conf.network, conf.runtimeConfig);
       io.out(
         JSON.stringify(
@@ -72,6 +75,7 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
             hostMac: readLink(added.attachment.port, 'address'),
             sandboxPath: cni.netns,
             lease: added.lease,
+            prevResult,
           }),
         ),
       );
@@ -80,7 +84,7 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       await del(ctx, cni, conf.network);
     } else {
       const { check } = await import('./check');
-      await check(ctx, cni, conf.network);
+      await check(ctx, cni, conf);
     }
     return 0;
   } catch (err) {

@@ -1,7 +1,10 @@
 // The ADD result in the form of the config's cniVersion (SPEC.md "Success"; 0.3.x and 0.4.0 carry
-// "version" in each IP, 1.0.0 dropped it). Pure, for unit tests of each version's shape.
+// "version" in each IP, 1.0.0 dropped it). When podvlan is not first in a chain, what the earlier
+// plugins returned (prevResult) comes first and podvlan's interfaces, IPs and routes are added
+// after it, its IPs pointing at its own interfaces' new positions. Pure, for unit tests.
 import type { Lease } from '../ipam';
 import type { Attachment } from '../ovs/attachment';
+import type { ChainResult } from './prev-result';
 import { compareVersions } from './spec';
 
 export interface ResultInput {
@@ -10,24 +13,38 @@ export interface ResultInput {
   hostMac?: string;
   sandboxPath: string;
   lease?: Lease;
+  prevResult?: ChainResult; // the chain's result so far; absent when podvlan is first
 }
 
-export function buildResult(r: ResultInput): Record<string, unknown> {
-  const withVersion = compareVersions(r.cniVersion, '1.0.0') < 0;
+/** podvlan's own part appended to the chain's result so far (empty when podvlan is first). */
+export function chainResult(r: ResultInput): ChainResult {
+  const prev = r.prevResult ?? { interfaces: [], ips: [], routes: [], dns: {} };
+  const hostIndex = prev.interfaces.length;
   const interfaces = [
+    ...prev.interfaces,
     { name: r.attachment.port, ...(r.hostMac ? { mac: r.hostMac } : {}) },
     { name: r.attachment.interface, mac: r.attachment.mac, sandbox: r.sandboxPath },
   ];
   const ips = r.lease
     ? [
         {
-          ...(withVersion ? { version: '4' } : {}),
           address: r.lease.address,
           ...(r.lease.gateway ? { gateway: r.lease.gateway } : {}),
-          interface: 1, // the pod's interface, the second entry above
+          interface: hostIndex + 1, // the pod's interface, right after the host end
         },
       ]
     : [];
   const routes = (r.lease?.routes ?? []).map((route) => ({ dst: route.dst, ...(route.via ? { gw: route.via } : {}) }));
-  return { cniVersion: r.cniVersion, interfaces, ips, routes, dns: {} };
+  return { interfaces, ips: [...prev.ips, ...ips], routes: [...prev.routes, ...routes], dns: prev.dns };
+}
+
+/** A result in the shape of `cniVersion`: below 1.0.0 every IP says its family. */
+export function formatResult(result: ChainResult, cniVersion: string): Record<string, unknown> {
+  const withVersion = compareVersions(cniVersion, '1.0.0') < 0;
+  const ips = result.ips.map((ip) => (withVersion ? { version: ip.address.includes(':') ? '6' : '4', ...ip } : ip));
+  return { cniVersion, interfaces: result.interfaces, ips, routes: result.routes, dns: result.dns };
+}
+
+export function buildResult(r: ResultInput): Record<string, unknown> {
+  return formatResult(chainResult(r), r.cniVersion);
 }

@@ -32,11 +32,7 @@ export interface BatchOptions {
 
 export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Promise<void> {
   if (commands.length === 0) return;
-  for (const c of commands) {
-    for (const word of c)
-      if (!/^[A-Za-z0-9_.:/@-]+$/.test(word))
-        throw new OperationError(`refusing to pass ${JSON.stringify(word)} to ip`);
-  }
+  checkWords(commands);
   const ipArgs = ['-batch', '-', ...(opts.force ? ['-force'] : [])];
   const inPod = opts.enterNetns === true;
   if (inPod && opts.netnsFd === undefined) {
@@ -57,24 +53,60 @@ export async function runIpBatch(commands: IpCommand[], opts: BatchOptions): Pro
   }
 }
 
+/**
+ * Read-only queries (`addr show`, `route show`, ...) run inside the namespace `netnsFd` holds, with
+ * `ip -json`: one JSON document per command that ran, in order. A command that fails (a device
+ * that does not exist) ends the batch there: `outputs` is shorter and `stderr` says why.
+ */
+export async function queryIpJson(
+  commands: IpCommand[],
+  opts: { netnsFd: number; timeoutMs: number },
+): Promise<{ outputs: unknown[]; stderr: string }> {
+  checkWords(commands);
+  const args = [`--net=${CHILD_NETNS}`, '--', IP, '-json', '-details', '-batch', '-'];
+  const input = `${commands.map((c) => c.join(' ')).join('\n')}\n`;
+  const res = await spawnWithInput(NSENTER, args, input, opts.timeoutMs, opts.netnsFd, true);
+  const outputs: unknown[] = [];
+  for (const line of res.stdout.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      outputs.push(JSON.parse(line));
+    } catch {
+      throw new OperationError(`in the pod: ip -json printed something that is not JSON: ${line.slice(0, 80)}`);
+    }
+  }
+  return { outputs, stderr: res.stderr.trim() };
+}
+
+function checkWords(commands: IpCommand[]): void {
+  for (const c of commands) {
+    for (const word of c)
+      if (!/^[A-Za-z0-9_.:/@-]+$/.test(word))
+        throw new OperationError(`refusing to pass ${JSON.stringify(word)} to ip`);
+  }
+}
+
 function spawnWithInput(
   file: string,
   args: string[],
   input: string,
   timeoutMs: number,
   fd3?: number,
-): Promise<{ exitCode: number; stderr: string }> {
+  captureStdout = false,
+): Promise<{ exitCode: number; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
     // An fd in a stdio slot is dup'ed into the child only; ours stays open (the caller closes it).
-    const stdio =
-      fd3 === undefined ? (['pipe', 'ignore', 'pipe'] as const) : (['pipe', 'ignore', 'pipe', fd3] as const);
+    const out = captureStdout ? 'pipe' : 'ignore';
+    const stdio = fd3 === undefined ? (['pipe', out, 'pipe'] as const) : (['pipe', out, 'pipe', fd3] as const);
     const child = nodeChildProcess().spawn(file, args, { stdio: [...stdio], shell: false });
     const stderr: Buffer[] = [];
+    const stdout: Buffer[] = [];
+    child.stdout?.on('data', (c: Buffer) => stdout.push(c));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.stderr!.on('data', (c: Buffer) => stderr.push(c));
     child.on('error', (err) => {
       clearTimeout(timer);
-      resolve({ exitCode: -1, stderr: `cannot run ${file}: ${err.message}` });
+      resolve({ exitCode: -1, stderr: `cannot run ${file}: ${err.message}`, stdout: '' });
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -82,6 +114,7 @@ function spawnWithInput(
       resolve({
         exitCode: code ?? -1,
         stderr: signal ? `${text}\n${file} killed by ${signal} after ${timeoutMs} ms` : text,
+        stdout: Buffer.concat(stdout).toString('utf8'),
       });
     });
     child.stdin!.on('error', () => {

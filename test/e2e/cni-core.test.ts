@@ -139,15 +139,18 @@ describe('CNI mode (spec-following caller)', () => {
     expect(await ovsVsctl(info, ['get', 'Port', port, '_uuid'])).toBe(uuid);
   });
 
-  it('CHECK (minimal): 0 for the attachment as added, 3 for none, 100 for another netns', async () => {
+  // CHECK in depth (every field, every fault, prevResult versions): cni-check.test.ts.
+  it('CHECK: 0 for the attachment as added, 3 for none, 100 for another netns', async () => {
     const a = `/var/run/netns/${nsName('a')}`;
     const b = `/var/run/netns/${nsName('b')}`;
-    const ok = await cni(info, 'CHECK', vlan22, { containerId: 'cnitool-0a', netns: a, ifname: 'eth0' });
+    // The runtime sends the ADD's result as prevResult; a repeated ADD answers with that very result.
+    const checked = { ...vlan22, prevResult: (await add(vlan22, 'cnitool-0a', a)).json };
+    const ok = await cni(info, 'CHECK', checked, { containerId: 'cnitool-0a', netns: a, ifname: 'eth0' });
     expect(ok.exitCode, ok.stdout).toBe(0);
     expect(ok.stdout).toBe('');
-    const none = await cni(info, 'CHECK', vlan22, { containerId: 'cnitool-none', netns: a, ifname: 'eth0' });
+    const none = await cni(info, 'CHECK', checked, { containerId: 'cnitool-none', netns: a, ifname: 'eth0' });
     expect(none.json?.code, none.stdout).toBe(3);
-    const moved = await cni(info, 'CHECK', vlan22, { containerId: 'cnitool-0a', netns: b, ifname: 'eth0' });
+    const moved = await cni(info, 'CHECK', checked, { containerId: 'cnitool-0a', netns: b, ifname: 'eth0' });
     expect(moved.json?.code, moved.stdout).toBe(100);
   });
 
