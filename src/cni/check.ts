@@ -25,7 +25,11 @@ import { tagFor } from './vlan';
 
 const differs = (what: string) => new CniError(CniCode.operationFailed, `CHECK: ${what}`);
 
-export async function check(ctx: Context, env: CniEnv, conf: Pick<NetConf, 'cniVersion' | 'prevResult' | 'network'>) {
+export async function check(
+  ctx: Context,
+  env: CniEnv,
+  conf: Pick<NetConf, 'cniVersion' | 'prevResult' | 'network' | 'runtimeConfig'>,
+) {
   // SPEC.md: CHECK came with 0.4.0; a plugin answers an older config as the reference skel does.
   if (compareVersions(conf.cniVersion, '0.4.0') < 0)
     throw new CniError(
@@ -37,7 +41,8 @@ export async function check(ctx: Context, env: CniEnv, conf: Pick<NetConf, 'cniV
     throw new CniError(CniCode.invalidNetworkConfig, 'network config: CHECK needs prevResult (the result of the ADD)');
   const network = conf.network;
   const owner = cniOwner(env.containerId, network.name, env.ifname);
-  const tag = tagFor(network, env, ctx.config.networks);
+  // undefined for an etcd pool VLAN: the tag is the pool's to give, only etcd knows it.
+  const tag = tagFor(network, env, ctx.config.networks, conf.runtimeConfig);
   const { timeoutMs, stateDir } = ctx.config;
   const sandbox = openNetns(env.netns);
   try {
@@ -52,7 +57,7 @@ export async function check(ctx: Context, env: CniEnv, conf: Pick<NetConf, 'cniV
       const { uuid, attachment: a } = mine[0];
       const port = owner.port;
       const on = `port ${port} of ${env.ifname}`;
-      if (a.tag !== tag) throw differs(`${on} has VLAN tag ${a.tag}, the config says ${tag}`);
+      if (tag !== undefined && a.tag !== tag) throw differs(`${on} has VLAN tag ${a.tag}, the config says ${tag}`);
       const state = await portState(ovs, uuid, port, network.bridge);
       if (a.bridge !== network.bridge || !state.onBridge) throw differs(`${on} is not on bridge ${network.bridge}`);
       // ovs-vswitchd sets ofport -1 and error when it cannot open the device (gone, or a clash).

@@ -70,6 +70,8 @@ const add = (config: object, id: string, path: string, extra = {}) =>
   cni(info, 'ADD', config, { containerId: id, netns: path, ifname: 'eth0', ...extra });
 const del = (config: object, id: string, path: string, extra = {}) =>
   cni(info, 'DEL', config, { containerId: id, netns: path, ifname: 'eth0', ...extra });
+const check = (config: object, id: string, path: string, extra = {}) =>
+  cni(info, 'CHECK', config, { containerId: id, netns: path, ifname: 'eth0', ...extra });
 const ipOf = (r: { json?: Record<string, unknown> }) =>
   (r.json as { ips: { address: string }[] }).ips[0].address.split('/')[0];
 const hostOf = (r: { json?: Record<string, unknown> }) =>
@@ -125,6 +127,9 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     // A repeated ADD with the same annotation changes nothing; DEL needs no annotations.
     const again = await add(byAnnotation({ 'podvlan.io/vlan': '22', other: 'x' }), 'ann-a', a);
     expect(again.json).toEqual(ra.json);
+    // CHECK reads the tag from the call's annotations, as ADD did.
+    const checked = await check({ ...byAnnotation({ 'podvlan.io/vlan': '22' }), prevResult: ra.json }, 'ann-a', a);
+    expect(checked.exitCode, checked.stdout).toBe(0);
   });
 
   it('an annotation outside the range, missing, garbage, or not declared: 7, nothing left', async () => {
@@ -172,6 +177,9 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     for (const t of [t1, t3]) expect(Number(t)).toBeGreaterThanOrEqual(100);
     expect(await netnsPing(nsName('p1'), ipOf(r2))).toBe(true);
     expect(await netnsPing(nsName('p3'), ipOf(r1))).toBe(false);
+    // CHECK of a pool VLAN: the tag is etcd's to give, the rest of the attachment is compared.
+    const checked = await check({ ...tenant, prevResult: r1.json }, 'pool-1', p1, { args: criArgs('team-a', 'web-1') });
+    expect(checked.exitCode, checked.stdout).toBe(0);
     // A repeated ADD keeps the tag and the port row.
     const again = await add(tenant, 'pool-1', p1, { args: criArgs('team-a', 'web-1') });
     expect(again.json).toEqual(r1.json);
