@@ -3,7 +3,7 @@
 // of record: `podvlan list`, `gc` and `ipam` read CNI rows too.
 import { macFor } from '../commands/mac';
 import { poolFor, type Lease } from '../ipam';
-import type { Attachment } from '../ovs/attachment';
+import { type Attachment, decodeRoutes, encodeRoutes } from '../ovs/attachment';
 import { addAccessPorts, ensureBridges, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import type { Sandbox } from '../runtime/sandbox';
@@ -15,6 +15,7 @@ import { UndoStack } from '../commands/undo';
 import type { Network } from '../config/schema';
 import { type CniOwner, CNI_RUNTIME, cniOwner, ipamOwner, ownerSelector } from './owner';
 import type { CniEnv } from './env';
+import { type Delegate, delegateAdd, delegateDel } from './delegate';
 import { openNetns } from './netns';
 import { tagFor } from './vlan';
 
@@ -24,7 +25,8 @@ export interface Added {
   changed: boolean;
 }
 
-export async function add(ctx: Context, env: CniEnv, network: Network): Promise<Added> {
+/** `delegate`: the address comes from that IPAM plugin (delegate.ts), else from podvlan's own pool. */
+export async function add(ctx: Context, env: CniEnv, network: Network, delegate?: Delegate): Promise<Added> {
   const owner = cniOwner(env.containerId, network.name, env.ifname);
   const tag = tagFor(network, env, ctx.config.networks);
   const { stateDir, timeoutMs } = ctx.config;
@@ -45,16 +47,24 @@ export async function add(ctx: Context, env: CniEnv, network: Network): Promise<
         const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
         const done = mine.find((f) => isComplete(f, owner, tag, network, sandbox.inode));
         if (done && mine.length === 1) {
-          // The same ADD again: answer with what exists (the lease is the owner's own, not a new one).
-          const lease = pool ? await pool.acquire(ipamOwner(owner), done.attachment.ip?.split('/')[0]) : undefined;
+          // The same ADD again: answer with what exists (the lease is the owner's own, not a new one;
+          // a delegate's is read back from the port, as a second ADD of the delegate would fail).
+          const lease = delegate
+            ? recordedLease(done.attachment)
+            : pool
+              ? await pool.acquire(ipamOwner(owner), done.attachment.ip?.split('/')[0])
+              : undefined;
           log.info('already added', { port: owner.port });
           return { attachment: done.attachment, lease, changed: false };
         }
         // What an interrupted or outdated ADD of this owner left: its port, its veth. Leases stay
         // (the same owner takes them again).
-        if (mine.length > 0 || linkExists(owner.port))
+        if (mine.length > 0 || linkExists(owner.port)) {
           await detach(ctx, ovs, mine, { keepLeases: true, extraLinks: [owner.port] });
-        const added = await attachNew(ctx, ovs, owner, network, tag, sandbox, log);
+          // A delegate cannot be asked for the owner's address twice (host-local refuses): free it first.
+          if (delegate) await delegateDel(delegate);
+        }
+        const added = await attachNew(ctx, ovs, owner, network, tag, sandbox, log, delegate);
         return { ...added, changed: true };
       } finally {
         ovs.close();
@@ -75,17 +85,12 @@ async function attachNew(
   tag: number,
   sandbox: Sandbox,
   log: Context['log'],
+  delegate: Delegate | undefined,
 ): Promise<{ attachment: Attachment; lease?: Lease }> {
-  const { stateDir, timeoutMs } = ctx.config;
+  const { timeoutMs } = ctx.config;
   const undo = new UndoStack(log);
   try {
-    const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
-    let lease: Lease | undefined;
-    if (pool) {
-      // Registered before the call: a lost reply may still have taken the address.
-      undo.push(`release address of ${network.name}`, () => pool.release(ipamOwner(owner)));
-      lease = await pool.acquire(ipamOwner(owner));
-    }
+    const lease = await takeAddress(ctx, network, owner, delegate, undo);
     const attachment: Attachment = {
       namespace: owner.ref.namespace,
       pod: owner.ref.pod,
@@ -101,6 +106,7 @@ async function attachNew(
       node: nodeName(ctx.config),
       runtime: CNI_RUNTIME,
       cniContainerId: owner.cniContainerId,
+      ...(delegate && lease ? delegatedFields(delegate.plugin, lease) : {}),
     };
     undo.push('delete veth', () => detach(ctx, ovs, [], { extraLinks: [owner.port] }));
     await createPairs(
@@ -128,6 +134,42 @@ async function attachNew(
     await undo.unwind();
     throw err;
   }
+}
+
+/**
+ * The attachment's address, its undo registered before the call (a lost reply may still have
+ * taken it): from the delegated IPAM plugin (its DEL undoes, SPEC.md "Delegated plugins"), else
+ * from podvlan's own pool; undefined when the network has no IPAM.
+ */
+async function takeAddress(
+  ctx: Context,
+  network: Network,
+  owner: CniOwner,
+  delegate: Delegate | undefined,
+  undo: UndoStack,
+): Promise<Lease | undefined> {
+  if (delegate) {
+    undo.push(`DEL of ipam plugin ${delegate.plugin}`, () => delegateDel(delegate));
+    return delegateAdd(delegate);
+  }
+  const pool = poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+  if (!pool) return undefined;
+  undo.push(`release address of ${network.name}`, () => pool.release(ipamOwner(owner)));
+  return pool.acquire(ipamOwner(owner));
+}
+
+/** What the port records of a delegate's lease: podvlan holds no lease of its own for it. */
+function delegatedFields(plugin: string, lease: Lease): Partial<Attachment> {
+  return {
+    ipamPlugin: plugin,
+    ...(lease.gateway ? { gateway: lease.gateway } : {}),
+    ...(lease.routes.length > 0 ? { routes: encodeRoutes(lease.routes) } : {}),
+  };
+}
+
+function recordedLease(a: Attachment): Lease | undefined {
+  if (a.ip === undefined) return undefined;
+  return { address: a.ip, gateway: a.gateway, routes: decodeRoutes(a.routes ?? '') ?? [] };
 }
 
 /** The port is this owner's as planned, in this very namespace, with its veth. */

@@ -42,11 +42,13 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     }
     const cni = parseEnv(env);
     // Loaded past VERSION only: the schema (zod) and YAML cost more than the rest of a VERSION call.
-    const [{ parseNetConf }, { Logger }, { checkStateDir }] = await Promise.all([
+    const [{ parseNetConf, isIpamCall }, { Logger }, { checkStateDir }] = await Promise.all([
       import('./netconf'),
       import('../log'),
       import('../state/state-dir'),
     ]);
+    // Another main plugin (bridge, macvlan, ...) delegating its IPAM to podvlan.
+    if (isIpamCall(stdin)) return await (await import('./ipam-plugin')).runIpamPlugin(verb, cni, stdin, io);
     // STATUS and GC have no CNI_IFNAME; the interface is irrelevant to them.
     const conf = parseNetConf(stdin, cni.ifname || 'eth0');
     ctx = { config: conf.config, log: new Logger(conf.config.logFile) };
@@ -57,13 +59,16 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       return 0;
     }
     checkStateDir(conf.config.stateDir, { create: true });
+    const delegate = conf.ipamPlugin
+      ? { plugin: conf.ipamPlugin, stdin, env, timeoutMs: conf.config.timeoutMs, log: ctx.log }
+      : undefined;
     if (verb === 'ADD') {
       const [{ add }, { buildResult }, { readLink }] = await Promise.all([
         import('./add'),
         import('./result'),
         import('./host'),
       ]);
-      const added = await add(ctx, cni, conf.network);
+      const added = await add(ctx, cni, conf.network, delegate);
       io.out(
         JSON.stringify(
           buildResult({
@@ -77,7 +82,7 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       );
     } else if (verb === 'DEL') {
       const { del } = await import('./del');
-      await del(ctx, cni, conf.network);
+      await del(ctx, cni, conf.network, delegate);
     } else {
       const { check } = await import('./check');
       await check(ctx, cni, conf.network);
