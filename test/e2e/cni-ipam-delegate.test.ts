@@ -124,6 +124,13 @@ beforeAll(async () => {
   // Never answers an ADD: the timeout test's delegate.
   writeFileSync(join(binDir, 'sleepy'), '#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] && exec sleep 30\nexit 0\n');
   chmodSync(join(binDir, 'sleepy'), 0o755);
+  // Refuses every ADD with an error object of its own, and records its verbs.
+  writeFileSync(
+    join(binDir, 'refuser'),
+    '#!/bin/sh\necho "$CNI_COMMAND" >> "$RECORD_TO.refuser"\n[ "$CNI_COMMAND" = ADD ] || exit 0\n' +
+      'echo \'{"cniVersion":"1.0.0","code":11,"msg":"pool busy","details":"try later"}\'\nexit 1\n',
+  );
+  chmodSync(join(binDir, 'refuser'), 0o755);
 });
 
 afterAll(async () => {
@@ -365,6 +372,28 @@ describe('what the delegate is given', () => {
     expect(calls.map((c) => c.env.CNI_COMMAND)).toEqual(['DEL', 'ADD', 'DEL']);
     expect(calls[2].stdin).toBe(calls[1].stdin);
     expect(hostLocalLeases('vlan44')).toEqual([]);
+  });
+
+  it("a delegate's error object becomes podvlan's with its code, msg and details; its DEL runs", async () => {
+    rmSync(`${record}.refuser`, { force: true });
+    const refused = writeConflist(
+      'vlan47',
+      localized('podvlan-host-local', (p) => ({ ...p, vlan: { id: 47 }, ipam: { type: 'refuser' } }), 'vlan47'),
+    );
+    const ns = await newNetns('refused');
+    const ports = await bridgePorts(info, BRIDGE);
+    const run = await runLibcni(info, 'add', call(refused, 'refused-1', ns));
+    expect(run.exitCode).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      code: 11,
+      msg: expect.stringContaining('ipam plugin "refuser" ADD: pool busy'),
+      details: 'try later',
+    });
+    // SPEC.md: a delegate whose ADD fails gets a DEL before the failure is returned.
+    expect(readFileSync(`${record}.refuser`, 'utf8').split('\n').filter(Boolean)).toEqual(['ADD', 'DEL']);
+    expect(await bridgePorts(info, BRIDGE)).toEqual(ports);
+    expect(await hasLink(ns, 'eth0')).toBe(false);
+    expect(await hostVeths(info)).toEqual([]);
   });
 
   it('a delegate that does not answer within timeoutMs is killed: code 11, and nothing is left', async () => {
