@@ -164,6 +164,12 @@ describe('bridge + podvlan IPAM (etcd) on two nodes sharing one etcd (docs "brid
     }
   });
 
+  it('podvlan gc leaves them alone: an IPAM lease never has a port of its own', async () => {
+    const r = await runPlugin(nodes.ipa, ['gc'], { config: configs.ipa });
+    expect(r.exitCode, r.all).toBe(0);
+    expect((await ipamList(nodes.ipa, configs.ipa)).filter((x) => x.network === 'tenant-a')).toHaveLength(40);
+  });
+
   it('concurrent DELs free every address; a second DEL of each succeeds', async () => {
     for (let round = 0; round < 2; round++) {
       const runs = await pool(pods, pods.length, (p) =>
@@ -248,6 +254,13 @@ describe('bridge + podvlan IPAM (host-local) on one node (docs "bridge-host-loca
         ['node', ipB],
       ].sort(),
     );
+  });
+
+  it('podvlan gc leaves the leases alone', async () => {
+    const config = join(dir, node, 'cli', 'podvlan.yaml');
+    const r = await runPlugin(info, ['gc'], { config });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(leaseFiles(stateDir)).toHaveLength(2);
   });
 
   it('a repeated ADD gives the same address; CHECK through bridge passes', async () => {
