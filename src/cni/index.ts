@@ -86,6 +86,8 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     } else {
       const { check } = await import('./check');
       await check(ctx, cni, conf.network);
+      // SPEC.md: CHECK also runs the delegated plugins' CHECK.
+      if (delegate) await (await import('./delegate')).delegateCheck(delegate);
     }
     return 0;
   } catch (err) {

@@ -202,6 +202,22 @@ describe('delegated host-local (docs/cni-ipam.md "podvlan-host-local")', () => {
     expect(await netnsPing(a, ipB)).toBe(true);
   });
 
+  it("CHECK runs host-local's CHECK too: it passes, and fails with host-local's error when its lease is gone", async () => {
+    const ok = await runLibcni(info, 'check', call(conflist, 'hl-b', b));
+    expect(ok, ok.stdout).toMatchObject({ exitCode: 0, stdout: '' });
+    // host-local's lease of b removed behind its back: podvlan's port is fine, host-local's CHECK is not.
+    const lease = join(dataDir, 'vlan41', ipB);
+    const saved = readFileSync(lease);
+    rmSync(lease);
+    try {
+      const run = await runLibcni(info, 'check', call(conflist, 'hl-b', b));
+      expect(run.exitCode).toBe(1);
+      expect(JSON.parse(run.stdout).msg).toContain('ipam plugin "host-local" CHECK: ');
+    } finally {
+      writeFileSync(lease, saved);
+    }
+  });
+
   it("DEL runs host-local's DEL: its lease goes with the port and veth; twice, and blind, succeed", async () => {
     const port = cniOwner('hl-a', 'vlan41', 'eth0').port;
     for (const netns of [a, a, '']) {
