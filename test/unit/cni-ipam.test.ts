@@ -1,6 +1,9 @@
 // The ipam key both ways, without a node: which config selects a delegate and which podvlan as
 // an IPAM plugin, the plugin name check, reading a delegate's result of each version, the IPAM
 // result podvlan prints, and the port record of a delegate's address.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findPlugin, leaseOfResult } from '../../src/cni/delegate';
 import { ipamResult } from '../../src/cni/ipam-plugin';
@@ -125,6 +128,23 @@ describe('podvlan as an IPAM plugin', () => {
       interface: 'eth0',
       ipam: { type: 'host-local', subnet: pool.subnet },
     });
+  });
+
+  it('takes what the ipam object leaves out from its nodeConfig file; the ipam object wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'podvlan-ipam-'));
+    const file = join(dir, 'podvlan.yaml');
+    writeFileSync(file, 'stateDir: /tmp/from-node\nnodeName: node-b\netcd:\n  endpoints: [http://127.0.0.1:2379]\n');
+    try {
+      const etcdPool = { type: 'etcd', subnet: '10.226.0.0/24' };
+      const c = parseIpamConf(
+        underBridge({ type: 'podvlan', pool: etcdPool, nodeConfig: file, nodeName: 'node-a' }),
+        'eth0',
+      );
+      expect(c.config).toMatchObject({ stateDir: '/tmp/from-node', nodeName: 'node-a', etcd: { prefix: '/podvlan' } });
+      expect(c.network.ipam?.type).toBe('etcd');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses an unknown ipam key, a missing or invalid pool, an etcd pool without etcd (7)', () => {
