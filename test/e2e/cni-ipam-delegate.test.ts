@@ -202,7 +202,7 @@ describe('delegated host-local (docs/cni-ipam.md "podvlan-host-local")', () => {
     expect(await netnsPing(a, ipB)).toBe(true);
   });
 
-  it("CHECK runs host-local's CHECK too: it passes, and fails with host-local's error when its lease is gone", async () => {
+  it("CHECK runs host-local's CHECK too: it passes, and fails once host-local's lease is gone", async () => {
     const ok = await runLibcni(info, 'check', call(conflist, 'hl-b', b));
     expect(ok, ok.stdout).toMatchObject({ exitCode: 0, stdout: '' });
     // host-local's lease of b removed behind its back: podvlan's port is fine, host-local's CHECK is not.
@@ -463,7 +463,7 @@ describe('ipam types podvlan cannot run', () => {
     expect(await bridgePorts(info, BRIDGE)).toEqual(ports);
   });
 
-  it('a type that is not a plain file name is refused before it becomes a path; an empty CNI_PATH is code 4', async () => {
+  it('a type with a path in it is refused before it becomes a path; an empty CNI_PATH is code 4', async () => {
     rmSync(record, { force: true });
     const ns = await newNetns('path');
     const sub = join(dir, 'sub');

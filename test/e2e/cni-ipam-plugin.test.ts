@@ -212,7 +212,7 @@ describe('bridge + podvlan IPAM (host-local) on one node (docs "bridge-host-loca
     await execa('ip', ['-n', info.netns, 'link', 'del', 'cni-lab'], { reject: false });
   });
 
-  it("ADD: the bridge plugin's pods get podvlan leases with the pool's gateway and routes, and reach each other", async () => {
+  it("ADD: bridge's pods get podvlan leases with the pool's gateway and routes, and reach each other", async () => {
     a = await newNetns('a');
     b = await newNetns('b');
     resultA = parseResult(await runLibcni(info, 'add', call(node, conflist, 'lab-a', a)));

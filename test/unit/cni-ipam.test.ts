@@ -116,7 +116,7 @@ describe('podvlan as an IPAM plugin', () => {
     expect(isIpamCall('{')).toBe(false);
   });
 
-  it("reads the pool and the node-wide keys from the ipam object only; the main plugin's keys are not podvlan's", () => {
+  it("reads the pool and the node-wide keys from the ipam object only (the top level is the main plugin's)", () => {
     const c = parseIpamConf(
       underBridge({ type: 'podvlan', pool, stateDir: '/tmp/y', nodeName: 'node-a', nodeConfig: '/dev/null' }),
       'eth0',
