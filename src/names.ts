@@ -144,6 +144,8 @@ export function isIpv4Prefix(s: string): boolean {
   return m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
 }
 export const isIpv4 = (s: string) => isIpv4Prefix(`${s}/32`);
+/** A CNI plugin's `type` as a file name in CNI_PATH: no "/", no "..", nothing a path join reads otherwise. */
+export const isPluginName = (s: string) => /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/.test(s) && !s.includes('..');
 
 // SPEC.md's CNI_CONTAINERID: "Must start with an alphanumeric character, optionally followed by any
 // combination of one or more alphanumeric characters, underscore (), dot (.) or hyphen (-)".

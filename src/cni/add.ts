@@ -3,7 +3,7 @@
 // of record: `podvlan list`, `gc` and `ipam` read CNI rows too.
 import { macFor } from '../commands/mac';
 import { type AddressPool, type Lease, type Owner, poolFor, vlanPoolFor } from '../ipam';
-import type { Attachment } from '../ovs/attachment';
+import { type Attachment, decodeRoutes, encodeRoutes } from '../ovs/attachment';
 import { addAccessPorts, ensureBridges, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import type { Sandbox } from '../runtime/sandbox';
@@ -15,6 +15,7 @@ import { UndoStack } from '../commands/undo';
 import type { Network } from '../config/schema';
 import { type CniOwner, CNI_RUNTIME, cniOwner, ipamOwner, ownerSelector } from './owner';
 import { type CniEnv, k8sNamesOf } from './env';
+import { type Delegate, delegateAdd, delegateDel } from './delegate';
 import { checkMatch } from './match';
 import { openNetns } from './netns';
 import { parseRequests, type Requests } from './requests';
@@ -27,18 +28,25 @@ export interface Added {
   changed: boolean;
 }
 
-/** `runtime`: the runtimeConfig keys of the capabilities the config declares (netconf.ts). */
+/**
+ * `runtime`: the runtimeConfig keys of the capabilities the config declares (netconf.ts).
+ * `delegate`: the address comes from that IPAM plugin (delegate.ts), else from podvlan's own pool.
+ */
 export async function add(
   ctx: Context,
   env: CniEnv,
   network: Network,
   runtime: Record<string, unknown> = {},
+  delegate?: Delegate,
 ): Promise<Added> {
   const owner = cniOwner(env.containerId, network.name, env.ifname);
   // Everything the call asks for is checked before anything changes.
   checkMatch(network, env);
   const plan = planVlan(network, env, ctx.config.networks, runtime);
-  const requests = parseRequests(runtime, env.args);
+  const asked = parseRequests(runtime, env.args);
+  // A delegated IPAM plugin reads runtimeConfig.ips and IP= from the same stdin and environment:
+  // the addresses are its to give, podvlan keeps only the MAC request.
+  const requests: Requests = delegate ? { ...asked, ips: [] } : asked;
   if (requests.ips.length > 0 && !network.ipam)
     throw new CniError(
       CniCode.invalidNetworkConfig,
@@ -71,15 +79,23 @@ export async function add(
           );
           if (done && mine.length === 1) {
             // The same ADD again: answer with what exists (the lease is the owner's own, not a new one).
-            const lease = pool ? await leaseFor(pool, ipamOwner(owner), requests, done.attachment.ip) : undefined;
+            // A delegate's lease is read back from the port, as a second ADD of the delegate would fail.
+            const lease = delegate
+              ? recordedLease(done.attachment)
+              : pool
+                ? await leaseFor(pool, ipamOwner(owner), requests, done.attachment.ip)
+                : undefined;
             log.info('already added', { port: owner.port });
             return { attachment: done.attachment, lease, changed: false };
           }
           // What an interrupted or outdated ADD of this owner left: its port, its veth. Leases stay
           // (the same owner takes them again).
-          if (mine.length > 0 || linkExists(owner.port))
+          if (mine.length > 0 || linkExists(owner.port)) {
             await detach(ctx, ovs, mine, { keepLeases: true, extraLinks: [owner.port] });
-          const added = await attachNew(ctx, ovs, owner, network, { tag, requests, env }, sandbox, log);
+            // A delegate cannot be asked for the owner's address twice (host-local refuses): free it first.
+            if (delegate) await delegateDel(delegate);
+          }
+          const added = await attachNew(ctx, ovs, owner, network, { tag, requests, env }, sandbox, log, delegate);
           return { ...added, changed: true };
         } catch (err) {
           if (vlans && 'holder' in plan) await vlans.release(member, plan.holder);
@@ -104,18 +120,13 @@ async function attachNew(
   want: { tag: number; requests: Requests; env: CniEnv },
   sandbox: Sandbox,
   log: Context['log'],
+  delegate: Delegate | undefined,
 ): Promise<{ attachment: Attachment; lease?: Lease }> {
-  const { stateDir, timeoutMs } = ctx.config;
+  const { timeoutMs } = ctx.config;
   const { tag, requests } = want;
   const undo = new UndoStack(log);
   try {
-    const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
-    let lease: Lease | undefined;
-    if (pool) {
-      // Registered before the call: a lost reply may still have taken the address.
-      undo.push(`release address of ${network.name}`, () => pool.release(ipamOwner(owner)));
-      lease = await leaseFor(pool, ipamOwner(owner), requests);
-    }
+    const lease = await takeAddress(ctx, network, owner, requests, delegate, undo);
     const attachment: Attachment = {
       namespace: owner.ref.namespace,
       pod: owner.ref.pod,
@@ -132,6 +143,7 @@ async function attachNew(
       runtime: CNI_RUNTIME,
       cniContainerId: owner.cniContainerId,
       ...k8sNamesOf(want.env.args),
+      ...(delegate && lease ? delegatedFields(delegate.plugin, lease) : {}),
     };
     undo.push('delete veth', () => detach(ctx, ovs, [], { extraLinks: [owner.port] }));
     await createPairs(
@@ -172,6 +184,43 @@ function leaseFor(pool: AddressPool, owner: Owner, requests: Requests, held?: st
 function honours(a: Attachment, requests: Requests): boolean {
   const ask = requests.ips[0];
   return (requests.mac === undefined || a.mac === requests.mac) && (!ask || a.ip?.split('/')[0] === ask.address);
+}
+
+/**
+ * The attachment's address, its undo registered before the call (a lost reply may still have
+ * taken it): from the delegated IPAM plugin (its DEL undoes, SPEC.md "Delegated plugins"), else
+ * from podvlan's own pool; undefined when the network has no IPAM.
+ */
+async function takeAddress(
+  ctx: Context,
+  network: Network,
+  owner: CniOwner,
+  requests: Requests,
+  delegate: Delegate | undefined,
+  undo: UndoStack,
+): Promise<Lease | undefined> {
+  if (delegate) {
+    undo.push(`DEL of ipam plugin ${delegate.plugin}`, () => delegateDel(delegate));
+    return delegateAdd(delegate);
+  }
+  const pool = poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+  if (!pool) return undefined;
+  undo.push(`release address of ${network.name}`, () => pool.release(ipamOwner(owner)));
+  return leaseFor(pool, ipamOwner(owner), requests);
+}
+
+/** What the port records of a delegate's lease: podvlan holds no lease of its own for it. */
+function delegatedFields(plugin: string, lease: Lease): Partial<Attachment> {
+  return {
+    ipamPlugin: plugin,
+    ...(lease.gateway ? { gateway: lease.gateway } : {}),
+    ...(lease.routes.length > 0 ? { routes: encodeRoutes(lease.routes) } : {}),
+  };
+}
+
+function recordedLease(a: Attachment): Lease | undefined {
+  if (a.ip === undefined) return undefined;
+  return { address: a.ip, gateway: a.gateway, routes: decodeRoutes(a.routes ?? '') ?? [] };
 }
 
 /** The port is this owner's as planned, in this very namespace, with its veth. */

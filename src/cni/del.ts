@@ -11,12 +11,19 @@ import { holderFor } from './vlan';
 import { vlanPoolFor } from '../ipam';
 import { clusterOf } from '../commands/context';
 import type { Attachment } from '../ovs/attachment';
+import { type Delegate, delegateDel } from './delegate';
 
-/** DEL: whatever of this owner exists goes; what is already gone is success. Needs no netns. */
+/**
+ * DEL: whatever of this owner exists goes; what is already gone is success. Needs no netns.
+ * With a delegated IPAM plugin, its DEL runs last, after podvlan's own cleanup, even when no port
+ * is left (an interrupted ADD may have taken its address): an error of it fails the DEL, so the
+ * runtime retries and the address is not lost.
+ */
 export async function del(
   ctx: Context,
   env: CniEnv,
   network: Network,
+  delegate?: Delegate,
 ): Promise<{ ports: string[]; addresses: string[] }> {
   const owner = cniOwner(env.containerId, network.name, env.ifname);
   const { stateDir, timeoutMs } = ctx.config;
@@ -31,6 +38,7 @@ export async function del(
       // Addresses an interrupted ADD took have no port to point at them.
       if (mine.length === 0) result.addresses.push(...(await releaseOwner(ctx, ipamOwner(owner))));
       await leavePooledVlan(ctx, env, network, owner, mine[0]?.attachment);
+      if (delegate) await delegateDel(delegate);
       ctx.log.info('deleted', { cmd: 'cni-del', container: env.containerId, network: network.name, ...result });
       ok = true;
       return result;

@@ -42,11 +42,13 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     }
     const cni = parseEnv(env);
     // Loaded past VERSION only: the schema (zod) and YAML cost more than the rest of a VERSION call.
-    const [{ parseNetConf }, { Logger }, { checkStateDir }] = await Promise.all([
+    const [{ parseNetConf, isIpamCall }, { Logger }, { checkStateDir }] = await Promise.all([
       import('./netconf'),
       import('../log'),
       import('../state/state-dir'),
     ]);
+    // Another main plugin (bridge, macvlan, ...) delegating its IPAM to podvlan.
+    if (isIpamCall(stdin)) return await (await import('./ipam-plugin')).runIpamPlugin(verb, cni, stdin, io);
     // STATUS and GC have no CNI_IFNAME; the interface is irrelevant to them.
     const conf = parseNetConf(stdin, cni.ifname || 'eth0');
     ctx = { config: conf.config, log: new Logger(conf.config.logFile) };
@@ -57,6 +59,9 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       return 0;
     }
     checkStateDir(conf.config.stateDir, { create: true });
+    const delegate = conf.ipamPlugin
+      ? { plugin: conf.ipamPlugin, stdin, env, timeoutMs: conf.config.timeoutMs, log: ctx.log }
+      : undefined;
     if (verb === 'ADD') {
       const [{ add }, { buildResult }, { readLink }, { parsePrevResult }] = await Promise.all([
         import('./add'),
@@ -66,7 +71,7 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       ]);
       // Read before anything changes: a prevResult podvlan cannot carry on fails the ADD untouched.
       const prevResult = parsePrevResult(conf.prevResult, conf.cniVersion);
-      const added = await add(ctx, cni, conf.network, conf.runtimeConfig);
+      const added = await add(ctx, cni, conf.network, conf.runtimeConfig, delegate);
       io.out(
         JSON.stringify(
           buildResult({
@@ -81,10 +86,12 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       );
     } else if (verb === 'DEL') {
       const { del } = await import('./del');
-      await del(ctx, cni, conf.network);
+      await del(ctx, cni, conf.network, delegate);
     } else {
       const { check } = await import('./check');
       await check(ctx, cni, conf);
+      // SPEC.md: CHECK also runs the delegated plugins' CHECK.
+      if (delegate) await (await import('./delegate')).delegateCheck(delegate);
     }
     return 0;
   } catch (err) {

@@ -9,6 +9,7 @@ import { describeIssues } from '../config/explain';
 import { SYSTEM_CONFIG } from '../config/locate';
 import { type Config, configSchema, type Network } from '../config/schema';
 import { ANNOTATIONS_CAPABILITY, declaredRuntimeConfig } from './requests';
+import { isPluginName } from '../names';
 import { CniCode, CniError, isSupportedVersion, SUPPORTED_VERSIONS } from './spec';
 
 // Top level: not strict, as the spec lets runtimes add keys (capabilities, runtimeConfig, args,
@@ -42,34 +43,26 @@ export interface NetConf {
   network: Network;
   prevResult?: unknown;
   runtimeConfig: Record<string, unknown>; // only the keys of capabilities the config declares
+  ipamPlugin?: string; // ipam.type when it is not podvlan: the plugin in CNI_PATH that gives the address
 }
 
 export function parseNetConf(text: string, ifname: string): NetConf {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new CniError(CniCode.decodingFailure, `network config on stdin is not JSON: ${(err as Error).message}`);
-  }
-  const parsed = netconfSchema.safeParse(raw);
+  const parsed = netconfSchema.safeParse(parseJson(text));
   if (!parsed.success)
     throw new CniError(
       CniCode.invalidNetworkConfig,
       `network config: ${describeIssues(parsed.error.issues, netconfSchema)}`,
     );
   const c = parsed.data;
-  if (!isSupportedVersion(c.cniVersion))
-    throw new CniError(
-      CniCode.incompatibleVersion,
-      `cniVersion ${JSON.stringify(c.cniVersion.slice(0, 20))} is not supported`,
-      `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
-    );
-  if (c.ipam && c.ipam.type !== 'podvlan')
+  checkVersion(c.cniVersion);
+  // ipam.type podvlan is the own pool, in process; any other type is a plugin in CNI_PATH (delegate.ts).
+  const delegated = c.ipam && c.ipam.type !== 'podvlan' ? c.ipam.type : undefined;
+  if (delegated !== undefined && !isPluginName(delegated))
     throw new CniError(
       CniCode.invalidNetworkConfig,
-      `network config: ipam type ${JSON.stringify(c.ipam.type.slice(0, 40))} is not supported yet (only "podvlan")`,
+      `network config: ipam type ${JSON.stringify(delegated.slice(0, 60))} is not a plugin file name`,
     );
-  if (c.ipam && c.ipam.pool === undefined)
+  if (c.ipam && !delegated && c.ipam.pool === undefined)
     throw new CniError(CniCode.invalidNetworkConfig, 'network config: ipam type podvlan needs a pool');
   const node = readNodeConfig(c.nodeConfig);
   const pick = (key: keyof typeof c) => (c[key] !== undefined ? { [key]: c[key] } : {});
@@ -90,20 +83,12 @@ export function parseNetConf(text: string, ifname: string): NetConf {
         ...(c.match !== undefined ? { match: c.match } : {}),
         interface: ifname,
         vlan: c.vlan,
-        ...(c.ipam ? { ipam: c.ipam.pool } : {}),
+        ...(c.ipam && !delegated ? { ipam: c.ipam.pool } : {}),
       },
     ],
   };
-  const result = configSchema.safeParse(candidate);
-  if (!result.success) {
-    // Paths into networks[0] are the config's own keys; `ipam` is the pool object here.
-    const issues = result.error.issues.map((i) => ({
-      ...i,
-      path: i.path[0] === 'networks' ? rename(i.path.slice(2)) : i.path,
-    }));
-    throw new CniError(CniCode.invalidNetworkConfig, `network config: ${describeIssues(issues, configSchema)}`);
-  }
-  const network = result.data.networks[0];
+  const config = validConfig(candidate, (path) => (path[0] === 'ipam' ? ['ipam', 'pool', ...path.slice(1)] : path));
+  const network = config.networks[0];
   const runtimeConfig = declaredRuntimeConfig(c.runtimeConfig, c.capabilities);
   // Without the capability the runtime never sends the annotations: every ADD would fail later.
   if ('fromAnnotation' in network.vlan && !isDeclared(c.capabilities, ANNOTATIONS_CAPABILITY))
@@ -111,7 +96,14 @@ export function parseNetConf(text: string, ifname: string): NetConf {
       CniCode.invalidNetworkConfig,
       `network config: vlan fromAnnotation needs "capabilities": {"${ANNOTATIONS_CAPABILITY}": true}`,
     );
-  return { cniVersion: c.cniVersion, config: result.data, network, prevResult: c.prevResult, runtimeConfig };
+  return {
+    cniVersion: c.cniVersion,
+    config,
+    network,
+    prevResult: c.prevResult,
+    runtimeConfig,
+    ...(delegated ? { ipamPlugin: delegated } : {}),
+  };
 }
 
 function isDeclared(capabilities: unknown, name: string): boolean {
@@ -122,7 +114,87 @@ function isDeclared(capabilities: unknown, name: string): boolean {
   );
 }
 
-const rename = (path: PropertyKey[]) => (path[0] === 'ipam' ? ['ipam', 'pool', ...path.slice(1)] : path);
+/** The candidate through podvlan.yaml's schema; `rename` maps a path in networks[0] to the config's key. */
+function validConfig(candidate: unknown, rename: (path: PropertyKey[]) => PropertyKey[]): Config {
+  const result = configSchema.safeParse(candidate);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => ({
+    ...i,
+    path: i.path[0] === 'networks' ? rename(i.path.slice(2)) : i.path,
+  }));
+  throw new CniError(CniCode.invalidNetworkConfig, `network config: ${describeIssues(issues, configSchema)}`);
+}
+
+// podvlan as the IPAM plugin of another main plugin (bridge, macvlan, ...): the top level is that
+// plugin's, so podvlan reads only its `ipam` object, where the CNI convention puts an IPAM
+// plugin's settings: the pool and the node-wide keys (absent ones from nodeConfig, as above).
+const ipamConfSchema = z.object({
+  cniVersion: z.string(),
+  name: z.string(),
+  type: z.string(),
+  ipam: z.strictObject({
+    type: z.literal('podvlan'),
+    pool: z.unknown(),
+    stateDir: z.unknown().optional(),
+    logFile: z.unknown().optional(),
+    timeoutMs: z.unknown().optional(),
+    etcd: z.unknown().optional(),
+    nodeName: z.unknown().optional(),
+    nodeConfig: z.string().optional(),
+  }),
+  prevResult: z.unknown().optional(),
+});
+
+/** The config of an IPAM call: a podvlan Config whose one network carries the pool (and no port). */
+export function parseIpamConf(text: string, ifname: string): NetConf {
+  const parsed = ipamConfSchema.safeParse(parseJson(text));
+  if (!parsed.success)
+    throw new CniError(
+      CniCode.invalidNetworkConfig,
+      `network config: ${describeIssues(parsed.error.issues, ipamConfSchema)}`,
+    );
+  const c = parsed.data;
+  checkVersion(c.cniVersion);
+  if (c.ipam.pool === undefined)
+    throw new CniError(CniCode.invalidNetworkConfig, 'network config: ipam type podvlan needs a pool');
+  const node = readNodeConfig(c.ipam.nodeConfig);
+  const own: Record<string, unknown> = {};
+  for (const key of NODE_KEYS) if (key !== 'ovsdb' && c.ipam[key] !== undefined) own[key] = c.ipam[key];
+  // The schema wants a bridge and a VLAN for every network; the IPAM call makes no port, so
+  // these stand-ins are never used (only the name, interface and pool are).
+  const network = { name: c.name, bridge: 'none', vlan: { id: 1 }, interface: ifname, ipam: c.ipam.pool };
+  const config = validConfig({ ...node, ...own, networks: [network] }, (path) =>
+    path[0] === 'ipam' ? ['ipam', 'pool', ...path.slice(1)] : path[0] === 'name' ? ['name'] : ['ipam', ...path],
+  );
+  return { cniVersion: c.cniVersion, config, network: config.networks[0], prevResult: c.prevResult, runtimeConfig: {} };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CniError(CniCode.decodingFailure, `network config on stdin is not JSON: ${(err as Error).message}`);
+  }
+}
+
+function checkVersion(v: string): void {
+  if (!isSupportedVersion(v))
+    throw new CniError(
+      CniCode.incompatibleVersion,
+      `cniVersion ${JSON.stringify(v.slice(0, 20))} is not supported`,
+      `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
+}
+
+/** podvlan called as another main plugin's IPAM plugin: `ipam.type` is podvlan, the top-level `type` is not. */
+export function isIpamCall(text: string): boolean {
+  try {
+    const c = JSON.parse(text) as { type?: unknown; ipam?: { type?: unknown } };
+    return c.type !== 'podvlan' && c.ipam?.type === 'podvlan';
+  } catch {
+    return false;
+  }
+}
 
 // The node-wide keys a podvlan.yaml may give a CNI network; its own networks are not used here.
 const NODE_KEYS = ['ovsdb', 'stateDir', 'logFile', 'timeoutMs', 'etcd', 'nodeName'] as const;

@@ -31,6 +31,11 @@ export function cniOwner(cniContainerId: string, network: string, ifname: string
   return { ref, cniContainerId, network, interface: ifname, port: hostVethName(ref.namespace, ref.pod, network) };
 }
 
+/** An owner (of a lease) in the form cniOwner maps CNI owners to; leases carry no runtime key. */
+export function isCniOwner(o: Pick<Owner, 'namespace' | 'pod'>): boolean {
+  return o.namespace === CNI_NAMESPACE && /^cni-[0-9a-f]{16}$/.test(o.pod);
+}
+
 export function ipamOwner(o: CniOwner): Owner {
   return {
     network: o.network,

@@ -31,6 +31,7 @@ import { isValidOwner } from '../ipam/pool';
 import { clusterOf, type Context } from './context';
 import { detach, releaseOwner, releaseVlan } from './detach';
 import { readyRecord } from './records';
+import { isCniOwner } from '../cni/owner';
 
 export interface GcAction {
   action: string;
@@ -67,9 +68,14 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
 
     // CNI attachments are not Docker's: their container ids mean nothing to it, so judging them
     // here would remove live ones. Their runtime's DEL (and the CNI GC verb, not done yet) owns them.
-    const cniPods = new Set(
-      ports.filter((f) => f.attachment.runtime === 'cni').map((f) => `${f.attachment.namespace}/${f.attachment.pod}`),
-    );
+    // A CNI owner's lease without a port is no leftover either: podvlan as another plugin's IPAM
+    // (src/cni/ipam-plugin.ts) never has one, and only that plugin's DEL frees it.
+    const cniPods = new Set([
+      ...ports
+        .filter((f) => f.attachment.runtime === 'cni')
+        .map((f) => `${f.attachment.namespace}/${f.attachment.pod}`),
+      ...held.filter(isCniOwner).map((h) => `${h.namespace}/${h.pod}`),
+    ]);
     const ask = (id: string) => containerState(ctx.config.runtime.docker.socket, id, timeoutMs);
     await Promise.all(
       [...new Set(ports.filter((f) => f.attachment.runtime !== 'cni').map((f) => f.attachment.containerId))].map(ask),

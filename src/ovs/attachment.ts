@@ -9,8 +9,10 @@ import {
   isContainerId,
   isDns1123Label,
   isInterfaceName,
+  isIpv4,
   isIpv4Prefix,
   isMac,
+  isPluginName,
   isPodName,
 } from '../names';
 
@@ -34,6 +36,11 @@ export interface Attachment {
   cniContainerId?: string; // the CNI runtime's own container id (containerId is a hex digest of it)
   k8sNamespace?: string; // a CNI row's K8S_POD_NAMESPACE, when the runtime gave one (for `list`)
   k8sPod?: string; // a CNI row's K8S_POD_NAME, likewise
+  // Delegated IPAM (CNI only): the plugin that gave the address, which podvlan holds no lease for,
+  // and what of its result a repeated ADD answers with again (it cannot ask the delegate twice).
+  ipamPlugin?: string;
+  gateway?: string;
+  routes?: string; // "dst@via,dst" (encodeRoutes)
 }
 
 const FIELDS = [
@@ -51,6 +58,9 @@ const FIELDS = [
   'cniContainerId',
   'k8sNamespace',
   'k8sPod',
+  'ipamPlugin',
+  'gateway',
+  'routes',
 ] as const;
 
 export function toExternalIds(a: Attachment): Record<string, string> {
@@ -89,7 +99,7 @@ export function fromExternalIds(
   if (runtime !== undefined) a.runtime = runtime;
   const cniId = ids[`${KEY_PREFIX}cniContainerId`];
   if (cniId !== undefined) a.cniContainerId = cniId;
-  for (const f of ['k8sNamespace', 'k8sPod'] as const) {
+  for (const f of ['k8sNamespace', 'k8sPod', 'ipamPlugin', 'gateway', 'routes'] as const) {
     const v = ids[KEY_PREFIX + f];
     if (v !== undefined) a[f] = v;
   }
@@ -123,8 +133,37 @@ export function isValidAttachment(a: Attachment): boolean {
     ((a.k8sNamespace === undefined && a.k8sPod === undefined) || a.runtime === 'cni') &&
     (a.k8sNamespace === undefined || isDns1123Label(a.k8sNamespace)) &&
     (a.k8sPod === undefined || isPodName(a.k8sPod)) &&
+    // A delegate's address: a CNI row with an address, the plugin a file name; gateway and routes only with it.
+    (a.ipamPlugin === undefined
+      ? a.gateway === undefined && a.routes === undefined
+      : a.runtime === 'cni' &&
+        a.ip !== undefined &&
+        isPluginName(a.ipamPlugin) &&
+        (a.gateway === undefined || isIpv4(a.gateway)) &&
+        (a.routes === undefined || decodeRoutes(a.routes) !== undefined)) &&
     a.port === hostVethName(a.namespace, a.pod, a.network)
   );
+}
+
+const MAX_ROUTES = 64;
+
+/** Routes as one external_ids value: `dst@via` or `dst`, comma-separated. */
+export function encodeRoutes(routes: { dst: string; via?: string }[]): string {
+  return routes.map((r) => (r.via ? `${r.dst}@${r.via}` : r.dst)).join(',');
+}
+
+/** The routes of encodeRoutes; undefined unless every part is in that form. */
+export function decodeRoutes(text: string): { dst: string; via?: string }[] | undefined {
+  if (text === '') return [];
+  const parts = text.split(',');
+  if (parts.length > MAX_ROUTES) return undefined;
+  const routes: { dst: string; via?: string }[] = [];
+  for (const part of parts) {
+    const [dst, via, ...rest] = part.split('@');
+    if (rest.length > 0 || !isIpv4Prefix(dst) || (via !== undefined && !isIpv4(via))) return undefined;
+    routes.push(via === undefined ? { dst } : { dst, via });
+  }
+  return routes;
 }
 
 /** external_ids entries that select a pod's ports in an `includes` condition. */

@@ -78,7 +78,7 @@ describe('CNI network config', () => {
     expect(codeOf(() => parseNetConf(netconf({ cniVersion: '0.2.0' }), 'eth0'))).toBe(1);
     expect(codeOf(() => parseNetConf('{', 'eth0'))).toBe(6);
     expect(codeOf(() => parseNetConf(netconf({ vlan: { id: 5000 } }), 'eth0'))).toBe(7);
-    expect(codeOf(() => parseNetConf(netconf({ ipam: { type: 'dhcp' } }), 'eth0'))).toBe(7);
+    expect(parseNetConf(netconf({ ipam: { type: 'dhcp' } }), 'eth0').ipamPlugin).toBe('dhcp'); // delegated
     expect(codeOf(() => parseNetConf(netconf({ ipam: { type: 'podvlan', pool: { type: 'nope' } } }), 'eth0'))).toBe(7);
   });
   it('names the pool field in an ipam error', () => {

@@ -1,0 +1,171 @@
+// Delegated IPAM (SPEC.md "Delegated plugins (IPAM)"): when the network config's `ipam.type`
+// names another plugin, podvlan finds it in CNI_PATH and runs it with podvlan's own environment
+// and stdin (only CNI_COMMAND differs on a rollback DEL), reads the address from its result in
+// whatever version it answers, and turns its errors into podvlan's, with the delegate's code.
+// The name is a plain file name (checked before it becomes a path); the child is spawned from an
+// argument array, never a shell, and killed at the call's timeout.
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Lease } from '../ipam';
+import type { Logger } from '../log';
+import { isIpv4, isIpv4Prefix, isPluginName } from '../names';
+import { CniCode, CniError } from './spec';
+
+export interface Delegate {
+  plugin: string; // ipam.type
+  stdin: string; // the whole network config, as podvlan received it
+  env: Record<string, string | undefined>; // podvlan's environment, CNI_* included
+  timeoutMs: number;
+  log?: Logger;
+}
+
+/** The delegate's executable: the first regular file of that name in a CNI_PATH directory. */
+export function findPlugin(plugin: string, cniPath: string | undefined): string {
+  if (!isPluginName(plugin))
+    throw new CniError(
+      CniCode.invalidNetworkConfig,
+      `network config: ipam type ${JSON.stringify(plugin.slice(0, 60))} is not a plugin file name`,
+    );
+  const dirs = (cniPath ?? '').split(':').filter((d) => d !== '');
+  if (dirs.length === 0)
+    throw new CniError(CniCode.invalidEnvironment, `CNI_PATH is empty: cannot find the ipam plugin "${plugin}"`);
+  for (const dir of dirs) {
+    const path = join(dir, plugin);
+    try {
+      if (statSync(path).isFile()) return path;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new CniError(
+    CniCode.invalidNetworkConfig,
+    `ipam plugin "${plugin}" is not installed in any CNI_PATH directory: install it or fix ipam.type`,
+    `CNI_PATH=${dirs.join(':')}`,
+  );
+}
+
+/** ADD: the delegate's first IPv4 address (podvlan gives an attachment one), gateway and routes. */
+export async function delegateAdd(d: Delegate): Promise<Lease> {
+  const stdout = await runDelegate(d, 'ADD');
+  return leaseOfResult(stdout, d.plugin);
+}
+
+/** DEL (teardown, or the rollback of an ADD): what the delegate holds for this container goes. */
+export async function delegateDel(d: Delegate): Promise<void> {
+  await runDelegate(d, 'DEL');
+}
+
+/** CHECK: the delegate's own check of what it holds; nothing on success. */
+export async function delegateCheck(d: Delegate): Promise<void> {
+  await runDelegate(d, 'CHECK');
+}
+
+async function runDelegate(d: Delegate, verb: 'ADD' | 'DEL' | 'CHECK'): Promise<string> {
+  const path = findPlugin(d.plugin, d.env.CNI_PATH);
+  // execa only here: loading it costs ~30 ms of a compiled call (src/veth/ip.ts), which calls
+  // without a delegate must not pay.
+  const { execa } = await import('execa');
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(d.env)) if (v !== undefined) env[k] = v;
+  env.CNI_COMMAND = verb;
+  const started = performance.now();
+  const r = await execa(path, [], {
+    input: d.stdin,
+    env,
+    extendEnv: false,
+    reject: false,
+    timeout: d.timeoutMs,
+    forceKillAfterDelay: 1000,
+    maxBuffer: 1 << 20,
+    stripFinalNewline: false,
+  });
+  const ms = Math.round(performance.now() - started);
+  const stderr = typeof r.stderr === 'string' ? r.stderr.trim() : '';
+  // The spec would pass the delegate's stderr on; runtimes read podvlan's stderr as output, so it goes to the log.
+  d.log?.info('ipam plugin ran', { plugin: d.plugin, verb, exitCode: r.exitCode, ms, ...(stderr ? { stderr } : {}) });
+  if (r.timedOut)
+    throw new CniError(
+      CniCode.tryAgainLater,
+      `ipam plugin "${d.plugin}" did not answer ${verb} within ${d.timeoutMs} ms (timeoutMs)`,
+    );
+  const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+  if (r.exitCode !== 0) throw errorOf(d.plugin, verb, r.exitCode, stdout, stderr);
+  return stdout;
+}
+
+/** The delegate's own error object, kept (code, msg, details); anything else becomes code 999. */
+function errorOf(plugin: string, verb: string, exitCode: number | undefined, stdout: string, stderr: string) {
+  const obj = parseObject(stdout);
+  if (obj && typeof obj.code === 'number' && Number.isInteger(obj.code) && typeof obj.msg === 'string')
+    return new CniError(
+      obj.code,
+      `ipam plugin "${plugin}" ${verb}: ${obj.msg}`,
+      typeof obj.details === 'string' ? obj.details : undefined,
+    );
+  const why = exitCode === undefined ? 'could not be run' : `exited with ${exitCode}`;
+  const text = (stderr || stdout).split('\n')[0].slice(0, 200);
+  return new CniError(CniCode.internal, `ipam plugin "${plugin}" ${verb} ${why}${text ? `: ${text}` : ''}`);
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface ResultIp {
+  address: string;
+  gateway?: string;
+}
+interface ResultRoute {
+  dst: string;
+  gw?: string;
+}
+
+/**
+ * An IPAM result of any version as podvlan's lease: 0.1.0/0.2.0 have `ip4: {ip, gateway,
+ * routes}`, 0.3.0 and later `ips: [{address, gateway}]` (with or without `version`) and
+ * top-level `routes`. The first IPv4 address is taken; IPv6 is left out (one IPv4 address per
+ * attachment, docs/cni-ipam.md). A route without `gw` goes via the address's gateway, as the
+ * reference plugins install it.
+ */
+export function leaseOfResult(stdout: string, plugin: string): Lease {
+  const r = parseObject(stdout);
+  if (!r)
+    throw new CniError(
+      CniCode.decodingFailure,
+      `ipam plugin "${plugin}" printed no JSON result: ${stdout.slice(0, 120)}`,
+    );
+  let ips: ResultIp[] = [];
+  let routes: ResultRoute[] = [];
+  if (Array.isArray(r.ips)) {
+    ips = r.ips.filter(isObject).map((ip) => ({ address: str(ip.address), gateway: optStr(ip.gateway) }));
+    routes = Array.isArray(r.routes) ? r.routes.filter(isObject).map(routeOf) : [];
+  } else if (isObject(r.ip4)) {
+    ips = [{ address: str(r.ip4.ip), gateway: optStr(r.ip4.gateway) }];
+    routes = Array.isArray(r.ip4.routes) ? r.ip4.routes.filter(isObject).map(routeOf) : [];
+  }
+  const ip = ips.find((x) => isIpv4Prefix(x.address));
+  if (!ip)
+    throw new CniError(
+      CniCode.invalidNetworkConfig,
+      `ipam plugin "${plugin}" gave no IPv4 address (podvlan gives an attachment one IPv4 address)`,
+      stdout.slice(0, 300),
+    );
+  const gateway = ip.gateway !== undefined && isIpv4(ip.gateway) ? ip.gateway : undefined;
+  return {
+    address: ip.address,
+    gateway,
+    routes: routes
+      .filter((x) => isIpv4Prefix(x.dst) && (x.gw === undefined || isIpv4(x.gw)))
+      .map((x) => ({ dst: x.dst, via: x.gw ?? gateway })),
+  };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const str = (v: unknown) => (typeof v === 'string' ? v : '');
+const optStr = (v: unknown) => (typeof v === 'string' ? v : undefined);
+const routeOf = (x: Record<string, unknown>): ResultRoute => ({ dst: str(x.dst), gw: optStr(x.gw) });

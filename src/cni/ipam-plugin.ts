@@ -1,0 +1,114 @@
+// podvlan as the IPAM plugin of another main plugin: a Debian `bridge` or `macvlan` config with
+// `"ipam": {"type": "podvlan", "pool": P}` runs this executable for its addresses (SPEC.md
+// "Delegated plugins (IPAM)"). P is a podvlan.yaml `ipam` object and the leases are podvlan's
+// own (lease files or etcd), so `podvlan ipam list` shows them; the owner is the CNI owner of
+// owner.ts (container id, network name, CNI_IFNAME), as in the main-plugin mode.
+import type { Context } from '../commands/context';
+import { clusterOf } from '../commands/context';
+import type { Network } from '../config/schema';
+import { type Lease, leaseDirFor, type Owner, poolFor } from '../ipam';
+import { listAllocations } from '../ipam/etcd-pool';
+import { sameOwner } from '../ipam/pool';
+import { Logger } from '../log';
+import { checkStateDir } from '../state/state-dir';
+import type { CniEnv, Verb } from './env';
+import type { CniIo } from './index';
+import { parseIpamConf } from './netconf';
+import { cniOwner, ipamOwner } from './owner';
+import { CniCode, CniError, compareVersions } from './spec';
+
+export async function runIpamPlugin(verb: Verb, env: CniEnv, stdin: string, io: CniIo): Promise<number> {
+  const conf = parseIpamConf(stdin, env.ifname || 'eth0');
+  const network = conf.network;
+  const log = new Logger(conf.config.logFile).with({
+    cmd: `cni-ipam-${verb.toLowerCase()}`,
+    container: env.containerId,
+    network: network.name,
+    interface: env.ifname,
+  });
+  const ctx: Context = { config: conf.config, log };
+  try {
+    if (verb === 'GC')
+      throw new CniError(CniCode.unsupportedField, 'GC is not implemented for podvlan as an IPAM plugin yet');
+    if (verb === 'STATUS') {
+      await poolStatus(ctx, network);
+      return 0;
+    }
+    const owner = cniOwner(env.containerId, network.name, env.ifname);
+    const { stateDir } = ctx.config;
+    checkStateDir(stateDir, { create: true });
+    // No per-owner lock: each verb is one call of the pool, which is atomic per address on its own.
+    const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+    if (!pool) throw new CniError(CniCode.invalidNetworkConfig, 'network config: ipam type podvlan needs a pool');
+    if (verb === 'ADD') {
+      // A repeated ADD gets the owner's address again. No rollback here on failure: the main
+      // plugin runs this plugin's DEL when its own ADD fails (SPEC.md), and so does the runtime.
+      const lease = await pool.acquire(ipamOwner(owner));
+      log.info('address given', { address: lease.address });
+      io.out(JSON.stringify(ipamResult(conf.cniVersion, lease)));
+    } else if (verb === 'DEL') {
+      const freed = await pool.release(ipamOwner(owner));
+      log.info('address released', { addresses: freed });
+    } else {
+      await checkLease(ctx, network, ipamOwner(owner), conf.prevResult, env);
+    }
+    return 0;
+  } catch (err) {
+    log.error('cni ipam call failed', { error: (err as Error).message });
+    throw err;
+  } finally {
+    ctx.cluster?.client.close();
+  }
+}
+
+/** An IPAM result (SPEC.md "IPAM plugin result"): ips, routes, dns; no interfaces, so no index. */
+export function ipamResult(cniVersion: string, lease: Lease): Record<string, unknown> {
+  const withVersion = compareVersions(cniVersion, '1.0.0') < 0;
+  const ip = {
+    ...(withVersion ? { version: '4' } : {}),
+    address: lease.address,
+    ...(lease.gateway ? { gateway: lease.gateway } : {}),
+  };
+  const routes = lease.routes.map((r) => ({ dst: r.dst, ...(r.via ? { gw: r.via } : {}) }));
+  return { cniVersion, ips: [ip], routes, dns: {} };
+}
+
+/** CHECK: the owner holds an address of the pool, and it is the one of prevResult when one is given. */
+async function checkLease(ctx: Context, network: Network, owner: Owner, prevResult: unknown, env: CniEnv) {
+  const held = await heldAddresses(ctx, network, owner);
+  if (held.length === 0)
+    throw new CniError(
+      CniCode.unknownContainer,
+      `no podvlan address of ${env.containerId} ${env.ifname} in network ${network.name}`,
+    );
+  const ips = (prevResult as { ips?: { address?: unknown }[] } | undefined)?.ips;
+  if (!Array.isArray(ips)) return;
+  const given = ips.map((ip) => (typeof ip?.address === 'string' ? ip.address.split('/')[0] : ''));
+  if (!held.some((a) => given.includes(a)))
+    throw new CniError(
+      CniCode.operationFailed,
+      `${env.containerId} ${env.ifname} holds ${held.join(', ')} in network ${network.name}, ` +
+        `not the address of prevResult (${given.join(', ') || 'none'})`,
+    );
+}
+
+async function heldAddresses(ctx: Context, network: Network, owner: Owner): Promise<string[]> {
+  if (network.ipam?.type !== 'etcd') return leaseDirFor(ctx.config.stateDir, network.name).heldBy(owner);
+  const cluster = clusterOf(ctx)!;
+  const all = await listAllocations(cluster.client, cluster.prefix, network.name);
+  return all.filter((a) => sameOwner(a, owner)).map((a) => a.address);
+}
+
+/** STATUS: an etcd pool needs etcd to answer (code 50 otherwise); a node-local pool is always there. */
+async function poolStatus(ctx: Context, network: Network): Promise<void> {
+  if (network.ipam?.type !== 'etcd') return;
+  const cluster = clusterOf(ctx)!;
+  try {
+    await cluster.client.get(`${cluster.prefix}/ipam/${network.name}/`);
+  } catch (err) {
+    throw new CniError(
+      CniCode.pluginNotAvailable,
+      `etcd (${ctx.config.etcd?.endpoints.join(', ')}) does not answer: ${(err as Error).message}`,
+    );
+  }
+}
