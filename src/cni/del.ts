@@ -26,7 +26,14 @@ export async function del(
       const result = await detach(ctx, ovs, mine, { extraLinks: [owner.port] });
       // Addresses an interrupted ADD took have no port to point at them.
       if (mine.length === 0) result.addresses.push(...(await releaseOwner(ctx, ipamOwner(owner))));
-      ctx.log.info('deleted', { cmd: 'cni-del', container: env.containerId, network: network.name, ...result });
+      // netns '' marks a blind DEL (containerd's second one, or after the netns is gone).
+      ctx.log.info('deleted', {
+        cmd: 'cni-del',
+        container: env.containerId,
+        network: network.name,
+        netns: env.netns,
+        ...result,
+      });
       ok = true;
       return result;
     } finally {

@@ -78,18 +78,27 @@ const entries = (map: Record<string, string>): Entries => Object.entries(map).ma
 const fromEntries = (list: Entries | undefined): Record<string, string> =>
   Object.fromEntries((list ?? []).map((e) => [e.key, e.value]));
 
-type Unary = (request: object, options: { deadline: Date }, done: (err: ServiceError | null, reply: any) => void) => void;
+type Unary = (
+  request: object,
+  options: { deadline: Date },
+  done: (err: ServiceError | null, reply: unknown) => void,
+) => void;
 let runtimeService: (new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client) | undefined;
 
 function serviceConstructor() {
   if (!runtimeService) {
-    const definition = loadFileDescriptorSetFromBuffer(descriptorSet(embeddedDescriptor(CONTAINERD_BINARY, 'runtime.v1')), {
-      keepCase: true, // the field names of the .proto (pod_sandbox_id), as the kubelet's Go code spells them
-      enums: String,
-      longs: String,
-      defaults: true,
-    });
-    const pkg = loadPackageDefinition(definition) as any;
+    const definition = loadFileDescriptorSetFromBuffer(
+      descriptorSet(embeddedDescriptor(CONTAINERD_BINARY, 'runtime.v1')),
+      {
+        keepCase: true, // the field names of the .proto (pod_sandbox_id), as the kubelet's Go code spells them
+        enums: String,
+        longs: String,
+        defaults: true,
+      },
+    );
+    const pkg = loadPackageDefinition(definition) as unknown as {
+      runtime: { v1: { RuntimeService: NonNullable<typeof runtimeService> } };
+    };
     runtimeService = pkg.runtime.v1.RuntimeService;
   }
   return runtimeService!;
@@ -115,7 +124,10 @@ export interface SandboxStatus {
 export class CriClient {
   private readonly client: Client;
 
-  constructor(socket: string, private readonly timeoutMs = 60000) {
+  constructor(
+    socket: string,
+    private readonly timeoutMs = 60000,
+  ) {
     const Service = serviceConstructor();
     this.client = new Service(`unix://${socket}`, credentials.createInsecure());
   }
@@ -179,9 +191,12 @@ export class CriClient {
 
   /** The runtime's Status, verbose: info.cniconfig says which network config CRI has loaded. */
   async status(): Promise<{ networkReady: boolean; cniConfig: string }> {
-    const reply = await this.call<{ status: { conditions: { type: string; status: boolean }[] }; info: Entries }>('Status', {
-      verbose: true,
-    });
+    const reply = await this.call<{ status: { conditions: { type: string; status: boolean }[] }; info: Entries }>(
+      'Status',
+      {
+        verbose: true,
+      },
+    );
     const ready = reply.status.conditions.find((c) => c.type === 'NetworkReady');
     return { networkReady: ready?.status === true, cniConfig: fromEntries(reply.info).cniconfig ?? '' };
   }
