@@ -183,7 +183,7 @@ describe('podvlan under containerd CRI (the calls a kubelet makes)', () => {
     await ovsVsctl(info, ['--if-exists', 'del-br', BRIDGE]);
   });
 
-  it('RunPodSandbox puts each pod on the VLAN its name picks; PodSandboxStatus reports the address podvlan gave', async () => {
+  it('RunPodSandbox puts each pod on the VLAN its name picks; PodSandboxStatus has the IP podvlan gave', async () => {
     [a, b, c] = await runPods([
       { name: 'vlan22-a', tag: 22 },
       { name: 'vlan22-b', tag: 22 },
@@ -218,7 +218,7 @@ describe('podvlan under containerd CRI (the calls a kubelet makes)', () => {
     }
   });
 
-  it("a name whose VLAN is outside the range fails RunPodSandbox with podvlan's message and leaves nothing", async () => {
+  it("a name whose VLAN is outside the range fails RunPodSandbox with podvlan's error, leaving nothing", async () => {
     const ports = await bridgePorts(info, BRIDGE);
     const before = await listed();
     const sandboxes = (await cri.listPodSandboxes()).sort();

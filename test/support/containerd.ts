@@ -53,7 +53,8 @@ state = ${q(join(o.dir, 'state'))}
 temp = ${q(join(o.dir, 'tmp'))}
 # Snapshotters and services a CRI sandbox does not use, and that would probe the host's disks.
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp"]
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp"]
 
 [grpc]
   address = ${q(o.socket)}
