@@ -6,11 +6,11 @@
 // RemovePodSandbox (two DELs, the second blind) leave nothing, nor does a DEL whose netns is gone.
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { audit } from '../support/consistency';
-import { type Containerd, startContainerd } from '../support/containerd';
+import { type Containerd, exampleConflist, startContainerd, useConflist } from '../support/containerd';
 import { CriClient, type SandboxStatus } from '../support/cri';
 import { bridgePorts, hostVeths, ovsVsctl, runPlugin, writeConfig } from '../support/plugin';
 
@@ -21,15 +21,12 @@ const NETWORK = 'pods'; // the example's network name
 const SUBNET = '10.226.0';
 const stateDir = join(dir, 'state');
 const logFile = join(dir, 'podvlan.log');
-const EXAMPLE = resolve(__dirname, '../../docs/examples/containerd-podvlan.conflist');
 /** libcni's result cache (containerd 1.6 keeps libcni's default): <network>-<sandbox id>-<ifname>. */
 const CNI_RESULTS = '/var/lib/cni/results';
 
 /** The documented conflist, with this sandbox's node keys (bridge, datapath, OVSDB, state, log). */
-function conflist(plugin: Record<string, unknown> = {}) {
-  const list = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
-  list.plugins[0] = {
-    ...list.plugins[0],
+const conflist = (plugin: Record<string, unknown> = {}) =>
+  exampleConflist({
     bridge: BRIDGE,
     datapathType: 'netdev',
     ipam: { type: 'podvlan', pool: { type: 'host-local', subnet: `${SUBNET}.0/24`, rangeStart: `${SUBNET}.10` } },
@@ -38,27 +35,10 @@ function conflist(plugin: Record<string, unknown> = {}) {
     logFile,
     nodeConfig: '/dev/null', // this machine's /etc/podvlan must not leak in
     ...plugin,
-  };
-  return list;
-}
+  });
 
 let containerd: Containerd;
 let cri: CriClient;
-
-/** Make `list` the network CRI uses, and wait until CRI has loaded it (it watches the conf dir). */
-async function useConflist(list: object): Promise<void> {
-  const text = JSON.stringify(list, null, 2);
-  for (const f of readdirSync(containerd.confDir)) rmSync(join(containerd.confDir, f));
-  writeFileSync(join(containerd.confDir, '10-podvlan.conflist'), text);
-  const deadline = Date.now() + 20000;
-  while (Date.now() < deadline) {
-    const { networkReady, cniConfig } = await cri.status();
-    const networks = (JSON.parse(cniConfig || '{}').Networks ?? []) as { Config: { Source: string } }[];
-    if (networkReady && networks.some((n) => n.Config.Source === text)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('CRI did not load the new conflist within 20 s');
-}
 
 interface PodCase {
   name: string; // the pod's name, which fromPodName reads
@@ -171,7 +151,7 @@ describe('podvlan under containerd CRI (the calls a kubelet makes)', () => {
     const started = performance.now();
     containerd = await startContainerd({ dir: join(dir, 'containerd'), netns: info.netns });
     cri = new CriClient(containerd.socket);
-    await useConflist(conflist());
+    await useConflist(containerd, cri, conflist());
     console.log(`containerd with CRI ready in ${Math.round(performance.now() - started)} ms`);
   });
 

@@ -21,10 +21,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { CriClient } from './cri';
 import { BINARY } from './plugin';
 
 export const CNI_LOOPBACK = '/usr/lib/cni/loopback';
+/** The conflist docs/cni-containerd.md documents; tests and the bench run this very file. */
+export const EXAMPLE_CONFLIST = resolve(__dirname, '../../docs/examples/containerd-podvlan.conflist');
 /** The sandbox image's name as CRI normalizes it (what `sandbox_image` must say). */
 export const PAUSE_IMAGE = 'docker.io/podvlan-test/pause:1';
 
@@ -265,4 +268,30 @@ async function stopContainerd(dir: string, pid: number, socket: string): Promise
     .filter((m) => m?.startsWith(`${dir}/`));
   for (const m of mounts.sort().reverse()) await execa('umount', ['-l', m], { reject: false });
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+}
+
+/** The documented conflist with podvlan's entry changed by `plugin` (a node's bridge, OVSDB, paths). */
+export function exampleConflist(plugin: Record<string, unknown>): {
+  cniVersion: string;
+  name: string;
+  plugins: Record<string, unknown>[];
+} {
+  const list = JSON.parse(readFileSync(EXAMPLE_CONFLIST, 'utf8'));
+  list.plugins[0] = { ...list.plugins[0], ...plugin };
+  return list;
+}
+
+/** Make `list` the network CRI uses, and wait until CRI has loaded it (it watches the conf dir). */
+export async function useConflist(c: Containerd, cri: CriClient, list: object): Promise<void> {
+  const text = JSON.stringify(list, null, 2);
+  for (const f of readdirSync(c.confDir)) rmSync(join(c.confDir, f));
+  writeFileSync(join(c.confDir, '10-network.conflist'), text);
+  const deadline = Date.now() + 20000;
+  while (Date.now() < deadline) {
+    const { networkReady, cniConfig } = await cri.status();
+    const networks = (JSON.parse(cniConfig || '{}').Networks ?? []) as { Config: { Source: string } }[];
+    if (networkReady && networks.some((n) => n.Config.Source === text)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`CRI did not load the conflist in ${c.confDir} within 20 s`);
 }
