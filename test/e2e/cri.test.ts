@@ -7,10 +7,16 @@
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { audit } from '../support/consistency';
-import { type Containerd, exampleConflist, startContainerd, useConflist } from '../support/containerd';
+import {
+  type Containerd,
+  EXAMPLE_CONFLIST,
+  exampleConflist,
+  startContainerd,
+  useConflist,
+} from '../support/containerd';
 import { CriClient, type SandboxStatus } from '../support/cri';
 import { bridgePorts, hostVeths, ovsVsctl, runPlugin, writeConfig } from '../support/plugin';
 
@@ -161,6 +167,12 @@ describe('podvlan under containerd CRI (the calls a kubelet makes)', () => {
     cri?.close();
     await containerd?.stop();
     await ovsVsctl(info, ['--if-exists', 'del-br', BRIDGE]);
+  });
+
+  it('docs/cni-containerd.md shows the very conflist this test runs', () => {
+    const doc = readFileSync(resolve(__dirname, '../../docs/cni-containerd.md'), 'utf8');
+    const shown = /## The conflist[\s\S]*?```json\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(JSON.parse(shown ?? 'null')).toEqual(JSON.parse(readFileSync(EXAMPLE_CONFLIST, 'utf8')));
   });
 
   it('RunPodSandbox puts each pod on the VLAN its name picks; PodSandboxStatus has the IP podvlan gave', async () => {
