@@ -253,6 +253,31 @@ describe('podvlan under containerd CRI (the calls a kubelet makes)', () => {
     expect(await leftOf(c)).toEqual([]);
   });
 
+  it('vlan fromAnnotation: the pod annotation CRI passes in runtimeConfig picks the VLAN', async () => {
+    // The same network (name, bridge, state), its VLAN now read from an annotation; pod b (VLAN 22,
+    // attached under the name rule) stays and is removed under this config later.
+    await useConflist(containerd, cri, conflist({ vlan: { fromAnnotation: 'podvlan.io/vlan', range: '20-39' } }));
+    const annotated = await runPods([
+      { name: 'web-1', tag: 22, annotations: { 'podvlan.io/vlan': '22' } },
+      { name: 'web-2', tag: 33, annotations: { 'podvlan.io/vlan': '33', 'other.io/x': 'y' } },
+    ]);
+    const [ab, cb] = await Promise.all([canPing(annotated[0], b.ip), canPing(annotated[1], b.ip)]);
+    expect({ ab, cb }).toEqual({ ab: true, cb: false });
+    const ports = await bridgePorts(info, BRIDGE);
+    const missing = await cri.runPodSandbox({ name: 'web-3', namespace: 'cri-test', uid: randomUUID() }).then(
+      () => 'started',
+      (err: Error) => err.message,
+    );
+    // A pod with no annotations at all: CRI sends the capability as null.
+    expect(missing).toContain('the pod has no annotation podvlan.io/vlan');
+    expect(await bridgePorts(info, BRIDGE)).toEqual(ports);
+    for (const p of annotated) {
+      await cri.stopPodSandbox(p.id);
+      await cri.removePodSandbox(p.id);
+      expect(await leftOf(p)).toEqual([]);
+    }
+  });
+
   it('after the last pod goes, the audit, podvlan list and ipam list find nothing, nor does CRI', async () => {
     await cri.stopPodSandbox(b.id);
     await cri.removePodSandbox(b.id);
