@@ -119,7 +119,15 @@ const logLines = (container: string, msg: string): LogLine[] =>
 
 /** What podvlan's own listings say is on this test's bridge / network. */
 async function listed(): Promise<{
-  ports: { port: string; bridge: string; runtime?: string; cniContainerId?: string; tag: number }[];
+  ports: {
+    port: string;
+    bridge: string;
+    runtime?: string;
+    cniContainerId?: string;
+    tag: number;
+    k8sNamespace?: string;
+    k8sPod?: string;
+  }[];
   addresses: { network: string; address: string }[];
 }> {
   const config = writeConfig(info, join(dir, 'list'), [{ name: NETWORK, bridge: BRIDGE, vlan: { id: 22 } }], {
@@ -185,7 +193,13 @@ describe('podvlan under containerd CRI (the calls a kubelet makes)', () => {
     // podvlan list shows them as CNI attachments under the runtime's sandbox ids.
     const { ports } = await listed();
     for (const p of [a, b, c])
-      expect(ports.find((r) => r.port === p.port)).toMatchObject({ runtime: 'cni', cniContainerId: p.id, tag: p.tag });
+      expect(ports.find((r) => r.port === p.port)).toMatchObject({
+        runtime: 'cni',
+        cniContainerId: p.id,
+        tag: p.tag,
+        k8sNamespace: 'cri-test', // from CRI's K8S_POD_* arguments
+        k8sPod: p.name,
+      });
   });
 
   it('the two pods on VLAN 22 reach each other; the pod on VLAN 33 (same subnet) reaches neither', async () => {
