@@ -17,6 +17,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -110,6 +111,11 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
   for (const [name, file] of Object.entries(opts.plugins ?? {})) symlinkSync(file, join(binDir, name));
   const config = join(dir, 'config.toml');
   writeFileSync(config, configToml({ dir, socket, binDir, confDir }));
+  // CRI puts sandboxes under a k8s.io cgroup of each hierarchy and never removes it: stop() does
+  // when this run made it (seen from here; a caller under `ip netns exec` sees no cgroups).
+  const cgroupsMadeBy = cgroupHierarchies()
+    .map((h) => join(h, 'k8s.io'))
+    .filter((c) => !existsSync(c));
 
   // `ip netns exec` gives a mount namespace of its own with the node's sysfs; sh mounts the cgroup
   // hierarchies again there, then `exec` makes containerd the pid we stop (ip execs too).
@@ -126,7 +132,7 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
   // ip execs sh, which execs containerd: one pid throughout.
   const pid = child.pid!;
   writeFileSync(join(dir, 'containerd.pid'), `${pid}\n`);
-  const stop = () => stopContainerd(dir, pid, socket);
+  const stop = () => stopContainerd(dir, pid, socket, cgroupsMadeBy);
   const handle: Containerd = { dir, socket, pid, binDir, confDir, logFile, stop };
   try {
     await waitFor('gRPC socket', async () => {
@@ -247,7 +253,7 @@ function childrenOf(pids: number[]): number[] {
  * this containerd's socket), and remove the directory. Pod sandboxes should be removed through CRI
  * first (that is what sends CNI DEL); this is the fallback that leaves nothing behind either way.
  */
-async function stopContainerd(dir: string, pid: number, socket: string): Promise<void> {
+async function stopContainerd(dir: string, pid: number, socket: string, cgroups: string[]): Promise<void> {
   const kill = (p: number, signal: NodeJS.Signals) => {
     try {
       process.kill(p, signal);
@@ -268,6 +274,22 @@ async function stopContainerd(dir: string, pid: number, socket: string): Promise
     .filter((m) => m?.startsWith(`${dir}/`));
   for (const m of mounts.sort().reverse()) await execa('umount', ['-l', m], { reject: false });
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  for (const c of cgroups)
+    try {
+      rmdirSync(c); // refused while a cgroup below it is in use: then it is not only ours
+    } catch {
+      /* absent, or busy */
+    }
+}
+
+/** Where a k8s.io cgroup can be: under each v1 hierarchy, or at the top of a v2-only tree. */
+function cgroupHierarchies(): string[] {
+  try {
+    const below = readdirSync('/sys/fs/cgroup', { withFileTypes: true }).filter((e) => e.isDirectory());
+    return ['/sys/fs/cgroup', ...below.map((e) => join('/sys/fs/cgroup', e.name))];
+  } catch {
+    return [];
+  }
 }
 
 /** The documented conflist with podvlan's entry changed by `plugin` (a node's bridge, OVSDB, paths). */
