@@ -32,6 +32,7 @@ const pool = (extra: Record<string, unknown> = {}) => ({
     rangeStart: '10.233.0.10',
     rangeEnd: '10.233.0.99',
     gateway: '10.233.0.1',
+    exclude: ['10.233.0.60'],
     ...extra,
   },
 });
@@ -129,13 +130,14 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
   it('an annotation outside the range, missing, garbage, or not declared: 7, nothing left', async () => {
     const path = await netns('bad-ann');
     const before = await snapshot();
-    for (const annotations of [
+    const cases: (Record<string, string> | undefined)[] = [
       { 'podvlan.io/vlan': '41' },
       { other: '22' },
       { 'podvlan.io/vlan': 'twenty' },
+      { 'podvlan.io/vlan': '0x16' }, // 22 to JavaScript's Number(): garbage all the same
       undefined,
-    ])
-      refused(await add(byAnnotation(annotations), 'ann-bad', path), 7);
+    ];
+    for (const annotations of cases) refused(await add(byAnnotation(annotations), 'ann-bad', path), 7);
     refused(await add(byAnnotation({ 'podvlan.io/vlan': '22' }, { capabilities: {} }), 'ann-bad', path), 7);
     expect(await snapshot()).toEqual(before);
     expect(await netnsAddress(nsName('bad-ann'), 'eth0')).toBe('');
@@ -143,7 +145,16 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
 
   it('vlan {pool, per: namespace}: one etcd tag per K8S_POD_NAMESPACE, released at the last DEL', async () => {
     const etcdConf = { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 };
-    const tenant = netconf('tenant', { vlan: { pool: '100-109', per: 'namespace' }, etcd: etcdConf, nodeName: 'n1' });
+    // Addresses from etcd too: a request there is checked and taken by the etcd pool.
+    const tenant = netconf('tenant', {
+      vlan: { pool: '100-109', per: 'namespace' },
+      ipam: {
+        type: 'podvlan',
+        pool: { type: 'etcd', subnet: '10.233.0.0/24', rangeStart: '10.233.0.100', exclude: ['10.233.0.120'] },
+      },
+      etcd: etcdConf,
+      nodeName: 'n1',
+    });
     const [p1, p2, p3] = [await netns('p1'), await netns('p2'), await netns('p3')];
     const r1 = await add(tenant, 'pool-1', p1, { args: criArgs('team-a', 'web-1') });
     expect(r1.exitCode, r1.stdout).toBe(0);
@@ -164,6 +175,18 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     // A repeated ADD keeps the tag and the port row.
     const again = await add(tenant, 'pool-1', p1, { args: criArgs('team-a', 'web-1') });
     expect(again.json).toEqual(r1.json);
+    // An ADD that fails after taking a new namespace's tag gives it back (the address is taken).
+    const keysBeforeFail = await etcdKeys();
+    const taken = { ...tenant, capabilities: { ips: true }, runtimeConfig: { ips: [ipOf(r1)] } };
+    refused(await add(taken, 'pool-5', await netns('p5'), { args: criArgs('team-c', 'web-5') }), 101);
+    for (const ask of ['10.233.0.50', '10.233.0.120'])
+      refused(
+        await add({ ...taken, runtimeConfig: { ips: [ask] } }, 'pool-5', `/var/run/netns/${nsName('p5')}`, {
+          args: criArgs('team-c', 'web-5'),
+        }),
+        7,
+      );
+    expect(await etcdKeys()).toEqual(keysBeforeFail);
     // The member record names the CNI owner (as the port and lease do), under the namespace's holder.
     const keys = await etcdKeys();
     const o1 = cniOwner('pool-1', 'tenant', 'eth0');
@@ -172,6 +195,7 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     // No namespace: 4, nothing taken.
     const keysBefore = await etcdKeys();
     refused(await add(tenant, 'pool-4', await netns('p4'), { args: 'K8S_POD_NAME=web-4;IgnoreUnknown=1' }), 4);
+    refused(await add(tenant, 'pool-4', `/var/run/netns/${nsName('p4')}`, { args: criArgs('Team_A', 'web-4') }), 4);
     expect(await etcdKeys()).toEqual(keysBefore);
     // DEL of one member keeps team-a's tag for the other; containerd's second DEL is blind (the
     // holder comes from the port's recorded names).
@@ -182,7 +206,7 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     // An interrupted ADD (no port, so no recorded names) and a DEL with no CNI_ARGS: found by scan.
     await ovsVsctl(info, ['del-port', BRIDGE, hostOf(r3)]);
     expect((await del(tenant, 'pool-3', '')).exitCode).toBe(0);
-    expect((await etcdKeys()).filter((k) => k.includes('/vlan/'))).toEqual([]);
+    expect(await etcdKeys()).toEqual([]);
   });
 
   it('runtimeConfig mac and ips (declared): the pod interface has that MAC and exactly that address', async () => {
@@ -207,6 +231,12 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     expect(rp.exitCode, rp.stdout).toBe(0);
     expect(ipOf(rp)).not.toBe('10.233.0.43');
     expect(await netnsMac(nsName('req-plain'), 'eth0')).not.toBe('02:aa:bb:cc:dd:02');
+    // The same owner asking for another MAC: a repeated ADD that re-attaches, not the old answer.
+    const conf2 = { ...conf, runtimeConfig: { mac: '02:aa:bb:cc:dd:05', ips: ['10.233.0.42'] } };
+    const r2 = await add(conf2, 'req-1', path);
+    expect(r2.exitCode, r2.stdout).toBe(0);
+    expect(await netnsMac(nsName('req'), 'eth0')).toBe('02:aa:bb:cc:dd:05');
+    expect(await netnsAddress(nsName('req'), 'eth0')).toBe('10.233.0.42/24');
   });
 
   it('a requested address outside the pool, the gateway, or taken by another: refused, nothing left', async () => {
@@ -217,9 +247,12 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     refused(await add(ask(['10.233.0.150']), 'req-bad', path), 7); // outside rangeEnd
     refused(await add(ask(['10.99.0.5']), 'req-bad', path), 7); // another subnet
     refused(await add(ask(['10.233.0.1']), 'req-bad', path), 7); // the gateway
+    refused(await add(ask(['10.233.0.60']), 'req-bad', path), 7); // excluded
     refused(await add(ask(['10.233.0.42/16']), 'req-bad', path), 7);
     refused(await add(ask(['10.233.0.42']), 'req-bad', path), 101); // req-1 holds it
     refused(await add(ask(['10.233.0.44'], '01:00:5e:00:00:01'), 'req-bad', path), 7); // multicast MAC
+    const noIpam = { ...netconf('req'), ipam: undefined };
+    refused(await add(noIpam, 'req-bad', path, { args: 'IP=10.233.0.44' }), 7); // no pool to take it from
     expect(await snapshot()).toEqual(before);
     expect(await netnsAddress(nsName('req-bad'), 'eth0')).toBe('');
   });
