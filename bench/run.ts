@@ -12,6 +12,7 @@ import { EtcdClient } from '../src/etcd/client';
 import { EtcdAddressPool } from '../src/ipam/etcd-pool';
 import { startEtcd } from '../test/integration/etcd-server';
 import { stripPlotSvg, summarize, type Summary } from './stats';
+import { criSamples } from './cri';
 
 const OUT = resolve(__dirname, 'out');
 const SEQUENTIAL = Number(process.env.BENCH_N ?? 20);
@@ -215,6 +216,7 @@ async function inner(info: SandboxInfo): Promise<void> {
   // Cluster-wide allocation against one etcd: setups with a namespace VLAN pool and etcd
   // addresses at 1, 10 and 50 at once, and the allocator's own throughput (3 nodes in parallel).
   const cluster = await clusterBench(info, dir, spare);
+  Object.assign(samples, await criSamples(info, dir)); // RunPodSandbox via containerd: podvlan vs bridge
 
   // Scale: setup latency with 10, 200 and 1000 ports already on the bridge; status over 200 pods.
   const scale: Record<string, Summary> = {};

@@ -39,7 +39,14 @@ export async function del(
       if (mine.length === 0) result.addresses.push(...(await releaseOwner(ctx, ipamOwner(owner))));
       await leavePooledVlan(ctx, env, network, owner, mine[0]?.attachment);
       if (delegate) await delegateDel(delegate);
-      ctx.log.info('deleted', { cmd: 'cni-del', container: env.containerId, network: network.name, ...result });
+      // netns '' marks a blind DEL (containerd's second one, or after the netns is gone).
+      ctx.log.info('deleted', {
+        cmd: 'cni-del',
+        container: env.containerId,
+        network: network.name,
+        netns: env.netns,
+        ...result,
+      });
       ok = true;
       return result;
     } finally {

@@ -51,7 +51,11 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     if (isIpamCall(stdin)) return await (await import('./ipam-plugin')).runIpamPlugin(verb, cni, stdin, io);
     // STATUS and GC have no CNI_IFNAME; the interface is irrelevant to them.
     const conf = parseNetConf(stdin, cni.ifname || 'eth0');
-    ctx = { config: conf.config, log: new Logger(conf.config.logFile) };
+    // Which Kubernetes pod a call is for (CRI's K8S_POD_* in CNI_ARGS): the container id alone
+    // does not say, and an operator reading the log looks for the pod.
+    const k8s = Object.fromEntries(Object.entries(cni.args).filter(([k]) => k.startsWith('K8S_POD_')));
+    const log = new Logger(conf.config.logFile);
+    ctx = { config: conf.config, log: Object.keys(k8s).length ? log.with({ k8s }) : log };
     if (verb === 'STATUS' || verb === 'GC') {
       if (verb === 'GC') throw new CniError(CniCode.unsupportedField, 'GC is not implemented yet');
       const { status } = await import('./status');

@@ -115,6 +115,8 @@ export function parseRequest(value: unknown, from: string, code: number): Reques
 export function podAnnotations(runtime: Record<string, unknown>): Record<string, string> | undefined {
   const value = runtime[ANNOTATIONS_CAPABILITY];
   if (value === undefined) return undefined;
+  // containerd's CRI sends a pod without annotations as null (a Go nil map): it has none.
+  if (value === null) return {};
   if (!isObject(value) || Object.values(value).some((v) => typeof v !== 'string'))
     throw new CniError(
       CniCode.invalidNetworkConfig,
