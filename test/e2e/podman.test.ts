@@ -174,6 +174,26 @@ describe('podvlan under podman (CNI backend)', () => {
     expect(await canPing('b', (await inside('a', 'eth0')).ip)).toBe(true);
   });
 
+  it('a container whose command exits: podman cleans its network up (DEL), the port and lease go', async () => {
+    const files = stateFiles(stateDir);
+    const r = await podman.run([
+      ...['run', '--name', 'once', '--network', 'vlan22', PODMAN_IMAGE],
+      ...['sh', '-c', 'ip addr show dev eth0'],
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/inet 10\.239\.0\.\d+\/24/);
+    const id = await podmanOk(['inspect', '--format', '{{.Id}}', 'once']);
+    const port = cniOwner(id, 'vlan22', 'eth0').port;
+    // conmon runs podman's cleanup when the container exits; give it a moment.
+    const deadline = Date.now() + 10000;
+    while ((await bridgePorts(info, BRIDGE)).includes(port) && Date.now() < deadline)
+      await new Promise((done) => setTimeout(done, 100));
+    expect(await bridgePorts(info, BRIDGE)).not.toContain(port);
+    expect(await hostVeths(info)).not.toContain(port);
+    expect(stateFiles(stateDir)).toEqual(files);
+    expect((await podman.run(['rm', 'once'])).exitCode).toBe(0);
+  });
+
   it.runIf(HONOURS_IP_MAC_ARGS)(
     'podman run --ip: inside the pool it is the address; outside, podvlan refuses',
     async () => {
