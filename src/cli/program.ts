@@ -90,29 +90,13 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .option('--container <id>', "only this container's attachments (full id or a unique prefix of at least 12 digits)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { output: OutputFormat; container?: string }) => {
-      const { list } = await import('../commands/list');
+      const { list, listRow, LIST_COLUMNS } = await import('../commands/list');
       const rows = await list(await context(cfg()), { container: opts.container });
       if (opts.output === 'json') {
         io.out(JSON.stringify(rows, null, 2));
         return;
       }
-      io.out(
-        table(
-          ['NAMESPACE', 'POD', 'CONTAINER', 'NETWORK', 'BRIDGE', 'PORT', 'TAG', 'INTERFACE', 'IP'],
-          rows.map((a) => [
-            a.namespace,
-            a.pod,
-            // A CNI row: the runtime's own id (its containerId is only a digest of it).
-            a.cniContainerId !== undefined ? `cni:${a.cniContainerId.slice(0, 40)}` : a.containerId.slice(0, 12),
-            a.network,
-            a.bridge,
-            a.port,
-            String(a.tag),
-            a.interface,
-            a.ip ?? '-',
-          ]),
-        ),
-      );
+      io.out(table(LIST_COLUMNS, rows.map(listRow)));
     });
 
   program

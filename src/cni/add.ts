@@ -2,7 +2,7 @@
 // namespace handle, access port with external_ids, the undo stack), so both modes write one state
 // of record: `podvlan list`, `gc` and `ipam` read CNI rows too.
 import { macFor } from '../commands/mac';
-import { poolFor, type Lease } from '../ipam';
+import { type AddressPool, type Lease, type Owner, poolFor, vlanPoolFor } from '../ipam';
 import type { Attachment } from '../ovs/attachment';
 import { addAccessPorts, ensureBridges, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
@@ -14,9 +14,12 @@ import { detach } from '../commands/detach';
 import { UndoStack } from '../commands/undo';
 import type { Network } from '../config/schema';
 import { type CniOwner, CNI_RUNTIME, cniOwner, ipamOwner, ownerSelector } from './owner';
-import type { CniEnv } from './env';
+import { type CniEnv, k8sNamesOf } from './env';
+import { checkMatch } from './match';
 import { openNetns } from './netns';
-import { tagFor } from './vlan';
+import { parseRequests, type Requests } from './requests';
+import { CniCode, CniError } from './spec';
+import { planVlan } from './vlan';
 
 export interface Added {
   attachment: Attachment;
@@ -24,9 +27,23 @@ export interface Added {
   changed: boolean;
 }
 
-export async function add(ctx: Context, env: CniEnv, network: Network): Promise<Added> {
+/** `runtime`: the runtimeConfig keys of the capabilities the config declares (netconf.ts). */
+export async function add(
+  ctx: Context,
+  env: CniEnv,
+  network: Network,
+  runtime: Record<string, unknown> = {},
+): Promise<Added> {
   const owner = cniOwner(env.containerId, network.name, env.ifname);
-  const tag = tagFor(network, env, ctx.config.networks);
+  // Everything the call asks for is checked before anything changes.
+  checkMatch(network, env);
+  const plan = planVlan(network, env, ctx.config.networks, runtime);
+  const requests = parseRequests(runtime, env.args);
+  if (requests.ips.length > 0 && !network.ipam)
+    throw new CniError(
+      CniCode.invalidNetworkConfig,
+      `${requests.ips[0].from} asks for ${requests.ips[0].address} but network ${network.name} has no ipam`,
+    );
   const { stateDir, timeoutMs } = ctx.config;
   const log = ctx.log.with({
     cmd: 'cni-add',
@@ -41,21 +58,33 @@ export async function add(ctx: Context, env: CniEnv, network: Network): Promise<
       const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
       try {
         await ensureBridges(ovs, [{ name: network.bridge, datapathType: network.datapathType }], timeoutMs);
-        const mine = await findPorts(ovs, ownerSelector(owner));
-        const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
-        const done = mine.find((f) => isComplete(f, owner, tag, network, sandbox.inode));
-        if (done && mine.length === 1) {
-          // The same ADD again: answer with what exists (the lease is the owner's own, not a new one).
-          const lease = pool ? await pool.acquire(ipamOwner(owner), done.attachment.ip?.split('/')[0]) : undefined;
-          log.info('already added', { port: owner.port });
-          return { attachment: done.attachment, lease, changed: false };
+        // A pooled VLAN: the holder's tag from etcd (a repeated ADD gets the same one). The member
+        // record names the CNI owner, as its port and leases do, so gc sees one owner for all three.
+        const vlans = 'holder' in plan ? vlanPoolFor(network, clusterOf(ctx))! : undefined;
+        const member = { namespace: owner.ref.namespace, pod: owner.ref.pod, containerId: owner.ref.containerId };
+        const tag = 'tag' in plan ? plan.tag : await vlans!.acquire(member, plan.holder);
+        try {
+          const mine = await findPorts(ovs, ownerSelector(owner));
+          const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+          const done = mine.find(
+            (f) => isComplete(f, owner, tag, network, sandbox.inode) && honours(f.attachment, requests),
+          );
+          if (done && mine.length === 1) {
+            // The same ADD again: answer with what exists (the lease is the owner's own, not a new one).
+            const lease = pool ? await leaseFor(pool, ipamOwner(owner), requests, done.attachment.ip) : undefined;
+            log.info('already added', { port: owner.port });
+            return { attachment: done.attachment, lease, changed: false };
+          }
+          // What an interrupted or outdated ADD of this owner left: its port, its veth. Leases stay
+          // (the same owner takes them again).
+          if (mine.length > 0 || linkExists(owner.port))
+            await detach(ctx, ovs, mine, { keepLeases: true, extraLinks: [owner.port] });
+          const added = await attachNew(ctx, ovs, owner, network, { tag, requests, env }, sandbox, log);
+          return { ...added, changed: true };
+        } catch (err) {
+          if (vlans && 'holder' in plan) await vlans.release(member, plan.holder);
+          throw err;
         }
-        // What an interrupted or outdated ADD of this owner left: its port, its veth. Leases stay
-        // (the same owner takes them again).
-        if (mine.length > 0 || linkExists(owner.port))
-          await detach(ctx, ovs, mine, { keepLeases: true, extraLinks: [owner.port] });
-        const added = await attachNew(ctx, ovs, owner, network, tag, sandbox, log);
-        return { ...added, changed: true };
       } finally {
         ovs.close();
       }
@@ -72,11 +101,12 @@ async function attachNew(
   ovs: OvsdbClient,
   owner: CniOwner,
   network: Network,
-  tag: number,
+  want: { tag: number; requests: Requests; env: CniEnv },
   sandbox: Sandbox,
   log: Context['log'],
 ): Promise<{ attachment: Attachment; lease?: Lease }> {
   const { stateDir, timeoutMs } = ctx.config;
+  const { tag, requests } = want;
   const undo = new UndoStack(log);
   try {
     const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
@@ -84,7 +114,7 @@ async function attachNew(
     if (pool) {
       // Registered before the call: a lost reply may still have taken the address.
       undo.push(`release address of ${network.name}`, () => pool.release(ipamOwner(owner)));
-      lease = await pool.acquire(ipamOwner(owner));
+      lease = await leaseFor(pool, ipamOwner(owner), requests);
     }
     const attachment: Attachment = {
       namespace: owner.ref.namespace,
@@ -96,11 +126,12 @@ async function attachNew(
       port: owner.port,
       tag,
       ip: lease?.address,
-      mac: macFor(lease, owner.port),
+      mac: requests.mac ?? macFor(lease, owner.port),
       netns: sandbox.inode,
       node: nodeName(ctx.config),
       runtime: CNI_RUNTIME,
       cniContainerId: owner.cniContainerId,
+      ...k8sNamesOf(want.env.args),
     };
     undo.push('delete veth', () => detach(ctx, ovs, [], { extraLinks: [owner.port] }));
     await createPairs(
@@ -130,10 +161,33 @@ async function attachNew(
   }
 }
 
+/** The requested address exactly (refused if the pool cannot give it), else the owner's own or a new one. */
+function leaseFor(pool: AddressPool, owner: Owner, requests: Requests, held?: string): Promise<Lease> {
+  const ask = requests.ips[0];
+  if (ask) return pool.acquireRequested(owner, { address: ask.address, prefixLength: ask.prefixLength });
+  return pool.acquire(owner, held?.split('/')[0]);
+}
+
+/** An existing attachment has what this call asks for (else a repeated ADD re-attaches). */
+function honours(a: Attachment, requests: Requests): boolean {
+  const ask = requests.ips[0];
+  return (requests.mac === undefined || a.mac === requests.mac) && (!ask || a.ip?.split('/')[0] === ask.address);
+}
+
 /** The port is this owner's as planned, in this very namespace, with its veth. */
-export function isComplete(f: FoundPort, owner: CniOwner, tag: number, network: Network, inode: string): boolean {
+export function isComplete(
+  f: FoundPort,
+  owner: CniOwner,
+  tag: number | undefined, // undefined: a pooled VLAN, whose tag only etcd knows
+  network: Network,
+  inode: string,
+): boolean {
   const a = f.attachment;
   return (
-    a.port === owner.port && a.tag === tag && a.bridge === network.bridge && a.netns === inode && linkExists(owner.port)
+    a.port === owner.port &&
+    (tag === undefined || a.tag === tag) &&
+    a.bridge === network.bridge &&
+    a.netns === inode &&
+    linkExists(owner.port)
   );
 }

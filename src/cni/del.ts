@@ -5,8 +5,12 @@ import { lockPod } from '../state/lock';
 import type { Context } from '../commands/context';
 import { detach, releaseOwner } from '../commands/detach';
 import type { Network } from '../config/schema';
-import { cniOwner, ipamOwner, ownerSelector } from './owner';
-import type { CniEnv } from './env';
+import { type CniOwner, cniOwner, ipamOwner, ownerSelector } from './owner';
+import { type CniEnv, k8sNamesOf } from './env';
+import { holderFor } from './vlan';
+import { vlanPoolFor } from '../ipam';
+import { clusterOf } from '../commands/context';
+import type { Attachment } from '../ovs/attachment';
 
 /** DEL: whatever of this owner exists goes; what is already gone is success. Needs no netns. */
 export async function del(
@@ -26,6 +30,7 @@ export async function del(
       const result = await detach(ctx, ovs, mine, { extraLinks: [owner.port] });
       // Addresses an interrupted ADD took have no port to point at them.
       if (mine.length === 0) result.addresses.push(...(await releaseOwner(ctx, ipamOwner(owner))));
+      await leavePooledVlan(ctx, env, network, owner, mine[0]?.attachment);
       ctx.log.info('deleted', { cmd: 'cni-del', container: env.containerId, network: network.name, ...result });
       ok = true;
       return result;
@@ -35,4 +40,22 @@ export async function del(
   } finally {
     lock.release({ removeFile: ok });
   }
+}
+
+/** Leave the etcd VLAN this owner joined at ADD. The holder (the Kubernetes namespace, or
+ * namespace/pod) comes from the names the port recorded, else CNI_ARGS; a DEL that has neither (or
+ * finds no membership there: an interrupted ADD, other args) looks the container up in etcd. */
+async function leavePooledVlan(
+  ctx: Context,
+  env: CniEnv,
+  network: Network,
+  owner: CniOwner,
+  recorded: Attachment | undefined,
+): Promise<void> {
+  if (!('pool' in network.vlan)) return;
+  const vlans = vlanPoolFor(network, clusterOf(ctx))!;
+  const member = { namespace: owner.ref.namespace, pod: owner.ref.pod, containerId: owner.ref.containerId };
+  const holder = holderFor(network, recorded?.k8sNamespace !== undefined ? recorded : k8sNamesOf(env.args));
+  if (holder !== undefined && (await vlans.release(member, holder)).tag !== undefined) return;
+  for (const other of await vlans.holdersOf(owner.ref.containerId)) await vlans.release(member, other);
 }

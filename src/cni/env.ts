@@ -1,6 +1,6 @@
 // The CNI_* environment of one call (SPEC.md "Parameters"), validated before anything else runs.
 // Pure: takes the environment as a map, so unit tests need no process.
-import { isCniContainerId, isInterfaceName } from '../names';
+import { isCniContainerId, isDns1123Label, isInterfaceName, isPodName } from '../names';
 import { CniCode, CniError } from './spec';
 
 export const VERBS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'] as const;
@@ -22,6 +22,8 @@ const KNOWN_ARGS = new Set([
   'K8S_POD_NAME',
   'K8S_POD_INFRA_CONTAINER_ID',
   'K8S_POD_UID',
+  'MAC', // podman --mac-address (cni/requests.ts)
+  'IP', // podman --ip, the static plugin's form
 ]);
 
 export function parseVerb(env: Record<string, string | undefined>): Verb {
@@ -66,6 +68,17 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     ifname,
     args: parseArgs(env.CNI_ARGS ?? ''),
     path: (env.CNI_PATH ?? '').split(':').filter((p) => p !== ''),
+  };
+}
+
+/** The Kubernetes names of the pod (CRI's K8S_POD_NAMESPACE and K8S_POD_NAME), each only when given
+ * in its form: recorded on the port for `podvlan list`, never used to find an attachment. */
+export function k8sNamesOf(args: Record<string, string>): { k8sNamespace?: string; k8sPod?: string } {
+  const ns = args.K8S_POD_NAMESPACE;
+  const pod = args.K8S_POD_NAME;
+  return {
+    ...(ns !== undefined && isDns1123Label(ns) ? { k8sNamespace: ns } : {}),
+    ...(pod !== undefined && isPodName(pod) ? { k8sPod: pod } : {}),
   };
 }
 

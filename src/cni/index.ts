@@ -63,7 +63,7 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
         import('./result'),
         import('./host'),
       ]);
-      const added = await add(ctx, cni, conf.network);
+      const added = await add(ctx, cni, conf.network, conf.runtimeConfig);
       io.out(
         JSON.stringify(
           buildResult({

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { describeIssues } from '../config/explain';
 import { SYSTEM_CONFIG } from '../config/locate';
 import { type Config, configSchema, type Network } from '../config/schema';
+import { ANNOTATIONS_CAPABILITY, declaredRuntimeConfig } from './requests';
 import { CniCode, CniError, isSupportedVersion, SUPPORTED_VERSIONS } from './spec';
 
 // Top level: not strict, as the spec lets runtimes add keys (capabilities, runtimeConfig, args,
@@ -29,6 +30,9 @@ const netconfSchema = z.object({
   etcd: z.unknown().optional(),
   nodeName: z.unknown().optional(),
   nodeConfig: z.string().optional(),
+  match: z.unknown().optional(),
+  capabilities: z.unknown().optional(),
+  runtimeConfig: z.unknown().optional(),
   prevResult: z.unknown().optional(),
 });
 
@@ -37,6 +41,7 @@ export interface NetConf {
   config: Config; // with exactly one network, this one
   network: Network;
   prevResult?: unknown;
+  runtimeConfig: Record<string, unknown>; // only the keys of capabilities the config declares
 }
 
 export function parseNetConf(text: string, ifname: string): NetConf {
@@ -82,6 +87,7 @@ export function parseNetConf(text: string, ifname: string): NetConf {
         bridge: c.bridge,
         ...(c.datapathType !== undefined ? { datapathType: c.datapathType } : {}),
         ...(c.mtu !== undefined ? { mtu: c.mtu } : {}),
+        ...(c.match !== undefined ? { match: c.match } : {}),
         interface: ifname,
         vlan: c.vlan,
         ...(c.ipam ? { ipam: c.ipam.pool } : {}),
@@ -97,7 +103,23 @@ export function parseNetConf(text: string, ifname: string): NetConf {
     }));
     throw new CniError(CniCode.invalidNetworkConfig, `network config: ${describeIssues(issues, configSchema)}`);
   }
-  return { cniVersion: c.cniVersion, config: result.data, network: result.data.networks[0], prevResult: c.prevResult };
+  const network = result.data.networks[0];
+  const runtimeConfig = declaredRuntimeConfig(c.runtimeConfig, c.capabilities);
+  // Without the capability the runtime never sends the annotations: every ADD would fail later.
+  if ('fromAnnotation' in network.vlan && !isDeclared(c.capabilities, ANNOTATIONS_CAPABILITY))
+    throw new CniError(
+      CniCode.invalidNetworkConfig,
+      `network config: vlan fromAnnotation needs "capabilities": {"${ANNOTATIONS_CAPABILITY}": true}`,
+    );
+  return { cniVersion: c.cniVersion, config: result.data, network, prevResult: c.prevResult, runtimeConfig };
+}
+
+function isDeclared(capabilities: unknown, name: string): boolean {
+  return (
+    typeof capabilities === 'object' &&
+    capabilities !== null &&
+    (capabilities as Record<string, unknown>)[name] === true
+  );
 }
 
 const rename = (path: PropertyKey[]) => (path[0] === 'ipam' ? ['ipam', 'pool', ...path.slice(1)] : path);

@@ -23,3 +23,22 @@ export async function list(ctx: Context, opts: { container?: string } = {}): Pro
     ovs.close();
   }
 }
+
+export const LIST_COLUMNS = ['NAMESPACE', 'POD', 'CONTAINER', 'NETWORK', 'BRIDGE', 'PORT', 'TAG', 'INTERFACE', 'IP'];
+
+/** One table row. A CNI row shows the Kubernetes names the runtime gave (its owner names are
+ * digests, kept in the JSON output), and the runtime's own id (its containerId is a digest of it). */
+export function listRow(a: Attachment): string[] {
+  const cni = a.cniContainerId !== undefined;
+  return [
+    cni ? (a.k8sNamespace ?? a.namespace) : a.namespace,
+    cni ? (a.k8sPod ?? a.pod) : a.pod,
+    cni ? `cni:${a.cniContainerId!.slice(0, 40)}` : a.containerId.slice(0, 12),
+    a.network,
+    a.bridge,
+    a.port,
+    String(a.tag),
+    a.interface,
+    a.ip ?? '-',
+  ];
+}

@@ -23,5 +23,12 @@ export function parseConfig(text: string, path: string): Config {
   }
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(`config ${path}: ${describeIssues(result.error.issues, configSchema)}`);
+  // Exec mode has no source of pod annotations (the kubelet passes namespace, name and id only).
+  const byAnnotation = result.data.networks.findIndex((n) => 'fromAnnotation' in n.vlan);
+  if (byAnnotation >= 0)
+    throw new ConfigError(
+      `config ${path}: networks.${byAnnotation}.vlan: fromAnnotation works only in CNI mode ` +
+        '(exec calls carry no pod annotations): use id, fromPodName or pool',
+    );
   return result.data;
 }

@@ -41,6 +41,10 @@ const ifName = z
   .refine((s) => s !== '.' && s !== '..', 'not a valid interface name');
 const label = z.string().max(63).regex(DNS1123_LABEL, 'must be a DNS-1123 label');
 const subdomain = z.string().max(253).regex(DNS1123_SUBDOMAIN, 'must be a DNS-1123 subdomain');
+// A Kubernetes annotation key: an optional DNS-subdomain prefix and "/", then a name of at most 63
+// characters (alphanumerics, '-', '_', '.', alphanumeric at both ends).
+const ANNOTATION_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const absPath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path');
 
 const route = z.strictObject({ dst: cidr, via: ipv4.optional() });
@@ -196,6 +200,12 @@ const vlan = z.union([
     }, 'needs a capture group for the VLAN number'),
     range: vlanRange.optional(), // default: every tag no other network on the bridge declares (vlanClashes)
   }),
+  // CNI mode only (exec mode has no annotations; config/load.ts refuses it there): the tag is the
+  // value of this pod annotation, which containerd's CRI passes in runtimeConfig.
+  z.strictObject({
+    fromAnnotation: z.string().max(317).regex(ANNOTATION_KEY, 'must be an annotation key like podvlan.io/vlan'),
+    range: vlanRange.optional(), // default: as for fromPodName
+  }),
   z.strictObject({ pool: vlanPool, per: vlanPer.default('namespace') }), // cluster-wide, in etcd
 ]);
 
@@ -318,3 +328,4 @@ export type Ipam = NonNullable<Network['ipam']>;
 export type EtcdConfig = NonNullable<Config['etcd']>;
 export type EtcdIpam = Extract<Ipam, { type: 'etcd' }>;
 export type VlanPoolConfig = Extract<Network['vlan'], { pool: string }>;
+export type VlanAnnotationConfig = Extract<Network['vlan'], { fromAnnotation: string }>;

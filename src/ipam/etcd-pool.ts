@@ -16,7 +16,7 @@ import { cmp, op, rangeKvs } from '../etcd/client';
 import { ConflictError, ExhaustedError, InvalidInputError, UnavailableError } from '../errors';
 import { ipamKeys, jitterMs, normalizePrefix, parseIpKey, parseRecord, seedOf, sleep, firstFree } from './etcd-keys';
 import { contains, formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
-import type { AddressPool, Lease, Owner } from './pool';
+import type { AddressPool, AddressRequest, Lease, Owner } from './pool';
 import { sameOwner } from './pool';
 import { isDns1123Label, isIpv4 } from '../names';
 import type { HostLocalSpec } from './host-local';
@@ -203,6 +203,26 @@ export class EtcdAddressPool implements AddressPool {
       // Both were freed between our compare and our read: try again.
     }
     throw new UnavailableError(`could not reserve ${ip} in network ${this.network}: it kept changing, try again`);
+  }
+
+  /** Exactly the requested address (see AddressPool): checked against the range, the gateway,
+   * excluded and fixed addresses, then taken as `reserve` takes one. */
+  async acquireRequested(owner: Owner, request: AddressRequest): Promise<Lease> {
+    const ip = parseIpv4(this.checkAddress(request.address));
+    const text = formatIpv4(ip);
+    if (ip < this.first || ip > this.last)
+      throw new InvalidInputError(
+        `requested address ${text} is outside range ${formatIpv4(this.first)}-${formatIpv4(this.last)} of network ${this.network}`,
+      );
+    if (this.skip.has(ip))
+      throw new InvalidInputError(
+        `requested address ${text} is the gateway, excluded or fixed in network ${this.network}: not handed out`,
+      );
+    if (request.prefixLength !== undefined && request.prefixLength !== this.prefixLength)
+      throw new InvalidInputError(
+        `requested ${text}/${request.prefixLength}: network ${this.network}'s subnet is ${this.spec.subnet}`,
+      );
+    return this.reserve(owner, text);
   }
 
   /**

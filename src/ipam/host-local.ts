@@ -2,11 +2,11 @@
 // after the last one handed out, so a just-freed address is not reused at once.
 import { renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExhaustedError } from '../errors';
+import { ConflictError, ExhaustedError, InvalidInputError } from '../errors';
 import { formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
 import { readOwnFile, writeFreshFile } from '../state/own-file';
 import type { LeaseDir } from './lease-dir';
-import type { AddressPool, Lease, Owner } from './pool';
+import { type AddressPool, type AddressRequest, type Lease, type Owner, sameOwner } from './pool';
 
 export interface HostLocalSpec {
   subnet: string;
@@ -62,6 +62,35 @@ export class HostLocalPool implements AddressPool {
     }
     throw new ExhaustedError(
       `address range ${formatIpv4(this.first)}-${formatIpv4(this.last)} of network ${owner.network} is exhausted`,
+    );
+  }
+
+  async acquireRequested(owner: Owner, request: AddressRequest): Promise<Lease> {
+    const text = request.address;
+    const ip = parseIpv4(text);
+    const range = `${formatIpv4(this.first)}-${formatIpv4(this.last)}`;
+    if (ip < this.first || ip > this.last)
+      throw new InvalidInputError(`requested address ${text} is outside range ${range} of network ${owner.network}`);
+    if (this.skip.has(ip))
+      throw new InvalidInputError(
+        `requested address ${text} is the gateway or excluded in network ${owner.network}: not handed out`,
+      );
+    if (request.prefixLength !== undefined && request.prefixLength !== this.prefixLength)
+      throw new InvalidInputError(
+        `requested ${text}/${request.prefixLength}: network ${owner.network}'s subnet is ${this.spec.subnet}`,
+      );
+    this.leases.ensure();
+    const other = this.leases.heldBy(owner, text).filter((held) => held !== text);
+    if (other.length > 0)
+      throw new ConflictError(
+        `this attachment already holds ${other[0]} in network ${owner.network}, not the requested ${text}: DEL it first`,
+      );
+    if (this.leases.tryTake(text, { ...owner, address: text, since: new Date().toISOString() }))
+      return this.lease(text);
+    const holder = this.leases.read(text);
+    if (holder && sameOwner(holder, owner)) return this.lease(text);
+    throw new ConflictError(
+      `requested address ${text} of network ${owner.network} is already held by ${holder ? `${holder.namespace}/${holder.pod}` : 'another owner'}`,
     );
   }
 

@@ -13,7 +13,7 @@ import { type AddressPool, isValidOwner } from './pool';
 import { StaticPool } from './static';
 import { EtcdVlanPool } from './vlan-pool';
 
-export type { AddressPool, Lease, Owner } from './pool';
+export type { AddressPool, AddressRequest, Lease, Owner } from './pool';
 export { isPooledVlan, vlanFor } from './vlan';
 export { EtcdAddressPool } from './etcd-pool';
 export { EtcdVlanPool } from './vlan-pool';

@@ -15,9 +15,19 @@ export interface Lease {
   routes: { dst: string; via?: string }[];
 }
 
+/** One address asked for by the caller (a CNI runtimeConfig.ips or IP= request). */
+export interface AddressRequest {
+  address: string; // a.b.c.d
+  prefixLength?: number; // when asked as a CIDR: must be the pool's
+}
+
 export interface AddressPool {
   /** The owner's existing lease, or a new one. `hint` is an address the owner is believed to hold. */
   acquire(owner: Owner, hint?: string): Promise<Lease>;
+  /** Exactly the requested address, never another: InvalidInputError when the pool does not hand it
+   * out (outside its range, the gateway, excluded, another prefix length), ConflictError when another
+   * owner holds it or this owner holds a different address. The owner's own lease of it is returned. */
+  acquireRequested(owner: Owner, request: AddressRequest): Promise<Lease>;
   /** Free whatever this owner (container + interface) holds; returns the freed addresses. */
   release(owner: Owner, hint?: string): Promise<string[]>;
 }

@@ -1,9 +1,9 @@
 // A fixed address. It is still leased on the node, so two pods given the same static address
 // on one node are refused instead of silently clashing.
-import { ConflictError } from '../errors';
+import { ConflictError, InvalidInputError } from '../errors';
 import { parsePrefix, formatIpv4 } from './ipv4';
 import type { LeaseDir } from './lease-dir';
-import type { AddressPool, Lease, Owner } from './pool';
+import type { AddressPool, AddressRequest, Lease, Owner } from './pool';
 import { sameOwner } from './pool';
 
 export interface StaticSpec {
@@ -35,6 +35,16 @@ export class StaticPool implements AddressPool {
     throw new ConflictError(
       `static address ${this.ip} of network ${owner.network} is already held by ${holder ? `${holder.namespace}/${holder.pod}` : 'another pod'}`,
     );
+  }
+
+  /** A static pool has one address: the request must be it. */
+  async acquireRequested(owner: Owner, request: AddressRequest): Promise<Lease> {
+    const length = parsePrefix(this.spec.address).length;
+    if (request.address !== this.ip || (request.prefixLength !== undefined && request.prefixLength !== length))
+      throw new InvalidInputError(
+        `requested address ${request.address} is not network ${owner.network}'s static address ${this.spec.address}`,
+      );
+    return this.acquire(owner);
   }
 
   async release(owner: Owner): Promise<string[]> {

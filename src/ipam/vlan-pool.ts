@@ -97,9 +97,10 @@ export class EtcdVlanPool {
     return this.spec.per === 'pod' ? `${owner.namespace}/${owner.pod}` : owner.namespace;
   }
 
-  /** The holder's tag, joining it as a member, or a new tag of the pool. A retry returns the same tag. */
-  async acquire(owner: VlanOwner): Promise<number> {
-    const holder = this.holderOf(owner);
+  /** The holder's tag, joining it as a member, or a new tag of the pool. A retry returns the same tag.
+   * `holder` is given by the CNI front end, whose owner (namespace "cni") is not the Kubernetes
+   * namespace the tag is per (see cni/vlan.ts); exec mode's holder is its owner's. */
+  async acquire(owner: VlanOwner, holder = this.holderOf(owner)): Promise<number> {
     const byKey = this.keys.by(holder);
     const memberKey = this.keys.member(holder, owner.containerId);
     const member = JSON.stringify({
@@ -171,8 +172,7 @@ export class EtcdVlanPool {
    * release also frees a tag that an interrupted one left without members. The same container
    * id under another pod name releases nothing.
    */
-  async release(owner: VlanOwner): Promise<VlanRelease> {
-    const holder = this.holderOf(owner);
+  async release(owner: VlanOwner, holder = this.holderOf(owner)): Promise<VlanRelease> {
     const byKey = this.keys.by(holder);
     const memberKey = this.keys.member(holder, owner.containerId);
     const memberDir = this.keys.memberDir(holder);
@@ -224,6 +224,17 @@ export class EtcdVlanPool {
     throw new UnavailableError(
       `could not release the VLAN of ${holder} in network ${this.network}: too many concurrent changes, try again`,
     );
+  }
+
+  /** The holders this container is a member of (a scan of the network's member keys, for a DEL
+   * that knows the container but not the Kubernetes names its VLAN was taken for). */
+  async holdersOf(containerId: string): Promise<string[]> {
+    const dir = this.keys.memberDir('').slice(0, -1); // ".../member/": every holder's members
+    const res = await this.client.txn({ success: [op.rangePrefix(dir, { keysOnly: true })] });
+    return rangeKvs(res.responses[0])
+      .map((kv) => kv.key.slice(dir.length))
+      .filter((rest) => rest.endsWith(`/${containerId}`))
+      .map((rest) => rest.slice(0, -containerId.length - 1));
   }
 
   /** Every tag of this network in use, with its members. */

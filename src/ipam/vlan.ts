@@ -4,7 +4,11 @@ import { InvalidInputError } from '../errors';
 import { quote } from '../names';
 
 export type VlanPer = 'namespace' | 'pod';
-export type VlanSource = { id: number } | { fromPodName: string; range?: string } | { pool: string; per: VlanPer };
+export type VlanSource =
+  | { id: number }
+  | { fromPodName: string; range?: string }
+  | { fromAnnotation: string; range?: string } // CNI mode only: the pod annotation of that key
+  | { pool: string; per: VlanPer };
 
 /** A source whose tag comes from etcd (EtcdVlanPool), not from vlanFor. */
 export function isPooledVlan(source: VlanSource): source is { pool: string; per: VlanPer } {
@@ -21,6 +25,10 @@ export function vlanFor(source: VlanSource, podName: string, network: string): n
     throw new Error(
       `network ${network} takes its VLAN from the etcd pool ${source.pool}: use EtcdVlanPool, not vlanFor`,
     );
+  }
+  if ('fromAnnotation' in source) {
+    // Only the CNI front end has pod annotations (cni/vlan.ts); exec configs refuse the source at load.
+    throw new InvalidInputError(`network ${network} takes its VLAN from a pod annotation: only in CNI mode`);
   }
   const m = new RegExp(source.fromPodName).exec(podName);
   const text = m?.slice(1).find((g) => g !== undefined);
@@ -108,7 +116,7 @@ export function vlanClashes(networks: VlanClaim[]): { index: number; message: st
         return;
       }
       const open = (n: VlanClaim, r: VlanRange | undefined) =>
-        r === undefined && 'fromPodName' in n.vlan && n.vlan.range === undefined;
+        r === undefined && ('fromPodName' in n.vlan || 'fromAnnotation' in n.vlan) && n.vlan.range === undefined;
       if (open(a, ra) && open(b, rb)) {
         const message =
           `networks ${a.name} and ${b.name} on bridge ${b.bridge} both read VLANs from pod names ` +
@@ -128,7 +136,18 @@ export function podNameTagProblem(
   networks: VlanClaim[],
   podName: string,
 ): string | undefined {
-  const what = `VLAN ${tag} from pod name ${quote(podName)}`;
+  return podTagProblem(tag, network, networks, `VLAN ${tag} from pod name ${quote(podName)}`);
+}
+
+/** Why a tag a pod chose (by its name or an annotation) may not be used on this network, or
+ * undefined if it may: inside the network's range, or without a range, no other network's on the
+ * bridge. `what` names the tag and where it came from, for the message. */
+export function podTagProblem(
+  tag: number,
+  network: VlanClaim,
+  networks: VlanClaim[],
+  what: string,
+): string | undefined {
   const own = declaredVlans(network.vlan);
   if (own) {
     const inside = tag >= own.first && tag <= own.last;

@@ -32,6 +32,8 @@ export interface Attachment {
   node?: string; // the node that made it (config nodeName or host name), for gc
   runtime?: string; // 'cni' for a CNI attachment; absent for exec mode (whose rows predate the key)
   cniContainerId?: string; // the CNI runtime's own container id (containerId is a hex digest of it)
+  k8sNamespace?: string; // a CNI row's K8S_POD_NAMESPACE, when the runtime gave one (for `list`)
+  k8sPod?: string; // a CNI row's K8S_POD_NAME, likewise
 }
 
 const FIELDS = [
@@ -47,6 +49,8 @@ const FIELDS = [
   'node',
   'runtime',
   'cniContainerId',
+  'k8sNamespace',
+  'k8sPod',
 ] as const;
 
 export function toExternalIds(a: Attachment): Record<string, string> {
@@ -85,6 +89,10 @@ export function fromExternalIds(
   if (runtime !== undefined) a.runtime = runtime;
   const cniId = ids[`${KEY_PREFIX}cniContainerId`];
   if (cniId !== undefined) a.cniContainerId = cniId;
+  for (const f of ['k8sNamespace', 'k8sPod'] as const) {
+    const v = ids[KEY_PREFIX + f];
+    if (v !== undefined) a[f] = v;
+  }
   return isValidAttachment(a) ? a : undefined;
 }
 
@@ -111,6 +119,10 @@ export function isValidAttachment(a: Attachment): boolean {
         a.cniContainerId !== undefined &&
         isCniContainerId(a.cniContainerId) &&
         a.containerId === cniHexId(a.cniContainerId)) &&
+    // Kubernetes names only on CNI rows (exec rows are named by them already), in their forms.
+    ((a.k8sNamespace === undefined && a.k8sPod === undefined) || a.runtime === 'cni') &&
+    (a.k8sNamespace === undefined || isDns1123Label(a.k8sNamespace)) &&
+    (a.k8sPod === undefined || isPodName(a.k8sPod)) &&
     a.port === hostVethName(a.namespace, a.pod, a.network)
   );
 }
