@@ -17,10 +17,8 @@ const EXAMPLES = resolve(__dirname, '../../docs/examples/podman');
 
 // podman passes `--ip`, `--mac-address` and, on `network reload`, the previous address and MAC to
 // the plugin only as CNI_ARGS `IP=` / `MAC=` (checked with a logging plugin: no runtimeConfig.ips
-// or .mac, whatever the conflist's capabilities). podvlan honouring them is another part of
-// issue 10 (branch h-args); until it lands podvlan ignores them (IgnoreUnknown=1) and these
-// assertions stay off. Set to true once it has landed.
-const HONOURS_IP_MAC_ARGS = false;
+// or .mac, whatever the conflist's capabilities), so those are what keep a reloaded container's
+// address and MAC.
 
 /** The documented conflist with only the node's paths replaced by the sandbox's. */
 function example(file: string): PodmanNetwork {
@@ -128,7 +126,7 @@ describe('podvlan under podman (CNI backend)', () => {
     expect(await canPing('a', c.ip)).toBe(false);
   });
 
-  it('podman network reload (DEL, then ADD with IP= and MAC= of before): traffic works again', async () => {
+  it('podman network reload (DEL, then ADD with the IP= and MAC= of before): same address and MAC, traffic', async () => {
     const before = await inside('a', 'eth0');
     const b = await inside('b', 'eth0');
     const r = await podman.run(['network', 'reload', 'a']);
@@ -143,13 +141,8 @@ describe('podvlan under podman (CNI backend)', () => {
     // One lease for a's vlan22 attachment, not the old one kept beside the new one.
     const leases = stateFiles(stateDir).filter((f) => f.includes('/ipam/vlan22/'));
     expect(leases).toHaveLength(2);
-    if (HONOURS_IP_MAC_ARGS) {
-      expect(after).toEqual(before);
-    } else {
-      // Today (a podvlan gap): the ADD ignores IP=, the host-local pool hands out the next free
-      // address and the MAC follows it. This line fails once IP= is honoured: then set the flag.
-      expect(after.ip).not.toBe(before.ip);
-    }
+    // The same address and MAC as before: the new ADD asked for them (IP=, MAC=).
+    expect(after).toEqual(before);
   });
 
   it('podman network connect adds eth1 on vlan33; disconnect removes it, its port and its lease', async () => {
@@ -194,35 +187,31 @@ describe('podvlan under podman (CNI backend)', () => {
     expect((await podman.run(['rm', 'once'])).exitCode).toBe(0);
   });
 
-  it.runIf(HONOURS_IP_MAC_ARGS)(
-    'podman run --ip: inside the pool it is the address; outside, podvlan refuses',
-    async () => {
-      await runOn('fixed', 'vlan22', ['--ip', '10.239.0.50', '--mac-address', '0a:00:00:00:00:50']);
-      expect(await inside('fixed', 'eth0')).toEqual({ ip: '10.239.0.50', mac: '0a:00:00:00:00:50' });
-      expect(await canPing('fixed', (await inside('b', 'eth0')).ip)).toBe(true);
-      const ports = await bridgePorts(info, BRIDGE);
-      const files = stateFiles(stateDir);
-      const r = await podman.run([
-        'run',
-        '-d',
-        '--name',
-        'outside',
-        '--network',
-        'vlan22',
-        '--ip',
-        '10.239.0.150',
-        PODMAN_IMAGE,
-        'sleep',
-        '3600',
-      ]);
-      expect(r.exitCode).not.toBe(0);
-      // podman shows the plugin's error object's message.
-      expect(r.stderr).toMatch(/podvlan/);
-      expect(r.stderr).toContain('10.239.0.150');
-      expect(await bridgePorts(info, BRIDGE)).toEqual(ports);
-      expect(stateFiles(stateDir)).toEqual(files);
-    },
-  );
+  it('podman run --ip: inside the pool it is the address; outside, podvlan refuses', async () => {
+    await runOn('fixed', 'vlan22', ['--ip', '10.239.0.50', '--mac-address', '0a:00:00:00:00:50']);
+    expect(await inside('fixed', 'eth0')).toEqual({ ip: '10.239.0.50', mac: '0a:00:00:00:00:50' });
+    expect(await canPing('fixed', (await inside('b', 'eth0')).ip)).toBe(true);
+    const ports = await bridgePorts(info, BRIDGE);
+    const files = stateFiles(stateDir);
+    const r = await podman.run([
+      'run',
+      '-d',
+      '--name',
+      'outside',
+      '--network',
+      'vlan22',
+      '--ip',
+      '10.239.0.150',
+      PODMAN_IMAGE,
+      'sleep',
+      '3600',
+    ]);
+    expect(r.exitCode).not.toBe(0);
+    // podman shows the message of podvlan's error object.
+    expect(r.stderr).toMatch(/plugin type="podvlan" failed \(add\): cni plugin podvlan failed: .*10\.239\.0\.150/);
+    expect(await bridgePorts(info, BRIDGE)).toEqual(ports);
+    expect(stateFiles(stateDir)).toEqual(files);
+  });
 
   it('podman stop leaves nothing: no port, veth, lease, netns, cached result; audit, list and ipam agree', async () => {
     const names = [...ids.keys()];
