@@ -126,7 +126,7 @@ describe('podvlan under podman (CNI backend)', () => {
     expect(await canPing('a', c.ip)).toBe(false);
   });
 
-  it('podman network reload (DEL, then ADD with the IP= and MAC= of before): same address and MAC, traffic', async () => {
+  it('podman network reload (DEL, then ADD with the IP=, MAC= of before) keeps address, MAC, traffic', async () => {
     const before = await inside('a', 'eth0');
     const b = await inside('b', 'eth0');
     const r = await podman.run(['network', 'reload', 'a']);
