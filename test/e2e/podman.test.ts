@@ -101,6 +101,12 @@ describe('podvlan under podman (CNI backend)', () => {
     await ovsVsctl(info, ['--if-exists', 'del-br', BRIDGE]);
   });
 
+  it('docs/cni-podman.md shows the example conflist this test runs, as it is', () => {
+    const page = readFileSync(resolve(__dirname, '../../docs/cni-podman.md'), 'utf8');
+    const file = readFileSync(join(EXAMPLES, 'vlan22.conflist'), 'utf8');
+    expect(page).toContain(`\`\`\`json\n${file}\`\`\``);
+  });
+
   it('podman lists the documented conflists as networks of type podvlan', async () => {
     const rows = (await podmanOk(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).split('\n');
     expect(rows).toEqual(expect.arrayContaining(['vlan22 podvlan', 'vlan33 podvlan']));
