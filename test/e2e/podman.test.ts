@@ -244,4 +244,17 @@ describe('podvlan under podman (CNI backend)', () => {
     expect(ipam.exitCode, ipam.all).toBe(0);
     expect(JSON.parse(ipam.stdout).addresses).toEqual([]);
   });
+
+  it('podman start after stop attaches again in a new netns; the next stop leaves nothing', async () => {
+    const r = await podman.run(['start', 'a', 'b']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [a, b] = await Promise.all(['a', 'b'].map((n) => inside(n, 'eth0')));
+    expect(a.ip).toMatch(/^10\.239\.0\.\d+$/);
+    expect(await portTag(info, portOf('a', 'vlan22'))).toBe('22');
+    expect(await canPing('a', b.ip)).toBe(true);
+    expect((await podman.run(['stop', '-t', '0', 'a', 'b'])).exitCode).toBe(0);
+    expect(await bridgePorts(info, BRIDGE)).toEqual([]);
+    expect(stateFiles(stateDir)).toEqual([]);
+    expect(await audit(info, stateDir, [BRIDGE])).toEqual([]);
+  });
 });
