@@ -43,8 +43,9 @@ export async function del(
 }
 
 /** Leave the etcd VLAN this owner joined at ADD. The holder (the Kubernetes namespace, or
- * namespace/pod) comes from the names the port recorded, else CNI_ARGS; a DEL that has neither (or
- * finds no membership there: an interrupted ADD, other args) looks the container up in etcd. */
+ * namespace/pod) comes from the names the port recorded, else CNI_ARGS (containerd's second DEL
+ * has no port left but the same args: no scan for it); only a DEL with neither (ctr, or a blind
+ * DEL after an interrupted ADD) looks the container up among the network's member keys. */
 async function leavePooledVlan(
   ctx: Context,
   env: CniEnv,
@@ -56,6 +57,9 @@ async function leavePooledVlan(
   const vlans = vlanPoolFor(network, clusterOf(ctx))!;
   const member = { namespace: owner.ref.namespace, pod: owner.ref.pod, containerId: owner.ref.containerId };
   const holder = holderFor(network, recorded?.k8sNamespace !== undefined ? recorded : k8sNamesOf(env.args));
-  if (holder !== undefined && (await vlans.release(member, holder)).tag !== undefined) return;
+  if (holder !== undefined) {
+    await vlans.release(member, holder);
+    return;
+  }
   for (const other of await vlans.holdersOf(owner.ref.containerId)) await vlans.release(member, other);
 }

@@ -75,7 +75,8 @@ export function parseRequests(runtime: Record<string, unknown>, args: Record<str
   if (requests.ips.length > 1)
     throw new CniError(
       requests.ips[0].from.startsWith('CNI_ARGS') ? CniCode.invalidEnvironment : CniCode.invalidNetworkConfig,
-      `${requests.ips[0].from} asks for ${requests.ips.length} addresses: podvlan gives one IPv4 address per attachment`,
+      `${requests.ips[0].from} asks for ${requests.ips.length} addresses: ` +
+        'podvlan gives one IPv4 address per attachment',
     );
   return requests;
 }

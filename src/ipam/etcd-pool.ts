@@ -212,7 +212,8 @@ export class EtcdAddressPool implements AddressPool {
     const text = formatIpv4(ip);
     if (ip < this.first || ip > this.last)
       throw new InvalidInputError(
-        `requested address ${text} is outside range ${formatIpv4(this.first)}-${formatIpv4(this.last)} of network ${this.network}`,
+        `requested address ${text} is outside range ${formatIpv4(this.first)}-${formatIpv4(this.last)} ` +
+          `of network ${this.network}`,
       );
     if (this.skip.has(ip))
       throw new InvalidInputError(

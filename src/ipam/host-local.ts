@@ -83,15 +83,15 @@ export class HostLocalPool implements AddressPool {
     const other = this.leases.heldBy(owner, text).filter((held) => held !== text);
     if (other.length > 0)
       throw new ConflictError(
-        `this attachment already holds ${other[0]} in network ${owner.network}, not the requested ${text}: DEL it first`,
+        `this attachment already holds ${other[0]} in network ${owner.network}, not the requested ${text}: ` +
+          'DEL it first',
       );
     if (this.leases.tryTake(text, { ...owner, address: text, since: new Date().toISOString() }))
       return this.lease(text);
     const holder = this.leases.read(text);
     if (holder && sameOwner(holder, owner)) return this.lease(text);
-    throw new ConflictError(
-      `requested address ${text} of network ${owner.network} is already held by ${holder ? `${holder.namespace}/${holder.pod}` : 'another owner'}`,
-    );
+    const who = holder ? `${holder.namespace}/${holder.pod}` : 'another owner';
+    throw new ConflictError(`requested address ${text} of network ${owner.network} is already held by ${who}`);
   }
 
   async release(owner: Owner, hint?: string): Promise<string[]> {

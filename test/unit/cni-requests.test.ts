@@ -205,7 +205,9 @@ describe('VLAN from a pod annotation, from the etcd pool, match', () => {
     for (const value of ['41', 'abc']) expect(codeOf(() => plan(c, { 'podvlan.io/vlan': value }))).toBe(7);
     expect(codeOf(() => plan(c))).toBe(7);
     expect(codeOf(() => plan(c, {}))).toBe(7);
-    expect(codeOf(() => planVlan(c.network, cniEnv(''), c.config.networks, { [ANN]: { a: 1 } }))).toBe(7);
+    expect(codeOf(() => planVlan(c.network, cniEnv(''), c.config.networks, { [ANN]: { 'podvlan.io/vlan': 22 } }))).toBe(
+      7,
+    );
   });
 
   it('without a range, any tag 1-4094 (no other network on the bridge in a CNI config)', () => {
@@ -236,7 +238,8 @@ describe('VLAN from a pod annotation, from the etcd pool, match', () => {
   });
 
   it('exec mode (podvlan.yaml) refuses fromAnnotation at load, with one line', () => {
-    const yaml = `networks:\n  - name: a\n    bridge: br0\n    vlan: { fromAnnotation: podvlan.io/vlan, range: "20-40" }\n`;
+    const yaml =
+      'networks:\n  - name: a\n    bridge: br0\n    vlan: { fromAnnotation: podvlan.io/vlan, range: "20-40" }\n';
     const msg = messageOf(() => parseConfig(yaml, '/etc/podvlan/podvlan.yaml'));
     expect(msg).toMatch(/networks.0.vlan: fromAnnotation works only in CNI mode/);
     expect(msg).not.toContain('\n');
