@@ -1,7 +1,8 @@
 // podvlan under real podman (Debian 12's 4.3.1, CNI backend), with the conflists of
 // docs/cni-podman.md (docs/examples/podman/): `podman run` on two VLANs of one subnet (traffic
 // within VLAN 22, none across), `podman network reload` (DEL then ADD), `network connect` /
-// `disconnect` of a second network, `--ip`, and `podman stop` leaving nothing behind.
+// `disconnect` of a second network, a container that exits, `--ip` inside and outside the pool,
+// `podman stop` leaving nothing behind, and `podman start` attaching again.
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
