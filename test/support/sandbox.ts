@@ -104,13 +104,18 @@ async function startDocker(info: SandboxInfo): Promise<void> {
   );
   child.unref();
   await waitFor('dockerd', async () => (await docker(info, ['info'], false)).exitCode === 0);
+  await docker(info, ['import', await busyboxRootfsTar(dir), IMAGE]);
+}
+
+/** A busybox (from busybox-static) root filesystem as a tar under `dir`, for `docker|podman import`. */
+export async function busyboxRootfsTar(dir: string): Promise<string> {
   const rootfs = `${dir}/rootfs`;
   mkdirSync(`${rootfs}/bin`, { recursive: true });
   copyFileSync('/bin/busybox', `${rootfs}/bin/busybox`);
   chmodSync(`${rootfs}/bin/busybox`, 0o755);
   for (const tool of ['sh', 'ip', 'ping', 'sleep', 'cat', 'ls']) symlinkSync('busybox', `${rootfs}/bin/${tool}`);
   await execa('tar', ['-C', rootfs, '-cf', `${dir}/rootfs.tar`, '.']);
-  await docker(info, ['import', `${dir}/rootfs.tar`, IMAGE]);
+  return `${dir}/rootfs.tar`;
 }
 
 export function docker(info: SandboxInfo, args: string[], reject = true) {
