@@ -12,6 +12,7 @@ import { EtcdClient } from '../src/etcd/client';
 import { EtcdAddressPool } from '../src/ipam/etcd-pool';
 import { startEtcd } from '../test/integration/etcd-server';
 import { stripPlotSvg, summarize, type Summary } from './stats';
+import { cniBench } from './cni';
 
 const OUT = resolve(__dirname, 'out');
 const SEQUENTIAL = Number(process.env.BENCH_N ?? 20);
@@ -175,6 +176,7 @@ async function inner(info: SandboxInfo): Promise<void> {
     );
   }
   memory.cniAdd = peakKib('/usr/lib/cni/bridge', [], cniEnv('ADD', theirs[0], pidOf(theirs[0])), cniConf);
+  await cniBench(info, dir, SEQUENTIAL); // CNI ADD/DEL via libcni, podvlan vs bridge: bench/cni.ts
 
   // The same calls with `podvlan agent` running: the executable hands them over.
   const agent = spawn(BINARY, ['agent'], {
