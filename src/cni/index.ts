@@ -41,14 +41,16 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       return 0;
     }
     const cni = parseEnv(env);
-    // Loaded past VERSION only: the schema (zod) and YAML cost more than the rest of a VERSION call.
-    const [{ parseNetConf }, { Logger }, { checkStateDir }] = await Promise.all([
-      import('./netconf'),
+    // Loaded past VERSION only. The config comes validated from its cache when it can (conf-cache.ts),
+    // which loads the schema (zod) and YAML only on a miss; this call's runtimeConfig, args and
+    // prevResult are in conf.perCall, from stdin.
+    const [{ loadNetConf }, { Logger }, { checkStateDir }] = await Promise.all([
+      import('./conf-cache'),
       import('../log'),
       import('../state/state-dir'),
     ]);
     // STATUS and GC have no CNI_IFNAME; the interface is irrelevant to them.
-    const conf = parseNetConf(stdin, cni.ifname || 'eth0');
+    const conf = await loadNetConf(stdin, cni.ifname || 'eth0');
     ctx = { config: conf.config, log: new Logger(conf.config.logFile) };
     if (verb === 'STATUS' || verb === 'GC') {
       if (verb === 'GC') throw new CniError(CniCode.unsupportedField, 'GC is not implemented yet');
