@@ -13,7 +13,7 @@
 //
 // A cache file is used only when its state directory passed checkStateDir (root's alone, no
 // links), and it is a regular file of root's (the effective uid), mode 0600, one link, opened
-// without following a link, and names that state directory. Anything else is ignored and replaced.
+// without following a link. Anything else is ignored and replaced.
 import { closeSync, constants, fstatSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import pkg from '../../package.json';
 import { DEFAULT_STATE_DIR, quickStateDir, SYSTEM_CONFIG } from '../config/locate';
@@ -54,8 +54,8 @@ export async function loadNetConf(text: string, ifname: string): Promise<LoadedN
   const lookup = split && cacheLookup(split.rest, split.text, ifname);
   if (lookup?.stateDir) {
     const cached = readCache(lookup.file);
-    if (cached && sameKey(cached, lookup.key) && cached.conf?.config?.stateDir === lookup.stateDir)
-      return withPerCall(cached.conf, split!.perCall);
+    // The key fixes the state directory too: it is in the text, or in the node config it identifies.
+    if (cached && sameKey(cached, lookup.key)) return withPerCall(cached.conf, split!.perCall);
   }
   const { parseNetConf } = await import('./netconf');
   const full = parseNetConf(text, ifname); // every check, the per-call keys' too: errors are this call's
