@@ -40,8 +40,11 @@ export async function add(ctx: Context, env: CniEnv, network: Network): Promise<
     try {
       const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
       try {
-        await ensureBridges(ovs, [{ name: network.bridge, datapathType: network.datapathType }], timeoutMs);
-        const mine = await findPorts(ovs, ownerSelector(owner));
+        // Both questions at once, answered in one round trip's time (findPorts reads; it changes nothing).
+        const [, mine] = await Promise.all([
+          ensureBridges(ovs, [{ name: network.bridge, datapathType: network.datapathType }], timeoutMs),
+          findPorts(ovs, ownerSelector(owner)),
+        ]);
         const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
         const done = mine.find((f) => isComplete(f, owner, tag, network, sandbox.inode));
         if (done && mine.length === 1) {
