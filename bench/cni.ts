@@ -59,7 +59,8 @@ export async function cniBench(info: SandboxInfo, benchDir: string, n: number): 
   const caller = await buildLibcniCaller();
   // podvlan as a CNI bin dir holds it; node-wide keys in a podvlan.yaml, as a node has them.
   const pluginDir = join(dir, 'bin');
-  spawnSync('cp', ['-f', BINARY, join(pluginDir, 'podvlan')]);
+  // PODVLAN_BENCH_BINARY: another build of podvlan, to compare two builds in one machine state.
+  spawnSync('cp', ['-f', process.env.PODVLAN_BENCH_BINARY ?? BINARY, join(pluginDir, 'podvlan')]);
   const nodeConfig = join(dir, 'podvlan.yaml');
   writeFileSync(
     nodeConfig,
