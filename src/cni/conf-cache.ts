@@ -92,8 +92,10 @@ function splitPerCall(
     return undefined; // parseNetConf says what is wrong
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
-  const rest: Record<string, unknown> = {};
-  const perCall: Record<string, unknown> = {};
+  // No prototype: a "__proto__" key of stdin stays a key (in the cache key too), never a prototype
+  // whose nodeConfig or stateDir this module would read while parseNetConf does not.
+  const rest: Record<string, unknown> = Object.create(null);
+  const perCall: Record<string, unknown> = Object.create(null);
   for (const [k, v] of Object.entries(raw)) (isPerCallKey(k) ? perCall : rest)[k] = v;
   let restText: string;
   try {

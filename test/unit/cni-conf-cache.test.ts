@@ -13,6 +13,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
@@ -145,6 +146,18 @@ describe('loadNetConf (the CNI config cache)', () => {
       writeFileSync(file, JSON.stringify(cache));
       expect(await vlanOf(text()), field).toEqual({ id: 22 });
     }
+  });
+
+  it('keeps a "__proto__" key a key: in the cache key, and no source of nodeConfig', async () => {
+    const other = join(dir, 'other.yaml');
+    writeFileSync(other, `logFile: ${dir}/other.log\n`);
+    const t = text().replace('{', `{"__proto__":{"nodeConfig":${JSON.stringify(other)}},`);
+    expect((await loadNetConf(t, 'eth0')).config.logFile).toBe(`${dir}/podvlan.log`);
+    const cache = JSON.parse(readFileSync(cacheFile(), 'utf8'));
+    expect(cache.text).toContain('"__proto__":{"nodeConfig"');
+    // The identity is that of the file parseNetConf read: editing the other one changes nothing.
+    const st = statSync(nodeConfig);
+    expect(cache.nodeConfig.startsWith(`${st.dev}:${st.ino}:`)).toBe(true);
   });
 
   it('finds the state directory through the node config when the network config names none', async () => {
