@@ -13,6 +13,7 @@ import { EtcdAddressPool } from '../src/ipam/etcd-pool';
 import { startEtcd } from '../test/integration/etcd-server';
 import { stripPlotSvg, summarize, type Summary } from './stats';
 import { criSamples } from './cri';
+import { cniBench } from './cni';
 
 const OUT = resolve(__dirname, 'out');
 const SEQUENTIAL = Number(process.env.BENCH_N ?? 20);
@@ -176,6 +177,7 @@ async function inner(info: SandboxInfo): Promise<void> {
     );
   }
   memory.cniAdd = peakKib('/usr/lib/cni/bridge', [], cniEnv('ADD', theirs[0], pidOf(theirs[0])), cniConf);
+  await cniBench(info, dir, SEQUENTIAL); // CNI ADD/DEL via libcni, podvlan vs bridge: bench/cni.ts
 
   // The same calls with `podvlan agent` running: the executable hands them over.
   const agent = spawn(BINARY, ['agent'], {

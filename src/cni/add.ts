@@ -65,14 +65,17 @@ export async function add(
     try {
       const ovs = await OvsdbClient.connect(ctx.config.ovsdb, timeoutMs);
       try {
-        await ensureBridges(ovs, [{ name: network.bridge, datapathType: network.datapathType }], timeoutMs);
+        // Both questions at once, answered in one round trip's time (findPorts reads; it changes nothing).
+        const [, mine] = await Promise.all([
+          ensureBridges(ovs, [{ name: network.bridge, datapathType: network.datapathType }], timeoutMs),
+          findPorts(ovs, ownerSelector(owner)),
+        ]);
         // A pooled VLAN: the holder's tag from etcd (a repeated ADD gets the same one). The member
         // record names the CNI owner, as its port and leases do, so gc sees one owner for all three.
         const vlans = 'holder' in plan ? vlanPoolFor(network, clusterOf(ctx))! : undefined;
         const member = { namespace: owner.ref.namespace, pod: owner.ref.pod, containerId: owner.ref.containerId };
         const tag = 'tag' in plan ? plan.tag : await vlans!.acquire(member, plan.holder);
         try {
-          const mine = await findPorts(ovs, ownerSelector(owner));
           const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
           const done = mine.find(
             (f) => isComplete(f, owner, tag, network, sandbox.inode) && honours(f.attachment, requests),

@@ -186,16 +186,6 @@ function checkVersion(v: string): void {
     );
 }
 
-/** podvlan called as another main plugin's IPAM plugin: `ipam.type` is podvlan, the top-level `type` is not. */
-export function isIpamCall(text: string): boolean {
-  try {
-    const c = JSON.parse(text) as { type?: unknown; ipam?: { type?: unknown } };
-    return c.type !== 'podvlan' && c.ipam?.type === 'podvlan';
-  } catch {
-    return false;
-  }
-}
-
 // The node-wide keys a podvlan.yaml may give a CNI network; its own networks are not used here.
 const NODE_KEYS = ['ovsdb', 'stateDir', 'logFile', 'timeoutMs', 'etcd', 'nodeName'] as const;
 

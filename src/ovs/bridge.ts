@@ -115,12 +115,6 @@ function attachCheck(expected: Expected[]): AttachCheck {
   return { ops, judge };
 }
 
-/** Why one of `expected` is not attached now, or undefined when all are. */
-async function attachFailure(client: OvsdbClient, expected: Expected[]): Promise<string | undefined> {
-  const check = attachCheck(expected);
-  return check.judge(await client.transact(check.ops));
-}
-
 function likelyCause(datapathType: string): string {
   if (datapathType === 'system') {
     return (
@@ -136,7 +130,13 @@ function likelyCause(datapathType: string): string {
  * come up is removed again (nothing half-built is left); one that existed is reported, not touched.
  */
 export async function ensureBridges(client: OvsdbClient, bridges: BridgeSpec[], timeoutMs: number): Promise<string[]> {
-  const found = await client.transact(bridges.map((b) => select('Bridge', byName(b.name), ['name', 'datapath_type'])));
+  const own = (b: BridgeSpec): Expected => ({ name: b.name, bridge: b.name });
+  // The lookup and the attach check of existing bridges in one transaction: the common case (all
+  // exist) costs one round trip; the check's results are ignored when a bridge is missing.
+  const check = attachCheck(bridges.map(own));
+  const lookups = bridges.map((b) => select('Bridge', byName(b.name), ['name', 'datapath_type']));
+  const answers = await client.transact([...lookups, ...check.ops]);
+  const found = answers.slice(0, lookups.length);
   bridges.forEach((b, i) => {
     const row = found[i].rows?.[0];
     const actual = row ? String(row.datapath_type) || 'system' : b.datapathType; // "" means the default, system
@@ -147,9 +147,8 @@ export async function ensureBridges(client: OvsdbClient, bridges: BridgeSpec[], 
     }
   });
   const missing = bridges.filter((_, i) => (found[i].rows ?? []).length === 0);
-  const own = (b: BridgeSpec): Expected => ({ name: b.name, bridge: b.name });
   if (missing.length === 0) {
-    const failure = await attachFailure(client, bridges.map(own));
+    const failure = check.judge(answers.slice(lookups.length));
     if (failure) throw new OperationError(failure);
     return [];
   }
