@@ -46,7 +46,7 @@ interface CacheKey {
   text: string; // stdin minus the per-call keys, as JSON
 }
 interface CacheFile extends CacheKey {
-  conf: NetConf;
+  conf: Omit<NetConf, 'prevResult' | 'runtimeConfig'>; // both are per call
 }
 
 /** parseNetConf's answer for this stdin and interface, from the cache when it holds this very config. */
@@ -71,14 +71,18 @@ export async function loadNetConf(text: string, ifname: string): Promise<LoadedN
   }
   const stateDir = lookup.stateDir ?? conf.config.stateDir;
   if (conf.config.stateDir === stateDir && trusted(stateDir)) {
-    const { prevResult: _dropped, ...kept } = conf;
+    const { prevResult: _prev, runtimeConfig: _runtime, ...kept } = conf;
     writeCache(cacheFileIn(stateDir, lookup.name), { ...lookup.key, conf: kept });
   }
   return withPerCall(conf, split.perCall, split.rest.capabilities);
 }
 
 // runtimeConfig is per call: only this call's, filtered by the config's declared capabilities.
-const withPerCall = (conf: NetConf, perCall: Record<string, unknown>, capabilities: unknown): LoadedNetConf => ({
+const withPerCall = (
+  conf: Omit<NetConf, 'prevResult' | 'runtimeConfig'>,
+  perCall: Record<string, unknown>,
+  capabilities: unknown,
+): LoadedNetConf => ({
   ...conf,
   prevResult: perCall.prevResult,
   runtimeConfig: declaredRuntimeConfig(perCall.runtimeConfig, capabilities),
