@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Context } from '../commands/context';
 import { parseEnv, parseVerb } from './env';
-import { CniCode, CniError, isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, toErrorObject } from './spec';
+import { isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, toErrorObject } from './spec';
 
 export interface CniIo {
   out: (text: string) => void;
@@ -50,8 +50,13 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     // STATUS and GC have no CNI_IFNAME; the interface is irrelevant to them.
     const conf = parseNetConf(stdin, cni.ifname || 'eth0');
     ctx = { config: conf.config, log: new Logger(conf.config.logFile) };
-    if (verb === 'STATUS' || verb === 'GC') {
-      if (verb === 'GC') throw new CniError(CniCode.unsupportedField, 'GC is not implemented yet');
+    if (verb === 'GC') {
+      const { gc, validAttachments } = await import('./gc');
+      checkStateDir(conf.config.stateDir, { create: true });
+      await gc(ctx, conf.network, validAttachments(stdin));
+      return 0;
+    }
+    if (verb === 'STATUS') {
       const { status } = await import('./status');
       await status(ctx);
       return 0;
