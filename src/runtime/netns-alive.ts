@@ -44,6 +44,7 @@ export function scanNetnsHolders(inodes: Iterable<string>, proc = '/proc'): Netn
   };
   try {
     const pids = listDir(proc).filter((n) => /^\d+$/.test(n));
+    const nsfs = statOf(`${proc}/self/ns/net`)?.dev; // the device every namespace file is on
     const mountTables = new Set<string>();
     for (const pid of pids) {
       const base = `${proc}/${pid}`;
@@ -60,7 +61,10 @@ export function scanNetnsHolders(inodes: Iterable<string>, proc = '/proc'): Netn
         }
         for (const fd of listDir(`${base}/fd`)) {
           const t = readLink(`${base}/fd/${fd}`);
-          if (typeof t === 'string') found(t, () => `process ${pid} (${comm()}) holds it open (fd ${fd})`);
+          if (typeof t !== 'string') continue;
+          // A namespace opened through a bind mount shows that path, not net:[INODE]: stat it.
+          const target = t.startsWith('/') ? nsfsTarget(`${base}/fd/${fd}`, nsfs) : t;
+          found(target, () => `process ${pid} (${comm()}) holds it open (fd ${fd})`);
         }
       }
       // One read per mount namespace; a process whose namespace is hidden counts as its own.
@@ -125,6 +129,23 @@ function readText(path: string): string | undefined {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (GONE.has(code)) return undefined;
     throw new Unreadable(`cannot read ${path}: ${code || (err as Error).message}`);
+  }
+}
+
+/** `net:[INODE]` when the descriptor at `path` is a namespace file (on `nsfs`), else undefined. */
+function nsfsTarget(path: string, nsfs: number | undefined): string | undefined {
+  const st = statOf(path);
+  return st && nsfs !== undefined && st.dev === nsfs ? `net:[${st.ino}]` : undefined;
+}
+
+/** stat (following the link); undefined when its process or descriptor went away. */
+function statOf(path: string): { dev: number; ino: number } | undefined {
+  try {
+    return nodeFs().statSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (GONE.has(code)) return undefined;
+    throw new Unreadable(`cannot stat ${path}: ${code || (err as Error).message}`);
   }
 }
 
