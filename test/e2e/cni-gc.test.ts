@@ -7,7 +7,7 @@
 // - `podvlan gc`, which reclaims a CNI attachment whose network namespace is gone, and never one
 //   whose namespace still lives: held by a process, an open descriptor or a bind mount after its
 //   /run/netns path was deleted, or whose pod end lives on in another namespace.
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -26,7 +26,6 @@ const tag = dir.slice(-6).replace(/[^a-z0-9]/g, 'x');
 const nsName = (n: string) => `cnigc-${tag}-${n}`;
 const made: string[] = [];
 const sleepers: ResultPromise[] = [];
-const mounts: string[] = [];
 
 function netconf(name: string, rangeStart: string, rangeEnd: string) {
   return {
@@ -88,7 +87,6 @@ async function waitVethGone(port: string): Promise<void> {
 
 afterAll(async () => {
   for (const s of sleepers) s.kill('SIGKILL');
-  for (const m of mounts) await execa('umount', [m], { reject: false });
   for (const n of made) await delNetns(n);
   await ovsVsctl(info, ['--if-exists', 'del-br', BRIDGE]);
 });
@@ -249,6 +247,20 @@ describe('podvlan gc and CNI attachments', () => {
     return (JSON.parse(r.stdout) as { actions: Action[] }).actions;
   };
   const removedPorts = (actions: Action[]) => actions.filter((a) => a.action === 'remove-port').map((a) => a.target);
+  /** Why the last gc kept `port` (its log line), for a failing assertion's message. */
+  const keptWhy = (port: string) =>
+    readFileSync(join(dir, 'gc', 'podvlan.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('cni attachment kept') && l.includes(port))
+      .pop();
+  /** gc until `port` goes: a namespace is freed asynchronously after its last holder. */
+  const gcRemoves = async (port: string) => {
+    for (let i = 0; i < 30; i++) {
+      if (removedPorts(await gc()).includes(port)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect.fail(`gc keeps ${port}: ${keptWhy(port)}`);
+  };
   /** ADD `id` in a fresh netns; `cut`: delete the pod end (and with it the host end) first, so only
    * the netns' other holders can keep the attachment alive. */
   const attach = async (n: string, id: string, cut: boolean) => {
@@ -295,7 +307,7 @@ describe('podvlan gc and CNI attachments', () => {
     expect(leasesOf('gca')).toContain(podOf('cnitool-proc'));
     sleeper.kill('SIGKILL');
     await sleeper;
-    expect(removedPorts(await gc())).toContain(portOf('cnitool-proc'));
+    await gcRemoves(portOf('cnitool-proc'));
   });
 
   it('keeps one whose netns is held open by a descriptor, until it is closed', async () => {
@@ -306,21 +318,37 @@ describe('podvlan gc and CNI attachments', () => {
     expect(removedPorts(await gc())).not.toContain(portOf('cnitool-fd'));
     holder.kill('SIGKILL');
     await holder;
-    expect(removedPorts(await gc())).toContain(portOf('cnitool-fd'));
+    await gcRemoves(portOf('cnitool-fd'));
   });
 
-  it('keeps one whose netns is bind-mounted elsewhere, until it is unmounted', async () => {
+  it('keeps one whose netns is bind-mounted in another mount namespace, until that one is gone', async () => {
     const path = await attach('mnt', 'cnitool-mnt', true);
+    // A mount namespace of its own (as a container runtime makes), private so that nothing
+    // propagates out of it, with the netns bind-mounted in it; its one process is in the host netns.
     const keep = join(dir, 'keep-mnt');
     closeSync(openSync(keep, 'w'));
-    await execa('mount', ['--bind', path, keep]);
-    mounts.push(keep);
+    const holder = hold([
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      `mount --bind ${path} ${keep} && exec sleep 600`,
+    ]);
+    for (let i = 0; i < 50; i++) {
+      const pid = holder.pid;
+      if (pid && readFileSync(`/proc/${pid}/mountinfo`, 'utf8').includes(keep)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await delNetns(nsName('mnt'));
     expect(existsSync(path)).toBe(false);
     expect(removedPorts(await gc())).not.toContain(portOf('cnitool-mnt'));
     expect(await bridgePorts(info, BRIDGE)).toContain(portOf('cnitool-mnt'));
-    await execa('umount', [keep]);
-    expect(removedPorts(await gc())).toContain(portOf('cnitool-mnt'));
+    expect(keptWhy(portOf('cnitool-mnt'))).toContain(`bind-mounted at ${keep}`);
+    holder.kill('SIGKILL');
+    await holder;
+    await gcRemoves(portOf('cnitool-mnt'));
   });
 
   it('keeps one whose netns is gone while its veth lives on (the pod end moved to another netns)', async () => {
@@ -332,7 +360,7 @@ describe('podvlan gc and CNI attachments', () => {
     expect(await bridgePorts(info, BRIDGE)).toContain(portOf('cnitool-moved'));
     await delNetns(nsName('moved-to'));
     await waitVethGone(portOf('cnitool-moved'));
-    expect(removedPorts(await gc())).toContain(portOf('cnitool-moved'));
+    await gcRemoves(portOf('cnitool-moved'));
   });
 
   it('leaves nothing behind once the last attachment is deleted', async () => {
