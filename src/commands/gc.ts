@@ -74,10 +74,14 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     const ask = (id: string) => containerState(ctx.config.runtime.docker.socket, id, timeoutMs);
     await Promise.all([...new Set(ports.filter((f) => !isCni(f)).map((f) => f.attachment.containerId))].map(ask));
     // After the port snapshot: a namespace found gone then is gone for good (its inode may be
-    // reused by a new namespace, which only makes the old port look alive).
-    const cniPorts = ports.filter(isCni);
-    const scan = cniPorts.length > 0 ? scanNetnsHolders(cniPorts.flatMap((f) => f.attachment.netns ?? [])) : undefined;
-    const judge = judgeBy(ask, scan, new Set(cniPorts.map((f) => f.uuid)), log);
+    // reused by a new namespace, which only makes the old port look alive). Only CNI ports whose
+    // veth is gone can be dead (see judgeBy), so only their namespaces are looked for: a /proc
+    // scan reads every descriptor on the node, and most runs need none.
+    const candidates = ports.filter(
+      (f) => isCni(f) && f.attachment.netns !== undefined && !linkExists(f.attachment.port),
+    );
+    const scan = candidates.length > 0 ? scanNetnsHolders(candidates.map((f) => f.attachment.netns!)) : undefined;
+    const judge = judgeBy(ask, scan, new Set(candidates.map((f) => f.uuid)), log);
 
     for (const [key, { namespace, pod }] of pods) {
       const lock = await tryLockPod(stateDir, namespace, pod);
@@ -141,8 +145,9 @@ type Judge = (f: FoundPort) => Promise<string | undefined>;
 
 /**
  * Exec-mode ports: their container must run in the recorded namespace, with the veth. CNI ports:
- * only one seen in the snapshot the namespace scan was made for (a newer row of the same owner is
- * judged next time), whose recorded namespace the scan found gone and whose veth is gone too.
+ * only one the namespace scan was made for (seen in the snapshot with its veth gone; a newer row
+ * of the same owner is judged next time), whose recorded namespace the scan found gone and whose
+ * veth is still gone.
  */
 function judgeBy(
   stateOf: (id: string) => Promise<ContainerState>,

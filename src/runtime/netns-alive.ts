@@ -62,8 +62,8 @@ export function scanNetnsHolders(inodes: Iterable<string>, proc = '/proc'): Netn
         for (const fd of listDir(`${base}/fd`)) {
           const t = readLink(`${base}/fd/${fd}`);
           if (typeof t !== 'string') continue;
-          // A namespace opened through a bind mount shows that path, not net:[INODE]: stat it.
-          const target = t.startsWith('/') ? nsfsTarget(`${base}/fd/${fd}`, nsfs) : t;
+          // A namespace opened through a bind mount shows that path, not net:[INODE]: take its inode.
+          const target = t.startsWith('/') ? openedInode(base, fd, nsfs) : t;
           found(target, () => `process ${pid} (${comm()}) holds it open (fd ${fd})`);
         }
       }
@@ -132,9 +132,18 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** `net:[INODE]` when the descriptor at `path` is a namespace file (on `nsfs`), else undefined. */
-function nsfsTarget(path: string, nsfs: number | undefined): string | undefined {
-  const st = statOf(path);
+/**
+ * `net:[INODE]` for a descriptor that may be a namespace opened by path. fdinfo's `ino:` (Linux
+ * >= 5.14) costs no call into the file's filesystem (a stat of a file on a hung NFS or FUSE mount
+ * would hang gc); it does not say which filesystem, so another file of the same inode number
+ * counts as a holder too: the safe direction. Older kernels: stat, and only files on nsfs count.
+ */
+function openedInode(base: string, fd: string, nsfs: number | undefined): string | undefined {
+  const info = readText(`${base}/fdinfo/${fd}`);
+  if (info === undefined) return undefined; // closed meanwhile
+  const ino = /^ino:\s*(\d+)$/m.exec(info)?.[1];
+  if (ino !== undefined) return `net:[${ino}]`;
+  const st = statOf(`${base}/fd/${fd}`);
   return st && nsfs !== undefined && st.dev === nsfs ? `net:[${st.ino}]` : undefined;
 }
 

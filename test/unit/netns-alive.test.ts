@@ -11,6 +11,7 @@ interface FakeProcess {
   mnt: string;
   threads?: Record<string, string>;
   fds?: Record<string, string>;
+  fdinfo?: Record<string, string>;
   mountinfo?: string;
 }
 
@@ -19,6 +20,7 @@ function fakeProc(root: string, processes: Record<string, FakeProcess>): void {
     const base = join(root, pid);
     mkdirSync(join(base, 'ns'), { recursive: true });
     mkdirSync(join(base, 'fd'));
+    mkdirSync(join(base, 'fdinfo'));
     symlinkSync(p.net, join(base, 'ns', 'net'));
     symlinkSync(p.mnt, join(base, 'ns', 'mnt'));
     for (const [tid, net] of Object.entries({ [pid]: p.net, ...p.threads })) {
@@ -26,6 +28,7 @@ function fakeProc(root: string, processes: Record<string, FakeProcess>): void {
       symlinkSync(net, join(base, 'task', tid, 'ns', 'net'));
     }
     for (const [fd, target] of Object.entries(p.fds ?? {})) symlinkSync(target, join(base, 'fd', fd));
+    for (const [fd, text] of Object.entries(p.fdinfo ?? {})) writeFileSync(join(base, 'fdinfo', fd), text);
     writeFileSync(join(base, 'comm'), 'fake\n');
     writeFileSync(join(base, 'mountinfo'), p.mountinfo ?? '22 1 0:21 / /proc rw - proc proc rw\n');
   }
@@ -45,8 +48,15 @@ describe('scanNetnsHolders', () => {
       '10': { net: 'net:[111]', mnt: 'mnt:[1]', threads: { '11': 'net:[222]' }, fds: { '3': 'net:[555]' } },
       '20': { net: 'net:[1]', mnt: 'mnt:[2]', mountinfo: mountLine('333', '/run/keep\\040me') },
       '21': { net: 'net:[1]', mnt: 'mnt:[2]', fds: { '0': 'socket:[42]', '1': 'pipe:[7]' } },
+      // Opened through a bind mount since unmounted: the link shows "/", fdinfo the inode.
+      '22': {
+        net: 'net:[1]',
+        mnt: 'mnt:[2]',
+        fds: { '4': '/', '5': '/etc/hosts' },
+        fdinfo: { '4': 'pos:\t0\nflags:\t0100000\nmnt_id:\t9\nino:\t666\n', '5': 'pos:\t0\nino:\t12\n' },
+      },
     });
-    const scan = scanNetnsHolders(['111', '222', '333', '555', '999'], root);
+    const scan = scanNetnsHolders(['111', '222', '333', '555', '666', '999'], root);
     expect(scan.verdict('111')).toEqual({ alive: true, why: 'netns 111: process 10 (fake) is in it' });
     expect(scan.verdict('222')).toEqual({ alive: true, why: 'netns 222: thread 11 of process 10 (fake) is in it' });
     expect(scan.verdict('333')).toEqual({
@@ -54,6 +64,7 @@ describe('scanNetnsHolders', () => {
       why: 'netns 333: bind-mounted at /run/keep me (mount namespace of process 20)',
     });
     expect(scan.verdict('555')).toEqual({ alive: true, why: 'netns 555: process 10 (fake) holds it open (fd 3)' });
+    expect(scan.verdict('666')).toEqual({ alive: true, why: 'netns 666: process 22 (fake) holds it open (fd 4)' });
     expect(scan.verdict('999')).toEqual({
       alive: false,
       why: 'netns 999 is gone: no process, thread or open file in it, not mounted',
