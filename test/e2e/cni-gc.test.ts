@@ -15,7 +15,7 @@ import { cniOwner } from '../../src/cni/owner';
 import { podLockPath } from '../../src/state/lock';
 import { addNetns, cni, cniGc, delNetns, type GcAttachment, netnsAddress, netnsPing } from '../support/cni';
 import { audit, leaseFiles, ourPorts, podRecords } from '../support/consistency';
-import { bridgePorts, hostVeths, ovsVsctl, runPlugin, stateFiles, writeConfig } from '../support/plugin';
+import { bridgePorts, heldLocks, hostVeths, ovsVsctl, runPlugin, stateFiles, writeConfig } from '../support/plugin';
 import { canPing, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
@@ -78,6 +78,24 @@ const leasesOf = (network: string) =>
     .map((l) => l.pod)
     .sort();
 const podOf = (id: string, network = 'gca') => cniOwner(id, network, 'eth0').ref.pod;
+
+/** Poll (a loaded machine starts processes slowly) until `cond` holds, at most 10 s. */
+async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect.fail(`timed out waiting until ${what}`);
+}
+
+/** The holder process has become `comm` (after its exec) and holds what it was started for. */
+const holding = (p: ResultPromise, comm: string) => () => {
+  try {
+    return readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() === comm;
+  } catch {
+    return false;
+  }
+};
 
 async function waitVethGone(port: string): Promise<void> {
   // A namespace is torn down asynchronously after its last reference goes; its veths with it.
@@ -148,7 +166,8 @@ describe('CNI GC with cni.dev/valid-attachments', () => {
     // One process holds the flock (a flock(1) child would keep it after its parent is killed).
     const holder = execa('bash', ['-c', `exec 9<${lockOf('buildah-buildah3')} && flock 9 && exec sleep 30`]);
     sleepers.push(holder);
-    await new Promise((r) => setTimeout(r, 200));
+    const lockName = lockOf('buildah-buildah3').split('/').pop()!;
+    await until(() => heldLocks(stateDir).includes(lockName), 'the lock of a3 is held');
     const r = await gcVerb(netA, [{ containerID: 'cnitool-a1', ifname: 'eth0' }]);
     holder.kill('SIGKILL');
     await holder.catch(() => undefined);
@@ -304,7 +323,7 @@ describe('podvlan gc and CNI attachments', () => {
   it('keeps one whose netns path is gone but a process lives in it, until the process ends', async () => {
     const path = await attach('proc', 'cnitool-proc', true);
     const sleeper = hold(['ip', 'netns', 'exec', nsName('proc'), 'sleep', '600']);
-    await new Promise((r) => setTimeout(r, 200));
+    await until(holding(sleeper, 'sleep'), 'the sleeper runs in the netns');
     await delNetns(nsName('proc'));
     expect(existsSync(path)).toBe(false);
     expect(removedPorts(await gc())).not.toContain(portOf('cnitool-proc'));
@@ -317,8 +336,8 @@ describe('podvlan gc and CNI attachments', () => {
 
   it('keeps one whose netns is held open by a descriptor, until it is closed', async () => {
     const path = await attach('fd', 'cnitool-fd', true);
-    const holder = hold(['bash', '-c', `exec 3<${path}; exec sleep 600`]);
-    await new Promise((r) => setTimeout(r, 200));
+    const holder = hold(['bash', '-c', `exec 3<${path} && exec sleep 600`]);
+    await until(holding(holder, 'sleep'), 'the holder has the netns open');
     await delNetns(nsName('fd'));
     expect(removedPorts(await gc())).not.toContain(portOf('cnitool-fd'));
     holder.kill('SIGKILL');
@@ -341,11 +360,7 @@ describe('podvlan gc and CNI attachments', () => {
       '-c',
       `mount --bind ${path} ${keep} && exec sleep 600`,
     ]);
-    for (let i = 0; i < 50; i++) {
-      const pid = holder.pid;
-      if (pid && readFileSync(`/proc/${pid}/mountinfo`, 'utf8').includes(keep)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until(holding(holder, 'sleep'), 'the netns is mounted in the private mount namespace');
     await delNetns(nsName('mnt'));
     expect(existsSync(path)).toBe(false);
     expect(removedPorts(await gc())).not.toContain(portOf('cnitool-mnt'));
