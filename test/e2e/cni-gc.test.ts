@@ -278,7 +278,14 @@ describe('podvlan gc and CNI attachments', () => {
       if (removedPorts(await gc()).includes(port)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect.fail(`gc keeps ${port}: ${keptWhy(port)}`);
+    // A freed namespace inode is taken by the next namespace made on the node (other test runs
+    // on a shared machine make many): gc then rightly keeps the port (docs/cni.md, "podvlan gc").
+    // Accept that only when what holds the inode now is none of this file's holders.
+    const why = keptWhy(port) ?? '';
+    const ours = [dir, `/run/netns/cnigc-${tag}-`, ...sleepers.map((h) => `process ${h.pid} `)];
+    const reused = /"why":"netns \d+: /.test(why) && !ours.some((o) => why.includes(o));
+    if (!reused) expect.fail(`gc keeps ${port}: ${why}`);
+    console.warn(`${port} kept: its netns inode was reused by another namespace (${why})`);
   };
   /** ADD `id` in a fresh netns; `cut`: delete the pod end (and with it the host end) first, so only
    * the netns' other holders can keep the attachment alive. */
@@ -384,7 +391,9 @@ describe('podvlan gc and CNI attachments', () => {
   });
 
   it('leaves nothing behind once the last attachment is deleted', async () => {
-    expect((await cni(info, 'DEL', netA, { containerId: 'cnitool-a1', netns: '', ifname: 'eth0' })).exitCode).toBe(0);
+    // cnitool-a1, and any of the others gc kept because its inode was reused (see gcRemoves).
+    for (const id of ['cnitool-a1', 'cnitool-dead', 'cnitool-proc', 'cnitool-fd', 'cnitool-mnt', 'cnitool-moved'])
+      expect((await cni(info, 'DEL', netA, { containerId: id, netns: '', ifname: 'eth0' })).exitCode).toBe(0);
     expect(await bridgePorts(info, BRIDGE)).toEqual([]);
     expect(await hostVeths(info)).toEqual([]);
     expect(leaseFiles(stateDir)).toEqual([]);
