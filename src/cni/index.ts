@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Context } from '../commands/context';
 import { parseEnv, parseVerb } from './env';
-import { CniCode, CniError, isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, toErrorObject } from './spec';
+import { isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, toErrorObject } from './spec';
 
 export interface CniIo {
   out: (text: string) => void;
@@ -59,8 +59,13 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     const k8s = Object.fromEntries(Object.entries(cni.args).filter(([k]) => k.startsWith('K8S_POD_')));
     const log = new Logger(conf.config.logFile);
     ctx = { config: conf.config, log: Object.keys(k8s).length ? log.with({ k8s }) : log };
-    if (verb === 'STATUS' || verb === 'GC') {
-      if (verb === 'GC') throw new CniError(CniCode.unsupportedField, 'GC is not implemented yet');
+    if (verb === 'GC') {
+      const { gc, validAttachments } = await import('./gc');
+      checkStateDir(conf.config.stateDir, { create: true });
+      await gc(ctx, conf.network, validAttachments(stdin));
+      return 0;
+    }
+    if (verb === 'STATUS') {
       const { status } = await import('./status');
       await status(ctx);
       return 0;

@@ -5,6 +5,11 @@
 // Snapshot order matters: veths are listed before pod records, and setup writes a pod's record
 // before it creates a veth, so a veth that no record or port names cannot belong to a call in
 // flight.
+//
+// Exec-mode ports are judged by Docker (their container must run, in the recorded namespace).
+// CNI ports are not Docker's (their ids mean nothing to it): they are judged by their network
+// namespace, the inode recorded at ADD, which must be gone (src/runtime/netns-alive.ts) and have
+// taken the veth with it. Anything else keeps them: their runtime's DEL owns them.
 import { leaseDirFor, listNodeLeases, type Owner, unreadableNodeLeases } from '../ipam';
 import { listAllocations } from '../ipam/etcd-pool';
 import type { LeaseRecord } from '../ipam/lease-dir';
@@ -14,6 +19,7 @@ import { type Attachment, podSelector } from '../ovs/attachment';
 import { allPortNames, findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { containerNetnsInode } from '../runtime/docker';
+import { type NetnsScan, scanNetnsHolders } from '../runtime/netns-alive';
 import { NotFoundError } from '../errors';
 import { nodeFs } from '../builtins';
 import { LOCK_FILE, lockDir, podLockPath, tryLockFile, tryLockPod } from '../state/lock';
@@ -61,28 +67,30 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     const ports = await findPorts(ovs, {});
     const nodeLeases = listNodeLeases(stateDir);
     const madeHere = new Set([...ports.map((f) => f.attachment), ...records, ...nodeLeases].map((x) => x.containerId));
-    const held = [...nodeLeases, ...(await clusterHoldings(ctx, ports, madeHere))];
+    // A CNI owner's holding with no port of its owner is not podvlan gc's to judge: podvlan as
+    // another plugin's IPAM (src/cni/ipam-plugin.ts) never has a port, and an interrupted CNI ADD's
+    // lease is its runtime's DEL's (or the CNI GC verb's) to free. With a port, the port decides.
+    const withPort = new Set(ports.map((f) => `${f.attachment.namespace}/${f.attachment.pod}`));
+    const held = [...nodeLeases, ...(await clusterHoldings(ctx, ports, madeHere))].filter(
+      (h) => !isCniOwner(h) || withPort.has(`${h.namespace}/${h.pod}`),
+    );
     const pods = new Map<string, { namespace: string; pod: string }>();
     for (const p of [...ports.map((f) => f.attachment), ...records, ...held])
       pods.set(`${p.namespace}/${p.pod}`, { namespace: p.namespace, pod: p.pod });
 
-    // CNI attachments are not Docker's: their container ids mean nothing to it, so judging them
-    // here would remove live ones. Their runtime's DEL (and the CNI GC verb, not done yet) owns them.
-    // A CNI owner's lease without a port is no leftover either: podvlan as another plugin's IPAM
-    // (src/cni/ipam-plugin.ts) never has one, and only that plugin's DEL frees it.
-    const cniPods = new Set([
-      ...ports
-        .filter((f) => f.attachment.runtime === 'cni')
-        .map((f) => `${f.attachment.namespace}/${f.attachment.pod}`),
-      ...held.filter(isCniOwner).map((h) => `${h.namespace}/${h.pod}`),
-    ]);
     const ask = (id: string) => containerState(ctx.config.runtime.docker.socket, id, timeoutMs);
-    await Promise.all(
-      [...new Set(ports.filter((f) => f.attachment.runtime !== 'cni').map((f) => f.attachment.containerId))].map(ask),
+    await Promise.all([...new Set(ports.filter((f) => !isCni(f)).map((f) => f.attachment.containerId))].map(ask));
+    // After the port snapshot: a namespace found gone then is gone for good (its inode may be
+    // reused by a new namespace, which only makes the old port look alive). Only CNI ports whose
+    // veth is gone can be dead (see judgeBy), so only their namespaces are looked for: a /proc
+    // scan reads every descriptor on the node, and most runs need none.
+    const candidates = ports.filter(
+      (f) => isCni(f) && f.attachment.netns !== undefined && !linkExists(f.attachment.port),
     );
+    const scan = candidates.length > 0 ? scanNetnsHolders(candidates.map((f) => f.attachment.netns!)) : undefined;
+    const judge = judgeBy(ask, scan, new Set(candidates.map((f) => f.uuid)), log);
 
     for (const [key, { namespace, pod }] of pods) {
-      if (cniPods.has(key)) continue;
       const lock = await tryLockPod(stateDir, namespace, pod);
       if (!lock) {
         busy.push(key);
@@ -91,7 +99,7 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
       let idle = false;
       try {
         const its = held.filter((h) => h.namespace === namespace && h.pod === pod);
-        idle = await collectPod(ctx, ovs, namespace, pod, ask, its, opts.dryRun, actions);
+        idle = await collectPod(ctx, ovs, namespace, pod, judge, its, opts.dryRun, actions);
       } finally {
         lock.release({ removeFile: idle && !opts.dryRun });
       }
@@ -135,6 +143,44 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
   }
   log.info('gc', { actions: actions.length, busy });
   return { actions, busy };
+}
+
+const isCni = (f: FoundPort) => f.attachment.runtime === 'cni';
+
+/** Why a port is dead, or undefined while it lives. */
+type Judge = (f: FoundPort) => Promise<string | undefined>;
+
+/**
+ * Exec-mode ports: their container must run in the recorded namespace, with the veth. CNI ports:
+ * only one the namespace scan was made for (seen in the snapshot with its veth gone; a newer row
+ * of the same owner is judged next time), whose recorded namespace the scan found gone and whose
+ * veth is still gone.
+ */
+function judgeBy(
+  stateOf: (id: string) => Promise<ContainerState>,
+  scan: NetnsScan | undefined,
+  scanned: Set<string>,
+  log: Context['log'],
+): Judge {
+  return async (f) => {
+    const a = f.attachment;
+    if (isCni(f)) {
+      if (!scan || !scanned.has(f.uuid) || a.netns === undefined) return undefined;
+      // The pod end dies with its namespace and takes the host end along: a veth still here means
+      // a namespace (or a holder the scan cannot see) that still lives.
+      if (linkExists(a.port)) return undefined;
+      const v = scan.verdict(a.netns);
+      if (v.alive) {
+        log.info('cni attachment kept', { port: a.port, container: a.cniContainerId, why: v.why });
+        return undefined;
+      }
+      return `${v.why}; its veth is gone`;
+    }
+    const state = await stateOf(a.containerId);
+    if (!state.running) return 'container gone or stopped';
+    if (state.netns !== a.netns) return 'container restarted (new namespace)';
+    return linkExists(a.port) ? undefined : 'veth gone';
+  };
 }
 
 /** Running with which network namespace, or not running (gone, stopped, or exiting). */
@@ -191,7 +237,7 @@ async function collectPod(
   ovs: OvsdbClient,
   namespace: string,
   pod: string,
-  stateOf: (id: string) => Promise<ContainerState>,
+  judge: Judge,
   held: (Holding | LeaseRecord)[],
   dryRun: boolean,
   actions: GcAction[],
@@ -202,15 +248,9 @@ async function collectPod(
   const live: FoundPort[] = [];
   const dead: FoundPort[] = [];
   for (const f of ports) {
-    const state = await stateOf(f.attachment.containerId);
-    const alive = state.running && state.netns === f.attachment.netns && linkExists(f.attachment.port);
-    (alive ? live : dead).push(f);
-    if (!alive) {
-      const reason = !state.running
-        ? 'container gone or stopped'
-        : state.netns !== f.attachment.netns
-          ? 'container restarted (new namespace)'
-          : 'veth gone';
+    const reason = await judge(f);
+    (reason === undefined ? live : dead).push(f);
+    if (reason !== undefined) {
       actions.push({
         action: 'remove-port',
         target: f.attachment.port,
@@ -252,10 +292,12 @@ async function collectPod(
   }
 
   // The record: rebuilt from live ports, or removed with whatever veths it names.
+  // CNI attachments have no record (records serve the exec `status` call only).
   const read = readPodRecord(stateDir, namespace, pod);
   const record = read && isOwnRecord(read) ? read : undefined;
-  const currentId = record?.containerId ?? live[0]?.attachment.containerId;
-  const current = live.filter((f) => currentId !== undefined && sameContainer(currentId, f.attachment.containerId));
+  const execLive = live.filter((f) => !isCni(f));
+  const currentId = record?.containerId ?? execLive[0]?.attachment.containerId;
+  const current = execLive.filter((f) => currentId !== undefined && sameContainer(currentId, f.attachment.containerId));
   if (current.length > 0) {
     const ref: PodRef = { namespace, pod, containerId: current[0].attachment.containerId };
     const rebuilt = readyRecord(

@@ -78,3 +78,26 @@ export async function netnsAddress(name: string, ifname: string): Promise<string
   const r = await execa('ip', ['-n', name, '-4', '-o', 'addr', 'show', 'dev', ifname], { reject: false });
   return /inet (\S+)/.exec(r.stdout)?.[1] ?? '';
 }
+
+export interface GcAttachment {
+  containerID: string;
+  ifname: string;
+}
+
+/**
+ * GC as SPEC.md 1.1 has a runtime send it: only CNI_COMMAND and CNI_PATH in the environment, and
+ * the network config on stdin with the still-valid attachments under `cni.dev/valid-attachments`
+ * (left out when `valid` is undefined; `extra` adds keys, e.g. the old name `cni.dev/attachments`).
+ */
+export function cniGc(
+  info: SandboxInfo,
+  config: object | string,
+  valid?: GcAttachment[],
+  extra: Record<string, unknown> = {},
+): Promise<CniRun> {
+  const stdin =
+    typeof config === 'string'
+      ? config
+      : { ...config, ...(valid === undefined ? {} : { 'cni.dev/valid-attachments': valid }), ...extra };
+  return cni(info, 'GC', stdin, { omit: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS'] });
+}
