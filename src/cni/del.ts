@@ -3,14 +3,10 @@ import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { lockPod } from '../state/lock';
 import type { Context } from '../commands/context';
-import { detach, releaseOwner } from '../commands/detach';
+import { detach, releaseOwner, releaseVlan } from '../commands/detach';
 import type { Network } from '../config/schema';
 import { type CniOwner, cniOwner, ipamOwner, ownerSelector } from './owner';
 import { type CniEnv, k8sNamesOf } from './env';
-import { holderFor } from './vlan';
-import { vlanPoolFor } from '../ipam';
-import { clusterOf } from '../commands/context';
-import type { Attachment } from '../ovs/attachment';
 import { type Delegate, delegateDel } from './delegate';
 
 /**
@@ -37,7 +33,7 @@ export async function del(
       const result = await detach(ctx, ovs, mine, { extraLinks: [owner.port] });
       // Addresses an interrupted ADD took have no port to point at them.
       if (mine.length === 0) result.addresses.push(...(await releaseOwner(ctx, ipamOwner(owner))));
-      await leavePooledVlan(ctx, env, network, owner, mine[0]?.attachment);
+      if (mine.length === 0) await leavePooledVlan(ctx, env, network, owner);
       if (delegate) await delegateDel(delegate);
       // netns '' marks a blind DEL (containerd's second one, or after the netns is gone).
       ctx.log.info('deleted', {
@@ -57,24 +53,12 @@ export async function del(
   }
 }
 
-/** Leave the etcd VLAN this owner joined at ADD. The holder (the Kubernetes namespace, or
- * namespace/pod) comes from the names the port recorded, else CNI_ARGS (containerd's second DEL
- * has no port left but the same args: no scan for it); only a DEL with neither (ctr, or a blind
- * DEL after an interrupted ADD) looks the container up among the network's member keys. */
-async function leavePooledVlan(
-  ctx: Context,
-  env: CniEnv,
-  network: Network,
-  owner: CniOwner,
-  recorded: Attachment | undefined,
-): Promise<void> {
+/** Leave the etcd VLAN an owner with no port left joined at ADD (a port's own is left by detach,
+ * under the names it recorded). The holder (the Kubernetes namespace, or namespace/pod) comes from
+ * CNI_ARGS (containerd's second DEL has no port left but the same args: no scan for it); only a
+ * DEL without them (ctr, or a blind DEL after an interrupted ADD) looks the container up among the
+ * network's member keys. */
+async function leavePooledVlan(ctx: Context, env: CniEnv, network: Network, owner: CniOwner): Promise<void> {
   if (!('pool' in network.vlan)) return;
-  const vlans = vlanPoolFor(network, clusterOf(ctx))!;
-  const member = { namespace: owner.ref.namespace, pod: owner.ref.pod, containerId: owner.ref.containerId };
-  const holder = holderFor(network, recorded?.k8sNamespace !== undefined ? recorded : k8sNamesOf(env.args));
-  if (holder !== undefined) {
-    await vlans.release(member, holder);
-    return;
-  }
-  for (const other of await vlans.holdersOf(owner.ref.containerId)) await vlans.release(member, other);
+  await releaseVlan(ctx, ipamOwner(owner), { cni: k8sNamesOf(env.args) });
 }

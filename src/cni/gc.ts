@@ -178,7 +178,8 @@ async function removeOwner(
     const result = await detach(ctx, ovs, now, { extraLinks: [port] });
     if (now.length === 0) {
       result.addresses.push(...(await releaseOwner(ctx, owner)));
-      await releaseVlan(ctx, owner);
+      // No port, so no recorded Kubernetes names: the member keys say which holder it joined.
+      await releaseVlan(ctx, owner, { cni: {} });
     }
     outcome.removed.push(what);
     outcome.addresses.push(...result.addresses);

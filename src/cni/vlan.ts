@@ -4,7 +4,7 @@
 // config declares that capability); or the cluster-wide etcd pool, one tag per Kubernetes
 // namespace (K8S_POD_NAMESPACE) or pod, which is only known after the etcd round trip (add.ts).
 import { vlanFor } from '../ipam';
-import { podNameTagProblem, podTagProblem, VLAN_MAX, VLAN_MIN } from '../ipam/vlan';
+import { holderFor, podNameTagProblem, podTagProblem, VLAN_MAX, VLAN_MIN } from '../ipam/vlan';
 import { isDns1123Label, isPodName } from '../names';
 import type { Network } from '../config/schema';
 import { CniCode, CniError } from './spec';
@@ -39,11 +39,6 @@ export function planVlan(network: Network, env: CniEnv, all: Network[], runtime:
 
 /** The pool holder of a DEL: from the Kubernetes names the port recorded, else CNI_ARGS; undefined
  * when neither has them (a blind DEL: del.ts then looks the container up in etcd). */
-export function holderFor(network: Network, names: { k8sNamespace?: string; k8sPod?: string }): string | undefined {
-  if (!('pool' in network.vlan) || names.k8sNamespace === undefined) return undefined;
-  if (network.vlan.per === 'namespace') return names.k8sNamespace;
-  return names.k8sPod === undefined ? undefined : `${names.k8sNamespace}/${names.k8sPod}`;
-}
 
 function k8sArg(env: CniEnv, key: string, valid: (s: string) => boolean, needs: string): string {
   const value = env.args[key];
@@ -85,3 +80,5 @@ export function tagFor(
   const plan = planVlan(network, env, all, runtime);
   return 'tag' in plan ? plan.tag : undefined;
 }
+
+export { holderFor };

@@ -3,7 +3,7 @@
 import type { Network } from '../config/schema';
 import { EtcdVlanPool, isPooledVlan, leaseDirFor, type Owner, poolFor, vlanPoolFor } from '../ipam';
 import { releaseOwnerAddress } from '../ipam/etcd-pool';
-import { VLAN_MAX, VLAN_MIN } from '../ipam/vlan';
+import { holderFor, VLAN_MAX, VLAN_MIN } from '../ipam/vlan';
 import { deletePorts, type FoundPort } from '../ovs/bridge';
 import type { OvsdbClient } from '../ovs/client';
 import { deleteHostLinks } from '../veth/pair';
@@ -41,33 +41,51 @@ export async function detach(
       interface: a.interface,
     };
     addresses.push(...(await releaseOwner(ctx, owner, a.ip?.split('/')[0])));
-    await releaseVlan(ctx, owner);
+    await releaseVlan(ctx, owner, a.runtime === 'cni' ? { cni: a } : {});
   }
   return { ports: found.map((f) => f.attachment.port), addresses };
 }
 
-/** Leave the network's cluster-wide VLAN (freed when the last member leaves), if it has a pool. */
-/** Returns whether the tag went back to the pool (this was its last member). */
-export async function releaseVlan(ctx: Context, owner: Owner): Promise<boolean> {
+/**
+ * Leave the network's cluster-wide VLAN (freed when the last member leaves), if it has a pool.
+ * Returns whether the tag went back to the pool (this was its last member). The holder key is the
+ * owner's own, unless given: `holder` as listed in etcd, or `cni`, the Kubernetes names a CNI
+ * member's port recorded (a CNI owner's mapped names are not what its VLAN is held under; without
+ * names its member keys are looked up).
+ */
+export async function releaseVlan(
+  ctx: Context,
+  owner: Owner,
+  via: { holder?: string; cni?: { k8sNamespace?: string; k8sPod?: string } } = {},
+): Promise<boolean> {
   const network = ctx.config.networks.find((n) => n.name === owner.network);
-  if (network)
-    return isPooledVlan(network.vlan) ? (await vlanPoolFor(network, clusterOf(ctx))!.release(owner)).freed : false;
-  // A network that left the config: its memberships still live in etcd. Release needs no range,
-  // and `per` decides the holder key, so try both.
+  if (network && !isPooledVlan(network.vlan)) return false;
   const cluster = clusterOf(ctx);
   if (!cluster) return false;
+  // A network that left the config (or a CNI network, never in podvlan.yaml): its memberships
+  // still live in etcd. Release needs no range, and `per` decides the holder key, so try both.
+  const pools = network
+    ? [vlanPoolFor(network, cluster)!]
+    : (['namespace', 'pod'] as const).map(
+        (per) =>
+          new EtcdVlanPool(
+            cluster.client,
+            cluster.prefix,
+            owner.network,
+            { pool: `${VLAN_MIN}-${VLAN_MAX}`, per },
+            cluster.node,
+          ),
+      );
+  const named = via.holder ?? (via.cni && network ? holderFor(network, via.cni) : undefined);
   let freed = false;
-  for (const per of ['namespace', 'pod'] as const) {
-    freed =
-      (
-        await new EtcdVlanPool(
-          cluster.client,
-          cluster.prefix,
-          owner.network,
-          { pool: `${VLAN_MIN}-${VLAN_MAX}`, per },
-          cluster.node,
-        ).release(owner)
-      ).freed || freed;
+  for (const pool of pools) {
+    const holders =
+      named !== undefined
+        ? [named]
+        : via.cni !== undefined
+          ? await pool.holdersOf(owner.containerId)
+          : [pool.holderOf(owner)];
+    for (const holder of holders) freed = (await pool.release(owner, holder)).freed || freed;
   }
   return freed;
 }

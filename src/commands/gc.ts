@@ -200,7 +200,7 @@ async function containerState(socket: string, id: string, timeoutMs: number): Pr
  * machine may since have taken the old name, and its holdings are its own. Entries not in the
  * form podvlan writes are never acted on.
  */
-type Holding = (Owner & { address: string; kind: 'address' }) | (Owner & { tag: number; kind: 'vlan' });
+type Holding = (Owner & { address: string; kind: 'address' }) | (Owner & { tag: number; holder: string; kind: 'vlan' });
 
 async function clusterHoldings(ctx: Context, ports: FoundPort[], madeHere: Set<string>): Promise<Holding[]> {
   const cluster = clusterOf(ctx);
@@ -213,7 +213,7 @@ async function clusterHoldings(ctx: Context, ports: FoundPort[], madeHere: Set<s
   return [
     ...addresses.filter((a) => mine(a) && isValidOwner(a)).map((a) => ({ ...a, kind: 'address' as const })),
     ...vlans
-      .flatMap((v) => v.members.filter(mine).map((m) => ({ ...m, interface: '', tag: v.tag })))
+      .flatMap((v) => v.members.filter(mine).map((m) => ({ ...m, interface: '', tag: v.tag, holder: v.holder })))
       .map((m) => ({ ...m, kind: 'vlan' as const }))
       .filter(isValidOwner),
   ];
@@ -278,7 +278,8 @@ async function collectPod(
         container: h.containerId,
         reason: 'no live port uses it',
       });
-      if (!dryRun) await releaseVlan(ctx, h);
+      // Under the holder etcd lists it by: a CNI member's is its Kubernetes namespace, not its owner's.
+      if (!dryRun) await releaseVlan(ctx, h, { holder: h.holder });
       continue;
     }
     actions.push({

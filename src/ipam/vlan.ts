@@ -2,6 +2,7 @@
 // cluster-wide pool in etcd (see vlan-pool.ts; its tag is only known after an etcd round trip).
 import { InvalidInputError } from '../errors';
 import { quote } from '../names';
+import type { Network } from '../config/schema';
 
 export type VlanPer = 'namespace' | 'pod';
 export type VlanSource =
@@ -162,4 +163,13 @@ export function podTagProblem(
     }
   }
   return undefined;
+}
+
+/** The etcd holder key a CNI member's pooled VLAN is taken under: its Kubernetes namespace (per
+ * namespace) or namespace/pod (per pod), as CNI_ARGS gave them and its port recorded; undefined
+ * without them (the member keys must then be looked up). */
+export function holderFor(network: Network, names: { k8sNamespace?: string; k8sPod?: string }): string | undefined {
+  if (!('pool' in network.vlan) || names.k8sNamespace === undefined) return undefined;
+  if (network.vlan.per === 'namespace') return names.k8sNamespace;
+  return names.k8sPod === undefined ? undefined : `${names.k8sNamespace}/${names.k8sPod}`;
 }

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { cniOwner } from '../../src/cni/owner';
 import { type EtcdServer, startEtcd } from '../integration/etcd-server';
-import { addNetns, cni, delNetns, netnsAddress, netnsPing } from '../support/cni';
+import { addNetns, cni, cniGc, delNetns, netnsAddress, netnsPing } from '../support/cni';
 import { audit } from '../support/consistency';
 import { bridgePorts, hostVeths, ovsVsctl, portTag, runPlugin, stateFiles, writeConfig } from '../support/plugin';
 
@@ -214,6 +214,37 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     // An interrupted ADD (no port, so no recorded names) and a DEL with no CNI_ARGS: found by scan.
     await ovsVsctl(info, ['del-port', BRIDGE, hostOf(r3)]);
     expect((await del(tenant, 'pool-3', '')).exitCode).toBe(0);
+    expect(await etcdKeys()).toEqual([]);
+  });
+
+  it("a pooled VLAN leaves etcd with its attachment when GC or podvlan gc removes it (the holder is the pod's namespace)", async () => {
+    const etcdConf = { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 };
+    const tenant = netconf('tenant', { vlan: { pool: '100-109', per: 'namespace' }, etcd: etcdConf, nodeName: 'n1' });
+    const [g1, g2] = [await netns('g1'), await netns('g2')];
+    expect((await add(tenant, 'gcv-1', g1, { args: criArgs('team-g', 'web-1') })).exitCode).toBe(0);
+    expect((await add(tenant, 'gcv-2', g2, { args: criArgs('team-h', 'web-2') })).exitCode).toBe(0);
+    expect(await etcdKeys()).toContain(`${PREFIX}/vlan/tenant/by/team-g`);
+    // CNI GC listing only gcv-2: gcv-1 goes, and with it team-g's tag.
+    const gc = await cniGc(info, tenant, [{ containerID: 'gcv-2', ifname: 'eth0' }]);
+    expect(gc.exitCode, gc.stdout).toBe(0);
+    expect((await etcdKeys()).filter((k) => k.includes('/team-g'))).toEqual([]);
+    // podvlan gc, with the same etcd, once gcv-2's netns is gone: team-h's tag goes with its port.
+    await delNetns(nsName('g2'));
+    const config = writeConfig(info, join(dir, 'gcv'), [{ name: 'other', bridge: BRIDGE, vlan: { id: 9 } }], {
+      stateDir,
+      etcd: etcdConf,
+      nodeName: 'n1',
+    });
+    let left: string[] = [];
+    // The kernel frees a namespace asynchronously: gc keeps the port until nothing holds it.
+    for (let i = 0; i < 50; i++) {
+      const r = await runPlugin(info, ['gc'], { config });
+      expect(r.exitCode, r.all).toBe(0);
+      left = (await etcdKeys()).filter((k) => k.includes('/team-h'));
+      if (left.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(left).toEqual([]);
     expect(await etcdKeys()).toEqual([]);
   });
 
