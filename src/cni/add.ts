@@ -1,15 +1,15 @@
-// ADD of one CNI attachment, built from the same core steps as exec setup (leases, veth pair by
-// namespace handle, access port with external_ids, the undo stack), so both modes write one state
-// of record: `podvlan list`, `gc` and `ipam` read CNI rows too.
-import { macFor } from '../commands/mac';
-import { type AddressPool, type Lease, type Owner, poolFor, vlanPoolFor } from '../ipam';
-import { type Attachment, decodeRoutes, encodeRoutes } from '../ovs/attachment';
-import { addAccessPorts, ensureBridges, findPorts, type FoundPort } from '../ovs/bridge';
+// ADD of one CNI attachment through the same attach core as exec setup (commands/attach.ts: lease,
+// veth pair by namespace handle, access port with external_ids, each undo in the stack), so both
+// modes write one state of record: `podvlan list`, `gc` and `ipam` read CNI rows too.
+import { type AddressRequest, type Lease, poolFor, vlanPoolFor } from '../ipam';
+import { type Attachment, decodeRoutes } from '../ovs/attachment';
+import { ensureBridges, findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import type { Sandbox } from '../runtime/sandbox';
 import { lockPod } from '../state/lock';
-import { createPairs, linkExists } from '../veth/pair';
-import { type Context, clusterOf, nodeName } from '../commands/context';
+import { linkExists } from '../veth/pair';
+import { type AttachItem, attachNetworks, isInPlace, leaseFrom } from '../commands/attach';
+import { type Context, clusterOf } from '../commands/context';
 import { detach } from '../commands/detach';
 import { UndoStack } from '../commands/undo';
 import type { Network } from '../config/schema';
@@ -78,7 +78,14 @@ export async function add(
         try {
           const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
           const done = mine.find(
-            (f) => isComplete(f, owner, tag, network, sandbox.inode) && honours(f.attachment, requests),
+            (f) =>
+              isInPlace(f.attachment, {
+                port: owner.port,
+                tag,
+                network,
+                interface: owner.interface,
+                netns: sandbox.inode,
+              }) && honours(f.attachment, requests),
           );
           if (done && mine.length === 1) {
             // The same ADD again: answer with what exists (the lease is the owner's own, not a new one).
@@ -86,7 +93,10 @@ export async function add(
             const lease = delegate
               ? recordedLease(done.attachment)
               : pool
-                ? await leaseFor(pool, ipamOwner(owner), requests, done.attachment.ip)
+                ? await leaseFrom(pool, ipamOwner(owner), {
+                    requested: requestedAddress(requests),
+                    hint: done.attachment.ip?.split('/')[0],
+                  })
                 : undefined;
             log.info('already added', { port: owner.port });
             return { attachment: done.attachment, lease, changed: false };
@@ -125,49 +135,29 @@ async function attachNew(
   log: Context['log'],
   delegate: Delegate | undefined,
 ): Promise<{ attachment: Attachment; lease?: Lease }> {
-  const { timeoutMs } = ctx.config;
   const { tag, requests } = want;
   const undo = new UndoStack(log);
   try {
-    const lease = await takeAddress(ctx, network, owner, requests, delegate, undo);
-    const attachment: Attachment = {
-      namespace: owner.ref.namespace,
-      pod: owner.ref.pod,
-      containerId: owner.ref.containerId,
-      network: network.name,
-      interface: owner.interface,
-      bridge: network.bridge,
+    const item: AttachItem = {
+      owner: ipamOwner(owner),
+      network,
       port: owner.port,
-      tag,
-      ip: lease?.address,
-      mac: requests.mac ?? macFor(lease, owner.port),
-      netns: sandbox.inode,
-      node: nodeName(ctx.config),
-      runtime: CNI_RUNTIME,
-      cniContainerId: owner.cniContainerId,
-      ...k8sNamesOf(want.env.args),
-      ...(delegate && lease ? delegatedFields(delegate.plugin, lease) : {}),
+      tag, // taken by add() already: a repeated ADD needs it before it knows whether to attach
+      // A delegated IPAM plugin's DEL undoes its ADD (SPEC.md "Delegated plugins").
+      address: delegate
+        ? {
+            from: 'delegate',
+            plugin: delegate.plugin,
+            add: () => delegateAdd(delegate),
+            del: () => delegateDel(delegate),
+          }
+        : { from: 'pool', requested: requestedAddress(requests) },
+      mac: requests.mac,
+      fields: { runtime: CNI_RUNTIME, cniContainerId: owner.cniContainerId, ...k8sNamesOf(want.env.args) },
     };
-    undo.push('delete veth', () => detach(ctx, ovs, [], { extraLinks: [owner.port] }));
-    await createPairs(
-      sandbox,
-      sandbox.inode,
-      [
-        {
-          hostName: owner.port,
-          podName: owner.interface,
-          mac: attachment.mac,
-          mtu: network.mtu,
-          address: attachment.ip,
-          routes: lease?.routes ?? [],
-        },
-      ],
-      timeoutMs,
-    );
-    undo.push('delete OVS port', async () =>
-      detach(ctx, ovs, await findPorts(ovs, ownerSelector(owner)), { keepLeases: true }),
-    );
-    const { applyMs } = await addAccessPorts(ovs, [attachment], timeoutMs);
+    const call = { sandbox, items: [item], ownPorts: ownerSelector(owner), plural: false };
+    const { attachments, leases, applyMs } = await attachNetworks(ctx, ovs, call, undo);
+    const [attachment, lease] = [attachments[0], leases[0]];
     log.info('added', { port: owner.port, ip: attachment.ip, tag, vswitchdApplyMs: Math.round(applyMs * 10) / 10 });
     return { attachment, lease };
   } catch (err) {
@@ -176,11 +166,10 @@ async function attachNew(
   }
 }
 
-/** The requested address exactly (refused if the pool cannot give it), else the owner's own or a new one. */
-function leaseFor(pool: AddressPool, owner: Owner, requests: Requests, held?: string): Promise<Lease> {
+/** The address this call asks for exactly, if any (one IPv4 address per attachment). */
+function requestedAddress(requests: Requests): AddressRequest | undefined {
   const ask = requests.ips[0];
-  if (ask) return pool.acquireRequested(owner, { address: ask.address, prefixLength: ask.prefixLength });
-  return pool.acquire(owner, held?.split('/')[0]);
+  return ask && { address: ask.address, prefixLength: ask.prefixLength };
 }
 
 /** An existing attachment has what this call asks for (else a repeated ADD re-attaches). */
@@ -189,57 +178,7 @@ function honours(a: Attachment, requests: Requests): boolean {
   return (requests.mac === undefined || a.mac === requests.mac) && (!ask || a.ip?.split('/')[0] === ask.address);
 }
 
-/**
- * The attachment's address, its undo registered before the call (a lost reply may still have
- * taken it): from the delegated IPAM plugin (its DEL undoes, SPEC.md "Delegated plugins"), else
- * from podvlan's own pool; undefined when the network has no IPAM.
- */
-async function takeAddress(
-  ctx: Context,
-  network: Network,
-  owner: CniOwner,
-  requests: Requests,
-  delegate: Delegate | undefined,
-  undo: UndoStack,
-): Promise<Lease | undefined> {
-  if (delegate) {
-    undo.push(`DEL of ipam plugin ${delegate.plugin}`, () => delegateDel(delegate));
-    return delegateAdd(delegate);
-  }
-  const pool = poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
-  if (!pool) return undefined;
-  undo.push(`release address of ${network.name}`, () => pool.release(ipamOwner(owner)));
-  return leaseFor(pool, ipamOwner(owner), requests);
-}
-
-/** What the port records of a delegate's lease: podvlan holds no lease of its own for it. */
-function delegatedFields(plugin: string, lease: Lease): Partial<Attachment> {
-  return {
-    ipamPlugin: plugin,
-    ...(lease.gateway ? { gateway: lease.gateway } : {}),
-    ...(lease.routes.length > 0 ? { routes: encodeRoutes(lease.routes) } : {}),
-  };
-}
-
 function recordedLease(a: Attachment): Lease | undefined {
   if (a.ip === undefined) return undefined;
   return { address: a.ip, gateway: a.gateway, routes: decodeRoutes(a.routes ?? '') ?? [] };
-}
-
-/** The port is this owner's as planned, in this very namespace, with its veth. */
-export function isComplete(
-  f: FoundPort,
-  owner: CniOwner,
-  tag: number | undefined, // undefined: a pooled VLAN, whose tag only etcd knows
-  network: Network,
-  inode: string,
-): boolean {
-  const a = f.attachment;
-  return (
-    a.port === owner.port &&
-    (tag === undefined || a.tag === tag) &&
-    a.bridge === network.bridge &&
-    a.netns === inode &&
-    linkExists(owner.port)
-  );
 }

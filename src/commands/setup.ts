@@ -2,21 +2,21 @@
 // that selects it. Order: plan (pure, fails before any change), lock, replace leftovers of an
 // older container, then leases -> veths -> OVS ports -> pod record, each step with its undo.
 import { InvalidInputError } from '../errors';
-import { isPooledVlan, type Lease, type Owner, poolFor, vlanFor, vlanPoolFor } from '../ipam';
-import { macFor } from './mac';
+import { isPooledVlan, vlanFor } from '../ipam';
 import { podNameTagProblem } from '../ipam/vlan';
 import { FULL_ID_LENGTH, hostVethName, type PodRef, sameContainer } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { podSelector } from '../ovs/attachment';
-import { addAccessPorts, findPorts, type FoundPort } from '../ovs/bridge';
+import { findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { containerNetns, inspectContainer } from '../runtime/docker';
 import type { Sandbox } from '../runtime/sandbox';
 import { lockPod } from '../state/lock';
 import { readPodRecord, recordedIp, removePodRecord, writePodRecord } from '../state/pod-record';
 import { readyRecord } from './records';
-import { createPairs, linkExists } from '../veth/pair';
-import { clusterOf, type Context, networksFor, nodeName } from './context';
+import { linkExists } from '../veth/pair';
+import { type AttachItem, attachNetworks, isInPlace } from './attach';
+import { type Context, networksFor } from './context';
 import { detach } from './detach';
 import { UndoStack } from './undo';
 import type { Network } from '../config/schema';
@@ -129,7 +129,7 @@ async function attach(
   pod: Sandbox,
   log: Context['log'],
 ): Promise<{ attachments: Attachment[]; applyMs: number }> {
-  const { stateDir, timeoutMs } = ctx.config;
+  const { stateDir } = ctx.config;
   const undo = new UndoStack(log);
   const previous = readPodRecord(stateDir, ref.namespace, ref.pod);
   const hintFor = (network: string) => recordedIp(previous, ref.containerId, network);
@@ -149,67 +149,26 @@ async function attach(
         ip: hintFor(p.network.name),
       })),
     });
-    const leases: (Lease | undefined)[] = [];
-    const tags: number[] = [];
-    for (const p of planned) {
-      const owner: Owner = {
+    const items: AttachItem[] = planned.map((p) => ({
+      owner: {
         network: p.network.name,
         namespace: ref.namespace,
         pod: ref.pod,
         containerId: ref.containerId,
         interface: p.network.interface,
-      };
-      const vlans = isPooledVlan(p.network.vlan) ? vlanPoolFor(p.network, clusterOf(ctx))! : undefined;
-      if (vlans) undo.push(`leave the VLAN of ${p.network.name}`, () => vlans.release(owner));
-      tags.push(p.tag ?? (await vlans!.acquire(owner)));
-      const pool = poolFor(p.network, stateDir, p.network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
-      if (!pool) {
-        leases.push(undefined);
-        continue;
-      }
-      const hint = hintFor(p.network.name)?.split('/')[0];
-      // Registered before the call: a lost reply may still have taken the address.
-      undo.push(`release address of ${p.network.name}`, () => pool.release(owner, hint));
-      leases.push(await pool.acquire(owner, hint));
-    }
-    const attachments: Attachment[] = planned.map((p, i) => ({
-      namespace: ref.namespace,
-      pod: ref.pod,
-      containerId: ref.containerId,
-      network: p.network.name,
-      interface: p.network.interface,
-      bridge: p.network.bridge,
+      },
+      network: p.network,
       port: p.port,
-      tag: tags[i],
-      ip: leases[i]?.address,
-      mac: macFor(leases[i], p.port),
-      netns: pod.inode,
-      node: nodeName(ctx.config),
+      tag: p.tag ?? 'pool',
+      address: { from: 'pool', hint: hintFor(p.network.name)?.split('/')[0] },
     }));
-    undo.push('delete veths', () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
-    await createPairs(
-      pod,
-      attachments[0].netns ?? '',
-      attachments.map((a, i) => ({
-        hostName: a.port,
-        podName: a.interface,
-        mac: a.mac,
-        mtu: planned[i].network.mtu,
-        address: a.ip,
-        routes: leases[i]?.routes ?? [],
-      })),
-      timeoutMs,
+    const ownPorts = { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId };
+    const { attachments, applyMs } = await attachNetworks(
+      ctx,
+      ovs,
+      { sandbox: pod, items, ownPorts, plural: true },
+      undo,
     );
-    // Addresses and VLANs have undos of their own, further down the stack.
-    undo.push('delete OVS ports', async () =>
-      detach(
-        ctx,
-        ovs,
-        await findPorts(ovs, { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId }),
-        { keepLeases: true },
-      ),
-    );
-    const { applyMs } = await addAccessPorts(ovs, attachments, timeoutMs);
     writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));
     return { attachments, applyMs };
   } catch (err) {
@@ -221,19 +180,16 @@ async function attach(
 /** Already set up: every planned port exists as planned, for this very namespace, with its veth. */
 function isComplete(mine: FoundPort[], planned: Planned[], netnsInode: string): boolean {
   if (mine.length !== planned.length) return false;
-  // The port row alone is not enough: a container restarted under the same id has a new
-  // namespace, and its old veths die with the old one (the kernel may take a moment).
-  return (
-    planned.every((p) =>
-      mine.some(
-        (f) =>
-          f.attachment.port === p.port &&
-          (p.tag === undefined || f.attachment.tag === p.tag) &&
-          f.attachment.bridge === p.network.bridge &&
-          f.attachment.interface === p.network.interface &&
-          f.attachment.netns === netnsInode,
-      ),
-    ) && planned.every((p) => linkExists(p.port))
+  return planned.every((p) =>
+    mine.some((f) =>
+      isInPlace(f.attachment, {
+        port: p.port,
+        tag: p.tag,
+        network: p.network,
+        interface: p.network.interface,
+        netns: netnsInode,
+      }),
+    ),
   );
 }
 

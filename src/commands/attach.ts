@@ -1,0 +1,164 @@
+// The one attach path of both front ends (exec `setup`, CNI ADD): per item its VLAN and address,
+// then every veth pair in one call, then every access port in one OVSDB transaction. Each
+// mutation registers its undo in the caller's stack before it runs; the caller unwinds it on
+// failure, with its own entries (exec's pod record) in the same order around these.
+// The counterpart of detach.ts. Nothing here is exec- or CNI-specific: what differs (the owner's
+// names, a delegated IPAM plugin, a requested MAC, CNI's extra port fields) comes in the items.
+import type { Network } from '../config/schema';
+import { type AddressPool, type AddressRequest, type Lease, type Owner, poolFor, vlanPoolFor } from '../ipam';
+import { type Attachment, encodeRoutes } from '../ovs/attachment';
+import { addAccessPorts, findPorts } from '../ovs/bridge';
+import type { OvsdbClient } from '../ovs/client';
+import type { Sandbox } from '../runtime/sandbox';
+import { createPairs, linkExists } from '../veth/pair';
+import { type Context, clusterOf, nodeName } from './context';
+import { detach } from './detach';
+import { macFor } from './mac';
+import type { UndoStack } from './undo';
+
+/**
+ * Where an item's address comes from.
+ * - pool: the network's own pool (poolFor), none when the network has no `ipam`; `requested`
+ *   asks for exactly that address (refused if the pool cannot give it), else `hint` is the
+ *   address the owner had (kept when still free), else the pool picks.
+ * - delegate: an IPAM plugin the caller runs (CNI); `del` is its undo. The port records the
+ *   plugin, gateway and routes, as podvlan holds no lease of its own to read them back from.
+ */
+export type AddressSource =
+  | { from: 'pool'; hint?: string; requested?: AddressRequest }
+  | { from: 'delegate'; plugin: string; add: () => Promise<Lease>; del: () => Promise<unknown> };
+
+export interface AttachItem {
+  owner: Owner; // the lease owner; its namespace, pod, container id and interface go on the port
+  network: Network;
+  port: string; // host veth and OVS port name (hostVethName of the owner)
+  tag: number | 'pool'; // 'pool': taken here from the network's cluster-wide VLAN pool
+  address: AddressSource;
+  mac?: string; // asked for by the caller; else derived from the address (macFor)
+  fields?: Partial<Attachment>; // more port fields (CNI: runtime, its container id, Kubernetes names)
+}
+
+export interface AttachCall {
+  sandbox: Sandbox; // the pod's namespace handle, opened and closed by the caller
+  items: AttachItem[];
+  ownPorts: Record<string, string>; // external_ids that select exactly this call's ports (for their undo)
+  // The undo log's step names: "delete veths"/"delete OVS ports" for exec's pod (its networks),
+  // the singular for CNI's one attachment; kept as each mode logged them.
+  plural: boolean;
+}
+
+export interface Attached {
+  attachments: Attachment[]; // in item order
+  leases: (Lease | undefined)[]; // likewise; undefined without an address
+  applyMs: number; // how long ovs-vswitchd took to apply the ports
+}
+
+export async function attachNetworks(
+  ctx: Context,
+  ovs: OvsdbClient,
+  call: AttachCall,
+  undo: UndoStack,
+): Promise<Attached> {
+  const { sandbox, items } = call;
+  const leases: (Lease | undefined)[] = [];
+  const tags: number[] = [];
+  for (const item of items) {
+    tags.push(await takeTag(ctx, item, undo));
+    leases.push(await takeAddress(ctx, item, undo));
+  }
+  const attachments: Attachment[] = items.map((item, i) => ({
+    namespace: item.owner.namespace,
+    pod: item.owner.pod,
+    containerId: item.owner.containerId,
+    network: item.network.name,
+    interface: item.owner.interface,
+    bridge: item.network.bridge,
+    port: item.port,
+    tag: tags[i],
+    ip: leases[i]?.address,
+    mac: item.mac ?? macFor(leases[i], item.port),
+    netns: sandbox.inode,
+    node: nodeName(ctx.config),
+    ...item.fields,
+    ...(item.address.from === 'delegate' && leases[i] ? delegatedFields(item.address.plugin, leases[i]) : {}),
+  }));
+  const { timeoutMs } = ctx.config;
+  const s = call.plural ? 's' : '';
+  undo.push(`delete veth${s}`, () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
+  await createPairs(
+    sandbox,
+    sandbox.inode,
+    attachments.map((a, i) => ({
+      hostName: a.port,
+      podName: a.interface,
+      mac: a.mac,
+      mtu: items[i].network.mtu,
+      address: a.ip,
+      routes: leases[i]?.routes ?? [],
+    })),
+    timeoutMs,
+  );
+  // Addresses and VLANs have undos of their own, further down the stack.
+  undo.push(`delete OVS port${s}`, async () =>
+    detach(ctx, ovs, await findPorts(ovs, call.ownPorts), { keepLeases: true }),
+  );
+  const { applyMs } = await addAccessPorts(ovs, attachments, timeoutMs);
+  return { attachments, leases, applyMs };
+}
+
+async function takeTag(ctx: Context, item: AttachItem, undo: UndoStack): Promise<number> {
+  if (item.tag !== 'pool') return item.tag;
+  const vlans = vlanPoolFor(item.network, clusterOf(ctx))!;
+  undo.push(`leave the VLAN of ${item.network.name}`, () => vlans.release(item.owner));
+  return vlans.acquire(item.owner);
+}
+
+/** The item's address, its undo registered before the call: a lost reply may still have taken it. */
+async function takeAddress(ctx: Context, item: AttachItem, undo: UndoStack): Promise<Lease | undefined> {
+  const { network, owner, address } = item;
+  if (address.from === 'delegate') {
+    undo.push(`DEL of ipam plugin ${address.plugin}`, address.del); // its DEL undoes (SPEC.md "Delegated plugins")
+    return address.add();
+  }
+  const pool = poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+  if (!pool) return undefined;
+  undo.push(`release address of ${network.name}`, () => pool.release(owner, address.hint));
+  return leaseFrom(pool, owner, address);
+}
+
+/** The requested address exactly (refused if the pool cannot give it), else the hinted one if free, else a new one. */
+export function leaseFrom(
+  pool: AddressPool,
+  owner: Owner,
+  ask: { hint?: string; requested?: AddressRequest },
+): Promise<Lease> {
+  if (ask.requested) return pool.acquireRequested(owner, ask.requested);
+  return pool.acquire(owner, ask.hint);
+}
+
+/** What the port records of a delegate's lease: podvlan holds no lease of its own for it. */
+function delegatedFields(plugin: string, lease: Lease): Partial<Attachment> {
+  return {
+    ipamPlugin: plugin,
+    ...(lease.gateway ? { gateway: lease.gateway } : {}),
+    ...(lease.routes.length > 0 ? { routes: encodeRoutes(lease.routes) } : {}),
+  };
+}
+
+/** What a found port must be for a repeated call to leave it as it is: the planned port, tag
+ * (undefined: a pooled VLAN, whose tag only etcd knows), bridge and interface, in this very
+ * namespace (a container restarted under the same id has a new one, and its old veths die with
+ * the old one, the kernel may take a moment), with its veth. */
+export function isInPlace(
+  a: Attachment,
+  want: { port: string; tag: number | undefined; network: Network; interface: string; netns: string },
+): boolean {
+  return (
+    a.port === want.port &&
+    (want.tag === undefined || a.tag === want.tag) &&
+    a.bridge === want.network.bridge &&
+    a.interface === want.interface &&
+    a.netns === want.netns &&
+    linkExists(want.port)
+  );
+}
