@@ -74,8 +74,9 @@ export async function add(
         // record names the CNI owner, as its port and leases do, so gc sees one owner for all three.
         const vlans = 'holder' in plan ? vlanPoolFor(network, clusterOf(ctx))! : undefined;
         const member = { namespace: owner.ref.namespace, pod: owner.ref.pod, containerId: owner.ref.containerId };
-        const tag = 'tag' in plan ? plan.tag : await vlans!.acquire(member, plan.holder);
+        let tag = 'tag' in plan ? plan.tag : 0;
         try {
+          if (vlans && 'holder' in plan) tag = await vlans.acquire(member, plan.holder);
           const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
           const done = mine.find(
             (f) =>
@@ -111,7 +112,12 @@ export async function add(
           const added = await attachNew(ctx, ovs, owner, network, { tag, requests, env }, sandbox, log, delegate);
           return { ...added, changed: true };
         } catch (err) {
-          if (vlans && 'holder' in plan) await vlans.release(member, plan.holder);
+          // Leave the VLAN only when this owner has no port left: a repeated ADD that failed after
+          // finding its port in place (or whose detach failed) must not free a tag a live port carries.
+          if (vlans && 'holder' in plan) {
+            const left = await findPorts(ovs, ownerSelector(owner)).catch(() => undefined);
+            if (left?.length === 0) await vlans.release(member, plan.holder);
+          }
           throw err;
         }
       } finally {

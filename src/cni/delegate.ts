@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Lease } from '../ipam';
 import type { Logger } from '../log';
 import { isIpv4, isIpv4Prefix, isPluginName } from '../names';
-import { CniCode, CniError } from './spec';
+import { CniCode, CniError, compareVersions } from './spec';
 
 export interface Delegate {
   plugin: string; // ipam.type
@@ -55,12 +55,38 @@ export async function delegateDel(d: Delegate): Promise<void> {
   await runDelegate(d, 'DEL');
 }
 
+/**
+ * The delegate as GC needs it: a runtime sends GC with a 1.1.0 config, which a delegate older than
+ * 1.1.0 refuses outright (Debian's host-local 1.1.1: "incompatible CNI versions"), though its DEL
+ * means the same in every version since 0.3.0. So GC asks the delegate's VERSION and, when it does
+ * not speak the config's, hands it the same config in the newest version it does speak (at most
+ * the config's). Unchanged when it answers nothing usable.
+ */
+export async function delegateForGc(d: Delegate): Promise<Delegate> {
+  let config: Record<string, unknown>;
+  let supported: unknown;
+  try {
+    config = JSON.parse(d.stdin) as Record<string, unknown>;
+    supported = (JSON.parse(await runDelegate(d, 'VERSION')) as { supportedVersions?: unknown }).supportedVersions;
+  } catch {
+    return d;
+  }
+  const wanted = typeof config.cniVersion === 'string' ? config.cniVersion : '';
+  if (!Array.isArray(supported) || supported.includes(wanted)) return d;
+  const usable = supported
+    .filter((v): v is string => typeof v === 'string' && /^\d+\.\d+\.\d+$/.test(v))
+    .filter((v) => compareVersions(v, wanted) <= 0)
+    .sort(compareVersions);
+  const best = usable.at(-1);
+  return best ? { ...d, stdin: JSON.stringify({ ...config, cniVersion: best }) } : d;
+}
+
 /** CHECK: the delegate's own check of what it holds; nothing on success. */
 export async function delegateCheck(d: Delegate): Promise<void> {
   await runDelegate(d, 'CHECK');
 }
 
-async function runDelegate(d: Delegate, verb: 'ADD' | 'DEL' | 'CHECK'): Promise<string> {
+async function runDelegate(d: Delegate, verb: 'ADD' | 'DEL' | 'CHECK' | 'VERSION'): Promise<string> {
   const path = findPlugin(d.plugin, d.env.CNI_PATH);
   // execa only here: loading it costs ~30 ms of a compiled call (src/veth/ip.ts), which calls
   // without a delegate must not pay.

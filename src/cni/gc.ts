@@ -12,6 +12,7 @@
 //
 // Without the key, nothing is removed: the spec makes the runtime send it, and a list that is not
 // there says nothing about which attachments are valid (see docs/cni.md, "GC").
+import { type Delegate, delegateDel, delegateForGc } from './delegate';
 import { type Context, clusterOf, nodeName } from '../commands/context';
 import { detach, releaseOwner, releaseVlan } from '../commands/detach';
 import type { Network } from '../config/schema';
@@ -69,7 +70,13 @@ export interface GcOutcome {
 const keyOf = (o: { pod: string; containerId: string }) => `${o.pod}/${o.containerId}`;
 const CNI_POD = /^cni-[0-9a-f]{16}$/;
 
-export async function gc(ctx: Context, network: Network, valid: GcAttachment[] | undefined): Promise<GcOutcome> {
+/** `delegate`: the network's delegated IPAM plugin, whose DEL frees a stale attachment's address. */
+export async function gc(
+  ctx: Context,
+  network: Network,
+  valid: GcAttachment[] | undefined,
+  delegate?: Delegate,
+): Promise<GcOutcome> {
   const log = ctx.log.with({ cmd: 'cni-gc', network: network.name });
   if (valid === undefined) {
     log.warn('GC without cni.dev/valid-attachments: nothing removed', {});
@@ -98,11 +105,14 @@ export async function gc(ctx: Context, network: Network, valid: GcAttachment[] |
       if (readPodRecord(ctx.config.stateDir, h.namespace, h.pod)) continue;
       bare.set(k, h);
     }
+    const ipam = delegate && stale.size > 0 ? await delegateForGc(delegate) : undefined;
     for (const o of stale.values()) {
       const what = `${o.cniContainerId}/${o.interface}`;
-      await removeOwner(ctx, ovs, toIpam(o), o.port, snapshot, outcome, what).catch((err) =>
-        failed.push({ what, err }),
-      );
+      await removeOwner(ctx, ovs, toIpam(o), o.port, snapshot, outcome, what)
+        // The address is the delegate's: its DEL for this container and interface, as a runtime's
+        // DEL would have run it (no netns: the attachment is gone).
+        .then(() => (ipam ? delegateDel(forOwner(ipam, o)) : undefined))
+        .catch((err) => failed.push({ what, err }));
     }
     for (const h of bare.values()) {
       const what = `${h.pod}/${h.interface} (no port)`;
@@ -123,6 +133,11 @@ export async function gc(ctx: Context, network: Network, valid: GcAttachment[] |
   }
   return outcome;
 }
+
+const forOwner = (d: Delegate, o: CniOwner): Delegate => ({
+  ...d,
+  env: { ...d.env, CNI_CONTAINERID: o.cniContainerId, CNI_IFNAME: o.interface, CNI_NETNS: '', CNI_ARGS: '' },
+});
 
 const toIpam = (o: CniOwner): Owner => ({
   network: o.network,

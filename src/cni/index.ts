@@ -62,7 +62,10 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     if (verb === 'GC') {
       const { gc, validAttachments } = await import('./gc');
       checkStateDir(conf.config.stateDir, { create: true });
-      await gc(ctx, conf.network, validAttachments(stdin));
+      const delegate = conf.ipamPlugin
+        ? { plugin: conf.ipamPlugin, stdin, env, timeoutMs: conf.config.timeoutMs, log: ctx.log }
+        : undefined;
+      await gc(ctx, conf.network, validAttachments(stdin), delegate);
       return 0;
     }
     if (verb === 'STATUS') {

@@ -97,10 +97,13 @@ export async function releaseOwner(ctx: Context, owner: Owner, hint?: string): P
     ? poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined)
     : undefined;
   if (pool) return pool.release(owner, hint);
-  // A network that left the config: free its node-local leases, and what etcd holds for it.
+  // A network that left the config: free its node-local leases, and what etcd holds for it. A
+  // network without podvlan's IPAM (none, or delegated) may have node-local leases from an older
+  // config, never etcd's to ask: its DEL must not depend on an etcd it does not use.
   const leases = leaseDirFor(ctx.config.stateDir, owner.network);
   const held = leases.heldBy(owner, hint);
   held.forEach((ip) => leases.remove(ip));
+  if (network) return held;
   const cluster = clusterOf(ctx);
   if (cluster) held.push(...(await releaseOwnerAddress(cluster.client, cluster.prefix, owner.network, owner)));
   return held;

@@ -18,7 +18,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cniOwner } from '../../src/cni/owner';
-import { cni, delNetns, netnsAddress, netnsPing } from '../support/cni';
+import { cni, cniGc, delNetns, netnsAddress, netnsPing } from '../support/cni';
 import { leaseFiles } from '../support/consistency';
 import { docExample } from '../support/doc-example';
 import { DEBIAN_CNI_DIR, type LibcniCall, parseResult, runLibcni } from '../support/libcni';
@@ -216,6 +216,22 @@ describe('delegated host-local (docs/cni-ipam.md "podvlan-host-local")', () => {
     } finally {
       writeFileSync(lease, saved);
     }
+  });
+
+  it("GC of a stale attachment runs host-local's DEL for it: no address of it is left", async () => {
+    const ns = await newNetns('gc');
+    const added = await runLibcni(info, 'add', call(conflist, 'hl-gc', ns));
+    expect(added.exitCode, added.stdout).toBe(0);
+    const ip = parseResult(added).ips![0].address.split('/')[0];
+    expect(hostLocalLeases('vlan41')).toContain(ip);
+    // The network config as a 1.1.0 runtime sends GC: the one plugin's config with the list's name.
+    const list = JSON.parse(readFileSync(conflist, 'utf8')) as Conflist;
+    const config = { ...list.plugins[0], name: list.name, cniVersion: '1.1.0' };
+    const valid = ['hl-a', 'hl-b'].map((id) => ({ containerID: id, ifname: 'eth0' }));
+    const run = await cniGc(info, config, valid);
+    expect(run, run.stdout).toMatchObject({ exitCode: 0, stdout: '' });
+    expect(hostLocalLeases('vlan41').sort()).toEqual([ipA, ipB].sort());
+    expect(await bridgePorts(info, BRIDGE)).not.toContain(cniOwner('hl-gc', 'vlan41', 'eth0').port);
   });
 
   it("DEL runs host-local's DEL: its lease goes with the port and veth; twice, and blind, succeed", async () => {
