@@ -357,6 +357,19 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     expect(line).toMatch(/^team-a\s+web-9\s+cni:match-1\s/);
   });
 
+  it('a network that takes nothing from etcd adds and deletes while the etcd of the node config is down', async () => {
+    const path = await netns('noetcd');
+    const down = { endpoints: ['http://127.0.0.1:9'], prefix: PREFIX, timeoutMs: 500 };
+    const conf = netconf('noetcd', { ipam: undefined, etcd: down, nodeName: 'n1' });
+    const added = await add(conf, 'noetcd-1', path);
+    expect(added.exitCode, added.stdout).toBe(0);
+    for (const netns of [path, '']) {
+      const r = await del(conf, 'noetcd-1', netns);
+      expect(r.exitCode, r.stdout).toBe(0);
+    }
+    expect(await hostVeths(info)).not.toContain(hostOf(added));
+  });
+
   it('DEL of everything leaves nothing behind', async () => {
     const calls: [object, string][] = [
       [byAnnotation(), 'ann-a'],
