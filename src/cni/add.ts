@@ -104,6 +104,16 @@ export async function add(
           }
           // What an interrupted or outdated ADD of this owner left: its port, its veth. Leases stay
           // (the same owner takes them again).
+          // Another address asked of a working attachment: refused before anything is taken apart
+          // (the pool would refuse it only after the port is gone, leaving the pod with nothing).
+          const asked = delegate ? undefined : requestedAddress(requests)?.address;
+          const holding = mine.find((f) => f.attachment.ip !== undefined)?.attachment.ip?.split('/')[0];
+          if (asked !== undefined && holding !== undefined && holding !== asked)
+            throw new CniError(
+              CniCode.conflict,
+              `${env.ifname} of ${env.containerId} already has ${holding} in network ${network.name}, ` +
+                `not the requested ${asked}: DEL it first`,
+            );
           if (mine.length > 0 || linkExists(owner.port)) {
             await detach(ctx, ovs, mine, { keepLeases: true, extraLinks: [owner.port] });
             // A delegate cannot be asked for the owner's address twice (host-local refuses): free it first.

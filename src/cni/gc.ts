@@ -188,6 +188,9 @@ async function removeOwner(
       interface: owner.interface,
       port,
     });
+    // A VLAN membership alone names no interface (''); the mapped pod already stands for
+    // container id and interface, so the owner's port is found without it.
+    if (owner.interface === '') delete selector[`${KEY_PREFIX}interface`];
     const now: FoundPort[] = await findPorts(ovs, selector);
     if (now.some((f) => !snapshot.has(f.uuid))) return; // an ADD made it after the runtime's list
     const result = await detach(ctx, ovs, now, { extraLinks: [port] });

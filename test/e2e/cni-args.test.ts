@@ -276,6 +276,10 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     expect(r2.exitCode, r2.stdout).toBe(0);
     expect(await netnsMac(nsName('req'), 'eth0')).toBe('02:aa:bb:cc:dd:05');
     expect(await netnsAddress(nsName('req'), 'eth0')).toBe('10.233.0.42/24');
+    // Another address asked of the working attachment: 101, and the attachment stays as it was.
+    refused(await add({ ...conf, runtimeConfig: { ips: ['10.233.0.44'] } }, 'req-1', path), 101);
+    expect(await netnsAddress(nsName('req'), 'eth0')).toBe('10.233.0.42/24');
+    expect(await hostVeths(info)).toContain(hostOf(r2));
   });
 
   it('a requested address outside the pool, the gateway, or taken by another: refused, nothing left', async () => {
