@@ -43,10 +43,9 @@ export async function add(
   // Everything the call asks for is checked before anything changes.
   checkMatch(network, env);
   const plan = planVlan(network, env, ctx.config.networks, runtime);
-  const asked = parseRequests(runtime, env.args);
   // A delegated IPAM plugin reads runtimeConfig.ips and IP= from the same stdin and environment:
   // the addresses are its to give, podvlan keeps only the MAC request.
-  const requests: Requests = delegate ? { ...asked, ips: [] } : asked;
+  const requests: Requests = parseRequests(runtime, env.args, delegate === undefined);
   if (requests.ips.length > 0 && !network.ipam)
     throw new CniError(
       CniCode.invalidNetworkConfig,

@@ -49,7 +49,13 @@ function capabilityOf(key: string): string {
 }
 
 /** MAC and addresses asked for. runtimeConfig (declared) wins over CNI_ARGS when both give one. */
-export function parseRequests(runtime: Record<string, unknown>, args: Record<string, string>): Requests {
+/** `addresses: false`: a delegated IPAM plugin reads the address requests itself (more than one,
+ * IPv6: its rules, not podvlan's), so only the MAC is podvlan's to parse. */
+export function parseRequests(
+  runtime: Record<string, unknown>,
+  args: Record<string, string>,
+  addresses = true,
+): Requests {
   const fromRuntime = (capability: keyof typeof SPELLINGS) => {
     const given = SPELLINGS[capability].filter((k) => runtime[k] !== undefined);
     if (given.length > 1)
@@ -63,6 +69,7 @@ export function parseRequests(runtime: Record<string, unknown>, args: Record<str
   const mac = fromRuntime('mac');
   if (mac !== undefined) requests.mac = parseMac(mac.value, `runtimeConfig.${mac.key}`, CniCode.invalidNetworkConfig);
   else if (args.MAC !== undefined) requests.mac = parseMac(args.MAC, 'CNI_ARGS MAC', CniCode.invalidEnvironment);
+  if (!addresses) return requests;
   const ips = fromRuntime('ips');
   if (ips !== undefined) {
     if (!Array.isArray(ips.value))

@@ -319,3 +319,14 @@ describe('Kubernetes names on the port', () => {
     expect(fromExternalIds(a.port, 22, { ...toExternalIds(exec), 'podvlan/k8sPod': 'web-1' })).toBeUndefined();
   });
 });
+
+describe('requests under a delegated IPAM plugin', () => {
+  it('leaves the address requests to the delegate (IPv6, several) and still reads the MAC', () => {
+    const args = { IgnoreUnknown: '1', IP: '10.0.0.5,fd00::5', MAC: '02:00:00:00:00:07' };
+    expect(() => parseRequests({}, args)).toThrow();
+    expect(parseRequests({ ips: ['fd00::5/64', '10.0.0.5/24'] }, args, false)).toEqual({
+      ips: [],
+      mac: '02:00:00:00:00:07',
+    });
+  });
+});
