@@ -67,7 +67,7 @@ export interface GcOutcome {
 
 /** The owner key every holding of an attachment carries, in the core's (mapped) form: the mapped
  * pod is a hash of container id and interface, so VLAN memberships (which have no interface) match too. */
-const keyOf = (o: { pod: string; containerId: string }) => `${o.pod}/${o.containerId}`;
+export const keyOf = (o: { pod: string; containerId: string }) => `${o.pod}/${o.containerId}`;
 const CNI_POD = /^cni-[0-9a-f]{16}$/;
 
 /** `delegate`: the network's delegated IPAM plugin, whose DEL frees a stale attachment's address. */
@@ -148,7 +148,7 @@ const toIpam = (o: CniOwner): Owner => ({
 });
 
 /** This node's addresses and VLAN memberships of CNI owners on this network. */
-async function holdings(ctx: Context, network: Network): Promise<Owner[]> {
+export async function holdings(ctx: Context, network: Network): Promise<Owner[]> {
   const cniForm = (o: Owner) => o.network === network.name && o.namespace === CNI_NAMESPACE && CNI_POD.test(o.pod);
   const out: Owner[] = listNodeLeases(ctx.config.stateDir).filter(cniForm);
   const pooled = isPooledVlan(network.vlan);

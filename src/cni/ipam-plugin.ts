@@ -28,8 +28,11 @@ export async function runIpamPlugin(verb: Verb, env: CniEnv, stdin: string, io: 
   });
   const ctx: Context = { config: conf.config, log };
   try {
-    if (verb === 'GC')
-      throw new CniError(CniCode.unsupportedField, 'GC is not implemented for podvlan as an IPAM plugin yet');
+    if (verb === 'GC') {
+      checkStateDir(ctx.config.stateDir, { create: true });
+      await gcLeases(ctx, network, stdin);
+      return 0;
+    }
     if (verb === 'STATUS') {
       await poolStatus(ctx, network);
       return 0;
@@ -59,6 +62,26 @@ export async function runIpamPlugin(verb: Verb, env: CniEnv, stdin: string, io: 
   } finally {
     ctx.cluster?.client.close();
   }
+}
+
+/**
+ * GC (SPEC.md 1.1, which a main plugin passes on to its IPAM plugin): this node's leases of the
+ * network whose owner (container id and interface) `cni.dev/valid-attachments` does not list are
+ * released. Without the list nothing is (as for the main-plugin GC, gc.ts).
+ */
+async function gcLeases(ctx: Context, network: Network, stdin: string): Promise<void> {
+  const { holdings, keyOf, validAttachments } = await import('./gc');
+  const valid = validAttachments(stdin);
+  if (valid === undefined) {
+    ctx.log.warn('GC without cni.dev/valid-attachments: nothing released', {});
+    return;
+  }
+  const keep = new Set(valid.map((v) => keyOf(ipamOwner(cniOwner(v.containerID, network.name, v.ifname)))));
+  const pool = poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+  const released: string[] = [];
+  for (const owner of await holdings(ctx, network))
+    if (!keep.has(keyOf(owner))) released.push(...((await pool?.release(owner)) ?? []));
+  ctx.log.info('gc', { kept: valid.length, released });
 }
 
 /** An IPAM result (SPEC.md "IPAM plugin result"): ips, routes, dns; no interfaces, so no index. */

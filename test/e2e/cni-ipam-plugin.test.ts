@@ -201,6 +201,7 @@ describe('bridge + podvlan IPAM (host-local) on one node (docs "bridge-host-loca
   let a: string;
   let b: string;
   let ipA: string;
+  let ipB: string;
   let resultA: ReturnType<typeof parseResult>;
 
   beforeAll(() => {
@@ -218,7 +219,7 @@ describe('bridge + podvlan IPAM (host-local) on one node (docs "bridge-host-loca
     resultA = parseResult(await runLibcni(info, 'add', call(node, conflist, 'lab-a', a)));
     const resultB = parseResult(await runLibcni(info, 'add', call(node, conflist, 'lab-b', b)));
     ipA = resultA.ips![0].address.split('/')[0];
-    const ipB = resultB.ips![0].address.split('/')[0];
+    ipB = resultB.ips![0].address.split('/')[0];
     expect(resultA.ips![0]).toMatchObject({
       address: expect.stringMatching(/^10\.226\.1\.\d+\/24$/),
       gateway: '10.226.1.1',
@@ -307,7 +308,7 @@ describe('bridge + podvlan IPAM (host-local) on one node (docs "bridge-host-loca
     expect(r.json).toMatchObject({ cniVersion: '0.4.0', ips: [{ version: '4', address: `${ipA}/24` }] });
   });
 
-  it('bad ipam config is code 7 and takes nothing; GC is code 2', async () => {
+  it('bad ipam config is code 7 and takes nothing', async () => {
     const before = leaseFiles(stateDir).length;
     const p = list.plugins[0];
     const cases: [string, Record<string, unknown>][] = [
@@ -326,8 +327,28 @@ describe('bridge + podvlan IPAM (host-local) on one node (docs "bridge-host-loca
       expect(r.stderr).toBe('');
     }
     expect(leaseFiles(stateDir)).toHaveLength(before);
-    const gc = await cni(info, 'GC', { ...asIpamCall(list), cniVersion: '1.1.0' });
-    expect(gc.json?.code).toBe(2);
+  });
+
+  it('GC (as a main plugin passes it on) releases the leases the list does not name, and only those', async () => {
+    const stale = await cni(info, 'ADD', asIpamCall(list), { containerId: 'lab-gc', netns: `/run/netns/${a}` });
+    expect(stale.exitCode, stale.stdout).toBe(0);
+    expect(leaseFiles(stateDir)).toHaveLength(3);
+    const gcStdin = (valid?: { containerID: string; ifname: string }[]) => ({
+      ...asIpamCall(list),
+      cniVersion: '1.1.0',
+      ...(valid ? { 'cni.dev/valid-attachments': valid } : {}),
+    });
+    const noList = await cni(info, 'GC', gcStdin(), { omit: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME'] });
+    expect(noList, noList.stdout).toMatchObject({ exitCode: 0, stdout: '' });
+    expect(leaseFiles(stateDir)).toHaveLength(3);
+    const valid = ['lab-a', 'lab-b'].map((id) => ({ containerID: id, ifname: 'eth0' }));
+    const gc = await cni(info, 'GC', gcStdin(valid), { omit: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME'] });
+    expect(gc, gc.stdout).toMatchObject({ exitCode: 0, stdout: '' });
+    expect(
+      leaseFiles(stateDir)
+        .map((l) => l.address)
+        .sort(),
+    ).toEqual([ipA, ipB].sort());
   });
 
   it('DEL through bridge frees the leases; twice succeeds', async () => {
