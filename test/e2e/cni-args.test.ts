@@ -217,6 +217,33 @@ describe('CNI calls: VLAN sources, requests, match, Kubernetes names', () => {
     expect(await etcdKeys()).toEqual([]);
   });
 
+  it('a repeated ADD that fails keeps the pooled VLAN its live port carries', async () => {
+    const etcdConf = { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 };
+    const tenant = netconf('tenant', {
+      vlan: { pool: '100-109', per: 'namespace' },
+      etcd: etcdConf,
+      nodeName: 'n1',
+      capabilities: { ips: true },
+    });
+    const path = await netns('keep');
+    const first = await add({ ...tenant, runtimeConfig: { ips: ['10.233.0.70'] } }, 'keep-1', path, {
+      args: criArgs('team-k', 'web-1'),
+    });
+    expect(first.exitCode, first.stdout).toBe(0);
+    const before = await etcdKeys();
+    expect(before).toContain(`${PREFIX}/vlan/tenant/by/team-k`);
+    // Another address asked of the working attachment: refused, and team-k's tag stays its port's.
+    refused(
+      await add({ ...tenant, runtimeConfig: { ips: ['10.233.0.71'] } }, 'keep-1', path, {
+        args: criArgs('team-k', 'web-1'),
+      }),
+      101,
+    );
+    expect(await etcdKeys()).toEqual(before);
+    expect((await del(tenant, 'keep-1', path, { args: criArgs('team-k', 'web-1') })).exitCode).toBe(0);
+    expect((await etcdKeys()).filter((k) => k.includes('/team-k'))).toEqual([]);
+  });
+
   it("a pooled VLAN leaves etcd with its attachment when GC or podvlan gc removes it (the holder is the pod's namespace)", async () => {
     const etcdConf = { endpoints: [etcd.url], prefix: PREFIX, timeoutMs: 2000 };
     const tenant = netconf('tenant', { vlan: { pool: '100-109', per: 'namespace' }, etcd: etcdConf, nodeName: 'n1' });
