@@ -14,10 +14,10 @@
 // A cache file is used only when its state directory passed checkStateDir (root's alone, no
 // links), and it is a regular file of root's (the effective uid), mode 0600, one link, opened
 // without following a link. Anything else is ignored and replaced.
-import { closeSync, constants, fstatSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import pkg from '../../package.json';
 import { DEFAULT_STATE_DIR, quickStateDir, SYSTEM_CONFIG } from '../config/locate';
-import { writeFreshFile } from '../state/own-file';
+import { fileIdentity, readRootOnlyJson, writeCacheFile } from '../state/cache-file';
 import { checkStateDir } from '../state/state-dir';
 import type { NetConf } from './netconf';
 import { declaredRuntimeConfig } from './requests';
@@ -54,7 +54,7 @@ export async function loadNetConf(text: string, ifname: string): Promise<LoadedN
   const split = splitPerCall(text);
   const lookup = split && cacheLookup(split.rest, split.text, ifname);
   if (lookup?.stateDir) {
-    const cached = readCache(lookup.file);
+    const cached = readRootOnlyJson<CacheFile>(lookup.file, MAX_CACHE_BYTES);
     // The key fixes the state directory too: it is in the text, or in the node config it identifies.
     if (cached && sameKey(cached, lookup.key))
       return withPerCall(cached.conf, split!.perCall, split!.rest.capabilities);
@@ -72,7 +72,7 @@ export async function loadNetConf(text: string, ifname: string): Promise<LoadedN
   const stateDir = lookup.stateDir ?? conf.config.stateDir;
   if (conf.config.stateDir === stateDir && trusted(stateDir)) {
     const { prevResult: _prev, runtimeConfig: _runtime, ...kept } = conf;
-    writeCache(cacheFileIn(stateDir, lookup.name), { ...lookup.key, conf: kept });
+    writeCacheFile(cacheFileIn(stateDir, lookup.name), { ...lookup.key, conf: kept });
   }
   return withPerCall(conf, split.perCall, split.rest.capabilities);
 }
@@ -179,15 +179,6 @@ function nameHash(s: string): string {
   return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
 }
 
-function fileIdentity(path: string): string | undefined {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-  } catch {
-    return undefined;
-  }
-}
-
 const sameKey = (cache: CacheFile, key: CacheKey) =>
   cache.format === key.format &&
   cache.version === key.version &&
@@ -195,33 +186,3 @@ const sameKey = (cache: CacheFile, key: CacheKey) =>
   cache.ifname === key.ifname &&
   cache.nodeConfig === key.nodeConfig &&
   cache.text === key.text;
-
-function readCache(file: string): CacheFile | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const st = fstatSync(fd);
-    const ours = st.isFile() && st.uid === process.geteuid?.() && (st.mode & 0o777) === 0o600 && st.nlink === 1;
-    if (!ours || st.size > MAX_CACHE_BYTES) return undefined;
-    return JSON.parse(readFileSync(fd, 'utf8')) as CacheFile;
-  } catch {
-    return undefined; // none yet, or unreadable: validate afresh
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-function writeCache(file: string, cache: CacheFile): void {
-  const temp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFreshFile(temp, JSON.stringify(cache));
-    renameSync(temp, file);
-  } catch {
-    try {
-      unlinkSync(temp);
-    } catch {
-      /* never written */
-    }
-    // A cache that cannot be written only costs time.
-  }
-}

@@ -9,19 +9,8 @@
 //   device, inode, size, mtime and ctime: ctime cannot be set back, not even by root) and the very
 //   same text, and it names the state directory it is in.
 // Anything else is ignored (and replaced): an edited, replaced or forged config is validated afresh.
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-} from 'node:fs';
 import pkg from '../../package.json';
-import { writeFreshFile } from '../state/own-file';
+import { fileIdentity, readRootOnlyJson, writeCacheFile } from '../state/cache-file';
 import { CONFIG_CACHE_NAME, checkStateDir } from '../state/state-dir';
 import { findConfigPath, quickStateDir, readConfigText } from './locate';
 import type { Config } from './schema';
@@ -54,7 +43,7 @@ export async function loadConfigCached(
   const cacheFile = stateDir ? `${stateDir.replace(/\/+$/, '')}/${CONFIG_CACHE_NAME}` : undefined;
   const key = { format: FORMAT, version: pkg.version, executable: fileIdentity(process.execPath), path, file };
   if (cacheFile && file && key.executable) {
-    const cache = readCache(cacheFile);
+    const cache = readRootOnlyJson<CacheFile>(cacheFile, 4 << 20);
     const hit = cache && sameKey(cache, key) && cache.text === text && cache.config?.stateDir === stateDir;
     if (hit) return { path, config: cache.config };
   }
@@ -65,7 +54,7 @@ export async function loadConfigCached(
     present = trustStateDir(path, stateDir, opts.createStateDir);
   }
   if (present && cacheFile && file && key.executable && config.stateDir === stateDir) {
-    writeCache(cacheFile, { ...key, text, config });
+    writeCacheFile(cacheFile, { ...key, text, config }, true);
   }
   return { path, config };
 }
@@ -80,49 +69,9 @@ function trustStateDir(configPath: string, stateDir: string, create: boolean): b
   }
 }
 
-function fileIdentity(path: string): string | undefined {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-  } catch {
-    return undefined;
-  }
-}
-
 const sameKey = (cache: CacheFile, key: CacheKey) =>
   cache.format === key.format &&
   cache.version === key.version &&
   cache.executable === key.executable &&
   cache.path === key.path &&
   cache.file === key.file;
-
-function readCache(file: string): CacheFile | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const st = fstatSync(fd);
-    const ours = st.isFile() && st.uid === process.geteuid?.() && (st.mode & 0o777) === 0o600 && st.nlink === 1;
-    if (!ours || st.size > 4 << 20) return undefined;
-    return JSON.parse(readFileSync(fd, 'utf8')) as CacheFile;
-  } catch {
-    return undefined; // no cache yet, or unreadable: validate afresh
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-function writeCache(file: string, cache: CacheFile): void {
-  const temp = `${file}.tmp-${process.pid}`;
-  try {
-    mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o700 });
-    writeFreshFile(temp, JSON.stringify(cache));
-    renameSync(temp, file);
-  } catch {
-    try {
-      unlinkSync(temp);
-    } catch {
-      /* never written */
-    }
-    // A cache we cannot write only costs time.
-  }
-}
