@@ -47,14 +47,7 @@ export interface NetConf {
 }
 
 export function parseNetConf(text: string, ifname: string): NetConf {
-  const parsed = netconfSchema.safeParse(parseJson(text));
-  if (!parsed.success)
-    throw new CniError(
-      CniCode.invalidNetworkConfig,
-      `network config: ${describeIssues(parsed.error.issues, netconfSchema)}`,
-    );
-  const c = parsed.data;
-  checkVersion(c.cniVersion);
+  const c = parsedBy(netconfSchema, text);
   // ipam.type podvlan is the own pool, in process; any other type is a plugin in CNI_PATH (delegate.ts).
   const delegated = c.ipam && c.ipam.type !== 'podvlan' ? c.ipam.type : undefined;
   if (delegated !== undefined && !isPluginName(delegated))
@@ -147,14 +140,7 @@ const ipamConfSchema = z.object({
 
 /** The config of an IPAM call: a podvlan Config whose one network carries the pool (and no port). */
 export function parseIpamConf(text: string, ifname: string): NetConf {
-  const parsed = ipamConfSchema.safeParse(parseJson(text));
-  if (!parsed.success)
-    throw new CniError(
-      CniCode.invalidNetworkConfig,
-      `network config: ${describeIssues(parsed.error.issues, ipamConfSchema)}`,
-    );
-  const c = parsed.data;
-  checkVersion(c.cniVersion);
+  const c = parsedBy(ipamConfSchema, text);
   if (c.ipam.pool === undefined)
     throw new CniError(CniCode.invalidNetworkConfig, 'network config: ipam type podvlan needs a pool');
   const node = readNodeConfig(c.ipam.nodeConfig);
@@ -167,6 +153,15 @@ export function parseIpamConf(text: string, ifname: string): NetConf {
     path[0] === 'ipam' ? ['ipam', 'pool', ...path.slice(1)] : path[0] === 'name' ? ['name'] : ['ipam', ...path],
   );
   return { cniVersion: c.cniVersion, config, network: config.networks[0], prevResult: c.prevResult, runtimeConfig: {} };
+}
+
+/** stdin through a schema of the config's top level, and its cniVersion one podvlan speaks. */
+function parsedBy<S extends z.ZodType<{ cniVersion: string }>>(schema: S, text: string): z.infer<S> {
+  const parsed = schema.safeParse(parseJson(text));
+  if (!parsed.success)
+    throw new CniError(CniCode.invalidNetworkConfig, `network config: ${describeIssues(parsed.error.issues, schema)}`);
+  checkVersion(parsed.data.cniVersion);
+  return parsed.data;
 }
 
 function parseJson(text: string): unknown {
