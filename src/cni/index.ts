@@ -59,15 +59,6 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     const k8s = Object.fromEntries(Object.entries(cni.args).filter(([k]) => k.startsWith('K8S_POD_')));
     const log = new Logger(conf.config.logFile);
     ctx = { config: conf.config, log: Object.keys(k8s).length ? log.with({ k8s }) : log };
-    if (verb === 'GC') {
-      const { gc, validAttachments } = await import('./gc');
-      checkStateDir(conf.config.stateDir, { create: true });
-      const delegate = conf.ipamPlugin
-        ? { plugin: conf.ipamPlugin, stdin, env, timeoutMs: conf.config.timeoutMs, log: ctx.log }
-        : undefined;
-      await gc(ctx, conf.network, validAttachments(stdin), delegate);
-      return 0;
-    }
     if (verb === 'STATUS') {
       const { status } = await import('./status');
       await status(ctx);
@@ -77,7 +68,10 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     const delegate = conf.ipamPlugin
       ? { plugin: conf.ipamPlugin, stdin, env, timeoutMs: conf.config.timeoutMs, log: ctx.log }
       : undefined;
-    if (verb === 'ADD') {
+    if (verb === 'GC') {
+      const { gc, validAttachments } = await import('./gc');
+      await gc(ctx, conf.network, validAttachments(stdin), delegate);
+    } else if (verb === 'ADD') {
       const [{ add }, { buildResult }, { readLink }, { parsePrevResult }] = await Promise.all([
         import('./add'),
         import('./result'),
