@@ -44,14 +44,14 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     // Loaded past VERSION only. The config comes validated from its cache when it can (conf-cache.ts),
     // which loads the schema (zod) and YAML only on a miss; this call's runtimeConfig, args and
     // prevResult are in conf.perCall, from stdin. podvlan as another plugin's IPAM is not cached.
-    const [{ loadNetConf }, { isIpamCall }, { Logger }, { checkStateDir }] = await Promise.all([
+    const [{ loadNetConf }, { invokedName, isIpamCall }, { Logger }, { checkStateDir }] = await Promise.all([
       import('./conf-cache'),
       import('./ipam-call'),
       import('../log'),
       import('../state/state-dir'),
     ]);
     // Another main plugin (bridge, macvlan, ...) delegating its IPAM to podvlan.
-    if (isIpamCall(stdin)) return await (await import('./ipam-plugin')).runIpamPlugin(verb, cni, stdin, io);
+    if (isIpamCall(stdin, invokedName())) return await (await import('./ipam-plugin')).runIpamPlugin(verb, cni, stdin, io);
     // STATUS and GC have no CNI_IFNAME; the interface is irrelevant to them.
     const conf = await loadNetConf(stdin, cni.ifname || 'eth0');
     // Which Kubernetes pod a call is for (CRI's K8S_POD_* in CNI_ARGS): the container id alone

@@ -126,7 +126,7 @@ const ipamConfSchema = z.object({
   name: z.string(),
   type: z.string(),
   ipam: z.strictObject({
-    type: z.literal('podvlan'),
+    type: z.string(), // podvlan's name as installed (ipam-call.ts chose this role by it)
     pool: z.unknown(),
     stateDir: z.unknown().optional(),
     logFile: z.unknown().optional(),

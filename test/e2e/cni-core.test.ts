@@ -2,14 +2,23 @@
 // VERSION, ADD of netns on two VLANs with traffic inside one and none across, the result's shape
 // per cniVersion, a repeated ADD, DEL in every form runtimes send it, bad input answered with the
 // spec's error object and nothing changed, and a CNI netns beside an exec-mode pod on one VLAN.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { execa } from 'execa';
 import { cniOwner } from '../../src/cni/owner';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { addNetns, cni, delNetns, netnsAddress, netnsPing } from '../support/cni';
 import { audit } from '../support/consistency';
-import { bridgePorts, hostVeths, ovsVsctl, portTag, runPlugin, stateFiles, writeConfig } from '../support/plugin';
+import {
+  BINARY,
+  bridgePorts,
+  hostVeths,
+  ovsVsctl,
+  portTag,
+  runPlugin,
+  stateFiles,
+  writeConfig,
+} from '../support/plugin';
 import { canPing, podExec, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
@@ -190,6 +199,23 @@ describe('CNI mode (spec-following caller)', () => {
     } finally {
       await ovsVsctl(info, ['del-port', BRIDGE, port]);
     }
+  });
+
+  it('installed under another name, a config of that type is a main-plugin call, own ipam and all', async () => {
+    const bin = join(dir, 'acme-bin');
+    mkdirSync(bin, { recursive: true });
+    const acme = join(bin, 'acme-podvlan');
+    if (!existsSync(acme)) symlinkSync(BINARY, acme);
+    const config = { ...vlan22, type: 'acme-podvlan' };
+    const path = await netns('acme');
+    const r = await add(config, 'acme-1', path, { binary: acme });
+    expect(r.exitCode, r.stdout).toBe(0);
+    // A main plugin's result: the host and pod interfaces, the address on the pod's.
+    const result = r.json as unknown as Result & { interfaces: { name: string }[] };
+    expect(result.interfaces.map((i) => i.name)).toEqual([cniOwner('acme-1', 'vlan22', 'eth0').port, 'eth0']);
+    expect(await netnsAddress(nsName('acme'), 'eth0')).toBe(result.ips[0].address);
+    expect((await del(config, 'acme-1', path, { binary: acme })).exitCode).toBe(0);
+    expect(await hostVeths(info)).not.toContain(cniOwner('acme-1', 'vlan22', 'eth0').port);
   });
 
   it('the result has the shape of each cniVersion', async () => {

@@ -14,6 +14,7 @@ export interface CniCall {
   path?: string;
   env?: Record<string, string>; // extra or overriding variables (a test may drop one with '')
   omit?: string[]; // CNI_* variables not to set at all
+  binary?: string; // the executable to run (default: the built podvlan), e.g. a link of another name
 }
 
 export interface CniRun {
@@ -40,7 +41,7 @@ export async function cni(
     ...call.env,
   };
   for (const k of call.omit ?? []) delete env[k];
-  const r = await execa('ip', ['netns', 'exec', info.netns, BINARY], {
+  const r = await execa('ip', ['netns', 'exec', info.netns, call.binary ?? BINARY], {
     input: typeof config === 'string' ? config : JSON.stringify(config),
     reject: false,
     env,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findPlugin, leaseOfResult } from '../../src/cni/delegate';
 import { ipamResult } from '../../src/cni/ipam-plugin';
-import { isIpamCall } from '../../src/cni/ipam-call';
+import { invokedName, isIpamCall } from '../../src/cni/ipam-call';
 import { parseIpamConf, parseNetConf } from '../../src/cni/netconf';
 import { cniOwner } from '../../src/cni/owner';
 import type { CniError } from '../../src/cni/spec';
@@ -222,5 +222,17 @@ describe("the port record of a delegate's address", () => {
       noIp, // a delegate always gives an address
     ])
       expect(back(bad as Attachment)).toBeUndefined();
+  });
+});
+
+describe('which role a call is for, by the name podvlan was started under', () => {
+  it('installed as acme-podvlan: its own type is the main plugin, another type with it as ipam is an IPAM call', () => {
+    const conf = (type: string, ipam: string) => JSON.stringify({ type, ipam: { type: ipam } });
+    expect(isIpamCall(conf('acme-podvlan', 'podvlan'), 'acme-podvlan')).toBe(false);
+    expect(isIpamCall(conf('bridge', 'acme-podvlan'), 'acme-podvlan')).toBe(true);
+    expect(isIpamCall(conf('bridge', 'podvlan'), 'acme-podvlan')).toBe(false);
+    expect(invokedName('/opt/cni/bin/acme-podvlan')).toBe('acme-podvlan');
+    expect(invokedName('podvlan')).toBe('podvlan');
+    expect(invokedName('')).toBe('podvlan');
   });
 });
