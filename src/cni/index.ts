@@ -51,7 +51,8 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       import('../state/state-dir'),
     ]);
     // Another main plugin (bridge, macvlan, ...) delegating its IPAM to podvlan.
-    if (isIpamCall(stdin, invokedName())) return await (await import('./ipam-plugin')).runIpamPlugin(verb, cni, stdin, io);
+    if (isIpamCall(stdin, invokedName()))
+      return await (await import('./ipam-plugin')).runIpamPlugin(verb, cni, stdin, io);
     // STATUS and GC have no CNI_IFNAME; the interface is irrelevant to them.
     const conf = await loadNetConf(stdin, cni.ifname || 'eth0');
     // Which Kubernetes pod a call is for (CRI's K8S_POD_* in CNI_ARGS): the container id alone
