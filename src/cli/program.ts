@@ -55,11 +55,14 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
 
   program
     .command('init')
-    .description('validate the config and make sure every configured OVS bridge exists')
-    .action(async () => {
+    .description('validate the config, make sure every configured OVS bridge exists, make the uplinks trunk ports')
+    .option('--dry-run', 'print what init would change, and change nothing')
+    .action(async (opts: { dryRun?: boolean }) => {
       const { init } = await import('../commands/init');
-      const r = await init(await context(cfg()));
-      io.out(`bridges ready: ${r.bridges.map((b) => `${b}${r.created.includes(b) ? ' (created)' : ''}`).join(', ')}`);
+      const r = await init(await context(cfg()), { dryRun: opts.dryRun === true });
+      const mark = opts.dryRun ? ' (would create)' : ' (created)';
+      io.out(`bridges ready: ${r.bridges.map((b) => `${b}${r.created.includes(b) ? mark : ''}`).join(', ')}`);
+      for (const line of r.uplinks) io.out(line);
     });
 
   podCommand('setup', "attach the pod's infra container to every network that selects it").action(

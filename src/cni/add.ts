@@ -12,7 +12,7 @@ import { type AttachItem, attachNetworks, isInPlace, leaseFrom } from '../comman
 import { type Context, clusterOf } from '../commands/context';
 import { detach } from '../commands/detach';
 import { UndoStack } from '../commands/undo';
-import type { Network } from '../config/schema';
+import { datapathTypeOf, type Network } from '../config/schema';
 import { type CniOwner, CNI_RUNTIME, cniOwner, ipamOwner, ownerSelector } from './owner';
 import { type CniEnv, k8sNamesOf } from './env';
 import { type Delegate, delegateAdd, delegateDel } from './delegate';
@@ -66,7 +66,11 @@ export async function add(
       try {
         // Both questions at once, answered in one round trip's time (findPorts reads; it changes nothing).
         const [, mine] = await Promise.all([
-          ensureBridges(ovs, [{ name: network.bridge, datapathType: network.datapathType }], timeoutMs),
+          ensureBridges(
+            ovs,
+            [{ name: network.bridge, datapathType: datapathTypeOf(ctx.config, network.bridge) }],
+            timeoutMs,
+          ),
           findPorts(ovs, ownerSelector(owner)),
         ]);
         // A pooled VLAN: the holder's tag from etcd (a repeated ADD gets the same one). The member

@@ -183,6 +183,8 @@ function checkVersion(v: string): void {
 
 // The node-wide keys a podvlan.yaml may give a CNI network; its own networks are not used here.
 const NODE_KEYS = ['ovsdb', 'stateDir', 'logFile', 'timeoutMs', 'etcd', 'nodeName'] as const;
+// Read from the nodeConfig file only: a bridge's uplinks are the node's, not one network's.
+const NODE_FILE_KEYS = [...NODE_KEYS, 'bridges'] as const;
 
 function readNodeConfig(path: string | undefined): Record<string, unknown> {
   const file = path ?? SYSTEM_CONFIG;
@@ -195,6 +197,6 @@ function readNodeConfig(path: string | undefined): Record<string, unknown> {
   }
   const out: Record<string, unknown> = {};
   if (raw && typeof raw === 'object')
-    for (const key of NODE_KEYS) if (key in raw) out[key] = (raw as Record<string, unknown>)[key];
+    for (const key of NODE_FILE_KEYS) if (key in raw) out[key] = (raw as Record<string, unknown>)[key];
   return out;
 }

@@ -212,13 +212,22 @@ const vlan = z.union([
 export const networkSchema = z.strictObject({
   name: label,
   bridge: ifName,
-  datapathType: z.enum(['system', 'netdev']).default('system'),
+  // Default: the bridges entry's, else system (datapathTypeOf). Accepted here for older configs.
+  datapathType: z.enum(['system', 'netdev']).optional(),
   interface: ifName.default('eth1'),
   mtu: z.number().int().min(68).max(65535).default(1500),
   primary: z.boolean().default(false),
   match: z.strictObject({ namespace: regex.optional(), podName: regex.optional() }).default({}),
   vlan,
   ipam: z.discriminatedUnion('type', [hostLocal, staticIpam, etcdIpam]).optional(),
+});
+
+// A bridge's own settings: its datapath, the host interfaces init makes its trunk ports, their MTU.
+export const bridgeSchema = z.strictObject({
+  name: ifName,
+  datapathType: z.enum(['system', 'netdev']).optional(), // default: a network's on it, else system
+  uplinks: z.array(ifName).default([]),
+  mtu: z.number().int().min(68).max(65535).optional(), // set on the uplinks (Interface mtu_request)
 });
 
 const etcdEndpoint = z.string().refine((s) => {
@@ -276,6 +285,7 @@ export const configSchema = z
       })
       .default({ docker: { socket: '/var/run/docker.sock' } }),
     networks: z.array(networkSchema).min(1),
+    bridges: z.array(bridgeSchema).default([]),
     etcd: etcdSection.optional(), // cluster-wide VLAN and address pools
     nodeName: subdomain.optional(), // default: the host name
   })
@@ -288,17 +298,7 @@ export const configSchema = z
     });
     if (c.networks.filter((n) => n.primary).length > 1)
       ctx.addIssue({ code: 'custom', path: ['networks'], message: 'at most one network may be primary' });
-    const datapath = new Map<string, string>();
-    c.networks.forEach((n, i) => {
-      const other = datapath.get(n.bridge);
-      if (other && other !== n.datapathType)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['networks', i, 'datapathType'],
-          message: `bridge ${n.bridge} is given two datapath types`,
-        });
-      datapath.set(n.bridge, n.datapathType);
-    });
+    checkBridges(c, ctx);
   })
   .superRefine((c, ctx) => {
     // Cluster-wide pools need etcd.
@@ -322,9 +322,69 @@ export const configSchema = z
     }
   });
 
+/** bridges: one entry per name, an uplink on one bridge only, datapath types that agree, MTUs that fit. */
+function checkBridges(
+  c: { networks: z.infer<typeof networkSchema>[]; bridges: z.infer<typeof bridgeSchema>[] },
+  ctx: z.RefinementCtx,
+): void {
+  const entries = new Map<string, z.infer<typeof bridgeSchema>>();
+  const uplinkOf = new Map<string, string>();
+  c.bridges.forEach((b, i) => {
+    if (entries.has(b.name))
+      ctx.addIssue({ code: 'custom', path: ['bridges', i, 'name'], message: `bridge ${b.name} is listed twice` });
+    entries.set(b.name, b);
+    b.uplinks.forEach((u, k) => {
+      const other = uplinkOf.get(u);
+      if (other !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bridges', i, 'uplinks', k],
+          message: `uplink ${u} is listed for bridge ${other} and bridge ${b.name}: an interface is on one bridge`,
+        });
+      uplinkOf.set(u, b.name);
+    });
+  });
+  const datapath = new Map<string, string>();
+  c.networks.forEach((n, i) => {
+    const entry = entries.get(n.bridge);
+    if (entry?.datapathType && n.datapathType && entry.datapathType !== n.datapathType)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['networks', i, 'datapathType'],
+        message:
+          `network ${n.name} says datapathType ${n.datapathType} but bridges entry ${n.bridge} says ` +
+          `${entry.datapathType}: drop it from the network (it moved to bridges)`,
+      });
+    const effective = n.datapathType ?? entry?.datapathType ?? 'system';
+    const other = datapath.get(n.bridge);
+    if (other && other !== effective)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['networks', i, 'datapathType'],
+        message: `bridge ${n.bridge} is given two datapath types`,
+      });
+    datapath.set(n.bridge, effective);
+    if (entry?.mtu !== undefined && entry.uplinks.length > 0 && n.mtu > entry.mtu)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['networks', i, 'mtu'],
+        message:
+          `network ${n.name}'s mtu ${n.mtu} does not fit bridge ${n.bridge}'s uplink mtu ${entry.mtu}: ` +
+          'lower the network mtu or raise the bridge mtu',
+      });
+  });
+}
+
+/** The datapath type of a bridge: its bridges entry's, else a network's on it, else system. */
+export function datapathTypeOf(config: Pick<Config, 'networks' | 'bridges'>, bridge: string): 'system' | 'netdev' {
+  const entry = config.bridges.find((b) => b.name === bridge)?.datapathType;
+  return entry ?? config.networks.find((n) => n.bridge === bridge && n.datapathType)?.datapathType ?? 'system';
+}
+
 export type Config = z.infer<typeof configSchema>;
 export type Network = z.infer<typeof networkSchema>;
 export type Ipam = NonNullable<Network['ipam']>;
+export type BridgeConfig = z.infer<typeof bridgeSchema>;
 export type EtcdConfig = NonNullable<Config['etcd']>;
 export type EtcdIpam = Extract<Ipam, { type: 'etcd' }>;
 export type VlanPoolConfig = Extract<Network['vlan'], { pool: string }>;

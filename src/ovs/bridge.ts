@@ -30,11 +30,11 @@ const byName = (name: string): Condition[] => [['name', '==', name]];
 const ALL_ROWS: Condition[] = [];
 
 /** Operations that bump next_cfg and read it back, so we can wait for ovs-vswitchd to catch up. */
-function bumpConfig(): Operation[] {
+export function bumpConfig(): Operation[] {
   return [mutate('Open_vSwitch', ALL_ROWS, [['next_cfg', '+=', 1]]), select('Open_vSwitch', ALL_ROWS, ['next_cfg'])];
 }
 
-function nextCfgOf(results: { rows?: Record<string, unknown>[] }[]): number {
+export function nextCfgOf(results: { rows?: Record<string, unknown>[] }[]): number {
   const rows = results[results.length - 1].rows ?? [];
   if (rows.length === 0)
     throw new OperationError('OVSDB has no Open_vSwitch row (run `ovs-vsctl init` or start openvswitch-switch)');
@@ -51,7 +51,12 @@ export interface Expected {
  * Wait until ovs-vswitchd has applied configuration `cfg`, then check what it should have
  * attached: one transaction, so setup pays no extra round trip for the check.
  */
-async function waitApplied(client: OvsdbClient, cfg: number, expected: Expected[], timeoutMs: number): Promise<void> {
+export async function waitApplied(
+  client: OvsdbClient,
+  cfg: number,
+  expected: Expected[],
+  timeoutMs: number,
+): Promise<void> {
   const check = attachCheck(expected);
   const wait = waitUntilPresent('Open_vSwitch', [['cur_cfg', '>=', cfg]], timeoutMs, ['cur_cfg']);
   let results: Awaited<ReturnType<OvsdbClient['transact']>>;

@@ -85,7 +85,6 @@ describe('parseConfig', () => {
         {
           name: 'a',
           bridge: 'br0',
-          datapathType: 'system',
           interface: 'eth1',
           mtu: 1500,
           primary: false,
@@ -93,6 +92,7 @@ describe('parseConfig', () => {
           vlan: { id: 5 },
         },
       ],
+      bridges: [],
     });
   });
 
@@ -159,6 +159,30 @@ describe('parseConfig', () => {
       /at most one network may be primary/,
     ],
     ['duplicate network names', cfg(net('', 'a'), net('', 'a')), 'networks.1.name', /duplicate network name "a"/],
+    [
+      'a network and its bridges entry disagree on the datapath type',
+      `${cfg(net('    datapathType: system\n'))}bridges:\n  - { name: br0, datapathType: netdev }\n`,
+      'networks.0.datapathType',
+      /network a says datapathType system but bridges entry br0 says netdev/,
+    ],
+    [
+      'a network that does not fit its bridge uplinks mtu',
+      `${cfg(net('    mtu: 9000\n'))}bridges:\n  - { name: br0, uplinks: [eth2], mtu: 1500 }\n`,
+      'networks.0.mtu',
+      /network a's mtu 9000 does not fit bridge br0's uplink mtu 1500/,
+    ],
+    [
+      'one uplink on two bridges',
+      `${cfg(net())}bridges:\n  - { name: br0, uplinks: [eth2] }\n  - { name: br1, uplinks: [eth2] }\n`,
+      'bridges.1.uplinks.0',
+      /uplink eth2 is listed for bridge br0 and bridge br1/,
+    ],
+    [
+      'a bridge listed twice',
+      `${cfg(net())}bridges:\n  - { name: br0 }\n  - { name: br0 }\n`,
+      'bridges.1.name',
+      /bridge br0 is listed twice/,
+    ],
     [
       'one bridge, two datapath types',
       cfg(net('    datapathType: netdev\n', 'a'), net('', 'b')),

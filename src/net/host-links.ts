@@ -1,0 +1,52 @@
+// What this node's kernel says about its interfaces, read from /proc and the OS (no child
+// process): which links exist, which carry the node's addresses, which its default routes use.
+// init reads these before making an interface an uplink, so podvlan never cuts a node off.
+import { nodeFs, nodeOs } from '../builtins';
+
+export interface HostLinks {
+  exists(name: string): boolean;
+  /** The node's addresses on the link: IPv4 and non-link-local IPv6 (fe80:: is on every up link). */
+  addresses(name: string): string[];
+  /** Whether an IPv4 or IPv6 default route goes out of the link. */
+  carriesDefaultRoute(name: string): boolean;
+}
+
+function readProc(path: string): string {
+  try {
+    return nodeFs().readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The links of the caller's network namespace (/proc/net is per namespace). */
+export function hostLinks(): HostLinks {
+  // /proc/net/dev: two header lines, then "  name: counters...".
+  const names = new Set(
+    readProc('/proc/net/dev')
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0].trim())
+      .filter(Boolean),
+  );
+  const defaults = new Set<string>();
+  // /proc/net/route: Iface Destination Gateway Flags ... Mask; a default route has both zero.
+  for (const line of readProc('/proc/net/route').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && f[1] === '00000000' && f[7] === '00000000') defaults.add(f[0]);
+  }
+  // /proc/net/ipv6_route: dest, dest prefix length, ..., device last; ::/0 is the default.
+  for (const line of readProc('/proc/net/ipv6_route').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 10 && /^0{32}$/.test(f[0]) && f[1] === '00' && f[9] !== 'lo') defaults.add(f[9]);
+  }
+  const interfaces = nodeOs().networkInterfaces();
+  return {
+    exists: (name) => names.has(name),
+    addresses: (name) =>
+      (interfaces[name] ?? [])
+        .filter((a) => a.family === 'IPv4' || !a.address.toLowerCase().startsWith('fe80:'))
+        .map((a) => a.address),
+    carriesDefaultRoute: (name) => defaults.has(name),
+  };
+}
