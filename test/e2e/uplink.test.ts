@@ -1,0 +1,188 @@
+// init makes uplinks: two simulated nodes joined by a veth pair whose ends are each node's uplink
+// (the test makes the veth, never the OVS port: init does). Pods on VLAN 22 (and on a pooled VLAN)
+// reach each other across the nodes only once init has made the trunks; a VLAN dropped from the
+// config stops crossing; bad uplinks are refused in one line with OVSDB left as it was.
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type EtcdServer, startEtcd } from '../integration/etcd-server';
+import { type NodeInfo, SERVICE_ADDRESS, startNodes } from '../support/node';
+import { runPlugin, teardownAll, writeConfig } from '../support/plugin';
+import { canPing, startContainer } from '../support/sandbox';
+
+const info = inject('sandbox');
+const BR = 'upl_br';
+const NIC = 'nic2'; // the veth end in each node that the config names as the uplink
+let etcd: EtcdServer;
+const nodes: NodeInfo[] = [];
+const configs: string[] = [];
+
+const vsctl = (n: NodeInfo, ...args: string[]) => execa('ovs-vsctl', [`--db=${n.ovsdb}`, ...args]);
+const trunksOf = async (n: NodeInfo) => (await vsctl(n, 'get', 'Port', NIC, 'trunks')).stdout.trim();
+/** What init may change, as text: bridges and their ports, ports' VLAN columns and marks, interfaces' MTU. */
+const ovsState = async (n: NodeInfo) =>
+  [
+    (await vsctl(n, '-f', 'csv', '--columns=name,ports', 'list', 'Bridge')).stdout,
+    (await vsctl(n, '-f', 'csv', '--columns=_uuid,name,trunks,tag,vlan_mode,external_ids', 'list', 'Port')).stdout,
+    (await vsctl(n, '-f', 'csv', '--columns=name,mtu_request', 'list', 'Interface')).stdout,
+  ]
+    .map((t) => t.split('\n').sort().join('\n'))
+    .join('\n');
+
+const networks = (i: number, opts: { v22?: boolean; extra?: object[] } = {}) => [
+  ...(opts.v22 === false
+    ? []
+    : [
+        {
+          name: 'v22',
+          bridge: BR,
+          match: { namespace: '^v22$' },
+          vlan: { id: 22 },
+          ipam: { type: 'static', address: `10.250.22.${i + 1}/24` },
+        },
+      ]),
+  {
+    name: 'pooled',
+    bridge: BR,
+    match: { namespace: '^pool$' },
+    vlan: { pool: '300-303', per: 'namespace' },
+    ipam: { type: 'static', address: `10.250.30.${i + 1}/24` },
+  },
+  ...(opts.extra ?? []),
+];
+const write = (i: number, nets: object[], bridge: object = {}) =>
+  writeConfig(nodes[i], join(info.dir, 'uplink', `n${i}`), nets, {
+    nodeName: `upl-${i}`,
+    etcd: { endpoints: [etcd.url], prefix: '/podvlan-uplink', timeoutMs: 2000 },
+    bridges: [{ name: BR, datapathType: 'netdev', uplinks: [NIC], ...bridge }],
+  });
+const run = (i: number, ...args: string[]) => runPlugin(nodes[i], args, { config: configs[i] });
+
+describe('init makes uplinks trunk ports', () => {
+  const pods: Record<string, string> = {};
+  beforeAll(async () => {
+    const [started, list] = await Promise.all([
+      startEtcd({ netns: info.netns, host: SERVICE_ADDRESS }),
+      startNodes(info, ['ua', 'ub']),
+    ]);
+    etcd = started;
+    nodes.push(...list);
+    await execa('ip', [
+      '-n',
+      nodes[0].netns,
+      'link',
+      'add',
+      NIC,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      NIC,
+      'netns',
+      nodes[1].netns,
+    ]);
+    for (const n of nodes) await execa('ip', ['-n', n.netns, 'link', 'set', NIC, 'up']);
+    for (const i of [0, 1]) configs[i] = write(i, networks(i));
+  });
+  afterAll(async () => {
+    for (const i of [0, 1]) if (nodes[i]) await teardownAll(nodes[i], write(i, networks(i)), [BR]);
+    await Promise.all(nodes.map((n) => n.stop()));
+    await etcd?.destroy();
+  });
+
+  it('pods on VLAN 22 and on a pooled VLAN cross the nodes only after init', async () => {
+    // Before the uplinks exist: bridges only (a config without uplinks), pods attached, no crossing.
+    for (const i of [0, 1]) {
+      const bare = writeConfig(nodes[i], join(info.dir, 'uplink', `bare${i}`), networks(i), {
+        nodeName: `upl-${i}`,
+        etcd: { endpoints: [etcd.url], prefix: '/podvlan-uplink', timeoutMs: 2000 },
+        bridges: [{ name: BR, datapathType: 'netdev' }],
+      });
+      expect((await runPlugin(nodes[i], ['init'], { config: bare })).exitCode).toBe(0);
+      for (const ns of ['v22', 'pool']) {
+        pods[`${ns}${i}`] = await startContainer(info);
+        const r = await run(i, 'setup', ns, `p${i}`, pods[`${ns}${i}`]);
+        expect(r.exitCode, r.all).toBe(0);
+      }
+    }
+    expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(false);
+    const dry = await run(0, 'init', '--dry-run');
+    expect(dry.exitCode, dry.all).toBe(0);
+    expect(dry.stdout).toContain(`uplink ${NIC} on ${BR}: would add, trunks 22,300-303`);
+    expect((await vsctl(nodes[0], 'list-ports', BR)).stdout).not.toContain(NIC);
+    for (const i of [0, 1]) {
+      const r = await run(i, 'init');
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stdout).toContain(`uplink ${NIC} on ${BR}: added, trunks 22,300-303`);
+      expect(await trunksOf(nodes[i])).toBe('[22, 300, 301, 302, 303]');
+      expect((await vsctl(nodes[i], 'get', 'Port', NIC, 'external_ids:"podvlan/uplink"')).stdout).toBe('"true"');
+    }
+    expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(true);
+    expect(await canPing(info, pods.pool0, '10.250.30.2')).toBe(true);
+    const again = await run(0, 'init');
+    expect(again.stdout).toContain(`uplink ${NIC} on ${BR}: unchanged`);
+  });
+
+  it('a VLAN dropped from the config stops crossing; a VLAN added crosses; only trunks change', async () => {
+    const before = await ovsState(nodes[0]);
+    configs[0] = write(0, networks(0, { v22: false, extra: [{ name: 'v44', bridge: BR, vlan: { id: 44 } }] }));
+    const r = await run(0, 'init');
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toContain(`uplink ${NIC} on ${BR}: changed trunks +44 -22`);
+    expect(await trunksOf(nodes[0])).toBe('[44, 300, 301, 302, 303]');
+    // Everything but the trunks of the one port is as it was (port uuid, marks, other ports).
+    const after = await ovsState(nodes[0]);
+    expect(after.replace(/"?\[44, 300, 301, 302, 303\]"?|"?\[22, 300, 301, 302, 303\]"?/g, 'T')).toBe(
+      before.replace(/"?\[44, 300, 301, 302, 303\]"?|"?\[22, 300, 301, 302, 303\]"?/g, 'T'),
+    );
+    expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(false);
+    expect(await canPing(info, pods.pool0, '10.250.30.2')).toBe(true);
+    configs[0] = write(0, networks(0));
+    expect((await run(0, 'init')).exitCode).toBe(0);
+    expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(true);
+  });
+
+  it('refuses bad uplinks in one line, non-zero, changing nothing (all are checked before any change)', async () => {
+    const n = nodes[0];
+    await execa('ip', ['-n', n.netns, 'link', 'add', 'nic3', 'type', 'veth', 'peer', 'name', 'nic3p']);
+    await vsctl(n, 'add-br', 'other_br', '--', 'set', 'Bridge', 'other_br', 'datapath_type=netdev');
+    await vsctl(n, 'add-port', 'other_br', 'nic3');
+    await execa('ip', ['-n', n.netns, 'link', 'add', 'nic4', 'type', 'veth', 'peer', 'name', 'nic4p']);
+    await vsctl(n, 'add-port', BR, 'nic4');
+    await execa('ip', ['-n', n.netns, 'link', 'add', 'nic5', 'type', 'veth', 'peer', 'name', 'nic5p']);
+    await execa('ip', ['-n', n.netns, 'link', 'set', 'nic5', 'up']);
+    await execa('ip', ['-n', n.netns, 'route', 'add', 'default', 'dev', 'nic5']);
+    const withV44 = networks(0, { extra: [{ name: 'v44', bridge: BR, vlan: { id: 44 } }] });
+    const cases: [string, object[], object, RegExp][] = [
+      [
+        'missing',
+        withV44,
+        { uplinks: [NIC, 'nope0'] },
+        /uplink nope0 of bridge upl_br: no interface nope0 on this node/,
+      ],
+      ['other bridge', withV44, { uplinks: [NIC, 'nic3'] }, /nic3 is already a port of OVS bridge other_br/],
+      ['not ours', withV44, { uplinks: [NIC, 'nic4'] }, /OVS port nic4 exists and podvlan did not make it/],
+      ['node address', withV44, { uplinks: [NIC, 'uplink'] }, /uplink carries this node's address 10\.254\.1\.2/],
+      ['default route', withV44, { uplinks: [NIC, 'nic5'] }, /the node's default route goes out of nic5/],
+      ['mtu', withV44, { mtu: 1400 }, /network v22's mtu 1500 does not fit bridge upl_br's uplink mtu 1400/],
+      [
+        'range-less',
+        [...withV44, { name: 'pn', bridge: BR, vlan: { fromPodName: '^v(\\d+)-' } }],
+        {},
+        /network pn reads its VLAN from pods without a range: declare vlan.range/,
+      ],
+    ];
+    for (const [what, nets, bridge, message] of cases) {
+      const before = await ovsState(n);
+      configs[0] = write(0, nets, bridge);
+      const r = await run(0, 'init');
+      expect(r.exitCode, what).not.toBe(0);
+      expect(r.all, what).toMatch(message);
+      expect(r.all.trim().split('\n'), what).toHaveLength(1);
+      expect(await ovsState(n), what).toBe(before);
+      expect(await trunksOf(n), what).toBe('[22, 300, 301, 302, 303]');
+    }
+    await execa('ip', ['-n', n.netns, 'route', 'del', 'default', 'dev', 'nic5']);
+    configs[0] = write(0, networks(0));
+  });
+});
