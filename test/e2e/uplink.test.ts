@@ -29,7 +29,7 @@ const ovsState = async (n: NodeInfo) =>
     .map((t) => t.split('\n').sort().join('\n'))
     .join('\n');
 
-const networks = (i: number, opts: { v22?: boolean; extra?: object[] } = {}) => [
+const networks = (i: number, opts: { v22?: boolean; extra?: Record<string, unknown>[] } = {}) => [
   ...(opts.v22 === false
     ? []
     : [
@@ -50,7 +50,7 @@ const networks = (i: number, opts: { v22?: boolean; extra?: object[] } = {}) => 
   },
   ...(opts.extra ?? []),
 ];
-const write = (i: number, nets: object[], bridge: object = {}) =>
+const write = (i: number, nets: Record<string, unknown>[], bridge: Record<string, unknown> = {}) =>
   writeConfig(nodes[i], join(info.dir, 'uplink', `n${i}`), nets, {
     nodeName: `upl-${i}`,
     etcd: { endpoints: [etcd.url], prefix: '/podvlan-uplink', timeoutMs: 2000 },
@@ -153,7 +153,7 @@ describe('init makes uplinks trunk ports', () => {
     await execa('ip', ['-n', n.netns, 'link', 'set', 'nic5', 'up']);
     await execa('ip', ['-n', n.netns, 'route', 'add', 'default', 'dev', 'nic5']);
     const withV44 = networks(0, { extra: [{ name: 'v44', bridge: BR, vlan: { id: 44 } }] });
-    const cases: [string, object[], object, RegExp][] = [
+    const cases: [string, Record<string, unknown>[], Record<string, unknown>, RegExp][] = [
       [
         'missing',
         withV44,
