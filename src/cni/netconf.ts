@@ -15,6 +15,17 @@ import { CniCode, CniError, isSupportedVersion, SUPPORTED_VERSIONS } from './spe
 // Top level: not strict, as the spec lets runtimes add keys (capabilities, runtimeConfig, args,
 // prevResult, dns ...) that a plugin ignores unless it uses them. podvlan's own keys are checked
 // by configSchema below; `ipam.pool` is exactly a podvlan.yaml `ipam` object.
+// The node-wide keys both roles take beside their own (main plugin: at the top level, IPAM: in
+// `ipam`); what is absent comes from nodeConfig.
+const nodeWideKeys = {
+  stateDir: z.unknown().optional(),
+  logFile: z.unknown().optional(),
+  timeoutMs: z.unknown().optional(),
+  etcd: z.unknown().optional(),
+  nodeName: z.unknown().optional(),
+  nodeConfig: z.string().optional(),
+};
+
 const netconfSchema = z.object({
   cniVersion: z.string(),
   name: z.string(),
@@ -25,12 +36,7 @@ const netconfSchema = z.object({
   vlan: z.unknown(),
   ipam: z.object({ type: z.string(), pool: z.unknown().optional() }).optional(),
   ovsdb: z.unknown().optional(),
-  stateDir: z.unknown().optional(),
-  logFile: z.unknown().optional(),
-  timeoutMs: z.unknown().optional(),
-  etcd: z.unknown().optional(),
-  nodeName: z.unknown().optional(),
-  nodeConfig: z.string().optional(),
+  ...nodeWideKeys,
   match: z.unknown().optional(),
   capabilities: z.unknown().optional(),
   runtimeConfig: z.unknown().optional(),
@@ -128,12 +134,7 @@ const ipamConfSchema = z.object({
   ipam: z.strictObject({
     type: z.string(), // podvlan's name as installed (ipam-call.ts chose this role by it)
     pool: z.unknown(),
-    stateDir: z.unknown().optional(),
-    logFile: z.unknown().optional(),
-    timeoutMs: z.unknown().optional(),
-    etcd: z.unknown().optional(),
-    nodeName: z.unknown().optional(),
-    nodeConfig: z.string().optional(),
+    ...nodeWideKeys,
   }),
   prevResult: z.unknown().optional(),
 });
