@@ -9,7 +9,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildLibcniCaller, DEBIAN_CNI_DIR } from '../test/support/libcni';
 import { BINARY } from '../test/support/plugin';
-import { type SandboxInfo, startSandbox, stopSandbox } from '../test/support/sandbox';
+import type { SandboxInfo } from '../test/support/sandbox';
+import { insideSandbox } from './in-sandbox';
 import { summarize, type Summary } from './stats';
 
 const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
@@ -184,22 +185,6 @@ export async function cniBench(info: SandboxInfo, benchDir: string, n: number): 
 
 // Alone: a private sandbox, and this file again inside the node's namespace (as run.ts does).
 if (import.meta.main) {
-  if (process.env.PODVLAN_CNI_BENCH_SANDBOX) {
-    const info = JSON.parse(process.env.PODVLAN_CNI_BENCH_SANDBOX) as SandboxInfo;
-    await cniBench(info, join(info.dir, 'bench'), Number(process.env.BENCH_N ?? 20));
-  } else {
-    const info = await startSandbox();
-    let code = 1;
-    try {
-      const bun = resolve(__dirname, '../node_modules/.bin/bun');
-      const r = spawnSync('ip', ['netns', 'exec', info.netns, bun, __filename], {
-        stdio: 'inherit',
-        env: { ...process.env, PODVLAN_CNI_BENCH_SANDBOX: JSON.stringify(info) },
-      });
-      code = r.status ?? 1;
-    } finally {
-      await stopSandbox(info);
-    }
-    process.exit(code);
-  }
+  const info = await insideSandbox(__filename, 'PODVLAN_CNI_BENCH_SANDBOX');
+  await cniBench(info, join(info.dir, 'bench'), Number(process.env.BENCH_N ?? 20));
 }

@@ -7,7 +7,8 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BINARY, writeConfig } from '../test/support/plugin';
-import { type SandboxInfo, startContainer, startSandbox, stopSandbox } from '../test/support/sandbox';
+import { type SandboxInfo, startContainer } from '../test/support/sandbox';
+import { insideSandbox } from './in-sandbox';
 import { EtcdClient } from '../src/etcd/client';
 import { EtcdAddressPool } from '../src/ipam/etcd-pool';
 import { startEtcd } from '../test/integration/etcd-server';
@@ -417,21 +418,5 @@ function addForeignPorts(info: SandboxInfo, bridge: string, count: number): void
   spawnSync('ovs-vsctl', args, { stdio: 'inherit' });
 }
 
-if (process.env.PODVLAN_BENCH_SANDBOX) {
-  await inner(JSON.parse(process.env.PODVLAN_BENCH_SANDBOX) as SandboxInfo);
-} else {
-  console.log('starting the sandbox (private OVS, dockerd)...');
-  const info = await startSandbox();
-  let code = 1;
-  try {
-    const bun = resolve(__dirname, '../node_modules/.bin/bun');
-    const r = spawnSync('ip', ['netns', 'exec', info.netns, bun, __filename], {
-      stdio: 'inherit',
-      env: { ...process.env, PODVLAN_BENCH_SANDBOX: JSON.stringify(info) },
-    });
-    code = r.status ?? 1;
-  } finally {
-    await stopSandbox(info);
-  }
-  process.exit(code);
-}
+if (!process.env.PODVLAN_BENCH_SANDBOX) console.log('starting the sandbox (private OVS, dockerd)...');
+await inner(await insideSandbox(__filename, 'PODVLAN_BENCH_SANDBOX'));
