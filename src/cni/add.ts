@@ -12,7 +12,8 @@ import { type AttachItem, attachNetworks, isInPlace, leaseFrom } from '../comman
 import { type Context, clusterOf } from '../commands/context';
 import { detach } from '../commands/detach';
 import { UndoStack } from '../commands/undo';
-import { datapathTypeOf, type Network } from '../config/schema';
+import { datapathTypeOf } from '../config/datapath';
+import type { Network } from '../config/schema';
 import { type CniOwner, CNI_RUNTIME, cniOwner, ipamOwner, ownerSelector } from './owner';
 import { type CniEnv, k8sNamesOf } from './env';
 import { type Delegate, delegateAdd, delegateDel } from './delegate';

@@ -1,7 +1,7 @@
 // init: the config validates, OVSDB answers, every bridge the config names exists, and every
 // uplink is a trunk port carrying exactly its bridge's VLANs. All uplinks are checked before
 // anything changes: a refused one leaves the node as it was (bridges included).
-import { datapathTypeOf } from '../config/schema';
+import { datapathTypeOf } from '../config/datapath';
 import { hostLinks } from '../net/host-links';
 import { ensureBridges } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';

@@ -375,12 +375,6 @@ function checkBridges(
   });
 }
 
-/** The datapath type of a bridge: its bridges entry's, else a network's on it, else system. */
-export function datapathTypeOf(config: Pick<Config, 'networks' | 'bridges'>, bridge: string): 'system' | 'netdev' {
-  const entry = config.bridges.find((b) => b.name === bridge)?.datapathType;
-  return entry ?? config.networks.find((n) => n.bridge === bridge && n.datapathType)?.datapathType ?? 'system';
-}
-
 export type Config = z.infer<typeof configSchema>;
 export type Network = z.infer<typeof networkSchema>;
 export type Ipam = NonNullable<Network['ipam']>;

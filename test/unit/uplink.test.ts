@@ -1,7 +1,7 @@
 // Which VLANs an uplink carries: computed from the networks on its bridge, refused when it cannot be known.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load';
-import { datapathTypeOf } from '../../src/config/schema';
+import { datapathTypeOf } from '../../src/config/datapath';
 import { ConfigError } from '../../src/errors';
 import { uplinkSpecs, vlanText } from '../../src/ovs/uplink';
 
