@@ -274,6 +274,8 @@ export const configSchema = z
       .string()
       .regex(/^(unix:\/.+|tcp:.+:\d+)$/, 'must be unix:/PATH or tcp:HOST:PORT')
       .default('unix:/var/run/openvswitch/db.sock'),
+    // ovs-vswitchd's unixctl socket (diagnose); default: found as ovs-appctl finds it (src/ovs/unixctl.ts)
+    vswitchdCtl: absPath.optional(),
     logFile: absPath.default('/var/log/podvlan.log'),
     stateDir: absPath.default('/var/lib/podvlan'),
     timeoutMs: z.number().int().min(100).max(600000).default(10000),

@@ -1,5 +1,7 @@
-// JSON-RPC 1.0 over an OVSDB stream socket (unix:PATH or tcp:HOST:PORT). Knows nothing about
-// tables or operations: it sends requests, matches replies by id and answers the server's echo.
+// JSON-RPC 1.0 over a stream socket (unix:PATH or tcp:HOST:PORT): OVSDB, and ovs-vswitchd's
+// unixctl socket, which frames its messages the same way. Knows nothing about tables, operations
+// or commands: it sends requests, matches replies by id and answers the server's echo. Messages
+// name the peer as the caller says it ("OVSDB at unix:/...", "ovs-vswitchd unixctl at /...").
 import { UnavailableError } from '../errors';
 import { openStream, type Stream, type StreamTarget } from '../net/stream';
 import { JsonStreamSplitter } from './json-stream';
@@ -16,8 +18,9 @@ export class RpcError extends Error {
   constructor(
     readonly method: string,
     readonly detail: unknown,
+    peer = 'OVSDB',
   ) {
-    super(`OVSDB ${method} failed: ${JSON.stringify(detail)}`);
+    super(`${peer} ${method} failed: ${JSON.stringify(detail)}`);
   }
 }
 
@@ -38,19 +41,27 @@ export class RpcConnection {
   private readonly splitter = new JsonStreamSplitter();
   private stream!: Stream;
 
+  /** where: the peer as messages name it ("OVSDB at unix:/run/db.sock"); peer: its kind ("OVSDB"). */
   private constructor(
     private readonly timeoutMs: number,
-    private readonly remote: string,
+    private readonly where: string,
+    private readonly peer: string,
   ) {}
 
-  static connect(remote: string, timeoutMs: number): Promise<RpcConnection> {
+  /** peer names the server in messages: `${peer} at ${remote}` unless `where` says otherwise. */
+  static connect(
+    remote: string,
+    timeoutMs: number,
+    peer = 'OVSDB',
+    where = `${peer} at ${remote}`,
+  ): Promise<RpcConnection> {
     const target = parseRemote(remote);
-    const conn = new RpcConnection(timeoutMs, remote);
+    const conn = new RpcConnection(timeoutMs, where, peer);
     return new Promise((resolve, reject) => {
       let late = false;
       const timer = setTimeout(() => {
         late = true;
-        reject(new UnavailableError(`OVSDB at ${remote} did not accept a connection within ${timeoutMs} ms`));
+        reject(new UnavailableError(`${where} did not accept a connection within ${timeoutMs} ms`));
       }, timeoutMs);
       openStream(target, { data: (chunk) => conn.received(chunk), closed: (err) => conn.closed(err) }).then(
         (stream) => {
@@ -61,7 +72,7 @@ export class RpcConnection {
         },
         (err: NodeJS.ErrnoException) => {
           clearTimeout(timer);
-          reject(new UnavailableError(`cannot connect to OVSDB at ${remote}: ${err.code ?? err.message}`));
+          reject(new UnavailableError(`cannot connect to ${where}: ${err.code ?? err.message}`));
         },
       );
     });
@@ -73,7 +84,7 @@ export class RpcConnection {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new UnavailableError(`OVSDB at ${this.remote} did not answer ${method} within ${timeoutMs} ms`));
+        reject(new UnavailableError(`${this.where} did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting.set(id, {
         method,
@@ -91,7 +102,7 @@ export class RpcConnection {
   }
 
   close(): void {
-    this.closedError ??= new UnavailableError(`OVSDB connection to ${this.remote} is closed`);
+    this.closedError ??= new UnavailableError(`connection to ${this.where} is closed`);
     this.stream.destroy();
   }
 
@@ -100,18 +111,14 @@ export class RpcConnection {
     try {
       messages = this.splitter.push(chunk);
     } catch (err) {
-      this.fail(new UnavailableError(`OVSDB at ${this.remote} sent malformed data: ${(err as Error).message}`));
+      this.fail(new UnavailableError(`${this.where} sent malformed data: ${(err as Error).message}`));
       return;
     }
     for (const m of messages) this.dispatch(m as Reply);
   }
 
   private closed(err?: Error): void {
-    this.fail(
-      new UnavailableError(
-        err ? `OVSDB at ${this.remote}: ${err.message}` : `OVSDB at ${this.remote} closed the connection`,
-      ),
-    );
+    this.fail(new UnavailableError(err ? `${this.where}: ${err.message}` : `${this.where} closed the connection`));
   }
 
   private dispatch(msg: Reply): void {
@@ -123,7 +130,7 @@ export class RpcConnection {
     const entry = this.waiting.get(msg.id);
     if (!entry) return;
     this.waiting.delete(msg.id);
-    if (msg.error !== null && msg.error !== undefined) entry.reject(new RpcError(entry.method, msg.error));
+    if (msg.error !== null && msg.error !== undefined) entry.reject(new RpcError(entry.method, msg.error, this.peer));
     else entry.resolve(msg.result);
   }
 
