@@ -29,6 +29,7 @@ import {
   sockaddrNl,
   vethAdd,
 } from './netlink';
+import { endsAnswer, type NlMessage, splitMessages } from './netlink-read';
 import type { VethPlan } from './pair';
 import type { Sandbox } from '../runtime/sandbox';
 
@@ -90,7 +91,7 @@ class SysError extends Error {
 }
 
 /** One NETLINK_ROUTE socket, in the namespace of the thread that made it. */
-class RouteSocket {
+export class RouteSocket {
   private seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
   private readonly buf = new Uint8Array(65536);
 
@@ -124,21 +125,42 @@ class RouteSocket {
 
   /** Send one request and wait for its reply (an ACK, an error, or the requested object). */
   exchange(seq: number, request: Uint8Array): Reply {
+    this.send(request);
+    for (;;) {
+      const reply = parseReply(this.buf, this.receive(), seq);
+      if (reply) return reply; // anything else is a late answer to an earlier request: skip it
+    }
+  }
+
+  /** Send one request and return its answer's messages: the one of a get, all of a dump to DONE. */
+  query(seq: number, request: Uint8Array): NlMessage[] {
+    this.send(request);
+    const out: NlMessage[] = [];
+    for (;;) {
+      for (const m of splitMessages(this.buf, this.receive())) {
+        if (m.seq !== seq) continue; // a late answer to an earlier request
+        out.push(m);
+        if (endsAnswer(m)) return out;
+      }
+    }
+  }
+
+  private send(request: Uint8Array): void {
     for (;;) {
       const sent = Number(libc.send(this.fd, request, request.length, 0));
-      if (sent >= 0) break;
+      if (sent >= 0) return;
       const e = errno();
       if (e !== 4) throw new SysError('netlink send failed', e); // retry on EINTR
     }
+  }
+
+  /** One datagram into this.buf; its length. */
+  private receive(): number {
     for (;;) {
       const n = Number(libc.recv(this.fd, this.buf, this.buf.length, 0));
-      if (n < 0) {
-        const e = errno();
-        if (e === 4) continue;
-        throw new SysError(e === EAGAIN ? 'no netlink answer in time' : 'netlink recv failed', e);
-      }
-      const reply = parseReply(this.buf, n, seq);
-      if (reply) return reply; // anything else is a late answer to an earlier request: skip it
+      if (n >= 0) return n;
+      const e = errno();
+      if (e !== 4) throw new SysError(e === EAGAIN ? 'no netlink answer in time' : 'netlink recv failed', e);
     }
   }
 
@@ -173,7 +195,7 @@ function run(sock: RouteSocket, step: Step, where: string): Reply {
   return reply;
 }
 
-function openHostSocket(timeoutMs: number): RouteSocket {
+export function openHostSocket(timeoutMs: number): RouteSocket {
   try {
     return RouteSocket.open(timeoutMs);
   } catch (err) {
@@ -184,6 +206,19 @@ function openHostSocket(timeoutMs: number): RouteSocket {
 /** A netlink socket inside the pod's namespace, entered by its open handle (setns on the fd: no
  * path is looked up again, so the namespace is the one the lookup opened). */
 function openPodSocket(sandbox: Sandbox, timeoutMs: number): RouteSocket {
+  return inNetns(sandbox, () => {
+    try {
+      return RouteSocket.open(timeoutMs);
+    } catch (err) {
+      throw new OperationError(`in the pod: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  });
+}
+
+/** Run `fn` (synchronous: no JS of anyone else runs meanwhile) with this thread in the namespace
+ * `sandbox` holds, and come back. What `fn` opens there (a netlink socket, a /proc/sys/net file)
+ * stays bound to that namespace. */
+export function inNetns<T>(sandbox: Pick<Sandbox, 'fd' | 'source'>, fn: () => T): T {
   let home: number;
   try {
     // This thread's namespace (/proc/self would be the main thread's), to come back to.
@@ -197,9 +232,7 @@ function openPodSocket(sandbox: Sandbox, timeoutMs: number): RouteSocket {
       throw new OperationError(`in the pod: cannot enter the namespace of ${sandbox.source}: ${why}`);
     }
     try {
-      return RouteSocket.open(timeoutMs);
-    } catch (err) {
-      throw new OperationError(`in the pod: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      return fn();
     } finally {
       if (libc.setns(home, CLONE_NEWNET) < 0) {
         // Cannot happen short of a kernel bug (we hold the fd, we are root). Carrying on would

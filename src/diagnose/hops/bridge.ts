@@ -1,0 +1,103 @@
+// The bridge between the two access ports: it exists, both ends are on one VLAN, and the
+// datapath's own verdict (ofproto/trace) for the packet from the source port delivers it,
+// untagged, to the destination port. Also what the bridge has learned of the destination's MAC.
+import type { BridgeFacts, PathFacts } from '../facts';
+import type { Suspicion } from '../model';
+import { type Check, type HopModule, unreadable } from './module';
+
+export interface BridgeHopFacts extends BridgeFacts {
+  src: { pod: string; port: string; vlan?: number };
+  dst: { pod: string; port: string; vlan?: number; ofport?: number };
+}
+
+const bridge = (f: BridgeHopFacts) => `bridge ${f.name}`;
+
+const exists: Check<BridgeHopFacts> = (f) =>
+  f.exists === false
+    ? { level: 'FATAL', code: 'bridge-missing', message: `${bridge(f)} does not exist`, hint: 'podvlan init' }
+    : undefined;
+
+const sameVlan: Check<BridgeHopFacts> = (f) => {
+  const [a, b] = [f.src.vlan, f.dst.vlan];
+  if (a === undefined || b === undefined || a === b) return undefined;
+  return {
+    level: 'CRITICAL',
+    code: 'vlan-differs',
+    message: `${f.src.pod} is on VLAN ${a}, ${f.dst.pod} on VLAN ${b}: ${bridge(f)} keeps them apart`,
+  };
+};
+
+/** "in_port=2, priority 100" as ovs-ofctl writes a match: "priority=100,in_port=2". */
+function ruleMatch(rule: string): string {
+  const parts = rule.split(',').map((p) => p.trim());
+  const priority = parts.find((p) => p.startsWith('priority '))?.split(' ')[1];
+  const rest = parts.filter((p) => !p.startsWith('priority ') && !p.startsWith('cookie '));
+  return [...(priority ? [`priority=${priority}`] : []), ...rest].join(',');
+}
+
+const datapath: Check<BridgeHopFacts> = (f) => {
+  const t = f.trace;
+  if (!t) return undefined;
+  const why = t.notes.length > 0 ? ` (${t.notes[0].replace(/^>+\s*|\s*<+$/g, '')})` : '';
+  if (t.drop) {
+    const byRule = t.rule && t.rule !== 'priority 0';
+    return {
+      level: 'CRITICAL',
+      code: 'datapath-drop',
+      message: `${bridge(f)} drops the packet from ${f.src.port}${byRule ? `: flow "${t.rule}"` : ''}${why}`,
+      ...(byRule ? { hint: `ovs-ofctl --strict del-flows ${f.name} "${ruleMatch(t.rule!)}"` } : {}),
+    };
+  }
+  const out: Suspicion[] = [];
+  const toDst = t.outputs.filter((o) => o.port === f.dstOdpPort);
+  if (f.dstOdpPort !== undefined && toDst.length === 0) {
+    const names = t.outputNames.map((n, i) => n ?? `datapath port ${t.outputs[i].port}`);
+    out.push({
+      level: 'CRITICAL',
+      code: 'datapath-no-output',
+      message: `${bridge(f)} does not send the packet from ${f.src.port} to ${f.dst.port}${names.length ? `: only to ${names.join(', ')}` : ''}${why}`,
+    });
+  } else if (toDst.some((o) => o.vlan !== undefined))
+    out.push({
+      level: 'CRITICAL',
+      code: 'datapath-tagged-output',
+      message: `${bridge(f)} sends the packet to ${f.dst.port} tagged (VLAN ${toDst[0].vlan}): the pod cannot read it`,
+    });
+  return out;
+};
+
+const learned: Check<BridgeHopFacts> = (f) => {
+  const l = f.dstMacLearned;
+  if (!l || f.dst.ofport === undefined || l.port === f.dst.ofport) return undefined;
+  return {
+    level: 'WARNING',
+    code: 'mac-elsewhere',
+    message: `${bridge(f)} has learned ${f.dst.pod}'s MAC on OpenFlow port ${l.port} (VLAN ${l.vlan}), not on ${f.dst.port} (${f.dst.ofport})`,
+  };
+};
+
+export const bridgeHop: HopModule<BridgeHopFacts> = {
+  kind: 'bridge',
+  reads: ['ovsdb', 'vswitchd', 'config'],
+  view(path: PathFacts) {
+    const facts: BridgeHopFacts = {
+      ...path.bridge,
+      src: { pod: `${path.src.namespace}/${path.src.pod}`, port: path.src.port, vlan: path.src.recordedTag },
+      dst: {
+        pod: `${path.dst.namespace}/${path.dst.pod}`,
+        port: path.dst.port,
+        vlan: path.dst.recordedTag,
+        ofport: path.dst.ovs?.ofport,
+      },
+    };
+    return { object: bridge(facts), facts };
+  },
+  checks: [exists, (f) => unreadable(bridge(f), f.unread), sameVlan, datapath, learned],
+  summary: (f) => {
+    if (f.exists === false) return 'missing';
+    const vlans = f.src.vlan === f.dst.vlan ? `vlan ${f.src.vlan}` : `vlans ${f.src.vlan}/${f.dst.vlan}`;
+    if (!f.trace) return vlans;
+    const outs = f.trace.outputs.map((o, i) => `${f.trace!.outputNames[i] ?? o.port}${o.vlan === undefined ? '' : `.${o.vlan}`}`);
+    return `${vlans}, datapath: ${f.trace.drop ? 'drop' : outs.join(' ')}`;
+  },
+};

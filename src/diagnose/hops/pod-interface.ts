@@ -1,0 +1,241 @@
+// The pod's own interface, in its network namespace: is it there and up, does it answer ARP,
+// its MTU and address against the network and the allocator, and what the pod's kernel does
+// with the peer's address (route, neighbour, reverse-path filter). Both ends of the path have
+// one; the source sends the request, the destination the reply, so each is judged both ways.
+import type { EndFacts, PathFacts, Side } from '../facts';
+import type { Suspicion } from '../model';
+import { type Check, type HopModule, inPod, pick, unreadable } from './module';
+
+/** The facts (keys of EndFacts.unread) read in the pod's namespace or about its address. */
+const POD_SIDE = ['netns', 'pod interface', 'addresses', 'route', 'neighbour', 'sysctl', 'receive path', 'lease'];
+
+export interface PodInterfaceFacts {
+  side: Side;
+  pod: string; // ns/pod
+  interface: string;
+  mtu: number; // the network's
+  recordedIp?: string;
+  peerAddress?: string; // the other end's address (where requests or replies go)
+  peerMac?: string; // the other end's MAC, to compare the neighbour entry with
+  recordedNetns?: string;
+  netns?: EndFacts['netns'];
+  link?: EndFacts['podLink'];
+  addresses?: string[];
+  route?: EndFacts['route'];
+  routeError?: string;
+  nextHop?: string;
+  neighbour?: EndFacts['neighbour'];
+  receive?: EndFacts['receive'];
+  sysctl?: EndFacts['sysctl'];
+  lease?: EndFacts['lease'];
+  unread: Record<string, string>;
+}
+
+const object = (f: PodInterfaceFacts) => `${f.interface} of ${f.pod}`;
+const hint = (f: PodInterfaceFacts, args: string) => inPod(f.netns?.path, args);
+const bare = (cidr?: string) => cidr?.split('/')[0];
+
+const netns: Check<PodInterfaceFacts> = (f) => {
+  const n = f.netns;
+  if (n?.gone)
+    return {
+      level: 'FATAL',
+      code: 'netns-gone',
+      message: `the network namespace ${n.inode} recorded for ${f.pod} is gone: its container is dead`,
+      hint: 'podvlan gc',
+    };
+  if (!f.recordedNetns && f.link === undefined)
+    return { level: 'WARNING', code: 'netns-unknown', message: `no network namespace is recorded for ${f.pod}` };
+  return undefined;
+};
+
+const unread: Check<PodInterfaceFacts> = (f) => (f.netns?.gone ? [] : unreadable(object(f), f.unread));
+
+const present: Check<PodInterfaceFacts> = (f) => {
+  const link = f.link;
+  if (link === null)
+    return {
+      level: 'CRITICAL',
+      code: 'interface-missing',
+      message: `${f.pod} has no interface ${f.interface} in its network namespace ${f.recordedNetns ?? ''}`.trim(),
+    };
+  if (link && !link.up)
+    return {
+      level: 'CRITICAL',
+      code: 'interface-down',
+      message: `${object(f)} is down`,
+      hint: hint(f, `ip link set ${f.interface} up`),
+    };
+  return undefined;
+};
+
+const arp: Check<PodInterfaceFacts> = (f) => {
+  const out: Suspicion[] = [];
+  if (f.link?.noarp)
+    out.push({
+      level: 'CRITICAL',
+      code: 'arp-off',
+      message: `${object(f)} has ARP off: it neither answers nor asks who has an address`,
+      hint: hint(f, `ip link set ${f.interface} arp on`),
+    });
+  const ignore = f.sysctl ? Math.max(...f.sysctl.arpIgnore) : 0;
+  if (ignore >= 8)
+    out.push({
+      level: 'CRITICAL',
+      code: 'arp-ignore',
+      message: `${object(f)} never answers ARP (arp_ignore=${ignore})`,
+      hint: hint(f, `sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${f.interface}.arp_ignore=0`),
+    });
+  return out;
+};
+
+const mtu: Check<PodInterfaceFacts> = (f) => {
+  const m = f.link?.mtu;
+  if (m === undefined || m === f.mtu) return undefined;
+  return {
+    level: 'WARNING',
+    code: 'mtu-mismatch',
+    message: `${object(f)} has MTU ${m}, the network ${f.mtu}: ${m > f.mtu ? `frames over ${f.mtu} bytes are dropped` : 'larger frames to it are dropped'}`,
+    hint: hint(f, `ip link set ${f.interface} mtu ${f.mtu}`),
+  };
+};
+
+const address: Check<PodInterfaceFacts> = (f) => {
+  const have = f.addresses;
+  if (have === undefined || !f.link) return undefined;
+  const out: Suspicion[] = [];
+  if (f.recordedIp && !have.includes(f.recordedIp)) {
+    const add = hint(f, `ip addr add ${f.recordedIp} dev ${f.interface}`);
+    out.push(
+      have.length === 0
+        ? {
+            level: 'CRITICAL',
+            code: 'address-missing',
+            message: `${object(f)} has no address (the allocator gave it ${f.recordedIp})`,
+            hint: add,
+          }
+        : {
+            level: 'CRITICAL',
+            code: 'address-differs',
+            message: `${object(f)} has ${have.join(', ')}, not ${f.recordedIp} that the allocator gave it`,
+            hint: add,
+          },
+    );
+  }
+  const extra = have.filter((a) => a !== f.recordedIp);
+  if (f.recordedIp && extra.length > 0 && extra.length < have.length)
+    out.push({ level: 'INFO', code: 'address-extra', message: `${object(f)} also has ${extra.join(', ')}` });
+  const lease = f.lease;
+  if (f.recordedIp && lease === null)
+    out.push({
+      level: 'WARNING',
+      code: 'lease-missing',
+      message: `no lease holds ${f.recordedIp} for ${f.pod}: another pod may be given it`,
+    });
+  else if (lease && !lease.mine)
+    out.push({
+      level: 'CRITICAL',
+      code: 'lease-other',
+      message: `the lease of ${f.recordedIp} names ${lease.holder ?? 'another owner'}, not ${f.pod}: the address may be in use twice`,
+    });
+  return out;
+};
+
+/** rp_filter: the kernel's own receive path for a packet from the peer (EXDEV: filtered). */
+const receive: Check<PodInterfaceFacts> = (f) => {
+  const r = f.receive;
+  if (!r || r.ok || r.errno !== 18) return undefined;
+  const rp = f.sysctl ? Math.max(...f.sysctl.rpFilter) : undefined;
+  return {
+    level: 'CRITICAL',
+    code: 'rp-filter-drops',
+    message: `${f.pod} drops packets from ${f.peerAddress} on ${f.interface}: rp_filter${rp === undefined ? '' : `=${rp}`} and its route back to ${f.peerAddress} does not use ${f.interface}`,
+    hint: hint(f, `sysctl -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.${f.interface}.rp_filter=0`),
+  };
+};
+
+const route: Check<PodInterfaceFacts> = (f) => {
+  const link = f.link;
+  if (!f.peerAddress || !link) return undefined;
+  const r = f.route;
+  const what =
+    f.side === 'src' ? `${f.pod} has no route to ${f.peerAddress}` : `${f.pod} cannot reply to ${f.peerAddress}`;
+  const why = f.routeError
+    ? `the kernel answers ${f.routeError}`
+    : r && (r.type !== 'unicast' || r.oif !== link.index)
+      ? `its route ${r.type === 'unicast' ? `goes out of ${r.oifName ?? `interface ${r.oif}`}` : `is ${r.type}`}`
+      : undefined;
+  if (!why) return undefined;
+  return { level: 'CRITICAL', code: 'no-route', message: `${what} via ${f.interface}: ${why}` };
+};
+
+const neighbour: Check<PodInterfaceFacts> = (f) => {
+  const n = f.neighbour;
+  const hop = f.nextHop;
+  if (n === undefined || !hop || f.link?.noarp) return undefined;
+  if (n === null)
+    return {
+      level: 'INFO',
+      code: 'neighbour-unresolved',
+      message: `${f.pod} has not resolved ${hop} yet (ARP on the first packet)`,
+    };
+  if (n.state === 'FAILED')
+    return {
+      level: 'CRITICAL',
+      code: 'neighbour-failed',
+      message: `${f.pod} asked who has ${hop} and got no answer (neighbour FAILED)`,
+    };
+  if (n.state === 'INCOMPLETE')
+    return {
+      level: 'WARNING',
+      code: 'neighbour-incomplete',
+      message: `${f.pod} is asking who has ${hop}, with no answer yet`,
+    };
+  if (n.mac && hop === f.peerAddress && f.peerMac && n.mac !== f.peerMac)
+    return {
+      level: 'CRITICAL',
+      code: 'neighbour-wrong-mac',
+      message: `${f.pod} has ${hop} at ${n.mac}, but ${hop}'s interface is ${f.peerMac}: another host answers for it`,
+      hint: hint(f, `ip neigh del ${hop} dev ${f.interface}`),
+    };
+  return undefined;
+};
+
+export const podInterface: HopModule<PodInterfaceFacts> = {
+  kind: 'pod-interface',
+  reads: ['pod-netns', 'pod-record', 'leases', 'config'],
+  view(path: PathFacts, side: Side) {
+    const end = path[side];
+    const peer = path[side === 'src' ? 'dst' : 'src'];
+    const facts: PodInterfaceFacts = {
+      side,
+      pod: `${end.namespace}/${end.pod}`,
+      interface: end.interface,
+      mtu: path.network.mtu,
+      recordedIp: end.recordedIp,
+      peerAddress: bare(side === 'src' ? path.dstAddress : path.srcAddress),
+      peerMac: peer.podLink?.mac ?? peer.recordedMac,
+      recordedNetns: end.recordedNetns,
+      netns: end.netns,
+      link: end.podLink,
+      addresses: end.addresses,
+      route: end.route,
+      routeError: end.routeError,
+      nextHop: end.nextHop,
+      neighbour: end.neighbour,
+      receive: end.receive,
+      sysctl: end.sysctl,
+      lease: end.lease,
+      unread: pick(end.unread, POD_SIDE),
+    };
+    return { object: `${end.interface} of ${facts.pod}`, facts };
+  },
+  checks: [netns, unread, present, arp, mtu, address, receive, route, neighbour],
+  summary: (f) => {
+    if (f.netns?.gone) return 'namespace gone';
+    if (!f.link) return f.link === null ? 'no interface' : 'not read';
+    const parts = [f.link.up ? 'up' : 'down', `mtu ${f.link.mtu}`, ...(f.addresses ?? [])];
+    if (f.route?.oifName && f.peerAddress) parts.push(`${f.peerAddress} via ${f.route.oifName}`);
+    return parts.join(', ');
+  },
+};

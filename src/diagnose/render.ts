@@ -1,0 +1,25 @@
+// The text form of a diagnosis: the verdict line, then one row per hop with what was read, and
+// under each hop its suspicions and the command that would fix each.
+import { table } from '../cli/output';
+import type { DiagnoseResult } from './model';
+import { LEVELS } from './model';
+
+export function renderText(r: DiagnoseResult): string {
+  const rows = r.hops.map((h, i) => {
+    const worst = h.suspicions.reduce<number>((w, s) => Math.max(w, LEVELS.indexOf(s.level)), -1);
+    return [String(i + 1), h.kind, h.object, h.node, worst < 0 ? 'ok' : LEVELS[worst], h.summary];
+  });
+  const lines = table(['HOP', 'KIND', 'OBJECT', 'NODE', 'STATE', 'READ'], rows).split('\n');
+  const out = [r.verdict, '', lines[0]];
+  r.hops.forEach((h, i) => {
+    out.push(lines[i + 1]);
+    for (const s of h.suspicions) {
+      out.push(`      ${s.level} ${s.code}: ${s.message}`);
+      if (s.hint) out.push(`        fix: ${s.hint}`);
+    }
+  });
+  const from = r.src.address ? ` (${r.src.address})` : '';
+  const to = r.dst.address ? ` (${r.dst.address})` : '';
+  out.push('', `${r.src.namespace}/${r.src.pod}${from} -> ${r.dst.namespace}/${r.dst.pod}${to} on network ${r.network}, VLAN ${r.vlan ?? 'unknown'}`);
+  return out.join('\n');
+}
