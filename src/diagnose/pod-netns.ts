@@ -29,7 +29,8 @@ type Socket = InstanceType<Netlink['RouteSocket']>;
 
 /** The in-process netlink module, or why there is none (Node, no libc). */
 export async function loadNetlink(): Promise<Netlink | string> {
-  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') return 'reading a namespace needs the podvlan executable (bun)';
+  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined')
+    return 'reading a namespace needs the podvlan executable (bun)';
   try {
     const m = await import('../veth/netlink-ffi');
     await m.load();
@@ -178,7 +179,8 @@ export function readPodSide(
     out.nextHop = out.route?.gateway ?? peer;
     step('neighbour', () => {
       try {
-        out.neighbour = parseNeigh(ask(sock, (seq) => neighGet(seq, out.route?.oif ?? l.index, out.nextHop!))[0]) ?? null;
+        out.neighbour =
+          parseNeigh(ask(sock, (seq) => neighGet(seq, out.route?.oif ?? l.index, out.nextHop!))[0]) ?? null;
       } catch (err) {
         if (errnoFrom(err) !== 2) throw err; // ENOENT: no entry
         out.neighbour = null;

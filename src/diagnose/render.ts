@@ -20,6 +20,9 @@ export function renderText(r: DiagnoseResult): string {
   });
   const from = r.src.address ? ` (${r.src.address})` : '';
   const to = r.dst.address ? ` (${r.dst.address})` : '';
-  out.push('', `${r.src.namespace}/${r.src.pod}${from} -> ${r.dst.namespace}/${r.dst.pod}${to} on network ${r.network}, VLAN ${r.vlan ?? 'unknown'}`);
+  out.push(
+    '',
+    `${r.src.namespace}/${r.src.pod}${from} -> ${r.dst.namespace}/${r.dst.pod}${to} on network ${r.network}, VLAN ${r.vlan ?? 'unknown'}`,
+  );
   return out.join('\n');
 }

@@ -105,5 +105,7 @@ export const accessPort: HopModule<AccessPortFacts> = {
   },
   checks: [(f) => unreadable(port(f), f.unread), present, owner, attached, tag],
   summary: (f) =>
-    f.ovs ? `tag ${f.ovs.tag ?? 'none'}, ofport ${f.ovs.ofport ?? 'empty'}${f.ovs.linkState ? `, link ${f.ovs.linkState}` : ''}` : 'missing',
+    f.ovs
+      ? `tag ${f.ovs.tag ?? 'none'}, ofport ${f.ovs.ofport ?? 'empty'}${f.ovs.linkState ? `, link ${f.ovs.linkState}` : ''}`
+      : 'missing',
 };

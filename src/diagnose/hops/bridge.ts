@@ -97,7 +97,9 @@ export const bridgeHop: HopModule<BridgeHopFacts> = {
     if (f.exists === false) return 'missing';
     const vlans = f.src.vlan === f.dst.vlan ? `vlan ${f.src.vlan}` : `vlans ${f.src.vlan}/${f.dst.vlan}`;
     if (!f.trace) return vlans;
-    const outs = f.trace.outputs.map((o, i) => `${f.trace!.outputNames[i] ?? o.port}${o.vlan === undefined ? '' : `.${o.vlan}`}`);
+    const outs = f.trace.outputs.map(
+      (o, i) => `${f.trace!.outputNames[i] ?? o.port}${o.vlan === undefined ? '' : `.${o.vlan}`}`,
+    );
     return `${vlans}, datapath: ${f.trace.drop ? 'drop' : outs.join(' ')}`;
   },
 };
