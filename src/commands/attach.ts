@@ -75,6 +75,7 @@ export async function attachNetworks(
     bridge: item.network.bridge,
     port: item.port,
     tag: tags[i],
+    vlan: tags[i], // recorded beside the tag: a view tells a tag changed by hand (podvlan/vlan)
     ip: leases[i]?.address,
     mac: item.mac ?? macFor(leases[i], item.port),
     netns: sandbox.inode,

@@ -18,6 +18,7 @@ import {
 
 export const KEY_PREFIX = 'podvlan/';
 export const MANAGED_KEY = `${KEY_PREFIX}managed`;
+const VLAN_KEY = `${KEY_PREFIX}vlan`;
 
 export interface Attachment {
   namespace: string;
@@ -28,6 +29,7 @@ export interface Attachment {
   bridge: string;
   port: string; // host-side veth, also the OVS port and interface name
   tag: number;
+  vlan?: number; // the tag set at setup (podvlan/vlan), to notice one changed by hand; absent on older rows
   ip?: string; // address/prefix inside the pod, when the network has IPAM
   mac: string;
   netns?: string; // inode of the pod's network namespace at setup, to notice a restarted container
@@ -69,6 +71,7 @@ export function toExternalIds(a: Attachment): Record<string, string> {
     const v = a[f];
     if (v !== undefined) ids[KEY_PREFIX + f] = v;
   }
+  if (a.vlan !== undefined) ids[VLAN_KEY] = String(a.vlan);
   return ids;
 }
 
@@ -97,6 +100,8 @@ export function fromExternalIds(
   // Only set when present, so exec-mode attachments read back exactly as before.
   const runtime = ids[`${KEY_PREFIX}runtime`];
   if (runtime !== undefined) a.runtime = runtime;
+  const vlan = ids[VLAN_KEY];
+  if (vlan !== undefined) a.vlan = /^[1-9]\d{0,3}$/.test(vlan) ? Number(vlan) : Number.NaN; // NaN: refused below
   const cniId = ids[`${KEY_PREFIX}cniContainerId`];
   if (cniId !== undefined) a.cniContainerId = cniId;
   for (const f of ['k8sNamespace', 'k8sPod', 'ipamPlugin', 'gateway', 'routes'] as const) {
@@ -119,6 +124,7 @@ export function isValidAttachment(a: Attachment): boolean {
     Number.isInteger(a.tag) &&
     a.tag >= 0 &&
     a.tag <= 4094 &&
+    (a.vlan === undefined || (Number.isInteger(a.vlan) && a.vlan >= 1 && a.vlan <= 4094)) &&
     (a.ip === undefined || isIpv4Prefix(a.ip)) &&
     (a.netns === undefined || /^\d{1,20}$/.test(a.netns)) &&
     (a.node === undefined || /^[A-Za-z0-9._-]{1,253}$/.test(a.node)) && // a host name, maybe not lowercase
