@@ -137,6 +137,22 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     });
 
   program
+    .command('diagnose')
+    .description('the path from one pod to another on this node, hop by hop, with what looks wrong at each')
+    .argument('<src>', 'namespace/pod attached on this node')
+    .argument('<dst>', 'namespace/pod, or an address of a pod on this node')
+    .option('--network <name>', 'the network to follow (default: the first both pods are on)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (src: string, dst: string, opts: { network?: string; output: 'text' | 'json' }) => {
+      const { diagnose } = await import('../commands/diagnose');
+      const { exitCodeOf } = await import('../diagnose/model');
+      const result = await diagnose(await context(cfg()), src, dst, { network: opts.network });
+      if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
+      else io.out((await import('../diagnose/render')).renderText(result));
+      exitCode = exitCodeOf(result.hops); // 0 clean, 1 warnings, 2 critical or fatal
+    });
+
+  program
     .command('gc')
     .description('remove what dead containers and interrupted calls left behind (ports, veths, addresses, records)')
     .option('--dry-run', 'report what would be removed, change nothing')

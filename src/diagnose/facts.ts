@@ -31,6 +31,7 @@ export interface EndFacts {
   side: Side;
   namespace: string;
   pod: string;
+  network: string;
   interface: string; // the network's interface name in the pod
   port: string; // hostVethName: the host veth and OVS port
   recordedTag?: number; // what setup recorded: the port's external_ids, else the pod record

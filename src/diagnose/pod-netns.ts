@@ -25,7 +25,7 @@ import { linkGet } from '../veth/netlink';
 import type { EndFacts } from './facts';
 
 type Netlink = typeof import('../veth/netlink-ffi');
-type Socket = InstanceType<Netlink['RouteSocket']>;
+type Socket = import('../veth/netlink-ffi').RouteSocket;
 
 /** The in-process netlink module, or why there is none (Node, no libc). */
 export async function loadNetlink(): Promise<Netlink | string> {

@@ -105,6 +105,7 @@ export interface LinkFacts {
   peerIndex?: number; // IFLA_LINK: a veth's peer index, in the peer's namespace
   peerNetnsId?: number; // IFLA_LINK_NETNSID: the peer's namespace, as this namespace numbers it
   master?: number;
+  kind?: string; // IFLA_INFO_KIND: "veth" for podvlan's
 }
 
 /** `ip link show` of one link by index (a route's output interface). */
@@ -121,6 +122,8 @@ export function parseLink(m: NlMessage): LinkFacts | undefined {
   const flags = view.getUint32(8, LE);
   const a = attrs(m.body, 16);
   const oper = a.get(16)?.[0];
+  const info = a.get(18); // IFLA_LINKINFO, nested: IFLA_INFO_KIND is its attribute 1
+  const kind = info ? stringOf(attrs(info, 0).get(1)) : undefined;
   return {
     index: view.getInt32(4, LE),
     name: stringOf(a.get(3)) ?? '',
@@ -133,6 +136,7 @@ export function parseLink(m: NlMessage): LinkFacts | undefined {
     peerIndex: u32Of(a.get(5)),
     peerNetnsId: i32Of(a.get(37)),
     master: u32Of(a.get(10)),
+    ...(kind ? { kind } : {}),
   };
 }
 

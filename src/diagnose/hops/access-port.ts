@@ -1,98 +1,63 @@
-// The pod's access port on the bridge (the host veth as an OVS port): there, ours, this
-// container's, attached by ovs-vswitchd, and tagged with the VLAN recorded at setup.
+// The pod's access port on the bridge (the host veth as an OVS port): there and on its bridge,
+// ours and this container's, attached by ovs-vswitchd, tagged with the VLAN set at setup. The
+// checks the views share (no-port, ofport, error, tag-differs) come from src/view/judge.ts.
+import { checkError, checkOfport, checkPort, checkTag } from '../../view/judge';
 import type { PathFacts, PortFacts, Side } from '../facts';
 import type { Suspicion } from '../model';
 import { type Check, type HopModule, pick, unreadable } from './module';
+import { type AttachmentRef, asAttachment, attachmentRef, suspicionOf, viewFacts } from './view-checks';
 
 export interface AccessPortFacts {
-  pod: string; // ns/pod
-  name: string;
-  bridge: string; // the network's
-  recordedTag?: number;
+  ref: AttachmentRef;
+  expectedTag?: number; // the tag setup set (podvlan/vlan), else the config's or the pod record's
   currentContainer?: string; // the pod record's container
   repair?: string; // the command that makes the pod's attachments again (exec mode)
   ovs?: PortFacts; // undefined: no Port row
   unread: Record<string, string>;
 }
 
-const port = (f: AccessPortFacts) => `port ${f.name}`;
+const port = (f: AccessPortFacts) => `port ${f.ref.port}`;
+const pod = (f: AccessPortFacts) => `${f.ref.namespace}/${f.ref.pod}`;
+const asView = (f: AccessPortFacts) =>
+  [asAttachment(f.ref, f.ovs?.tag), viewFacts(f.ovs, undefined, undefined, f.expectedTag)] as const;
 
 const present: Check<AccessPortFacts> = (f) => {
-  if (f.ovs || 'port' in f.unread) return undefined;
-  return {
-    level: 'FATAL',
-    code: 'port-missing',
-    message: `${port(f)} of ${f.pod} is not on bridge ${f.bridge}`,
-    hint: f.repair ?? 'recreate the pod',
-  };
+  if ('port' in f.unread) return undefined;
+  return suspicionOf(checkPort(...asView(f)), f.ovs ? 'CRITICAL' : 'FATAL', f.repair ?? 'recreate the pod');
 };
 
 const owner: Check<AccessPortFacts> = (f) => {
   const o = f.ovs;
   if (!o) return undefined;
-  const out: Suspicion[] = [];
-  if (o.bridge !== undefined && o.bridge !== f.bridge)
-    out.push({
-      level: 'CRITICAL',
-      code: 'port-wrong-bridge',
-      message: `${port(f)} is on bridge ${o.bridge}, not ${f.bridge}`,
-    });
   if (!o.managed)
-    out.push({ level: 'CRITICAL', code: 'port-not-ours', message: `${port(f)} exists but podvlan did not make it` });
-  else if (o.containerId && f.currentContainer && o.containerId !== f.currentContainer)
-    out.push({
-      level: 'CRITICAL',
-      code: 'port-stale',
-      message: `${port(f)} belongs to container ${o.containerId.slice(0, 12)}, not ${f.pod}'s current ${f.currentContainer.slice(0, 12)}`,
-      hint: 'podvlan gc',
-    });
-  return out;
-};
-
-const attached: Check<AccessPortFacts> = (f) => {
-  const o = f.ovs;
-  if (!o) return undefined;
-  const out: Suspicion[] = [];
-  if (o.ofport === undefined || o.ofport <= 0)
-    out.push({
-      level: 'CRITICAL',
-      code: 'ofport',
-      message: `ovs-vswitchd did not attach ${port(f)} (ofport ${o.ofport ?? 'empty'})`,
-      hint: "see ovs-vswitchd's log",
-    });
-  if (o.error) out.push({ level: 'CRITICAL', code: 'interface-error', message: `interface ${f.name}: ${o.error}` });
-  return out;
-};
-
-const tag: Check<AccessPortFacts> = (f) => {
-  const o = f.ovs;
-  if (!o || f.recordedTag === undefined || o.tag === f.recordedTag) return undefined;
-  const fix = `ovs-vsctl set port ${f.name} tag=${f.recordedTag}`;
-  if (o.tag === undefined)
+    return { level: 'CRITICAL', code: 'port-not-ours', message: `${port(f)} exists but podvlan did not make it` };
+  if (o.containerId && f.currentContainer && o.containerId !== f.currentContainer)
     return {
       level: 'CRITICAL',
-      code: 'tag-missing',
-      message: `${port(f)} has no VLAN tag (a trunk of every VLAN): setup gave it ${f.recordedTag}`,
-      hint: fix,
+      code: 'port-stale',
+      message: `${port(f)} belongs to container ${o.containerId.slice(0, 12)}, not ${pod(f)}'s current ${f.currentContainer.slice(0, 12)}`,
+      hint: 'podvlan gc',
     };
-  return {
-    level: 'CRITICAL',
-    code: 'tag-differs',
-    message: `${port(f)} has tag ${o.tag}, setup gave it ${f.recordedTag}`,
-    hint: fix,
-  };
+  return undefined;
 };
+
+const attached: Check<AccessPortFacts> = (f) =>
+  [
+    suspicionOf(checkOfport(...asView(f)), 'CRITICAL', "see ovs-vswitchd's log"),
+    suspicionOf(checkError(...asView(f)), 'CRITICAL'),
+  ].filter((s): s is Suspicion => s !== undefined);
+
+const tag: Check<AccessPortFacts> = (f) =>
+  suspicionOf(checkTag(...asView(f)), 'CRITICAL', `ovs-vsctl set port ${f.ref.port} tag=${f.expectedTag}`);
 
 export const accessPort: HopModule<AccessPortFacts> = {
   kind: 'access-port',
-  reads: ['ovsdb', 'pod-record'],
+  reads: ['ovsdb', 'pod-record', 'config'],
   view(path: PathFacts, side: Side) {
     const end = path[side];
     const facts: AccessPortFacts = {
-      pod: `${end.namespace}/${end.pod}`,
-      name: end.port,
-      bridge: path.network.bridge,
-      recordedTag: end.recordedTag,
+      ref: attachmentRef(end, path.network.bridge),
+      expectedTag: end.recordedTag,
       currentContainer: end.currentContainer,
       repair:
         end.cni || !end.currentContainer

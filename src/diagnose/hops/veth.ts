@@ -1,88 +1,75 @@
 // The veth between the pod and the bridge: its host end (the OVS port's device, in the node's
-// namespace) up and with carrier, paired with the pod's interface in the namespace recorded at
-// setup, and its MTU against the network's.
+// namespace) there, up and with carrier, paired with the pod's interface in the namespace
+// recorded at setup, and its MTU against the network's. The checks the views share (no-veth,
+// wrong-netns) come from src/view/judge.ts.
+import { checkPodEnd, checkVeth } from '../../view/judge';
 import type { LinkFacts } from '../../veth/netlink-read';
 import type { PathFacts, Side } from '../facts';
-import type { HopModule } from './module';
-import { pick, unreadable } from './module';
+import { type Check, type HopModule, pick, unreadable } from './module';
+import { type AttachmentRef, asAttachment, attachmentRef, suspicionOf, viewFacts } from './view-checks';
 
 export interface VethFacts {
-  pod: string; // ns/pod
-  name: string; // the host end
-  interface: string; // the pod end's name
+  ref: AttachmentRef;
   mtu: number; // the network's
-  recordedNetns?: string;
   host?: LinkFacts | null; // null: no such link on the node
-  podEnd?: Pick<LinkFacts, 'index' | 'peerIndex' | 'up'> | null; // null: not in the recorded namespace
+  podEnd?: LinkFacts | null; // null: not in the recorded namespace; undefined: not read
   unread: Record<string, string>;
 }
+
+const name = (f: VethFacts) => `host veth ${f.ref.port}`;
+const asView = (f: VethFacts) =>
+  [asAttachment(f.ref, undefined), viewFacts(undefined, f.host, f.podEnd, undefined)] as const;
+
+const present: Check<VethFacts> = (f) =>
+  f.host === null
+    ? suspicionOf(checkVeth(...asView(f)), 'FATAL', 'recreate the pod (its setup makes the veth again)')
+    : undefined;
+
+const up: Check<VethFacts> = (f) => {
+  if (!f.host) return undefined;
+  if (!f.host.up)
+    return {
+      level: 'CRITICAL',
+      code: 'veth-down',
+      message: `${name(f)} is down`,
+      hint: `ip link set ${f.ref.port} up`,
+    };
+  // No carrier with the pod end up: the pair is broken in between (the pod end down is its own hop's).
+  if (!f.host.carrier && f.podEnd?.up)
+    return { level: 'CRITICAL', code: 'veth-no-carrier', message: `${name(f)} is up but has no carrier` };
+  return undefined;
+};
+
+const paired: Check<VethFacts> = (f) => (f.host ? suspicionOf(checkPodEnd(...asView(f)), 'CRITICAL') : undefined);
+
+const mtu: Check<VethFacts> = (f) =>
+  f.host?.mtu !== undefined && f.host.mtu !== f.mtu
+    ? {
+        level: 'WARNING',
+        code: 'mtu-mismatch',
+        message: `${name(f)} has MTU ${f.host.mtu}, the network ${f.mtu}`,
+        hint: `ip link set ${f.ref.port} mtu ${f.mtu}`,
+      }
+    : undefined;
 
 export const veth: HopModule<VethFacts> = {
   kind: 'veth',
   reads: ['host-netns', 'pod-netns'],
   view(path: PathFacts, side: Side) {
     const end = path[side];
-    const l = end.podLink;
     const facts: VethFacts = {
-      pod: `${end.namespace}/${end.pod}`,
-      name: end.port,
-      interface: end.interface,
+      ref: attachmentRef(end, path.network.bridge),
       mtu: path.network.mtu,
-      recordedNetns: end.recordedNetns,
       host: end.hostLink,
-      podEnd: l ? { index: l.index, peerIndex: l.peerIndex, up: l.up } : l,
+      podEnd: end.podLink,
       unread: pick(end.unread, ['host veth']),
     };
     return { object: `veth ${end.port}`, facts };
   },
-  checks: [
-    (f) => unreadable(`veth ${f.name}`, f.unread),
-    (f) =>
-      f.host === null
-        ? {
-            level: 'CRITICAL',
-            code: 'veth-missing',
-            message: `host veth ${f.name} of ${f.pod} is missing`,
-            hint: 'recreate the pod (its setup makes the veth again)',
-          }
-        : undefined,
-    (f) =>
-      f.host && !f.host.up
-        ? {
-            level: 'CRITICAL',
-            code: 'veth-down',
-            message: `host veth ${f.name} is down`,
-            hint: `ip link set ${f.name} up`,
-          }
-        : undefined,
-    // No carrier with the pod end up: the pair is broken in between (the pod end down is its own hop's).
-    (f) =>
-      f.host?.up && !f.host.carrier && f.podEnd?.up
-        ? { level: 'CRITICAL', code: 'veth-no-carrier', message: `host veth ${f.name} is up but has no carrier` }
-        : undefined,
-    (f) => {
-      if (!f.host || f.podEnd === undefined) return undefined;
-      const paired = f.podEnd !== null && f.podEnd.peerIndex === f.host.index && f.host.peerIndex === f.podEnd.index;
-      if (paired) return undefined;
-      return {
-        level: 'CRITICAL',
-        code: 'veth-peer-elsewhere',
-        message: `the pod end of host veth ${f.name} is not ${f.interface} in the namespace recorded for ${f.pod}${f.recordedNetns ? ` (${f.recordedNetns})` : ''}`,
-      };
-    },
-    (f) =>
-      f.host?.mtu !== undefined && f.host.mtu !== f.mtu
-        ? {
-            level: 'WARNING',
-            code: 'mtu-mismatch',
-            message: `host veth ${f.name} has MTU ${f.host.mtu}, the network ${f.mtu}`,
-            hint: `ip link set ${f.name} mtu ${f.mtu}`,
-          }
-        : undefined,
-  ],
+  checks: [(f) => unreadable(name(f), f.unread), present, up, paired, mtu],
   summary: (f) => {
     if (!f.host) return f.host === null ? 'missing' : 'not read';
     const state = f.host.up ? (f.host.carrier ? 'up' : 'up, no carrier') : 'down';
-    return `${state}, mtu ${f.host.mtu}${f.podEnd ? `, peer ${f.interface}` : ''}`;
+    return `${state}, mtu ${f.host.mtu}${f.podEnd ? `, peer ${f.ref.interface}` : ''}`;
   },
 };

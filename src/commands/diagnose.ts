@@ -1,0 +1,160 @@
+// diagnose SRC DST: the path of a packet from one pod to another attached on this node, hop by
+// hop (src/diagnose): which ends and which network, from OVSDB (the state of record) and the pod
+// records; then what the node shows (gather.ts) and each hop judged (hops/). Read only.
+import type { Network } from '../config/schema';
+import { InvalidInputError, NotFoundError } from '../errors';
+import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
+import { gatherPath } from '../diagnose/gather';
+import { judgePath } from '../diagnose/hops';
+import { type DiagnoseResult, resultOf } from '../diagnose/model';
+import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
+import { type Attachment, podSelector } from '../ovs/attachment';
+import { findPorts } from '../ovs/bridge';
+import { OvsdbClient } from '../ovs/client';
+import { isOwnRecordedPort, type PodRecord, readPodRecord } from '../state/pod-record';
+import { type Context, nodeName } from './context';
+
+interface PodRef {
+  namespace: string;
+  pod: string;
+}
+
+/** `ns/pod`, checked; InvalidInputError naming the argument otherwise. */
+export function parsePodRef(text: string, what: string): PodRef {
+  const slash = text.indexOf('/');
+  const namespace = text.slice(0, slash);
+  const pod = text.slice(slash + 1);
+  if (slash < 0 || !isDns1123Label(namespace) || !isPodName(pod))
+    throw new InvalidInputError(`${what} ${JSON.stringify(text)} is not namespace/pod`);
+  return { namespace, pod };
+}
+
+interface Known {
+  ref: PodRef;
+  attachments: Attachment[]; // its ports on this node (OVSDB)
+  record?: PodRecord; // its pod record (the newest setup)
+}
+
+const networksOf = (k: Known) =>
+  new Set([
+    ...k.attachments.map((a) => a.network),
+    ...(k.record?.attachments ?? []).filter((a) => isOwnRecordedPort(k.ref, a)).map((a) => a.network),
+  ]);
+const name = (r: PodRef) => `${r.namespace}/${r.pod}`;
+
+export async function diagnose(
+  ctx: Context,
+  srcText: string,
+  dstText: string,
+  opts: { network?: string } = {},
+): Promise<DiagnoseResult> {
+  const { config } = ctx;
+  const srcRef = parsePodRef(srcText, 'source');
+  const dstIsAddress = isIpv4(dstText);
+  const dstRef = dstIsAddress ? undefined : parsePodRef(dstText, 'destination');
+  if (opts.network !== undefined && !isDns1123Label(opts.network))
+    throw new InvalidInputError(`--network ${JSON.stringify(opts.network)} is not a network name`);
+  const ovs = await OvsdbClient.connect(config.ovsdb, config.timeoutMs);
+  try {
+    const [srcPorts, dstPorts] = await Promise.all([
+      findPorts(ovs, podSelector(srcRef.namespace, srcRef.pod)),
+      findPorts(ovs, dstRef ? podSelector(dstRef.namespace, dstRef.pod) : {}),
+    ]);
+    const src: Known = { ref: srcRef, attachments: srcPorts.map((p) => p.attachment) };
+    let dst: Known;
+    if (dstRef) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
+    else {
+      // An address: the pod on this node that holds it (another node's pod is not in this version).
+      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === dstText && a.port);
+      if (!holder)
+        throw new NotFoundError(
+          `no pod attached on this node has address ${dstText} (a pod on another node cannot be diagnosed yet)`,
+        );
+      dst = {
+        ref: { namespace: holder.namespace, pod: holder.pod },
+        attachments: dstPorts
+          .map((p) => p.attachment)
+          .filter((a) => a.namespace === holder.namespace && a.pod === holder.pod),
+      };
+    }
+    if (name(src.ref) === name(dst.ref))
+      throw new InvalidInputError(`source and destination are both ${name(src.ref)}`);
+    for (const k of [src, dst]) k.record = readPodRecord(config.stateDir, k.ref.namespace, k.ref.pod);
+    const network = chooseNetwork(config.networks, src, dst, opts.network);
+    const path: PathFacts = {
+      node: nodeName(config),
+      network: { name: network.name, mtu: network.mtu, interface: network.interface, bridge: network.bridge },
+      src: seed('src', src, network),
+      dst: seed('dst', dst, network),
+      bridge: { name: network.bridge, unread: {} },
+    };
+    await gatherPath(path, {
+      ovs,
+      vswitchdCtl: config.vswitchdCtl,
+      stateDir: config.stateDir,
+      hostLocal: network.ipam?.type === 'host-local',
+      timeoutMs: config.timeoutMs,
+    });
+    const endpoint = (e: EndFacts, address?: string) => ({
+      namespace: e.namespace,
+      pod: e.pod,
+      ...(address ? { address } : {}),
+      port: e.port,
+      ...(e.recordedTag !== undefined ? { vlan: e.recordedTag } : {}),
+    });
+    return resultOf(judgePath(path), {
+      src: endpoint(path.src, path.srcAddress),
+      dst: endpoint(path.dst, path.dstAddress),
+      network: network.name,
+      vlan: path.src.recordedTag ?? null,
+    });
+  } finally {
+    ovs.close();
+  }
+}
+
+/** The network both ends are on (in config order), or the one asked for. */
+function chooseNetwork(networks: Network[], src: Known, dst: Known, asked?: string): Network {
+  const [a, b] = [networksOf(src), networksOf(dst)];
+  if (a.size === 0) throw new NotFoundError(`${name(src.ref)} is not attached on this node (no port, no record)`);
+  if (b.size === 0) throw new NotFoundError(`${name(dst.ref)} is not attached on this node (no port, no record)`);
+  if (asked !== undefined) {
+    const network = networks.find((n) => n.name === asked);
+    if (!network) throw new NotFoundError(`no network ${asked} in the config`);
+    for (const [k, on] of [[src, a] as const, [dst, b] as const])
+      if (!on.has(asked)) throw new NotFoundError(`${name(k.ref)} is not attached to network ${asked} on this node`);
+    return network;
+  }
+  const shared = networks.find((n) => a.has(n.name) && b.has(n.name));
+  if (!shared)
+    throw new NotFoundError(
+      `${name(src.ref)} (${[...a].join(', ')}) and ${name(dst.ref)} (${[...b].join(', ')}) share no network of the config`,
+    );
+  return shared;
+}
+
+/** One end as the records say it is: its port, tag, address, namespace, container. */
+function seed(side: Side, k: Known, network: Network): EndFacts {
+  const a = k.attachments.find((x) => x.network === network.name);
+  const rec = (k.record?.attachments ?? []).find((x) => x.network === network.name && isOwnRecordedPort(k.ref, x));
+  const fixed = 'id' in network.vlan ? network.vlan.id : undefined;
+  const recordTag = rec && Number.isInteger(rec.tag) && rec.tag > 0 ? rec.tag : undefined;
+  return {
+    side,
+    namespace: k.ref.namespace,
+    pod: k.ref.pod,
+    network: network.name,
+    interface: a?.interface ?? network.interface,
+    port: a?.port ?? hostVethName(k.ref.namespace, k.ref.pod, network.name),
+    recordedTag: a?.vlan ?? recordTag ?? fixed,
+    recordedIp: a?.ip ?? (typeof rec?.ip === 'string' && isIpv4Prefix(rec.ip) ? rec.ip : undefined),
+    recordedMac: a?.mac,
+    recordedNetns: a?.netns,
+    currentContainer:
+      typeof k.record?.containerId === 'string' && isContainerId(k.record.containerId)
+        ? k.record.containerId
+        : undefined,
+    cni: a?.runtime === 'cni',
+    unread: {},
+  };
+}
