@@ -141,11 +141,20 @@ const address: Check<PodInterfaceFacts> = (f) => {
   return out;
 };
 
-/** rp_filter: the kernel's own receive path for a packet from the peer (EXDEV: filtered). */
+/** rp_filter: the kernel's own receive path for a packet from the peer. A reverse-path failure
+ * answers EXDEV (older kernels) or EINVAL (6.x, as for a martian source). */
 const receive: Check<PodInterfaceFacts> = (f) => {
   const r = f.receive;
-  if (!r || r.ok || r.errno !== 18) return undefined;
+  if (!r || r.ok || (r.errno !== 18 && r.errno !== 22)) return undefined;
+  // Only judged where the packet would be for this pod: its address there, its interface up.
+  if (!f.link?.up || !f.recordedIp || !f.addresses?.includes(f.recordedIp)) return undefined;
   const rp = f.sysctl ? Math.max(...f.sysctl.rpFilter) : undefined;
+  if (rp === 0)
+    return {
+      level: 'CRITICAL',
+      code: 'receive-refused',
+      message: `${f.pod} refuses packets from ${f.peerAddress} on ${f.interface}: ${r.error}`,
+    };
   return {
     level: 'CRITICAL',
     code: 'rp-filter-drops',
