@@ -150,6 +150,16 @@ const faults: [string, (p: PathFacts) => void, string[]][] = [
   ['pod MTU 9000', (p) => (p.src.podLink!.mtu = 9000), ['src-pod WARNING mtu-mismatch']],
   ['host veth MTU', (p) => (p.dst.hostLink!.mtu = 1400), ['dst-veth WARNING mtu-mismatch']],
   ['address flushed', (p) => (p.dst.addresses = []), ['dst-pod CRITICAL address-missing']],
+  // The kernel refuses the receive path when the address is gone: that is not rp_filter's doing.
+  [
+    'address flushed, receive path refused',
+    (p) => {
+      p.dst.addresses = [];
+      p.dst.receive = { ok: false, errno: 22, error: 'Invalid argument (EINVAL)' };
+      p.dst.sysctl!.rpFilter = [1, 1];
+    },
+    ['dst-pod CRITICAL address-missing'],
+  ],
   ['address changed', (p) => (p.dst.addresses = ['10.1.0.9/24']), ['dst-pod CRITICAL address-differs']],
   ['lease gone', (p) => (p.src.lease = null), ['src-pod WARNING lease-missing']],
   ['lease of another pod', (p) => (p.src.lease = { holder: 'ns/x', mine: false }), ['src-pod CRITICAL lease-other']],
