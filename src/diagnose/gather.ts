@@ -5,7 +5,7 @@
 import type { OvsdbClient } from '../ovs/client';
 import { defaultVswitchdCtl, UnixctlClient } from '../ovs/unixctl';
 import { leaseDirFor } from '../ipam';
-import { isInterfaceName, isMac } from '../names';
+import { isInterfaceName, isIpv4, isMac } from '../names';
 import { scanNetnsHolders } from '../runtime/netns-alive';
 import type { Sandbox } from '../runtime/sandbox';
 import type { BridgeFacts, EndFacts, PathFacts } from './facts';
@@ -128,21 +128,37 @@ function readLease(end: EndFacts, opts: GatherOptions): void {
   }
 }
 
+/**
+ * The packet to trace: an ICMP echo from the source port, as an OpenFlow match. Every value goes
+ * into one text that ovs-vswitchd parses, so each is checked to be what it claims (a comma in a
+ * "MAC" would add match fields); undefined when one is not.
+ */
+export function traceFlow(
+  port: string,
+  srcMac?: string,
+  dstMac?: string,
+  srcIp?: string,
+  dstIp?: string,
+): string | undefined {
+  if (!isInterfaceName(port) || !srcMac || !isMac(srcMac) || !dstMac || !isMac(dstMac)) return undefined;
+  const ip =
+    srcIp && dstIp && isIpv4(srcIp) && isIpv4(dstIp)
+      ? `ip,nw_src=${srcIp},nw_dst=${dstIp},nw_proto=1,icmp_type=8`
+      : 'dl_type=0x0800';
+  return `in_port=${port},dl_src=${srcMac},dl_dst=${dstMac},${ip}`;
+}
+
 /** The datapath's verdict for an ICMP echo from the source port, and what the bridge learned. */
 async function readVswitchd(path: PathFacts, opts: GatherOptions): Promise<void> {
   const b: BridgeFacts = path.bridge;
   const { src, dst } = path;
-  const srcMac = src.podLink?.mac ?? src.recordedMac;
   const dstMac = dst.podLink?.mac ?? dst.recordedMac;
-  if (!isInterfaceName(src.port) || !srcMac || !isMac(srcMac) || !dstMac || !isMac(dstMac)) {
+  const flow = traceFlow(src.port, src.podLink?.mac ?? src.recordedMac, dstMac, path.srcAddress, path.dstAddress);
+  if (!flow || !dstMac) {
     b.unread.trace = 'the MAC addresses of the two pods are not known';
     return;
   }
-  const ip =
-    path.srcAddress && path.dstAddress
-      ? `,ip,nw_src=${path.srcAddress},nw_dst=${path.dstAddress},nw_proto=1,icmp_type=8`
-      : '';
-  b.flow = `in_port=${src.port},dl_src=${srcMac},dl_dst=${dstMac}${ip || ',dl_type=0x0800'}`;
+  b.flow = flow;
   let client: UnixctlClient;
   try {
     client = await UnixctlClient.connect(opts.vswitchdCtl ?? defaultVswitchdCtl(), opts.timeoutMs);

@@ -146,7 +146,20 @@ const faults: [string, (p: PathFacts) => void, string[]][] = [
     (p) => (p.dst.podLink = null),
     ['dst-veth CRITICAL wrong-netns', 'dst-pod CRITICAL interface-missing'],
   ],
-  ['pod interface down', (p) => (p.src.podLink!.up = false), ['src-pod CRITICAL interface-down']],
+  // The pod end down takes the host end's carrier with it: said once, at the pod's interface.
+  [
+    'pod interface down',
+    (p) => {
+      p.src.podLink!.up = false;
+      p.src.hostLink!.carrier = false;
+    },
+    ['src-pod CRITICAL interface-down'],
+  ],
+  [
+    'veth without carrier, both ends up',
+    (p) => (p.dst.hostLink!.carrier = false),
+    ['dst-veth CRITICAL veth-no-carrier'],
+  ],
   ['pod MTU 9000', (p) => (p.src.podLink!.mtu = 9000), ['src-pod WARNING mtu-mismatch']],
   ['host veth MTU', (p) => (p.dst.hostLink!.mtu = 1400), ['dst-veth WARNING mtu-mismatch']],
   ['address flushed', (p) => (p.dst.addresses = []), ['dst-pod CRITICAL address-missing']],

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { traceFlow } from '../../src/diagnose/gather';
 import { netnsPaths, openNetns } from '../../src/diagnose/pod-netns';
 import { defaultVswitchdCtl } from '../../src/ovs/unixctl';
 
@@ -59,5 +60,22 @@ describe('defaultVswitchdCtl', () => {
     expect(() => defaultVswitchdCtl(root)).toThrow(/does not hold a process id/);
     rmSync(join(root, 'ovs-vswitchd.pid'));
     expect(() => defaultVswitchdCtl(root)).toThrow(/ENOENT.*is ovs-vswitchd running\? \(or set vswitchdCtl/);
+  });
+});
+
+describe('traceFlow', () => {
+  it('an ICMP echo from the source port, as an OpenFlow match', () => {
+    expect(traceFlow('pv1', '0a:58:0a:00:00:01', '0a:58:0a:00:00:02', '10.1.0.1', '10.1.0.2')).toBe(
+      'in_port=pv1,dl_src=0a:58:0a:00:00:01,dl_dst=0a:58:0a:00:00:02,ip,nw_src=10.1.0.1,nw_dst=10.1.0.2,nw_proto=1,icmp_type=8',
+    );
+    expect(traceFlow('pv1', '0a:58:0a:00:00:01', '0a:58:0a:00:00:02')).toMatch(/,dl_type=0x0800$/);
+  });
+
+  it('refuses values that would add match fields', () => {
+    expect(traceFlow('pv1,in_port=2', '0a:58:0a:00:00:01', '0a:58:0a:00:00:02')).toBeUndefined();
+    expect(traceFlow('pv1', '0a:58:0a:00:00:01,tp_dst=1', '0a:58:0a:00:00:02')).toBeUndefined();
+    expect(traceFlow('pv1', '0a:58:0a:00:00:01', '0a:58:0a:00:00:02', '10.1.0.1,tcp', '10.1.0.2')).toMatch(
+      /dl_type=0x0800$/,
+    );
   });
 });
