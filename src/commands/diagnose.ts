@@ -1,7 +1,9 @@
-// diagnose SRC DST: the path of a packet from one pod to another attached on this node, hop by
-// hop (src/diagnose): which ends and which network, from OVSDB (the state of record) and the pod
-// records; then what the node shows (gather.ts) and each hop judged (hops/). Read only.
+// diagnose SRC DST: the path of a packet from one pod to another attached on this node (or, for
+// an address no pod here holds, out to the uplinks), hop by hop (src/diagnose): which ends and
+// which network, from OVSDB (the state of record) and the pod records; then what the node shows
+// (gather.ts) and each hop judged (hops/). Read only.
 import type { Network } from '../config/schema';
+import { contains, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
 import { gatherPath } from '../diagnose/gather';
@@ -61,31 +63,29 @@ export async function diagnose(
       findPorts(ovs, dstRef ? podSelector(dstRef.namespace, dstRef.pod) : {}),
     ]);
     const src: Known = { ref: srcRef, attachments: srcPorts.map((p) => p.attachment) };
-    let dst: Known;
+    let dst: Known | undefined; // undefined: an address no pod of this node holds
     if (dstRef) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
     else {
-      // An address: the pod on this node that holds it (another node's pod is not in this version).
-      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === dstText && a.port);
-      if (!holder)
-        throw new NotFoundError(
-          `no pod attached on this node has address ${dstText} (a pod on another node cannot be diagnosed yet)`,
-        );
-      dst = {
-        ref: { namespace: holder.namespace, pod: holder.pod },
-        attachments: dstPorts
-          .map((p) => p.attachment)
-          .filter((a) => a.namespace === holder.namespace && a.pod === holder.pod),
-      };
+      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === dstText);
+      if (holder)
+        dst = {
+          ref: { namespace: holder.namespace, pod: holder.pod },
+          attachments: dstPorts
+            .map((p) => p.attachment)
+            .filter((a) => a.namespace === holder.namespace && a.pod === holder.pod),
+        };
     }
-    if (name(src.ref) === name(dst.ref))
+    if (dst && name(src.ref) === name(dst.ref))
       throw new InvalidInputError(`source and destination are both ${name(src.ref)}`);
-    for (const k of [src, dst]) k.record = readPodRecord(config.stateDir, k.ref.namespace, k.ref.pod);
-    const network = chooseNetwork(config.networks, src, dst, opts.network);
+    for (const k of dst ? [src, dst] : [src]) k.record = readPodRecord(config.stateDir, k.ref.namespace, k.ref.pod);
+    const network = dst
+      ? chooseNetwork(config.networks, src, dst, opts.network)
+      : networkTowards(config.networks, src, dstText, opts.network);
     const path: PathFacts = {
       node: nodeName(config),
       network: { name: network.name, mtu: network.mtu, interface: network.interface, bridge: network.bridge },
       src: seed('src', src, network),
-      dst: seed('dst', dst, network),
+      ...(dst ? { dst: seed('dst', dst, network) } : { remote: { address: dstText } }),
       bridge: { name: network.bridge, unread: {} },
     };
     await gatherPath(path, {
@@ -93,6 +93,7 @@ export async function diagnose(
       vswitchdCtl: config.vswitchdCtl,
       stateDir: config.stateDir,
       hostLocal: network.ipam?.type === 'host-local',
+      uplinks: config.bridges.find((b) => b.name === network.bridge)?.uplinks ?? [],
       timeoutMs: config.timeoutMs,
     });
     const endpoint = (e: EndFacts, address?: string) => ({
@@ -104,7 +105,7 @@ export async function diagnose(
     });
     return resultOf(judgePath(path), {
       src: endpoint(path.src, path.srcAddress),
-      dst: endpoint(path.dst, path.dstAddress),
+      dst: path.dst ? endpoint(path.dst, path.dstAddress) : { address: dstText },
       network: network.name,
       vlan: path.src.recordedTag ?? null,
     });
@@ -131,6 +132,27 @@ function chooseNetwork(networks: Network[], src: Known, dst: Known, asked?: stri
       `${name(src.ref)} (${[...a].join(', ')}) and ${name(dst.ref)} (${[...b].join(', ')}) share no network of the config`,
     );
   return shared;
+}
+
+/** For an address no pod of this node holds: the source's network asked for, else the first
+ * whose subnet holds the address, else its first. The path then leaves by the bridge's uplinks. */
+function networkTowards(networks: Network[], src: Known, address: string, asked?: string): Network {
+  const on = networksOf(src);
+  if (on.size === 0) throw new NotFoundError(`${name(src.ref)} is not attached on this node (no port, no record)`);
+  const mine = networks.filter((n) => on.has(n.name));
+  if (asked !== undefined) {
+    const network = mine.find((n) => n.name === asked);
+    if (!network) throw new NotFoundError(`${name(src.ref)} is not attached to network ${asked} on this node`);
+    return network;
+  }
+  const holds = (n: Network) => {
+    const ipam = n.ipam;
+    const subnet = ipam === undefined ? undefined : ipam.type === 'static' ? ipam.address : ipam.subnet;
+    return subnet !== undefined && contains(parsePrefix(subnet), parseIpv4(address));
+  };
+  const network = mine.find(holds) ?? mine[0];
+  if (!network) throw new NotFoundError(`${name(src.ref)} is on no network of the config`);
+  return network;
 }
 
 /** One end as the records say it is: its port, tag, address, namespace, container. */

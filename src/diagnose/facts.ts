@@ -65,6 +65,17 @@ export interface BridgeFacts {
   trace?: Trace & { outputNames: (string | undefined)[] }; // names of trace.outputs' ports
   dstOdpPort?: number; // the destination port's datapath number
   dstMacLearned?: { port: string | number; vlan: number } | null; // fdb; null: not learned
+  uplinks?: string[]; // a remote path's: the bridge's uplinks (the config's and those init marked)
+  uplinkOdpPorts?: { name: string; odp: number }[]; // their datapath port numbers
+  unread: Record<string, string>;
+}
+
+/** An uplink of the bridge (a trunk port towards the other nodes): its OVS rows and its link. */
+export interface UplinkFacts {
+  name: string;
+  ovs?: PortFacts; // undefined: no Port row
+  hostLink?: LinkFacts | null; // null: no such link on the node
+  odpPort?: number; // its datapath port number (dpif/show)
   unread: Record<string, string>;
 }
 
@@ -72,8 +83,19 @@ export interface PathFacts {
   node: string;
   network: { name: string; mtu: number; interface: string; bridge: string };
   src: EndFacts;
-  dst: EndFacts;
+  /** The destination pod on this node; absent when it is elsewhere (`remote`). */
+  dst?: EndFacts;
+  /** A destination address that no pod of this node holds: the path leaves by the uplinks. */
+  remote?: { address: string };
+  uplinks?: UplinkFacts[]; // read for a remote destination only
   srcAddress?: string; // the address the kernel sends from (the route's prefsrc, else the record)
   dstAddress?: string;
   bridge: BridgeFacts;
+}
+
+/** One end of the path by side; the destination end exists on same-node paths only. */
+export function endOf(path: PathFacts, side: Side): EndFacts {
+  const end = side === 'src' ? path.src : path.dst;
+  if (!end) throw new Error(`internal: the path has no ${side} end on this node`);
+  return end;
 }

@@ -3,14 +3,14 @@
 // read is well under a millisecond, done synchronously between them). Whatever fails is noted
 // in the facts' `unread`, never thrown: a diagnosis is most wanted when things are broken.
 import type { OvsdbClient } from '../ovs/client';
-import { defaultVswitchdCtl, UnixctlClient } from '../ovs/unixctl';
 import { leaseDirFor } from '../ipam';
-import { isInterfaceName, isIpv4, isMac } from '../names';
+import { isInterfaceName } from '../names';
 import { scanNetnsHolders } from '../runtime/netns-alive';
 import type { Sandbox } from '../runtime/sandbox';
-import type { BridgeFacts, EndFacts, PathFacts } from './facts';
+import type { EndFacts, PathFacts } from './facts';
 import { loadNetlink, netnsPaths, openNetns, readHostLink, readPodSide } from './pod-netns';
-import { readPathOvs } from './read-ovs';
+import { type OvsPathFacts, readPathOvs } from './read-ovs';
+import { readVswitchd } from './read-vswitchd';
 
 const text = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const bare = (cidr?: string) => cidr?.split('/')[0];
@@ -20,28 +20,34 @@ export interface GatherOptions {
   vswitchdCtl?: string; // the config's; else found as ovs-appctl finds it
   stateDir: string;
   hostLocal: boolean; // the network's addresses are leases in the state directory
+  uplinks: string[]; // the config's uplinks of the network's bridge
   timeoutMs: number;
 }
 
 /** Fill `path` (its ends seeded with what the records say) with what the node shows. */
 export async function gatherPath(path: PathFacts, opts: GatherOptions): Promise<PathFacts> {
   const { src, dst } = path;
-  const ovsRead = readPathOvs(opts.ovs, [src.port, dst.port]).then(
+  const ends = dst ? [src, dst] : [src];
+  const names = [...ends.map((e) => e.port), ...(dst ? [] : opts.uplinks)];
+  const ovsRead = readPathOvs(opts.ovs, names, !dst).then(
     (r) => r,
     (err) => text(err),
   );
   const nl = await loadNetlink();
-  readEnds(nl, [src, dst], opts.timeoutMs);
+  readEnds(nl, ends, path.remote?.address, opts.timeoutMs);
   path.srcAddress = src.route?.prefsrc ?? bare(src.recordedIp);
-  path.dstAddress = bare(dst.recordedIp);
-  const vswitchd = readVswitchd(path, opts);
-  for (const end of [src, dst]) readLease(end, opts);
-  const ovs = await ovsRead;
+  path.dstAddress = dst ? bare(dst.recordedIp) : path.remote?.address;
+  // A destination elsewhere: the uplinks (some known only from OVSDB) before the datapath is asked.
+  const ovsFirst = dst ? undefined : await ovsRead;
+  if (!dst) await readUplinks(path, ovsFirst!, opts, nl);
+  const vswitchd = readVswitchd(path, opts.vswitchdCtl, opts.timeoutMs);
+  for (const end of ends) readLease(end, opts);
+  const ovs = ovsFirst ?? (await ovsRead);
   if (typeof ovs === 'string') {
-    for (const end of [src, dst]) end.unread.port = ovs;
+    for (const end of ends) end.unread.port = ovs;
     path.bridge.unread.bridge = ovs;
   } else {
-    for (const end of [src, dst]) end.ovs = ovs.ports.get(end.port);
+    for (const end of ends) end.ovs = ovs.ports.get(end.port);
     const b = ovs.bridges.get(path.bridge.name);
     path.bridge.exists = b !== undefined;
     if (b) path.bridge.datapathType = b.datapathType;
@@ -50,8 +56,47 @@ export async function gatherPath(path: PathFacts, opts: GatherOptions): Promise<
   return path;
 }
 
+/** The bridge's uplinks (the config's, and ports init marked on it): OVS rows and kernel links. */
+async function readUplinks(
+  path: PathFacts,
+  ovs: OvsPathFacts | string,
+  opts: GatherOptions,
+  nl: Awaited<ReturnType<typeof loadNetlink>>,
+): Promise<void> {
+  const bridge = path.bridge.name;
+  if (typeof ovs === 'string') {
+    path.uplinks = opts.uplinks.map((name) => ({ name, unread: { port: ovs } }));
+  } else {
+    const marked = ovs.marked.filter((m) => m.bridge === bridge && isInterfaceName(m.name)).map((m) => m.name);
+    const extra = marked.filter((n) => !opts.uplinks.includes(n));
+    if (extra.length > 0) {
+      try {
+        for (const [name, port] of (await readPathOvs(opts.ovs, extra)).ports) ovs.ports.set(name, port);
+      } catch {
+        /* their rows stay unknown: judged as missing would be wrong, so they are left out */
+      }
+    }
+    path.uplinks = [...opts.uplinks, ...extra].map((name) => ({ name, ovs: ovs.ports.get(name), unread: {} }));
+  }
+  for (const u of path.uplinks) {
+    if (typeof nl === 'string') u.unread['host link'] = nl;
+    else
+      try {
+        u.hostLink = readHostLink(nl, u.name, opts.timeoutMs);
+      } catch (err) {
+        u.unread['host link'] = text(err);
+      }
+  }
+  path.bridge.uplinks = path.uplinks.map((u) => u.name);
+}
+
 /** Both ends' namespaces (found by their recorded inodes) and host veths. */
-function readEnds(nl: Awaited<ReturnType<typeof loadNetlink>>, ends: EndFacts[], timeoutMs: number): void {
+function readEnds(
+  nl: Awaited<ReturnType<typeof loadNetlink>>,
+  ends: EndFacts[],
+  remote: string | undefined,
+  timeoutMs: number,
+): void {
   const inodes = ends.flatMap((e) => (e.recordedNetns ? [e.recordedNetns] : []));
   const paths = inodes.length > 0 ? netnsPaths(inodes) : new Map<string, string>();
   for (const end of ends) {
@@ -74,7 +119,7 @@ function readEnds(nl: Awaited<ReturnType<typeof loadNetlink>>, ends: EndFacts[],
       const own = bare(end.recordedIp);
       // The source sends from what its route picks; the destination is judged against that address.
       const peerAddress =
-        end.side === 'dst' ? (peer?.route?.prefsrc ?? bare(peer?.recordedIp)) : bare(peer?.recordedIp);
+        end.side === 'dst' ? (peer?.route?.prefsrc ?? bare(peer?.recordedIp)) : (remote ?? bare(peer?.recordedIp));
       Object.assign(end, readPodSide(nl, sandbox, end.interface, { own, peer: peerAddress }, end.unread, timeoutMs));
     } catch (err) {
       end.unread['pod interface'] = text(err);
@@ -125,63 +170,5 @@ function readLease(end: EndFacts, opts: GatherOptions): void {
       : null;
   } catch (err) {
     end.unread.lease = text(err);
-  }
-}
-
-/**
- * The packet to trace: an ICMP echo from the source port, as an OpenFlow match. Every value goes
- * into one text that ovs-vswitchd parses, so each is checked to be what it claims (a comma in a
- * "MAC" would add match fields); undefined when one is not.
- */
-export function traceFlow(
-  port: string,
-  srcMac?: string,
-  dstMac?: string,
-  srcIp?: string,
-  dstIp?: string,
-): string | undefined {
-  if (!isInterfaceName(port) || !srcMac || !isMac(srcMac) || !dstMac || !isMac(dstMac)) return undefined;
-  const ip =
-    srcIp && dstIp && isIpv4(srcIp) && isIpv4(dstIp)
-      ? `ip,nw_src=${srcIp},nw_dst=${dstIp},nw_proto=1,icmp_type=8`
-      : 'dl_type=0x0800';
-  return `in_port=${port},dl_src=${srcMac},dl_dst=${dstMac},${ip}`;
-}
-
-/** The datapath's verdict for an ICMP echo from the source port, and what the bridge learned. */
-async function readVswitchd(path: PathFacts, opts: GatherOptions): Promise<void> {
-  const b: BridgeFacts = path.bridge;
-  const { src, dst } = path;
-  const dstMac = dst.podLink?.mac ?? dst.recordedMac;
-  const flow = traceFlow(src.port, src.podLink?.mac ?? src.recordedMac, dstMac, path.srcAddress, path.dstAddress);
-  if (!flow || !dstMac) {
-    b.unread.trace = 'the MAC addresses of the two pods are not known';
-    return;
-  }
-  b.flow = flow;
-  let client: UnixctlClient;
-  try {
-    client = await UnixctlClient.connect(opts.vswitchdCtl ?? defaultVswitchdCtl(), opts.timeoutMs);
-  } catch (err) {
-    b.unread.vswitchd = text(err);
-    return;
-  }
-  try {
-    const [ports, trace, fdb] = await Promise.allSettled([
-      client.dpifPorts(),
-      client.trace(b.name, b.flow),
-      client.fdb(b.name),
-    ]);
-    const byOdp = ports.status === 'fulfilled' ? ports.value.get(b.name) : undefined;
-    if (ports.status === 'rejected') b.unread['datapath ports'] = text(ports.reason);
-    if (trace.status === 'rejected') b.unread.trace = text(trace.reason);
-    else b.trace = { ...trace.value, outputNames: trace.value.outputs.map((o) => byOdp?.get(o.port)?.name) };
-    for (const [odp, p] of byOdp ?? []) if (p.name === dst.port) b.dstOdpPort = odp;
-    if (fdb.status === 'fulfilled') {
-      const e = fdb.value.find((f) => f.mac === dstMac.toLowerCase());
-      b.dstMacLearned = e ? { port: e.port, vlan: e.vlan } : null;
-    }
-  } finally {
-    client.close();
   }
 }

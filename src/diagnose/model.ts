@@ -13,10 +13,10 @@ export interface Suspicion {
 }
 
 /** Where a hop sits; one module per kind in hops/ (path order in hops/index.ts). */
-export type HopKind = 'pod-interface' | 'veth' | 'access-port' | 'bridge';
+export type HopKind = 'pod-interface' | 'veth' | 'access-port' | 'bridge' | 'uplink';
 
 export interface Hop {
-  id: string; // unique in the path: src-pod, src-veth, src-port, bridge, dst-port, dst-veth, dst-pod
+  id: string; // unique in the path: src-pod, src-veth, src-port, bridge, dst-port, dst-veth, dst-pod; uplink-NAME
   kind: HopKind;
   node: string;
   object: string; // what the hop is: "eth1 of default/22-a", "port pv1a2b3c4d5e6f", "bridge br0"

@@ -18,11 +18,8 @@ export function renderText(r: DiagnoseResult): string {
       if (s.hint) out.push(`        fix: ${s.hint}`);
     }
   });
-  const from = r.src.address ? ` (${r.src.address})` : '';
-  const to = r.dst.address ? ` (${r.dst.address})` : '';
-  out.push(
-    '',
-    `${r.src.namespace}/${r.src.pod}${from} -> ${r.dst.namespace}/${r.dst.pod}${to} on network ${r.network}, VLAN ${r.vlan ?? 'unknown'}`,
-  );
+  const end = (e: DiagnoseResult['src']) =>
+    e.pod ? `${e.namespace}/${e.pod}${e.address ? ` (${e.address})` : ''}` : `${e.address} (not on this node)`;
+  out.push('', `${end(r.src)} -> ${end(r.dst)} on network ${r.network}, VLAN ${r.vlan ?? 'unknown'}`);
   return out.join('\n');
 }

@@ -62,7 +62,7 @@ function end(side: 'src' | 'dst', n: number): EndFacts {
   };
 }
 
-function path(): PathFacts {
+function path(): PathFacts & { dst: EndFacts } {
   return {
     node: 'node-a',
     network: { name: 'net', mtu: 1500, interface: 'eth1', bridge: 'br' },
@@ -122,7 +122,7 @@ describe('a healthy path', () => {
 });
 
 // Each fault: how it breaks the facts, and what must be found (all of it, nothing else).
-const faults: [string, (p: PathFacts) => void, string[]][] = [
+const faults: [string, (p: ReturnType<typeof path>) => void, string[]][] = [
   ['port missing', (p) => (p.src.ovs = undefined), ['src-port FATAL no-port']],
   ['port on another bridge', (p) => (p.dst.ovs!.bridge = 'other'), ['dst-port CRITICAL no-port']],
   ['port of an older container', (p) => (p.src.ovs!.containerId = 'd'.repeat(64)), ['src-port CRITICAL port-stale']],
@@ -332,5 +332,81 @@ describe('verdict and exit code', () => {
       /^\s+CRITICAL tag-differs: port pvsrcport00000 of ns\/22-src on net has tag 33, podvlan set 22$/,
     );
     expect(lines[row + 2]).toMatch(/^\s+fix: ovs-vsctl set port pvsrcport00000 tag=22$/);
+  });
+});
+
+describe('a destination on another node: the path ends at the uplinks', () => {
+  function remote(): PathFacts {
+    const p: PathFacts = path();
+    delete p.dst;
+    p.remote = { address: '10.1.0.9' };
+    p.dstAddress = '10.1.0.9';
+    p.src.nextHop = '10.1.0.9';
+    p.src.neighbour = { state: 'REACHABLE', mac: '0a:58:0a:01:00:09' };
+    p.uplinks = [
+      {
+        name: 'nic2',
+        ovs: { name: 'nic2', bridge: 'br', trunks: [22, 33], ofport: 3, managed: false },
+        hostLink: link({ index: 5, name: 'nic2', mtu: 1500 }),
+        odpPort: 4,
+        unread: {},
+      },
+    ];
+    p.bridge = {
+      ...p.bridge,
+      uplinks: ['nic2'],
+      uplinkOdpPorts: [{ name: 'nic2', odp: 4 }],
+      trace: { ...p.bridge.trace!, outputs: [{ port: 4, vlan: 22 }], outputNames: ['nic2'], pushedVlans: [22] },
+      dstOdpPort: undefined,
+      dstMacLearned: undefined,
+    };
+    return p;
+  }
+
+  it('clean: five hops, the far side said as INFO only, exit 0', () => {
+    const hops = judgePath(remote());
+    expect(hops.map((h) => h.id)).toEqual(['src-pod', 'src-veth', 'src-port', 'bridge', 'uplink-nic2']);
+    expect(found(hops)).toEqual(['uplink-nic2 INFO far-side-unchecked']);
+    expect(exitCodeOf(hops)).toBe(0);
+    const text = renderText(
+      resultOf(hops, {
+        src: { namespace: 'ns', pod: '22-src' },
+        dst: { address: '10.1.0.9' },
+        network: 'net',
+        vlan: 22,
+      }),
+    );
+    expect(text.split('\n').pop()).toBe('ns/22-src -> 10.1.0.9 (not on this node) on network net, VLAN 22');
+  });
+
+  const remoteFaults: [string, (p: PathFacts) => void, string[]][] = [
+    ['trunks without the VLAN', (p) => (p.uplinks![0].ovs!.trunks = [33]), ['uplink-nic2 CRITICAL uplink-vlans']],
+    [
+      'uplink not a port of the bridge',
+      (p) => (p.uplinks![0].ovs = undefined),
+      ['uplink-nic2 CRITICAL uplink-missing'],
+    ],
+    ['uplink down', (p) => (p.uplinks![0].hostLink!.up = false), ['uplink-nic2 CRITICAL uplink-down']],
+    ['the wire cut', (p) => (p.uplinks![0].hostLink!.carrier = false), ['uplink-nic2 CRITICAL uplink-no-carrier']],
+    ['uplink MTU below the network', (p) => (p.uplinks![0].hostLink!.mtu = 1400), ['uplink-nic2 WARNING mtu-mismatch']],
+    [
+      'no push_vlan to the uplink',
+      (p) => (p.bridge.trace!.outputs = [{ port: 1, vlan: 22 }]),
+      ['bridge CRITICAL datapath-no-uplink'],
+    ],
+    [
+      'a bridge without uplinks',
+      (p) => {
+        p.uplinks = [];
+        p.bridge.uplinks = [];
+        p.bridge.uplinkOdpPorts = [];
+      },
+      ['bridge CRITICAL no-uplink'],
+    ],
+  ];
+  it.each(remoteFaults)('%s', (_, breakIt, expected) => {
+    const p = remote();
+    breakIt(p);
+    expect(found(judgePath(p)).filter((f) => !f.endsWith('INFO far-side-unchecked'))).toEqual(expected);
   });
 });

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { traceFlow } from '../../src/diagnose/gather';
+import { traceFlow } from '../../src/diagnose/read-vswitchd';
 import { netnsPaths, openNetns } from '../../src/diagnose/pod-netns';
 import { defaultVswitchdCtl } from '../../src/ovs/unixctl';
 

@@ -2,7 +2,7 @@
 // ours and this container's, attached by ovs-vswitchd, tagged with the VLAN set at setup. The
 // checks the views share (no-port, ofport, error, tag-differs) come from src/view/judge.ts.
 import { checkError, checkOfport, checkPort, checkTag } from '../../view/judge';
-import type { PathFacts, PortFacts, Side } from '../facts';
+import { endOf, type PathFacts, type PortFacts, type Side } from '../facts';
 import type { Suspicion } from '../model';
 import { type Check, type HopModule, pick, unreadable } from './module';
 import { type AttachmentRef, asAttachment, attachmentRef, suspicionOf, viewFacts } from './view-checks';
@@ -53,8 +53,8 @@ const tag: Check<AccessPortFacts> = (f) =>
 export const accessPort: HopModule<AccessPortFacts> = {
   kind: 'access-port',
   reads: ['ovsdb', 'pod-record', 'config'],
-  view(path: PathFacts, side: Side) {
-    const end = path[side];
+  views(path: PathFacts, side: Side) {
+    const end = endOf(path, side);
     const facts: AccessPortFacts = {
       ref: attachmentRef(end, path.network.bridge),
       expectedTag: end.recordedTag,
@@ -66,7 +66,7 @@ export const accessPort: HopModule<AccessPortFacts> = {
       ovs: end.ovs,
       unread: pick(end.unread, ['port', 'pod record']),
     };
-    return { object: `port ${end.port}`, facts };
+    return [{ object: `port ${end.port}`, facts }];
   },
   checks: [(f) => unreadable(port(f), f.unread), present, owner, attached, tag],
   summary: (f) =>

@@ -1,13 +1,15 @@
 // The bridge between the two access ports: it exists, both ends are on one VLAN, and the
 // datapath's own verdict (ofproto/trace) for the packet from the source port delivers it,
-// untagged, to the destination port. Also what the bridge has learned of the destination's MAC.
+// untagged, to the destination port (for a destination on another node: tagged with the VLAN to
+// an uplink). Also what the bridge has learned of the destination's MAC.
 import type { BridgeFacts, PathFacts } from '../facts';
 import type { Suspicion } from '../model';
 import { type Check, type HopModule, unreadable } from './module';
 
 export interface BridgeHopFacts extends BridgeFacts {
   src: { pod: string; port: string; vlan?: number };
-  dst: { pod: string; port: string; vlan?: number; ofport?: number };
+  dst?: { pod: string; port: string; vlan?: number; ofport?: number }; // absent: on another node
+  remote?: string; // the destination address, when it is on another node
 }
 
 const bridge = (f: BridgeHopFacts) => `bridge ${f.name}`;
@@ -18,6 +20,7 @@ const exists: Check<BridgeHopFacts> = (f) =>
     : undefined;
 
 const sameVlan: Check<BridgeHopFacts> = (f) => {
+  if (!f.dst) return undefined;
   const [a, b] = [f.src.vlan, f.dst.vlan];
   if (a === undefined || b === undefined || a === b) return undefined;
   return {
@@ -48,14 +51,25 @@ const datapath: Check<BridgeHopFacts> = (f) => {
       ...(byRule ? { hint: `ovs-ofctl --strict del-flows ${f.name} "${ruleMatch(t.rule!)}"` } : {}),
     };
   }
+  const names = t.outputNames.map((n, i) => n ?? `datapath port ${t.outputs[i].port}`);
+  const only = names.length ? `: only to ${names.join(', ')}` : '';
+  if (!f.dst) {
+    // Leaving the node: tagged with the source's VLAN, out of an uplink.
+    const exits = new Set((f.uplinkOdpPorts ?? []).map((u) => u.odp));
+    if (exits.size === 0 || t.outputs.some((o) => exits.has(o.port) && o.vlan === f.src.vlan)) return undefined;
+    return {
+      level: 'CRITICAL',
+      code: 'datapath-no-uplink',
+      message: `${bridge(f)} does not send the packet from ${f.src.port} to ${f.remote} out of an uplink tagged ${f.src.vlan}${only}${why}`,
+    };
+  }
   const out: Suspicion[] = [];
   const toDst = t.outputs.filter((o) => o.port === f.dstOdpPort);
   if (f.dstOdpPort !== undefined && toDst.length === 0) {
-    const names = t.outputNames.map((n, i) => n ?? `datapath port ${t.outputs[i].port}`);
     out.push({
       level: 'CRITICAL',
       code: 'datapath-no-output',
-      message: `${bridge(f)} does not send the packet from ${f.src.port} to ${f.dst.port}${names.length ? `: only to ${names.join(', ')}` : ''}${why}`,
+      message: `${bridge(f)} does not send the packet from ${f.src.port} to ${f.dst.port}${only}${why}`,
     });
   } else if (toDst.some((o) => o.vlan !== undefined))
     out.push({
@@ -66,9 +80,20 @@ const datapath: Check<BridgeHopFacts> = (f) => {
   return out;
 };
 
+/** A destination elsewhere leaves by an uplink: a bridge without one cannot reach it. */
+const uplinks: Check<BridgeHopFacts> = (f) =>
+  !f.dst && f.uplinks !== undefined && f.uplinks.length === 0 && f.exists !== false
+    ? {
+        level: 'CRITICAL',
+        code: 'no-uplink',
+        message: `${f.remote} is not a pod of this node, and ${bridge(f)} has no uplink to other nodes`,
+        hint: 'list the uplink in bridges[].uplinks and run podvlan init',
+      }
+    : undefined;
+
 const learned: Check<BridgeHopFacts> = (f) => {
   const l = f.dstMacLearned;
-  if (!l || f.dst.ofport === undefined || l.port === f.dst.ofport) return undefined;
+  if (!l || !f.dst || f.dst.ofport === undefined || l.port === f.dst.ofport) return undefined;
   return {
     level: 'WARNING',
     code: 'mac-elsewhere',
@@ -79,23 +104,28 @@ const learned: Check<BridgeHopFacts> = (f) => {
 export const bridgeHop: HopModule<BridgeHopFacts> = {
   kind: 'bridge',
   reads: ['ovsdb', 'vswitchd', 'config'],
-  view(path: PathFacts) {
+  views(path: PathFacts) {
+    const { src, dst } = path;
     const facts: BridgeHopFacts = {
       ...path.bridge,
-      src: { pod: `${path.src.namespace}/${path.src.pod}`, port: path.src.port, vlan: path.src.recordedTag },
-      dst: {
-        pod: `${path.dst.namespace}/${path.dst.pod}`,
-        port: path.dst.port,
-        vlan: path.dst.recordedTag,
-        ofport: path.dst.ovs?.ofport,
-      },
+      src: { pod: `${src.namespace}/${src.pod}`, port: src.port, vlan: src.recordedTag },
+      ...(dst
+        ? {
+            dst: {
+              pod: `${dst.namespace}/${dst.pod}`,
+              port: dst.port,
+              vlan: dst.recordedTag,
+              ofport: dst.ovs?.ofport,
+            },
+          }
+        : { remote: path.remote?.address }),
     };
-    return { object: bridge(facts), facts };
+    return [{ object: bridge(facts), facts }];
   },
-  checks: [exists, (f) => unreadable(bridge(f), f.unread), sameVlan, datapath, learned],
+  checks: [exists, (f) => unreadable(bridge(f), f.unread), sameVlan, uplinks, datapath, learned],
   summary: (f) => {
     if (f.exists === false) return 'missing';
-    const vlans = f.src.vlan === f.dst.vlan ? `vlan ${f.src.vlan}` : `vlans ${f.src.vlan}/${f.dst.vlan}`;
+    const vlans = !f.dst || f.src.vlan === f.dst.vlan ? `vlan ${f.src.vlan}` : `vlans ${f.src.vlan}/${f.dst.vlan}`;
     if (!f.trace) return vlans;
     const outs = f.trace.outputs.map(
       (o, i) => `${f.trace!.outputNames[i] ?? o.port}${o.vlan === undefined ? '' : `.${o.vlan}`}`,

@@ -1,11 +1,13 @@
-// The path of a packet between two pods on one node, as hop kinds in order. Each kind is one
-// module (module.ts says what it implements); a new kind goes in here, at its place on the path.
+// The path of a packet, as hop kinds in order: between two pods on one node, or from a pod to
+// the uplinks when the destination is elsewhere. Each kind is one module (module.ts says what it
+// implements); a new kind goes in here, at its place on the path.
 import type { PathFacts, Side } from '../facts';
 import type { Hop } from '../model';
 import { accessPort } from './access-port';
 import { bridgeHop } from './bridge';
 import { type HopModule, judge } from './module';
 import { podInterface } from './pod-interface';
+import { uplink } from './uplink';
 import { veth } from './veth';
 
 // biome-ignore lint/suspicious/noExplicitAny: each module has its own facts type
@@ -21,18 +23,25 @@ const SAME_NODE: [id: string, module: AnyModule, side: Side][] = [
   ['dst-pod', podInterface, 'dst'],
 ];
 
-/** The hops of a same-node path, each judged on its facts. */
+const TO_ANOTHER_NODE: [id: string, module: AnyModule, side: Side][] = [
+  ['src-pod', podInterface, 'src'],
+  ['src-veth', veth, 'src'],
+  ['src-port', accessPort, 'src'],
+  ['bridge', bridgeHop, 'src'],
+  ['uplink', uplink, 'src'],
+];
+
+/** The hops of the path, each judged on its facts. */
 export function judgePath(path: PathFacts): Hop[] {
-  return SAME_NODE.map(([id, module, side]) => {
-    const { object, facts } = module.view(path, side);
-    return {
-      id,
+  return (path.dst ? SAME_NODE : TO_ANOTHER_NODE).flatMap(([id, module, side]) =>
+    module.views(path, side).map((v) => ({
+      id: v.id ?? id,
       kind: module.kind,
       node: path.node,
-      object,
-      summary: module.summary(facts),
-      facts,
-      suspicions: judge(module, facts),
-    };
-  });
+      object: v.object,
+      summary: module.summary(v.facts),
+      facts: v.facts,
+      suspicions: judge(module, v.facts),
+    })),
+  );
 }

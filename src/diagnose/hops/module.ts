@@ -11,8 +11,9 @@ export interface HopModule<F> {
   kind: HopKind;
   /** The sources its facts come from (gather.ts reads them for every hop at once). */
   reads: readonly Source[];
-  /** This hop's object and facts, picked out of the path's (`side` for the hops each end has). */
-  view(path: PathFacts, side: Side): { object: string; facts: F };
+  /** The hops of this kind at `side` of the path (one, or one per uplink), each with its object
+   * and facts picked out of the path's; `id` names one of several. */
+  views(path: PathFacts, side: Side): { id?: string; object: string; facts: F }[];
   /** Judged in order; each returns what it finds wrong, or nothing. */
   checks: readonly Check<F>[];
   /** A few words of what was read, for the text table ("up, mtu 1500, 10.1.0.2/24"). */

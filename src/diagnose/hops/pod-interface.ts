@@ -2,7 +2,7 @@
 // its MTU and address against the network and the allocator, and what the pod's kernel does
 // with the peer's address (route, neighbour, reverse-path filter). Both ends of the path have
 // one; the source sends the request, the destination the reply, so each is judged both ways.
-import type { EndFacts, PathFacts, Side } from '../facts';
+import { type EndFacts, endOf, type PathFacts, type Side } from '../facts';
 import type { Suspicion } from '../model';
 import { type Check, type HopModule, inPod, pick, unreadable } from './module';
 
@@ -213,9 +213,9 @@ const neighbour: Check<PodInterfaceFacts> = (f) => {
 export const podInterface: HopModule<PodInterfaceFacts> = {
   kind: 'pod-interface',
   reads: ['pod-netns', 'pod-record', 'leases', 'config'],
-  view(path: PathFacts, side: Side) {
-    const end = path[side];
-    const peer = path[side === 'src' ? 'dst' : 'src'];
+  views(path: PathFacts, side: Side) {
+    const end = endOf(path, side);
+    const peer = side === 'src' ? path.dst : path.src; // none for a destination on another node
     const facts: PodInterfaceFacts = {
       side,
       pod: `${end.namespace}/${end.pod}`,
@@ -223,7 +223,7 @@ export const podInterface: HopModule<PodInterfaceFacts> = {
       mtu: path.network.mtu,
       recordedIp: end.recordedIp,
       peerAddress: bare(side === 'src' ? path.dstAddress : path.srcAddress),
-      peerMac: peer.podLink?.mac ?? peer.recordedMac,
+      peerMac: peer?.podLink?.mac ?? peer?.recordedMac,
       recordedNetns: end.recordedNetns,
       netns: end.netns,
       link: end.podLink,
@@ -237,7 +237,7 @@ export const podInterface: HopModule<PodInterfaceFacts> = {
       lease: end.lease,
       unread: pick(end.unread, POD_SIDE),
     };
-    return { object: `${end.interface} of ${facts.pod}`, facts };
+    return [{ object: `${end.interface} of ${facts.pod}`, facts }];
   },
   checks: [netns, unread, present, arp, mtu, address, receive, route, neighbour],
   summary: (f) => {

@@ -4,7 +4,7 @@
 // wrong-netns) come from src/view/judge.ts.
 import { checkPodEnd, checkVeth } from '../../view/judge';
 import type { LinkFacts } from '../../veth/netlink-read';
-import type { PathFacts, Side } from '../facts';
+import { endOf, type PathFacts, type Side } from '../facts';
 import { type Check, type HopModule, pick, unreadable } from './module';
 import { type AttachmentRef, asAttachment, attachmentRef, suspicionOf, viewFacts } from './view-checks';
 
@@ -55,8 +55,8 @@ const mtu: Check<VethFacts> = (f) =>
 export const veth: HopModule<VethFacts> = {
   kind: 'veth',
   reads: ['host-netns', 'pod-netns'],
-  view(path: PathFacts, side: Side) {
-    const end = path[side];
+  views(path: PathFacts, side: Side) {
+    const end = endOf(path, side);
     const facts: VethFacts = {
       ref: attachmentRef(end, path.network.bridge),
       mtu: path.network.mtu,
@@ -64,7 +64,7 @@ export const veth: HopModule<VethFacts> = {
       podEnd: end.podLink,
       unread: pick(end.unread, ['host veth']),
     };
-    return { object: `veth ${end.port}`, facts };
+    return [{ object: `veth ${end.port}`, facts }];
   },
   checks: [(f) => unreadable(name(f), f.unread), present, up, paired, mtu],
   summary: (f) => {
