@@ -34,8 +34,9 @@ export async function setupCall(ref: PodRef, configFlag: string | undefined, io:
   const who = `${ref.namespace}/${ref.pod}`;
   if (r.attachments.length === 0) io.out(`${who}: no network selects this pod`);
   for (const a of r.attachments) {
+    const vlan = a.trunks === undefined ? `vlan ${a.tag}` : `trunk ${a.trunks}`;
     io.out(
-      `${who}: ${a.interface} ${a.ip ?? '(no address)'} vlan ${a.tag} on ${a.bridge} port ${a.port}${r.changed ? '' : ' (unchanged)'}`,
+      `${who}: ${a.interface} ${a.ip ?? '(no address)'} ${vlan} on ${a.bridge} port ${a.port}${r.changed ? '' : ' (unchanged)'}`,
     );
   }
 }

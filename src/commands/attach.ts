@@ -6,6 +6,7 @@
 // names, a delegated IPAM plugin, a requested MAC, CNI's extra port fields) comes in the items.
 import type { Network } from '../config/schema';
 import { type AddressPool, type AddressRequest, type Lease, type Owner, poolFor, vlanPoolFor } from '../ipam';
+import { trunkText } from '../ipam/vlan';
 import { type Attachment, encodeRoutes } from '../ovs/attachment';
 import { addAccessPorts, findPorts } from '../ovs/bridge';
 import type { OvsdbClient } from '../ovs/client';
@@ -75,6 +76,7 @@ export async function attachNetworks(
     bridge: item.network.bridge,
     port: item.port,
     tag: tags[i],
+    ...trunkOf(item.network),
     ip: leases[i]?.address,
     mac: item.mac ?? macFor(leases[i], item.port),
     netns: sandbox.inode,
@@ -145,8 +147,14 @@ function delegatedFields(plugin: string, lease: Lease): Partial<Attachment> {
   };
 }
 
+/** A trunk network's port carries its VLANs (the tag is TRUNK_TAG then); other ports none. */
+function trunkOf(network: Network): Pick<Attachment, 'trunks'> {
+  const trunks = trunkText(network.vlan);
+  return trunks === undefined ? {} : { trunks };
+}
+
 /** What a found port must be for a repeated call to leave it as it is: the planned port, tag
- * (undefined: a pooled VLAN, whose tag only etcd knows), bridge and interface, in this very
+ * (undefined: a pooled VLAN, whose tag only etcd knows), a trunk's VLANs, bridge and interface, in this very
  * namespace (a container restarted under the same id has a new one, and its old veths die with
  * the old one, the kernel may take a moment), with its veth. */
 export function isInPlace(
@@ -156,6 +164,7 @@ export function isInPlace(
   return (
     a.port === want.port &&
     (want.tag === undefined || a.tag === want.tag) &&
+    a.trunks === trunkText(want.network.vlan) && // a trunk port's VLANs as configured (else both undefined)
     a.bridge === want.network.bridge &&
     a.interface === want.interface &&
     a.netns === want.netns &&

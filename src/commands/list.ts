@@ -37,7 +37,7 @@ export function listRow(a: Attachment): string[] {
     a.network,
     a.bridge,
     a.port,
-    String(a.tag),
+    a.trunks === undefined ? String(a.tag) : `trunk ${a.trunks || 'all'}`, // '': emptied by hand, OVS trunks every VLAN
     a.interface,
     a.ip ?? '-',
   ];

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { contains, hostRange, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../names';
-import { parseVlanRange, vlanClashes } from '../ipam/vlan';
+import { parseVlanRange, parseVlanTrunk, vlanClashes } from '../ipam/vlan';
 
 const regex = z.string().refine((s) => {
   try {
@@ -183,6 +183,20 @@ const vlanRange = z
       ctx.addIssue({ code: 'custom', message: (err as Error).message });
     }
   });
+// A pod trunk port's VLANs, "100-110,200": reported at its own field, as a pool's text is.
+const vlanTrunk = z
+  .custom<string>(() => true)
+  .superRefine((s, ctx) => {
+    if (typeof s !== 'string') {
+      ctx.addIssue({ code: 'custom', message: 'must be a list like "100-110,200"', fatal: s === undefined });
+      return;
+    }
+    try {
+      parseVlanTrunk(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
 const vlanPer = z.custom<'namespace' | 'pod'>((v) => v === 'namespace' || v === 'pod', {
   message: 'must be namespace or pod',
   abort: false,
@@ -207,6 +221,8 @@ const vlan = z.union([
     range: vlanRange.optional(), // default: as for fromPodName
   }),
   z.strictObject({ pool: vlanPool, per: vlanPer.default('namespace') }), // cluster-wide, in etcd
+  // No tag: the pod's interface is a trunk port of these VLANs; the pod makes its VLAN subinterfaces.
+  z.strictObject({ trunk: vlanTrunk }),
 ]);
 
 export const networkSchema = z.strictObject({
@@ -314,6 +330,16 @@ export const configSchema = z
           code: 'custom',
           path: ['networks', i, 'vlan'],
           message: 'a VLAN pool needs the top-level etcd section',
+        });
+      // A trunk port drops untagged frames (OVS vlan_mode trunk): an address on the pod's
+      // interface itself could never be reached. The pod addresses its VLAN subinterfaces.
+      if ('trunk' in n.vlan && n.ipam)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['networks', i, 'ipam'],
+          message:
+            `network ${n.name} is a VLAN trunk: its interface carries only tagged frames, so an address on it ` +
+            'is unreachable; drop ipam and address the VLAN subinterfaces the pod makes',
         });
     });
     // On one bridge a VLAN is one network's: ids, pools and pod-name ranges must not overlap.

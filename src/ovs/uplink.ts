@@ -4,7 +4,7 @@
 // attach a new uplink. Only ports marked with UPLINK_KEY are ever changed.
 import type { Config } from '../config/schema';
 import { ConfigError, ConflictError, NotFoundError, OperationError, oneLine } from '../errors';
-import { declaredVlans } from '../ipam/vlan';
+import { declaredVlans, vlanListText, vlansOf } from '../ipam/vlan';
 import type { HostLinks } from '../net/host-links';
 import { bumpConfig, nextCfgOf, waitApplied } from './bridge';
 import type { OvsdbClient } from './client';
@@ -48,7 +48,7 @@ export function uplinkSpecs(config: Pick<Config, 'networks' | 'bridges'>): Uplin
           `bridge ${b.name} has uplinks, but network ${n.name} reads its VLAN from pods without a range: ` +
             'declare vlan.range (e.g. "20-99") so init knows which VLANs the uplinks carry',
         );
-      for (let v = r.first; v <= r.last; v++) vlans.add(v);
+      for (const v of vlansOf(r)) vlans.add(v); // a pod trunk's VLANs too: its pods tag their own frames
     }
     if (vlans.size === 0)
       throw new ConfigError(
@@ -205,16 +205,7 @@ function undoUpdate(c: UplinkChange): Operation[] {
 }
 
 /** "22,100-199": a VLAN list as ranges. */
-export function vlanText(vlans: number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < vlans.length; ) {
-    let j = i;
-    while (j + 1 < vlans.length && vlans[j + 1] === vlans[j] + 1) j++;
-    parts.push(i === j ? `${vlans[i]}` : `${vlans[i]}-${vlans[j]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
-}
+export const vlanText = vlanListText;
 
 /** One line per uplink: what init did (or, with `would`, would do). */
 export function describeChange(c: UplinkChange, would: boolean): string {
