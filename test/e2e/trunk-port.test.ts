@@ -8,7 +8,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { addNetns, cni, delNetns, netnsPing } from '../support/cni';
+import { addNetns, cni, cniGc, delNetns, netnsPing } from '../support/cni';
+import { hostVethName } from '../../src/names';
 import { type NodeInfo, startNode } from '../support/node';
 import { hostVeths, runPlugin, teardownAll, writeConfig } from '../support/plugin';
 import { canPing, docker, startContainer, startOvs } from '../support/sandbox';
@@ -202,6 +203,17 @@ describe('pod trunk ports', () => {
     expect(down.exitCode, down.all).toBe(0);
     expect((await vsctl(nodes[0], 'list-ports', BR)).stdout.split('\n')).not.toContain(port);
     expect(await hostVeths(nodes[0])).not.toContain(port);
+
+    // gc: the trunk port of a pod whose container is gone goes like any other.
+    const gone = await startContainer(info);
+    expect((await run(0, 'setup', 'trunk', 'router-1', gone)).exitCode).toBe(0);
+    const gonePort = hostVethName('trunk', 'router-1', 'trunk');
+    await docker(info, ['rm', '-f', gone]);
+    const gc = await run(0, 'gc');
+    expect(gc.exitCode, gc.all).toBe(0);
+    expect(gc.stdout).toMatch(new RegExp(`remove-port.*${gonePort}`));
+    expect((await vsctl(nodes[0], 'list-ports', BR)).stdout.split('\n')).not.toContain(gonePort);
+    expect(await hostVeths(nodes[0])).not.toContain(gonePort);
   });
 
   it('CNI ADD makes the trunk port, CHECK compares its trunks, DEL leaves nothing', async () => {
@@ -253,6 +265,15 @@ describe('pod trunk ports', () => {
     expect((await vsctl(nodes[0], 'list-ports', BR)).stdout.split('\n')).not.toContain(port);
     expect(await hostVeths(nodes[0])).not.toContain(port);
     expect((await execa('ip', ['-n', nsName, '-o', 'link', 'show', 'net1'], { reject: false })).exitCode).not.toBe(0);
+
+    // CNI GC: a trunk attachment the runtime no longer lists is removed.
+    const stale = await cni(nodes[0], 'ADD', conf, { ...call, containerId: 'trunk-cni-2' });
+    expect(stale.exitCode, stale.stdout).toBe(0);
+    const stalePort = (stale.json as { interfaces: { name: string }[] }).interfaces[0].name;
+    const gc = await cniGc(nodes[0], { ...conf, cniVersion: '1.1.0' }, []);
+    expect(gc.exitCode, gc.stdout).toBe(0);
+    expect((await vsctl(nodes[0], 'list-ports', BR)).stdout.split('\n')).not.toContain(stalePort);
+    expect(await hostVeths(nodes[0])).not.toContain(stalePort);
   });
 
   it('refuses a trunk overlapping another network, a malformed trunk and ipam on a trunk: one line, nothing changed', async () => {
