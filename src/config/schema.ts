@@ -342,7 +342,7 @@ export const configSchema = z
             'is unreachable; drop ipam and address the VLAN subinterfaces the pod makes',
         });
     });
-    // On one bridge a VLAN is one network's: ids, pools and pod-name ranges must not overlap.
+    // On one bridge a VLAN is one network's: ids, pools, trunks and pod-name ranges must not overlap.
     for (const { index, message } of vlanClashes(c.networks)) {
       ctx.addIssue({ code: 'custom', path: ['networks', index, 'vlan'], message });
     }

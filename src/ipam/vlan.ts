@@ -64,8 +64,9 @@ export interface VlanRange {
 
 const RANGE = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/;
 
-/** "100-199" (or a single "100"), within 1-4094, first <= last: the range, or why not (after
- * `text` in a message), undefined when it is no range at all. Ranges, pools and trunks share it. */
+/** "100-199" (or a single "100"), within 1-4094, first <= last: the range; else the reason
+ * ("4095 is outside 1-4094"), or undefined when the text is no range at all. Ranges, pools and
+ * each item of a trunk are read by it. */
 function boundsOf(text: string): VlanRange | string | undefined {
   const m = RANGE.exec(text);
   if (!m) return undefined;
