@@ -2,8 +2,10 @@
 // on the VLAN replace a stale entry at once. tcpdump runs in two listener pods from the start (one
 // on VLAN 22, one on VLAN 33); each exec setup and CNI ADD on VLAN 22, through netlink and through
 // iproute2, must show exactly one announce (sender IP = target IP = the pod's address, sender MAC
-// = the pod's MAC) to the VLAN 22 listener and none to the VLAN 33 one. An announce that cannot be
-// sent (sysctl replaced by /bin/false for the iproute2 path) is logged and fails nothing.
+// = the pod's MAC) to the VLAN 22 listener and none to the VLAN 33 one, and the VLAN 22
+// listener's stale ARP entry for the address (another MAC) must now hold the pod's. An announce
+// that cannot be sent (sysctl replaced by /bin/false for the iproute2 path) is logged and fails
+// nothing, and the stale entry stays.
 import { type ResultPromise, execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,6 +47,7 @@ const netconf = (vlan: number, rangeStart: string) => ({
 const cni22 = netconf(22, '10.212.1.10');
 const cni33 = netconf(33, '10.212.1.200');
 const viaIp = { PODVLAN_VETH: 'ip' };
+const STALE_MAC = '02:00:00:00:00:99';
 
 /** tcpdump's ARP lines (`-t -e -n`) inside a listener netns, collected as they come. */
 class Listener {
@@ -98,6 +101,12 @@ const podLink = async (id: string) =>
   linkOf(`--net=/proc/${(await docker(info, ['inspect', '-f', '{{.State.Pid}}', id])).stdout.trim()}/ns/net`, 'net1');
 const netnsLink = (n: string) => linkOf(`--net=/run/netns/${nsName(n)}`, 'eth0');
 
+/** The MAC the namespace's ARP cache has for `ip`. */
+async function neighbourMac(netns: string, ip: string): Promise<string | undefined> {
+  const { stdout } = await execa('ip', ['-n', netns, '-j', 'neigh', 'show', ip, 'dev', 'eth0']);
+  return (JSON.parse(stdout) as { lladdr?: string }[])[0]?.lladdr;
+}
+
 async function until(check: () => boolean, ms = 5000): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end && !check(); ) await new Promise((r) => setTimeout(r, 50));
 }
@@ -124,6 +133,12 @@ describe('gratuitous ARP at attach', () => {
       cniAdded.push([conf, id, nsName(n)]);
     }
     await Promise.all([l22.start(), l33.start()]);
+    // The VLAN 22 listener remembers every address the tests will hand out under a stale MAC, as
+    // if another pod had had it: the announce must replace it. After a second, the kernel's
+    // locktime, within which an entry ignores a new MAC.
+    for (const ip of [...['1', '2', '3'].map((x) => `10.212.0.${x}`), '10.212.1.11', '10.212.1.12'])
+      await execa('ip', ['-n', l22.netns, 'neigh', 'replace', ip, 'lladdr', STALE_MAC, 'dev', 'eth0', 'nud', 'stale']);
+    await new Promise((r) => setTimeout(r, 1100));
   });
 
   afterAll(async () => {
@@ -135,7 +150,8 @@ describe('gratuitous ARP at attach', () => {
     for (const n of made) await delNetns(n);
   });
 
-  /** Exactly one announce of the pod's address with its MAC on VLAN 22, none on VLAN 33. */
+  /** Exactly one announce of the pod's address with its MAC on VLAN 22, none on VLAN 33, and the
+   * VLAN 22 listener's stale entry for the address now has the pod's MAC. */
   async function expectAnnounced(pod: { mac: string; ip: string }): Promise<void> {
     await until(() => l22.announces(pod.ip).length > 0);
     await new Promise((r) => setTimeout(r, 500)); // a duplicate, or a leak to VLAN 33, has time to show
@@ -143,6 +159,7 @@ describe('gratuitous ARP at attach', () => {
     expect(seen, l22.lines.join('\n')).toHaveLength(1);
     expect(seen[0].split(' ')[0]).toBe(pod.mac);
     expect(l33.lines.filter((l) => l.includes(pod.ip))).toEqual([]);
+    expect(await neighbourMac(l22.netns, pod.ip)).toBe(pod.mac);
   }
 
   it.each([
@@ -195,6 +212,7 @@ describe('gratuitous ARP at attach', () => {
       expect(warn?.error).toMatch(/sysctl failed/);
       await new Promise((r) => setTimeout(r, 500));
       expect(l22.announces(pod.ip)).toEqual([]);
+      expect(await neighbourMac(l22.netns, pod.ip)).toBe(STALE_MAC); // what the announce is for
     } finally {
       holder.kill();
     }
