@@ -111,7 +111,7 @@ async function until(check: () => boolean, ms = 5000): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end && !check(); ) await new Promise((r) => setTimeout(r, 50));
 }
 
-const logged = (): { msg: string; error?: string; interfaces?: string[] }[] =>
+const logged = (): { msg: string; error?: string; interfaces?: string[]; pod?: string }[] =>
   readFileSync(logFile, 'utf8')
     .split('\n')
     .filter(Boolean)
@@ -208,7 +208,7 @@ describe('gratuitous ARP at attach', () => {
       expect(r.exitCode, r.all).toBe(0);
       const pod = await podLink(id);
       const warn = logged().find((l) => l.msg === 'gratuitous ARP not sent');
-      expect(warn?.interfaces).toEqual(['net1']);
+      expect(warn).toMatchObject({ level: 'warn', cmd: 'setup', pod: '22-nosysctl', interfaces: ['net1'] });
       expect(warn?.error).toMatch(/sysctl failed/);
       await new Promise((r) => setTimeout(r, 500));
       expect(l22.announces(pod.ip)).toEqual([]);
