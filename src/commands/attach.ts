@@ -5,13 +5,15 @@
 // The counterpart of detach.ts. Nothing here is exec- or CNI-specific: what differs (the owner's
 // names, a delegated IPAM plugin, a requested MAC, CNI's extra port fields) comes in the items.
 import type { Network } from '../config/schema';
+import { oneLine } from '../errors';
 import { type AddressPool, type AddressRequest, type Lease, type Owner, poolFor, vlanPoolFor } from '../ipam';
 import { trunkText } from '../ipam/vlan';
 import { type Attachment, encodeRoutes } from '../ovs/attachment';
 import { addAccessPorts, findPorts } from '../ovs/bridge';
+import type { Logger } from '../log';
 import type { OvsdbClient } from '../ovs/client';
 import type { Sandbox } from '../runtime/sandbox';
-import { createPairs, linkExists } from '../veth/pair';
+import { announceAddresses, createPairs, linkExists } from '../veth/pair';
 import { type Context, clusterOf, nodeName } from './context';
 import { detach } from './detach';
 import { macFor } from './mac';
@@ -46,6 +48,7 @@ export interface AttachCall {
   // The undo log's step names: "delete veths"/"delete OVS ports" for exec's pod (its networks),
   // the singular for CNI's one attachment; kept as each mode logged them.
   plural: boolean;
+  log?: Logger; // the caller's, with the pod's fields, for what this logs itself (else ctx.log)
 }
 
 export interface Attached {
@@ -87,7 +90,7 @@ export async function attachNetworks(
   const { timeoutMs } = ctx.config;
   const s = call.plural ? 's' : '';
   undo.push(`delete veth${s}`, () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
-  await createPairs(
+  const unannounced = await createPairs(
     sandbox,
     sandbox.inode,
     attachments.map((a, i) => ({
@@ -105,7 +108,27 @@ export async function attachNetworks(
     detach(ctx, ovs, await findPorts(ovs, call.ownPorts), { keepLeases: true }),
   );
   const { applyMs } = await addAccessPorts(ovs, attachments, timeoutMs);
+  await announce(call.log ?? ctx.log, ctx.config.timeoutMs, sandbox, attachments, unannounced);
   return { attachments, leases, applyMs };
+}
+
+/** Neighbours learn each new address at once (gratuitous ARP), so a moved or reused address is
+ * not black-holed by their stale caches. Only now: ovs-vswitchd drops what a port sends before it
+ * has applied it. A failure is logged and fails nothing; their caches age out as before. */
+async function announce(
+  log: Logger,
+  timeoutMs: number,
+  sandbox: Sandbox,
+  attachments: Attachment[],
+  unannounced: string[],
+): Promise<void> {
+  const targets = attachments.filter((a) => a.ip).map((a) => ({ podName: a.interface, mac: a.mac }));
+  try {
+    if (unannounced.length > 0) throw new Error(unannounced.join('; ')); // arp_notify not set: it would be silent
+    await announceAddresses(sandbox, targets, timeoutMs);
+  } catch (err) {
+    log.warn('gratuitous ARP not sent', { interfaces: targets.map((t) => t.podName), error: oneLine(err) });
+  }
 }
 
 async function takeTag(ctx: Context, item: AttachItem, undo: UndoStack): Promise<number> {
