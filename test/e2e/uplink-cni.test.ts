@@ -141,6 +141,10 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
     }
     expect(await ping(0, 1)).toBe(true);
     expect(await ping(1, 0)).toBe(true);
+    // Only init takes a podvlan.yaml without networks: the others still refuse it (none served from a cache).
+    const list = await runPlugin(nodes[0], ['list'], { config: nodeConfig(0) });
+    expect(list.exitCode, list.all).toBe(3);
+    expect(list.all).toMatch(/networks/);
   });
 
   it("another conflist's VLAN joins the trunk and leaves with it; the conf dir must exist when given", async () => {

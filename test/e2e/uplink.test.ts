@@ -350,24 +350,34 @@ describe('init makes uplinks trunk ports', () => {
     expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(true);
   });
 
-  it('when ovs-vswitchd does not apply it, init undoes the whole change: a removed uplink comes back as it was', async () => {
+  it('when ovs-vswitchd does not apply it, init undoes the whole change: removed or moved uplinks come back as they were', async () => {
     const n = nodes[0];
     const vswitchd = Number(readFileSync(join(n.nodeDir, 'vswitchd.pid'), 'utf8').trim());
+    const stalled = async (bridges: Record<string, unknown>[], nets = networks(0)) => {
+      configs[0] = writeBridges(0, nets, bridges, { timeoutMs: 1500 });
+      process.kill(vswitchd, 'SIGSTOP');
+      try {
+        return await run(0, 'init');
+      } finally {
+        process.kill(vswitchd, 'SIGCONT');
+      }
+    };
     const before = await rowsState(n);
     // nic6 added and NIC removed, in one transaction that ovs-vswitchd (stopped) never applies.
-    configs[0] = writeBridges(0, networks(0), [{ name: BR, datapathType: 'netdev', uplinks: ['nic6'] }], {
-      timeoutMs: 1500,
-    });
-    process.kill(vswitchd, 'SIGSTOP');
-    let r: Awaited<ReturnType<typeof run>>;
-    try {
-      r = await run(0, 'init');
-    } finally {
-      process.kill(vswitchd, 'SIGCONT');
+    const removal = await stalled([{ name: BR, datapathType: 'netdev', uplinks: ['nic6'] }]);
+    // NIC moved to upl_br2 (with a network there) and nic6 added to BR, likewise.
+    const move = await stalled(
+      [
+        { name: BR, datapathType: 'netdev', uplinks: ['nic6'] },
+        { name: 'upl_br2', datapathType: 'netdev', uplinks: [NIC] },
+      ],
+      networks(0, { extra: [{ name: 'v55', bridge: 'upl_br2', vlan: { id: 55 } }] }),
+    );
+    for (const r of [removal, move]) {
+      expect(r.exitCode, r.all).toBe(7);
+      expect(r.all.trim().split('\n')).toHaveLength(1);
+      expect(r.all).toMatch(/ovs-vswitchd did not apply the change within 1500 ms/);
     }
-    expect(r.exitCode, r.all).toBe(7);
-    expect(r.all.trim().split('\n')).toHaveLength(1);
-    expect(r.all).toMatch(/ovs-vswitchd did not apply the change within 1500 ms/);
     expect(await rowsState(n)).toBe(before);
     expect(await trunksOf(n)).toBe('[22, 300, 301, 302, 303]');
     configs[0] = write(0, networks(0), { mtu: 1600 });
