@@ -3,13 +3,14 @@
 // no longer lists are removed. The node's networks are podvlan.yaml's and those of the podvlan
 // plugins in the CNI conf dir (a CNI node's). All uplinks are checked before anything changes: a
 // refused one leaves the node as it was (bridges included).
+import { readFileSync } from 'node:fs';
 import { DEFAULT_CNI_CONF_DIR, nodeNetworks, readCniNetworks } from '../cni/conf-dir';
 import { datapathTypeOf } from '../config/datapath';
 import { hostLinks } from '../net/host-links';
 import { ensureBridges } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { select } from '../ovs/ops';
-import { describeChange, planUplinks, uplinkSpecs } from '../ovs/uplink';
+import { describeChange, planUplinks, type UplinkChange, uplinkSpecs } from '../ovs/uplink';
 import { applyUplinks } from '../ovs/uplink-apply';
 import type { Context } from './context';
 
@@ -40,14 +41,37 @@ export async function init(ctx: Context, opts: InitOptions = {}): Promise<InitRe
     if (opts.dryRun) {
       const found = await ovs.transact(names.map((b) => select('Bridge', [['name', '==', b]], ['name'])));
       const missing = names.filter((_, i) => (found[i].rows ?? []).length === 0);
-      return { ...result, created: missing, uplinks: plan.map((c) => describeChange(c, true)) };
+      return { ...result, created: missing, uplinks: plan.map((c) => describeChange(c, true) + linkWarning(c)) };
     }
     const created = await ensureBridges(ovs, specs, config.timeoutMs);
     await applyUplinks(ovs, plan, config.timeoutMs);
-    const lines = plan.map((c) => describeChange(c, false));
+    const lines = plan.map((c) => describeChange(c, false) + linkWarning(c));
     ctx.log.info('init', { bridges: names, created, uplinks: lines, cniNetworks: node.read, notes: node.skipped });
     return { ...result, created, uplinks: lines };
   } finally {
     ovs.close();
   }
+}
+
+/**
+ * OVS takes an uplink whose kernel link is down and reports nothing: pods then just do not cross.
+ * Said on the uplink's line (from the caller's /sys, which `ip netns exec` mounts for its netns).
+ */
+function linkWarning(c: UplinkChange): string {
+  if (c.action === 'remove') return '';
+  const read = (what: string) => {
+    try {
+      return readFileSync(`/sys/class/net/${c.spec.name}/${what}`, 'utf8').trim(); // a validated interface name
+    } catch {
+      return undefined; // gone, or no carrier to read while the link is down
+    }
+  };
+  const flags = read('flags');
+  if (flags === undefined) return '';
+  const IFF_UP = 0x1;
+  if ((Number.parseInt(flags, 16) & IFF_UP) === 0)
+    return `; warning: ${c.spec.name} is down (ip link set ${c.spec.name} up)`;
+  if (read('carrier') === '0')
+    return `; warning: ${c.spec.name} has no carrier (its cable, switch port or peer is down)`;
+  return '';
 }

@@ -385,4 +385,25 @@ describe('init makes uplinks trunk ports', () => {
     expect(again.stdout, again.all).toContain(`uplink ${NIC} on ${BR}: unchanged`);
     expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(true);
   });
+
+  it('an uplink whose link is down, or has no carrier, is made, and its line says so', async () => {
+    const n = nodes[0];
+    await execa('ip', ['-n', n.netns, 'link', 'add', 'nic9', 'type', 'veth', 'peer', 'name', 'nic9p']);
+    configs[0] = write(0, networks(0), { mtu: 1600, uplinks: [NIC, 'nic9'] });
+    const down = await run(0, 'init');
+    expect(down.exitCode, down.all).toBe(0);
+    expect(down.stdout).toContain(
+      `uplink nic9 on ${BR}: added, trunks 22,300-303, mtu default -> 1600; warning: nic9 is down (ip link set nic9 up)`,
+    );
+    await execa('ip', ['-n', n.netns, 'link', 'set', 'nic9', 'up']);
+    expect((await run(0, 'init')).stdout).toContain(
+      `uplink nic9 on ${BR}: unchanged, trunks 22,300-303; warning: nic9 has no carrier (its cable, switch port or peer is down)`,
+    );
+    await execa('ip', ['-n', n.netns, 'link', 'set', 'nic9p', 'up']);
+    const up = await run(0, 'init');
+    expect(up.stdout.split('\n')).toContain(`uplink nic9 on ${BR}: unchanged, trunks 22,300-303`);
+    expect(up.stdout).not.toContain('warning');
+    configs[0] = write(0, networks(0), { mtu: 1600 });
+    expect((await run(0, 'init')).stdout).toContain(`uplink nic9 on ${BR}: removed`);
+  });
 });
