@@ -37,15 +37,17 @@ export async function init(ctx: Context, opts: InitOptions = {}): Promise<InitRe
   const ovs = await OvsdbClient.connect(config.ovsdb, config.timeoutMs);
   const result = { bridges: names, cniNetworks: node.read, notes: node.skipped };
   try {
-    const plan = await planUplinks(ovs, uplinks, hostLinks());
+    const host = hostLinks();
+    const plan = await planUplinks(ovs, uplinks, host);
+    const warn = (c: UplinkChange) => linkWarning(c, host.exists(c.spec.name));
     if (opts.dryRun) {
       const found = await ovs.transact(names.map((b) => select('Bridge', [['name', '==', b]], ['name'])));
       const missing = names.filter((_, i) => (found[i].rows ?? []).length === 0);
-      return { ...result, created: missing, uplinks: plan.map((c) => describeChange(c, true) + linkWarning(c)) };
+      return { ...result, created: missing, uplinks: plan.map((c) => describeChange(c, true) + warn(c)) };
     }
     const created = await ensureBridges(ovs, specs, config.timeoutMs);
     await applyUplinks(ovs, plan, config.timeoutMs);
-    const lines = plan.map((c) => describeChange(c, false) + linkWarning(c));
+    const lines = plan.map((c) => describeChange(c, false) + warn(c));
     ctx.log.info('init', { bridges: names, created, uplinks: lines, cniNetworks: node.read, notes: node.skipped });
     return { ...result, created, uplinks: lines };
   } finally {
@@ -54,11 +56,14 @@ export async function init(ctx: Context, opts: InitOptions = {}): Promise<InitRe
 }
 
 /**
- * OVS takes an uplink whose kernel link is down and reports nothing: pods then just do not cross.
- * Said on the uplink's line (from the caller's /sys, which `ip netns exec` mounts for its netns).
+ * OVS takes an uplink whose kernel link is down, or keeps one whose interface went away, and
+ * reports nothing on its port: pods then just do not cross. Said on the uplink's line (existence
+ * from /proc/net/dev; state from the caller's /sys, which `ip netns exec` mounts for its netns).
  */
-function linkWarning(c: UplinkChange): string {
+function linkWarning(c: UplinkChange, exists: boolean): string {
   if (c.action === 'remove') return '';
+  if (!exists)
+    return `; warning: no interface ${c.spec.name} on this node (OVS keeps the port, but it carries nothing)`;
   const read = (what: string) => {
     try {
       return readFileSync(`/sys/class/net/${c.spec.name}/${what}`, 'utf8').trim(); // a validated interface name

@@ -403,6 +403,11 @@ describe('init makes uplinks trunk ports', () => {
     const up = await run(0, 'init');
     expect(up.stdout.split('\n')).toContain(`uplink nic9 on ${BR}: unchanged, trunks 22,300-303`);
     expect(up.stdout).not.toContain('warning');
+    // The interface gone (a NIC unplugged): OVS keeps the port; init says so.
+    await execa('ip', ['-n', n.netns, 'link', 'del', 'nic9']);
+    expect((await run(0, 'init')).stdout).toContain(
+      `uplink nic9 on ${BR}: unchanged, trunks 22,300-303; warning: no interface nic9 on this node (OVS keeps the port, but it carries nothing)`,
+    );
     configs[0] = write(0, networks(0), { mtu: 1600 });
     expect((await run(0, 'init')).stdout).toContain(`uplink nic9 on ${BR}: removed`);
   });
