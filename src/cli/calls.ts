@@ -1,7 +1,7 @@
 // What the CLI does around setup and teardown, shared by the kubelet's fast path (fast.ts) and
 // the full commander program (program.ts): load the context, run, print.
 import type { Context } from '../commands/context';
-import { loadConfigCached } from '../config/cached';
+import { type LoadOptions, loadConfigCached } from '../config/cached';
 import { Logger } from '../log';
 import type { PodRef } from '../names';
 import { type Io, setFailureLog } from './edge';
@@ -10,7 +10,7 @@ export type { Io } from './edge';
 
 export async function loadContext(
   configFlag: string | undefined,
-  opts: { createStateDir: boolean } = { createStateDir: true },
+  opts: LoadOptions = { createStateDir: true },
 ): Promise<Context> {
   const { config } = await loadConfigCached(configFlag, opts);
   const log = new Logger(config.logFile);

@@ -55,11 +55,21 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
 
   program
     .command('init')
-    .description('validate the config, make sure every configured OVS bridge exists, make the uplinks trunk ports')
+    .description(
+      "validate the config, make sure every OVS bridge of the node's networks exists, make the uplinks trunk ports",
+    )
     .option('--dry-run', 'print what init would change, and change nothing')
-    .action(async (opts: { dryRun?: boolean }) => {
+    .option(
+      '--cni-conf-dir <dir>',
+      'also take the podvlan networks of the CNI configs in this dir (default: /etc/cni/net.d, when it exists)',
+    )
+    .action(async (opts: { dryRun?: boolean; cniConfDir?: string }) => {
       const { init } = await import('../commands/init');
-      const r = await init(await context(cfg()), { dryRun: opts.dryRun === true });
+      // networks optional: a CNI node's podvlan.yaml holds node keys and bridges; its networks are the conflists'.
+      const ctx = await context(cfg(), { createStateDir: true, networks: 'optional' });
+      const r = await init(ctx, { dryRun: opts.dryRun === true, cniConfDir: opts.cniConfDir });
+      if (r.cniNetworks.length > 0) io.out(`CNI networks: ${r.cniNetworks.join(', ')}`);
+      for (const line of r.notes) io.out(line);
       const mark = opts.dryRun ? ' (would create)' : ' (created)';
       io.out(`bridges ready: ${r.bridges.map((b) => `${b}${r.created.includes(b) ? mark : ''}`).join(', ')}`);
       for (const line of r.uplinks) io.out(line);
