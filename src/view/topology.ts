@@ -41,11 +41,14 @@ export function topologyGraph(view: NodeView): Graph {
   };
 }
 
+// A network's bridge and uplink problems restate the node's (per network): the picture says them once.
+const NODE_CODES = new Set(['no-bridge', 'uplink-missing', 'uplink-vlans']);
+
 /** Every problem of the node, its networks and its attachments, each said once. */
 export function allProblems(view: NodeView): Problem[] {
   const all = [
     ...view.problems,
-    ...view.networks.flatMap((n) => n.problems),
+    ...view.networks.flatMap((n) => n.problems.filter((p) => !NODE_CODES.has(p.code))),
     ...view.attachments.flatMap((v) => v.problems),
   ];
   const seen = new Set<string>();
