@@ -4,6 +4,7 @@
 // anything is read: the holder may have exited and its PID been reused meanwhile. Inside, one
 // `ip -json -details addr show` (iproute2 under nsenter, given the namespace as a descriptor).
 // Read only: nothing is created, moved or changed in any namespace.
+import { fstatSync, statSync } from 'node:fs';
 import { openSandbox, type Sandbox } from '../runtime/sandbox';
 import { scanNetnsHolders } from '../runtime/netns-alive';
 import { queryIpJson } from '../veth/ip';
@@ -66,8 +67,10 @@ async function readOne(inode: string, paths: string[], timeoutMs: number, read: 
 }
 
 /** The first path that opens this very namespace: a holder found by the scan may have exited
- * since, and its PID or descriptor number been given to another. */
-function openFirst(inode: string, paths: string[]): Sandbox | undefined {
+ * since, and its PID or descriptor number been given to another; and a descriptor counts as a
+ * holder by its inode number alone (netns-alive.ts), which a file elsewhere may share. */
+export function openFirst(inode: string, paths: string[]): Sandbox | undefined {
+  const nsfs = statSync('/proc/self/ns/net').dev;
   for (const path of paths) {
     let sandbox: Sandbox;
     try {
@@ -75,7 +78,7 @@ function openFirst(inode: string, paths: string[]): Sandbox | undefined {
     } catch {
       continue;
     }
-    if (sandbox.inode === inode) return sandbox;
+    if (sandbox.inode === inode && fstatSync(sandbox.fd).dev === nsfs) return sandbox;
     sandbox.close();
   }
   return undefined;

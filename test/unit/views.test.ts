@@ -1,6 +1,7 @@
 // The views' judgements from facts built by hand: each check alone, an attachment's state, the
 // bridges and uplinks, the networks (VLANs in use, uplinks carrying them, pools), and the rows
 // `list` and `networks` print.
+import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LIST_COLUMNS, listJson, listRow } from '../../src/commands/list';
 import { NETWORK_COLUMNS, networkRow, problemLines } from '../../src/commands/networks';
@@ -18,7 +19,7 @@ import {
   trunkGaps,
 } from '../../src/view/judge';
 import { checkPool, poolSpan, usageOf } from '../../src/view/pools';
-import { parseAddrShow } from '../../src/view/read-netns';
+import { openFirst, parseAddrShow, readNamespaces } from '../../src/view/read-netns';
 import { attachment, BRIDGE, healthy, networks } from './fixtures/node-facts';
 
 const a = attachment({ pod: 'web', ip: '10.20.1.10/16' });
@@ -209,6 +210,8 @@ describe('the node view', () => {
         attachments: [
           { network: 'tenant', interface: 'eth1', port: gone.port, tag: 22, ip: gone.ip },
           { network: 'tenant', interface: 'eth1', port: 'eth0', tag: 22 }, // not its own name
+          { network: 'tenant', interface: 'eth1', port: gone.port, tag: 4095 }, // not a tag
+          null as never, // a file: any shape
         ],
       },
       {
@@ -357,5 +360,33 @@ describe('reading a pod namespace', () => {
       { name: 'eth1', ifindex: 2, peerIndex: 17, kind: 'veth', up: false, mtu: 1450, addresses: ['10.20.1.10/16'] },
     ]);
     expect(parseAddrShow({})).toEqual([]);
+  });
+});
+
+describe('opening a recorded namespace', () => {
+  const own = String(statSync('/proc/self/ns/net').ino);
+
+  it('opens the first path that is that very namespace (a reused PID or descriptor names another)', () => {
+    const s = openFirst(own, ['/nonexistent', '/proc/self/ns/uts', '/proc/self/ns/net'])!;
+    try {
+      expect(s.inode).toBe(own);
+    } finally {
+      s.close();
+    }
+    expect(openFirst(own, ['/proc/self/ns/uts'])).toBeUndefined();
+    // A file of the same inode number on another filesystem is not the namespace.
+    const file = statSync('/proc/self/exe');
+    expect(openFirst(String(file.ino), ['/proc/self/exe'])).toBeUndefined();
+  });
+
+  it('reads a live namespace through its holder (here: this process), never a gone one', async () => {
+    const seen: string[] = [];
+    const facts = await readNamespaces([own, '1'], 1000, async (sandbox) => {
+      seen.push(sandbox.inode);
+      return [{ name: 'lo', ifindex: 1, up: true, addresses: [] }];
+    });
+    expect(seen).toEqual([own]);
+    expect(facts.get(own)).toEqual({ state: 'read', links: [{ name: 'lo', ifindex: 1, up: true, addresses: [] }] });
+    expect(facts.get('1')?.state).not.toBe('read');
   });
 });
