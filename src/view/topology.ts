@@ -3,7 +3,7 @@
 // problem is listed under the picture. Pure: a NodeView in, a Graph out (svg.ts, dot.ts draw it).
 import { vlanText } from '../ovs/uplink';
 import type { Graph, GraphBox, GraphEdge, GraphLine } from './graph';
-import { uplinkProblems } from './judge';
+import { NODE_CODES, uplinkProblems } from './judge';
 import type { AttachmentView, BridgeView, NodeView, Problem, UplinkView } from './model';
 
 export const boxId = {
@@ -40,9 +40,6 @@ export function topologyGraph(view: NodeView): Graph {
     notes: problems.map((p) => ({ text: `${p.code}: ${p.message}`, red: true })),
   };
 }
-
-// A network's bridge and uplink problems restate the node's (per network): the picture says them once.
-const NODE_CODES = new Set(['no-bridge', 'uplink-missing', 'uplink-vlans']);
 
 /** Every problem of the node, its networks and its attachments, each said once. */
 export function allProblems(view: NodeView): Problem[] {

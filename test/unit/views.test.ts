@@ -323,7 +323,6 @@ describe('rows', () => {
     ]);
     expect(problemLines(v)).toEqual([
       `uplink-vlans: uplink nic2 of bridge ${BRIDGE} does not carry VLAN 22,301-303 (run podvlan init)`,
-      `uplink-vlans: uplink nic2 of bridge ${BRIDGE} does not carry VLAN 22 of tenant (1 pod; run podvlan init)`,
       'pool-unreadable: addresses of pooled in etcd: down',
     ]);
     const missing = assemble({ ...f, ovs: { ...f.ovs, uplinkPorts: new Map() } });
