@@ -77,7 +77,7 @@ const networksJson = async (): Promise<any> => {
 };
 
 /** The SVG and dot of `topology`, each checked by a real parser (xmllint, graphviz's dot). */
-async function topology(): Promise<{ svg: string; dot: string }> {
+async function topology(): Promise<{ svg: string; dot: string; ms: number }> {
   const svg = await run('topology', '-o', 'svg');
   const dot = await run('topology', '-o', 'dot');
   expect(svg.exitCode, svg.all).toBe(0);
@@ -87,7 +87,7 @@ async function topology(): Promise<{ svg: string; dot: string }> {
   const drawn = await execa('dot', ['-Tsvg'], { input: dot.stdout, reject: false });
   expect(drawn.exitCode, drawn.stderr).toBe(0);
   expect(drawn.stdout).toContain('<svg');
-  return { svg: svg.stdout, dot: dot.stdout };
+  return { svg: svg.stdout, dot: dot.stdout, ms: svg.ms };
 }
 /** Whether the box of `id` is drawn red, in the SVG (class problem) and in the dot (color=red). */
 const redInSvg = (svg: string, id: string) =>
@@ -208,7 +208,8 @@ describe('list, networks and topology show the node and what is wrong with it', 
     docs('networks.json', JSON.stringify(view, null, 2));
     expect(t.stdout).toMatch(/^v22\s+vw_br\s+id 22\s+22\(3\)\s+3\s+vnic\s+3 used, 1 free of 4\s+-$/m);
 
-    const { svg, dot } = await topology();
+    const { svg, dot, ms } = await topology();
+    docs('timings.txt', `list ${table.ms.toFixed(0)} ms, networks ${t.ms.toFixed(0)} ms, topology ${ms.toFixed(0)} ms\n`);
     expect(svg).not.toContain('class="box problem"');
     expect(dot).not.toContain('color=red');
     for (const p of Object.values(portOf)) expect(svg).toContain(`data-id="port:${p}"`);
