@@ -6,7 +6,7 @@
 // Read only: nothing is created, moved or changed in any namespace.
 import { fstatSync, statSync } from 'node:fs';
 import { openSandbox, type Sandbox } from '../runtime/sandbox';
-import { scanNetnsHolders } from '../runtime/netns-alive';
+import { type NetnsScan, scanNetnsHolders } from '../runtime/netns-alive';
 import { queryIpJson } from '../veth/ip';
 import type { NetnsFacts, PodLink } from './judge';
 
@@ -30,16 +30,21 @@ export async function readNamespaces(
   inodes: string[],
   timeoutMs: number,
   read: LinkReader = readLinks,
+  scanFor: (inodes: string[]) => NetnsScan = scanNetnsHolders,
 ): Promise<Map<string, NetnsFacts>> {
   const out = new Map<string, NetnsFacts>();
   const wanted = [...new Set(inodes)];
   if (wanted.length === 0) return out;
-  const scan = scanNetnsHolders(wanted);
+  const scan = scanFor(wanted);
   const todo: { inode: string; paths: string[] }[] = [];
   for (const inode of wanted) {
     const v = scan.verdict(inode);
     const paths = scan.pathsTo(inode);
-    if (!v.alive) out.set(inode, { state: 'gone', why: v.why });
+    // Only namespaces of existing host veths are asked about: their pod ends live somewhere, so
+    // "gone" is believed only when no process hid its namespace from the scan.
+    if (!v.alive && scan.hidden.length > 0)
+      out.set(inode, { state: 'unknown', why: `${v.why}, but ${scan.hidden.length} process(es) hide theirs` });
+    else if (!v.alive) out.set(inode, { state: 'gone', why: v.why });
     else if (paths.length === 0) out.set(inode, { state: 'unknown', why: v.why });
     else todo.push({ inode, paths });
   }

@@ -209,7 +209,10 @@ describe('list, networks and topology show the node and what is wrong with it', 
     expect(t.stdout).toMatch(/^v22\s+vw_br\s+id 22\s+22\(3\)\s+3\s+vnic\s+3 used, 1 free of 4\s+-$/m);
 
     const { svg, dot, ms } = await topology();
-    docs('timings.txt', `list ${table.ms.toFixed(0)} ms, networks ${t.ms.toFixed(0)} ms, topology ${ms.toFixed(0)} ms\n`);
+    docs(
+      'timings.txt',
+      `list ${table.ms.toFixed(0)} ms, networks ${t.ms.toFixed(0)} ms, topology ${ms.toFixed(0)} ms\n`,
+    );
     expect(svg).not.toContain('class="box problem"');
     expect(dot).not.toContain('color=red');
     for (const p of Object.values(portOf)) expect(svg).toContain(`data-id="port:${p}"`);

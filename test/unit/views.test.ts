@@ -388,4 +388,21 @@ describe('opening a recorded namespace', () => {
     expect(facts.get(own)).toEqual({ state: 'read', links: [{ name: 'lo', ifindex: 1, up: true, addresses: [] }] });
     expect(facts.get('1')?.state).not.toBe('read');
   });
+
+  it('believes a namespace gone only when no process hid its own from the scan', async () => {
+    const scan = (hidden: number[]) => () => ({
+      hidden,
+      pathsTo: () => [],
+      verdict: (inode: string) => ({ alive: false as const, why: `netns ${inode} is gone` }),
+    });
+    const never = async () => [];
+    expect((await readNamespaces(['9'], 1000, never, scan([])))?.get('9')).toEqual({
+      state: 'gone',
+      why: 'netns 9 is gone',
+    });
+    expect((await readNamespaces(['9'], 1000, never, scan([42])))?.get('9')).toEqual({
+      state: 'unknown',
+      why: 'netns 9 is gone, but 1 process(es) hide theirs',
+    });
+  });
 });
