@@ -89,7 +89,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
 
   program
     .command('list')
-    .description('every attachment on this node, read back from OVSDB')
+    .description('every attachment on this node, read back from OVSDB, with its state (ok or what is wrong)')
     .option('--container <id>', "only this container's attachments (full id or a unique prefix of at least 12 digits)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { output: OutputFormat; container?: string }) => {

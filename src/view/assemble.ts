@@ -69,7 +69,7 @@ function portAttachments(f: NodeFacts): AttachmentView[] {
       port: { bridge: bridgeOfPort(f.ovs, uuid), ...iface },
       veth,
       netns: veth && a.netns !== undefined ? f.netns.get(a.netns) : undefined,
-      expectedTag: expectedTag(a, f.config.networks as Network[]),
+      expectedTag: expectedTag(a, f.config.networks),
     };
     const link = facts.netns?.state === 'read' ? podEndOf(a, facts.netns.links) : undefined;
     return view(a, judgeAttachment(a, facts), {
@@ -137,7 +137,7 @@ function bridgeView(f: NodeFacts, name: string, attachments: AttachmentView[]): 
   const marked = [...f.ovs.uplinkPorts.values()]
     .filter((u) => u.managed && (u.markedBridge === name || (row?.ports.has(u.uuid) ?? false)))
     .map((u) => u.name);
-  const { want, allowed } = bridgeVlans(f.config.networks as Network[], name, attachments);
+  const { want, allowed } = bridgeVlans(f.config.networks, name, attachments);
   const uplinks = [...new Set([...configured, ...marked.sort()])].map((u): UplinkView => {
     const port = f.ovs.uplinkPorts.get(u);
     const exists = port !== undefined && (row?.ports.has(port.uuid) ?? false);
