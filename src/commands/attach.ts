@@ -80,6 +80,9 @@ export async function attachNetworks(
     port: item.port,
     tag: tags[i],
     ...trunkOf(item.network),
+    // The tag set, recorded beside it so a view tells one changed by hand (podvlan/vlan); a
+    // trunk port has none (its VLANs are recorded as podvlan/trunks).
+    ...(trunkOf(item.network).trunks === undefined ? { vlan: tags[i] } : {}),
     ip: leases[i]?.address,
     mac: item.mac ?? macFor(leases[i], item.port),
     netns: sandbox.inode,

@@ -15,12 +15,13 @@ import {
   isPluginName,
   isPodName,
 } from '../names';
-import { parseVlanTrunk, vlanListText } from '../ipam/vlan';
+import { parseVlanTrunk, vlanListText, vlansOf } from '../ipam/vlan';
 
 export const KEY_PREFIX = 'podvlan/';
 export const MANAGED_KEY = `${KEY_PREFIX}managed`;
 // The VLANs a trunk port was made with (the config's, canonical): marks the port a trunk port.
 export const TRUNKS_KEY = `${KEY_PREFIX}trunks`;
+const VLAN_KEY = `${KEY_PREFIX}vlan`;
 
 export interface Attachment {
   namespace: string;
@@ -34,6 +35,8 @@ export interface Attachment {
   // A trunk port's VLANs as its Port.trunks column has them ("100-110,200"; "" when emptied by
   // hand, which OVS reads as every VLAN); set only on ports podvlan made as trunks (TRUNKS_KEY).
   trunks?: string;
+  recordedTrunks?: string; // a trunk port's VLANs as setup made them (podvlan/trunks), to notice a hand edit
+  vlan?: number; // the tag set at setup (podvlan/vlan), to notice one changed by hand; absent on older rows
   ip?: string; // address/prefix inside the pod, when the network has IPAM
   mac: string;
   netns?: string; // inode of the pod's network namespace at setup, to notice a restarted container
@@ -75,7 +78,9 @@ export function toExternalIds(a: Attachment): Record<string, string> {
     const v = a[f];
     if (v !== undefined) ids[KEY_PREFIX + f] = v;
   }
-  if (a.trunks !== undefined) ids[TRUNKS_KEY] = a.trunks;
+  const trunks = a.recordedTrunks ?? a.trunks; // the record stays as setup made it, whatever the column says now
+  if (trunks !== undefined) ids[TRUNKS_KEY] = trunks;
+  if (a.vlan !== undefined) ids[VLAN_KEY] = String(a.vlan);
   return ids;
 }
 
@@ -106,6 +111,8 @@ export function fromExternalIds(
   // Only set when present, so exec-mode attachments read back exactly as before.
   const runtime = ids[`${KEY_PREFIX}runtime`];
   if (runtime !== undefined) a.runtime = runtime;
+  const vlan = ids[VLAN_KEY];
+  if (vlan !== undefined) a.vlan = /^[1-9]\d{0,3}$/.test(vlan) ? Number(vlan) : Number.NaN; // NaN: refused below
   const cniId = ids[`${KEY_PREFIX}cniContainerId`];
   if (cniId !== undefined) a.cniContainerId = cniId;
   for (const f of ['k8sNamespace', 'k8sPod', 'ipamPlugin', 'gateway', 'routes'] as const) {
@@ -118,6 +125,7 @@ export function fromExternalIds(
   if (recorded !== undefined) {
     if (!isTrunkList(recorded) || !trunks.every((v) => Number.isInteger(v) && v >= 0 && v <= 4095)) return undefined;
     a.trunks = vlanListText([...trunks].sort((x, y) => x - y));
+    a.recordedTrunks = vlanListText(vlansOf(parseVlanTrunk(recorded)));
   }
   return isValidAttachment(a) ? a : undefined;
 }
@@ -135,6 +143,7 @@ export function isValidAttachment(a: Attachment): boolean {
     Number.isInteger(a.tag) &&
     a.tag >= 0 &&
     a.tag <= 4094 &&
+    (a.vlan === undefined || (Number.isInteger(a.vlan) && a.vlan >= 1 && a.vlan <= 4094)) &&
     (a.ip === undefined || isIpv4Prefix(a.ip)) &&
     (a.netns === undefined || /^\d{1,20}$/.test(a.netns)) &&
     (a.node === undefined || /^[A-Za-z0-9._-]{1,253}$/.test(a.node)) && // a host name, maybe not lowercase

@@ -23,6 +23,7 @@ export interface Problem {
  * - uplink-missing: a configured uplink is not a port (run `podvlan init`)
  * - uplink-vlans: an uplink does not carry a VLAN in use on its bridge, or carries one no network has
  * - pool-exhausted: an address pool has no free address left
+ * - pool-unreadable: the pool's usage could not be read (etcd down or slower than the views wait)
  */
 export type ProblemCode =
   | 'no-port'
@@ -34,7 +35,8 @@ export type ProblemCode =
   | 'no-bridge'
   | 'uplink-missing'
   | 'uplink-vlans'
-  | 'pool-exhausted';
+  | 'pool-exhausted'
+  | 'pool-unreadable';
 
 export interface AttachmentView {
   attachment: Attachment;
@@ -65,6 +67,8 @@ export interface BridgeView {
   uplinks: UplinkView[];
 }
 
+/** For 'delegated' (a CNI IPAM plugin's addresses) only `used` is known: the range is the plugin's
+ * own, so size and free are 0 and say nothing (never judged exhausted). */
 export interface PoolUsage {
   type: 'host-local' | 'static' | 'etcd' | 'delegated';
   subnet?: string;
@@ -76,8 +80,9 @@ export interface PoolUsage {
 export interface NetworkView {
   name: string;
   bridge: string;
-  vlanSource: 'id' | 'fromPodName' | 'fromAnnotation' | 'pool' | 'trunk';
-  declared: string; // the VLANs the config declares: "22", "20-99", "300-303", "100-110,200"; "any" for a range-less pod-name network
+  // 'unknown': a network known only from its ports (a CNI conflist's, or one gone from the config)
+  vlanSource: 'id' | 'fromPodName' | 'fromAnnotation' | 'pool' | 'trunk' | 'unknown';
+  declared: string; // the VLANs the config declares: "22", "20-99", "300-303", "100-110,200"; "any" for a range-less pod-name network, "" for unknown
   inUse: { vlan: number; pods: number }[]; // VLANs this node's attachments carry, with how many pods
   uplinks: { name: string; carries: boolean; missing: number[] }[]; // whether each uplink carries inUse
   pool?: PoolUsage; // absent without ipam

@@ -75,6 +75,19 @@ describe('toExternalIds / fromExternalIds', () => {
     expect(fromExternalIds(base.port, 22, withNode)).toBeDefined();
   });
 
+  it('records the tag set at setup as podvlan/vlan, read back apart from the port tag', () => {
+    const ids = toExternalIds({ ...base, vlan: 22 });
+    expect(ids['podvlan/vlan']).toBe('22');
+    expect(toExternalIds(base)).not.toHaveProperty('podvlan/vlan'); // a row made before the key
+    // The tag changed by hand: the row is still ours, the record still says 22.
+    const back = fromExternalIds(base.port, 33, ids);
+    expect(back).toMatchObject({ tag: 33, vlan: 22 });
+    for (const forged of ['0', '4095', '022', '22 ', 'x', '', '-1', '1e3']) {
+      expect(fromExternalIds(base.port, 22, { ...ids, 'podvlan/vlan': forged }), forged).toBeUndefined();
+    }
+    expect(fromExternalIds(base.port, 22, { ...ids, 'podvlan/vlan': '4094' })?.vlan).toBe(4094);
+  });
+
   it('uses tag 0 for an untagged port', () => {
     expect(fromExternalIds(base.port, undefined, toExternalIds(base))?.tag).toBe(0);
   });
