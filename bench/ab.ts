@@ -98,7 +98,10 @@ async function inner(info: SandboxInfo): Promise<void> {
     await cniCall(b, 'DEL', N);
   }
   const samples: Record<string, number[]> = {};
-  const add = (k: string, ms: number) => (samples[k] ??= []).push(ms);
+  const add = (k: string, ms: number) => {
+    samples[k] ??= [];
+    samples[k].push(ms);
+  };
   for (const [phase, run] of [
     ['setup', (b: Build, i: number) => exec(b, ['setup', ...pod(b, i)])],
     ['teardown', (b: Build, i: number) => exec(b, ['teardown', ...pod(b, i)])],
