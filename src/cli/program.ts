@@ -93,13 +93,47 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .option('--container <id>', "only this container's attachments (full id or a unique prefix of at least 12 digits)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { output: OutputFormat; container?: string }) => {
-      const { list, listRow, LIST_COLUMNS } = await import('../commands/list');
+      const { list, listJson, listRow, problemLines, LIST_COLUMNS } = await import('../commands/list');
       const rows = await list(await context(cfg()), { container: opts.container });
       if (opts.output === 'json') {
-        io.out(JSON.stringify(rows, null, 2));
+        io.out(JSON.stringify(rows.map(listJson), null, 2));
         return;
       }
       io.out(table(LIST_COLUMNS, rows.map(listRow)));
+      const problems = problemLines(rows);
+      if (problems.length > 0) io.out(['', ...problems].join('\n'));
+    });
+
+  program
+    .command('networks')
+    .description('per network: bridge, VLANs in use, uplinks carrying them, address pool usage, problems')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (opts: { output: OutputFormat }) => {
+      const { networks, networkRow, networksJson, problemLines, NETWORK_COLUMNS } = await import(
+        '../commands/networks'
+      );
+      const view = await networks(await context(cfg()));
+      if (opts.output === 'json') {
+        io.out(JSON.stringify(networksJson(view), null, 2));
+        return;
+      }
+      io.out(
+        table(
+          NETWORK_COLUMNS,
+          view.networks.map((n) => networkRow(n, view.bridges)),
+        ),
+      );
+      const problems = problemLines(view);
+      if (problems.length > 0) io.out(['', ...problems].join('\n'));
+    });
+
+  program
+    .command('topology')
+    .description('draw the node: uplinks, bridges, ports, pods; problems in red')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['svg', 'dot']).default('svg'))
+    .action(async (opts: { output: 'svg' | 'dot' }) => {
+      const { topology } = await import('../commands/topology');
+      io.out((await topology(await context(cfg()), opts.output)).trimEnd());
     });
 
   program

@@ -24,11 +24,17 @@ export interface NetnsScan {
   verdict(inode: string): NetnsVerdict;
   /** Processes whose namespaces the kernel would not show (see above). */
   hidden: number[];
+  /** Paths that open the namespace, best first: a process's or thread's ns link, an open
+   * descriptor, then a bind mount's point as is and through its process's root (the kernel refuses
+   * the latter for nsfs mounts, seen so far). For a read inside it. A holder may be gone by the
+   * time it is opened, and a path then name another namespace: the caller checks the inode. */
+  pathsTo(inode: string): string[];
 }
 
 const NET_LINK = /^net:\[(\d+)\]$/;
 const GONE = new Set(['ENOENT', 'ESRCH']); // the process or thread exited during the scan
 const DENIED = new Set(['EACCES', 'EPERM']);
+const MAX_PATHS = 4; // per kind and namespace: enough to outlive a holder or two that exit
 
 class Unreadable extends Error {}
 
@@ -36,11 +42,17 @@ class Unreadable extends Error {}
 export function scanNetnsHolders(inodes: Iterable<string>, proc = '/proc'): NetnsScan {
   const wanted = new Set(inodes);
   const holders = new Map<string, string>(); // inode -> the first reference found
+  const paths = new Map<string, { held: string[]; mounted: string[] }>(); // where each can be opened
   const hidden: number[] = [];
   let unknown: string | undefined;
-  const found = (target: string | undefined, what: () => string) => {
+  const found = (target: string | undefined, what: () => string, ...at: string[]) => {
     const inode = target === undefined ? undefined : NET_LINK.exec(target)?.[1];
-    if (inode !== undefined && wanted.has(inode) && !holders.has(inode)) holders.set(inode, what());
+    if (inode === undefined || !wanted.has(inode)) return;
+    if (!holders.has(inode)) holders.set(inode, what());
+    if (!paths.has(inode)) paths.set(inode, { held: [], mounted: [] });
+    const p = paths.get(inode)!;
+    const list = at.length > 1 ? p.mounted : p.held;
+    if (list.length < MAX_PATHS) list.push(...at);
   };
   try {
     const pids = listDir(proc).filter((n) => /^\d+$/.test(n));
@@ -53,18 +65,19 @@ export function scanNetnsHolders(inodes: Iterable<string>, proc = '/proc'): Netn
       if (own === 'gone') continue;
       if (own === 'denied') hidden.push(Number(pid));
       else {
-        found(own, () => `process ${pid} (${comm()}) is in it`);
+        found(own, () => `process ${pid} (${comm()}) is in it`, `${base}/ns/net`);
         for (const tid of listDir(`${base}/task`)) {
           if (tid === pid) continue;
           const t = readLink(`${base}/task/${tid}/ns/net`);
-          if (typeof t === 'string') found(t, () => `thread ${tid} of process ${pid} (${comm()}) is in it`);
+          if (typeof t === 'string')
+            found(t, () => `thread ${tid} of process ${pid} (${comm()}) is in it`, `${base}/task/${tid}/ns/net`);
         }
         for (const fd of listDir(`${base}/fd`)) {
           const t = readLink(`${base}/fd/${fd}`);
           if (typeof t !== 'string') continue;
           // A namespace opened through a bind mount shows that path, not net:[INODE]: take its inode.
           const target = t.startsWith('/') ? openedInode(base, fd, nsfs) : t;
-          found(target, () => `process ${pid} (${comm()}) holds it open (fd ${fd})`);
+          found(target, () => `process ${pid} (${comm()}) holds it open (fd ${fd})`, `${base}/fd/${fd}`);
         }
       }
       // One read per mount namespace; a process whose namespace is hidden counts as its own.
@@ -78,8 +91,10 @@ export function scanNetnsHolders(inodes: Iterable<string>, proc = '/proc'): Netn
       for (const line of table.split('\n')) {
         // "36 35 0:4 net:[4026532247] /run/netns/x rw shared:4 - nsfs nsfs rw": root, then mount point.
         const f = line.split(' ');
-        if (f.length > 4)
-          found(f[3], () => `bind-mounted at ${unescapeMount(f[4])} (mount namespace of process ${pid})`);
+        if (f.length > 4) {
+          const at = unescapeMount(f[4]);
+          found(f[3], () => `bind-mounted at ${at} (mount namespace of process ${pid})`, at, `${base}/root${at}`);
+        }
       }
     }
     if (pids.length === 0) unknown = `${proc} lists no process`;
@@ -89,6 +104,7 @@ export function scanNetnsHolders(inodes: Iterable<string>, proc = '/proc'): Netn
   }
   return {
     hidden,
+    pathsTo: (inode) => [...(paths.get(inode)?.held ?? []), ...(paths.get(inode)?.mounted ?? [])],
     verdict(inode: string): NetnsVerdict {
       const holder = holders.get(inode);
       if (holder) return { alive: true, why: `netns ${inode}: ${holder}` };

@@ -70,6 +70,29 @@ describe('scanNetnsHolders', () => {
       why: 'netns 999 is gone: no process, thread or open file in it, not mounted',
     });
     expect(scan.hidden).toEqual([]);
+    // Where each can be opened for a read inside it (a view reads the pod end there).
+    expect(['111', '222', '333', '555', '666', '999'].map((i) => scan.pathsTo(i))).toEqual([
+      [join(root, '10/ns/net')],
+      [join(root, '10/task/11/ns/net')],
+      ['/run/keep me', join(root, '20/root/run/keep me')],
+      [join(root, '10/fd/3')],
+      [join(root, '22/fd/4')],
+      [],
+    ]);
+  });
+
+  it('offers a process holder before a bind mount found earlier (nsfs mounts refuse an open through /proc/PID/root)', () => {
+    fakeProc(root, {
+      '10': { net: 'net:[1]', mnt: 'mnt:[1]', mountinfo: mountLine('777', '/run/docker/netns/x') },
+      '40': { net: 'net:[777]', mnt: 'mnt:[9]' },
+    });
+    const scan = scanNetnsHolders(['777'], root);
+    expect(scan.verdict('777').why).toContain('bind-mounted at /run/docker/netns/x'); // the first found, as before
+    expect(scan.pathsTo('777')).toEqual([
+      join(root, '40/ns/net'),
+      '/run/docker/netns/x',
+      join(root, '10/root/run/docker/netns/x'),
+    ]);
   });
 
   it('counts every namespace alive when something cannot be read, and says what', () => {
