@@ -3,7 +3,7 @@
 // calls it), the builds alternating call by call so both see the same machine state.
 //   PODVLAN_AB_OLD=/path/to/old/podvlan bun bench/ab.ts      (new: dist/podvlan; BENCH_N rounds, default 40)
 // Each build has its own config, state directory, bridge and subnet.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BINARY, writeConfig } from '../test/support/plugin';
@@ -14,20 +14,31 @@ import { summarize } from './stats';
 const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 const N = Number(process.env.BENCH_N ?? 40);
 
-function timed(file: string, args: string[], env: Record<string, string>, input?: string): Promise<number> {
-  return new Promise((done, fail) => {
-    const started = performance.now();
-    const child = spawn(file, args, { env: { PATH, ...env }, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (c) => (output += c));
-    child.stderr!.on('data', (c) => (output += c));
-    if (input) child.stdin!.end(input);
-    child.on('close', (code) => {
-      const ms = performance.now() - started;
-      if (code === 0) done(ms);
-      else fail(new Error(`${file} ${args.join(' ')} ${env.CNI_COMMAND ?? ''} failed (${code}): ${output.trim()}`));
-    });
-  });
+interface Timed {
+  ms: number; // wall time of the whole process
+  cpuMs: number; // its user + system CPU time (getrusage): far less moved by other load than wall time
+}
+
+interface BunChild {
+  exited: Promise<number>;
+  stdout: ReadableStream;
+  stderr: ReadableStream;
+  resourceUsage(): { cpuTime: { total: bigint } };
+}
+type BunSpawn = (o: { cmd: string[]; env: Record<string, string>; stdin: Blob | 'ignore' }) => BunChild;
+const bunSpawn = (globalThis as unknown as { Bun: { spawn: BunSpawn } }).Bun.spawn;
+
+async function timed(file: string, args: string[], env: Record<string, string>, input?: string): Promise<Timed> {
+  const started = performance.now();
+  const child = bunSpawn({ cmd: [file, ...args], env: { PATH, ...env }, stdin: input ? new Blob([input]) : 'ignore' });
+  const [code, out, err] = await Promise.all([
+    child.exited,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  const ms = performance.now() - started;
+  if (code !== 0) throw new Error(`${file} ${args.join(' ')} ${env.CNI_COMMAND ?? ''} failed (${code}): ${out}${err}`);
+  return { ms, cpuMs: Number(child.resourceUsage().cpuTime.total) / 1000 };
 }
 
 async function inner(info: SandboxInfo): Promise<void> {
@@ -98,9 +109,11 @@ async function inner(info: SandboxInfo): Promise<void> {
     await cniCall(b, 'DEL', N);
   }
   const samples: Record<string, number[]> = {};
-  const add = (k: string, ms: number) => {
+  const add = (k: string, t: Timed) => {
     samples[k] ??= [];
-    samples[k].push(ms);
+    samples[k].push(t.ms);
+    samples[`${k}, CPU`] ??= [];
+    samples[`${k}, CPU`].push(t.cpuMs);
   };
   for (const [phase, run] of [
     ['setup', (b: Build, i: number) => exec(b, ['setup', ...pod(b, i)])],
@@ -113,12 +126,12 @@ async function inner(info: SandboxInfo): Promise<void> {
       for (const b of order) add(`${phase} ${b}`, await run(b, i));
     }
   }
-  console.log(`\n${'call'.padEnd(16)}   p50 ms   p90 ms   mean     n`);
+  console.log(`\n${'call'.padEnd(22)}   p50 ms   p90 ms   mean     n`);
   for (const [k, v] of Object.entries(samples)) {
     const s = summarize(v);
     const mean = v.reduce((a, x) => a + x, 0) / v.length;
     console.log(
-      `${k.padEnd(16)} ${s.p50.toFixed(1).padStart(8)} ${s.p90.toFixed(1).padStart(8)} ${mean.toFixed(1).padStart(6)} ${String(s.n).padStart(5)}`,
+      `${k.padEnd(22)} ${s.p50.toFixed(1).padStart(8)} ${s.p90.toFixed(1).padStart(8)} ${mean.toFixed(1).padStart(6)} ${String(s.n).padStart(5)}`,
     );
   }
   for (let i = 0; i <= N; i++) for (const b of names) spawnSync('ip', ['netns', 'del', `ab-${b}-${i}`]);
