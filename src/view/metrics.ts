@@ -116,7 +116,7 @@ function nodeFamilies(view: NodeView): Family[] {
     {
       name: 'podvlan_network_problems',
       type: 'gauge',
-      help: 'Problems podvlan networks found with a network, by code (pool-exhausted, pool-unreadable, uplink-vlans, ...; see docs/operating.md).',
+      help: 'Problems found with a network (as podvlan networks lists them), by code: uplink-vlans, uplink-missing, no-bridge, pool-exhausted, pool-unreadable.',
       samples: view.networks.flatMap((n) => {
         const codes = new Map<string, number>();
         for (const p of n.problems) codes.set(p.code, (codes.get(p.code) ?? 0) + 1);
@@ -198,13 +198,13 @@ function callFamilies(s: CallSummary): Family[] {
     {
       name: 'podvlan_gc_reclaimed_total',
       type: 'counter',
-      help: 'What podvlan gc removed or released, by kind.',
+      help: 'What podvlan gc reclaimed, one per action, by kind (a removed port takes its veth, addresses and VLAN membership along: counted as port).',
       samples: GC_RECLAIMED_KINDS.map((kind) => ({ labels: { kind }, value: s.gc.reclaimed[kind] ?? 0 })),
     },
     {
       name: 'podvlan_call_log_dropped_files_total',
       type: 'counter',
-      help: 'Rotated call logs deleted before podvlan metrics read them (it was not run for ~75 000 calls): their calls are not counted.',
+      help: 'Rotated call logs deleted unread (podvlan metrics was not run for over 100 000 calls): their calls are not counted.',
       samples: [{ labels: {}, value: s.dropped }],
     },
     {
