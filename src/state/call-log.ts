@@ -115,7 +115,12 @@ function rotate(stateDir: string, path: string, ino: number): void {
   } catch {
     /* gone already */
   }
-  const dropped = pruneRotated(dir);
+  let dropped = 0;
+  try {
+    dropped = pruneRotated(dir);
+  } catch {
+    /* raced with metrics or another pruning call: the next rotation prunes */
+  }
   if (dropped > 0) appendCallLog(stateDir, `dropped ${dropped} ${Math.floor(Date.now() / 1000)}\n`);
 }
 
