@@ -7,7 +7,7 @@ import type { Config, Network } from '../config/schema';
 import { datapathTypeOf } from '../config/datapath';
 import { declaredVlans } from '../ipam/vlan';
 import { type Attachment, isValidAttachment } from '../ovs/attachment';
-import { isOwnRecordedPort, type PodRecord } from '../state/pod-record';
+import type { PodRecord } from '../state/pod-record';
 import {
   type AttachmentFacts,
   carriedVlans,
@@ -95,7 +95,7 @@ function recordOnly(f: NodeFacts): AttachmentView[] {
   const out: AttachmentView[] = [];
   for (const r of f.records) {
     for (const ra of Array.isArray(r.attachments) ? r.attachments : []) {
-      if (!isOwnRecordedPort(r, ra) || ports.has(ra.port)) continue;
+      if (typeof ra !== 'object' || ra === null || ports.has(ra.port)) continue; // a file: any shape
       const a: Attachment = {
         namespace: r.namespace,
         pod: r.pod,

@@ -137,6 +137,9 @@ export function trunkGaps(
   return { missing: want.filter((v) => !have.has(v)), extra: allowed ? carried.filter((v) => !allowed.has(v)) : [] };
 }
 
+/** A network's bridge and uplink problems restate the node's, per network: a list says them once. */
+export const NODE_CODES: ReadonlySet<string> = new Set(['no-bridge', 'uplink-missing', 'uplink-vlans']);
+
 export const noBridge = (bridge: string): Problem => ({
   code: 'no-bridge',
   message: `OVS bridge ${bridge} does not exist (run podvlan init)`,
