@@ -218,6 +218,7 @@ describe('podvlan metrics', () => {
       'podvlan_bridge_present{bridge="mtx_br"}': 1,
       'podvlan_uplink_present{bridge="mtx_br",uplink="mtxup"}': 1,
       'podvlan_uplink_trunk_missing_vlans{bridge="mtx_br",uplink="mtxup"}': 1, // 44
+      'podvlan_network_problems{network="mtxcni",code="uplink-vlans"}': 1,
     };
     for (const [k, v] of Object.entries(gauges)) expect(m.get(k), `${k}\n${r.stdout}`).toBe(v);
     expect(m.get('podvlan_pool_addresses{network="mtx22",pool="10.218.22.0/24",state="free"}')).toBeGreaterThan(200);
