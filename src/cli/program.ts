@@ -169,6 +169,21 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
       if (r.busy.length > 0) io.out(`skipped (a call for the pod was running): ${r.busy.join(', ')}`);
     });
 
+  program
+    .command('metrics')
+    .description("the node's attachments, pools, VLANs, uplinks and the calls' counters, in the Prometheus text format")
+    .option(
+      '--textfile <dir>',
+      "write <dir>/podvlan.prom atomically (node_exporter's textfile collector), print nothing",
+    )
+    .action(async (opts: { textfile?: string }) => {
+      const { metrics, writeTextfile } = await import('../commands/metrics');
+      const r = await metrics(await context(cfg()));
+      if (opts.textfile !== undefined) writeTextfile(opts.textfile, r.text);
+      else io.out(r.text.replace(/\n$/, ''));
+      if (r.viewError !== undefined) throw r.viewError; // written all the same, with podvlan_node_view_ok 0
+    });
+
   const ipam = program.command('ipam').description('addresses and VLANs allocated on this node and in the cluster');
   const outputOption = () =>
     new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
