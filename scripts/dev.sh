@@ -17,6 +17,8 @@ declare -A need=(
   [go]=golang-go # builds the libcni caller of the CNI tests (test/support/libcni), offline
   [containerd]=containerd [ctr]=containerd # the CRI runtime of test/e2e/cri.test.ts and the bench (pulls in runc)
   [podman]=podman # the podman e2e test runs podvlan under podman's CNI backend
+  [promtool]=prometheus # test/e2e/metrics.test.ts checks podvlan metrics' output (the server it also installs is not used)
+  [dot]=graphviz [xmllint]=libxml2-utils # check topology's dot and SVG (tests only: podvlan draws its own SVG)
 )
 declare -A files=([/bin/busybox]=busybox-static [/usr/bin/time]=time [/usr/lib/cni/bridge]=containernetworking-plugins
   # libcni 1.1.2 sources, which the Go build above compiles against (GOPATH=/usr/share/gocode)

@@ -74,7 +74,7 @@ export function matchContainerId(given: string, recorded: Iterable<string>): str
       .join(', ');
     const count = containers.length + 1;
     throw new InvalidInputError(
-      `container id ${given} is ambiguous: it matches ${count} containers (${shown}): ` + 'give more digits',
+      `container id ${given} is ambiguous: it matches ${count} containers (${shown}): give more digits`,
     );
   }
   return matches.length > 0 ? longest : undefined;

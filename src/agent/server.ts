@@ -11,6 +11,7 @@ import type { Io } from '../cli/edge';
 import { type KubeletCall, parseKubeletArgv, runKubeletCall } from '../cli/fast';
 import { ConflictError, INTERNAL_EXIT_CODE, oneLine, UnavailableError } from '../errors';
 import { openStream } from '../net/stream';
+import { measureFromCallStart } from '../state/call-log';
 import { checkStateDir } from '../state/state-dir';
 import { peerCredentialsReader } from '../sys/libc';
 import {
@@ -58,6 +59,7 @@ export async function runAgent(configFlag: string | undefined, io: Io): Promise<
   if (!bun) throw new UnavailableError('the agent runs only in the podvlan executable');
   const ctx = await loadContext(configFlag);
   const { log } = ctx;
+  measureFromCallStart(); // the calls' times for `metrics`: this process started long before them
   // One failed call must never take the others down with the process.
   process.on('unhandledRejection', (err) => log.error('agent: unhandled rejection', { error: oneLine(err) }));
   process.on('uncaughtException', (err) => log.error('agent: uncaught exception', { error: oneLine(err) }));

@@ -55,11 +55,21 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
 
   program
     .command('init')
-    .description('validate the config, make sure every configured OVS bridge exists, make the uplinks trunk ports')
+    .description(
+      "validate the config, make sure every OVS bridge of the node's networks exists, make the uplinks trunk ports",
+    )
     .option('--dry-run', 'print what init would change, and change nothing')
-    .action(async (opts: { dryRun?: boolean }) => {
+    .option(
+      '--cni-conf-dir <dir>',
+      'also take the podvlan networks of the CNI configs in this dir (default: /etc/cni/net.d, when it exists)',
+    )
+    .action(async (opts: { dryRun?: boolean; cniConfDir?: string }) => {
       const { init } = await import('../commands/init');
-      const r = await init(await context(cfg()), { dryRun: opts.dryRun === true });
+      // networks optional: a CNI node's podvlan.yaml holds node keys and bridges; its networks are the conflists'.
+      const ctx = await context(cfg(), { createStateDir: true, networks: 'optional' });
+      const r = await init(ctx, { dryRun: opts.dryRun === true, cniConfDir: opts.cniConfDir });
+      if (r.cniNetworks.length > 0) io.out(`CNI networks: ${r.cniNetworks.join(', ')}`);
+      for (const line of r.notes) io.out(line);
       const mark = opts.dryRun ? ' (would create)' : ' (created)';
       io.out(`bridges ready: ${r.bridges.map((b) => `${b}${r.created.includes(b) ? mark : ''}`).join(', ')}`);
       for (const line of r.uplinks) io.out(line);
@@ -89,7 +99,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
 
   program
     .command('list')
-    .description('every attachment on this node, read back from OVSDB')
+    .description('every attachment on this node, read back from OVSDB, with its state (ok or what is wrong)')
     .option('--container <id>', "only this container's attachments (full id or a unique prefix of at least 12 digits)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { output: OutputFormat; container?: string }) => {
@@ -173,6 +183,21 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
           ),
         );
       if (r.busy.length > 0) io.out(`skipped (a call for the pod was running): ${r.busy.join(', ')}`);
+    });
+
+  program
+    .command('metrics')
+    .description("the node's attachments, pools, VLANs, uplinks and the calls' counters, in the Prometheus text format")
+    .option(
+      '--textfile <dir>',
+      "write <dir>/podvlan.prom atomically (node_exporter's textfile collector), print nothing",
+    )
+    .action(async (opts: { textfile?: string }) => {
+      const { metrics, writeTextfile } = await import('../commands/metrics');
+      const r = await metrics(await context(cfg()));
+      if (opts.textfile !== undefined) writeTextfile(opts.textfile, r.text);
+      else io.out(r.text.replace(/\n$/, ''));
+      if (r.viewError !== undefined) throw r.viewError; // written all the same, with podvlan_node_view_ok 0
     });
 
   const ipam = program.command('ipam').description('addresses and VLANs allocated on this node and in the cluster');

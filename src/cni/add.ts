@@ -175,7 +175,7 @@ async function attachNew(
       mac: requests.mac,
       fields: { runtime: CNI_RUNTIME, cniContainerId: owner.cniContainerId, ...k8sNamesOf(want.env.args) },
     };
-    const call = { sandbox, items: [item], ownPorts: ownerSelector(owner), plural: false };
+    const call = { sandbox, items: [item], ownPorts: ownerSelector(owner), plural: false, log };
     const { attachments, leases, applyMs } = await attachNetworks(ctx, ovs, call, undo);
     const [attachment, lease] = [attachments[0], leases[0]];
     log.info('added', { port: owner.port, ip: attachment.ip, tag, vswitchdApplyMs: Math.round(applyMs * 10) / 10 });

@@ -22,6 +22,7 @@ import { readPodInterface, routePrefix } from './pod-view';
 import { type ChainResult, parsePrevResult } from './prev-result';
 import { CniCode, CniError, compareVersions } from './spec';
 import { tagFor } from './vlan';
+import { trunkText } from '../ipam/vlan';
 
 const differs = (what: string) => new CniError(CniCode.operationFailed, `CHECK: ${what}`);
 
@@ -58,6 +59,9 @@ export async function check(
       const port = owner.port;
       const on = `port ${port} of ${env.ifname}`;
       if (tag !== undefined && a.tag !== tag) throw differs(`${on} has VLAN tag ${a.tag}, the config says ${tag}`);
+      const trunks = trunkText(network.vlan);
+      if (a.trunks !== trunks)
+        throw differs(`${on} trunks VLANs ${a.trunks ?? 'none'}, the config says ${trunks ?? 'none (an access port)'}`);
       const state = await portState(ovs, uuid, port, network.bridge);
       if (a.bridge !== network.bridge || !state.onBridge) throw differs(`${on} is not on bridge ${network.bridge}`);
       // ovs-vswitchd sets ofport -1 and error when it cannot open the device (gone, or a clash).

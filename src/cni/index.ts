@@ -3,6 +3,7 @@
 // object on stdout (never anything on stderr: runtimes read it as the plugin's output).
 import { readFileSync } from 'node:fs';
 import type { Context } from '../commands/context';
+import { type CallName, callStart, type Failure, recordCall } from '../state/call-log';
 import { parseEnv, parseVerb } from './env';
 import { isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, toErrorObject } from './spec';
 
@@ -34,6 +35,10 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
   // Errors come in the config's version when podvlan speaks it, else in the newest it speaks.
   const errorVersion = requested && isSupportedVersion(requested) ? requested : LATEST_VERSION;
   let ctx: Context | undefined;
+  const started = callStart();
+  // Set once the state directory passed its check: ADD, DEL and CHECK are recorded there for `metrics`.
+  let record: { stateDir: string; verb: CallName } | undefined;
+  let failed: Failure;
   try {
     const verb = parseVerb(env);
     if (verb === 'VERSION') {
@@ -66,6 +71,7 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
       return 0;
     }
     checkStateDir(conf.config.stateDir, { create: true });
+    if (verb !== 'GC') record = { stateDir: conf.config.stateDir, verb };
     const delegate = conf.ipamPlugin
       ? { plugin: conf.ipamPlugin, stdin, env, timeoutMs: conf.config.timeoutMs, log: ctx.log }
       : undefined;
@@ -105,11 +111,14 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
     }
     return 0;
   } catch (err) {
+    failed = { error: err };
     const obj = toErrorObject(err, errorVersion);
     ctx?.log.error('cni call failed', { command: env.CNI_COMMAND, container: env.CNI_CONTAINERID, ...obj });
     io.out(JSON.stringify(obj));
     return 1;
   } finally {
+    const lost = record ? recordCall(record.stateDir, record.verb, started, failed) : undefined;
+    if (lost) ctx?.log.warn('call not recorded for metrics', { error: lost });
     ctx?.cluster?.client.close();
   }
 }

@@ -88,6 +88,13 @@ export function parseNetConf(text: string, ifname: string): NetConf {
   };
   const config = validConfig(candidate, (path) => (path[0] === 'ipam' ? ['ipam', 'pool', ...path.slice(1)] : path));
   const network = config.networks[0];
+  // The schema refuses podvlan's own pool on a trunk; a delegated plugin's address would be as unreachable.
+  if ('trunk' in network.vlan && delegated)
+    throw new CniError(
+      CniCode.invalidNetworkConfig,
+      `network config: ipam: network ${network.name} is a VLAN trunk, whose interface carries only tagged ` +
+        `frames: drop ipam (${delegated}) and address the VLAN subinterfaces the pod makes`,
+    );
   const runtimeConfig = declaredRuntimeConfig(c.runtimeConfig, c.capabilities);
   // Without the capability the runtime never sends the annotations: every ADD would fail later.
   if ('fromAnnotation' in network.vlan && !isDeclared(c.capabilities, ANNOTATIONS_CAPABILITY))

@@ -4,7 +4,7 @@
 // config declares that capability); or the cluster-wide etcd pool, one tag per Kubernetes
 // namespace (K8S_POD_NAMESPACE) or pod, which is only known after the etcd round trip (add.ts).
 import { vlanFor } from '../ipam';
-import { holderFor, podNameTagProblem, podTagProblem, VLAN_MAX, VLAN_MIN } from '../ipam/vlan';
+import { holderFor, podNameTagProblem, podTagProblem, TRUNK_TAG, VLAN_MAX, VLAN_MIN } from '../ipam/vlan';
 import { isDns1123Label, isPodName } from '../names';
 import type { Network } from '../config/schema';
 import { CniCode, CniError } from './spec';
@@ -19,6 +19,7 @@ export type VlanPlan = { tag: number } | { holder: string };
 export function planVlan(network: Network, env: CniEnv, all: Network[], runtime: Record<string, unknown>): VlanPlan {
   const vlan = network.vlan;
   if ('id' in vlan) return { tag: vlan.id };
+  if ('trunk' in vlan) return { tag: TRUNK_TAG }; // a trunk port: no tag, its VLANs are the config's
   if ('pool' in vlan) {
     const namespace = k8sArg(env, 'K8S_POD_NAMESPACE', isDns1123Label, 'vlan pool');
     if (vlan.per === 'namespace') return { holder: namespace };

@@ -5,12 +5,15 @@
 // The counterpart of detach.ts. Nothing here is exec- or CNI-specific: what differs (the owner's
 // names, a delegated IPAM plugin, a requested MAC, CNI's extra port fields) comes in the items.
 import type { Network } from '../config/schema';
+import { oneLine } from '../errors';
 import { type AddressPool, type AddressRequest, type Lease, type Owner, poolFor, vlanPoolFor } from '../ipam';
+import { trunkText } from '../ipam/vlan';
 import { type Attachment, encodeRoutes } from '../ovs/attachment';
 import { addAccessPorts, findPorts } from '../ovs/bridge';
+import type { Logger } from '../log';
 import type { OvsdbClient } from '../ovs/client';
 import type { Sandbox } from '../runtime/sandbox';
-import { createPairs, linkExists } from '../veth/pair';
+import { announceAddresses, createPairs, linkExists } from '../veth/pair';
 import { type Context, clusterOf, nodeName } from './context';
 import { detach } from './detach';
 import { macFor } from './mac';
@@ -45,6 +48,7 @@ export interface AttachCall {
   // The undo log's step names: "delete veths"/"delete OVS ports" for exec's pod (its networks),
   // the singular for CNI's one attachment; kept as each mode logged them.
   plural: boolean;
+  log?: Logger; // the caller's, with the pod's fields, for what this logs itself (else ctx.log)
 }
 
 export interface Attached {
@@ -75,7 +79,10 @@ export async function attachNetworks(
     bridge: item.network.bridge,
     port: item.port,
     tag: tags[i],
-    vlan: tags[i], // recorded beside the tag: a view tells a tag changed by hand (podvlan/vlan)
+    ...trunkOf(item.network),
+    // The tag set, recorded beside it so a view tells one changed by hand (podvlan/vlan); a
+    // trunk port has none (its VLANs are recorded as podvlan/trunks).
+    ...(trunkOf(item.network).trunks === undefined ? { vlan: tags[i] } : {}),
     ip: leases[i]?.address,
     mac: item.mac ?? macFor(leases[i], item.port),
     netns: sandbox.inode,
@@ -86,7 +93,7 @@ export async function attachNetworks(
   const { timeoutMs } = ctx.config;
   const s = call.plural ? 's' : '';
   undo.push(`delete veth${s}`, () => detach(ctx, ovs, [], { extraLinks: attachments.map((a) => a.port) }));
-  await createPairs(
+  const unannounced = await createPairs(
     sandbox,
     sandbox.inode,
     attachments.map((a, i) => ({
@@ -104,7 +111,27 @@ export async function attachNetworks(
     detach(ctx, ovs, await findPorts(ovs, call.ownPorts), { keepLeases: true }),
   );
   const { applyMs } = await addAccessPorts(ovs, attachments, timeoutMs);
+  await announce(call.log ?? ctx.log, ctx.config.timeoutMs, sandbox, attachments, unannounced);
   return { attachments, leases, applyMs };
+}
+
+/** Neighbours learn each new address at once (gratuitous ARP), so a moved or reused address is
+ * not black-holed by their stale caches. Only now: ovs-vswitchd drops what a port sends before it
+ * has applied it. A failure is logged and fails nothing; their caches age out as before. */
+async function announce(
+  log: Logger,
+  timeoutMs: number,
+  sandbox: Sandbox,
+  attachments: Attachment[],
+  unannounced: string[],
+): Promise<void> {
+  const targets = attachments.filter((a) => a.ip).map((a) => ({ podName: a.interface, mac: a.mac }));
+  try {
+    if (unannounced.length > 0) throw new Error(unannounced.join('; ')); // arp_notify not set: it would be silent
+    await announceAddresses(sandbox, targets, timeoutMs);
+  } catch (err) {
+    log.warn('gratuitous ARP not sent', { interfaces: targets.map((t) => t.podName), error: oneLine(err) });
+  }
 }
 
 async function takeTag(ctx: Context, item: AttachItem, undo: UndoStack): Promise<number> {
@@ -146,8 +173,14 @@ function delegatedFields(plugin: string, lease: Lease): Partial<Attachment> {
   };
 }
 
+/** A trunk network's port carries its VLANs (the tag is TRUNK_TAG then); other ports none. */
+function trunkOf(network: Network): Pick<Attachment, 'trunks'> {
+  const trunks = trunkText(network.vlan);
+  return trunks === undefined ? {} : { trunks };
+}
+
 /** What a found port must be for a repeated call to leave it as it is: the planned port, tag
- * (undefined: a pooled VLAN, whose tag only etcd knows), bridge and interface, in this very
+ * (undefined: a pooled VLAN, whose tag only etcd knows), a trunk's VLANs, bridge and interface, in this very
  * namespace (a container restarted under the same id has a new one, and its old veths die with
  * the old one, the kernel may take a moment), with its veth. */
 export function isInPlace(
@@ -157,6 +190,7 @@ export function isInPlace(
   return (
     a.port === want.port &&
     (want.tag === undefined || a.tag === want.tag) &&
+    a.trunks === trunkText(want.network.vlan) && // a trunk port's VLANs as configured (else both undefined)
     a.bridge === want.network.bridge &&
     a.interface === want.interface &&
     a.netns === want.netns &&

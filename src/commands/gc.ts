@@ -31,6 +31,8 @@ import {
   removePodRecord,
   writePodRecord,
 } from '../state/pod-record';
+import { appendCallLog, gcLine } from '../state/call-log';
+import { reclaimedBy } from '../state/call-summary';
 import { removeStaleTempFiles } from '../state/temp-files';
 import { deleteHostLinks, ifindexOf, linkExists, listHostVeths } from '../veth/pair';
 import { isValidOwner } from '../ipam/pool';
@@ -142,6 +144,11 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     ovs.close();
   }
   log.info('gc', { actions: actions.length, busy });
+  if (!opts.dryRun) {
+    // For `metrics`: what this run reclaimed (a run that failed midway is not counted).
+    const lost = appendCallLog(stateDir, gcLine(reclaimedBy(actions)));
+    if (lost) log.warn('gc not recorded for metrics', { error: lost });
+  }
   return { actions, busy };
 }
 

@@ -1,39 +1,82 @@
-// init: the config validates, OVSDB answers, every bridge the config names exists, and every
-// uplink is a trunk port carrying exactly its bridge's VLANs. All uplinks are checked before
-// anything changes: a refused one leaves the node as it was (bridges included).
+// init: the config validates, OVSDB answers, every bridge the node's networks name exists, and every
+// uplink is a trunk port carrying exactly its bridge's VLANs; uplinks podvlan made that the config
+// no longer lists are removed. The node's networks are podvlan.yaml's and those of the podvlan
+// plugins in the CNI conf dir (a CNI node's). All uplinks are checked before anything changes: a
+// refused one leaves the node as it was (bridges included).
+import { readFileSync } from 'node:fs';
+import { DEFAULT_CNI_CONF_DIR, nodeNetworks, readCniNetworks } from '../cni/conf-dir';
 import { datapathTypeOf } from '../config/datapath';
 import { hostLinks } from '../net/host-links';
 import { ensureBridges } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { select } from '../ovs/ops';
-import { applyUplinks, describeChange, planUplinks, uplinkSpecs } from '../ovs/uplink';
+import { describeChange, planUplinks, type UplinkChange, uplinkSpecs } from '../ovs/uplink';
+import { applyUplinks } from '../ovs/uplink-apply';
 import type { Context } from './context';
+
+export interface InitOptions {
+  dryRun?: boolean;
+  cniConfDir?: string; // given: it must exist; default /etc/cni/net.d, read when it exists
+}
 
 export interface InitResult {
   bridges: string[];
   created: string[]; // with dryRun: the bridges it would create
   uplinks: string[]; // one line per uplink (describeChange)
+  cniNetworks: string[]; // "name (file)" of each network read from the CNI conf dir
+  notes: string[]; // CNI networks left out, and why
 }
 
-export async function init(ctx: Context, opts: { dryRun?: boolean } = {}): Promise<InitResult> {
-  const { config } = ctx;
+export async function init(ctx: Context, opts: InitOptions = {}): Promise<InitResult> {
+  const dir = opts.cniConfDir ?? DEFAULT_CNI_CONF_DIR;
+  const node = nodeNetworks(ctx.config, readCniNetworks(dir, opts.cniConfDir !== undefined), dir);
+  const config = { ...ctx.config, networks: node.networks };
   const names = [...new Set([...config.networks.map((n) => n.bridge), ...config.bridges.map((b) => b.name)])];
   const specs = names.map((name) => ({ name, datapathType: datapathTypeOf(config, name) }));
   const uplinks = uplinkSpecs(config);
   const ovs = await OvsdbClient.connect(config.ovsdb, config.timeoutMs);
+  const result = { bridges: names, cniNetworks: node.read, notes: node.skipped };
   try {
-    const plan = await planUplinks(ovs, uplinks, hostLinks());
+    const host = hostLinks();
+    const plan = await planUplinks(ovs, uplinks, host);
+    const warn = (c: UplinkChange) => linkWarning(c, host.exists(c.spec.name));
     if (opts.dryRun) {
       const found = await ovs.transact(names.map((b) => select('Bridge', [['name', '==', b]], ['name'])));
       const missing = names.filter((_, i) => (found[i].rows ?? []).length === 0);
-      return { bridges: names, created: missing, uplinks: plan.map((c) => describeChange(c, true)) };
+      return { ...result, created: missing, uplinks: plan.map((c) => describeChange(c, true) + warn(c)) };
     }
     const created = await ensureBridges(ovs, specs, config.timeoutMs);
     await applyUplinks(ovs, plan, config.timeoutMs);
-    const lines = plan.map((c) => describeChange(c, false));
-    ctx.log.info('init', { bridges: names, created, uplinks: lines });
-    return { bridges: names, created, uplinks: lines };
+    const lines = plan.map((c) => describeChange(c, false) + warn(c));
+    ctx.log.info('init', { bridges: names, created, uplinks: lines, cniNetworks: node.read, notes: node.skipped });
+    return { ...result, created, uplinks: lines };
   } finally {
     ovs.close();
   }
+}
+
+/**
+ * OVS takes an uplink whose kernel link is down, or keeps one whose interface went away, and
+ * reports nothing on its port: pods then just do not cross. Said on the uplink's line (existence
+ * from /proc/net/dev; state from the caller's /sys, which `ip netns exec` mounts for its netns).
+ */
+function linkWarning(c: UplinkChange, exists: boolean): string {
+  if (c.action === 'remove') return '';
+  if (!exists)
+    return `; warning: no interface ${c.spec.name} on this node (OVS keeps the port, but it carries nothing)`;
+  const read = (what: string) => {
+    try {
+      return readFileSync(`/sys/class/net/${c.spec.name}/${what}`, 'utf8').trim(); // a validated interface name
+    } catch {
+      return undefined; // gone, or no carrier to read while the link is down
+    }
+  };
+  const flags = read('flags');
+  if (flags === undefined) return '';
+  const IFF_UP = 0x1;
+  if ((Number.parseInt(flags, 16) & IFF_UP) === 0)
+    return `; warning: ${c.spec.name} is down (ip link set ${c.spec.name} up)`;
+  if (read('carrier') === '0')
+    return `; warning: ${c.spec.name} has no carrier (its cable, switch port or peer is down)`;
+  return '';
 }

@@ -45,7 +45,7 @@ export function listRow(v: AttachmentView): string[] {
     a.network,
     a.bridge || '-',
     a.port,
-    String(a.tag),
+    a.trunks === undefined ? String(a.tag) : `trunk ${a.trunks || 'all'}`, // '': emptied by hand, OVS trunks every VLAN
     a.interface,
     a.ip ?? '-',
     v.state,

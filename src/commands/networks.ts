@@ -4,6 +4,7 @@
 import { vlanText } from '../ovs/uplink';
 import type { BridgeView, NetworkView, NodeView, Problem } from '../view/model';
 import { readNodeView } from '../view/node-view';
+import { NODE_CODES } from '../view/judge';
 import type { Context } from './context';
 
 export async function networks(ctx: Context): Promise<NodeView> {
@@ -44,9 +45,13 @@ export function networkRow(n: NetworkView, bridges: BridgeView[]): string[] {
   ];
 }
 
-/** The node's and the networks' problems, one line each, each said once. */
+/** The node's and the networks' problems, one line each, each said once (a network's uplink and
+ * bridge problems restate the node's; the table's UPLINKS column says which network they hit). */
 export function problemLines(view: Pick<NodeView, 'problems' | 'networks'>): string[] {
-  const all: Problem[] = [...view.problems, ...view.networks.flatMap((n) => n.problems)];
+  const all: Problem[] = [
+    ...view.problems,
+    ...view.networks.flatMap((n) => n.problems.filter((p) => !NODE_CODES.has(p.code))),
+  ];
   return [...new Set(all.map((p) => `${p.code}: ${p.message}`))];
 }
 

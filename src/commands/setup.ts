@@ -166,7 +166,7 @@ async function attach(
     const { attachments, applyMs } = await attachNetworks(
       ctx,
       ovs,
-      { sandbox: pod, items, ownPorts, plural: true },
+      { sandbox: pod, items, ownPorts, plural: true, log },
       undo,
     );
     writePodRecord(stateDir, readyRecord(ctx.config, ref, attachments));

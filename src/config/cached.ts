@@ -30,10 +30,14 @@ interface CacheFile extends CacheKey {
   config: Config;
 }
 
-/** createStateDir false (status): a missing state directory is left missing, and no cache is written. */
+export interface LoadOptions {
+  createStateDir: boolean; // false (status): a missing state directory is left missing, and no cache is written
+  networks?: 'required' | 'optional'; // optional: init, which also reads a CNI node's conflists
+}
+
 export async function loadConfigCached(
   explicit?: string,
-  opts: { createStateDir: boolean } = { createStateDir: true },
+  opts: LoadOptions = { createStateDir: true },
 ): Promise<{ path: string; config: Config }> {
   const path = findConfigPath(explicit);
   const file = fileIdentity(path); // before the text: a change in between makes the next call miss, never hit
@@ -48,12 +52,14 @@ export async function loadConfigCached(
     if (hit) return { path, config: cache.config };
   }
   const { parseConfig } = await import('./load');
-  const config = parseConfig(text, path);
+  const config = parseConfig(text, path, { networks: opts.networks });
   if (!stateDir) {
     stateDir = config.stateDir;
     present = trustStateDir(path, stateDir, opts.createStateDir);
   }
-  if (present && cacheFile && file && key.executable && config.stateDir === stateDir) {
+  // A config without networks is valid for init only: never cached, so no other command reads it as valid.
+  const cacheable = config.networks.length > 0;
+  if (cacheable && present && cacheFile && file && key.executable && config.stateDir === stateDir) {
     writeCacheFile(cacheFile, { ...key, text, config }, true);
   }
   return { path, config };

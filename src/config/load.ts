@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors';
 import { describeIssues, describeYamlError } from './explain';
 import { findConfigPath, readConfigText } from './locate';
-import { type Config, configSchema } from './schema';
+import { type Config, configSchema, nodeConfigSchema } from './schema';
 
 export { findConfigPath, SYSTEM_CONFIG } from './locate';
 
@@ -12,7 +12,8 @@ export function loadConfig(explicit?: string): { path: string; config: Config } 
   return { path, config: parseConfig(readConfigText(path), path) };
 }
 
-export function parseConfig(text: string, path: string): Config {
+/** With `networks: 'optional'` (init), a file without networks is valid: a CNI node's are in its conflists. */
+export function parseConfig(text: string, path: string, opts: { networks?: 'required' | 'optional' } = {}): Config {
   let raw: unknown;
   try {
     // logLevel 'error': errors throw, warnings stay quiet (the yaml library would print them on
@@ -21,8 +22,9 @@ export function parseConfig(text: string, path: string): Config {
   } catch (err) {
     throw new ConfigError(`config ${path} is not valid YAML: ${describeYamlError(err as Error, text)}`);
   }
-  const result = configSchema.safeParse(raw ?? {});
-  if (!result.success) throw new ConfigError(`config ${path}: ${describeIssues(result.error.issues, configSchema)}`);
+  const schema = opts.networks === 'optional' ? nodeConfigSchema : configSchema;
+  const result = schema.safeParse(raw ?? {});
+  if (!result.success) throw new ConfigError(`config ${path}: ${describeIssues(result.error.issues, schema)}`);
   // Exec mode has no source of pod annotations (the kubelet passes namespace, name and id only).
   const byAnnotation = result.data.networks.findIndex((n) => 'fromAnnotation' in n.vlan);
   if (byAnnotation >= 0)

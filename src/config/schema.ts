@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { contains, hostRange, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../names';
-import { parseVlanRange, vlanClashes } from '../ipam/vlan';
+import { parseVlanRange, parseVlanTrunk, vlanClashes } from '../ipam/vlan';
 
 const regex = z.string().refine((s) => {
   try {
@@ -183,6 +183,20 @@ const vlanRange = z
       ctx.addIssue({ code: 'custom', message: (err as Error).message });
     }
   });
+// A pod trunk port's VLANs, "100-110,200": reported at its own field, as a pool's text is.
+const vlanTrunk = z
+  .custom<string>(() => true)
+  .superRefine((s, ctx) => {
+    if (typeof s !== 'string') {
+      ctx.addIssue({ code: 'custom', message: 'must be a list like "100-110,200"', fatal: s === undefined });
+      return;
+    }
+    try {
+      parseVlanTrunk(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
 const vlanPer = z.custom<'namespace' | 'pod'>((v) => v === 'namespace' || v === 'pod', {
   message: 'must be namespace or pod',
   abort: false,
@@ -207,6 +221,8 @@ const vlan = z.union([
     range: vlanRange.optional(), // default: as for fromPodName
   }),
   z.strictObject({ pool: vlanPool, per: vlanPer.default('namespace') }), // cluster-wide, in etcd
+  // No tag: the pod's interface is a trunk port of these VLANs; the pod makes its VLAN subinterfaces.
+  z.strictObject({ trunk: vlanTrunk }),
 ]);
 
 export const networkSchema = z.strictObject({
@@ -268,78 +284,116 @@ const etcdSection = z
       ctx.addIssue({ code: 'custom', path: ['username'], message: 'password is set without a username' });
   });
 
-export const configSchema = z
-  .strictObject({
-    ovsdb: z
-      .string()
-      .regex(/^(unix:\/.+|tcp:.+:\d+)$/, 'must be unix:/PATH or tcp:HOST:PORT')
-      .default('unix:/var/run/openvswitch/db.sock'),
-    // ovs-vswitchd's unixctl socket (diagnose); default: found as ovs-appctl finds it (src/ovs/unixctl.ts)
-    vswitchdCtl: absPath.optional(),
-    logFile: absPath.default('/var/log/podvlan.log'),
-    stateDir: absPath.default('/var/lib/podvlan'),
-    timeoutMs: z.number().int().min(100).max(600000).default(10000),
-    runtime: z
-      .strictObject({
-        docker: z
-          .strictObject({ socket: absPath.default('/var/run/docker.sock') })
-          .default({ socket: '/var/run/docker.sock' }),
-      })
-      .default({ docker: { socket: '/var/run/docker.sock' } }),
-    networks: z.array(networkSchema).min(1),
-    bridges: z.array(bridgeSchema).default([]),
-    etcd: etcdSection.optional(), // cluster-wide VLAN and address pools
-    nodeName: subdomain.optional(), // default: the host name
-  })
-  .superRefine((c, ctx) => {
-    const seen = new Set<string>();
-    c.networks.forEach((n, i) => {
-      if (seen.has(n.name))
-        ctx.addIssue({ code: 'custom', path: ['networks', i, 'name'], message: `duplicate network name "${n.name}"` });
-      seen.add(n.name);
-    });
-    if (c.networks.filter((n) => n.primary).length > 1)
-      ctx.addIssue({ code: 'custom', path: ['networks'], message: 'at most one network may be primary' });
-    checkBridges(c, ctx);
-  })
-  .superRefine((c, ctx) => {
-    // Cluster-wide pools need etcd.
-    c.networks.forEach((n, i) => {
-      if (!c.etcd && n.ipam?.type === 'etcd')
-        ctx.addIssue({
-          code: 'custom',
-          path: ['networks', i, 'ipam'],
-          message: 'ipam type etcd needs the top-level etcd section',
-        });
-      if (!c.etcd && 'pool' in n.vlan)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['networks', i, 'vlan'],
-          message: 'a VLAN pool needs the top-level etcd section',
-        });
-    });
-    // On one bridge a VLAN is one network's: ids, pools and pod-name ranges must not overlap.
-    for (const { index, message } of vlanClashes(c.networks)) {
-      ctx.addIssue({ code: 'custom', path: ['networks', index, 'vlan'], message });
-    }
-  });
+// The top-level keys. `networks` is required (at least one) in podvlan.yaml; init alone also
+// takes a file without it, whose networks are then a CNI node's conflists (nodeConfigSchema).
+const configFields = {
+  ovsdb: z
+    .string()
+    .regex(/^(unix:\/.+|tcp:.+:\d+)$/, 'must be unix:/PATH or tcp:HOST:PORT')
+    .default('unix:/var/run/openvswitch/db.sock'),
+  // ovs-vswitchd's unixctl socket (diagnose); default: found as ovs-appctl finds it (src/ovs/unixctl.ts)
+  vswitchdCtl: absPath.optional(),
+  logFile: absPath.default('/var/log/podvlan.log'),
+  stateDir: absPath.default('/var/lib/podvlan'),
+  timeoutMs: z.number().int().min(100).max(600000).default(10000),
+  runtime: z
+    .strictObject({
+      docker: z
+        .strictObject({ socket: absPath.default('/var/run/docker.sock') })
+        .default({ socket: '/var/run/docker.sock' }),
+    })
+    .default({ docker: { socket: '/var/run/docker.sock' } }),
+  networks: z.array(networkSchema).min(1),
+  bridges: z.array(bridgeSchema).default([]),
+  etcd: etcdSection.optional(), // cluster-wide VLAN and address pools
+  nodeName: subdomain.optional(), // default: the host name
+};
 
-/** bridges: one entry per name, an uplink on one bridge only, datapath types that agree, MTUs that fit. */
-function checkBridges(
-  c: { networks: z.infer<typeof networkSchema>[]; bridges: z.infer<typeof bridgeSchema>[] },
-  ctx: z.RefinementCtx,
-): void {
+type ConfigShape = {
+  networks: z.infer<typeof networkSchema>[];
+  bridges: z.infer<typeof bridgeSchema>[];
+  etcd?: unknown;
+};
+
+/** The checks across keys, the same for both schemas. */
+function withConfigChecks<S extends z.ZodType<ConfigShape>>(schema: S): S {
+  return schema
+    .superRefine((c, ctx) => {
+      const seen = new Set<string>();
+      c.networks.forEach((n, i) => {
+        if (seen.has(n.name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['networks', i, 'name'],
+            message: `duplicate network name "${n.name}"`,
+          });
+        seen.add(n.name);
+      });
+      if (c.networks.filter((n) => n.primary).length > 1)
+        ctx.addIssue({ code: 'custom', path: ['networks'], message: 'at most one network may be primary' });
+      checkBridges(c, ctx);
+    })
+    .superRefine((c, ctx) => {
+      // Cluster-wide pools need etcd.
+      c.networks.forEach((n, i) => {
+        if (!c.etcd && n.ipam?.type === 'etcd')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['networks', i, 'ipam'],
+            message: 'ipam type etcd needs the top-level etcd section',
+          });
+        if (!c.etcd && 'pool' in n.vlan)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['networks', i, 'vlan'],
+            message: 'a VLAN pool needs the top-level etcd section',
+          });
+        // A trunk port drops untagged frames (OVS vlan_mode trunk): an address on the pod's
+        // interface itself could never be reached. The pod addresses its VLAN subinterfaces.
+        if ('trunk' in n.vlan && n.ipam)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['networks', i, 'ipam'],
+            message:
+              `network ${n.name} is a VLAN trunk: its interface carries only tagged frames, so an address on it ` +
+              'is unreachable; drop ipam and address the VLAN subinterfaces the pod makes',
+          });
+      });
+      // On one bridge a VLAN is one network's: ids, pools, trunks and pod-name ranges must not overlap.
+      for (const { index, message } of vlanClashes(c.networks)) {
+        ctx.addIssue({ code: 'custom', path: ['networks', index, 'vlan'], message });
+      }
+    });
+}
+
+export const configSchema = withConfigChecks(z.strictObject(configFields));
+/** podvlan.yaml as init reads it: `networks` may be left out (a CNI-only node's are in its conflists). */
+export const nodeConfigSchema = withConfigChecks(
+  z.strictObject({ ...configFields, networks: z.array(networkSchema).default([]) }),
+);
+
+function checkBridges(c: ConfigShape, ctx: z.RefinementCtx): void {
+  for (const { path, message } of bridgeProblems(c.networks, c.bridges))
+    ctx.addIssue({ code: 'custom', path, message });
+}
+
+/** bridges: one entry per name, an uplink on one bridge only, datapath types that agree, MTUs that
+ * fit. Pure: init runs it again over podvlan.yaml's bridges with the CNI conflists' networks. */
+export function bridgeProblems(
+  networks: z.infer<typeof networkSchema>[],
+  bridges: z.infer<typeof bridgeSchema>[],
+): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
   const entries = new Map<string, z.infer<typeof bridgeSchema>>();
   const uplinkOf = new Map<string, string>();
-  c.bridges.forEach((b, i) => {
+  bridges.forEach((b, i) => {
     if (entries.has(b.name))
-      ctx.addIssue({ code: 'custom', path: ['bridges', i, 'name'], message: `bridge ${b.name} is listed twice` });
+      problems.push({ path: ['bridges', i, 'name'], message: `bridge ${b.name} is listed twice` });
     entries.set(b.name, b);
     b.uplinks.forEach((u, k) => {
       const other = uplinkOf.get(u);
       if (other !== undefined)
-        ctx.addIssue({
-          code: 'custom',
+        problems.push({
           path: ['bridges', i, 'uplinks', k],
           message: `uplink ${u} is listed for bridge ${other} and bridge ${b.name}: an interface is on one bridge`,
         });
@@ -347,11 +401,10 @@ function checkBridges(
     });
   });
   const datapath = new Map<string, string>();
-  c.networks.forEach((n, i) => {
+  networks.forEach((n, i) => {
     const entry = entries.get(n.bridge);
     if (entry?.datapathType && n.datapathType && entry.datapathType !== n.datapathType)
-      ctx.addIssue({
-        code: 'custom',
+      problems.push({
         path: ['networks', i, 'datapathType'],
         message:
           `network ${n.name} says datapathType ${n.datapathType} but bridges entry ${n.bridge} says ` +
@@ -360,21 +413,20 @@ function checkBridges(
     const effective = n.datapathType ?? entry?.datapathType ?? 'system';
     const other = datapath.get(n.bridge);
     if (other && other !== effective)
-      ctx.addIssue({
-        code: 'custom',
+      problems.push({
         path: ['networks', i, 'datapathType'],
         message: `bridge ${n.bridge} is given two datapath types`,
       });
     datapath.set(n.bridge, effective);
     if (entry?.mtu !== undefined && entry.uplinks.length > 0 && n.mtu > entry.mtu)
-      ctx.addIssue({
-        code: 'custom',
+      problems.push({
         path: ['networks', i, 'mtu'],
         message:
           `network ${n.name}'s mtu ${n.mtu} does not fit bridge ${n.bridge}'s uplink mtu ${entry.mtu}: ` +
           'lower the network mtu or raise the bridge mtu',
       });
   });
+  return problems;
 }
 
 export type Config = z.infer<typeof configSchema>;

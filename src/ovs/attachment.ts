@@ -15,9 +15,12 @@ import {
   isPluginName,
   isPodName,
 } from '../names';
+import { parseVlanTrunk, vlanListText, vlansOf } from '../ipam/vlan';
 
 export const KEY_PREFIX = 'podvlan/';
 export const MANAGED_KEY = `${KEY_PREFIX}managed`;
+// The VLANs a trunk port was made with (the config's, canonical): marks the port a trunk port.
+export const TRUNKS_KEY = `${KEY_PREFIX}trunks`;
 const VLAN_KEY = `${KEY_PREFIX}vlan`;
 
 export interface Attachment {
@@ -28,7 +31,11 @@ export interface Attachment {
   interface: string; // name inside the pod
   bridge: string;
   port: string; // host-side veth, also the OVS port and interface name
-  tag: number;
+  tag: number; // 0 on a trunk port, which has no tag
+  // A trunk port's VLANs as its Port.trunks column has them ("100-110,200"; "" when emptied by
+  // hand, which OVS reads as every VLAN); set only on ports podvlan made as trunks (TRUNKS_KEY).
+  trunks?: string;
+  recordedTrunks?: string; // a trunk port's VLANs as setup made them (podvlan/trunks), to notice a hand edit
   vlan?: number; // the tag set at setup (podvlan/vlan), to notice one changed by hand; absent on older rows
   ip?: string; // address/prefix inside the pod, when the network has IPAM
   mac: string;
@@ -71,15 +78,19 @@ export function toExternalIds(a: Attachment): Record<string, string> {
     const v = a[f];
     if (v !== undefined) ids[KEY_PREFIX + f] = v;
   }
+  const trunks = a.recordedTrunks ?? a.trunks; // the record stays as setup made it, whatever the column says now
+  if (trunks !== undefined) ids[TRUNKS_KEY] = trunks;
   if (a.vlan !== undefined) ids[VLAN_KEY] = String(a.vlan);
   return ids;
 }
 
-/** Rebuild an attachment from a port's name, tag and external_ids; undefined if not ours or not valid. */
+/** Rebuild an attachment from a port's name, tag, external_ids and trunks column; undefined if not
+ * ours or not valid. */
 export function fromExternalIds(
   port: string,
   tag: number | undefined,
   ids: Record<string, string>,
+  trunks: number[] = [],
 ): Attachment | undefined {
   if (ids[MANAGED_KEY] !== 'true') return undefined;
   const get = (f: string) => ids[KEY_PREFIX + f] ?? '';
@@ -107,6 +118,14 @@ export function fromExternalIds(
   for (const f of ['k8sNamespace', 'k8sPod', 'ipamPlugin', 'gateway', 'routes'] as const) {
     const v = ids[KEY_PREFIX + f];
     if (v !== undefined) a[f] = v;
+  }
+  // The column as it is now (a hand edit shows), for a port the record marks as a trunk; OVSDB
+  // keeps its values in 0-4095. A row whose mark is not a trunk list is not podvlan's.
+  const recorded = ids[TRUNKS_KEY];
+  if (recorded !== undefined) {
+    if (!isTrunkList(recorded) || !trunks.every((v) => Number.isInteger(v) && v >= 0 && v <= 4095)) return undefined;
+    a.trunks = vlanListText([...trunks].sort((x, y) => x - y));
+    a.recordedTrunks = vlanListText(vlansOf(parseVlanTrunk(recorded)));
   }
   return isValidAttachment(a) ? a : undefined;
 }
@@ -147,8 +166,18 @@ export function isValidAttachment(a: Attachment): boolean {
         isPluginName(a.ipamPlugin) &&
         (a.gateway === undefined || isIpv4(a.gateway)) &&
         (a.routes === undefined || decodeRoutes(a.routes) !== undefined)) &&
+    (a.trunks === undefined || /^(\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*)?$/.test(a.trunks)) &&
     a.port === hostVethName(a.namespace, a.pod, a.network)
   );
+}
+
+function isTrunkList(text: string): boolean {
+  try {
+    parseVlanTrunk(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const MAX_ROUTES = 64;

@@ -12,10 +12,12 @@ import {
   mutate,
   type Operation,
   type OperationResult,
+  type Row,
   select,
   waitUntilPresent,
 } from './ops';
-import { decodeOptional, decodeStringMap, decodeUuid, map, namedUuid, set, uuid } from './values';
+import { decodeOptional, decodeSet, decodeStringMap, decodeUuid, map, namedUuid, set, uuid } from './values';
+import { parseVlanTrunk, vlansOf } from '../ipam/vlan';
 
 export interface BridgeSpec {
   name: string;
@@ -198,8 +200,16 @@ async function ensureRootRow(client: OvsdbClient): Promise<void> {
   await client.transact([assertAbsent('Open_vSwitch', ALL_ROWS), insert('Open_vSwitch', {})]);
 }
 
+/** The Port row of an attachment: an access port with its tag, or a trunk port of its VLANs (a
+ * trunk is never empty: OVS reads empty trunks as every VLAN). */
+function portRow(a: Attachment, iface: string): Row {
+  const row: Row = { name: a.port, interfaces: namedUuid(iface), external_ids: map(toExternalIds(a)) };
+  if (a.trunks === undefined) return { ...row, tag: a.tag };
+  return { ...row, trunks: set(vlansOf(parseVlanTrunk(a.trunks))), vlan_mode: 'trunk' };
+}
+
 /**
- * Add one access port per attachment, all in one transaction: each port must not exist yet and
+ * Add one access (or trunk) port per attachment, all in one transaction: each port must not exist yet and
  * each bridge must exist, or nothing is changed. Returns once ovs-vswitchd has the ports, with
  * how long ovs-vswitchd took to apply them (its reconfiguration grows with the bridge's ports;
  * our own part does not: no full-table reads).
@@ -220,11 +230,7 @@ export async function addAccessPorts(
     ops.push(
       assertAbsent('Port', byName(a.port)),
       insert('Interface', { name: a.port }, `i${i}`),
-      insert(
-        'Port',
-        { name: a.port, interfaces: namedUuid(`i${i}`), tag: a.tag, external_ids: map(toExternalIds(a)) },
-        `p${i}`,
-      ),
+      insert('Port', portRow(a, `i${i}`), `p${i}`),
       mutate('Bridge', byName(a.bridge), [['ports', 'insert', set([namedUuid(`p${i}`)])]]),
     );
   });
@@ -255,13 +261,14 @@ export async function probeVswitchd(client: OvsdbClient, timeoutMs: number): Pro
 /** Our ports whose external_ids include every given entry (always restricted to managed ports). */
 export async function findPorts(client: OvsdbClient, selector: Record<string, string>): Promise<FoundPort[]> {
   const where: Condition[] = [['external_ids', 'includes', map({ ...selector, [MANAGED_KEY]: 'true' })]];
-  const [res] = await client.transact([select('Port', where, ['_uuid', 'name', 'tag', 'external_ids'])]);
+  const [res] = await client.transact([select('Port', where, ['_uuid', 'name', 'tag', 'trunks', 'external_ids'])]);
   const out: FoundPort[] = [];
   for (const row of res.rows ?? []) {
     const attachment = fromExternalIds(
       String(row.name),
       decodeOptional<number>(row.tag),
       decodeStringMap(row.external_ids),
+      decodeSet<number>(row.trunks),
     );
     if (attachment) out.push({ uuid: decodeUuid(row._uuid), attachment });
   }

@@ -1,18 +1,20 @@
 // Uplinks: host interfaces that init makes trunk ports of a bridge, carrying exactly the VLANs of
-// the networks on that bridge. Planning reads OVSDB and the host and refuses before anything
-// changes; applying is one transaction (plus the wait for ovs-vswitchd), undone if OVS does not
-// attach a new uplink. Only ports marked with UPLINK_KEY are ever changed.
+// the networks on that bridge. Planning (here) reads OVSDB and the host and refuses before anything
+// changes; applying (uplink-apply.ts) is one transaction plus the wait for ovs-vswitchd. Only ports
+// podvlan made are ever changed, moved or removed: marked UPLINK_KEY=true, and (to move or remove
+// one) still on the bridge UPLINK_BRIDGE_KEY names. One config per node: an uplink podvlan made
+// that the config no longer lists, on whatever bridge, is removed.
 import type { Config } from '../config/schema';
-import { ConfigError, ConflictError, NotFoundError, OperationError, oneLine } from '../errors';
-import { declaredVlans } from '../ipam/vlan';
+import { ConfigError, ConflictError, NotFoundError } from '../errors';
+import { declaredVlans, vlanListText, vlansOf } from '../ipam/vlan';
 import type { HostLinks } from '../net/host-links';
-import { bumpConfig, nextCfgOf, waitApplied } from './bridge';
 import type { OvsdbClient } from './client';
-import { assertAbsent, comment, type Condition, insert, mutate, type Operation, select } from './ops';
-import { decodeOptional, decodeSet, decodeStringMap, decodeUuid, map, namedUuid, set, uuid } from './values';
+import type { Condition, Operation } from './ops';
+import { select } from './ops';
+import { decodeOptional, decodeSet, decodeStringMap, decodeUuid, map, uuid } from './values';
 
 export const UPLINK_KEY = 'podvlan/uplink';
-const UPLINK_BRIDGE_KEY = 'podvlan/bridge';
+export const UPLINK_BRIDGE_KEY = 'podvlan/bridge';
 
 export interface UplinkSpec {
   bridge: string;
@@ -22,15 +24,26 @@ export interface UplinkSpec {
 }
 
 export interface UplinkChange {
-  spec: UplinkSpec;
-  action: 'add' | 'update' | 'unchanged';
+  spec: UplinkSpec; // remove: the bridge it is on and the trunks it has
+  action: 'add' | 'update' | 'move' | 'remove' | 'unchanged';
   portUuid?: string;
   interfaceUuid?: string;
+  fromBridge?: string; // move: the bridge podvlan put it on, which the config no longer lists it for
   addVlans: number[];
   removeVlans: number[];
   mtuFrom?: number; // the Interface's mtu_request before, when init changes it
   setMtu: boolean;
+  removed?: RemovedRows; // remove: the rows as they were, to put back if the change is undone
 }
+
+/** An uplink's Port and Interface rows as read (OVSDB wire form), without _uuid. */
+export interface RemovedRows {
+  port: Record<string, unknown>;
+  interfaces: Record<string, unknown>[];
+}
+// What an undo puts back: the columns podvlan sets, and the maps an operator may have added to.
+const PORT_COLUMNS = ['name', 'interfaces', 'trunks', 'tag', 'vlan_mode', 'external_ids', 'other_config'];
+const INTERFACE_COLUMNS = ['name', 'type', 'options', 'mtu_request', 'external_ids', 'other_config'];
 
 /** The uplinks the config asks for, each with the VLANs of its bridge's networks. */
 export function uplinkSpecs(config: Pick<Config, 'networks' | 'bridges'>): UplinkSpec[] {
@@ -48,7 +61,7 @@ export function uplinkSpecs(config: Pick<Config, 'networks' | 'bridges'>): Uplin
           `bridge ${b.name} has uplinks, but network ${n.name} reads its VLAN from pods without a range: ` +
             'declare vlan.range (e.g. "20-99") so init knows which VLANs the uplinks carry',
         );
-      for (let v = r.first; v <= r.last; v++) vlans.add(v);
+      for (const v of vlansOf(r)) vlans.add(v); // a pod trunk's VLANs too: its pods tag their own frames
     }
     if (vlans.size === 0)
       throw new ConfigError(
@@ -64,10 +77,15 @@ export function uplinkSpecs(config: Pick<Config, 'networks' | 'bridges'>): Uplin
 const byName = (name: string): Condition[] => [['name', '==', name]];
 const byUuid = (id: string): Condition[] => [['_uuid', '==', uuid(id)]];
 
-/** Read OVSDB and the host; refuse (one line, nothing changed) any uplink init must not touch. */
+/**
+ * Read OVSDB and the host; refuse (one line, nothing changed) any uplink init must not touch.
+ * Besides one change per spec: a 'remove' for each uplink podvlan made that no spec names.
+ */
 export async function planUplinks(client: OvsdbClient, specs: UplinkSpec[], host: HostLinks): Promise<UplinkChange[]> {
-  if (specs.length === 0) return [];
-  const ops: Operation[] = [select('Bridge', [], ['name', 'ports'])];
+  const ops: Operation[] = [
+    select('Bridge', [], ['name', 'ports']),
+    select('Port', [['external_ids', 'includes', map({ [UPLINK_KEY]: 'true' })]], ['_uuid', ...PORT_COLUMNS]),
+  ];
   for (const s of specs) {
     ops.push(select('Port', byName(s.name), ['_uuid', 'trunks', 'external_ids']));
     ops.push(select('Interface', byName(s.name), ['_uuid', 'mtu_request']));
@@ -76,9 +94,14 @@ export async function planUplinks(client: OvsdbClient, specs: UplinkSpec[], host
   const bridgeOfPort = new Map<string, string>();
   for (const row of results[0].rows ?? [])
     for (const p of decodeSet(row.ports)) bridgeOfPort.set(decodeUuid(p), String(row.name));
-  return specs.map((spec, i) => {
-    const port = results[1 + 2 * i].rows?.[0];
-    const iface = results[2 + 2 * i].rows?.[0];
+  // podvlan's in place: marked, and on the bridge the mark names (not moved there by hand).
+  const madeHere = (portUuid: string, ids: Record<string, string>): string | undefined => {
+    const on = bridgeOfPort.get(portUuid);
+    return ids[UPLINK_KEY] === 'true' && on !== undefined && ids[UPLINK_BRIDGE_KEY] === on ? on : undefined;
+  };
+  const changes = specs.map((spec, i): UplinkChange => {
+    const port = results[2 + 2 * i].rows?.[0];
+    const iface = results[3 + 2 * i].rows?.[0];
     const where = `uplink ${spec.name} of bridge ${spec.bridge}`;
     const mtuNow = iface ? decodeOptional<number>(iface.mtu_request) : undefined;
     const setMtu = spec.mtu !== undefined && mtuNow !== spec.mtu;
@@ -106,12 +129,15 @@ export async function planUplinks(client: OvsdbClient, specs: UplinkSpec[], host
     }
     const portUuid = decodeUuid(port._uuid);
     const on = bridgeOfPort.get(portUuid);
-    if (on !== undefined && on !== spec.bridge)
+    const ids = decodeStringMap(port.external_ids);
+    // One podvlan made on another bridge, which the config now lists under this one: moved.
+    const fromBridge = on !== undefined && on !== spec.bridge ? madeHere(portUuid, ids) : undefined;
+    if (on !== undefined && on !== spec.bridge && fromBridge === undefined)
       throw new ConflictError(
         `${where}: ${spec.name} is already a port of OVS bridge ${on}: remove it there ` +
           `(ovs-vsctl del-port ${on} ${spec.name}) or pick another interface`,
       );
-    if (decodeStringMap(port.external_ids)[UPLINK_KEY] !== 'true')
+    if (ids[UPLINK_KEY] !== 'true')
       throw new ConflictError(
         `${where}: OVS port ${spec.name} exists and podvlan did not make it (no external_ids ${UPLINK_KEY}=true): ` +
           `remove it (ovs-vsctl del-port ${spec.name}) to let init make it, or leave it out of bridges[].uplinks`,
@@ -123,8 +149,9 @@ export async function planUplinks(client: OvsdbClient, specs: UplinkSpec[], host
     const changed = addVlans.length > 0 || removeVlans.length > 0 || setMtu;
     return {
       spec,
-      action: changed ? 'update' : 'unchanged',
+      action: fromBridge ? 'move' : changed ? 'update' : 'unchanged',
       portUuid,
+      fromBridge,
       interfaceUuid: iface ? decodeUuid(iface._uuid) : undefined,
       addVlans,
       removeVlans,
@@ -132,99 +159,59 @@ export async function planUplinks(client: OvsdbClient, specs: UplinkSpec[], host
       setMtu,
     };
   });
+  const listed = new Set(specs.map((s) => s.name));
+  const stale = (results[1].rows ?? []).filter(
+    (r) => !listed.has(String(r.name)) && madeHere(decodeUuid(r._uuid), decodeStringMap(r.external_ids)),
+  );
+  return [...changes, ...(await removals(client, stale, bridgeOfPort))];
 }
 
-/** Apply the plan in one transaction; new uplinks that ovs-vswitchd does not attach are removed again. */
-export async function applyUplinks(client: OvsdbClient, changes: UplinkChange[], timeoutMs: number): Promise<void> {
-  const todo = changes.filter((c) => c.action !== 'unchanged');
-  if (todo.length === 0) return;
-  const ops: Operation[] = [comment('podvlan init: uplinks')];
-  const portInserts = new Map<UplinkChange, Operation>();
-  todo.forEach((c, i) => {
-    const { spec } = c;
-    if (c.action === 'add') {
-      const iface = { name: spec.name, ...(spec.mtu !== undefined ? { mtu_request: spec.mtu } : {}) };
-      const portRow = {
-        name: spec.name,
-        interfaces: namedUuid(`ui${i}`),
-        trunks: set(spec.vlans),
-        vlan_mode: 'trunk',
-        external_ids: map({ [UPLINK_KEY]: 'true', [UPLINK_BRIDGE_KEY]: spec.bridge }),
-      };
-      const portOp = insert('Port', portRow, `up${i}`);
-      portInserts.set(c, portOp);
-      ops.push(
-        assertAbsent('Port', byName(spec.name)),
-        insert('Interface', iface, `ui${i}`),
-        portOp,
-        mutate('Bridge', byName(spec.bridge), [['ports', 'insert', set([namedUuid(`up${i}`)])]]),
-      );
-      return;
-    }
-    // Only the VLANs that differ: a port's other columns (and other ports) stay as they are.
-    if (c.addVlans.length > 0) ops.push(mutate('Port', byUuid(c.portUuid!), [['trunks', 'insert', set(c.addVlans)]]));
-    if (c.removeVlans.length > 0)
-      ops.push(mutate('Port', byUuid(c.portUuid!), [['trunks', 'delete', set(c.removeVlans)]]));
-    if (c.setMtu && c.interfaceUuid)
-      ops.push({ op: 'update', table: 'Interface', where: byUuid(c.interfaceUuid), row: { mtu_request: spec.mtu! } });
+/** A 'remove' per stale uplink, with its rows as they are (their interfaces read in one more round trip). */
+async function removals(
+  client: OvsdbClient,
+  ports: Record<string, unknown>[],
+  bridgeOfPort: Map<string, string>,
+): Promise<UplinkChange[]> {
+  if (ports.length === 0) return [];
+  const ifaceUuids = ports.map((p) => decodeSet(p.interfaces).map(decodeUuid));
+  const results = await client.transact(
+    ifaceUuids.flat().map((u) => select('Interface', byUuid(u), INTERFACE_COLUMNS)),
+  );
+  let next = 0;
+  return ports.map((p, i) => {
+    const portUuid = decodeUuid(p._uuid);
+    const { _uuid, ...port } = p;
+    const interfaces = ifaceUuids[i].map(() => results[next++].rows?.[0]).filter((r) => r !== undefined);
+    const vlans = decodeSet<number>(p.trunks).sort((x, y) => x - y);
+    return {
+      spec: { bridge: bridgeOfPort.get(portUuid)!, name: String(p.name), vlans },
+      action: 'remove',
+      portUuid,
+      addVlans: [],
+      removeVlans: vlans,
+      setMtu: false,
+      removed: { port, interfaces },
+    };
   });
-  ops.push(...bumpConfig());
-  const results = await client.transact(ops);
-  const added = [...portInserts].map(([c, op]) => ({ c, uuid: decodeUuid(results[ops.indexOf(op)].uuid) }));
-  const expected = todo.map((c) => ({ name: c.spec.name, bridge: c.spec.bridge }));
-  try {
-    await waitApplied(client, nextCfgOf(results), expected, timeoutMs);
-  } catch (err) {
-    const undo = [
-      ...added.map((a) => mutate('Bridge', byName(a.c.spec.bridge), [['ports', 'delete', set([uuid(a.uuid)])]])),
-      ...todo.flatMap((c) => undoUpdate(c)),
-    ];
-    try {
-      await client.transact(undo);
-    } catch (undoErr) {
-      throw new OperationError(`${oneLine(err)}; and undoing the uplink changes failed: ${oneLine(undoErr)}`);
-    }
-    throw err;
-  }
-}
-
-function undoUpdate(c: UplinkChange): Operation[] {
-  if (c.action !== 'update') return [];
-  const ops: Operation[] = [];
-  if (c.addVlans.length > 0) ops.push(mutate('Port', byUuid(c.portUuid!), [['trunks', 'delete', set(c.addVlans)]]));
-  if (c.removeVlans.length > 0)
-    ops.push(mutate('Port', byUuid(c.portUuid!), [['trunks', 'insert', set(c.removeVlans)]]));
-  if (c.setMtu && c.interfaceUuid)
-    ops.push({
-      op: 'update',
-      table: 'Interface',
-      where: byUuid(c.interfaceUuid),
-      row: { mtu_request: set(c.mtuFrom === undefined ? [] : [c.mtuFrom]) },
-    });
-  return ops;
 }
 
 /** "22,100-199": a VLAN list as ranges. */
-export function vlanText(vlans: number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < vlans.length; ) {
-    let j = i;
-    while (j + 1 < vlans.length && vlans[j + 1] === vlans[j] + 1) j++;
-    parts.push(i === j ? `${vlans[i]}` : `${vlans[i]}-${vlans[j]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
-}
+export const vlanText = vlanListText;
 
 /** One line per uplink: what init did (or, with `would`, would do). */
 export function describeChange(c: UplinkChange, would: boolean): string {
   const at = `uplink ${c.spec.name} on ${c.spec.bridge}`;
   const mtu = c.setMtu ? `, mtu ${c.mtuFrom ?? 'default'} -> ${c.spec.mtu}` : '';
-  if (c.action === 'add') return `${at}: ${would ? 'would add' : 'added'}, trunks ${vlanText(c.spec.vlans)}${mtu}`;
-  if (c.action === 'unchanged') return `${at}: unchanged, trunks ${vlanText(c.spec.vlans)}`;
+  const trunks = vlanText(c.spec.vlans) || 'none';
+  if (c.action === 'add') return `${at}: ${would ? 'would add' : 'added'}, trunks ${trunks}${mtu}`;
+  if (c.action === 'unchanged') return `${at}: unchanged, trunks ${trunks}`;
+  if (c.action === 'remove')
+    return `${at}: ${would ? 'would remove' : 'removed'} (no longer in bridges[].uplinks), trunks were ${trunks}`;
   const delta = [
     ...(c.addVlans.length ? [`+${vlanText(c.addVlans)}`] : []),
     ...(c.removeVlans.length ? [`-${vlanText(c.removeVlans)}`] : []),
   ].join(' ');
+  if (c.action === 'move')
+    return `${at}: ${would ? 'would move' : 'moved'} from ${c.fromBridge}${delta ? `, trunks ${delta}` : ''}${mtu}`;
   return `${at}: ${would ? 'would change' : 'changed'}${delta ? ` trunks ${delta}` : ''}${mtu}`;
 }

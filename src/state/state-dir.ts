@@ -4,7 +4,7 @@
 // before it reads or writes anything there, and refuses with one line saying what to fix.
 //
 // The rules: the state directory and its parts (pods/, ipam/ and each network's directory in it,
-// locks/, the config cache) exist as real entries (no symbolic link), are owned by the effective
+// locks/, metrics/, the config cache) exist as real entries (no symbolic link), are owned by the effective
 // uid, and are not writable by group or others. Every ancestor is a directory (or a symbolic link
 // owned by root) owned by root or the effective uid, and not writable by group or others unless
 // sticky (/tmp is fine: others cannot remove or rename what root made there). A path through a
@@ -15,7 +15,7 @@ import { HINT_DIR } from '../config/state-dir-hint';
 import { ConfigError, UnavailableError } from '../errors';
 
 export const CONFIG_CACHE_NAME = '.config-cache.json';
-const DIRECTORIES = ['pods', 'ipam', 'locks'];
+const DIRECTORIES = ['pods', 'ipam', 'locks', 'metrics'];
 const S_ISVTX = 0o1000;
 
 type Stat = import('node:fs').Stats;

@@ -1,4 +1,4 @@
-// The one place that spawns iproute2. Commands go in as argument arrays through `ip -batch -`
+// The one place that spawns iproute2 (and procps' sysctl, for what ip cannot set). Commands go in as argument arrays through `ip -batch -`
 // on stdin (one process for many commands); a pod-side batch runs under nsenter in the pod's
 // network namespace. Never a shell. The pod's namespace is handed to the child as an open file
 // descriptor (fd 3, an extra stdio slot), named there /proc/self/fd/3, never by PID or
@@ -9,7 +9,7 @@
 // of its features beyond an argument array, stdin, stderr and a timeout.
 import { nodeChildProcess } from '../builtins';
 import { existsSync } from 'node:fs';
-import { OperationError } from '../errors';
+import { OperationError, oneLine } from '../errors';
 
 // Absolute paths first: the kubelet's PATH is not ours to trust, and may lack /sbin.
 function tool(name: string, candidates: string[]): string {
@@ -17,6 +17,7 @@ function tool(name: string, candidates: string[]): string {
 }
 const IP = tool('ip', ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip']);
 const NSENTER = tool('nsenter', ['/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter']);
+const SYSCTL = tool('sysctl', ['/usr/sbin/sysctl', '/sbin/sysctl']);
 
 export type IpCommand = string[];
 
@@ -76,6 +77,24 @@ export async function queryIpJson(
     }
   }
   return { outputs, stderr: res.stderr.trim() };
+}
+
+/** `sysctl -w` of `arp_notify=1` for each interface, inside the namespace `netnsFd` holds: iproute2
+ * has no word for it. The slash form of the key keeps a dot in an interface name a dot. */
+export async function arpNotifyInPod(
+  interfaces: string[],
+  opts: { netnsFd: number; timeoutMs: number },
+): Promise<void> {
+  const keys = interfaces.map((i) => {
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(i) || i === '.' || i === '..')
+      throw new OperationError(`refusing to pass interface ${JSON.stringify(i)} to sysctl`);
+    return `net/ipv4/conf/${i}/arp_notify=1`;
+  });
+  if (keys.length === 0) return;
+  const args = [`--net=${CHILD_NETNS}`, '--', SYSCTL, '-q', '-w', ...keys];
+  const res = await spawnWithInput(NSENTER, args, '', opts.timeoutMs, opts.netnsFd);
+  if (res.exitCode !== 0)
+    throw new OperationError(`in the pod: sysctl failed: ${oneLine(res.stderr) || `exit ${res.exitCode}`}`);
 }
 
 function checkWords(commands: IpCommand[]): void {

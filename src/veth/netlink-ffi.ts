@@ -18,12 +18,14 @@ import {
   NetlinkUnavailable,
   type Reply,
   addrAdd,
+  arpNotifyOn,
   vethAddWords,
   describeErrno,
   linkDel,
   linkGet,
   linkUpByIndex,
   linkUpByName,
+  linkSetAddress,
   parseReply,
   routeAdd,
   sockaddrNl,
@@ -257,8 +259,10 @@ function fsError(err: unknown): string {
 }
 
 /** createPairs of pair.ts through netlink, the pod ends into `sandbox` (pair.ts has checked its
- * inode). Throws NetlinkUnavailable only before any change. */
-export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: number): void {
+ * inode). Throws NetlinkUnavailable only before any change. Returns why an addressed pod end
+ * will not announce itself (arp_notify refused), which does not fail the call. */
+export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: number): string[] {
+  const unannounced: string[] = [];
   const host = openHostSocket(timeoutMs);
   try {
     // The pod's socket first: a namespace we cannot enter fails the call before anything exists.
@@ -295,6 +299,15 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
           { words: ['link', 'set', p.podName, 'up'], build: (seq) => linkUpByIndex(seq, index) },
           'in the pod: ',
         );
+        // After the link is up: its NETDEV_UP announce would only reach a host end not yet in OVS.
+        if (p.address) {
+          const words = ['sysctl', `net/ipv4/conf/${p.podName}/arp_notify=1`];
+          try {
+            run(pod, { words, build: (seq) => arpNotifyOn(seq, index) }, 'in the pod: ');
+          } catch (err) {
+            unannounced.push(err instanceof Error ? err.message : String(err));
+          }
+        }
         for (const r of p.routes) {
           run(
             pod,
@@ -311,6 +324,23 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
     }
   } finally {
     host.close();
+  }
+  return unannounced;
+}
+
+/** announceAddresses of pair.ts: set each pod end's MAC to the one it has, in the pod's namespace. */
+export function announce(sandbox: Sandbox, targets: { podName: string; mac: string }[], timeoutMs: number): void {
+  const pod = openPodSocket(sandbox, timeoutMs);
+  try {
+    for (const t of targets) {
+      run(
+        pod,
+        { words: ['link', 'set', t.podName, 'address', t.mac], build: (seq) => linkSetAddress(seq, t.podName, t.mac) },
+        'in the pod: ',
+      );
+    }
+  } finally {
+    pod.close();
   }
 }
 

@@ -38,6 +38,9 @@ const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_LINKINFO = 18;
 const IFLA_NET_NS_FD = 28;
+const IFLA_AF_SPEC = 26;
+const IFLA_INET_CONF = 1; // inside IFLA_AF_SPEC > AF_INET: the interface's IPv4 sysctls, by index
+const IPV4_DEVCONF_ARP_NOTIFY = 22; // net.ipv4.conf.IF.arp_notify (linux/ip.h)
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
@@ -161,6 +164,25 @@ export function linkUpByName(seq: number, name: string): Uint8Array {
 /** `ip link set dev up`, the link found by index. */
 export function linkUpByIndex(seq: number, index: number): Uint8Array {
   return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(index, IFF_UP, IFF_UP));
+}
+
+/** `sysctl -w net.ipv4.conf.IF.arp_notify=1` as rtnetlink (IFLA_AF_SPEC > AF_INET >
+ * IFLA_INET_CONF): from then on the kernel sends a gratuitous ARP for each of the interface's
+ * addresses when the link comes up or its MAC is set. */
+export function arpNotifyOn(seq: number, index: number): Uint8Array {
+  const conf = nest(IFLA_INET_CONF, [u32Attr(IPV4_DEVCONF_ARP_NOTIFY, 1)]);
+  return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(index), [
+    nest(IFLA_AF_SPEC, [nest(AF_INET, [conf])]),
+  ]);
+}
+
+/** `ip link set dev NAME address MAC`. Given the MAC the link already has, the kernel changes
+ * nothing but still runs its address-change notifiers, which is what makes it announce. */
+export function linkSetAddress(seq: number, name: string, mac: string): Uint8Array {
+  return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(), [
+    stringAttr(IFLA_IFNAME, ifName(name)),
+    attr(IFLA_ADDRESS, parseMac(mac)),
+  ]);
 }
 
 /** The link's RTM_NEWLINK description, to learn its index (no ACK flag: the reply or an error). */

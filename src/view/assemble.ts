@@ -5,9 +5,9 @@
 // CNI conflist's), from their ports.
 import type { Config, Network } from '../config/schema';
 import { datapathTypeOf } from '../config/datapath';
-import { declaredVlans } from '../ipam/vlan';
+import { declaredVlans, vlansOf } from '../ipam/vlan';
 import { type Attachment, isValidAttachment } from '../ovs/attachment';
-import { isOwnRecordedPort, type PodRecord } from '../state/pod-record';
+import type { PodRecord } from '../state/pod-record';
 import {
   type AttachmentFacts,
   carriedVlans,
@@ -16,6 +16,7 @@ import {
   type NetnsFacts,
   noBridge,
   podEndOf,
+  podVlans,
   trunkGaps,
   uplinkProblems,
 } from './judge';
@@ -69,7 +70,7 @@ function portAttachments(f: NodeFacts): AttachmentView[] {
       port: { bridge: bridgeOfPort(f.ovs, uuid), ...iface },
       veth,
       netns: veth && a.netns !== undefined ? f.netns.get(a.netns) : undefined,
-      expectedTag: expectedTag(a, f.config.networks as Network[]),
+      expectedTag: expectedTag(a, f.config.networks),
     };
     const link = facts.netns?.state === 'read' ? podEndOf(a, facts.netns.links) : undefined;
     return view(a, judgeAttachment(a, facts), {
@@ -95,7 +96,7 @@ function recordOnly(f: NodeFacts): AttachmentView[] {
   const out: AttachmentView[] = [];
   for (const r of f.records) {
     for (const ra of Array.isArray(r.attachments) ? r.attachments : []) {
-      if (!isOwnRecordedPort(r, ra) || ports.has(ra.port)) continue;
+      if (typeof ra !== 'object' || ra === null || ports.has(ra.port)) continue; // a file: any shape
       const a: Attachment = {
         namespace: r.namespace,
         pod: r.pod,
@@ -137,7 +138,7 @@ function bridgeView(f: NodeFacts, name: string, attachments: AttachmentView[]): 
   const marked = [...f.ovs.uplinkPorts.values()]
     .filter((u) => u.managed && (u.markedBridge === name || (row?.ports.has(u.uuid) ?? false)))
     .map((u) => u.name);
-  const { want, allowed } = bridgeVlans(f.config.networks as Network[], name, attachments);
+  const { want, allowed } = bridgeVlans(f.config.networks, name, attachments);
   const uplinks = [...new Set([...configured, ...marked.sort()])].map((u): UplinkView => {
     const port = f.ovs.uplinkPorts.get(u);
     const exists = port !== undefined && (row?.ports.has(port.uuid) ?? false);
@@ -171,8 +172,8 @@ export function bridgeVlans(
   for (const n of networks.filter((x) => x.bridge === bridge)) {
     const r = declaredVlans(n.vlan);
     if (!r) open = true;
-    else for (let v = r.first; v <= r.last; v++) want.add(v);
+    else for (const v of vlansOf(r)) want.add(v);
   }
-  for (const { attachment: a } of attachments) if (a.bridge === bridge && a.tag >= 1) want.add(a.tag);
+  for (const { attachment: a } of attachments) if (a.bridge === bridge) for (const v of podVlans(a)) want.add(v);
   return { want: [...want].sort((x, y) => x - y), allowed: open ? undefined : new Set(want) };
 }

@@ -2,6 +2,7 @@
 // (node-view.ts reads them), one per thing that can be wrong, each returning one Problem or none.
 // A later `diagnose` runs the same checks on one pod's path.
 import type { Attachment } from '../ovs/attachment';
+import { parseVlanTrunk, vlansOf } from '../ipam/vlan';
 import { vlanText } from '../ovs/uplink';
 import type { Problem, UplinkView } from './model';
 
@@ -103,7 +104,15 @@ export function checkError(a: Attachment, f: AttachmentFacts): Problem | undefin
 
 /** tag-differs: the port's tag is not the one podvlan set. */
 export function checkTag(a: Attachment, f: AttachmentFacts): Problem | undefined {
-  if (!f.port || f.expectedTag === undefined || a.tag === f.expectedTag) return undefined;
+  if (!f.port) return undefined;
+  if (a.trunks !== undefined && a.recordedTrunks !== undefined && a.trunks !== a.recordedTrunks) {
+    const now = a.trunks === '' ? 'empty trunks (every VLAN)' : `trunks ${a.trunks}`;
+    return {
+      code: 'tag-differs',
+      message: `port ${a.port} of ${where(a)} has ${now}, podvlan set ${a.recordedTrunks}`,
+    };
+  }
+  if (f.expectedTag === undefined || a.tag === f.expectedTag) return undefined;
   const now = a.tag === 0 ? 'no tag' : `tag ${a.tag}`;
   return { code: 'tag-differs', message: `port ${a.port} of ${where(a)} has ${now}, podvlan set ${f.expectedTag}` };
 }
@@ -113,6 +122,13 @@ const ATTACHMENT_CHECKS = [checkPort, checkVeth, checkPodEnd, checkOfport, check
 /** Every problem of one attachment, in the order of ProblemCode (the first is its state). */
 export function judgeAttachment(a: Attachment, f: AttachmentFacts): Problem[] {
   return ATTACHMENT_CHECKS.flatMap((check) => check(a, f) ?? []);
+}
+
+/** The VLANs a pod's port puts it on: an access port its tag (none when untagged by hand), a trunk
+ * port its trunks (none when emptied by hand: every VLAN, which no list can say). */
+export function podVlans(a: Attachment): number[] {
+  if (a.trunks !== undefined) return a.trunks === '' ? [] : vlansOf(parseVlanTrunk(a.trunks));
+  return a.tag >= 1 ? [a.tag] : [];
 }
 
 /** The VLANs an OVS port carries: an access port its tag, a trunk port its trunks (and a native
@@ -136,6 +152,9 @@ export function trunkGaps(
   const have = new Set(carried);
   return { missing: want.filter((v) => !have.has(v)), extra: allowed ? carried.filter((v) => !allowed.has(v)) : [] };
 }
+
+/** A network's bridge and uplink problems restate the node's, per network: a list says them once. */
+export const NODE_CODES: ReadonlySet<string> = new Set(['no-bridge', 'uplink-missing', 'uplink-vlans']);
 
 export const noBridge = (bridge: string): Problem => ({
   code: 'no-bridge',

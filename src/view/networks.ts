@@ -3,7 +3,7 @@
 // Pure: built from attachment and bridge views already judged.
 import type { Network } from '../config/schema';
 import { vlanText } from '../ovs/uplink';
-import { noBridge } from './judge';
+import { noBridge, podVlans } from './judge';
 import type { AttachmentView, BridgeView, NetworkView, PoolUsage, Problem } from './model';
 import { checkPool, type PoolResult } from './pools';
 
@@ -50,6 +50,7 @@ export function vlanSource(n: Network | undefined): Pick<NetworkView, 'vlanSourc
   const v = n.vlan;
   if ('id' in v) return { vlanSource: 'id', declared: String(v.id) };
   if ('pool' in v) return { vlanSource: 'pool', declared: v.pool };
+  if ('trunk' in v) return { vlanSource: 'trunk', declared: v.trunk };
   const source = 'fromPodName' in v ? 'fromPodName' : 'fromAnnotation';
   return { vlanSource: source, declared: v.range ?? 'any' };
 }
@@ -58,9 +59,10 @@ export function vlanSource(n: Network | undefined): Pick<NetworkView, 'vlanSourc
 export function vlansInUse(views: AttachmentView[]): { vlan: number; pods: number }[] {
   const pods = new Map<number, Set<string>>();
   for (const { attachment: a } of views) {
-    if (a.tag < 1) continue; // untagged (a tag removed by hand): on no VLAN
-    if (!pods.has(a.tag)) pods.set(a.tag, new Set());
-    pods.get(a.tag)!.add(`${a.namespace}/${a.pod}`);
+    for (const vlan of podVlans(a)) {
+      if (!pods.has(vlan)) pods.set(vlan, new Set());
+      pods.get(vlan)!.add(`${a.namespace}/${a.pod}`);
+    }
   }
   return [...pods].sort(([x], [y]) => x - y).map(([vlan, who]) => ({ vlan, pods: who.size }));
 }

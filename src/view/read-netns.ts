@@ -4,8 +4,9 @@
 // anything is read: the holder may have exited and its PID been reused meanwhile. Inside, one
 // `ip -json -details addr show` (iproute2 under nsenter, given the namespace as a descriptor).
 // Read only: nothing is created, moved or changed in any namespace.
+import { fstatSync, statSync } from 'node:fs';
 import { openSandbox, type Sandbox } from '../runtime/sandbox';
-import { scanNetnsHolders } from '../runtime/netns-alive';
+import { type NetnsScan, scanNetnsHolders } from '../runtime/netns-alive';
 import { queryIpJson } from '../veth/ip';
 import type { NetnsFacts, PodLink } from './judge';
 
@@ -29,16 +30,21 @@ export async function readNamespaces(
   inodes: string[],
   timeoutMs: number,
   read: LinkReader = readLinks,
+  scanFor: (inodes: string[]) => NetnsScan = scanNetnsHolders,
 ): Promise<Map<string, NetnsFacts>> {
   const out = new Map<string, NetnsFacts>();
   const wanted = [...new Set(inodes)];
   if (wanted.length === 0) return out;
-  const scan = scanNetnsHolders(wanted);
+  const scan = scanFor(wanted);
   const todo: { inode: string; paths: string[] }[] = [];
   for (const inode of wanted) {
     const v = scan.verdict(inode);
     const paths = scan.pathsTo(inode);
-    if (!v.alive) out.set(inode, { state: 'gone', why: v.why });
+    // Only namespaces of existing host veths are asked about: their pod ends live somewhere, so
+    // "gone" is believed only when no process hid its namespace from the scan.
+    if (!v.alive && scan.hidden.length > 0)
+      out.set(inode, { state: 'unknown', why: `${v.why}, but ${scan.hidden.length} process(es) hide theirs` });
+    else if (!v.alive) out.set(inode, { state: 'gone', why: v.why });
     else if (paths.length === 0) out.set(inode, { state: 'unknown', why: v.why });
     else todo.push({ inode, paths });
   }
@@ -66,8 +72,10 @@ async function readOne(inode: string, paths: string[], timeoutMs: number, read: 
 }
 
 /** The first path that opens this very namespace: a holder found by the scan may have exited
- * since, and its PID or descriptor number been given to another. */
-function openFirst(inode: string, paths: string[]): Sandbox | undefined {
+ * since, and its PID or descriptor number been given to another; and a descriptor counts as a
+ * holder by its inode number alone (netns-alive.ts), which a file elsewhere may share. */
+export function openFirst(inode: string, paths: string[]): Sandbox | undefined {
+  const nsfs = statSync('/proc/self/ns/net').dev;
   for (const path of paths) {
     let sandbox: Sandbox;
     try {
@@ -75,7 +83,7 @@ function openFirst(inode: string, paths: string[]): Sandbox | undefined {
     } catch {
       continue;
     }
-    if (sandbox.inode === inode) return sandbox;
+    if (sandbox.inode === inode && fstatSync(sandbox.fd).dev === nsfs) return sandbox;
     sandbox.close();
   }
   return undefined;

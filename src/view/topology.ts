@@ -3,7 +3,7 @@
 // problem is listed under the picture. Pure: a NodeView in, a Graph out (svg.ts, dot.ts draw it).
 import { vlanText } from '../ovs/uplink';
 import type { Graph, GraphBox, GraphEdge, GraphLine } from './graph';
-import { uplinkProblems } from './judge';
+import { NODE_CODES, uplinkProblems } from './judge';
 import type { AttachmentView, BridgeView, NodeView, Problem, UplinkView } from './model';
 
 export const boxId = {
@@ -45,7 +45,7 @@ export function topologyGraph(view: NodeView): Graph {
 export function allProblems(view: NodeView): Problem[] {
   const all = [
     ...view.problems,
-    ...view.networks.flatMap((n) => n.problems),
+    ...view.networks.flatMap((n) => n.problems.filter((p) => !NODE_CODES.has(p.code))),
     ...view.attachments.flatMap((v) => v.problems),
   ];
   const seen = new Set<string>();

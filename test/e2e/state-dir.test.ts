@@ -225,8 +225,7 @@ describe('the config cache', () => {
     chownSync(cacheFile, 65534, 65534);
     const r = await run('setup', 'default', 'web', pod);
     expect(r.exitCode, r.all).toBe(3);
-    const line =
-      `podvlan: config cache ${cacheFile} is owned by uid 65534, not 0: ` + 'remove it (podvlan writes a new one)';
+    const line = `podvlan: config cache ${cacheFile} is owned by uid 65534, not 0: remove it (podvlan writes a new one)`;
     expect(r.all.trim()).toBe(line);
     expect(await bridgePorts(info, BRIDGE)).toEqual([]);
     rmSync(cacheFile);

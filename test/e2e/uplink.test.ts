@@ -1,7 +1,10 @@
 // init makes uplinks: two simulated nodes joined by a veth pair whose ends are each node's uplink
 // (the test makes the veth, never the OVS port: init does). Pods on VLAN 22 (and on a pooled VLAN)
 // reach each other across the nodes only once init has made the trunks; a VLAN dropped from the
-// config stops crossing; bad uplinks are refused in one line with OVSDB left as it was.
+// config stops crossing; bad uplinks are refused in one line with OVSDB left as it was; the bridge
+// mtu reaches OVS and the kernel; an uplink dropped from the config is removed (moved, when listed
+// under another bridge), and all of it is undone when ovs-vswitchd does not apply it.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -50,12 +53,47 @@ const networks = (i: number, opts: { v22?: boolean; extra?: Record<string, unkno
   },
   ...(opts.extra ?? []),
 ];
-const write = (i: number, nets: Record<string, unknown>[], bridge: Record<string, unknown> = {}) =>
+const writeBridges = (i: number, nets: Record<string, unknown>[], bridges: Record<string, unknown>[], extra = {}) =>
   writeConfig(nodes[i], join(info.dir, 'uplink', `n${i}`), nets, {
     nodeName: `upl-${i}`,
     etcd: { endpoints: [etcd.url], prefix: '/podvlan-uplink', timeoutMs: 2000 },
-    bridges: [{ name: BR, datapathType: 'netdev', uplinks: [NIC], ...bridge }],
+    bridges,
+    ...extra,
   });
+const write = (i: number, nets: Record<string, unknown>[], bridge: Record<string, unknown> = {}) =>
+  writeBridges(i, nets, [{ name: BR, datapathType: 'netdev', uplinks: [NIC], ...bridge }]);
+/** OVS rows as columns only (no uuids): what an undo must put back as it was. */
+const rowsState = async (n: NodeInfo) =>
+  [
+    ...(await Promise.all(
+      (
+        await vsctl(n, 'list-br')
+      ).stdout
+        .split('\n')
+        .filter(Boolean)
+        .map(async (b) => `${b}: ${(await vsctl(n, 'list-ports', b)).stdout.split('\n').join(' ')}`),
+    )),
+    (await vsctl(n, '-f', 'csv', '--columns=name,trunks,tag,vlan_mode,external_ids,other_config', 'list', 'Port'))
+      .stdout,
+    (
+      await vsctl(
+        n,
+        '-f',
+        'csv',
+        '--columns=name,type,options,mtu_request,external_ids,other_config',
+        'list',
+        'Interface',
+      )
+    ).stdout,
+  ]
+    .join('\n')
+    .split('\n')
+    .sort()
+    .join('\n');
+const veth = async (n: NodeInfo, name: string) => {
+  await execa('ip', ['-n', n.netns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
+  await execa('ip', ['-n', n.netns, 'link', 'set', name, 'up']);
+};
 const run = (i: number, ...args: string[]) => runPlugin(nodes[i], args, { config: configs[i] });
 
 describe('init makes uplinks trunk ports', () => {
@@ -184,5 +222,193 @@ describe('init makes uplinks trunk ports', () => {
     }
     await execa('ip', ['-n', n.netns, 'route', 'del', 'default', 'dev', 'nic5']);
     configs[0] = write(0, networks(0));
+  });
+
+  it('the bridge mtu: init sets it on the uplink, in OVS and the kernel; another mtu changes only that', async () => {
+    const n = nodes[0];
+    const kernelMtu = async () =>
+      (JSON.parse((await execa('ip', ['-n', n.netns, '-j', 'link', 'show', NIC])).stdout) as { mtu: number }[])[0].mtu;
+    const mtuRequest = async () => (await vsctl(n, 'get', 'Interface', NIC, 'mtu_request')).stdout.trim();
+    const masked = async () => (await ovsState(n)).replace(new RegExp(`^${NIC},.*$`, 'm'), `${NIC},M`);
+    expect([await mtuRequest(), await kernelMtu()]).toEqual(['[]', 1500]);
+    const before = await masked();
+    configs[0] = write(0, networks(0), { mtu: 9000 });
+    const r = await run(0, 'init');
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toContain(`uplink ${NIC} on ${BR}: changed, mtu default -> 9000`);
+    expect([await mtuRequest(), await kernelMtu()]).toEqual(['9000', 9000]);
+    expect(await masked()).toBe(before);
+    configs[0] = write(0, networks(0), { mtu: 1600 });
+    const again = await run(0, 'init');
+    expect(again.exitCode, again.all).toBe(0);
+    expect(again.stdout).toContain(`uplink ${NIC} on ${BR}: changed, mtu 9000 -> 1600`);
+    expect([await mtuRequest(), await kernelMtu()]).toEqual(['1600', 1600]);
+    expect(await masked()).toBe(before);
+    expect(await trunksOf(n)).toBe('[22, 300, 301, 302, 303]');
+    // A network that does not fit the bridge's mtu: one line, non-zero, nothing changed (OVS nor kernel).
+    const state = await ovsState(n);
+    const big = { name: 'big', bridge: BR, vlan: { id: 45 }, mtu: 2000 };
+    configs[0] = write(0, networks(0, { extra: [big] }), { mtu: 1600 });
+    const refused = await run(0, 'init');
+    expect(refused.exitCode).toBe(3);
+    expect(refused.all.trim().split('\n')).toHaveLength(1);
+    expect(refused.all).toMatch(/network big's mtu 2000 does not fit bridge upl_br's uplink mtu 1600/);
+    expect(await ovsState(n)).toBe(state);
+    expect([await mtuRequest(), await kernelMtu()]).toEqual(['1600', 1600]);
+    expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(true);
+    configs[0] = write(0, networks(0), { mtu: 1600 });
+  });
+
+  it('an uplink dropped from the config is removed, one listed under another bridge moves, unmarked ports stay', async () => {
+    const n = nodes[0];
+    const BR2 = 'upl_br2';
+    await veth(n, 'nic6');
+    await veth(n, 'nic7');
+    const v55 = { name: 'v55', bridge: BR2, vlan: { id: 55 } };
+    const br = (uplinks: string[]) => ({ name: BR, datapathType: 'netdev', uplinks, mtu: 1600 });
+    const uuidOf = async (port: string) => (await vsctl(n, 'get', 'Port', port, '_uuid')).stdout.trim();
+    const idsOf = async (port: string) => (await vsctl(n, 'get', 'Port', port, 'external_ids')).stdout.trim();
+    // A second bridge with its own uplink.
+    configs[0] = writeBridges(0, networks(0, { extra: [v55] }), [
+      br([NIC]),
+      { name: BR2, datapathType: 'netdev', uplinks: ['nic6'] },
+    ]);
+    const made = await run(0, 'init');
+    expect(made.exitCode, made.all).toBe(0);
+    expect(made.stdout).toContain(`bridges ready: ${BR}, ${BR2} (created)`);
+    expect(made.stdout).toContain(`uplink nic6 on ${BR2}: added, trunks 55`);
+    // A port marked as podvlan's uplink of BR but on another bridge (moved there by hand): never podvlan's to remove.
+    await vsctl(
+      n,
+      'add-port',
+      'other_br',
+      'nic7',
+      '--',
+      'set',
+      'Port',
+      'nic7',
+      'external_ids:podvlan/uplink=true',
+      `external_ids:podvlan/bridge=${BR}`,
+    );
+    // nic6 listed under BR now, BR2 and its network gone from the config: the same port row moves.
+    const nic6 = await uuidOf('nic6');
+    configs[0] = writeBridges(0, networks(0), [br([NIC, 'nic6'])]);
+    const moved = await run(0, 'init');
+    expect(moved.exitCode, moved.all).toBe(0);
+    expect(moved.stdout).toContain(
+      `uplink nic6 on ${BR}: moved from ${BR2}, trunks +22,300-303 -55, mtu default -> 1600`,
+    );
+    expect((await vsctl(n, 'list-ports', BR)).stdout.split('\n')).toContain('nic6');
+    expect((await vsctl(n, 'list-ports', BR2)).stdout).toBe('');
+    expect(await uuidOf('nic6')).toBe(nic6);
+    expect(await idsOf('nic6')).toBe(`{"podvlan/bridge"=${BR}, "podvlan/uplink"="true"}`);
+    expect((await vsctl(n, 'get', 'Port', 'nic6', 'trunks')).stdout.trim()).toBe('[22, 300, 301, 302, 303]');
+    // Dropped from the list: --dry-run says so and changes nothing; init removes it and nothing else.
+    configs[0] = writeBridges(0, networks(0), [br([NIC])]);
+    const before = await ovsState(n);
+    const dry = await run(0, 'init', '--dry-run');
+    expect(dry.exitCode, dry.all).toBe(0);
+    expect(dry.stdout).toContain(
+      `uplink nic6 on ${BR}: would remove (no longer in bridges[].uplinks), trunks were 22,300-303`,
+    );
+    expect(dry.stdout).toContain(`uplink ${NIC} on ${BR}: unchanged`);
+    expect(await ovsState(n)).toBe(before);
+    const removed = await run(0, 'init');
+    expect(removed.exitCode, removed.all).toBe(0);
+    expect(removed.stdout).toContain(`uplink nic6 on ${BR}: removed (no longer in bridges[].uplinks)`);
+    expect(removed.stdout).not.toContain('nic7');
+    // Its Port and Interface rows are gone, the bridge's port list lost it; every other row is as it was.
+    const after = await ovsState(n);
+    expect(after).not.toContain(nic6);
+    expect(after).not.toMatch(/^nic6,/m);
+    const others = (state: string) =>
+      state
+        .split('\n')
+        .filter((l) => !l.startsWith(`${nic6},`) && !l.startsWith('nic6,'))
+        .join('\n')
+        .replace(/^upl_br,.*$/m, 'B');
+    expect(others(after)).toBe(others(before));
+    // The bridges entry removed while the bridge stays (its networks now say the datapath): NIC goes.
+    const pvPorts = (await vsctl(n, 'list-ports', BR)).stdout.split('\n').filter((p) => p.startsWith('pv'));
+    configs[0] = writeBridges(
+      0,
+      networks(0).map((x) => ({ ...x, datapathType: 'netdev' })),
+      [],
+    );
+    const dropped = await run(0, 'init');
+    expect(dropped.exitCode, dropped.all).toBe(0);
+    expect(dropped.stdout).toContain(`uplink ${NIC} on ${BR}: removed`);
+    expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(false);
+    const left = (await vsctl(n, 'list-ports', BR)).stdout.split('\n');
+    expect(left).not.toContain(NIC);
+    expect(left).toEqual(expect.arrayContaining([...pvPorts, 'nic4'])); // pods' ports, and a port podvlan did not make
+    expect((await vsctl(n, 'list-ports', 'other_br')).stdout.split('\n').sort()).toEqual(['nic3', 'nic7']);
+    expect((await vsctl(n, 'list-br')).stdout.split('\n')).toContain(BR2); // init never removes a bridge
+    configs[0] = write(0, networks(0), { mtu: 1600 });
+    const back = await run(0, 'init');
+    expect(back.stdout).toContain(`uplink ${NIC} on ${BR}: added, trunks 22,300-303, mtu default -> 1600`);
+    expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(true);
+  });
+
+  it('when ovs-vswitchd does not apply it, init undoes the whole change: removed or moved uplinks come back as they were', async () => {
+    const n = nodes[0];
+    const vswitchd = Number(readFileSync(join(n.nodeDir, 'vswitchd.pid'), 'utf8').trim());
+    const stalled = async (bridges: Record<string, unknown>[], nets = networks(0)) => {
+      configs[0] = writeBridges(0, nets, bridges, { timeoutMs: 1500 });
+      process.kill(vswitchd, 'SIGSTOP');
+      try {
+        return await run(0, 'init');
+      } finally {
+        process.kill(vswitchd, 'SIGCONT');
+      }
+    };
+    const before = await rowsState(n);
+    // nic6 added and NIC removed, in one transaction that ovs-vswitchd (stopped) never applies.
+    const removal = await stalled([{ name: BR, datapathType: 'netdev', uplinks: ['nic6'] }]);
+    // NIC moved to upl_br2 (with a network there) and nic6 added to BR, likewise.
+    const move = await stalled(
+      [
+        { name: BR, datapathType: 'netdev', uplinks: ['nic6'] },
+        { name: 'upl_br2', datapathType: 'netdev', uplinks: [NIC] },
+      ],
+      networks(0, { extra: [{ name: 'v55', bridge: 'upl_br2', vlan: { id: 55 } }] }),
+    );
+    for (const r of [removal, move]) {
+      expect(r.exitCode, r.all).toBe(7);
+      expect(r.all.trim().split('\n')).toHaveLength(1);
+      expect(r.all).toMatch(/ovs-vswitchd did not apply the change within 1500 ms/);
+    }
+    expect(await rowsState(n)).toBe(before);
+    expect(await trunksOf(n)).toBe('[22, 300, 301, 302, 303]');
+    configs[0] = write(0, networks(0), { mtu: 1600 });
+    const again = await run(0, 'init');
+    expect(again.stdout, again.all).toContain(`uplink ${NIC} on ${BR}: unchanged`);
+    expect(await canPing(info, pods.v220, '10.250.22.2')).toBe(true);
+  });
+
+  it('an uplink whose link is down, or has no carrier, is made, and its line says so', async () => {
+    const n = nodes[0];
+    await execa('ip', ['-n', n.netns, 'link', 'add', 'nic9', 'type', 'veth', 'peer', 'name', 'nic9p']);
+    configs[0] = write(0, networks(0), { mtu: 1600, uplinks: [NIC, 'nic9'] });
+    const down = await run(0, 'init');
+    expect(down.exitCode, down.all).toBe(0);
+    expect(down.stdout).toContain(
+      `uplink nic9 on ${BR}: added, trunks 22,300-303, mtu default -> 1600; warning: nic9 is down (ip link set nic9 up)`,
+    );
+    await execa('ip', ['-n', n.netns, 'link', 'set', 'nic9', 'up']);
+    expect((await run(0, 'init')).stdout).toContain(
+      `uplink nic9 on ${BR}: unchanged, trunks 22,300-303; warning: nic9 has no carrier (its cable, switch port or peer is down)`,
+    );
+    await execa('ip', ['-n', n.netns, 'link', 'set', 'nic9p', 'up']);
+    const up = await run(0, 'init');
+    expect(up.stdout.split('\n')).toContain(`uplink nic9 on ${BR}: unchanged, trunks 22,300-303`);
+    expect(up.stdout).not.toContain('warning');
+    // The interface gone (a NIC unplugged): OVS keeps the port; init says so.
+    await execa('ip', ['-n', n.netns, 'link', 'del', 'nic9']);
+    expect((await run(0, 'init')).stdout).toContain(
+      `uplink nic9 on ${BR}: unchanged, trunks 22,300-303; warning: no interface nic9 on this node (OVS keeps the port, but it carries nothing)`,
+    );
+    configs[0] = write(0, networks(0), { mtu: 1600 });
+    expect((await run(0, 'init')).stdout).toContain(`uplink nic9 on ${BR}: removed`);
   });
 });

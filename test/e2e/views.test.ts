@@ -77,7 +77,7 @@ const networksJson = async (): Promise<any> => {
 };
 
 /** The SVG and dot of `topology`, each checked by a real parser (xmllint, graphviz's dot). */
-async function topology(): Promise<{ svg: string; dot: string }> {
+async function topology(): Promise<{ svg: string; dot: string; ms: number }> {
   const svg = await run('topology', '-o', 'svg');
   const dot = await run('topology', '-o', 'dot');
   expect(svg.exitCode, svg.all).toBe(0);
@@ -87,7 +87,7 @@ async function topology(): Promise<{ svg: string; dot: string }> {
   const drawn = await execa('dot', ['-Tsvg'], { input: dot.stdout, reject: false });
   expect(drawn.exitCode, drawn.stderr).toBe(0);
   expect(drawn.stdout).toContain('<svg');
-  return { svg: svg.stdout, dot: dot.stdout };
+  return { svg: svg.stdout, dot: dot.stdout, ms: svg.ms };
 }
 /** Whether the box of `id` is drawn red, in the SVG (class problem) and in the dot (color=red). */
 const redInSvg = (svg: string, id: string) =>
@@ -169,6 +169,7 @@ describe('list, networks and topology show the node and what is wrong with it', 
     ]);
     expect(rows.every((r) => r.problems.length === 0)).toBe(true);
     const table = await run('list');
+    docs('list.txt', table.stdout);
     expect(table.stdout.split('\n')[0]).toMatch(/IP\s+STATE$/);
     expect(table.stdout.split('\n').slice(1)).toHaveLength(5); // no problem lines under it
 
@@ -203,9 +204,15 @@ describe('list, networks and topology show the node and what is wrong with it', 
     ]);
     expect(view.problems).toEqual([]);
     const t = await run('networks');
+    docs('networks.txt', t.stdout);
+    docs('networks.json', JSON.stringify(view, null, 2));
     expect(t.stdout).toMatch(/^v22\s+vw_br\s+id 22\s+22\(3\)\s+3\s+vnic\s+3 used, 1 free of 4\s+-$/m);
 
-    const { svg, dot } = await topology();
+    const { svg, dot, ms } = await topology();
+    docs(
+      'timings.txt',
+      `list ${table.ms.toFixed(0)} ms, networks ${t.ms.toFixed(0)} ms, topology ${ms.toFixed(0)} ms\n`,
+    );
     expect(svg).not.toContain('class="box problem"');
     expect(dot).not.toContain('color=red');
     for (const p of Object.values(portOf)) expect(svg).toContain(`data-id="port:${p}"`);
@@ -216,6 +223,12 @@ describe('list, networks and topology show the node and what is wrong with it', 
   it('broken attachments and a trunk missing a VLAN in use show in list, networks and topology', async () => {
     // a: host veth deleted; b: tag changed; d: pod end moved to another namespace; e: port deleted.
     await execa('ip', ['-n', node.netns, 'link', 'del', portOf.a]);
+    // One broken (the README's picture): its port and its pod are red, nothing else.
+    const one = await topology();
+    expect(one.svg.match(/class="box problem"/g)).toHaveLength(2);
+    expect(redInSvg(one.svg, `port:${portOf.a}`)).toBe(true);
+    expect(redInSvg(one.svg, 'pod:v22/a')).toBe(true);
+    docs('topology-one-broken.svg', one.svg);
     await vsctl('set', 'Port', portOf.b, 'tag=99');
     const other = `${node.netns}-elsewhere`;
     await execa('ip', ['netns', 'add', other]);
@@ -275,7 +288,10 @@ describe('list, networks and topology show the node and what is wrong with it', 
     expect(redInSvg(svg, `uplink:${BR}/${NIC}`)).toBe(true);
     expect(redInDot(dot, `uplink:${BR}/${NIC}`)).toBe(true);
     expect(svg).toContain('tag 99 (set 22)');
-    if (process.env.PODVLAN_DOC_OUT) writeDocs(svg, dot, table.stdout, t.stdout);
+    docs('topology.svg', svg);
+    docs('topology.dot', dot);
+    docs('list-broken.txt', table.stdout);
+    docs('networks-broken.txt', t.stdout);
     expect(await nodeState()).toBe(before);
   }
 
@@ -313,12 +329,10 @@ describe('list, networks and topology show the node and what is wrong with it', 
   });
 });
 
-/** With PODVLAN_DOC_OUT=DIR, the broken node's outputs as the docs show them. */
-function writeDocs(svg: string, dot: string, list: string, networks: string) {
-  const out = process.env.PODVLAN_DOC_OUT!;
+/** With PODVLAN_DOC_OUT=DIR, outputs as the docs show them (docs/operating.md, docs/img). */
+function docs(name: string, text: string) {
+  const out = process.env.PODVLAN_DOC_OUT;
+  if (!out) return;
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'topology.svg'), svg);
-  writeFileSync(join(out, 'topology.dot'), dot);
-  writeFileSync(join(out, 'list.txt'), list);
-  writeFileSync(join(out, 'networks.txt'), networks);
+  writeFileSync(join(out, name), text);
 }

@@ -5,10 +5,12 @@ import { describe, expect, it } from 'vitest';
 import {
   addrAdd,
   align4,
+  arpNotifyOn,
   attr,
   describeErrno,
   linkDel,
   linkGet,
+  linkSetAddress,
   linkUpByIndex,
   linkUpByName,
   message,
@@ -105,6 +107,39 @@ describe('link messages', () => {
     expect(hex(linkUpByIndex(8, 5))).toBe(
       '20000000' + '1000' + '0500' + '08000000' + '00000000' + '00000000' + '05000000' + '01000000' + '01000000',
     );
+  });
+
+  it('arp_notify=1 by index: IFLA_AF_SPEC > AF_INET > IFLA_INET_CONF > devconf 22 (ARP_NOTIFY) = 1', () => {
+    expect(hex(arpNotifyOn(11, 6))).toBe(
+      '34000000' + // 16 + 16 + 20
+        '1000' + // RTM_NEWLINK
+        '0500' + // REQUEST | ACK: a change of an existing link, no CREATE
+        '0b000000' +
+        '00000000' +
+        '00000000' + // AF_UNSPEC, pad, ifi_type
+        '06000000' + // ifi_index
+        '00000000' + // ifi_flags: none changed
+        '00000000' + // ifi_change
+        '1400' + // IFLA_AF_SPEC, 4 + 16
+        '1a00' +
+        '1000' + // AF_INET, 4 + 12
+        '0200' +
+        '0c00' + // IFLA_INET_CONF, 4 + 8
+        '0100' +
+        '0800' + // IPV4_DEVCONF_ARP_NOTIFY
+        '1600' +
+        '01000000',
+    );
+  });
+
+  it('ip link set dev NAME address MAC: the link by name, IFLA_ADDRESS the six bytes', () => {
+    const m = linkSetAddress(12, 'net1', '0A:58:0a:d4:00:02');
+    expect(hex(m.subarray(4, 8))).toBe('1000' + '0500'); // RTM_NEWLINK, REQUEST | ACK
+    expect(hex(m.subarray(16, 32))).toBe('00'.repeat(16)); // index 0, flags untouched: found by name
+    const attrs = tlvs(m.subarray(32));
+    expect(text(get(attrs, 3))).toBe('net1\0');
+    expect(hex(get(attrs, 1))).toBe('0a580ad40002');
+    expect(() => linkSetAddress(12, 'net1', '0a:58:0a:d4:00')).toThrow(/invalid MAC/);
   });
 
   it('ip link del NAME: RTM_DELLINK with the name; the lookup: RTM_GETLINK without ACK', () => {

@@ -77,6 +77,16 @@ describe('checkStateDir', () => {
       /config cache .* is owned by uid 65534, not 0: remove it/,
     );
     rmSync(join(state, '.config-cache.json'));
+    // metrics/: where every setup and teardown appends its line for `podvlan metrics`.
+    mkdirSync(join(state, 'metrics'), { mode: 0o700 });
+    chmodSync(join(state, 'metrics'), 0o777);
+    expect(() => checkStateDir(state, { create: true })).toThrow(
+      `${state}/metrics is writable by group or others (mode 777): chmod go-w ${state}/metrics`,
+    );
+    rmSync(join(state, 'metrics'), { recursive: true });
+    symlinkSync(top, join(state, 'metrics'));
+    expect(() => checkStateDir(state, { create: true })).toThrow(`${state}/metrics is a symbolic link`);
+    rmSync(join(state, 'metrics'));
     expect(checkStateDir(state, { create: true })).toBe('ok');
     rmSync(state, { recursive: true });
     symlinkSync(top, state);

@@ -10,15 +10,20 @@ const claim = (name: string, vlan: VlanClaim['vlan'], bridge = 'br-edge'): VlanC
 
 describe('declaredVlans', () => {
   it.each([
-    [{ id: 300 }, { first: 300, last: 300 }],
+    [{ id: 300 }, [{ first: 300, last: 300 }]],
+    [{ pool: '100-199', per: 'namespace' as const }, [{ first: 100, last: 199 }]],
+    [fromName('20-99'), [{ first: 20, last: 99 }]],
+    [fromName('42'), [{ first: 42, last: 42 }]],
     [
-      { pool: '100-199', per: 'namespace' as const },
-      { first: 100, last: 199 },
+      { trunk: '200, 100-110' },
+      [
+        { first: 100, last: 110 },
+        { first: 200, last: 200 },
+      ],
     ],
-    [fromName('20-99'), { first: 20, last: 99 }],
-    [fromName('42'), { first: 42, last: 42 }],
     [fromName(), undefined],
     [fromName('lots'), undefined], // reported by the schema at the range itself
+    [{ trunk: '100-110,105' }, undefined], // likewise
   ])('%j declares %j', (vlan, range) => {
     expect(declaredVlans(vlan)).toEqual(range);
   });
