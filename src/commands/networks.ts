@@ -5,6 +5,7 @@ import { vlanText } from '../ovs/uplink';
 import type { BridgeView, NetworkView, NodeView, Problem } from '../view/model';
 import { readNodeView } from '../view/node-view';
 import { NODE_CODES } from '../view/judge';
+import { inUseText } from '../view/networks';
 import type { Context } from './context';
 
 export async function networks(ctx: Context): Promise<NodeView> {
@@ -33,7 +34,7 @@ export function networkRow(n: NetworkView, bridges: BridgeView[]): string[] {
     n.name,
     n.bridge || '-',
     `${SOURCE[n.vlanSource]}${n.declared ? ` ${n.declared}` : ''}`,
-    n.inUse.map((u) => `${u.vlan}(${u.pods})`).join(',') || '-',
+    inUseText(n.inUse) || '-',
     n.attachments.broken ? `${pods} (${n.attachments.broken} broken)` : String(pods),
     n.uplinks.map(uplink).join(', ') || '-',
     !pool

@@ -67,6 +67,18 @@ export function vlansInUse(views: AttachmentView[]): { vlan: number; pods: numbe
   return [...pods].sort(([x], [y]) => x - y).map(([vlan, who]) => ({ vlan, pods: who.size }));
 }
 
+/** VLANs in use as text, consecutive VLANs with the same number of pods as one range: a trunk
+ * port's "100-110(1)" (one pod on each), not eleven entries; "22(2),99(1)" stays as it is. */
+export function inUseText(inUse: { vlan: number; pods: number }[]): string {
+  const runs: { first: number; last: number; pods: number }[] = [];
+  for (const u of inUse) {
+    const run = runs.at(-1);
+    if (run && u.vlan === run.last + 1 && u.pods === run.pods) run.last = u.vlan;
+    else runs.push({ first: u.vlan, last: u.vlan, pods: u.pods });
+  }
+  return runs.map((r) => `${r.first === r.last ? r.first : `${r.first}-${r.last}`}(${r.pods})`).join(',');
+}
+
 /** A delegate plugin's addresses: only how many this node's attachments hold is known. */
 function delegatedUsage(views: AttachmentView[]): PoolUsage | undefined {
   const held = views.filter((v) => v.attachment.ipamPlugin !== undefined && v.attachment.ip);

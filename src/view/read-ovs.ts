@@ -49,7 +49,7 @@ export async function readOvs(client: OvsdbClient, uplinkNames: string[]): Promi
     select(
       'Port',
       [['external_ids', 'includes', map({ [MANAGED_KEY]: 'true' })]],
-      ['_uuid', 'name', 'tag', 'external_ids'],
+      ['_uuid', 'name', 'tag', 'trunks', 'external_ids'],
     ),
     select('Port', [['external_ids', 'includes', map({ [UPLINK_KEY]: 'true' })]], PORT_COLUMNS),
     ...named.map((n) => select('Port', [['name', '==', n]], PORT_COLUMNS)),
@@ -74,7 +74,14 @@ export async function readOvs(client: OvsdbClient, uplinkNames: string[]): Promi
   }
   const podPorts: OvsPodPort[] = [];
   for (const r of rows(2)) {
-    const attachment = fromExternalIds(String(r.name), decodeOptional<number>(r.tag), decodeStringMap(r.external_ids));
+    // The trunks column too: a pod trunk port is judged by it against podvlan/trunks (without it,
+    // every trunk port would read as emptied by hand, "trunk all", tag-differs).
+    const attachment = fromExternalIds(
+      String(r.name),
+      decodeOptional<number>(r.tag),
+      decodeStringMap(r.external_ids),
+      decodeSet<number>(r.trunks).map(Number),
+    );
     if (attachment) podPorts.push({ uuid: decodeUuid(r._uuid), attachment });
   }
   const uplinkPorts = new Map<string, OvsUplinkPort>();

@@ -5,6 +5,7 @@ import { vlanText } from '../ovs/uplink';
 import type { Graph, GraphBox, GraphEdge, GraphLine } from './graph';
 import { NODE_CODES, uplinkProblems } from './judge';
 import type { AttachmentView, BridgeView, NodeView, Problem, UplinkView } from './model';
+import { inUseText } from './networks';
 
 export const boxId = {
   uplink: (u: Pick<UplinkView, 'bridge' | 'name'>) => `uplink:${u.bridge}/${u.name}`,
@@ -70,7 +71,7 @@ function bridgeBox(b: BridgeView, view: NodeView): GraphBox {
   const lines: GraphLine[] = [{ text: b.name, strong: true }, { text: b.datapathType }];
   if (!b.exists) lines.push({ text: 'missing (run podvlan init)', red: true });
   for (const n of view.networks.filter((x) => x.bridge === b.name)) {
-    const used = n.inUse.map((u) => `${u.vlan}(${u.pods})`).join(',');
+    const used = inUseText(n.inUse);
     lines.push({ text: `${n.name}: ${used || 'no pods'}` });
   }
   return { id: boxId.bridge(b.name), lines, red: !b.exists };
@@ -79,10 +80,14 @@ function bridgeBox(b: BridgeView, view: NodeView): GraphBox {
 function portBox(v: AttachmentView): GraphBox {
   const a = v.attachment;
   const differs = v.problems.some((p) => p.code === 'tag-differs');
-  const set = differs && a.vlan !== undefined ? ` (set ${a.vlan})` : '';
+  // A pod trunk port (vlan.trunk) has no tag: its trunks, against what setup gave it.
+  const trunk = a.trunks !== undefined;
+  const recorded = trunk ? a.recordedTrunks : a.vlan;
+  const set = differs && recorded !== undefined ? ` (set ${recorded})` : '';
+  const vlans = trunk ? `trunk ${a.trunks || 'all'}` : `tag ${a.tag || 'none'}`;
   const lines: GraphLine[] = [
     { text: a.port, strong: true },
-    { text: `${a.network} tag ${a.tag || 'none'}${set}`, red: differs },
+    { text: `${a.network} ${vlans}${set}`, red: differs },
   ];
   if (v.ofport !== undefined) lines.push({ text: `ofport ${v.ofport}`, red: v.ofport <= 0 });
   for (const p of v.problems.filter((x) => x.code !== 'tag-differs')) lines.push({ text: p.code, red: true });

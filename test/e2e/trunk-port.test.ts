@@ -168,7 +168,7 @@ describe('pod trunk ports', () => {
 
     // list: the TAG column says trunk, the JSON carries the VLANs.
     const table = await run(0, 'list');
-    expect(table.stdout.split('\n').find((l) => l.includes(port))).toMatch(/\btrunk 100-110\s+eth1\s+-$/);
+    expect(table.stdout.split('\n').find((l) => l.includes(port))).toMatch(/\btrunk 100-110\s+eth1\s+-\s+ok$/);
     const rows = JSON.parse((await run(0, 'list', '-o', 'json')).stdout) as { port: string; trunks?: string }[];
     expect(rows.find((x) => x.port === port)).toMatchObject({ trunks: '100-110', tag: 0 });
 

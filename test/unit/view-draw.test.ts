@@ -79,6 +79,24 @@ describe('the topology graph', () => {
     expect(g.columns[0].boxes[0].lines.map((l) => l.text)).toContain('lacks 99,301-303');
     expect(g.notes.map((n) => n.text.split(':')[0])).toEqual(['uplink-vlans', 'tag-differs']);
   });
+
+  it('a pod trunk port says its trunks, and what setup gave it when they were changed by hand', () => {
+    const router = {
+      ...attachment({ namespace: 'vnf', pod: 'router-0', network: 'vnf' }),
+      tag: 0,
+      vlan: undefined,
+      trunks: '100-110',
+      recordedTrunks: '100-110',
+    };
+    const lineOf = (x: typeof router) => {
+      const g = topologyGraph(assemble(healthy([pods[0], x])));
+      return g.columns[2].boxes.find((b) => b.id === `port:${router.port}`)!.lines[1];
+    };
+    expect(lineOf(router)).toEqual({ text: 'vnf trunk 100-110', red: false });
+    expect(lineOf({ ...router, trunks: '' })).toEqual({ text: 'vnf trunk all (set 100-110)', red: true });
+    const g = topologyGraph(assemble(healthy([pods[0], router])));
+    expect(g.columns[1].boxes[0].lines.map((l) => l.text)).toContain('vnf: 100-110(1)');
+  });
 });
 
 describe('svg', () => {

@@ -18,6 +18,7 @@ import {
   judgeAttachment,
   trunkGaps,
 } from '../../src/view/judge';
+import { inUseText } from '../../src/view/networks';
 import { checkPool, poolSpan, usageOf } from '../../src/view/pools';
 import { openFirst, parseAddrShow, readNamespaces } from '../../src/view/read-netns';
 import { attachment, BRIDGE, healthy, networks } from './fixtures/node-facts';
@@ -334,6 +335,28 @@ describe('rows', () => {
     ]);
     const missing = assemble({ ...f, ovs: { ...f.ovs, uplinkPorts: new Map() } });
     expect(networkRow(missing.networks[0], missing.bridges)[5]).toBe('nic2 missing');
+  });
+
+  it('VLANs in use: consecutive ones with the same count as one range (a trunk port), others one by one', () => {
+    const run = (first: number, last: number, pods: number) =>
+      Array.from({ length: last - first + 1 }, (_, i) => ({ vlan: first + i, pods }));
+    expect(inUseText([...run(22, 22, 2), ...run(100, 110, 1)])).toBe('22(2),100-110(1)');
+    expect(inUseText([...run(22, 22, 2), ...run(23, 23, 1), ...run(24, 25, 1), ...run(99, 99, 1)])).toBe(
+      '22(2),23-25(1),99(1)',
+    );
+    expect(inUseText([...run(100, 104, 1), ...run(105, 105, 2), ...run(106, 110, 1)])).toBe(
+      '100-104(1),105(2),106-110(1)',
+    );
+    expect(inUseText([])).toBe('');
+    const router = {
+      ...attachment({ namespace: 'vnf', pod: 'router-0', network: 'vnf' }),
+      tag: 0,
+      vlan: undefined,
+      trunks: '100-110',
+      recordedTrunks: '100-110',
+    };
+    const t = assemble(healthy([router]));
+    expect(networkRow(t.networks.find((n) => n.name === 'vnf')!, t.bridges)[3]).toBe('100-110(1)');
   });
 });
 
