@@ -8,7 +8,8 @@ import { isInterfaceName } from '../names';
 import { scanNetnsHolders } from '../runtime/netns-alive';
 import type { Sandbox } from '../runtime/sandbox';
 import type { EndFacts, PathFacts } from './facts';
-import { loadNetlink, netnsPaths, openNetns, readHostLink, readPodSide } from './pod-netns';
+import { loadNetlink } from '../veth/netlink-query';
+import { netnsPaths, openNetns, readHostLink, readPodSide } from './pod-netns';
 import { type OvsPathFacts, readPathOvs } from './read-ovs';
 import { readVswitchd } from './read-vswitchd';
 

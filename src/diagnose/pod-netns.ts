@@ -7,14 +7,11 @@ import { nodeFs } from '../builtins';
 import { isInterfaceName } from '../names';
 import { openSandbox, type Sandbox } from '../runtime/sandbox';
 import { scanNetnsHolders } from '../runtime/netns-alive';
-import { describeErrno } from '../veth/netlink';
 import {
   addrDump,
-  errnoOf,
   type LinkFacts,
   linkGetByIndex,
   neighGet,
-  type NlMessage,
   parseAddr,
   parseLink,
   parseNeigh,
@@ -22,23 +19,10 @@ import {
   routeGet,
 } from '../veth/netlink-read';
 import { linkGet } from '../veth/netlink';
+import { ask, type Netlink } from '../veth/netlink-query';
 import type { EndFacts } from './facts';
 
-type Netlink = typeof import('../veth/netlink-ffi');
 type Socket = import('../veth/netlink-ffi').RouteSocket;
-
-/** The in-process netlink module, or why there is none (Node, no libc). */
-export async function loadNetlink(): Promise<Netlink | string> {
-  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined')
-    return 'reading a namespace needs the podvlan executable (bun)';
-  try {
-    const m = await import('../veth/netlink-ffi');
-    await m.load();
-    return m;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}
 
 const NET_LINK = /^net:\[(\d+)\]$/;
 
@@ -90,14 +74,6 @@ export function netnsAbsence(inode: string): { gone: boolean; why: string } {
   return { gone: !v.alive, why: v.why };
 }
 
-/** One request; its messages, or the errno of a refusal. */
-function ask(sock: Socket, build: (seq: number) => Uint8Array): NlMessage[] {
-  const seq = sock.nextSeq();
-  const messages = sock.query(seq, build(seq));
-  const errno = messages.length === 1 ? errnoOf(messages[0]) : undefined;
-  if (errno) throw Object.assign(new Error(describeErrno(errno)), { errno });
-  return messages;
-}
 const errnoFrom = (err: unknown) => (err as { errno?: number }).errno;
 const text = (err: unknown) => (err instanceof Error ? err.message : String(err));
 

@@ -115,6 +115,11 @@ export function linkGetByIndex(seq: number, index: number): Uint8Array {
   return message(RTM_GETLINK, NLM_F_REQUEST, seq, header);
 }
 
+/** `ip link show`: every link of the namespace. */
+export function linkDump(seq: number): Uint8Array {
+  return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, new Uint8Array(16));
+}
+
 /** An RTM_NEWLINK answer. */
 export function parseLink(m: NlMessage): LinkFacts | undefined {
   if (m.type !== RTM_NEWLINK || m.body.length < 16) return undefined;

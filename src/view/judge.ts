@@ -19,7 +19,7 @@ export interface HostVeth {
   iflink: number; // the peer's ifindex (in the peer's namespace)
 }
 
-/** One link inside a pod's namespace, as `ip -json -details addr show` gives it. */
+/** One link inside a pod's namespace, as its rtnetlink link and address dumps give it. */
 export interface PodLink {
   name: string;
   ifindex: number;

@@ -1,35 +1,25 @@
 // The pod ends, read inside the network namespaces recorded at setup (podvlan/netns). A namespace
 // is found by what holds it (a process in it, an open descriptor, an nsfs bind mount: the /proc
 // scan gc uses), opened through that holder, and its inode checked against the record before
-// anything is read: the holder may have exited and its PID been reused meanwhile. Inside, one
-// `ip -json -details addr show` (iproute2 under nsenter, given the namespace as a descriptor).
+// anything is read: the holder may have exited and its PID been reused meanwhile. Inside, a link
+// and an address dump over rtnetlink, in process (netlink-query.ts, diagnose's reader): a socket
+// made in the namespace through the opened descriptor, so what is read is what was checked.
 // Read only: nothing is created, moved or changed in any namespace.
 import { fstatSync, statSync } from 'node:fs';
 import { openSandbox, type Sandbox } from '../runtime/sandbox';
 import { type NetnsScan, scanNetnsHolders } from '../runtime/netns-alive';
-import { queryIpJson } from '../veth/ip';
+import type { LinkFacts } from '../veth/netlink-read';
+import { loadNetlink, readNetnsLinks } from '../veth/netlink-query';
 import type { NetnsFacts, PodLink } from './judge';
 
-interface IpAddrRow {
-  ifname?: string;
-  ifindex?: number;
-  link_index?: number;
-  mtu?: number;
-  flags?: string[];
-  linkinfo?: { info_kind?: string };
-  addr_info?: { family?: string; local?: string; prefixlen?: number }[];
-}
-
 /** What to run per namespace: the real reader, or a test's. */
-export type LinkReader = (sandbox: Sandbox, timeoutMs: number) => Promise<PodLink[]>;
-
-const PARALLEL = 4; // ip + nsenter per namespace: enough to overlap, few enough for a 2-core node
+export type LinkReader = (sandbox: Sandbox, timeoutMs: number) => PodLink[] | Promise<PodLink[]>;
 
 /** The facts of each recorded namespace (inodes as recorded: decimal text). */
 export async function readNamespaces(
   inodes: string[],
   timeoutMs: number,
-  read: LinkReader = readLinks,
+  read?: LinkReader,
   scanFor: (inodes: string[]) => NetnsScan = scanNetnsHolders,
 ): Promise<Map<string, NetnsFacts>> {
   const out = new Map<string, NetnsFacts>();
@@ -48,15 +38,24 @@ export async function readNamespaces(
     else if (paths.length === 0) out.set(inode, { state: 'unknown', why: v.why });
     else todo.push({ inode, paths });
   }
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const { inode, paths } = todo[next++];
-      out.set(inode, await readOne(inode, paths, timeoutMs, read));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
+  if (todo.length === 0) return out;
+  const reader = read ?? (await netlinkReader());
+  // One after another: each read is two dumps on a socket, well under a millisecond.
+  for (const { inode, paths } of todo) out.set(inode, await readOne(inode, paths, timeoutMs, reader));
   return out;
+}
+
+/** The in-process reader; without one (Node, no libc) every namespace reads as unknown, saying why. */
+async function netlinkReader(): Promise<LinkReader> {
+  const nl = await loadNetlink();
+  if (typeof nl === 'string')
+    return () => {
+      throw new Error(nl);
+    };
+  return (sandbox, timeoutMs) => {
+    const { links, addresses } = readNetnsLinks(nl, sandbox, timeoutMs);
+    return podLinks(links, addresses);
+  };
 }
 
 async function readOne(inode: string, paths: string[], timeoutMs: number, read: LinkReader): Promise<NetnsFacts> {
@@ -89,27 +88,19 @@ export function openFirst(inode: string, paths: string[]): Sandbox | undefined {
   return undefined;
 }
 
-/** Every link of the namespace with its addresses (one ip process under nsenter). */
-export async function readLinks(sandbox: Sandbox, timeoutMs: number): Promise<PodLink[]> {
-  const { outputs, stderr } = await queryIpJson([['addr', 'show']], { netnsFd: sandbox.fd, timeoutMs });
-  if (outputs.length === 0) throw new Error(stderr || 'ip printed nothing');
-  return parseAddrShow(outputs[0]);
-}
-
-/** `ip -json -details addr show` as PodLinks (IPv4 addresses only, as podvlan gives). */
-export function parseAddrShow(json: unknown): PodLink[] {
-  if (!Array.isArray(json)) return [];
-  return (json as IpAddrRow[])
-    .filter((r) => typeof r.ifname === 'string' && typeof r.ifindex === 'number')
-    .map((r) => ({
-      name: r.ifname!,
-      ifindex: r.ifindex!,
-      ...(typeof r.link_index === 'number' ? { peerIndex: r.link_index } : {}),
-      ...(r.linkinfo?.info_kind ? { kind: r.linkinfo.info_kind } : {}),
-      up: (r.flags ?? []).includes('UP'),
-      ...(typeof r.mtu === 'number' ? { mtu: r.mtu } : {}),
-      addresses: (r.addr_info ?? [])
-        .filter((a) => a.family === 'inet' && a.local)
-        .map((a) => `${a.local}/${a.prefixlen}`),
+/** The links of a namespace as the views judge them, each with its IPv4 addresses (podvlan gives
+ * no others). IFLA_LINK is a veth's peer; the kernel leaves it out, or sends 0, for a link with
+ * none (lo), which then has no peer rather than peer 0. */
+export function podLinks(links: LinkFacts[], addresses: { index: number; address: string }[]): PodLink[] {
+  return links
+    .filter((l) => l.name !== '' && l.index > 0)
+    .map((l) => ({
+      name: l.name,
+      ifindex: l.index,
+      ...(l.peerIndex ? { peerIndex: l.peerIndex } : {}),
+      ...(l.kind ? { kind: l.kind } : {}),
+      up: l.up,
+      ...(l.mtu !== undefined ? { mtu: l.mtu } : {}),
+      addresses: addresses.filter((a) => a.index === l.index).map((a) => a.address),
     }));
 }

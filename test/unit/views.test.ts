@@ -1,12 +1,14 @@
 // The views' judgements from facts built by hand: each check alone, an attachment's state, the
 // bridges and uplinks, the networks (VLANs in use, uplinks carrying them, pools), and the rows
 // `list` and `networks` print.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LIST_COLUMNS, listJson, listRow } from '../../src/commands/list';
 import { NETWORK_COLUMNS, networkRow, problemLines } from '../../src/commands/networks';
 import type { Ipam } from '../../src/config/schema';
 import { hostVethName } from '../../src/names';
+import { type LinkFacts, parseAddr, parseLink, splitMessages } from '../../src/veth/netlink-read';
 import { assemble, expectedTag } from '../../src/view/assemble';
 import {
   type AttachmentFacts,
@@ -20,7 +22,7 @@ import {
 } from '../../src/view/judge';
 import { inUseText } from '../../src/view/networks';
 import { checkPool, poolSpan, usageOf } from '../../src/view/pools';
-import { openFirst, parseAddrShow, readNamespaces } from '../../src/view/read-netns';
+import { openFirst, podLinks, readNamespaces } from '../../src/view/read-netns';
 import { attachment, BRIDGE, healthy, networks } from './fixtures/node-facts';
 
 const a = attachment({ pod: 'web', ip: '10.20.1.10/16' });
@@ -361,34 +363,41 @@ describe('rows', () => {
 });
 
 describe('reading a pod namespace', () => {
-  it('parses ip -json -details addr show', () => {
-    const json = [
-      {
-        ifindex: 1,
-        ifname: 'lo',
-        flags: ['LOOPBACK', 'UP'],
-        mtu: 65536,
-        addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }],
-      },
-      {
-        ifindex: 2,
-        link_index: 17,
-        ifname: 'eth1',
-        flags: ['BROADCAST', 'MULTICAST'],
-        mtu: 1450,
-        linkinfo: { info_kind: 'veth' },
-        addr_info: [
-          { family: 'inet', local: '10.20.1.10', prefixlen: 16 },
-          { family: 'inet6', local: 'fe80::1', prefixlen: 64 },
-        ],
-      },
-      { ifname: 'broken' },
-    ];
-    expect(parseAddrShow(json)).toEqual([
+  // A real kernel's answers inside a pod (netlink-read.test.ts): eth1 a veth at 10.218.0.2/24, peer 5.
+  const answers = JSON.parse(readFileSync(join(__dirname, 'fixtures/netlink/pod-answers.json'), 'utf8')) as Record<
+    string,
+    string[]
+  >;
+  const messages = (name: string) =>
+    answers[name].flatMap((h) => splitMessages(Uint8Array.from(Buffer.from(h, 'hex'))));
+
+  it('the links of the link and address dumps, each with its IPv4 addresses; lo has no peer', () => {
+    const eth1 = parseLink(messages('link-eth1')[0])!;
+    const lo: LinkFacts = {
+      index: 1,
+      name: 'lo',
+      up: true,
+      carrier: true,
+      operstate: 'unknown',
+      noarp: true,
+      mtu: 65536,
+      peerIndex: 0,
+    };
+    const down: LinkFacts = {
+      ...eth1,
+      index: 3,
+      name: 'eth2',
+      up: false,
+      mtu: undefined,
+      peerIndex: undefined,
+      kind: undefined,
+    };
+    const addresses = messages('addr-dump').flatMap((m) => parseAddr(m) ?? []);
+    expect(podLinks([lo, eth1, down, { ...lo, name: '' }], addresses)).toEqual([
       { name: 'lo', ifindex: 1, up: true, mtu: 65536, addresses: ['127.0.0.1/8'] },
-      { name: 'eth1', ifindex: 2, peerIndex: 17, kind: 'veth', up: false, mtu: 1450, addresses: ['10.20.1.10/16'] },
+      { name: 'eth1', ifindex: 2, peerIndex: 5, kind: 'veth', up: true, mtu: 1500, addresses: ['10.218.0.2/24'] },
+      { name: 'eth2', ifindex: 3, up: false, addresses: [] },
     ]);
-    expect(parseAddrShow({})).toEqual([]);
   });
 });
 
