@@ -37,7 +37,7 @@ export async function init(ctx: Context, opts: InitOptions = {}): Promise<InitRe
   const ovs = await OvsdbClient.connect(config.ovsdb, config.timeoutMs);
   const result = { bridges: names, cniNetworks: node.read, notes: node.skipped };
   try {
-    const host = hostLinks();
+    const host = await hostLinks(config.timeoutMs);
     const plan = await planUplinks(ovs, uplinks, host);
     const warn = (c: UplinkChange) => linkWarning(c, host.exists(c.spec.name));
     if (opts.dryRun) {

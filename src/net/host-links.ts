@@ -1,7 +1,9 @@
 // What this node's kernel says about its interfaces, read from /proc and the OS (no child
 // process): which links exist, which carry the node's addresses, which its default routes use.
 // init reads these before making an interface an uplink, so podvlan never cuts a node off.
-import { nodeFs, nodeOs } from '../builtins';
+import { nodeFs } from '../builtins';
+import { UnavailableError } from '../errors';
+import { hostAddressesJson } from '../veth/ip';
 
 export interface HostLinks {
   exists(name: string): boolean;
@@ -20,7 +22,7 @@ function readProc(path: string): string {
 }
 
 /** The links of the caller's network namespace (/proc/net is per namespace). */
-export function hostLinks(): HostLinks {
+export async function hostLinks(timeoutMs: number): Promise<HostLinks> {
   // /proc/net/dev: two header lines, then "  name: counters...".
   const names = new Set(
     readProc('/proc/net/dev')
@@ -40,13 +42,40 @@ export function hostLinks(): HostLinks {
     const f = line.trim().split(/\s+/);
     if (f.length >= 10 && /^0{32}$/.test(f[0]) && f[1] === '00' && f[9] !== 'lo') defaults.add(f[9]);
   }
-  const interfaces = nodeOs().networkInterfaces();
+  // Not os.networkInterfaces(): it leaves out every link that is down or has no carrier, and an
+  // address on an unplugged NIC is still the node's: made a port, the NIC cuts the node off that
+  // network once its cable is back. The kernel's own list has every link's addresses.
+  let addresses: Map<string, string[]> | undefined;
+  let unreadable = '';
+  try {
+    addresses = addressesOf(await hostAddressesJson(timeoutMs));
+  } catch (err) {
+    unreadable = (err as Error).message;
+  }
   return {
     exists: (name) => names.has(name),
-    addresses: (name) =>
-      (interfaces[name] ?? [])
-        .filter((a) => a.family === 'IPv4' || !a.address.toLowerCase().startsWith('fe80:'))
-        .map((a) => a.address),
+    addresses: (name) => {
+      if (!addresses)
+        throw new UnavailableError(
+          `cannot read the addresses of ${name} (${unreadable}): init adds no uplink unchecked`,
+        );
+      return addresses.get(name) ?? [];
+    },
     carriesDefaultRoute: (name) => defaults.has(name),
   };
+}
+
+/** `ip -json addr show` by link: IPv4 addresses and IPv6 ones that are not link-local. */
+export function addressesOf(json: unknown): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  if (!Array.isArray(json)) throw new Error('ip -json addr show printed no list');
+  for (const link of json as { ifname?: unknown; addr_info?: { family?: unknown; local?: unknown }[] }[]) {
+    if (typeof link.ifname !== 'string') continue;
+    const local = (link.addr_info ?? [])
+      .filter((a) => typeof a.local === 'string' && (a.family === 'inet' || a.family === 'inet6'))
+      .map((a) => a.local as string)
+      .filter((a) => !a.toLowerCase().startsWith('fe80:'));
+    out.set(link.ifname, local);
+  }
+  return out;
 }

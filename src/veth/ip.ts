@@ -79,6 +79,18 @@ export async function queryIpJson(
   return { outputs, stderr: res.stderr.trim() };
 }
 
+/** `ip -json addr show` in our own namespace: every link's addresses, whether the link is up or not. */
+export async function hostAddressesJson(timeoutMs: number): Promise<unknown> {
+  const res = await spawnWithInput(IP, ['-json', 'addr', 'show'], '', timeoutMs, undefined, true);
+  if (res.exitCode !== 0)
+    throw new OperationError(`ip addr show failed: ${oneLine(res.stderr) || `exit ${res.exitCode}`}`);
+  try {
+    return JSON.parse(res.stdout);
+  } catch {
+    throw new OperationError(`ip -json addr show printed something that is not JSON: ${res.stdout.slice(0, 80)}`);
+  }
+}
+
 /** `sysctl -w` of `arp_notify=1` for each interface, inside the namespace `netnsFd` holds: iproute2
  * has no word for it. The slash form of the key keeps a dot in an interface name a dot. */
 export async function arpNotifyInPod(

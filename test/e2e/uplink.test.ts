@@ -190,6 +190,16 @@ describe('init makes uplinks trunk ports', () => {
     await execa('ip', ['-n', n.netns, 'link', 'add', 'nic5', 'type', 'veth', 'peer', 'name', 'nic5p']);
     await execa('ip', ['-n', n.netns, 'link', 'set', 'nic5', 'up']);
     await execa('ip', ['-n', n.netns, 'route', 'add', 'default', 'dev', 'nic5']);
+    // The node's address on a link that is down, and on one without carrier (its peer down): a NIC
+    // whose cable is out still holds the address, and would cut the node off once it is back.
+    for (const [nic, up] of [
+      ['nic81', false],
+      ['nic82', true],
+    ] as const) {
+      await execa('ip', ['-n', n.netns, 'link', 'add', nic, 'type', 'veth', 'peer', 'name', `${nic}p`]);
+      await execa('ip', ['-n', n.netns, 'addr', 'add', `10.254.${nic.slice(3)}.2/24`, 'dev', nic]);
+      if (up) await execa('ip', ['-n', n.netns, 'link', 'set', nic, 'up']);
+    }
     const withV44 = networks(0, { extra: [{ name: 'v44', bridge: BR, vlan: { id: 44 } }] });
     const cases: [string, Record<string, unknown>[], Record<string, unknown>, RegExp][] = [
       [
@@ -201,6 +211,8 @@ describe('init makes uplinks trunk ports', () => {
       ['other bridge', withV44, { uplinks: [NIC, 'nic3'] }, /nic3 is already a port of OVS bridge other_br/],
       ['not ours', withV44, { uplinks: [NIC, 'nic4'] }, /OVS port nic4 exists and podvlan did not make it/],
       ['node address', withV44, { uplinks: [NIC, 'uplink'] }, /uplink carries this node's address 10\.254\.1\.2/],
+      ['address, link down', withV44, { uplinks: [NIC, 'nic81'] }, /nic81 carries this node's address 10\.254\.81\.2/],
+      ['address, no carrier', withV44, { uplinks: [NIC, 'nic82'] }, /nic82 carries this node's address 10\.254\.82\.2/],
       ['default route', withV44, { uplinks: [NIC, 'nic5'] }, /the node's default route goes out of nic5/],
       ['mtu', withV44, { mtu: 1400 }, /network v22's mtu 1500 does not fit bridge upl_br's uplink mtu 1400/],
       [

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load';
 import { datapathTypeOf } from '../../src/config/datapath';
 import { ConfigError } from '../../src/errors';
+import { addressesOf } from '../../src/net/host-links';
 import { uplinkSpecs, vlanText } from '../../src/ovs/uplink';
 
 const config = (networks: string, bridges: string) =>
@@ -39,5 +40,29 @@ describe('uplinkSpecs', () => {
       'netdev',
     );
     expect(datapathTypeOf(config(net('a', '{ id: 5 }'), '  - { name: br1 }\n'), 'br0')).toBe('system');
+  });
+});
+
+describe('the host addresses init checks an uplink against', () => {
+  it("takes every link's IPv4 and non-link-local IPv6 addresses, a down link's included", () => {
+    const json = [
+      { ifname: 'lo', flags: ['LOOPBACK', 'UP'], addr_info: [{ family: 'inet', local: '127.0.0.1' }] },
+      // down, no carrier: os.networkInterfaces() lists neither, the kernel keeps both addresses
+      { ifname: 'eth2', flags: ['BROADCAST', 'NO-CARRIER'], addr_info: [{ family: 'inet', local: '10.1.2.3' }] },
+      {
+        ifname: 'eth3',
+        flags: ['BROADCAST', 'UP'],
+        addr_info: [
+          { family: 'inet6', local: 'fe80::1' },
+          { family: 'inet6', local: '2001:db8::3' },
+        ],
+      },
+      { ifname: 'eth4', flags: [], addr_info: [] },
+    ];
+    const by = addressesOf(json);
+    expect(by.get('eth2')).toEqual(['10.1.2.3']);
+    expect(by.get('eth3')).toEqual(['2001:db8::3']);
+    expect(by.get('eth4')).toEqual([]);
+    expect(() => addressesOf({})).toThrow();
   });
 });
