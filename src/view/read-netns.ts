@@ -5,7 +5,7 @@
 // and an address dump over rtnetlink, in process (netlink-query.ts, diagnose's reader): a socket
 // made in the namespace through the opened descriptor, so what is read is what was checked.
 // Read only: nothing is created, moved or changed in any namespace.
-import { fstatSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { openSandbox, type Sandbox } from '../runtime/sandbox';
 import { type NetnsScan, scanNetnsHolders } from '../runtime/netns-alive';
 import type { LinkFacts } from '../veth/netlink-read';
@@ -70,17 +70,33 @@ async function readOne(inode: string, paths: string[], timeoutMs: number, read: 
   }
 }
 
+// Not in fs.constants; the same value on x86-64 and arm64. An O_PATH descriptor opens nothing:
+// no FIFO waits for a writer, no device runs its open, no mount's filesystem is asked.
+const O_PATH = 0o10000000;
+
 /** The first path that opens this very namespace: a holder found by the scan may have exited
  * since, and its PID or descriptor number been given to another; and a descriptor counts as a
- * holder by its inode number alone (netns-alive.ts), which a file elsewhere may share. */
+ * holder by its inode number alone (netns-alive.ts), which a file elsewhere may share: a pipe, a
+ * FIFO or a device, whose open would block the view or act on the device. So each path is first
+ * looked at through O_PATH, and only the namespace it names is opened (through that look). */
 export function openFirst(inode: string, paths: string[]): Sandbox | undefined {
   const nsfs = statSync('/proc/self/ns/net').dev;
   for (const path of paths) {
     let sandbox: Sandbox;
+    let probe: number;
     try {
-      sandbox = openSandbox(path, `netns ${inode}`);
+      probe = openSync(path, O_PATH);
     } catch {
       continue;
+    }
+    try {
+      const st = fstatSync(probe);
+      if (st.dev !== nsfs || String(st.ino) !== inode) continue;
+      sandbox = openSandbox(`/proc/self/fd/${probe}`, `netns ${inode}`);
+    } catch {
+      continue;
+    } finally {
+      closeSync(probe);
     }
     if (sandbox.inode === inode && fstatSync(sandbox.fd).dev === nsfs) return sandbox;
     sandbox.close();

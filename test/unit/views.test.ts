@@ -1,8 +1,10 @@
 // The views' judgements from facts built by hand: each check alone, an attachment's state, the
 // bridges and uplinks, the networks (VLANs in use, uplinks carrying them, pools), and the rows
 // `list` and `networks` print.
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LIST_COLUMNS, listJson, listRow } from '../../src/commands/list';
 import { NETWORK_COLUMNS, networkRow, problemLines } from '../../src/commands/networks';
@@ -415,6 +417,23 @@ describe('opening a recorded namespace', () => {
     // A file of the same inode number on another filesystem is not the namespace.
     const file = statSync('/proc/self/exe');
     expect(openFirst(String(file.ino), ['/proc/self/exe'])).toBeUndefined();
+  });
+
+  it('never opens what a path names unless it is that namespace: a FIFO of the inode does not block', () => {
+    // A descriptor counts as a holder by inode number alone: a pipe or FIFO may share the number.
+    // Run in a child with a deadline, since a blocking open cannot be interrupted in this process.
+    const dir = mkdtempSync(join(tmpdir(), 'podvlan-fifo-'));
+    try {
+      const fifo = join(dir, 'f');
+      execFileSync('mkfifo', [fifo]);
+      const code = `import { openFirst } from ${JSON.stringify(resolve('src/view/read-netns.ts'))};
+        console.log(String(openFirst(${JSON.stringify(String(statSync(fifo).ino))}, [${JSON.stringify(fifo)}])));`;
+      const r = spawnSync(resolve('node_modules/.bin/bun'), ['-e', code], { timeout: 5000, encoding: 'utf8' });
+      expect(r.signal, 'openFirst blocked on the FIFO').toBeNull();
+      expect(r.stdout.trim(), r.stderr).toBe('undefined');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads a live namespace through its holder (here: this process), never a gone one', async () => {
