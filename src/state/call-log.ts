@@ -94,7 +94,12 @@ function openLog(path: string): number {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     // The first call on this node: the state directory exists (checked), its metrics/ not yet.
-    fs.mkdirSync(path.slice(0, path.lastIndexOf('/')), { mode: 0o700 });
+    // Calls start many at once on a fresh node: another may make it first.
+    try {
+      fs.mkdirSync(path.slice(0, path.lastIndexOf('/')), { mode: 0o700 });
+    } catch (mkdirErr) {
+      if ((mkdirErr as NodeJS.ErrnoException).code !== 'EEXIST') throw mkdirErr;
+    }
     return fs.openSync(path, flags, 0o600);
   }
 }

@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, ExhaustedError } from '../../src/errors';
 import { appendCallLog, CALL_LOG, callLine, gcLine, MAX_ROTATED, metricsDir } from '../../src/state/call-log';
 import { foldCallLog, SUMMARY } from '../../src/state/call-fold';
@@ -82,6 +82,24 @@ describe('the call log on disk', () => {
     append(callLine('setup', 0.02));
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect(statSync(join(dir, CALL_LOG)).mode & 0o777).toBe(0o600);
+  });
+
+  it('keeps the line of a first call that another first call beat to making metrics/', () => {
+    // As the other call does between our failed open and our mkdir: make the directory first.
+    const fs = (process as unknown as { getBuiltinModule(id: string): typeof import('node:fs') }).getBuiltinModule(
+      'node:fs',
+    );
+    const real = fs.mkdirSync;
+    const spy = vi.spyOn(fs, 'mkdirSync').mockImplementation(((path: string, opts: object) => {
+      real(path, opts);
+      return real(path, opts); // EEXIST, as when the other call won
+    }) as typeof fs.mkdirSync);
+    try {
+      append(callLine('setup', 0.02));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(readFileSync(join(dir, CALL_LOG), 'utf8')).toMatch(/^call setup ok /);
   });
 
   it('is never written through a symbolic link', () => {
