@@ -7,11 +7,13 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_CNI_CONF_DIR, nodeNetworks, readCniNetworks } from '../cni/conf-dir';
 import { datapathTypeOf } from '../config/datapath';
 import { hostLinks } from '../net/host-links';
-import { ensureBridges } from '../ovs/bridge';
+import type { Attachment } from '../ovs/attachment';
+import { ensureBridges, findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { select } from '../ovs/ops';
-import { describeChange, planUplinks, type UplinkChange, uplinkSpecs } from '../ovs/uplink';
+import { describeChange, planUplinks, type UplinkChange, uplinkSpecs, vlanText } from '../ovs/uplink';
 import { applyUplinks } from '../ovs/uplink-apply';
+import { podVlans } from '../view/judge';
 import type { Context } from './context';
 
 export interface InitOptions {
@@ -39,7 +41,8 @@ export async function init(ctx: Context, opts: InitOptions = {}): Promise<InitRe
   try {
     const host = await hostLinks(config.timeoutMs);
     const plan = await planUplinks(ovs, uplinks, host);
-    const warn = (c: UplinkChange) => linkWarning(c, host.exists(c.spec.name));
+    const live = podVlansByBridge((await findPorts(ovs, {})).map((f) => f.attachment));
+    const warn = (c: UplinkChange) => linkWarning(c, host.exists(c.spec.name)) + liveVlanWarning(c, live);
     if (opts.dryRun) {
       const found = await ovs.transact(names.map((b) => select('Bridge', [['name', '==', b]], ['name'])));
       const missing = names.filter((_, i) => (found[i].rows ?? []).length === 0);
@@ -53,6 +56,37 @@ export async function init(ctx: Context, opts: InitOptions = {}): Promise<InitRe
   } finally {
     ovs.close();
   }
+}
+
+/** bridge -> VLAN -> the pods on this node whose ports put them on it. */
+type LiveVlans = Map<string, Map<number, Set<string>>>;
+
+function podVlansByBridge(attachments: Attachment[]): LiveVlans {
+  const live: LiveVlans = new Map();
+  for (const a of attachments) {
+    const vlans = live.get(a.bridge) ?? new Map<number, Set<string>>();
+    live.set(a.bridge, vlans);
+    for (const v of podVlans(a)) vlans.set(v, (vlans.get(v) ?? new Set()).add(`${a.namespace}/${a.pod}`));
+  }
+  return live;
+}
+
+/**
+ * The config is the truth, so init takes a VLAN off the trunks even while pods of this node are
+ * on it (a pool shrunk, a conflist deleted); those pods then lose the other nodes. Never silently:
+ * said on the uplink's line, in --dry-run first.
+ */
+function liveVlanWarning(c: UplinkChange, live: LiveVlans): string {
+  // What leaves which bridge: a removed uplink its trunks; a moved one every VLAN of its old bridge.
+  const bridge = c.action === 'move' ? c.fromBridge! : c.spec.bridge;
+  const onBridge = live.get(bridge);
+  if (!onBridge) return '';
+  const leaving = c.action === 'remove' ? c.spec.vlans : c.action === 'move' ? [...onBridge.keys()] : c.removeVlans;
+  const used = leaving.filter((v) => onBridge.has(v)).sort((x, y) => x - y);
+  if (used.length === 0) return '';
+  const pods = [...new Set(used.flatMap((v) => [...onBridge.get(v)!]))];
+  const named = `${pods.slice(0, 3).join(', ')}${pods.length > 3 ? ', ...' : ''}`;
+  return `; warning: VLAN ${vlanText(used)} still used by ${pods.length} pod(s) on this node (${named}), which lose the other nodes on it`;
 }
 
 /**
