@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DiagnoseResult } from '../../src/diagnose/model';
-import { type NodeInfo, startNodes } from '../support/node';
+import { type NodeInfo, startNodes, wire } from '../support/node';
 import { runPlugin, teardownAll, writeConfig } from '../support/plugin';
 import { canPing, startContainer } from '../support/sandbox';
 
@@ -47,21 +47,7 @@ async function expectClean(): Promise<void> {
 
 beforeAll(async () => {
   nodes.push(...(await startNodes(info, ['da', 'db'])));
-  await execa('ip', [
-    '-n',
-    nodes[0].netns,
-    'link',
-    'add',
-    NIC,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    NIC,
-    'netns',
-    nodes[1].netns,
-  ]);
-  for (const n of nodes) await execa('ip', ['-n', n.netns, 'link', 'set', NIC, 'up']);
+  await wire(nodes[0], nodes[1], NIC);
   for (const i of [0, 1]) {
     configs[i] = config(i);
     expect((await run(i, 'init')).exitCode).toBe(0);

@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { addNetns, cni, cniGc, delNetns, netnsPing } from '../support/cni';
 import { hostVethName } from '../../src/names';
-import { type NodeInfo, startNode } from '../support/node';
+import { type NodeInfo, startNode, wire } from '../support/node';
 import { hostVeths, runPlugin, teardownAll, writeConfig } from '../support/plugin';
 import { canPing, docker, startContainer, startOvs } from '../support/sandbox';
 
@@ -113,21 +113,7 @@ describe('pod trunk ports', () => {
   beforeAll(async () => {
     mkdirSync(dir, { recursive: true });
     nodes.push(...(await Promise.all([startNode(info, 'ta', 31), startNode(info, 'tb', 32)])));
-    await execa('ip', [
-      '-n',
-      nodes[0].netns,
-      'link',
-      'add',
-      NIC,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      NIC,
-      'netns',
-      nodes[1].netns,
-    ]);
-    for (const n of nodes) await execa('ip', ['-n', n.netns, 'link', 'set', NIC, 'up']);
+    await wire(nodes[0], nodes[1], NIC);
     configs[0] = write(0, networksA);
     configs[1] = write(1, networksB);
     for (const i of [0, 1]) {

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseResult, runLibcni } from '../support/libcni';
-import { type NodeInfo, startNode } from '../support/node';
+import { type NodeInfo, startNode, wire } from '../support/node';
 import { BINARY, runPlugin } from '../support/plugin';
 
 const info = inject('sandbox');
@@ -61,21 +61,7 @@ const libcni = (i: number, verb: 'add' | 'del') =>
 describe('init on a CNI node: networks from the conflists, bridges and uplinks from podvlan.yaml', () => {
   beforeAll(async () => {
     nodes.push(...(await Promise.all([startNode(info, 'uc', 21), startNode(info, 'ud', 22)])));
-    await execa('ip', [
-      '-n',
-      nodes[0].netns,
-      'link',
-      'add',
-      NIC,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      NIC,
-      'netns',
-      nodes[1].netns,
-    ]);
-    for (const n of nodes) await execa('ip', ['-n', n.netns, 'link', 'set', NIC, 'up']);
+    await wire(nodes[0], nodes[1], NIC);
     for (const i of [0, 1]) {
       mkdirSync(dirOf(i), { recursive: true });
       // Node keys and bridges only: the schema of a podvlan.yaml for other commands wants networks.

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type EtcdServer, startEtcd } from '../integration/etcd-server';
-import { type NodeInfo, SERVICE_ADDRESS, startNodes } from '../support/node';
+import { type NodeInfo, SERVICE_ADDRESS, startNodes, wire } from '../support/node';
 import { runPlugin, teardownAll, writeConfig } from '../support/plugin';
 import { canPing, startContainer } from '../support/sandbox';
 
@@ -105,21 +105,7 @@ describe('init makes uplinks trunk ports', () => {
     ]);
     etcd = started;
     nodes.push(...list);
-    await execa('ip', [
-      '-n',
-      nodes[0].netns,
-      'link',
-      'add',
-      NIC,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      NIC,
-      'netns',
-      nodes[1].netns,
-    ]);
-    for (const n of nodes) await execa('ip', ['-n', n.netns, 'link', 'set', NIC, 'up']);
+    await wire(nodes[0], nodes[1], NIC);
     for (const i of [0, 1]) configs[i] = write(i, networks(i));
   });
   afterAll(async () => {

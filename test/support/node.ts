@@ -60,6 +60,13 @@ async function uplink(info: SandboxInfo, netns: string, index: number): Promise<
   await execa('ip', ['-n', netns, 'route', 'add', `${SERVICE_ADDRESS}/32`, 'via', `10.254.${index}.1`]);
 }
 
+/** The wire between two nodes: a veth whose ends, both named `nic`, live in each node's namespace,
+ * up, and on no bridge (the nodes' `init` makes them their uplinks). */
+export async function wire(x: NodeInfo, y: NodeInfo, nic: string): Promise<void> {
+  await execa('ip', ['-n', x.netns, 'link', 'add', nic, 'type', 'veth', 'peer', 'name', nic, 'netns', y.netns]);
+  for (const n of [x, y]) await execa('ip', ['-n', n.netns, 'link', 'set', nic, 'up']);
+}
+
 /** A trunk between two nodes' bridges: a veth whose ends live in each node's namespace, untagged OVS ports. */
 export async function trunk(x: NodeInfo, bridgeX: string, y: NodeInfo, bridgeY: string): Promise<[string, string]> {
   const [px, py] = [`tr${x.name}${y.name}`, `tr${y.name}${x.name}`];
