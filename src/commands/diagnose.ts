@@ -9,6 +9,7 @@ import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
 import { gatherPath } from '../diagnose/gather';
 import { judgePath } from '../diagnose/hops';
 import { type DiagnoseResult, resultOf } from '../diagnose/model';
+import { judgeProbes, runProbes } from '../diagnose/probe';
 import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
@@ -48,7 +49,7 @@ export async function diagnose(
   ctx: Context,
   srcText: string,
   dstText: string,
-  opts: { network?: string } = {},
+  opts: { network?: string; probe?: boolean } = {},
 ): Promise<DiagnoseResult> {
   const { config } = ctx;
   const srcRef = parsePodRef(srcText, 'source');
@@ -103,12 +104,19 @@ export async function diagnose(
       port: e.port,
       ...(e.recordedTag !== undefined ? { vlan: e.recordedTag } : {}),
     });
-    return resultOf(judgePath(path), {
-      src: endpoint(path.src, path.srcAddress),
-      dst: path.dst ? endpoint(path.dst, path.dstAddress) : { address: dstText },
-      network: network.name,
-      vlan: path.src.recordedTag ?? null,
-    });
+    const hops = judgePath(path);
+    // --probe: live pings after the static reading; their failures join the last hop (probe.ts).
+    const probes = opts.probe ? await runProbes(path, config.vswitchdCtl, config.timeoutMs) : [];
+    judgeProbes(hops, probes, path);
+    return {
+      ...resultOf(hops, {
+        src: endpoint(path.src, path.srcAddress),
+        dst: path.dst ? endpoint(path.dst, path.dstAddress) : { address: dstText },
+        network: network.name,
+        vlan: path.src.recordedTag ?? null,
+      }),
+      probes,
+    };
   } finally {
     ovs.close();
   }
