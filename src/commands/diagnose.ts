@@ -8,8 +8,10 @@ import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
 import { gatherPath } from '../diagnose/gather';
 import { judgePath } from '../diagnose/hops';
-import { type DiagnoseResult, resultOf } from '../diagnose/model';
+import { type DiagnoseResult, type Hop, resultOf } from '../diagnose/model';
 import { judgeProbes, runProbes } from '../diagnose/probe';
+import { FAR_SIDE_UNCHECKED, judgeFarHalf } from '../diagnose/far';
+import { findPeerPod, readSnapshot } from '../diagnose/snapshot';
 import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
@@ -32,7 +34,7 @@ export function parsePodRef(text: string, what: string): PodRef {
   return { namespace, pod };
 }
 
-interface Known {
+export interface Known {
   ref: PodRef;
   attachments: Attachment[]; // its ports on this node (OVSDB)
   record?: PodRecord; // its pod record (the newest setup)
@@ -49,7 +51,7 @@ export async function diagnose(
   ctx: Context,
   srcText: string,
   dstText: string,
-  opts: { network?: string; probe?: boolean } = {},
+  opts: { network?: string; probe?: boolean; peer?: string } = {},
 ): Promise<DiagnoseResult> {
   const { config } = ctx;
   const srcRef = parsePodRef(srcText, 'source');
@@ -64,10 +66,17 @@ export async function diagnose(
       findPorts(ovs, dstRef ? podSelector(dstRef.namespace, dstRef.pod) : {}),
     ]);
     const src: Known = { ref: srcRef, attachments: srcPorts.map((p) => p.attachment) };
+    // --peer: the other node's snapshot; a DST pod of that node stands for its address here.
+    const peer = opts.peer === undefined ? undefined : readSnapshot(opts.peer);
+    const peerPod =
+      peer && dstRef && dstPorts.length === 0
+        ? peer.pods.find((p) => p.namespace === dstRef.namespace && p.pod === dstRef.pod && p.recordedIp)
+        : undefined;
+    const address = peerPod?.recordedIp?.split('/')[0] ?? dstText;
     let dst: Known | undefined; // undefined: an address no pod of this node holds
-    if (dstRef) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
+    if (dstRef && !peerPod) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
     else {
-      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === dstText);
+      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === address);
       if (holder)
         dst = {
           ref: { namespace: holder.namespace, pod: holder.pod },
@@ -81,12 +90,12 @@ export async function diagnose(
     for (const k of dst ? [src, dst] : [src]) k.record = readPodRecord(config.stateDir, k.ref.namespace, k.ref.pod);
     const network = dst
       ? chooseNetwork(config.networks, src, dst, opts.network)
-      : networkTowards(config.networks, src, dstText, opts.network);
+      : networkTowards(config.networks, src, address, opts.network);
     const path: PathFacts = {
       node: nodeName(config),
       network: { name: network.name, mtu: network.mtu, interface: network.interface, bridge: network.bridge },
       src: seed('src', src, network),
-      ...(dst ? { dst: seed('dst', dst, network) } : { remote: { address: dstText } }),
+      ...(dst ? { dst: seed('dst', dst, network) } : { remote: { address } }),
       bridge: { name: network.bridge, unread: {} },
     };
     await gatherPath(path, {
@@ -104,14 +113,28 @@ export async function diagnose(
       port: e.port,
       ...(e.recordedTag !== undefined ? { vlan: e.recordedTag } : {}),
     });
-    const hops = judgePath(path);
+    let hops = judgePath(path);
+    const far = peer && !dst ? findPeerPod(peer, network.name, peerPod, address) : undefined;
+    if (peer && !dst && !far)
+      throw new NotFoundError(`--peer ${opts.peer} (node ${peer.node}) has no pod on ${network.name} at ${address}`);
+    if (peer && far) hops = [...withoutFarInfo(hops), ...judgeFarHalf(path, peer, far)];
     // --probe: live pings after the static reading; their failures join the last hop (probe.ts).
     const probes = opts.probe ? await runProbes(path, config.vswitchdCtl, config.timeoutMs) : [];
     judgeProbes(hops, probes, path);
     return {
       ...resultOf(hops, {
         src: endpoint(path.src, path.srcAddress),
-        dst: path.dst ? endpoint(path.dst, path.dstAddress) : { address: dstText },
+        dst: path.dst
+          ? endpoint(path.dst, path.dstAddress)
+          : far
+            ? {
+                namespace: far.namespace,
+                pod: far.pod,
+                address,
+                port: far.port,
+                ...(far.vlan ? { vlan: far.vlan } : {}),
+              }
+            : { address },
         network: network.name,
         vlan: path.src.recordedTag ?? null,
       }),
@@ -164,7 +187,7 @@ function networkTowards(networks: Network[], src: Known, address: string, asked?
 }
 
 /** One end as the records say it is: its port, tag, address, namespace, container. */
-function seed(side: Side, k: Known, network: Network): EndFacts {
+export function seed(side: Side, k: Known, network: Network): EndFacts {
   const a = k.attachments.find((x) => x.network === network.name);
   const rec = (k.record?.attachments ?? []).find((x) => x.network === network.name && isOwnRecordedPort(k.ref, x));
   const fixed = 'id' in network.vlan ? network.vlan.id : undefined;
@@ -188,3 +211,7 @@ function seed(side: Side, k: Known, network: Network): EndFacts {
     unread: {},
   };
 }
+
+/** This node's hops without the note that the far side is unchecked (the peer's snapshot checks it). */
+const withoutFarInfo = (hops: Hop[]) =>
+  hops.map((h) => ({ ...h, suspicions: h.suspicions.filter((s) => s.code !== FAR_SIDE_UNCHECKED) }));

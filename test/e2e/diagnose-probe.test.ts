@@ -2,6 +2,7 @@
 // Two simulated nodes whose uplinks meet in a third namespace holding a Linux bridge, the
 // "physical switch": cutting the switch's port towards node B leaves node A's carrier up, so
 // every static check on A stays clean and only the probe can see the fault.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -128,5 +129,76 @@ describe('podvlan diagnose --probe across two nodes', () => {
       await execa('ip', ['-n', nodes[1].netns, 'link', 'set', NIC, 'mtu', '1500']);
     }
     await expectClean();
+  });
+});
+
+describe('podvlan collect on node B, diagnose --peer on node A', () => {
+  const file = () => join(info.dir, 'diagnose-probe', 'peer.json');
+  async function collectB(): Promise<void> {
+    const r = await run(1, 'collect', 'dgp/b', '-o', 'json');
+    expect(r.exitCode, r.all).toBe(0);
+    writeFileSync(file(), r.stdout);
+  }
+  async function withPeer(dst = 'dgp/b'): Promise<{ exitCode: number; result: DiagnoseResult }> {
+    await collectB();
+    const r = await run(0, 'diagnose', 'dgp/a', dst, '--peer', file(), '-o', 'json');
+    expect(r.stderr, r.all).toBe('');
+    return { exitCode: r.exitCode, result: JSON.parse(r.stdout) as DiagnoseResult };
+  }
+
+  it("a clean pair: the far half (B's uplink, port, veth, pod) judged on dgp-1, DST by name or address", async () => {
+    for (const dst of ['dgp/b', `${SUBNET}.2`]) {
+      const d = await withPeer(dst);
+      expect(d.result.hops.map((h) => `${h.id}@${h.node}`)).toEqual([
+        'src-pod@dgp-0',
+        'src-veth@dgp-0',
+        'src-port@dgp-0',
+        'bridge@dgp-0',
+        `uplink-${NIC}@dgp-0`,
+        `peer-uplink-${NIC}@dgp-1`,
+        'dst-port@dgp-1',
+        'dst-veth@dgp-1',
+        'dst-pod@dgp-1',
+      ]);
+      expect(d.result.hops.flatMap((h) => h.suspicions.map((s) => `${h.id} ${s.level} ${s.code}`))).toEqual([]);
+      expect(d.result.dst).toMatchObject({ namespace: 'dgp', pod: 'b', address: `${SUBNET}.2`, vlan: 22 });
+      expect(d.exitCode).toBe(0);
+    }
+  });
+
+  it("B's uplink trunks without the VLAN: the fault at B's uplink hop; init on B clears it", async () => {
+    await execa('ovs-vsctl', [`--db=${nodes[1].ovsdb}`, 'set', 'port', NIC, 'trunks=300']);
+    const d = await withPeer();
+    expect(problems(d)).toEqual([`peer-uplink-${NIC} CRITICAL uplink-vlans`]);
+    expect(d.result.verdict).toMatch(new RegExp(`^BLOCKED at uplink uplink ${NIC} on dgp-1: `));
+    expect(d.exitCode).toBe(2);
+    expect((await run(1, 'init')).exitCode).toBe(0);
+    expect(problems(await withPeer())).toEqual([]);
+  });
+
+  it("B's pod port tag changed: the fault at B's port", async () => {
+    const d0 = await withPeer();
+    const port = d0.result.dst.port as string;
+    await execa('ovs-vsctl', [`--db=${nodes[1].ovsdb}`, 'set', 'port', port, 'tag=33']);
+    try {
+      const d = await withPeer();
+      expect(problems(d)).toEqual(['dst-port CRITICAL tag-differs']);
+      expect(d.result.verdict).toMatch(new RegExp(`^BLOCKED at access-port port ${port} on dgp-1: `));
+    } finally {
+      await execa('ovs-vsctl', [`--db=${nodes[1].ovsdb}`, 'set', 'port', port, 'tag=22']);
+    }
+    expect(problems(await withPeer())).toEqual([]);
+  });
+
+  it('a malformed snapshot is refused in one line', async () => {
+    await collectB();
+    const bad = join(info.dir, 'diagnose-probe', 'bad.json');
+    const snap = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(file(), 'utf8')));
+    snap.pods[0].port = '../../etc';
+    writeFileSync(bad, JSON.stringify(snap));
+    const r = await run(0, 'diagnose', 'dgp/a', 'dgp/b', '--peer', bad);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/is not a podvlan collect snapshot \(version 1\): pods\.0\.port: not an interface name/);
   });
 });
