@@ -12,6 +12,7 @@ import { type DiagnoseResult, type Hop, resultOf } from '../diagnose/model';
 import { judgeProbes, runProbes } from '../diagnose/probe';
 import { FAR_SIDE_UNCHECKED, judgeFarHalf } from '../diagnose/far';
 import { findPeerPod, readSnapshot } from '../diagnose/snapshot';
+import { type Located, locate } from '../diagnose/locate';
 import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
@@ -72,9 +73,14 @@ export async function diagnose(
       peer && dstRef && dstPorts.length === 0
         ? peer.pods.find((p) => p.namespace === dstRef.namespace && p.pod === dstRef.pod && p.recordedIp)
         : undefined;
-    const address = peerPod?.recordedIp?.split('/')[0] ?? dstText;
+    // etcd knows where a DST pod of another node lives (its address's owner record).
+    const elsewhere =
+      dstRef && !peerPod && dstPorts.length === 0 && !readPodRecord(config.stateDir, dstRef.namespace, dstRef.pod)
+        ? await locateByName(config, networksOf(src), dstRef)
+        : undefined;
+    const address = peerPod?.recordedIp?.split('/')[0] ?? elsewhere?.address ?? dstText;
     let dst: Known | undefined; // undefined: an address no pod of this node holds
-    if (dstRef && !peerPod) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
+    if (dstRef && !peerPod && !elsewhere) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
     else {
       const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === address);
       if (holder)
@@ -118,6 +124,8 @@ export async function diagnose(
     if (peer && !dst && !far)
       throw new NotFoundError(`--peer ${opts.peer} (node ${peer.node}) has no pod on ${network.name} at ${address}`);
     if (peer && far) hops = [...withoutFarInfo(hops), ...judgeFarHalf(path, peer, far)];
+    const where = !dst && !peer ? (elsewhere ?? (await locate(config, network, { address }))) : undefined;
+    if (where) hops[hops.length - 1]?.suspicions.push(needPeer(where));
     // --probe: live pings after the static reading; their failures join the last hop (probe.ts).
     const probes = opts.probe ? await runProbes(path, config.vswitchdCtl, config.timeoutMs) : [];
     judgeProbes(hops, probes, path);
@@ -134,7 +142,9 @@ export async function diagnose(
                 port: far.port,
                 ...(far.vlan ? { vlan: far.vlan } : {}),
               }
-            : { address },
+            : where
+              ? { namespace: where.namespace, pod: where.pod, address, node: where.node }
+              : { address },
         network: network.name,
         vlan: path.src.recordedTag ?? null,
       }),
@@ -215,3 +225,20 @@ export function seed(side: Side, k: Known, network: Network): EndFacts {
 /** This node's hops without the note that the far side is unchecked (the peer's snapshot checks it). */
 const withoutFarInfo = (hops: Hop[]) =>
   hops.map((h) => ({ ...h, suspicions: h.suspicions.filter((s) => s.code !== FAR_SIDE_UNCHECKED) }));
+
+/** A DST pod that etcd places on another node: the first of the source's networks that knows it. */
+async function locateByName(config: Context['config'], on: Set<string>, ref: PodRef): Promise<Located | undefined> {
+  for (const n of config.networks.filter((x) => on.has(x.name))) {
+    const found = await locate(config, n, ref);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Where the destination lives, and the snapshot that would complete the path. */
+const needPeer = (w: Located) => ({
+  level: 'INFO' as const,
+  code: 'dst-on-node',
+  message: `${w.address} is ${w.namespace}/${w.pod}'s on node ${w.node} (etcd): its half needs that node's snapshot`,
+  hint: `podvlan collect ${w.namespace}/${w.pod} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
+});

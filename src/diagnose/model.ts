@@ -32,6 +32,7 @@ export interface Endpoint {
   address?: string; // the address the packet is sent from / to
   port?: string; // the host veth = OVS port
   vlan?: number; // as recorded at setup
+  node?: string; // a destination elsewhere: its node, as etcd's address record says
 }
 
 export const SCHEMA_VERSION = 1;
