@@ -152,14 +152,36 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .argument('<src>', 'namespace/pod attached on this node')
     .argument('<dst>', 'namespace/pod, or an address of a pod on this node')
     .option('--network <name>', 'the network to follow (default: the first both pods are on)')
+    .option('--probe', 'also ping from the source (small, then the MTU with DF) and count packets per port')
+    .option('--peer <file>', "the other node's `podvlan collect` snapshot: judge the far half of the path too")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (src: string, dst: string, opts: { network?: string; output: 'text' | 'json' }) => {
-      const { diagnose } = await import('../commands/diagnose');
-      const { exitCodeOf } = await import('../diagnose/model');
-      const result = await diagnose(await context(cfg()), src, dst, { network: opts.network });
-      if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
-      else io.out((await import('../diagnose/render')).renderText(result));
-      exitCode = exitCodeOf(result.hops); // 0 clean, 1 warnings, 2 critical or fatal
+    .action(
+      async (
+        src: string,
+        dst: string,
+        opts: { network?: string; probe?: boolean; peer?: string; output: 'text' | 'json' },
+      ) => {
+        const { diagnose } = await import('../commands/diagnose');
+        const { exitCodeOf } = await import('../diagnose/model');
+        const result = await diagnose(await context(cfg()), src, dst, {
+          network: opts.network,
+          probe: opts.probe,
+          peer: opts.peer,
+        });
+        if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
+        else io.out((await import('../diagnose/render')).renderText(result));
+        exitCode = exitCodeOf(result.hops); // 0 clean, 1 warnings, 2 critical or fatal
+      },
+    );
+
+  program
+    .command('collect')
+    .description("this node's facts about pods and its uplinks, for `diagnose --peer` on another node")
+    .argument('[pods...]', 'namespace/pod attached on this node (default: every one)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json']).default('json'))
+    .action(async (pods: string[]) => {
+      const { collect } = await import('../commands/collect');
+      io.out(JSON.stringify(await collect(await context(cfg()), pods), null, 2));
     });
 
   program

@@ -8,7 +8,11 @@ import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
 import { gatherPath } from '../diagnose/gather';
 import { judgePath } from '../diagnose/hops';
-import { type DiagnoseResult, resultOf } from '../diagnose/model';
+import { type DiagnoseResult, type Hop, resultOf } from '../diagnose/model';
+import { judgeProbes, runProbes } from '../diagnose/probe';
+import { FAR_SIDE_UNCHECKED, judgeFarHalf } from '../diagnose/far';
+import { findPeerPod, readSnapshot } from '../diagnose/snapshot';
+import { type Located, locate } from '../diagnose/locate';
 import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
 import { type Attachment, podSelector } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
@@ -31,7 +35,7 @@ export function parsePodRef(text: string, what: string): PodRef {
   return { namespace, pod };
 }
 
-interface Known {
+export interface Known {
   ref: PodRef;
   attachments: Attachment[]; // its ports on this node (OVSDB)
   record?: PodRecord; // its pod record (the newest setup)
@@ -48,7 +52,7 @@ export async function diagnose(
   ctx: Context,
   srcText: string,
   dstText: string,
-  opts: { network?: string } = {},
+  opts: { network?: string; probe?: boolean; peer?: string } = {},
 ): Promise<DiagnoseResult> {
   const { config } = ctx;
   const srcRef = parsePodRef(srcText, 'source');
@@ -63,10 +67,22 @@ export async function diagnose(
       findPorts(ovs, dstRef ? podSelector(dstRef.namespace, dstRef.pod) : {}),
     ]);
     const src: Known = { ref: srcRef, attachments: srcPorts.map((p) => p.attachment) };
+    // --peer: the other node's snapshot; a DST pod of that node stands for its address here.
+    const peer = opts.peer === undefined ? undefined : readSnapshot(opts.peer);
+    const peerPod =
+      peer && dstRef && dstPorts.length === 0
+        ? peer.pods.find((p) => p.namespace === dstRef.namespace && p.pod === dstRef.pod && p.recordedIp)
+        : undefined;
+    // etcd knows where a DST pod of another node lives (its address's owner record).
+    const elsewhere =
+      dstRef && !peerPod && dstPorts.length === 0 && !readPodRecord(config.stateDir, dstRef.namespace, dstRef.pod)
+        ? await locateByName(config, networksOf(src), dstRef)
+        : undefined;
+    const address = peerPod?.recordedIp?.split('/')[0] ?? elsewhere?.address ?? dstText;
     let dst: Known | undefined; // undefined: an address no pod of this node holds
-    if (dstRef) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
+    if (dstRef && !peerPod && !elsewhere) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
     else {
-      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === dstText);
+      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === address);
       if (holder)
         dst = {
           ref: { namespace: holder.namespace, pod: holder.pod },
@@ -80,12 +96,12 @@ export async function diagnose(
     for (const k of dst ? [src, dst] : [src]) k.record = readPodRecord(config.stateDir, k.ref.namespace, k.ref.pod);
     const network = dst
       ? chooseNetwork(config.networks, src, dst, opts.network)
-      : networkTowards(config.networks, src, dstText, opts.network);
+      : networkTowards(config.networks, src, address, opts.network);
     const path: PathFacts = {
       node: nodeName(config),
       network: { name: network.name, mtu: network.mtu, interface: network.interface, bridge: network.bridge },
       src: seed('src', src, network),
-      ...(dst ? { dst: seed('dst', dst, network) } : { remote: { address: dstText } }),
+      ...(dst ? { dst: seed('dst', dst, network) } : { remote: { address } }),
       bridge: { name: network.bridge, unread: {} },
     };
     await gatherPath(path, {
@@ -103,12 +119,37 @@ export async function diagnose(
       port: e.port,
       ...(e.recordedTag !== undefined ? { vlan: e.recordedTag } : {}),
     });
-    return resultOf(judgePath(path), {
-      src: endpoint(path.src, path.srcAddress),
-      dst: path.dst ? endpoint(path.dst, path.dstAddress) : { address: dstText },
-      network: network.name,
-      vlan: path.src.recordedTag ?? null,
-    });
+    let hops = judgePath(path);
+    const far = peer && !dst ? findPeerPod(peer, network.name, peerPod, address) : undefined;
+    if (peer && !dst && !far)
+      throw new NotFoundError(`--peer ${opts.peer} (node ${peer.node}) has no pod on ${network.name} at ${address}`);
+    if (peer && far) hops = [...withoutFarInfo(hops), ...judgeFarHalf(path, peer, far)];
+    const where = !dst && !peer ? (elsewhere ?? (await locate(config, network, { address }))) : undefined;
+    if (where) hops[hops.length - 1]?.suspicions.push(needPeer(where));
+    // --probe: live pings after the static reading; their failures join the last hop (probe.ts).
+    const probes = opts.probe ? await runProbes(path, config.vswitchdCtl, config.timeoutMs) : [];
+    judgeProbes(hops, probes, path);
+    return {
+      ...resultOf(hops, {
+        src: endpoint(path.src, path.srcAddress),
+        dst: path.dst
+          ? endpoint(path.dst, path.dstAddress)
+          : far
+            ? {
+                namespace: far.namespace,
+                pod: far.pod,
+                address,
+                port: far.port,
+                ...(far.vlan ? { vlan: far.vlan } : {}),
+              }
+            : where
+              ? { namespace: where.namespace, pod: where.pod, address, node: where.node }
+              : { address },
+        network: network.name,
+        vlan: path.src.recordedTag ?? null,
+      }),
+      probes,
+    };
   } finally {
     ovs.close();
   }
@@ -156,7 +197,7 @@ function networkTowards(networks: Network[], src: Known, address: string, asked?
 }
 
 /** One end as the records say it is: its port, tag, address, namespace, container. */
-function seed(side: Side, k: Known, network: Network): EndFacts {
+export function seed(side: Side, k: Known, network: Network): EndFacts {
   const a = k.attachments.find((x) => x.network === network.name);
   const rec = (k.record?.attachments ?? []).find((x) => x.network === network.name && isOwnRecordedPort(k.ref, x));
   const fixed = 'id' in network.vlan ? network.vlan.id : undefined;
@@ -180,3 +221,24 @@ function seed(side: Side, k: Known, network: Network): EndFacts {
     unread: {},
   };
 }
+
+/** This node's hops without the note that the far side is unchecked (the peer's snapshot checks it). */
+const withoutFarInfo = (hops: Hop[]) =>
+  hops.map((h) => ({ ...h, suspicions: h.suspicions.filter((s) => s.code !== FAR_SIDE_UNCHECKED) }));
+
+/** A DST pod that etcd places on another node: the first of the source's networks that knows it. */
+async function locateByName(config: Context['config'], on: Set<string>, ref: PodRef): Promise<Located | undefined> {
+  for (const n of config.networks.filter((x) => on.has(x.name))) {
+    const found = await locate(config, n, ref);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Where the destination lives, and the snapshot that would complete the path. */
+const needPeer = (w: Located) => ({
+  level: 'INFO' as const,
+  code: 'dst-on-node',
+  message: `${w.address} is ${w.namespace}/${w.pod}'s on node ${w.node} (etcd): its half needs that node's snapshot`,
+  hint: `podvlan collect ${w.namespace}/${w.pod} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
+});

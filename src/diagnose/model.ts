@@ -1,6 +1,7 @@
 // What `podvlan diagnose` answers, after KubeSkoop's model (docs/diagnose.md): the packet's path
 // as hops, each with what was read there (facts) and what looks wrong (suspicions, with
 // KubeSkoop's four levels), a verdict line and an exit status. Pure: no I/O.
+import type { Probe } from './probe';
 
 export const LEVELS = ['INFO', 'WARNING', 'CRITICAL', 'FATAL'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -31,6 +32,7 @@ export interface Endpoint {
   address?: string; // the address the packet is sent from / to
   port?: string; // the host veth = OVS port
   vlan?: number; // as recorded at setup
+  node?: string; // a destination elsewhere: its node, as etcd's address record says
 }
 
 export const SCHEMA_VERSION = 1;
@@ -44,7 +46,7 @@ export interface DiagnoseResult {
   verdict: string;
   worst: Level | 'OK';
   hops: Hop[];
-  probes: unknown[]; // --probe's results; none in this version
+  probes: Probe[]; // --probe's results (probe.ts); empty without --probe
 }
 
 const rank = (l: Level) => LEVELS.indexOf(l);

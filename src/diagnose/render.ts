@@ -3,6 +3,7 @@
 import { table } from '../cli/output';
 import type { DiagnoseResult } from './model';
 import { LEVELS } from './model';
+import type { Probe } from './probe';
 
 export function renderText(r: DiagnoseResult): string {
   const rows = r.hops.map((h, i) => {
@@ -21,5 +22,17 @@ export function renderText(r: DiagnoseResult): string {
   const end = (e: DiagnoseResult['src']) =>
     e.pod ? `${e.namespace}/${e.pod}${e.address ? ` (${e.address})` : ''}` : `${e.address} (not on this node)`;
   out.push('', `${end(r.src)} -> ${end(r.dst)} on network ${r.network}, VLAN ${r.vlan ?? 'unknown'}`);
+  if (r.probes.length > 0) out.push('', 'PROBES', ...r.probes.map(probeLine));
   return out.join('\n');
+}
+
+/** One line per --probe result. */
+function probeLine(p: Probe): string {
+  const mark = p.ok ? 'ok  ' : 'FAIL';
+  if (p.id === 'neighbour')
+    return `${mark} neighbour ${p.address}: ${p.state ? `${p.state} ${p.mac ?? ''}`.trim() : 'no entry'}`;
+  if (p.id === 'counters')
+    return `${mark} counters: ${p.error ?? p.ports.map((c) => `${c.port} rx ${c.rx} tx ${c.tx}`).join(', ')}`;
+  const what = `${p.id} ${p.size + 28} bytes${p.dontFragment ? ' DF' : ''}`;
+  return `${mark} ${what}: ${p.received}/${p.sent} replies${p.error ? ` (${p.error})` : ''}`;
 }
