@@ -149,18 +149,47 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
   program
     .command('diagnose')
     .description('the path from one pod to another on this node, hop by hop, with what looks wrong at each')
-    .argument('<src>', 'namespace/pod attached on this node')
-    .argument('<dst>', 'namespace/pod, or an address of a pod on this node')
+    .argument('[src]', 'namespace/pod attached on this node')
+    .argument('[dst]', 'namespace/pod, or an address of a pod on this node')
     .option('--network <name>', 'the network to follow (default: the first both pods are on)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (src: string, dst: string, opts: { network?: string; output: 'text' | 'json' }) => {
-      const { diagnose } = await import('../commands/diagnose');
-      const { exitCodeOf } = await import('../diagnose/model');
-      const result = await diagnose(await context(cfg()), src, dst, { network: opts.network });
-      if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
-      else io.out((await import('../diagnose/render')).renderText(result));
-      exitCode = exitCodeOf(result.hops); // 0 clean, 1 warnings, 2 critical or fatal
-    });
+    .option('--all', 'every attachment of this node, each checked for local faults (no SRC, DST)')
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'dot', 'svg']).default('text'),
+    )
+    .action(
+      async (
+        src: string | undefined,
+        dst: string | undefined,
+        opts: { network?: string; all?: boolean; output: 'text' | 'json' | 'dot' | 'svg' },
+      ) => {
+        if (opts.all) {
+          exitCode = await diagnoseAllAction(src, opts);
+          return;
+        }
+        if (src === undefined || dst === undefined)
+          throw new InvalidInputError('diagnose needs SRC and DST (or --all)');
+        const { diagnose } = await import('../commands/diagnose');
+        const { exitCodeOf } = await import('../diagnose/model');
+        const result = await diagnose(await context(cfg()), src, dst, { network: opts.network });
+        if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
+        else if (opts.output === 'text') io.out((await import('../diagnose/render')).renderText(result));
+        else io.out((await import('../diagnose/draw')).drawDiagnosis(result, opts.output).trimEnd());
+        exitCode = exitCodeOf(result.hops); // 0 clean, 1 warnings, 2 critical or fatal
+      },
+    );
+
+  /** diagnose --all: text or json; its exit status is the worst attachment's. */
+  async function diagnoseAllAction(src: string | undefined, opts: { network?: string; output: string }) {
+    if (src !== undefined || opts.network !== undefined)
+      throw new InvalidInputError('diagnose --all takes no SRC, DST or --network');
+    if (opts.output !== 'text' && opts.output !== 'json')
+      throw new InvalidInputError('diagnose --all prints text or json');
+    const { diagnoseAll, exitCodeOfAll } = await import('../commands/diagnose-all');
+    const result = await diagnoseAll(await context(cfg()));
+    if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
+    else io.out((await import('../diagnose/render')).renderAllText(result));
+    return exitCodeOfAll(result);
+  }
 
   program
     .command('gc')

@@ -31,7 +31,7 @@ export function parsePodRef(text: string, what: string): PodRef {
   return { namespace, pod };
 }
 
-interface Known {
+export interface Known {
   ref: PodRef;
   attachments: Attachment[]; // its ports on this node (OVSDB)
   record?: PodRecord; // its pod record (the newest setup)
@@ -156,7 +156,7 @@ function networkTowards(networks: Network[], src: Known, address: string, asked?
 }
 
 /** One end as the records say it is: its port, tag, address, namespace, container. */
-function seed(side: Side, k: Known, network: Network): EndFacts {
+export function seed(side: Side, k: Known, network: Network): EndFacts {
   const a = k.attachments.find((x) => x.network === network.name);
   const rec = (k.record?.attachments ?? []).find((x) => x.network === network.name && isOwnRecordedPort(k.ref, x));
   const fixed = 'id' in network.vlan ? network.vlan.id : undefined;
