@@ -20,7 +20,7 @@ import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { isOwnRecordedPort, listPodRecords, type PodRecord } from '../state/pod-record';
 import { type Context, nodeName } from './context';
-import { type Known, seed } from './diagnose';
+import { type Known, othersOn, seed } from './diagnose';
 
 export interface AttachmentResult {
   src: Endpoint;
@@ -67,7 +67,10 @@ export async function diagnoseAll(ctx: Context): Promise<DiagnoseAllResult> {
     for (const r of records.values())
       for (const a of r.attachments ?? []) if (isOwnRecordedPort(r, a)) add(r.namespace, r.pod, a.network);
     const sorted = [...pairs.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, v]) => v);
-    const attachments = await Promise.all(sorted.map(({ known, network }) => checkOne(ctx, ovs, known, network)));
+    const all = ports.map((p) => p.attachment);
+    const attachments = await Promise.all(
+      sorted.map(({ known, network }) => checkOne(ctx, ovs, known, network, othersOn(all, network.name))),
+    );
     const worst = worstOf(attachments.flatMap((a) => a.hops))?.suspicion.level ?? 'OK';
     return { version: SCHEMA_VERSION, node: nodeName(config), worst, attachments };
   } finally {
@@ -75,7 +78,13 @@ export async function diagnoseAll(ctx: Context): Promise<DiagnoseAllResult> {
   }
 }
 
-async function checkOne(ctx: Context, ovs: OvsdbClient, known: Known, network: Network): Promise<AttachmentResult> {
+async function checkOne(
+  ctx: Context,
+  ovs: OvsdbClient,
+  known: Known,
+  network: Network,
+  others: PathFacts['others'],
+): Promise<AttachmentResult> {
   const { config } = ctx;
   const src = seed('src', known, network);
   const path: PathFacts = {
@@ -83,6 +92,7 @@ async function checkOne(ctx: Context, ovs: OvsdbClient, known: Known, network: N
     network: { name: network.name, mtu: network.mtu, interface: network.interface, bridge: network.bridge },
     src,
     bridge: { name: network.bridge, unread: {} },
+    others,
   };
   await gatherPath(path, {
     ovs,

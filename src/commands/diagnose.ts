@@ -10,7 +10,7 @@ import { gatherPath } from '../diagnose/gather';
 import { judgePath } from '../diagnose/hops';
 import { type DiagnoseResult, resultOf } from '../diagnose/model';
 import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
-import { type Attachment, podSelector } from '../ovs/attachment';
+import type { Attachment } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { isOwnRecordedPort, type PodRecord, readPodRecord } from '../state/pod-record';
@@ -58,10 +58,12 @@ export async function diagnose(
     throw new InvalidInputError(`--network ${JSON.stringify(opts.network)} is not a network name`);
   const ovs = await OvsdbClient.connect(config.ovsdb, config.timeoutMs);
   try {
-    const [srcPorts, dstPorts] = await Promise.all([
-      findPorts(ovs, podSelector(srcRef.namespace, srcRef.pod)),
-      findPorts(ovs, dstRef ? podSelector(dstRef.namespace, dstRef.pod) : {}),
-    ]);
+    // Every port of ours in one read: the two ends' and the others on the VLAN (duplicate-address).
+    const allPorts = await findPorts(ovs, {});
+    const of = (r: PodRef) =>
+      allPorts.filter((p) => p.attachment.namespace === r.namespace && p.attachment.pod === r.pod);
+    const srcPorts = of(srcRef);
+    const dstPorts = dstRef ? of(dstRef) : allPorts;
     const src: Known = { ref: srcRef, attachments: srcPorts.map((p) => p.attachment) };
     let dst: Known | undefined; // undefined: an address no pod of this node holds
     if (dstRef) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
@@ -87,6 +89,10 @@ export async function diagnose(
       src: seed('src', src, network),
       ...(dst ? { dst: seed('dst', dst, network) } : { remote: { address: dstText } }),
       bridge: { name: network.bridge, unread: {} },
+      others: othersOn(
+        allPorts.map((p) => p.attachment),
+        network.name,
+      ),
     };
     await gatherPath(path, {
       ovs,
@@ -112,6 +118,13 @@ export async function diagnose(
   } finally {
     ovs.close();
   }
+}
+
+/** The attachments of a network as OVSDB records them (duplicate-address compares with them). */
+export function othersOn(attachments: Attachment[], network: string): NonNullable<PathFacts['others']> {
+  return attachments
+    .filter((a) => a.network === network)
+    .map((a) => ({ pod: `${a.namespace}/${a.pod}`, port: a.port, vlan: a.vlan ?? a.tag, ip: a.ip, mac: a.mac }));
 }
 
 /** The network both ends are on (in config order), or the one asked for. */

@@ -157,3 +157,33 @@ describe('podvlan diagnose -o dot, -o svg', () => {
     }
   });
 });
+
+describe('a duplicate address on the VLAN', () => {
+  it("a third pod given the destination's address by hand: found by --all and on the path, clean once undone", async () => {
+    const json = await run('diagnose', 'dga/22-a', 'dga/22-b', '-o', 'json');
+    const before = JSON.parse(json.stdout) as DiagnoseResult;
+    const [aAddr, bAddr] = [before.src.address!, before.dst.address!];
+    await inPod('22-c', 'ip', 'addr', 'add', `${bAddr}/24`, 'dev', 'eth1');
+    try {
+      // --all reads every pod's interface: 22-c holds an address recorded for 22-b.
+      const { exitCode, result } = await all();
+      expect(problemsOfAll(result)).toEqual(['22-c src-pod CRITICAL duplicate-address']);
+      expect(exitCode).toBe(2);
+      // 22-c speaks from that address: 22-a learns 22-b's address at 22-c's MAC.
+      await inPod('22-c', 'ping', '-c1', '-W1', '-I', bAddr, aAddr).catch(() => undefined);
+      const path = await run('diagnose', 'dga/22-a', 'dga/22-b', '-o', 'json');
+      const d = JSON.parse(path.stdout) as DiagnoseResult;
+      const found = d.hops.flatMap((h) => h.suspicions.map((s) => `${h.id} ${s.level} ${s.code}`));
+      expect(found).toContain('src-pod CRITICAL duplicate-address');
+      expect(found).not.toContain('src-pod CRITICAL neighbour-wrong-mac');
+      expect(path.exitCode).toBe(2);
+      expect(d.verdict).toMatch(/dga\/22-c also answers for/);
+    } finally {
+      await inPod('22-c', 'ip', 'addr', 'del', `${bAddr}/24`, 'dev', 'eth1');
+      await inPod('22-a', 'ip', 'neigh', 'flush', 'dev', 'eth1');
+    }
+    await expectAllClean();
+    const again = await run('diagnose', 'dga/22-a', 'dga/22-b');
+    expect(again.exitCode, again.stdout).toBe(0);
+  });
+});
