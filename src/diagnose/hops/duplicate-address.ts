@@ -18,6 +18,23 @@ export interface OtherAttachment {
 
 const bare = (cidr?: string) => cidr?.split('/')[0];
 
+/** The others that matter to one pod's interface (its VLAN, its addresses, its neighbour's MAC):
+ * what its facts carry, so the JSON does not list the whole node on every hop. */
+export function relevantOthers(
+  others: OtherAttachment[] | undefined,
+  end: { pod: string; vlan?: number; ip?: string; addresses?: string[]; neighbourMac?: string },
+): OtherAttachment[] | undefined {
+  const mine = new Set([end.ip, ...(end.addresses ?? [])].map(bare).filter(Boolean));
+  const found = (others ?? []).filter(
+    (o) =>
+      o.pod !== end.pod &&
+      end.vlan !== undefined &&
+      o.vlan === end.vlan &&
+      (mine.has(bare(o.ip)) || (end.neighbourMac !== undefined && o.mac?.toLowerCase() === end.neighbourMac)),
+  );
+  return found.length > 0 ? found : undefined;
+}
+
 export const duplicateAddress: Check<PodInterfaceFacts> = (f) => {
   const others = (f.others ?? []).filter((o) => o.pod !== f.pod && f.vlan !== undefined && o.vlan === f.vlan);
   const out: Suspicion[] = [];

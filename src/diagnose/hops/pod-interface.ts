@@ -4,7 +4,7 @@
 // one; the source sends the request, the destination the reply, so each is judged both ways.
 import { type EndFacts, endOf, type PathFacts, type Side } from '../facts';
 import type { Suspicion } from '../model';
-import { duplicateAddress, type OtherAttachment } from './duplicate-address';
+import { duplicateAddress, type OtherAttachment, relevantOthers } from './duplicate-address';
 import { type Check, type HopModule, inPod, pick, unreadable } from './module';
 
 /** The facts (keys of EndFacts.unread) read in the pod's namespace or about its address. */
@@ -30,7 +30,7 @@ export interface PodInterfaceFacts {
   sysctl?: EndFacts['sysctl'];
   lease?: EndFacts['lease'];
   vlan?: number; // as recorded
-  others?: OtherAttachment[]; // this node's other attachments on the network (duplicate-address.ts)
+  others?: OtherAttachment[]; // other attachments of the VLAN sharing its address or neighbour's MAC
   unread: Record<string, string>;
 }
 
@@ -240,7 +240,13 @@ export const podInterface: HopModule<PodInterfaceFacts> = {
       sysctl: end.sysctl,
       lease: end.lease,
       vlan: end.recordedTag,
-      others: path.others,
+      others: relevantOthers(path.others, {
+        pod: `${end.namespace}/${end.pod}`,
+        vlan: end.recordedTag,
+        ip: end.recordedIp,
+        addresses: end.addresses,
+        neighbourMac: end.neighbour?.mac?.toLowerCase(),
+      }),
       unread: pick(end.unread, POD_SIDE),
     };
     return [{ object: `${end.interface} of ${facts.pod}`, facts }];
