@@ -36,7 +36,7 @@ export function relevantOthers(
 }
 
 export const duplicateAddress: Check<PodInterfaceFacts> = (f) => {
-  const others = (f.others ?? []).filter((o) => o.pod !== f.pod && f.vlan !== undefined && o.vlan === f.vlan);
+  const others = f.others ?? []; // already those of its VLAN, other pods (relevantOthers)
   const out: Suspicion[] = [];
   const own = bare(f.recordedIp);
   for (const o of others)
