@@ -15,6 +15,7 @@ import { startEtcd } from '../test/integration/etcd-server';
 import { stripPlotSvg, summarize, type Summary } from './stats';
 import { criSamples } from './cri';
 import { cniBench } from './cni';
+import { diagnoseOnce, diagnoseOnly } from './diagnose';
 
 const OUT = resolve(__dirname, 'out');
 const SEQUENTIAL = Number(process.env.BENCH_N ?? 20);
@@ -76,17 +77,22 @@ async function pool<T>(n: number, make: (i: number) => Promise<T>, width = 8): P
 
 async function inner(info: SandboxInfo): Promise<void> {
   const dir = join(info.dir, 'bench');
-  const config = writeConfig(info, dir, [
-    {
-      name: 'vlannet',
-      bridge: 'bench_br',
-      datapathType: 'netdev',
-      interface: 'eth1',
-      primary: true,
-      vlan: { fromPodName: '^(\\d+)-' },
-      ipam: { type: 'host-local', subnet: '10.240.0.0/16', gateway: '10.240.0.1' },
-    },
-  ]);
+  const config = writeConfig(
+    info,
+    dir,
+    [
+      {
+        name: 'vlannet',
+        bridge: 'bench_br',
+        datapathType: 'netdev',
+        interface: 'eth1',
+        primary: true,
+        vlan: { fromPodName: '^(\\d+)-' },
+        ipam: { type: 'host-local', subnet: '10.240.0.0/16', gateway: '10.240.0.1' },
+      },
+    ],
+    { vswitchdCtl: info.vswitchdCtl },
+  ); // diagnose asks ovs-vswitchd
   const env = { PODVLAN_CONFIG: config };
   const podvlan = (...args: string[]) => timed(BINARY, args, env);
   must(await podvlan('init'), 'init');
@@ -120,6 +126,15 @@ async function inner(info: SandboxInfo): Promise<void> {
     { stdio: 'ignore' },
   );
 
+  if (process.env.BENCH_ONLY === 'diagnose') {
+    // The diagnose row alone (bench/diagnose.ts): two containers instead of hundreds.
+    const rows = await diagnoseOnly(podvlan, await pool(2, () => startContainer(info)), SEQUENTIAL * 5);
+    for (const [k, s] of Object.entries(rows))
+      console.log(`${k.padEnd(28)} p50 ${s.p50.toFixed(1)} p90 ${s.p90.toFixed(1)} n ${s.n}`);
+    const ratio = rows['podvlan diagnose, same node'].p50 / rows['podvlan version'].p50;
+    console.log(`diagnose / podvlan version: ${ratio.toFixed(2)}`);
+    return;
+  }
   console.log(`starting ${SEQUENTIAL * 3 + 200 + 50 + 10} containers...`);
   const containers = await pool(SEQUENTIAL * 3 + 200 + 50 + 10, () => startContainer(info));
   const take = (n: number) => containers.splice(0, n);
@@ -135,6 +150,7 @@ async function inner(info: SandboxInfo): Promise<void> {
     'podvlan setup, agent': [],
     'podvlan teardown, agent': [],
     'podvlan status, config beside it': [],
+    'podvlan diagnose, same node': [],
   };
   // Sequential calls, podvlan and the Go peer interleaved so both see the same machine state.
   const mine = take(SEQUENTIAL);
@@ -165,6 +181,7 @@ async function inner(info: SandboxInfo): Promise<void> {
       must(await podvlan('status', 'bench', `22-seq-${i % SEQUENTIAL}`, mine[i % SEQUENTIAL]), 'status'),
     );
     samples['podvlan version'].push(must(await podvlan('version'), 'version'));
+    samples['podvlan diagnose, same node'].push(await diagnoseOnce(podvlan)); // bench/22-seq-0 to -1
   }
   const memory = {
     status: peakKib(BINARY, ['status', 'bench', '22-seq-0', mine[0]], env),
@@ -266,6 +283,7 @@ async function inner(info: SandboxInfo): Promise<void> {
   const ratios = {
     'status / bare bun executable': p50('podvlan status') / p50('bare bun executable'),
     'status / podvlan version': p50('podvlan status') / p50('podvlan version'),
+    'diagnose / podvlan version': p50('podvlan diagnose, same node') / p50('podvlan version'),
     'status, config beside / bare': p50('podvlan status, config beside it') / p50('bare bun executable'),
     'setup / cni bridge ADD': p50('podvlan setup') / p50('cni bridge ADD'),
     'teardown / cni bridge DEL': p50('podvlan teardown') / p50('cni bridge DEL'),

@@ -149,18 +149,33 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
   program
     .command('diagnose')
     .description('the path from one pod to another on this node, hop by hop, with what looks wrong at each')
-    .argument('<src>', 'namespace/pod attached on this node')
-    .argument('<dst>', 'namespace/pod, or an address of a pod on this node')
+    .argument('[src]', 'namespace/pod attached on this node')
+    .argument('[dst]', 'namespace/pod, or an address of a pod on this node')
     .option('--network <name>', 'the network to follow (default: the first both pods are on)')
     .option('--probe', 'also ping from the source (small, then the MTU with DF) and count packets per port')
     .option('--peer <file>', "the other node's `podvlan collect` snapshot: judge the far half of the path too")
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--all', 'every attachment of this node, each checked for local faults (no SRC, DST)')
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'dot', 'svg']).default('text'),
+    )
     .action(
       async (
-        src: string,
-        dst: string,
-        opts: { network?: string; probe?: boolean; peer?: string; output: 'text' | 'json' },
+        src: string | undefined,
+        dst: string | undefined,
+        opts: {
+          network?: string;
+          probe?: boolean;
+          peer?: string;
+          all?: boolean;
+          output: 'text' | 'json' | 'dot' | 'svg';
+        },
       ) => {
+        if (opts.all) {
+          exitCode = await diagnoseAllAction(src, opts);
+          return;
+        }
+        if (src === undefined || dst === undefined)
+          throw new InvalidInputError('diagnose needs SRC and DST (or --all)');
         const { diagnose } = await import('../commands/diagnose');
         const { exitCodeOf } = await import('../diagnose/model');
         const result = await diagnose(await context(cfg()), src, dst, {
@@ -169,7 +184,8 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
           peer: opts.peer,
         });
         if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
-        else io.out((await import('../diagnose/render')).renderText(result));
+        else if (opts.output === 'text') io.out((await import('../diagnose/render')).renderText(result));
+        else io.out((await import('../diagnose/draw')).drawDiagnosis(result, opts.output).trimEnd());
         exitCode = exitCodeOf(result.hops); // 0 clean, 1 warnings, 2 critical or fatal
       },
     );
@@ -183,6 +199,19 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
       const { collect } = await import('../commands/collect');
       io.out(JSON.stringify(await collect(await context(cfg()), pods), null, 2));
     });
+
+  /** diagnose --all: text or json; its exit status is the worst attachment's. */
+  async function diagnoseAllAction(src: string | undefined, opts: { network?: string; output: string }) {
+    if (src !== undefined || opts.network !== undefined)
+      throw new InvalidInputError('diagnose --all takes no SRC, DST or --network');
+    if (opts.output !== 'text' && opts.output !== 'json')
+      throw new InvalidInputError('diagnose --all prints text or json');
+    const { diagnoseAll, exitCodeOfAll } = await import('../commands/diagnose-all');
+    const result = await diagnoseAll(await context(cfg()));
+    if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
+    else io.out((await import('../diagnose/render')).renderAllText(result));
+    return exitCodeOfAll(result);
+  }
 
   program
     .command('gc')

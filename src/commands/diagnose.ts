@@ -14,7 +14,7 @@ import { FAR_SIDE_UNCHECKED, judgeFarHalf } from '../diagnose/far';
 import { findPeerPod, readSnapshot } from '../diagnose/snapshot';
 import { type Located, locate } from '../diagnose/locate';
 import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
-import { type Attachment, podSelector } from '../ovs/attachment';
+import type { Attachment } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { isOwnRecordedPort, type PodRecord, readPodRecord } from '../state/pod-record';
@@ -62,10 +62,12 @@ export async function diagnose(
     throw new InvalidInputError(`--network ${JSON.stringify(opts.network)} is not a network name`);
   const ovs = await OvsdbClient.connect(config.ovsdb, config.timeoutMs);
   try {
-    const [srcPorts, dstPorts] = await Promise.all([
-      findPorts(ovs, podSelector(srcRef.namespace, srcRef.pod)),
-      findPorts(ovs, dstRef ? podSelector(dstRef.namespace, dstRef.pod) : {}),
-    ]);
+    // Every port of ours in one read: the two ends' and the others on the VLAN (duplicate-address).
+    const allPorts = await findPorts(ovs, {});
+    const of = (r: PodRef) =>
+      allPorts.filter((p) => p.attachment.namespace === r.namespace && p.attachment.pod === r.pod);
+    const srcPorts = of(srcRef);
+    const dstPorts = dstRef ? of(dstRef) : allPorts;
     const src: Known = { ref: srcRef, attachments: srcPorts.map((p) => p.attachment) };
     // --peer: the other node's snapshot; a DST pod of that node stands for its address here.
     const peer = opts.peer === undefined ? undefined : readSnapshot(opts.peer);
@@ -103,6 +105,10 @@ export async function diagnose(
       src: seed('src', src, network),
       ...(dst ? { dst: seed('dst', dst, network) } : { remote: { address } }),
       bridge: { name: network.bridge, unread: {} },
+      others: othersOn(
+        allPorts.map((p) => p.attachment),
+        network.name,
+      ),
     };
     await gatherPath(path, {
       ovs,
@@ -153,6 +159,13 @@ export async function diagnose(
   } finally {
     ovs.close();
   }
+}
+
+/** The attachments of a network as OVSDB records them (duplicate-address compares with them). */
+export function othersOn(attachments: Attachment[], network: string): NonNullable<PathFacts['others']> {
+  return attachments
+    .filter((a) => a.network === network)
+    .map((a) => ({ pod: `${a.namespace}/${a.pod}`, port: a.port, vlan: a.vlan ?? a.tag, ip: a.ip, mac: a.mac }));
 }
 
 /** The network both ends are on (in config order), or the one asked for. */

@@ -88,6 +88,8 @@ export interface PathFacts {
   /** A destination address that no pod of this node holds: the path leaves by the uplinks. */
   remote?: { address: string };
   uplinks?: UplinkFacts[]; // read for a remote destination only
+  /** This node's other attachments on the network (OVSDB rows), for duplicate-address. */
+  others?: { pod: string; port: string; vlan?: number; ip?: string; mac?: string }[];
   srcAddress?: string; // the address the kernel sends from (the route's prefsrc, else the record)
   dstAddress?: string;
   bridge: BridgeFacts;

@@ -23,6 +23,7 @@ export interface GatherOptions {
   hostLocal: boolean; // the network's addresses are leases in the state directory
   uplinks: string[]; // the config's uplinks of the network's bridge
   timeoutMs: number;
+  local?: boolean; // diagnose --all: no destination, so no question to ovs-vswitchd
 }
 
 /** Fill `path` (its ends seeded with what the records say) with what the node shows. */
@@ -41,7 +42,7 @@ export async function gatherPath(path: PathFacts, opts: GatherOptions): Promise<
   // A destination elsewhere: the uplinks (some known only from OVSDB) before the datapath is asked.
   const ovsFirst = dst ? undefined : await ovsRead;
   if (!dst) await readUplinks(path, ovsFirst!, opts, nl);
-  const vswitchd = readVswitchd(path, opts.vswitchdCtl, opts.timeoutMs);
+  const vswitchd = opts.local ? undefined : readVswitchd(path, opts.vswitchdCtl, opts.timeoutMs);
   for (const end of ends) readLease(end, opts);
   const ovs = ovsFirst ?? (await ovsRead);
   if (typeof ovs === 'string') {

@@ -7,6 +7,14 @@ export function escapeDot(text: string): string {
   return printable(text).replace(/[\\"]/g, (c) => `\\${c}`);
 }
 
+// Colours by tone (graph.ts); a red box keeps the attributes above.
+const TONE_ATTRS = {
+  good: ['color="#2e7d32"', 'fillcolor="#e8f5e9"'],
+  muted: ['color="#9e9e9e"', 'fillcolor="#f0f0f0"'],
+  warn: ['color="#ef6c00"', 'fillcolor="#fff3e0"', 'penwidth=2'],
+  bad: ['color=red', 'fontcolor=red', 'fillcolor="#fdecea"', 'penwidth=2'],
+} as const;
+
 const q = (text: string) => `"${escapeDot(text)}"`;
 /** Lines of a label, each left-aligned (\l ends a left-justified line). */
 const label = (lines: GraphLine[]) => `"${lines.map((l) => `${escapeDot(l.text)}\\l`).join('')}"`;
@@ -24,6 +32,7 @@ export function renderDot(g: Graph): string {
     for (const b of c.boxes) {
       const attrs = [`label=${label(b.lines)}`];
       if (b.red) attrs.push('color=red', 'fontcolor=red', 'fillcolor="#fdecea"', 'penwidth=2');
+      else if (b.tone) attrs.push(...TONE_ATTRS[b.tone]);
       if (b.tooltip) attrs.push(`tooltip=${q(b.tooltip)}`);
       out.push(`    ${q(b.id)} [${attrs.join(', ')}];`);
     }

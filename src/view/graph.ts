@@ -8,10 +8,14 @@ export interface GraphLine {
   strong?: boolean; // the box's name
 }
 
+/** A box's colour by how well it is: diagnose colours every hop (topology uses red alone). */
+export type Tone = 'good' | 'muted' | 'warn' | 'bad';
+
 export interface GraphBox {
   id: string; // unique in the graph
   lines: GraphLine[];
   red?: boolean; // something is wrong here: red frame
+  tone?: Tone; // a frame and fill other than the default (bad: as red)
   tooltip?: string; // the full problem messages (svg <title>, dot tooltip)
 }
 

@@ -16,6 +16,13 @@ const COL_HEAD = 22; // a column's title
 const RED = '#c62828';
 const RED_FILL = '#fdecea';
 const INK = '#222';
+// Frames and fills by tone (graph.ts); red boxes keep RED and RED_FILL.
+const TONE_FRAME = {
+  good: 'fill="#e8f5e9" stroke="#2e7d32"',
+  muted: 'fill="#f0f0f0" stroke="#9e9e9e"',
+  warn: 'fill="#fff3e0" stroke="#ef6c00" stroke-width="2"',
+  bad: `fill="${RED_FILL}" stroke="${RED}" stroke-width="2"`,
+} as const;
 
 export function escapeXml(text: string): string {
   return printable(text).replace(
@@ -112,8 +119,8 @@ function edge(a: Placed, b: Placed, red: boolean, label?: string): string {
 
 function box(p: Placed): string {
   const { box: b } = p;
-  const cls = b.red ? 'box problem' : 'box';
-  const frame = b.red ? `fill="${RED_FILL}" stroke="${RED}" stroke-width="2"` : 'fill="#f5f7fa" stroke="#90a4ae"';
+  const cls = b.red ? 'box problem' : b.tone ? `box ${b.tone}` : 'box';
+  const frame = b.red ? TONE_FRAME.bad : b.tone ? TONE_FRAME[b.tone] : 'fill="#f5f7fa" stroke="#90a4ae"';
   return [
     `<g id="${xmlId(b.id)}" data-id="${escapeXml(b.id)}" class="${cls}">`,
     ...(b.tooltip ? [`<title>${escapeXml(b.tooltip)}</title>`] : []),

@@ -111,4 +111,23 @@ describe('podvlan diagnose towards another node', () => {
     }
     await expectClean();
   });
+
+  it("diagnose --all: the attachment's own hops end at the uplink, which must carry its VLAN", async () => {
+    const all = async () => {
+      const r = await run(0, 'diagnose', '--all', '-o', 'json');
+      const result = JSON.parse(r.stdout) as { attachments: DiagnoseResult[] };
+      return { exitCode: r.exitCode, result: result.attachments[0], count: result.attachments.length };
+    };
+    const clean = await all();
+    expect(clean.count).toBe(1);
+    expect(clean.result.hops.map((h) => h.id)).toEqual(['src-pod', 'src-veth', 'src-port', `uplink-${NIC}`]);
+    expect(clean.result.hops[3].suspicions).toEqual([]); // no destination: nothing said of the far side
+    expect(clean.exitCode).toBe(0);
+    await vsctl(nodes[0], 'set', 'port', NIC, 'trunks=300');
+    const broken = await all();
+    expect(problems(broken)).toEqual([`uplink-${NIC} CRITICAL uplink-vlans`]);
+    expect(broken.exitCode).toBe(2);
+    expect((await run(0, 'init')).exitCode).toBe(0);
+    expect((await all()).exitCode).toBe(0);
+  });
 });

@@ -208,6 +208,32 @@ const faults: [string, (p: ReturnType<typeof path>) => void, string[]][] = [
     (p) => (p.src.neighbour = { state: 'REACHABLE', mac: '02:00:00:00:00:99' }),
     ['src-pod CRITICAL neighbour-wrong-mac'],
   ],
+  [
+    "another pod's MAC for the destination: duplicate-address, not wrong-mac",
+    (p) => {
+      p.src.neighbour = { state: 'REACHABLE', mac: '0a:58:0a:01:00:09' };
+      p.others = [{ pod: 'ns/22-third', port: 'pvthird', vlan: 22, ip: '10.1.0.9/24', mac: '0a:58:0a:01:00:09' }];
+    },
+    ['src-pod CRITICAL duplicate-address'],
+  ],
+  [
+    "the source's address recorded for another pod of the VLAN",
+    (p) => (p.others = [{ pod: 'ns/22-third', port: 'pvthird', vlan: 22, ip: '10.1.0.1/24' }]),
+    ['src-pod CRITICAL duplicate-address'],
+  ],
+  [
+    "the destination's interface holding another pod's address",
+    (p) => {
+      p.dst.addresses = ['10.1.0.2/24', '10.1.0.9/24'];
+      p.others = [{ pod: 'ns/22-third', port: 'pvthird', vlan: 22, ip: '10.1.0.9/24' }];
+    },
+    ['dst-pod INFO address-extra', 'dst-pod CRITICAL duplicate-address'],
+  ],
+  [
+    'the same address on another VLAN is no duplicate',
+    (p) => (p.others = [{ pod: 'ns/33-other', port: 'pvother', vlan: 33, ip: '10.1.0.1/24' }]),
+    [],
+  ],
   ['arp off', (p) => (p.dst.podLink!.noarp = true), ['dst-pod CRITICAL arp-off']],
   ['arp_ignore 8', (p) => (p.dst.sysctl!.arpIgnore = [0, 8]), ['dst-pod CRITICAL arp-ignore']],
   [

@@ -31,9 +31,18 @@ const TO_ANOTHER_NODE: [id: string, module: AnyModule, side: Side][] = [
   ['uplink', uplink, 'src'],
 ];
 
-/** The hops of the path, each judged on its facts. */
-export function judgePath(path: PathFacts): Hop[] {
-  return (path.dst ? SAME_NODE : TO_ANOTHER_NODE).flatMap(([id, module, side]) =>
+/** `diagnose --all`: one attachment's own hops, no destination (so no datapath question). */
+const LOCAL: [id: string, module: AnyModule, side: Side][] = [
+  ['src-pod', podInterface, 'src'],
+  ['src-veth', veth, 'src'],
+  ['src-port', accessPort, 'src'],
+  ['uplink', uplink, 'src'],
+];
+
+/** The hops of the path, each judged on its facts; `local`: the source's own hops alone. */
+export function judgePath(path: PathFacts, local = false): Hop[] {
+  const hops = local ? LOCAL : path.dst ? SAME_NODE : TO_ANOTHER_NODE;
+  return hops.flatMap(([id, module, side]) =>
     module.views(path, side).map((v) => ({
       id: v.id ?? id,
       kind: module.kind,

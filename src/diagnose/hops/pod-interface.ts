@@ -4,6 +4,7 @@
 // one; the source sends the request, the destination the reply, so each is judged both ways.
 import { type EndFacts, endOf, type PathFacts, type Side } from '../facts';
 import type { Suspicion } from '../model';
+import { duplicateAddress, type OtherAttachment, relevantOthers } from './duplicate-address';
 import { type Check, type HopModule, inPod, pick, unreadable } from './module';
 
 /** The facts (keys of EndFacts.unread) read in the pod's namespace or about its address. */
@@ -28,6 +29,8 @@ export interface PodInterfaceFacts {
   receive?: EndFacts['receive'];
   sysctl?: EndFacts['sysctl'];
   lease?: EndFacts['lease'];
+  vlan?: number; // as recorded
+  others?: OtherAttachment[]; // other attachments of the VLAN sharing its address or neighbour's MAC
   unread: Record<string, string>;
 }
 
@@ -200,7 +203,8 @@ const neighbour: Check<PodInterfaceFacts> = (f) => {
       code: 'neighbour-incomplete',
       message: `${f.pod} is asking who has ${hop}, with no answer yet`,
     };
-  if (n.mac && hop === f.peerAddress && f.peerMac && n.mac !== f.peerMac)
+  const another = f.others?.some((o) => o.pod !== f.pod && o.vlan === f.vlan && o.mac === n.mac);
+  if (n.mac && hop === f.peerAddress && f.peerMac && n.mac !== f.peerMac && !another)
     return {
       level: 'CRITICAL',
       code: 'neighbour-wrong-mac',
@@ -235,11 +239,19 @@ export const podInterface: HopModule<PodInterfaceFacts> = {
       receive: end.receive,
       sysctl: end.sysctl,
       lease: end.lease,
+      vlan: end.recordedTag,
+      others: relevantOthers(path.others, {
+        pod: `${end.namespace}/${end.pod}`,
+        vlan: end.recordedTag,
+        ip: end.recordedIp,
+        addresses: end.addresses,
+        neighbourMac: end.neighbour?.mac?.toLowerCase(),
+      }),
       unread: pick(end.unread, POD_SIDE),
     };
     return [{ object: `${end.interface} of ${facts.pod}`, facts }];
   },
-  checks: [netns, unread, present, arp, mtu, address, receive, route, neighbour],
+  checks: [netns, unread, present, arp, mtu, address, duplicateAddress, receive, route, neighbour],
   summary: (f) => {
     if (f.netns?.gone) return 'namespace gone';
     if (!f.link) return f.link === null ? 'no interface' : 'not read';

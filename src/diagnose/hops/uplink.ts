@@ -68,11 +68,14 @@ const mtu: Check<UplinkHopFacts> = (f) =>
       }
     : undefined;
 
-const beyond: Check<UplinkHopFacts> = (f) => ({
-  level: 'INFO',
-  code: 'far-side-unchecked',
-  message: `beyond ${at(f)} (the wire, and the node that holds ${f.remote}) is not checked by this version`,
-});
+const beyond: Check<UplinkHopFacts> = (f) =>
+  f.remote === undefined // diagnose --all: no destination, nothing beyond to speak of
+    ? undefined
+    : {
+        level: 'INFO',
+        code: 'far-side-unchecked',
+        message: `beyond ${at(f)} (the wire, and the node that holds ${f.remote}) is not checked by this version`,
+      };
 
 export const uplink: HopModule<UplinkHopFacts> = {
   kind: 'uplink',
