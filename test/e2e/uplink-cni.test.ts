@@ -141,10 +141,28 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
     }
     expect(await ping(0, 1)).toBe(true);
     expect(await ping(1, 0)).toBe(true);
-    // Only init takes a podvlan.yaml without networks: the others still refuse it (none served from a cache).
-    const list = await runPlugin(nodes[0], ['list'], { config: nodeConfig(0) });
-    expect(list.exitCode, list.all).toBe(3);
-    expect(list.all).toMatch(/networks/);
+  });
+
+  it("the views take the same podvlan.yaml and the conflists' networks: libcni pods ok, the VLAN's source known", async () => {
+    const view = (i: number, ...args: string[]) =>
+      runPlugin(nodes[i], [...args, '--cni-conf-dir', confDir(i)], { config: nodeConfig(i) });
+    for (const i of [0, 1]) {
+      const list = await view(i, 'list', '-o', 'json');
+      expect(list.exitCode, list.all).toBe(0);
+      expect(list.stderr).toBe('');
+      const rows = JSON.parse(list.stdout) as { network: string; tag: number; ip?: string; state: string }[];
+      expect(rows.map((r) => [r.network, r.tag, r.ip, r.state])).toEqual([['ucni', 22, `${addresses[i]}/24`, 'ok']]);
+      const networks = await view(i, 'networks', '-o', 'json');
+      expect(networks.exitCode, networks.all).toBe(0);
+      const [net] = JSON.parse(networks.stdout).networks as { name: string; vlanSource: string; declared: string }[];
+      expect([net.name, net.vlanSource, net.declared]).toEqual(['ucni', 'id', '22']);
+      const metrics = await view(i, 'metrics');
+      expect(metrics.exitCode, metrics.all).toBe(0);
+      expect(metrics.stdout).toMatch(/^podvlan_node_view_ok(\{[^}]*\})? 1$/m);
+      expect(metrics.stdout).toMatch(/^podvlan_attachments\{network="ucni",state="ok"\} 1$/m);
+    }
+    const table = await view(0, 'networks');
+    expect(table.stdout.split('\n')[1]).toMatch(/^ucni\s+ucni_br\s+id 22\s/);
   });
 
   it("another conflist's VLAN joins the trunk and leaves with it; the conf dir must exist when given", async () => {
