@@ -207,6 +207,12 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
       `CNI network far (${file('32-far.conflist')}) is on OVSDB unix:/nowhere/db.sock, not ${n.ovsdb}: left out`,
     );
     expect(ok.stdout).toContain(`uplink ${NIC} on ${BR}: unchanged, trunks 22`);
+    // The views take the same networks: the one left out is said on stderr, stdout stays the view.
+    const list = (cmd = 'list') => runPlugin(n, [cmd, '--cni-conf-dir', confDir(0)], { config: nodeConfig(0) });
+    const listed = await list();
+    expect(listed.exitCode, listed.all).toBe(0);
+    expect(listed.stderr).toContain(`CNI network far (${file('32-far.conflist')}) is on OVSDB`);
+    expect(listed.stdout).toMatch(/\bucni\b.*\bok$/m);
     const emptyNode = join(dirOf(0), 'empty.yaml');
     writeFileSync(emptyNode, `ovsdb: ${n.ovsdb}\n`);
     const cases: [string, string, RegExp][] = [
@@ -253,6 +259,12 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
       expect(r.all.trim().split('\n'), name).toHaveLength(1);
       expect(r.all, name).toMatch(message);
       expect(await ovsState(n), name).toBe(before);
+      // A conflist that cannot be taken fails the views as it fails init: one line naming the file.
+      for (const cmd of ['list', 'metrics']) {
+        const v = await list(cmd);
+        expect(v.exitCode, `${cmd} ${name}`).toBe(3);
+        expect(v.all.trim().split('\n'), `${cmd} ${name}`).toEqual([expect.stringMatching(message)]);
+      }
       rmSync(file(name));
     }
     for (const name of ['30-other.conflist', '31-junk.conf', '32-far.conflist']) rmSync(file(name));
