@@ -3,7 +3,8 @@
 // `networks`, and a conflist installed by scripts/install-node.sh --cni --conflist into a conf dir
 // of its own, naming that podvlan.yaml as its nodeConfig. Pods added through Debian's libcni cross
 // the nodes only after `podvlan init --cni-conf-dir DIR`, which reads the network (VLAN 22) from
-// the conflist; a second conflist's VLAN joins the trunk, and bad conflists are refused in one line.
+// the conflist; list, networks and metrics show those pods from the same podvlan.yaml; a second
+// conflist's VLAN joins the trunk, and bad conflists are refused in one line, by init and the views.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -78,7 +79,7 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
     for (const n of nodes) await execa('ip', ['-n', n.netns, 'link', 'set', NIC, 'up']);
     for (const i of [0, 1]) {
       mkdirSync(dirOf(i), { recursive: true });
-      // Node keys and bridges only: the schema of a podvlan.yaml for other commands wants networks.
+      // Node keys and bridges only: init and the views take the networks from the conf dir.
       writeFileSync(
         nodeConfig(i),
         JSON.stringify({
