@@ -1,5 +1,6 @@
 // What the CLI does around setup and teardown, shared by the kubelet's fast path (fast.ts) and
 // the full commander program (program.ts): load the context, run, print.
+import type { NodeNetworks } from '../cni/conf-dir';
 import type { Context } from '../commands/context';
 import { type LoadOptions, loadConfigCached } from '../config/cached';
 import { Logger } from '../log';
@@ -17,6 +18,22 @@ export async function loadContext(
   const log = new Logger(config.logFile);
   setFailureLog(log);
   return { config, log };
+}
+
+/** The context of a command that looks at the whole node (init and the views): podvlan.yaml, whose
+ * networks are optional, joined with the podvlan networks of the CNI conf dir (a CNI node's, where
+ * the conflists hold the networks). cniConfDir given: it must exist; default /etc/cni/net.d, read
+ * when it exists. A conflist that cannot be taken fails the command in one line naming the file. */
+export async function loadNodeContext(
+  configFlag: string | undefined,
+  cniConfDir: string | undefined,
+): Promise<{ ctx: Context; cni: Pick<NodeNetworks, 'read' | 'skipped'> }> {
+  const { DEFAULT_CNI_CONF_DIR, nodeNetworks, readCniNetworks } = await import('../cni/conf-dir'); // off the fast path
+  const ctx = await loadContext(configFlag, { createStateDir: true, networks: 'optional' });
+  const dir = cniConfDir ?? DEFAULT_CNI_CONF_DIR;
+  const node = nodeNetworks(ctx.config, readCniNetworks(dir, cniConfDir !== undefined), dir);
+  ctx.config = { ...ctx.config, networks: node.networks };
+  return { ctx, cni: { read: node.read, skipped: node.skipped } };
 }
 
 /** Run with a fresh context, record the call's outcome and time for `metrics` (once the state

@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import pkg from '../../package.json';
 import { InvalidInputError, oneLine } from '../errors';
 import { parsePodArgs } from '../names';
-import { loadContext as context, setupCall, teardownCall } from './calls';
+import { loadContext as context, loadNodeContext, setupCall, teardownCall } from './calls';
 import { checkArgLengths, failure, type Io } from './edge';
 import { locateConfig, statusCall } from './status-call';
 import { type OutputFormat, table } from './output';
@@ -52,6 +52,18 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
       .argument('<pod>', 'pod name (DNS-1123 subdomain)')
       .argument('<container-id>', "infra container's Docker id (hex)")
       .argument('[runtime]', 'container runtime name passed by some kubelets (ignored)');
+  // init and the views see the node whole: a CNI node's podvlan.yaml holds node keys and bridges,
+  // its networks are the podvlan entries of the conflists (src/cni/conf-dir.ts).
+  const cniConfDirOption = () =>
+    new Option(
+      '--cni-conf-dir <dir>',
+      'also take the podvlan networks of the CNI configs in this dir (default: /etc/cni/net.d, when it exists)',
+    );
+  const nodeContext = async (cniConfDir: string | undefined) => {
+    const { ctx, cni } = await loadNodeContext(cfg(), cniConfDir);
+    for (const line of cni.skipped) io.err(line);
+    return ctx;
+  };
 
   program
     .command('init')
@@ -59,15 +71,11 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
       "validate the config, make sure every OVS bridge of the node's networks exists, make the uplinks trunk ports",
     )
     .option('--dry-run', 'print what init would change, and change nothing')
-    .option(
-      '--cni-conf-dir <dir>',
-      'also take the podvlan networks of the CNI configs in this dir (default: /etc/cni/net.d, when it exists)',
-    )
+    .addOption(cniConfDirOption())
     .action(async (opts: { dryRun?: boolean; cniConfDir?: string }) => {
       const { init } = await import('../commands/init');
-      // networks optional: a CNI node's podvlan.yaml holds node keys and bridges; its networks are the conflists'.
-      const ctx = await context(cfg(), { createStateDir: true, networks: 'optional' });
-      const r = await init(ctx, { dryRun: opts.dryRun === true, cniConfDir: opts.cniConfDir });
+      const { ctx, cni } = await loadNodeContext(cfg(), opts.cniConfDir);
+      const r = await init(ctx, { dryRun: opts.dryRun === true, cni });
       if (r.cniNetworks.length > 0) io.out(`CNI networks: ${r.cniNetworks.join(', ')}`);
       for (const line of r.notes) io.out(line);
       const mark = opts.dryRun ? ' (would create)' : ' (created)';
@@ -102,9 +110,10 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .description('every attachment on this node, read back from OVSDB, with its state (ok or what is wrong)')
     .option('--container <id>', "only this container's attachments (full id or a unique prefix of at least 12 digits)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(async (opts: { output: OutputFormat; container?: string }) => {
+    .addOption(cniConfDirOption())
+    .action(async (opts: { output: OutputFormat; container?: string; cniConfDir?: string }) => {
       const { list, listJson, listRow, problemLines, LIST_COLUMNS } = await import('../commands/list');
-      const rows = await list(await context(cfg()), { container: opts.container });
+      const rows = await list(await nodeContext(opts.cniConfDir), { container: opts.container });
       if (opts.output === 'json') {
         io.out(JSON.stringify(rows.map(listJson), null, 2));
         return;
@@ -118,11 +127,12 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .command('networks')
     .description('per network: bridge, VLANs in use, uplinks carrying them, address pool usage, problems')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(async (opts: { output: OutputFormat }) => {
+    .addOption(cniConfDirOption())
+    .action(async (opts: { output: OutputFormat; cniConfDir?: string }) => {
       const { networks, networkRow, networksJson, problemLines, NETWORK_COLUMNS } = await import(
         '../commands/networks'
       );
-      const view = await networks(await context(cfg()));
+      const view = await networks(await nodeContext(opts.cniConfDir));
       if (opts.output === 'json') {
         io.out(JSON.stringify(networksJson(view), null, 2));
         return;
@@ -141,9 +151,10 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .command('topology')
     .description('draw the node: uplinks, bridges, ports, pods; problems in red')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['svg', 'dot']).default('svg'))
-    .action(async (opts: { output: 'svg' | 'dot' }) => {
+    .addOption(cniConfDirOption())
+    .action(async (opts: { output: 'svg' | 'dot'; cniConfDir?: string }) => {
       const { topology } = await import('../commands/topology');
-      io.out((await topology(await context(cfg()), opts.output)).trimEnd());
+      io.out((await topology(await nodeContext(opts.cniConfDir), opts.output)).trimEnd());
     });
 
   program
@@ -158,6 +169,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'dot', 'svg']).default('text'),
     )
+    .addOption(cniConfDirOption())
     .action(
       async (
         src: string | undefined,
@@ -168,6 +180,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
           peer?: string;
           all?: boolean;
           output: 'text' | 'json' | 'dot' | 'svg';
+          cniConfDir?: string;
         },
       ) => {
         if (opts.all) {
@@ -178,7 +191,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
           throw new InvalidInputError('diagnose needs SRC and DST (or --all)');
         const { diagnose } = await import('../commands/diagnose');
         const { exitCodeOf } = await import('../diagnose/model');
-        const result = await diagnose(await context(cfg()), src, dst, {
+        const result = await diagnose(await nodeContext(opts.cniConfDir), src, dst, {
           network: opts.network,
           probe: opts.probe,
           peer: opts.peer,
@@ -195,19 +208,23 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .description("this node's facts about pods and its uplinks, for `diagnose --peer` on another node")
     .argument('[pods...]', 'namespace/pod attached on this node (default: every one)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json']).default('json'))
-    .action(async (pods: string[]) => {
+    .addOption(cniConfDirOption())
+    .action(async (pods: string[], opts: { cniConfDir?: string }) => {
       const { collect } = await import('../commands/collect');
-      io.out(JSON.stringify(await collect(await context(cfg()), pods), null, 2));
+      io.out(JSON.stringify(await collect(await nodeContext(opts.cniConfDir), pods), null, 2));
     });
 
   /** diagnose --all: text or json; its exit status is the worst attachment's. */
-  async function diagnoseAllAction(src: string | undefined, opts: { network?: string; output: string }) {
+  async function diagnoseAllAction(
+    src: string | undefined,
+    opts: { network?: string; output: string; cniConfDir?: string },
+  ) {
     if (src !== undefined || opts.network !== undefined)
       throw new InvalidInputError('diagnose --all takes no SRC, DST or --network');
     if (opts.output !== 'text' && opts.output !== 'json')
       throw new InvalidInputError('diagnose --all prints text or json');
     const { diagnoseAll, exitCodeOfAll } = await import('../commands/diagnose-all');
-    const result = await diagnoseAll(await context(cfg()));
+    const result = await diagnoseAll(await nodeContext(opts.cniConfDir));
     if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
     else io.out((await import('../diagnose/render')).renderAllText(result));
     return exitCodeOfAll(result);
@@ -243,9 +260,10 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
       '--textfile <dir>',
       "write <dir>/podvlan.prom atomically (node_exporter's textfile collector), print nothing",
     )
-    .action(async (opts: { textfile?: string }) => {
+    .addOption(cniConfDirOption())
+    .action(async (opts: { textfile?: string; cniConfDir?: string }) => {
       const { metrics, writeTextfile } = await import('../commands/metrics');
-      const r = await metrics(await context(cfg()));
+      const r = await metrics(await nodeContext(opts.cniConfDir));
       if (opts.textfile !== undefined) writeTextfile(opts.textfile, r.text);
       else io.out(r.text.replace(/\n$/, ''));
       if (r.viewError !== undefined) throw r.viewError; // written all the same, with podvlan_node_view_ok 0

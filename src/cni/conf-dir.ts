@@ -2,7 +2,7 @@
 // networks (and so the VLANs its uplinks must carry, the bridges to make) live in the runtime's
 // conflists, not in podvlan.yaml. Each podvlan plugin entry is validated as a CNI call validates
 // it (parseNetConf: its own keys, then its nodeConfig's); init then joins them to podvlan.yaml's
-// networks under podvlan.yaml's `bridges`. Loaded by init only, never on a CNI call's path.
+// networks under podvlan.yaml's `bridges`. Loaded by init and the views (loadNodeContext), never on a CNI call's path.
 import { readdirSync } from 'node:fs';
 import { datapathTypeOf } from '../config/datapath';
 import { bridgeProblems, type Config, type Network } from '../config/schema';

@@ -4,7 +4,7 @@
 // plugins in the CNI conf dir (a CNI node's). All uplinks are checked before anything changes: a
 // refused one leaves the node as it was (bridges included).
 import { readFileSync } from 'node:fs';
-import { DEFAULT_CNI_CONF_DIR, nodeNetworks, readCniNetworks } from '../cni/conf-dir';
+import type { NodeNetworks } from '../cni/conf-dir';
 import { datapathTypeOf } from '../config/datapath';
 import { hostLinks } from '../net/host-links';
 import type { Attachment } from '../ovs/attachment';
@@ -18,7 +18,7 @@ import type { Context } from './context';
 
 export interface InitOptions {
   dryRun?: boolean;
-  cniConfDir?: string; // given: it must exist; default /etc/cni/net.d, read when it exists
+  cni: Pick<NodeNetworks, 'read' | 'skipped'>; // what loadNodeContext took from the CNI conf dir
 }
 
 export interface InitResult {
@@ -29,10 +29,10 @@ export interface InitResult {
   notes: string[]; // CNI networks left out, and why
 }
 
-export async function init(ctx: Context, opts: InitOptions = {}): Promise<InitResult> {
-  const dir = opts.cniConfDir ?? DEFAULT_CNI_CONF_DIR;
-  const node = nodeNetworks(ctx.config, readCniNetworks(dir, opts.cniConfDir !== undefined), dir);
-  const config = { ...ctx.config, networks: node.networks };
+/** ctx: from loadNodeContext, its networks podvlan.yaml's and the CNI conf dir's. */
+export async function init(ctx: Context, opts: InitOptions): Promise<InitResult> {
+  const { config } = ctx;
+  const node = opts.cni;
   const names = [...new Set([...config.networks.map((n) => n.bridge), ...config.bridges.map((b) => b.name)])];
   const specs = names.map((name) => ({ name, datapathType: datapathTypeOf(config, name) }));
   const uplinks = uplinkSpecs(config);

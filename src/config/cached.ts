@@ -32,7 +32,7 @@ interface CacheFile extends CacheKey {
 
 export interface LoadOptions {
   createStateDir: boolean; // false (status): a missing state directory is left missing, and no cache is written
-  networks?: 'required' | 'optional'; // optional: init, which also reads a CNI node's conflists
+  networks?: 'required' | 'optional'; // optional: init and the views, which also read a CNI node's conflists (loadNodeContext)
 }
 
 export async function loadConfigCached(
@@ -57,7 +57,7 @@ export async function loadConfigCached(
     stateDir = config.stateDir;
     present = trustStateDir(path, stateDir, opts.createStateDir);
   }
-  // A config without networks is valid for init only: never cached, so no other command reads it as valid.
+  // A config without networks is valid for init and the views only: never cached, so no other command reads it as valid.
   const cacheable = config.networks.length > 0;
   if (cacheable && present && cacheFile && file && key.executable && config.stateDir === stateDir) {
     writeCacheFile(cacheFile, { ...key, text, config }, true);

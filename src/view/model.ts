@@ -80,7 +80,7 @@ export interface PoolUsage {
 export interface NetworkView {
   name: string;
   bridge: string;
-  // 'unknown': a network known only from its ports (a CNI conflist's, or one gone from the config)
+  // 'unknown': a network known only from its ports (gone from the config and the CNI conf dir)
   vlanSource: 'id' | 'fromPodName' | 'fromAnnotation' | 'pool' | 'trunk' | 'unknown';
   declared: string; // the VLANs the config declares: "22", "20-99", "300-303", "100-110,200"; "any" for a range-less pod-name network, "" for unknown
   inUse: { vlan: number; pods: number }[]; // VLANs this node's attachments carry, with how many pods

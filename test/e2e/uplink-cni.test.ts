@@ -3,7 +3,8 @@
 // `networks`, and a conflist installed by scripts/install-node.sh --cni --conflist into a conf dir
 // of its own, naming that podvlan.yaml as its nodeConfig. Pods added through Debian's libcni cross
 // the nodes only after `podvlan init --cni-conf-dir DIR`, which reads the network (VLAN 22) from
-// the conflist; a second conflist's VLAN joins the trunk, and bad conflists are refused in one line.
+// the conflist; list, networks and metrics show those pods from the same podvlan.yaml; a second
+// conflist's VLAN joins the trunk, and bad conflists are refused in one line, by init and the views.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -64,7 +65,7 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
     await wire(nodes[0], nodes[1], NIC);
     for (const i of [0, 1]) {
       mkdirSync(dirOf(i), { recursive: true });
-      // Node keys and bridges only: the schema of a podvlan.yaml for other commands wants networks.
+      // Node keys and bridges only: init and the views take the networks from the conf dir.
       writeFileSync(
         nodeConfig(i),
         JSON.stringify({
@@ -127,10 +128,28 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
     }
     expect(await ping(0, 1)).toBe(true);
     expect(await ping(1, 0)).toBe(true);
-    // Only init takes a podvlan.yaml without networks: the others still refuse it (none served from a cache).
-    const list = await runPlugin(nodes[0], ['list'], { config: nodeConfig(0) });
-    expect(list.exitCode, list.all).toBe(3);
-    expect(list.all).toMatch(/networks/);
+  });
+
+  it("the views take the same podvlan.yaml and the conflists' networks: libcni pods ok, the VLAN's source known", async () => {
+    const view = (i: number, ...args: string[]) =>
+      runPlugin(nodes[i], [...args, '--cni-conf-dir', confDir(i)], { config: nodeConfig(i) });
+    for (const i of [0, 1]) {
+      const list = await view(i, 'list', '-o', 'json');
+      expect(list.exitCode, list.all).toBe(0);
+      expect(list.stderr).toBe('');
+      const rows = JSON.parse(list.stdout) as { network: string; tag: number; ip?: string; state: string }[];
+      expect(rows.map((r) => [r.network, r.tag, r.ip, r.state])).toEqual([['ucni', 22, `${addresses[i]}/24`, 'ok']]);
+      const networks = await view(i, 'networks', '-o', 'json');
+      expect(networks.exitCode, networks.all).toBe(0);
+      const [net] = JSON.parse(networks.stdout).networks as { name: string; vlanSource: string; declared: string }[];
+      expect([net.name, net.vlanSource, net.declared]).toEqual(['ucni', 'id', '22']);
+      const metrics = await view(i, 'metrics');
+      expect(metrics.exitCode, metrics.all).toBe(0);
+      expect(metrics.stdout).toMatch(/^podvlan_node_view_ok(\{[^}]*\})? 1$/m);
+      expect(metrics.stdout).toMatch(/^podvlan_attachments\{network="ucni",state="ok"\} 1$/m);
+    }
+    const table = await view(0, 'networks');
+    expect(table.stdout.split('\n')[1]).toMatch(/^ucni\s+ucni_br\s+id 22\s/);
   });
 
   it("another conflist's VLAN joins the trunk and leaves with it; the conf dir must exist when given", async () => {
@@ -175,6 +194,12 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
       `CNI network far (${file('32-far.conflist')}) is on OVSDB unix:/nowhere/db.sock, not ${n.ovsdb}: left out`,
     );
     expect(ok.stdout).toContain(`uplink ${NIC} on ${BR}: unchanged, trunks 22`);
+    // The views take the same networks: the one left out is said on stderr, stdout stays the view.
+    const list = (cmd = 'list') => runPlugin(n, [cmd, '--cni-conf-dir', confDir(0)], { config: nodeConfig(0) });
+    const listed = await list();
+    expect(listed.exitCode, listed.all).toBe(0);
+    expect(listed.stderr).toContain(`CNI network far (${file('32-far.conflist')}) is on OVSDB`);
+    expect(listed.stdout).toMatch(/\bucni\b.*\bok$/m);
     const emptyNode = join(dirOf(0), 'empty.yaml');
     writeFileSync(emptyNode, `ovsdb: ${n.ovsdb}\n`);
     const cases: [string, string, RegExp][] = [
@@ -221,6 +246,12 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
       expect(r.all.trim().split('\n'), name).toHaveLength(1);
       expect(r.all, name).toMatch(message);
       expect(await ovsState(n), name).toBe(before);
+      // A conflist that cannot be taken fails the views as it fails init: one line naming the file.
+      for (const cmd of ['list', 'metrics']) {
+        const v = await list(cmd);
+        expect(v.exitCode, `${cmd} ${name}`).toBe(3);
+        expect(v.all.trim().split('\n'), `${cmd} ${name}`).toEqual([expect.stringMatching(message)]);
+      }
       rmSync(file(name));
     }
     for (const name of ['30-other.conflist', '31-junk.conf', '32-far.conflist']) rmSync(file(name));
