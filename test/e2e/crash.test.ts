@@ -100,5 +100,7 @@ describe('crash safety under SIGKILL', () => {
       `crash test: ${KILLS} kills (${landed} before the call ended; setup p50 ${setupMs.toFixed(0)} ms, teardown p50 ${teardownMs.toFixed(0)} ms); gc found: ${JSON.stringify(found)}`,
     );
     expect(landed).toBeGreaterThanOrEqual(Math.min(100, KILLS / 2));
-  });
+    // 200 rounds of kill, recovery, audit, setup: 145-155 s on a quiet 2-core VM of 2026-12-06 (the
+    // code before issue 11's work too), past the e2e default of 120 s that it used to fit in.
+  }, 300000);
 });
