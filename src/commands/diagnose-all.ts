@@ -5,7 +5,7 @@
 // no datapath question. Read only.
 import type { Network } from '../config/schema';
 import type { PathFacts } from '../diagnose/facts';
-import { gatherPath } from '../diagnose/gather';
+import { gatherOptions, gatherPath } from '../diagnose/gather';
 import { judgePath } from '../diagnose/hops';
 import {
   type Endpoint,
@@ -94,15 +94,7 @@ async function checkOne(
     bridge: { name: network.bridge, unread: {} },
     others,
   };
-  await gatherPath(path, {
-    ovs,
-    vswitchdCtl: config.vswitchdCtl,
-    stateDir: config.stateDir,
-    hostLocal: network.ipam?.type === 'host-local',
-    uplinks: config.bridges.find((b) => b.name === network.bridge)?.uplinks ?? [],
-    timeoutMs: config.timeoutMs,
-    local: true,
-  });
+  await gatherPath(path, gatherOptions(config, network, ovs, true));
   const hops = judgePath(path, true);
   return {
     src: {

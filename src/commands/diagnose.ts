@@ -6,7 +6,7 @@ import type { Network } from '../config/schema';
 import { contains, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
-import { gatherPath } from '../diagnose/gather';
+import { gatherOptions, gatherPath } from '../diagnose/gather';
 import { judgePath } from '../diagnose/hops';
 import { type DiagnoseResult, type Hop, resultOf } from '../diagnose/model';
 import { judgeProbes, runProbes } from '../diagnose/probe';
@@ -110,14 +110,7 @@ export async function diagnose(
         network.name,
       ),
     };
-    await gatherPath(path, {
-      ovs,
-      vswitchdCtl: config.vswitchdCtl,
-      stateDir: config.stateDir,
-      hostLocal: network.ipam?.type === 'host-local',
-      uplinks: config.bridges.find((b) => b.name === network.bridge)?.uplinks ?? [],
-      timeoutMs: config.timeoutMs,
-    });
+    await gatherPath(path, gatherOptions(config, network, ovs));
     const endpoint = (e: EndFacts, address?: string) => ({
       namespace: e.namespace,
       pod: e.pod,

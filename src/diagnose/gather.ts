@@ -2,6 +2,7 @@
 // ovs-vswitchd's answers travel while the two namespaces are read over netlink in process (each
 // read is well under a millisecond, done synchronously between them). Whatever fails is noted
 // in the facts' `unread`, never thrown: a diagnosis is most wanted when things are broken.
+import type { Config, Network } from '../config/schema';
 import type { OvsdbClient } from '../ovs/client';
 import { leaseDirFor } from '../ipam';
 import { isInterfaceName } from '../names';
@@ -24,6 +25,24 @@ export interface GatherOptions {
   uplinks: string[]; // the config's uplinks of the network's bridge
   timeoutMs: number;
   local?: boolean; // diagnose --all: no destination, so no question to ovs-vswitchd
+}
+
+/** The options for one network's path, from the node's config (one place for diagnose and --all). */
+export function gatherOptions(
+  config: Pick<Config, 'vswitchdCtl' | 'stateDir' | 'bridges' | 'timeoutMs'>,
+  network: Network,
+  ovs: OvsdbClient,
+  local?: boolean,
+): GatherOptions {
+  return {
+    ovs,
+    vswitchdCtl: config.vswitchdCtl,
+    stateDir: config.stateDir,
+    hostLocal: network.ipam?.type === 'host-local',
+    uplinks: config.bridges.find((b) => b.name === network.bridge)?.uplinks ?? [],
+    timeoutMs: config.timeoutMs,
+    ...(local ? { local } : {}),
+  };
 }
 
 /** Fill `path` (its ends seeded with what the records say) with what the node shows. */
