@@ -101,7 +101,7 @@ export async function attachNetworks(
       podName: a.interface,
       mac: a.mac,
       mtu: items[i].network.mtu,
-      address: a.ip,
+      addresses: a.ip ? [a.ip] : [],
       routes: leases[i]?.routes ?? [],
     })),
     timeoutMs,

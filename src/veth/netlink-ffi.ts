@@ -288,10 +288,10 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
         if (reply.kind !== 'link')
           throw new OperationError(`in the pod: netlink link show ${p.podName} failed: unexpected reply`);
         const index = reply.index;
-        if (p.address)
+        for (const a of p.addresses)
           run(
             pod,
-            { words: ['addr', 'add', p.address, 'dev', p.podName], build: (seq) => addrAdd(seq, index, p.address!) },
+            { words: ['addr', 'add', a, 'dev', p.podName], build: (seq) => addrAdd(seq, index, a) },
             'in the pod: ',
           );
         run(
@@ -300,7 +300,7 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
           'in the pod: ',
         );
         // After the link is up: its NETDEV_UP announce would only reach a host end not yet in OVS.
-        if (p.address) {
+        if (p.addresses.length > 0) {
           const words = ['sysctl', `net/ipv4/conf/${p.podName}/arp_notify=1`];
           try {
             run(pod, { words, build: (seq) => arpNotifyOn(seq, index) }, 'in the pod: ');

@@ -36,7 +36,7 @@ export interface VethPlan {
   podName: string; // interface name inside the pod
   mac: string;
   mtu: number;
-  address?: string; // a.b.c.d/len
+  addresses: string[]; // canonical addr/len, either family (IPv4 first)
   routes: { dst: string; via?: string }[];
 }
 
@@ -66,13 +66,13 @@ export async function createPairs(
   for (const p of plans) {
     host.push(vethAddWords(p, CHILD_NETNS));
     host.push(['link', 'set', p.hostName, 'up']);
-    if (p.address) pod.push(['addr', 'add', p.address, 'dev', p.podName]);
+    for (const a of p.addresses) pod.push(['addr', 'add', a, 'dev', p.podName]);
     pod.push(['link', 'set', p.podName, 'up']);
     for (const r of p.routes) pod.push(['route', 'add', r.dst, ...(r.via ? ['via', r.via] : []), 'dev', p.podName]);
   }
   await runIpBatch(host, { netnsFd: sandbox.fd, timeoutMs });
   // sysctl beside the pod's ip batch, not after it: one more process, but not one more wait.
-  const addressed = plans.filter((p) => p.address).map((p) => p.podName);
+  const addressed = plans.filter((p) => p.addresses.length > 0).map((p) => p.podName);
   const [, notify] = await Promise.all([
     runIpBatch(pod, { netnsFd: sandbox.fd, enterNetns: true, timeoutMs }),
     arpNotifyInPod(addressed, { netnsFd: sandbox.fd, timeoutMs }).then(
