@@ -170,7 +170,7 @@ describe('IPv6 on the pod end', () => {
 
   it.each(paths)(
     'a dual-stack pod end (%s): both addresses, none tentative, routes usable at once, announced once',
-    async (_, env, n) => {
+    async (how, env, n) => {
       const v6 = `fd00:b6::1${n}`;
       const v4 = `10.216.0.1${n}`;
       const out = await attach(env, {
@@ -199,7 +199,7 @@ describe('IPv6 on the pod end', () => {
       // Within the second that DAD would have kept the address tentative (at least RetransTimer, 1 s).
       expect(out.pings![1].at, JSON.stringify(out)).toBeLessThan(1000);
       console.log(
-        `${env.PODVLAN_VETH ?? 'netlink'}: read ${out.readAt} ms, port ${out.portAt} ms, pinged through the gateway ${out.pings![1].at} ms after createPairs returned`,
+        `${how}: read ${out.readAt} ms, port ${out.portAt} ms, pinged through the gateway ${out.pings![1].at} ms after createPairs returned`,
       );
 
       const mac = macOf(n);
