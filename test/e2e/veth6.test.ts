@@ -208,6 +208,7 @@ describe('IPv6 on the pod end', () => {
       expect(na, l22.lines.join('\n')).toHaveLength(1);
       expect(na[0].startsWith(`${mac} > 33:33:00:00:00:01,`)).toBe(true);
       expect(l22.announces(v4), l22.lines.join('\n')).toHaveLength(1);
+      console.log([...na, ...l22.announces(v4)].join('\n'));
       expect(l33.lines.filter((l) => l.includes(v6) || l.includes(v4) || l.includes(mac))).toEqual([]);
       const neigh = async (ip: string) =>
         (JSON.parse((await inNs('l22', ['-j', 'neigh', 'show', ip, 'dev', 'eth0'])).stdout) as { lladdr?: string }[])[0]
