@@ -11,6 +11,7 @@
 // between. Bun's other threads never leave our namespace.
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { OperationError } from '../errors';
+import { familyOfText } from '../ipam/ip';
 import { isInterfaceName } from '../names';
 import {
   AF_NETLINK,
@@ -299,7 +300,7 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
           'in the pod: ',
         );
         // After the link is up: its NETDEV_UP announce would only reach a host end not yet in OVS.
-        if (p.addresses.some((a) => !a.includes(':'))) {
+        if (p.addresses.some((a) => familyOfText(a) === 4)) {
           const words = ['sysctl', `net/ipv4/conf/${p.podName}/arp_notify=1`];
           try {
             run(pod, { words, build: (seq) => arpNotifyOn(seq, index) }, 'in the pod: ');
@@ -315,7 +316,7 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
           );
         }
       }
-      const ndisc = plans.filter((p) => p.addresses.some((a) => a.includes(':'))).map((p) => p.podName);
+      const ndisc = plans.filter((p) => p.addresses.some((a) => familyOfText(a) === 6)).map((p) => p.podName);
       if (ndisc.length > 0) {
         try {
           ndiscNotifyOn(sandbox, ndisc);
@@ -335,8 +336,9 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
 /** `sysctl -w net.ipv6.conf.IF.ndisc_notify=1` for each interface, in the pod's namespace: from
  * then on a MAC set makes the kernel send an unsolicited neighbour advertisement for each of the
  * interface's (non-tentative) IPv6 addresses. rtnetlink cannot set it (IFLA_AF_SPEC > AF_INET6
- * takes only the token and the address generation mode), so the thread writes the /proc/sys
- * file while in the namespace, as it opens the pod's socket: one open and write per interface. */
+ * takes only the token and the address generation mode, EINVAL for the rest), so the thread
+ * enters the namespace again, as for the pod's socket, and writes the /proc/sys file there (a
+ * /proc/sys/net file is the namespace of the thread that opens it): one write per interface. */
 function ndiscNotifyOn(sandbox: Sandbox, interfaces: string[]): void {
   inNetns(sandbox, () => {
     for (const name of interfaces) {

@@ -3,7 +3,7 @@
 // loads. Values are those of the kernel's uapi headers (linux/netlink.h, rtnetlink.h,
 // if_link.h, if_addr.h, veth.h). Multi-byte header and attribute fields are in host byte order,
 // addresses in network order.
-import { type Family, type Ip, parseIp, parseIpPrefix } from '../ipam/ip';
+import { type Family, familyOfText, type Ip, parseIp, parseIpPrefix } from '../ipam/ip';
 
 const LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1; // host byte order
 
@@ -201,7 +201,7 @@ export function linkDel(seq: number, name: string): Uint8Array {
 /** Whether an `ip addr add` of this address carries `nodad`: every IPv6 one. Its pool hands each
  * address to one owner, so duplicate address detection has nothing to find, and would leave the
  * address tentative (unusable as a source, its routes dead) for 1-2 s after setup returns. */
-export const noDadFor = (cidr: string): boolean => cidr.includes(':');
+export const noDadFor = (cidr: string): boolean => familyOfText(cidr) === 6;
 
 /** The `ip` words of an address add: what the iproute2 fallback runs, and what netlink names. */
 export function addrAddWords(cidr: string, dev: string): string[] {

@@ -10,6 +10,7 @@
 // falls back to iproute2 (ip.ts). The fallback is decided before anything is changed.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { ConflictError, oneLine } from '../errors';
+import { type Family, familyOfText } from '../ipam/ip';
 import { inodeOfFd, type Sandbox } from '../runtime/sandbox';
 import { CHILD_NETNS, type IpCommand, notifyInPod, runIpBatch } from './ip';
 import { addrAddWords, routeAddWords, vethAddWords } from './netlink';
@@ -43,8 +44,8 @@ export interface VethPlan {
 /** Create every pair and bring the host ends up (host namespace), then configure the pod ends,
  * all in the namespace `sandbox` holds, after checking it is the one recorded for the ports
  * (`recordedInode`). The caller keeps the handle and closes it. IPv6 addresses are added with
- * `nodad`, so none is tentative when this returns (docs/how-it-works.md, "IPv6"). A pod end with
- * an IPv4 address gets arp_notify, one with an IPv6 address ndisc_notify, so that
+ * `nodad`, so none is tentative when this returns (docs/how-it-works.md, "IPv6 on the pod end").
+ * A pod end with an IPv4 address gets arp_notify, one with an IPv6 address ndisc_notify, so that
  * announceAddresses can make it announce itself later; returns why that could not be set, if it
  * could not, which fails nothing. */
 export async function createPairs(
@@ -74,8 +75,8 @@ export async function createPairs(
   }
   await runIpBatch(host, { netnsFd: sandbox.fd, timeoutMs });
   // sysctl beside the pod's ip batch, not after it: one more process, but not one more wait.
-  const having = (family: 4 | 6) =>
-    plans.filter((p) => p.addresses.some((a) => a.includes(':') === (family === 6))).map((p) => p.podName);
+  const having = (family: Family) =>
+    plans.filter((p) => p.addresses.some((a) => familyOfText(a) === family)).map((p) => p.podName);
   const [, notify] = await Promise.all([
     runIpBatch(pod, { netnsFd: sandbox.fd, enterNetns: true, timeoutMs }),
     notifyInPod({ arp: having(4), ndisc: having(6) }, { netnsFd: sandbox.fd, timeoutMs }).then(
