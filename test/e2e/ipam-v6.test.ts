@@ -3,7 +3,7 @@
 // (what a dual-stack network's two pools do), `podvlan ipam` and `podvlan networks` show them, and
 // the bad pools of the issue are refused with one line, a non-zero exit and nothing written.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { addNetns, cni, delNetns } from '../support/cni';
@@ -76,6 +76,7 @@ describe('IPv6 pools on the real state directory', () => {
     const rows = (JSON.parse(list.stdout) as { addresses: { network: string; address: string }[] }).addresses;
     expect(rows.filter((r) => r.network === 'p6dual').map((r) => r.address)).toEqual(['10.146.0.2', 'fd00:46::3']);
     const table = await run('ipam', 'list');
+    docs('ipam-list-v6.txt', table.stdout);
     expect(table.stdout).toMatch(/node\s+p6dual\s+fd00:46::3\s+/);
     const shown = await run('ipam', 'show', 'FD00:46:0::0003', '-o', 'json');
     expect(shown.exitCode, shown.all).toBe(0);
@@ -109,6 +110,7 @@ describe('IPv6 pools on the real state directory', () => {
     expect(net.pools).toMatchObject([usage]);
     expect(net.pool).toMatchObject(usage);
     const table = await run('networks');
+    docs('networks-v6.txt', table.stdout);
     expect(table.stdout).toContain('1 used, 2^64-3 free of 2^64-2');
     expect((await ipamCall('DEL', 'p6host', HOST_POOL, 'p6c3')).exitCode).toBe(0);
   });
@@ -168,3 +170,11 @@ describe('IPv6 pools on the real state directory', () => {
     });
   });
 });
+
+/** With PODVLAN_DOC_OUT=DIR, outputs as the docs show them (docs/operating.md). */
+function docs(name: string, text: string) {
+  const out = process.env.PODVLAN_DOC_OUT;
+  if (!out) return;
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, name), text);
+}
