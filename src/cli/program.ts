@@ -3,7 +3,7 @@
 // kubelet reads stdout and stderr together and fails the pod on any stray byte.
 import { Command, CommanderError, Option } from 'commander';
 import pkg from '../../package.json';
-import { InvalidInputError, oneLine } from '../errors';
+import { failureExitCode, InvalidInputError, oneLine } from '../errors';
 import { parsePodArgs } from '../names';
 import { loadContext as context, loadNodeContext, setupCall, teardownCall } from './calls';
 import { checkArgLengths, failure, type Io } from './edge';
@@ -395,7 +395,8 @@ function gcJsonView(r: GcResult) {
 
 /** Run the CLI; returns the exit code. */
 export async function run(argv: string[], io: Io): Promise<number> {
-  const isStatus = subcommandOf(argv) === 'status';
+  const cmd = subcommandOf(argv);
+  const isStatus = cmd === 'status';
   // `status` errors go to stdout with a non-zero exit: the kubelet fails the call either way,
   // and stderr must stay silent.
   const report = isStatus ? io.out : io.err;
@@ -408,9 +409,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version
       // No command (`podvlan`, `podvlan ipam`): the usage was printed on stderr.
-      if (err.code === 'commander.help') return new InvalidInputError('').exitCode;
+      const usage = failureExitCode(new InvalidInputError(''), cmd); // diagnose's differs (errors.ts)
+      if (err.code === 'commander.help') return usage;
       report(`podvlan: ${oneLine(err).replace(/^error: /, '')}`);
-      return new InvalidInputError('').exitCode;
+      return usage;
     }
     return failure(err, report, argv);
   }

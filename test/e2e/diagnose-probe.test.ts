@@ -190,14 +190,14 @@ describe('podvlan collect on node B, diagnose --peer on node A', () => {
     expect(problems(await withPeer())).toEqual([]);
   });
 
-  it('a malformed snapshot is refused in one line', async () => {
+  it('a malformed snapshot is refused in one line, exit 9', async () => {
     await collectB();
     const bad = join(info.dir, 'diagnose-probe', 'bad.json');
     const snap = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(file(), 'utf8')));
     snap.pods[0].port = '../../etc';
     writeFileSync(bad, JSON.stringify(snap));
     const r = await run(0, 'diagnose', 'dgp/a', 'dgp/b', '--peer', bad);
-    expect(r.exitCode).not.toBe(0);
+    expect({ code: r.exitCode, out: r.stdout }).toEqual({ code: 9, out: '' }); // invalid input, not "blocked" (2)
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/is not a podvlan collect snapshot \(version 1\): pods\.0\.port: not an interface name/);
   });
