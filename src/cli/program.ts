@@ -207,11 +207,16 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .command('collect')
     .description("this node's facts about pods and its uplinks, for `diagnose --peer` on another node")
     .argument('[pods...]', 'namespace/pod attached on this node (default: every one)')
+    .option(
+      '--from <address>',
+      "the source's address on the other node: each pod's route, neighbour and datapath towards it",
+    )
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json']).default('json'))
     .addOption(cniConfDirOption())
-    .action(async (pods: string[], opts: { cniConfDir?: string }) => {
+    .action(async (pods: string[], opts: { from?: string; cniConfDir?: string }) => {
       const { collect } = await import('../commands/collect');
-      io.out(JSON.stringify(await collect(await nodeContext(opts.cniConfDir), pods), null, 2));
+      const snapshot = await collect(await nodeContext(opts.cniConfDir), pods, { from: opts.from });
+      io.out(JSON.stringify(snapshot, null, 2));
     });
 
   /** diagnose --all: text or json; its exit status is the worst attachment's. */

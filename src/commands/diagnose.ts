@@ -124,7 +124,7 @@ export async function diagnose(
       throw new NotFoundError(`--peer ${opts.peer} (node ${peer.node}) has no pod on ${network.name} at ${address}`);
     if (peer && far) hops = [...withoutFarInfo(hops), ...judgeFarHalf(path, peer, far)];
     const where = !dst && !peer ? (elsewhere ?? (await locate(config, network, { address }))) : undefined;
-    if (where) hops[hops.length - 1]?.suspicions.push(needPeer(where));
+    if (where) hops[hops.length - 1]?.suspicions.push(needPeer(where, path.srcAddress));
     // --probe: live pings after the static reading; their failures join the last hop (probe.ts).
     const probes = opts.probe ? await runProbes(path, config.vswitchdCtl, config.timeoutMs) : [];
     judgeProbes(hops, probes, path);
@@ -242,9 +242,9 @@ async function locateByName(config: Context['config'], on: Set<string>, ref: Pod
 }
 
 /** Where the destination lives, and the snapshot that would complete the path. */
-const needPeer = (w: Located) => ({
+const needPeer = (w: Located, from?: string) => ({
   level: 'INFO' as const,
   code: 'dst-on-node',
   message: `${w.address} is ${w.namespace}/${w.pod}'s on node ${w.node} (etcd): its half needs that node's snapshot`,
-  hint: `podvlan collect ${w.namespace}/${w.pod} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
+  hint: `podvlan collect ${w.namespace}/${w.pod}${from ? ` --from ${from}` : ''} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
 });

@@ -257,7 +257,7 @@ describe('podvlan diagnose, same node', () => {
       [['dg', 'dg/22-b'], 9, /^podvlan: source "dg" is not namespace\/pod$/],
       [['dg/22-a', '10.218.0.300'], 9, /^podvlan: destination "10\.218\.0\.300" is not namespace\/pod$/],
       [['dg/22-a', 'dg/22-b', '--output', 'xml'], 9, /^podvlan: option .* argument 'xml' is invalid/],
-      [['dg/22-a', 'dg/22-b', '--peer', peer], 9, /is not a podvlan collect snapshot \(version 1\): node: /],
+      [['dg/22-a', 'dg/22-b', '--peer', peer], 9, /is not a podvlan collect snapshot \(version 1 or 2\): node: /],
       [['dg/22-a', 'dg/nosuch'], 4, /^podvlan: dg\/nosuch is not attached on this node \(no port, no record\)$/],
       [['dg/22-a', 'dg/22-b', '--peer', `${peer}.gone`], 4, /--peer .*\.gone cannot be read \(ENOENT\)/],
       [['dg/22-a', 'dg/22-b'], 7, /OVSDB|ovsdb|no-ovsdb\.sock/i, down],
