@@ -44,10 +44,10 @@ export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod):
     uplinks: snap.uplinks.filter((u) => u.bridge === pod.bridge).map(uplinkOf),
   };
   const collectAgain = `podvlan collect ${pod.namespace}/${pod.pod} --from ${source} -o json > peer.json (on ${snap.node})`;
-  const unchecked = (code: string, what: string): Suspicion => ({
+  const unchecked = (code: string, what: string, were = 'was'): Suspicion => ({
     level: 'INFO',
     code,
-    message: `${what} on ${snap.node} ${pod.towards ? `was collected towards ${pod.towards.address}, not ${source}` : 'was not collected (collect without --from)'}`,
+    message: `${what} on ${snap.node} ${were} ${pod.towards ? `collected towards ${pod.towards.address}, not ${source}` : 'not collected (collect without --from)'}`,
     hint: collectAgain,
   });
   const hops: Hop[] = [];
@@ -113,7 +113,7 @@ export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod):
   const dstPod = hops[hops.length - 1];
   if (!towards && dstPod.facts.link)
     dstPod.suspicions.push(
-      unchecked('far-route-unchecked', `${pod.namespace}/${pod.pod}'s route and neighbour towards ${source}`),
+      unchecked('far-route-unchecked', `${pod.namespace}/${pod.pod}'s route and neighbour towards ${source}`, 'were'),
     );
   return hops;
 }
