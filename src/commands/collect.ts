@@ -7,10 +7,9 @@
 import type { EndFacts, PathFacts } from '../diagnose/facts';
 import { gatherPath } from '../diagnose/gather';
 import { type InboundTrace, traceInbound } from '../diagnose/read-inbound';
-import { podOf, SNAPSHOT_VERSION, type Snapshot } from '../diagnose/snapshot';
+import { othersOf, podOf, SNAPSHOT_VERSION, type Snapshot } from '../diagnose/snapshot';
 import { InvalidInputError, NotFoundError } from '../errors';
-import { isInterfaceName, isIpv4, isIpv4Prefix, isMac } from '../names';
-import type { Attachment } from '../ovs/attachment';
+import { isIpv4 } from '../names';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { defaultVswitchdCtl, UnixctlClient } from '../ovs/unixctl';
@@ -115,21 +114,3 @@ async function connectVswitchd(ctl: string | undefined, timeoutMs: number): Prom
     return text(err);
   }
 }
-
-/** Every attachment of this node on the config's networks, as OVSDB records it (values that
- * would not pass the snapshot's own checks are left out rather than fail the other node's read). */
-const othersOf = (all: Attachment[], networks: string[]): NonNullable<Snapshot['others']> =>
-  all
-    .filter((a) => networks.includes(a.network) && isInterfaceName(a.port) && isInterfaceName(a.bridge))
-    .map((a) => {
-      const vlan = a.vlan ?? (a.tag > 0 ? a.tag : undefined);
-      return {
-        network: a.network,
-        bridge: a.bridge,
-        pod: `${a.namespace}/${a.pod}`,
-        port: a.port,
-        ...(vlan !== undefined && vlan <= 4094 ? { vlan } : {}),
-        ...(a.ip && isIpv4Prefix(a.ip) ? { ip: a.ip } : {}),
-        ...(a.mac && isMac(a.mac) ? { mac: a.mac } : {}),
-      };
-    });

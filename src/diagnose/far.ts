@@ -19,7 +19,8 @@ export const FAR_SIDE_UNCHECKED = 'far-side-unchecked';
 
 const bare = (cidr?: string) => cidr?.split('/')[0];
 
-export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod): Hop[] {
+/** `remote`: the snapshot was read from that node's OVSDB (remote-peer.ts), not collected there. */
+export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod, remote?: string): Hop[] {
   const source = bare(path.srcAddress);
   const towards = source !== undefined && pod.towards?.address === source; // collected --from this source
   const inbound = towards ? pod.inbound : undefined;
@@ -50,6 +51,12 @@ export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod):
     message: `${what} on ${snap.node} ${were} ${pod.towards ? `collected towards ${pod.towards.address}, not ${source}` : 'not collected (collect without --from)'}`,
     hint: collectAgain,
   });
+  const overOvsdb = (what: string): Suspicion => ({
+    level: 'INFO',
+    code: 'remote-unchecked',
+    message: `${what} on ${snap.node} is not read over its OVSDB (${remote})`,
+    hint: collectAgain.replace(' > peer.json', ' > peer.json, then --peer peer.json'),
+  });
   const hops: Hop[] = [];
   const add = <F>(
     module: typeof accessPort | typeof veth | typeof podInterface | typeof uplink | typeof bridgeHop,
@@ -74,6 +81,7 @@ export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod):
     }
   };
   add(uplink, (id) => `peer-${id}`, 'src');
+  if (remote) for (const h of hops) h.suspicions.push(overOvsdb(`the link of ${h.object}`));
   if (far.uplinks?.length === 0)
     hops.push({
       id: 'peer-uplink',
@@ -94,7 +102,8 @@ export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod):
   // The far bridge: the frame comes in on the uplink the trace names, tagged with the source's VLAN.
   const fromUplink = { ...far, src: { ...path.src, port: inbound?.uplink ?? far.uplinks?.[0]?.name ?? path.src.port } };
   add(bridgeHop, () => 'peer-bridge', 'src', fromUplink);
-  if (!inbound && !far.bridge.unread['datapath trace'])
+  if (remote) hops[hops.length - 1].suspicions.push(overOvsdb("the datapath's verdict (ofproto/trace)"));
+  else if (!inbound && !far.bridge.unread['datapath trace'])
     hops[hops.length - 1].suspicions.push(
       unchecked('far-datapath-unchecked', `the datapath's verdict for the frame from ${source}`),
     );
@@ -111,7 +120,12 @@ export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod):
     },
   );
   const dstPod = hops[hops.length - 1];
-  if (!towards && dstPod.facts.link)
+  if (remote) {
+    // Its namespace and interfaces are that node's kernel's: unread, not unknown (netns-unknown).
+    hops[hops.length - 2].suspicions.push(overOvsdb(`the host end of ${hops[hops.length - 2].object}`));
+    dstPod.suspicions = dstPod.suspicions.filter((s) => s.code !== 'netns-unknown');
+    dstPod.suspicions.push(overOvsdb(`${dstPod.object}, its addresses, route and neighbour`));
+  } else if (!towards && dstPod.facts.link)
     dstPod.suspicions.push(
       unchecked('far-route-unchecked', `${pod.namespace}/${pod.pod}'s route and neighbour towards ${source}`, 'were'),
     );

@@ -5,6 +5,8 @@
 // from elsewhere: every field is checked (zod), names and addresses by podvlan's own rules.
 import { nodeFs } from '../builtins';
 import { InvalidInputError, NotFoundError } from '../errors';
+import { isInterfaceName, isIpv4Prefix, isMac } from '../names';
+import type { Attachment } from '../ovs/attachment';
 import type { EndFacts, PortFacts, UplinkFacts } from './facts';
 import type { InboundTrace } from './read-inbound';
 import { READ_VERSIONS, type Snapshot, type SnapshotPod, snapshotSchema } from './snapshot-schema';
@@ -131,3 +133,21 @@ export function findPeerPod(
         : bare(p.recordedIp) === address || (p.addresses ?? []).some((a) => bare(a) === address)),
   );
 }
+
+/** Every attachment of this node on the config's networks, as OVSDB records it (values that
+ * would not pass the snapshot's own checks are left out rather than fail the other node's read). */
+export const othersOf = (all: Attachment[], networks: string[]): NonNullable<Snapshot['others']> =>
+  all
+    .filter((a) => networks.includes(a.network) && isInterfaceName(a.port) && isInterfaceName(a.bridge))
+    .map((a) => {
+      const vlan = a.vlan ?? (a.tag > 0 ? a.tag : undefined);
+      return {
+        network: a.network,
+        bridge: a.bridge,
+        pod: `${a.namespace}/${a.pod}`,
+        port: a.port,
+        ...(vlan !== undefined && vlan <= 4094 ? { vlan } : {}),
+        ...(a.ip && isIpv4Prefix(a.ip) ? { ip: a.ip } : {}),
+        ...(a.mac && isMac(a.mac) ? { mac: a.mac } : {}),
+      };
+    });

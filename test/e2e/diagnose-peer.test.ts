@@ -42,6 +42,7 @@ const config = (i: number, range = i === 0 ? ['1', '9'] : ['10', '19']) =>
       nodeName: `dgf-${i}`,
       vswitchdCtl: nodes[i].vswitchdCtl,
       bridges: [{ name: BR, datapathType: 'netdev', uplinks: [NIC] }],
+      ...(i === 0 ? { peers: [{ node: 'dgf-1', ovsdb: PEER_OVSDB }] } : {}),
     },
   );
 const run = (i: number, ...args: string[]) => runPlugin(nodes[i], args, { config: configs[i] });
@@ -51,6 +52,44 @@ const inPod = async (pod: string, ...args: string[]) => {
 };
 const ofctlB = (...args: string[]) => execa('ovs-ofctl', args, { env: { OVS_RUNDIR: nodes[1].nodeDir } });
 const peerFile = join(dir, 'peer.json');
+const PEER_OVSDB = 'tcp:10.213.0.2:16640'; // node B's ovsdb-server, on a management link between the nodes
+
+/** Node B's ovsdb-server again, in B's namespace, also listening on the management link. */
+async function listenOnLink(): Promise<void> {
+  await execa('ip', [
+    '-n',
+    nodes[0].netns,
+    'link',
+    'add',
+    'mgf',
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'mgf',
+    'netns',
+    nodes[1].netns,
+  ]);
+  for (const [i, n] of nodes.entries()) {
+    await execa('ip', ['-n', n.netns, 'addr', 'add', `10.213.0.${i + 1}/30`, 'dev', 'mgf']);
+    await execa('ip', ['-n', n.netns, 'link', 'set', 'mgf', 'up']);
+  }
+  const d = nodes[1].nodeDir;
+  await execa('ovs-appctl', ['-t', `${d}/ovsdb.ctl`, 'exit']);
+  await execa('ip', [
+    'netns',
+    'exec',
+    nodes[1].netns,
+    'ovsdb-server',
+    `${d}/conf.db`,
+    `--remote=punix:${d}/db.sock`,
+    '--remote=ptcp:16640:10.213.0.2',
+    `--pidfile=${d}/ovsdb.pid`,
+    '--detach',
+    `--log-file=${d}/ovsdb.log`,
+    `--unixctl=${d}/ovsdb.ctl`,
+  ]);
+}
 
 /** Collect dgf/b on node B (towards SRC unless told otherwise), then diagnose from node A with it. */
 async function withPeer(from: string[] = ['--from', SRC]): Promise<{ exitCode: number; result: DiagnoseResult }> {
@@ -74,6 +113,7 @@ async function expectClean(): Promise<void> {
 beforeAll(async () => {
   nodes.push(...(await startNodes(info, ['fa', 'fb'])));
   await wire(nodes[0], nodes[1], NIC);
+  await listenOnLink();
   for (const i of [0, 1]) {
     configs[i] = config(i);
     expect((await run(i, 'init')).exitCode).toBe(0);
@@ -197,5 +237,69 @@ describe("podvlan diagnose --peer: the far node's own hops", () => {
     const snap = JSON.parse(readFileSync(peerFile, 'utf8')) as { version: number; others: { pod: string }[] };
     expect(snap.version).toBe(2);
     expect(snap.others.map((o) => o.pod)).toEqual(['dgf/b']);
+  });
+});
+
+describe("podvlan diagnose with a `peers:` entry: node B's OVSDB over tcp in place of --peer", () => {
+  async function overTcp(dst = 'dgf/b'): Promise<{ exitCode: number; result: DiagnoseResult }> {
+    const r = await run(0, 'diagnose', 'dgf/a', dst, '-o', 'json');
+    expect(r.stderr, r.all).toBe('');
+    return { exitCode: r.exitCode, result: JSON.parse(r.stdout) as DiagnoseResult };
+  }
+  const all = (d: { result: DiagnoseResult }) =>
+    d.result.hops.flatMap((h) => h.suspicions.map((s) => `${h.id} ${s.level} ${s.code}`));
+
+  it("reads B's ports, uplinks and records over tcp; what only B's kernel knows is INFO, not guessed", async () => {
+    for (const dst of ['dgf/b', `${SUBNET}.10`]) {
+      const d = await overTcp(dst);
+      expect(d.result.hops.map((h) => `${h.id}@${h.node}`).slice(5)).toEqual([
+        `peer-uplink-${NIC}@dgf-1`,
+        'peer-bridge@dgf-1',
+        'dst-port@dgf-1',
+        'dst-veth@dgf-1',
+        'dst-pod@dgf-1',
+      ]);
+      expect(all(d)).toEqual([
+        `peer-uplink-${NIC} INFO remote-unchecked`,
+        'peer-bridge INFO remote-unchecked',
+        'dst-veth INFO remote-unchecked',
+        'dst-pod INFO remote-unchecked',
+      ]);
+      expect(d.result.hops[7].summary).toBe('tag 22, ofport 2, link up');
+      expect(d.result.dst).toMatchObject({ namespace: 'dgf', pod: 'b', address: `${SUBNET}.10`, vlan: 22 });
+      expect(d.exitCode).toBe(0);
+    }
+  });
+
+  it("B's port tag changed by hand: found at B's port over tcp; clean once undone", async () => {
+    const port = (await overTcp()).result.dst.port as string;
+    await execa('ovs-vsctl', [`--db=${nodes[1].ovsdb}`, 'set', 'port', port, 'tag=33']);
+    try {
+      const d = await overTcp();
+      expect(problems(d)).toEqual(['dst-port CRITICAL tag-differs']);
+      expect(d.exitCode).toBe(2);
+    } finally {
+      await execa('ovs-vsctl', [`--db=${nodes[1].ovsdb}`, 'set', 'port', port, 'tag=22']);
+    }
+    const d = await overTcp();
+    expect(problems(d)).toEqual([]);
+    expect(d.exitCode).toBe(0);
+  });
+
+  it('a peer whose OVSDB does not answer: a WARNING naming it, the near half judged as without a peer', async () => {
+    const wrong = config(0);
+    const text = readFileSync(wrong, 'utf8').replace(PEER_OVSDB, 'tcp:10.213.0.2:16641');
+    writeFileSync(wrong, text);
+    try {
+      const r = await runPlugin(nodes[0], ['diagnose', 'dgf/a', `${SUBNET}.10`, '-o', 'json'], { config: wrong });
+      const d = { result: JSON.parse(r.stdout) as DiagnoseResult };
+      expect(problems(d)).toEqual([`uplink-${NIC} WARNING unreadable`]);
+      expect(d.result.hops[4].suspicions.map((s) => s.message)).toContain(
+        'OVSDB of node dgf-1 at tcp:10.213.0.2:16641: cannot connect to OVSDB at tcp:10.213.0.2:16641: ECONNREFUSED',
+      );
+      expect(r.exitCode).toBe(1);
+    } finally {
+      configs[0] = config(0);
+    }
   });
 });
