@@ -77,7 +77,7 @@ export async function diagnose(
       ? dstPorts.length === 0 && !readPodRecord(config.stateDir, dstRef.namespace, dstRef.pod)
       : !dstPorts.some((p) => p.attachment.ip?.split('/')[0] === dstText);
     const remote =
-      !file && notHere && config.peers.length > 0
+      !file && notHere && (config.peers?.length ?? 0) > 0
         ? await readPeers(config, networksOf(src), dstRef, dstIsAddress ? dstText : undefined)
         : undefined;
     const peer = file ?? remote?.snapshot;
@@ -134,7 +134,7 @@ export async function diagnose(
       throw new NotFoundError(
         `${file ? `--peer ${opts.peer}` : 'the OVSDB of'} (node ${peer.node}) has no pod on ${network.name} at ${address}`,
       );
-    const viaOvsdb = file ? undefined : config.peers.find((p) => p.node === peer?.node)?.ovsdb;
+    const viaOvsdb = file ? undefined : config.peers?.find((p) => p.node === peer?.node)?.ovsdb;
     if (peer && far) hops = [...withoutFarInfo(hops), ...judgeFarHalf(path, peer, far, viaOvsdb)];
     for (const error of remote?.errors ?? [])
       hops[hops.length - 1]?.suspicions.push({ level: 'WARNING', code: 'unreadable', message: error });

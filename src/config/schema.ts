@@ -310,7 +310,7 @@ const configFields = {
   // Other nodes' OVSDB remotes, for diagnose's far half (src/diagnose/remote-peer.ts); read only.
   peers: z
     .array(z.strictObject({ node: subdomain, ovsdb: z.string().regex(/^tcp:.+:\d+$/, 'must be tcp:HOST:PORT') }))
-    .default([]),
+    .optional(),
 };
 
 type ConfigShape = {

@@ -51,11 +51,11 @@ export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod, 
     message: `${what} on ${snap.node} ${were} ${pod.towards ? `collected towards ${pod.towards.address}, not ${source}` : 'not collected (collect without --from)'}`,
     hint: collectAgain,
   });
-  const overOvsdb = (what: string): Suspicion => ({
+  const overOvsdb = (what: string, is = 'is'): Suspicion => ({
     level: 'INFO',
     code: 'remote-unchecked',
-    message: `${what} on ${snap.node} is not read over its OVSDB (${remote})`,
-    hint: collectAgain.replace(' > peer.json', ' > peer.json, then --peer peer.json'),
+    message: `${what} on ${snap.node} ${is} not read over its OVSDB (${remote})`,
+    hint: `${collectAgain}, then diagnose --peer peer.json`,
   });
   const hops: Hop[] = [];
   const add = <F>(
@@ -124,7 +124,7 @@ export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod, 
     // Its namespace and interfaces are that node's kernel's: unread, not unknown (netns-unknown).
     hops[hops.length - 2].suspicions.push(overOvsdb(`the host end of ${hops[hops.length - 2].object}`));
     dstPod.suspicions = dstPod.suspicions.filter((s) => s.code !== 'netns-unknown');
-    dstPod.suspicions.push(overOvsdb(`${dstPod.object}, its addresses, route and neighbour`));
+    dstPod.suspicions.push(overOvsdb(`${dstPod.object}, its addresses, route and neighbour`, 'are'));
   } else if (!towards && dstPod.facts.link)
     dstPod.suspicions.push(
       unchecked('far-route-unchecked', `${pod.namespace}/${pod.pod}'s route and neighbour towards ${source}`, 'were'),

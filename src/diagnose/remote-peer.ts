@@ -28,7 +28,7 @@ export async function readPeers(
   address: string | undefined,
 ): Promise<PeerRead> {
   const answers: { snapshot?: Snapshot; error?: string }[] = await Promise.all(
-    config.peers.map((p) =>
+    (config.peers ?? []).map((p) =>
       readPeer(p, config, networks, dst, address).then(
         (snapshot) => ({ snapshot }),
         (err) => ({ error: `OVSDB of node ${p.node} at ${p.ovsdb}: ${text(err)}` }),
@@ -42,7 +42,7 @@ export async function readPeers(
 }
 
 async function readPeer(
-  peer: Config['peers'][number],
+  peer: NonNullable<Config['peers']>[number],
   config: Pick<Config, 'networks' | 'timeoutMs'>,
   networks: Set<string>,
   dst: { namespace: string; pod: string } | undefined,
