@@ -1,7 +1,7 @@
 // ADD of one CNI attachment through the same attach core as exec setup (commands/attach.ts: lease,
 // veth pair by namespace handle, access port with external_ids, each undo in the stack), so both
 // modes write one state of record: `podvlan list`, `gc` and `ipam` read CNI rows too.
-import { type AddressRequest, type Lease, poolFor, vlanPoolFor } from '../ipam';
+import { type AddressRequest, type Lease, poolsFor, vlanPoolFor } from '../ipam';
 import { type Attachment, decodeRoutes } from '../ovs/attachment';
 import { ensureBridges, findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
@@ -13,7 +13,7 @@ import { type Context, clusterOf } from '../commands/context';
 import { detach } from '../commands/detach';
 import { UndoStack } from '../commands/undo';
 import { datapathTypeOf } from '../config/datapath';
-import type { Network } from '../config/schema';
+import { hasEtcdPool, ipamPools, type Network } from '../config/schema';
 import { type CniOwner, CNI_RUNTIME, cniOwner, ipamOwner, ownerSelector } from './owner';
 import { type CniEnv, k8sNamesOf } from './env';
 import { type Delegate, delegateAdd, delegateDel } from './delegate';
@@ -47,7 +47,7 @@ export async function add(
   // A delegated IPAM plugin reads runtimeConfig.ips and IP= from the same stdin and environment:
   // the addresses are its to give, podvlan keeps only the MAC request.
   const requests: Requests = parseRequests(runtime, env.args, delegate === undefined);
-  if (requests.ips.length > 0 && !network.ipam)
+  if (requests.ips.length > 0 && ipamPools(network).length === 0)
     throw new CniError(
       CniCode.invalidNetworkConfig,
       `${requests.ips[0].from} asks for ${requests.ips[0].address} but network ${network.name} has no ipam`,
@@ -81,7 +81,7 @@ export async function add(
         let tag = 'tag' in plan ? plan.tag : 0;
         try {
           if (vlans && 'holder' in plan) tag = await vlans.acquire(member, plan.holder);
-          const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+          const pool = poolsFor(network, stateDir, hasEtcdPool(network) ? clusterOf(ctx) : undefined)[0]?.pool;
           const done = mine.find(
             (f) =>
               isInPlace(f.attachment, {

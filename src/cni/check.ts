@@ -8,7 +8,7 @@
 // listed in prevResult (its interface, address, routes) must exist as listed.
 import type { Context } from '../commands/context';
 import { clusterOf } from '../commands/context';
-import type { Network } from '../config/schema';
+import { ipamPools, type Network } from '../config/schema';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { linkExists } from '../veth/pair';
@@ -122,12 +122,12 @@ function checkAgainstResult(
 
 /** podvlan's routes (the pool's, via its gateway) that prevResult still lists must be on the interface. */
 function checkRoutes(prev: ChainResult, network: Network, ifname: string, present: { dst: string; gw?: string }[]) {
-  const ipam = network.ipam;
-  for (const r of ipam?.routes ?? []) {
-    const gw = r.via ?? ipam?.gateway;
-    const dst = routePrefix(r.dst);
-    const listed = prev.routes.some((p) => routePrefix(p.dst) === dst && p.gw === gw);
-    if (listed && !present.some((p) => p.dst === dst && p.gw === gw))
-      throw differs(`route to ${r.dst}${gw ? ` via ${gw}` : ''} is missing from ${ifname}`);
-  }
+  for (const ipam of ipamPools(network))
+    for (const r of ipam.routes) {
+      const gw = r.via ?? ipam.gateway;
+      const dst = routePrefix(r.dst);
+      const listed = prev.routes.some((p) => routePrefix(p.dst) === dst && p.gw === gw);
+      if (listed && !present.some((p) => p.dst === dst && p.gw === gw))
+        throw differs(`route to ${r.dst}${gw ? ` via ${gw}` : ''} is missing from ${ifname}`);
+    }
 }

@@ -5,8 +5,8 @@
 // owner.ts (container id, network name, CNI_IFNAME), as in the main-plugin mode.
 import type { Context } from '../commands/context';
 import { clusterOf } from '../commands/context';
-import type { Network } from '../config/schema';
-import { type Lease, leaseDirFor, type Owner, poolFor } from '../ipam';
+import { hasEtcdPool, type Network } from '../config/schema';
+import { type Lease, leaseDirFor, type Owner, poolsFor } from '../ipam';
 import { listAllocations } from '../ipam/etcd-pool';
 import { sameOwner } from '../ipam/pool';
 import { Logger } from '../log';
@@ -41,7 +41,7 @@ export async function runIpamPlugin(verb: Verb, env: CniEnv, stdin: string, io: 
     const { stateDir } = ctx.config;
     checkStateDir(stateDir, { create: true });
     // No per-owner lock: each verb is one call of the pool, which is atomic per address on its own.
-    const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+    const pool = poolsFor(network, stateDir, hasEtcdPool(network) ? clusterOf(ctx) : undefined)[0]?.pool;
     if (!pool) throw new CniError(CniCode.invalidNetworkConfig, 'network config: ipam type podvlan needs a pool');
     if (verb === 'ADD') {
       // A repeated ADD gets the owner's address again. No rollback here on failure: the main
@@ -77,10 +77,10 @@ async function gcLeases(ctx: Context, network: Network, stdin: string): Promise<
     return;
   }
   const keep = new Set(valid.map((v) => keyOf(ipamOwner(cniOwner(v.containerID, network.name, v.ifname)))));
-  const pool = poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+  const pools = poolsFor(network, ctx.config.stateDir, hasEtcdPool(network) ? clusterOf(ctx) : undefined);
   const released: string[] = [];
   for (const owner of await holdings(ctx, network))
-    if (!keep.has(keyOf(owner))) released.push(...((await pool?.release(owner)) ?? []));
+    if (!keep.has(keyOf(owner))) for (const { pool } of pools) released.push(...(await pool.release(owner)));
   ctx.log.info('gc', { kept: valid.length, released });
 }
 
@@ -116,7 +116,7 @@ async function checkLease(ctx: Context, network: Network, owner: Owner, prevResu
 }
 
 async function heldAddresses(ctx: Context, network: Network, owner: Owner): Promise<string[]> {
-  if (network.ipam?.type !== 'etcd') return leaseDirFor(ctx.config.stateDir, network.name).heldBy(owner);
+  if (!hasEtcdPool(network)) return leaseDirFor(ctx.config.stateDir, network.name).heldBy(owner);
   const cluster = clusterOf(ctx)!;
   const all = await listAllocations(cluster.client, cluster.prefix, network.name);
   return all.filter((a) => sameOwner(a, owner)).map((a) => a.address);
@@ -124,7 +124,7 @@ async function heldAddresses(ctx: Context, network: Network, owner: Owner): Prom
 
 /** STATUS: an etcd pool needs etcd to answer (code 50 otherwise); a node-local pool is always there. */
 async function poolStatus(ctx: Context, network: Network): Promise<void> {
-  if (network.ipam?.type !== 'etcd') return;
+  if (!hasEtcdPool(network)) return;
   const cluster = clusterOf(ctx)!;
   try {
     await cluster.client.get(`${cluster.prefix}/ipam/${network.name}/`);

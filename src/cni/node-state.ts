@@ -4,7 +4,8 @@
 import { leaseDirFor, type Cluster } from '../ipam';
 import { ipamKeys, parseRecord } from '../ipam/etcd-keys';
 import { type Owner, sameOwner } from '../ipam/pool';
-import type { Network } from '../config/schema';
+import { type Network, poolOfFamily } from '../config/schema';
+import { familyOfText } from '../ipam/ip';
 import type { OvsdbClient } from '../ovs/client';
 import { select } from '../ovs/ops';
 import { decodeOptional, decodeSet, decodeUuid, type Uuid } from '../ovs/values';
@@ -39,7 +40,8 @@ export async function leaseHeld(
   owner: Owner,
   address: string,
 ): Promise<boolean> {
-  if (network.ipam?.type === 'etcd') {
+  // The pool of the address's family holds it (a dual-stack network has one of each).
+  if (poolOfFamily(network, familyOfText(address))?.type === 'etcd') {
     if (!cluster) return false;
     const kv = await cluster.client.get(ipamKeys(cluster.prefix, network.name).ip(address));
     const rec = kv ? parseRecord<Owner>(kv.value) : undefined;

@@ -4,9 +4,9 @@
 // failure, with its own entries (exec's pod record) in the same order around these.
 // The counterpart of detach.ts. Nothing here is exec- or CNI-specific: what differs (the owner's
 // names, a delegated IPAM plugin, a requested MAC, CNI's extra port fields) comes in the items.
-import type { Network } from '../config/schema';
+import { hasEtcdPool, type Network } from '../config/schema';
 import { oneLine } from '../errors';
-import { type AddressPool, type AddressRequest, type Lease, type Owner, poolFor, vlanPoolFor } from '../ipam';
+import { type AddressPool, type AddressRequest, type Lease, type Owner, poolsFor, vlanPoolFor } from '../ipam';
 import { trunkText } from '../ipam/vlan';
 import { type Attachment, encodeRoutes } from '../ovs/attachment';
 import { addAccessPorts, findPorts } from '../ovs/bridge';
@@ -148,7 +148,8 @@ async function takeAddress(ctx: Context, item: AttachItem, undo: UndoStack): Pro
     undo.push(`DEL of ipam plugin ${address.plugin}`, address.del); // its DEL undoes (SPEC.md "Delegated plugins")
     return address.add();
   }
-  const pool = poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+  // The first pool only, until an attachment holds a lease per family (the next change).
+  const pool = poolsFor(network, ctx.config.stateDir, hasEtcdPool(network) ? clusterOf(ctx) : undefined)[0]?.pool;
   if (!pool) return undefined;
   undo.push(`release address of ${network.name}`, () => pool.release(owner, address.hint));
   return leaseFrom(pool, owner, address);

@@ -1,7 +1,7 @@
 // Removing a pod's attachments: shared by teardown and by setup when it replaces what an older
 // container of the same pod left behind. Each step tolerates what is already gone.
-import type { Network } from '../config/schema';
-import { EtcdVlanPool, isPooledVlan, leaseDirFor, type Owner, poolFor, vlanPoolFor } from '../ipam';
+import { hasEtcdPool, type Network } from '../config/schema';
+import { EtcdVlanPool, isPooledVlan, leaseDirFor, type Owner, poolsFor, vlanPoolFor } from '../ipam';
 import { releaseOwnerAddress } from '../ipam/etcd-pool';
 import { holderFor, VLAN_MAX, VLAN_MIN } from '../ipam/vlan';
 import { deletePorts, type FoundPort } from '../ovs/bridge';
@@ -93,10 +93,14 @@ export async function releaseVlan(
 /** Free what an owner holds in its network's pool (or the node's lease files if the network left the config). */
 export async function releaseOwner(ctx: Context, owner: Owner, hint?: string): Promise<string[]> {
   const network: Network | undefined = ctx.config.networks.find((n) => n.name === owner.network);
-  const pool = network
-    ? poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined)
-    : undefined;
-  if (pool) return pool.release(owner, hint);
+  const pools = network
+    ? poolsFor(network, ctx.config.stateDir, hasEtcdPool(network) ? clusterOf(ctx) : undefined)
+    : [];
+  if (pools.length > 0) {
+    const freed: string[] = [];
+    for (const { pool } of pools) freed.push(...(await pool.release(owner, hint)));
+    return freed;
+  }
   // A network that left the config: free its node-local leases, and what etcd holds for it. A
   // network without podvlan's IPAM (none, or delegated) may have node-local leases from an older
   // config, never etcd's to ask: its DEL must not depend on an etcd it does not use.

@@ -2,7 +2,7 @@
 // an address no pod here holds, out to the uplinks), hop by hop (src/diagnose): which ends and
 // which network, from OVSDB (the state of record) and the pod records; then what the node shows
 // (gather.ts) and each hop judged (hops/). Read only.
-import type { Network } from '../config/schema';
+import { type Network, poolOfFamily } from '../config/schema';
 import { contains, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
@@ -192,10 +192,11 @@ function networkTowards(networks: Network[], src: Known, address: string, asked?
     if (!network) throw new NotFoundError(`${name(src.ref)} is not attached to network ${asked} on this node`);
     return network;
   }
+  // IPv4 as before; the IPv6 side of diagnose is another change's (issue 13).
   const holds = (n: Network) => {
-    const ipam = n.ipam;
+    const ipam = poolOfFamily(n, 4);
     const subnet = ipam === undefined ? undefined : ipam.type === 'static' ? ipam.address : ipam.subnet;
-    return subnet !== undefined && contains(parsePrefix(subnet), parseIpv4(address));
+    return subnet !== undefined && !address.includes(':') && contains(parsePrefix(subnet), parseIpv4(address));
   };
   const network = mine.find(holds) ?? mine[0];
   if (!network) throw new NotFoundError(`${name(src.ref)} is on no network of the config`);

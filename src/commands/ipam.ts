@@ -3,7 +3,9 @@
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import { isDns1123Label, matchContainerId, quote } from '../names';
 import { tryLockPod } from '../state/lock';
+import { poolOfFamily } from '../config/schema';
 import { leaseDirFor, listNodeLeases } from '../ipam';
+import { familyOfText } from '../ipam/ip';
 import { forceRelease, listAllocations } from '../ipam/etcd-pool';
 import { parseIpv4 } from '../ipam/ipv4';
 import { listVlans } from '../ipam/vlan-pool';
@@ -95,7 +97,7 @@ export async function ipamRelease(ctx: Context, network: string, address: string
       ovs.close();
     }
   }
-  if (net?.ipam?.type === 'etcd') {
+  if (net && poolOfFamily(net, familyOfText(address))?.type === 'etcd') {
     const cluster = clusterOf(ctx)!;
     const freed = await forceRelease(cluster.client, cluster.prefix, network, address);
     if (!freed) throw new NotFoundError(`${network}/${address} is not allocated`);

@@ -1,6 +1,7 @@
 // The config contract, validated with zod. Field names here are the documented keys
 // (docs/config.md); defaults are what a Debian node with openvswitch-switch and docker.io has.
 import { z } from 'zod';
+import { type Family, familyName, familyOfText } from '../ipam/ip';
 import { contains, hostRange, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../names';
 import { parseVlanRange, parseVlanTrunk, vlanClashes } from '../ipam/vlan';
@@ -225,6 +226,36 @@ const vlan = z.union([
   z.strictObject({ trunk: vlanTrunk }),
 ]);
 
+const ipamPool = z.discriminatedUnion('type', [hostLocal, staticIpam, etcdIpam]);
+
+// One pool (the original shape), or a list of one or two pools of different families: a
+// dual-stack network. describeIssues reports a single pool's own failure (not the union's), as
+// before the list came (config/explain.ts, unionBranch).
+const ipamField = z.union(
+  [
+    ipamPool,
+    z
+      .array(ipamPool)
+      .min(1, 'must list one or two pools')
+      .max(2, 'must list one or two pools (one IPv4, one IPv6)')
+      .superRefine((pools, ctx) => {
+        const seen = new Map<Family, number>();
+        pools.forEach((p, i) => {
+          const family = poolFamily(p);
+          const other = seen.get(family);
+          if (other !== undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: [i],
+              message: `pools ${other} and ${i} are both ${familyName(family)}: a network takes one pool per family`,
+            });
+          seen.set(family, i);
+        });
+      }),
+  ],
+  { error: 'must be a pool ({type: host-local, ...}) or a list of one or two pools' },
+);
+
 export const networkSchema = z.strictObject({
   name: label,
   bridge: ifName,
@@ -235,7 +266,7 @@ export const networkSchema = z.strictObject({
   primary: z.boolean().default(false),
   match: z.strictObject({ namespace: regex.optional(), podName: regex.optional() }).default({}),
   vlan,
-  ipam: z.discriminatedUnion('type', [hostLocal, staticIpam, etcdIpam]).optional(),
+  ipam: ipamField.optional(),
 });
 
 // A bridge's own settings: its datapath, the host interfaces init makes its trunk ports, their MTU.
@@ -336,7 +367,7 @@ function withConfigChecks<S extends z.ZodType<ConfigShape>>(schema: S): S {
     .superRefine((c, ctx) => {
       // Cluster-wide pools need etcd.
       c.networks.forEach((n, i) => {
-        if (!c.etcd && n.ipam?.type === 'etcd')
+        if (!c.etcd && hasEtcdPool(n))
           ctx.addIssue({
             code: 'custom',
             path: ['networks', i, 'ipam'],
@@ -350,7 +381,7 @@ function withConfigChecks<S extends z.ZodType<ConfigShape>>(schema: S): S {
           });
         // A trunk port drops untagged frames (OVS vlan_mode trunk): an address on the pod's
         // interface itself could never be reached. The pod addresses its VLAN subinterfaces.
-        if ('trunk' in n.vlan && n.ipam)
+        if ('trunk' in n.vlan && ipamPools(n).length > 0)
           ctx.addIssue({
             code: 'custom',
             path: ['networks', i, 'ipam'],
@@ -431,9 +462,32 @@ export function bridgeProblems(
 
 export type Config = z.infer<typeof configSchema>;
 export type Network = z.infer<typeof networkSchema>;
-export type Ipam = NonNullable<Network['ipam']>;
+export type Ipam = z.infer<typeof ipamPool>; // one pool
+export type IpamField = NonNullable<Network['ipam']>;
 export type BridgeConfig = z.infer<typeof bridgeSchema>;
 export type EtcdConfig = NonNullable<Config['etcd']>;
 export type EtcdIpam = Extract<Ipam, { type: 'etcd' }>;
 export type VlanPoolConfig = Extract<Network['vlan'], { pool: string }>;
 export type VlanAnnotationConfig = Extract<Network['vlan'], { fromAnnotation: string }>;
+
+/** A network's address pools, whichever shape its `ipam` has: none, one, or one per family. The
+ * one way code reads `ipam`. */
+export function ipamPools(network: Pick<Network, 'ipam'>): Ipam[] {
+  const ipam = network.ipam;
+  return Array.isArray(ipam) ? ipam : ipam ? [ipam] : [];
+}
+
+/** A pool's family: its subnet's (a static pool's: its address's). */
+export function poolFamily(pool: Ipam): Family {
+  return familyOfText(pool.type === 'static' ? pool.address : pool.subnet);
+}
+
+/** Whether any of the network's pools lives in etcd (it then needs the cluster client). */
+export function hasEtcdPool(network: Pick<Network, 'ipam'>): boolean {
+  return ipamPools(network).some((p) => p.type === 'etcd');
+}
+
+/** The network's pool of that family, if it has one. */
+export function poolOfFamily(network: Pick<Network, 'ipam'>, family: Family): Ipam | undefined {
+  return ipamPools(network).find((p) => poolFamily(p) === family);
+}

@@ -2,7 +2,7 @@
 // many are left. host-local and static count this node's lease files; etcd counts the cluster's
 // address keys, all networks in one read, waited for at most a bound: a down or slow etcd makes
 // its networks' usage unknown (a problem of those networks), never a failed view. Read only.
-import type { Config, Ipam, Network } from '../config/schema';
+import { type Config, type Ipam, type Network, poolOfFamily } from '../config/schema';
 import { op, rangeKvs } from '../etcd/client';
 import { type Cluster, leaseDirFor } from '../ipam';
 import { ipamKeys } from '../ipam/etcd-keys';
@@ -36,8 +36,9 @@ export function poolSpan(ipam: Ipam): { size: number; hands: (ip: number) => boo
 }
 
 /** Usage from the held addresses (a.b.c.d texts). */
-export function usageOf(ipam: Ipam, held: string[]): PoolUsage {
+export function usageOf(ipam: Ipam, given: string[]): PoolUsage {
   const { size, hands } = poolSpan(ipam);
+  const held = given.filter(isIpv4); // the IPv4 pool's (a dual-stack network's IPv6 leases share the directory)
   const inPool = held.filter((a) => hands(parseIpv4(a))).length;
   return {
     type: ipam.type,
@@ -48,7 +49,8 @@ export function usageOf(ipam: Ipam, held: string[]): PoolUsage {
   };
 }
 
-/** Each network's pool usage (networks without ipam have none). */
+/** Each network's pool usage (networks without ipam have none). The IPv4 pool's, as before
+ * dual-stack: the views' IPv6 side is another change's (issue 13). */
 export async function readPools(
   config: Pick<Config, 'networks' | 'stateDir'>,
   cluster: Cluster | undefined,
@@ -57,9 +59,10 @@ export async function readPools(
   const out = new Map<string, PoolResult>();
   const etcdNets: Network[] = [];
   for (const n of config.networks) {
-    if (!n.ipam) continue;
-    if (n.ipam.type === 'etcd') etcdNets.push(n);
-    else out.set(n.name, nodeLocal(n, n.ipam, config.stateDir));
+    const ipam = poolOfFamily(n, 4);
+    if (!ipam) continue;
+    if (ipam.type === 'etcd') etcdNets.push(n);
+    else out.set(n.name, nodeLocal(n, ipam, config.stateDir));
   }
   if (etcdNets.length > 0) for (const [name, r] of await clusterPools(etcdNets, cluster, boundMs)) out.set(name, r);
   return out;
@@ -94,7 +97,7 @@ async function clusterPools(nets: Network[], cluster: Cluster | undefined, bound
       const held = rangeKvs(res.responses[i])
         .map((kv) => kv.key.slice(dirs[i].length))
         .filter(isIpv4);
-      out.set(n.name, { pool: usageOf(n.ipam!, held) });
+      out.set(n.name, { pool: usageOf(poolOfFamily(n, 4)!, held) });
     });
     return out;
   } catch (err) {

@@ -1,6 +1,7 @@
 // The ipam key both ways, without a node: which config selects a delegate and which podvlan as
 // an IPAM plugin, the plugin name check, reading a delegate's result of each version, the IPAM
 // result podvlan prints, and the port record of a delegate's address.
+import { ipamPools } from '../../src/config/schema';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,7 +143,7 @@ describe('podvlan as an IPAM plugin', () => {
         'eth0',
       );
       expect(c.config).toMatchObject({ stateDir: '/tmp/from-node', nodeName: 'node-a', etcd: { prefix: '/podvlan' } });
-      expect(c.network.ipam?.type).toBe('etcd');
+      expect(ipamPools(c.network)[0].type).toBe('etcd');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

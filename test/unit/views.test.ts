@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LIST_COLUMNS, listJson, listRow } from '../../src/commands/list';
 import { NETWORK_COLUMNS, networkRow, problemLines } from '../../src/commands/networks';
-import type { Ipam } from '../../src/config/schema';
+import { type Ipam, ipamPools } from '../../src/config/schema';
 import { hostVethName } from '../../src/names';
 import { type LinkFacts, parseAddr, parseLink, splitMessages } from '../../src/veth/netlink-read';
 import { assemble, expectedTag } from '../../src/view/assemble';
@@ -257,7 +257,7 @@ describe('the node view', () => {
 });
 
 describe('pool usage', () => {
-  const hostLocal = networks[0].ipam!;
+  const hostLocal = ipamPools(networks[0])[0];
   it('counts what a pool hands out: the range minus gateway and excluded; fixed addresses of an etcd pool', () => {
     expect(poolSpan(hostLocal).size).toBe(4);
     const gw: Ipam = { ...hostLocal, gateway: '10.20.1.11', exclude: ['10.20.1.12', '10.20.9.9'] } as Ipam;
@@ -299,7 +299,7 @@ describe('rows', () => {
   const f = healthy([attachment({ pod: 'web', ip: '10.20.1.10/16' })]);
   f.ovs.uplinkPorts.get('nic2')!.trunks = [300];
   f.veths.clear();
-  f.pools.set('tenant', { pool: usageOf(networks[0].ipam!, ['10.20.1.10']) });
+  f.pools.set('tenant', { pool: usageOf(ipamPools(networks[0])[0], ['10.20.1.10']) });
   f.pools.set('pooled', { problem: { code: 'pool-unreadable', message: 'addresses of pooled in etcd: down' } });
   const v = assemble(f);
 
