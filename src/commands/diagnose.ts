@@ -84,7 +84,7 @@ export async function diagnose(
     let dst: Known | undefined; // undefined: an address no pod of this node holds
     if (dstRef && !peerPod && !elsewhere) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
     else {
-      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === address);
+      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ips.some((ip) => ip.split('/')[0] === address));
       if (holder)
         dst = {
           ref: { namespace: holder.namespace, pod: holder.pod },
@@ -158,7 +158,13 @@ export async function diagnose(
 export function othersOn(attachments: Attachment[], network: string): NonNullable<PathFacts['others']> {
   return attachments
     .filter((a) => a.network === network)
-    .map((a) => ({ pod: `${a.namespace}/${a.pod}`, port: a.port, vlan: a.vlan ?? a.tag, ip: a.ip, mac: a.mac }));
+    .map((a) => ({
+      pod: `${a.namespace}/${a.pod}`,
+      port: a.port,
+      vlan: a.vlan ?? a.tag,
+      ip: ipv4Of(a.ips),
+      mac: a.mac,
+    }));
 }
 
 /** The network both ends are on (in config order), or the one asked for. */
@@ -217,7 +223,7 @@ export function seed(side: Side, k: Known, network: Network): EndFacts {
     interface: a?.interface ?? network.interface,
     port: a?.port ?? hostVethName(k.ref.namespace, k.ref.pod, network.name),
     recordedTag: a?.vlan ?? recordTag ?? fixed,
-    recordedIp: a?.ip ?? (typeof rec?.ip === 'string' && isIpv4Prefix(rec.ip) ? rec.ip : undefined),
+    recordedIp: (a ? ipv4Of(a.ips) : undefined) ?? recordedIpv4(rec),
     recordedMac: a?.mac,
     recordedNetns: a?.netns,
     currentContainer:
@@ -249,3 +255,13 @@ const needPeer = (w: Located) => ({
   message: `${w.address} is ${w.namespace}/${w.pod}'s on node ${w.node} (etcd): its half needs that node's snapshot`,
   hint: `podvlan collect ${w.namespace}/${w.pod} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
 });
+
+// diagnose follows IPv4 paths (its IPv6 side, NDP in place of ARP, is another change's): an
+// attachment's IPv4 address, from its port or its pod record (old `ip` or `ips`).
+const ipv4Of = (ips: string[]) => ips.find(isIpv4Prefix);
+function recordedIpv4(rec: { ip?: unknown; ips?: unknown } | undefined): string | undefined {
+  if (typeof rec?.ip === 'string' && isIpv4Prefix(rec.ip)) return rec.ip;
+  return Array.isArray(rec?.ips)
+    ? rec.ips.find((ip): ip is string => typeof ip === 'string' && isIpv4Prefix(ip))
+    : undefined;
+}

@@ -88,7 +88,7 @@ export async function ipamRelease(ctx: Context, network: string, address: string
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
     try {
       const ports = await findPorts(ovs, { 'podvlan/network': network });
-      const user = ports.find((f) => f.attachment.ip?.split('/')[0] === address);
+      const user = ports.find((f) => f.attachment.ips.some((ip) => ip.split('/')[0] === address));
       if (user)
         throw new ConflictError(
           `${network}/${address} is in use by port ${user.attachment.port} of ${user.attachment.namespace}/${user.attachment.pod}: tear the pod down first, or pass --force`,

@@ -220,7 +220,7 @@ describe('the node view', () => {
         containerId: gone.containerId,
         ready: true,
         attachments: [
-          { network: 'tenant', interface: 'eth1', port: gone.port, tag: 22, ip: gone.ip },
+          { network: 'tenant', interface: 'eth1', port: gone.port, tag: 22, ip: gone.ips[0] },
           { network: 'tenant', interface: 'eth1', port: 'eth0', tag: 22 }, // not its own name
           { network: 'tenant', interface: 'eth1', port: gone.port, tag: 4095 }, // not a tag
           null as never, // a file: any shape
@@ -239,13 +239,13 @@ describe('the node view', () => {
     const row = v.attachments.find((x) => x.attachment.pod === 'gone')!;
     expect(row.state).toBe('no-port');
     expect(row.problems.map((p) => p.code)).toEqual(['no-port', 'no-veth']);
-    expect(row.attachment).toMatchObject({ bridge: BRIDGE, port: gone.port, tag: 22, ip: '10.20.1.12/16', mac: '' });
+    expect(row.attachment).toMatchObject({ bridge: BRIDGE, port: gone.port, tag: 22, ips: ['10.20.1.12/16'], mac: '' });
     expect(v.attachments).toHaveLength(2);
     expect(v.networks[0].attachments).toEqual({ ok: 1, broken: 1 });
   });
 
   it("a network only its ports name (a CNI conflist's) is shown with source unknown, a delegate's usage", () => {
-    const cni = { ...attachment({ pod: 'x', network: 'conflist-net', tag: 40 }), ip: '10.9.0.5/24', runtime: 'cni' };
+    const cni = { ...attachment({ pod: 'x', network: 'conflist-net', tag: 40 }), ips: ['10.9.0.5/24'], runtime: 'cni' };
     const v = assemble(healthy([{ ...cni, ipamPlugin: 'dhcp' }]));
     const n = v.networks.find((x) => x.name === 'conflist-net')!;
     expect(n).toMatchObject({ vlanSource: 'unknown', declared: '', bridge: BRIDGE, inUse: [{ vlan: 40, pods: 1 }] });
