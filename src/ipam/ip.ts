@@ -167,3 +167,9 @@ export function isIpPrefixText(text: string): boolean {
 export function isIpText(text: string): boolean {
   return text.length <= 45 && isIpPrefixText(`${text}/${text.includes(':') ? 128 : 32}`);
 }
+
+/** Order of addresses: IPv4 before IPv6, then by value. */
+export function compareIp(a: Ip, b: Ip): number {
+  if (a.family !== b.family) return a.family - b.family;
+  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+}
