@@ -104,8 +104,8 @@ export async function attachNetworks(
       podName: a.interface,
       mac: a.mac,
       mtu: items[i].network.mtu,
-      address: a.ips.find((ip) => familyOfText(ip) === 4), // IPv6 on the pod interface: h-veth6's VethPlan.addresses
-      routes: leases[i].flatMap((l) => l.routes).filter((r) => familyOfText(r.dst) === 4),
+      addresses: a.ips, // every family's, IPv4 first
+      routes: leases[i].flatMap((l) => l.routes),
     })),
     timeoutMs,
   );

@@ -91,17 +91,23 @@ export async function hostAddressesJson(timeoutMs: number): Promise<unknown> {
   }
 }
 
-/** `sysctl -w` of `arp_notify=1` for each interface, inside the namespace `netnsFd` holds: iproute2
- * has no word for it. The slash form of the key keeps a dot in an interface name a dot. */
-export async function arpNotifyInPod(
-  interfaces: string[],
+/** `sysctl -w` of `net.ipv4.conf.IF.arp_notify=1` for each of `arp` and of
+ * `net.ipv6.conf.IF.ndisc_notify=1` for each of `ndisc`, in one process inside the namespace
+ * `netnsFd` holds: iproute2 has no word for them. The slash form of the key keeps a dot in an
+ * interface name a dot. */
+export async function notifyInPod(
+  interfaces: { arp: string[]; ndisc: string[] },
   opts: { netnsFd: number; timeoutMs: number },
 ): Promise<void> {
-  const keys = interfaces.map((i) => {
+  const key = (i: string, path: string) => {
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(i) || i === '.' || i === '..')
       throw new OperationError(`refusing to pass interface ${JSON.stringify(i)} to sysctl`);
-    return `net/ipv4/conf/${i}/arp_notify=1`;
-  });
+    return path.replace('IF', i);
+  };
+  const keys = [
+    ...interfaces.arp.map((i) => key(i, 'net/ipv4/conf/IF/arp_notify=1')),
+    ...interfaces.ndisc.map((i) => key(i, 'net/ipv6/conf/IF/ndisc_notify=1')),
+  ];
   if (keys.length === 0) return;
   const args = [`--net=${CHILD_NETNS}`, '--', SYSCTL, '-q', '-w', ...keys];
   const res = await spawnWithInput(NSENTER, args, '', opts.timeoutMs, opts.netnsFd);

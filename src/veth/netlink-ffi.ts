@@ -9,8 +9,10 @@
 // thread, a netlink socket stays bound to the namespace it was created in, so the thread enters
 // the pod's namespace, creates the socket and returns at once (in a finally), with no JS run in
 // between. Bun's other threads never leave our namespace.
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { OperationError } from '../errors';
+import { familyOfText } from '../ipam/ip';
+import { isInterfaceName } from '../names';
 import {
   AF_NETLINK,
   EAGAIN,
@@ -18,6 +20,7 @@ import {
   NetlinkUnavailable,
   type Reply,
   addrAdd,
+  addrAddWords,
   arpNotifyOn,
   vethAddWords,
   describeErrno,
@@ -28,6 +31,7 @@ import {
   linkSetAddress,
   parseReply,
   routeAdd,
+  routeAddWords,
   sockaddrNl,
   vethAdd,
 } from './netlink';
@@ -260,7 +264,7 @@ function fsError(err: unknown): string {
 
 /** createPairs of pair.ts through netlink, the pod ends into `sandbox` (pair.ts has checked its
  * inode). Throws NetlinkUnavailable only before any change. Returns why an addressed pod end
- * will not announce itself (arp_notify refused), which does not fail the call. */
+ * will not announce itself (arp_notify or ndisc_notify refused), which does not fail the call. */
 export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: number): string[] {
   const unannounced: string[] = [];
   const host = openHostSocket(timeoutMs);
@@ -288,19 +292,15 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
         if (reply.kind !== 'link')
           throw new OperationError(`in the pod: netlink link show ${p.podName} failed: unexpected reply`);
         const index = reply.index;
-        if (p.address)
-          run(
-            pod,
-            { words: ['addr', 'add', p.address, 'dev', p.podName], build: (seq) => addrAdd(seq, index, p.address!) },
-            'in the pod: ',
-          );
+        for (const a of p.addresses)
+          run(pod, { words: addrAddWords(a, p.podName), build: (seq) => addrAdd(seq, index, a) }, 'in the pod: ');
         run(
           pod,
           { words: ['link', 'set', p.podName, 'up'], build: (seq) => linkUpByIndex(seq, index) },
           'in the pod: ',
         );
         // After the link is up: its NETDEV_UP announce would only reach a host end not yet in OVS.
-        if (p.address) {
+        if (p.addresses.some((a) => familyOfText(a) === 4)) {
           const words = ['sysctl', `net/ipv4/conf/${p.podName}/arp_notify=1`];
           try {
             run(pod, { words, build: (seq) => arpNotifyOn(seq, index) }, 'in the pod: ');
@@ -311,12 +311,17 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
         for (const r of p.routes) {
           run(
             pod,
-            {
-              words: ['route', 'add', r.dst, ...(r.via ? ['via', r.via] : []), 'dev', p.podName],
-              build: (seq) => routeAdd(seq, index, r.dst, r.via),
-            },
+            { words: routeAddWords(r.dst, r.via, p.podName), build: (seq) => routeAdd(seq, index, r.dst, r.via) },
             'in the pod: ',
           );
+        }
+      }
+      const ndisc = plans.filter((p) => p.addresses.some((a) => familyOfText(a) === 6)).map((p) => p.podName);
+      if (ndisc.length > 0) {
+        try {
+          ndiscNotifyOn(sandbox, ndisc);
+        } catch (err) {
+          unannounced.push(err instanceof Error ? err.message : String(err));
         }
       }
     } finally {
@@ -326,6 +331,25 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
     host.close();
   }
   return unannounced;
+}
+
+/** `sysctl -w net.ipv6.conf.IF.ndisc_notify=1` for each interface, in the pod's namespace: from
+ * then on a MAC set makes the kernel send an unsolicited neighbour advertisement for each of the
+ * interface's (non-tentative) IPv6 addresses. rtnetlink cannot set it (IFLA_AF_SPEC > AF_INET6
+ * takes only the token and the address generation mode, EINVAL for the rest), so the thread
+ * enters the namespace again, as for the pod's socket, and writes the /proc/sys file there (a
+ * /proc/sys/net file is the namespace of the thread that opens it): one write per interface. */
+function ndiscNotifyOn(sandbox: Sandbox, interfaces: string[]): void {
+  inNetns(sandbox, () => {
+    for (const name of interfaces) {
+      if (!isInterfaceName(name)) throw new OperationError(`invalid interface name ${JSON.stringify(name)}`);
+      try {
+        writeFileSync(`/proc/sys/net/ipv6/conf/${name}/ndisc_notify`, '1');
+      } catch (err) {
+        throw new OperationError(`in the pod: sysctl net/ipv6/conf/${name}/ndisc_notify=1 failed: ${fsError(err)}`);
+      }
+    }
+  });
 }
 
 /** announceAddresses of pair.ts: set each pod end's MAC to the one it has, in the pod's namespace. */

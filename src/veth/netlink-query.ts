@@ -3,7 +3,17 @@
 // namespace's links with their addresses. Read only: nothing here changes a namespace.
 import type { Sandbox } from '../runtime/sandbox';
 import { describeErrno } from './netlink';
-import { addrDump, errnoOf, type LinkFacts, linkDump, type NlMessage, parseAddr, parseLink } from './netlink-read';
+import {
+  type AddrFacts,
+  type AddrFamily,
+  addrDump,
+  errnoOf,
+  type LinkFacts,
+  linkDump,
+  type NlMessage,
+  parseAddr,
+  parseLink,
+} from './netlink-read';
 
 export type Netlink = typeof import('./netlink-ffi');
 type Socket = import('./netlink-ffi').RouteSocket;
@@ -30,17 +40,19 @@ export function ask(sock: Socket, build: (seq: number) => Uint8Array): NlMessage
   return messages;
 }
 
-/** Every link of the namespace `sandbox` holds, and every IPv4 address there by link index: two
- * dumps on one socket made inside it (the thread is in the namespace only while it is made). */
+/** Every link of the namespace `sandbox` holds, and every address of `family` (IPv4 unless said
+ * otherwise; IPv6 link-local ones included) there by link index: two dumps on one socket made
+ * inside it (the thread is in the namespace only while it is made). */
 export function readNetnsLinks(
   nl: Netlink,
   sandbox: Pick<Sandbox, 'fd' | 'source'>,
   timeoutMs: number,
-): { links: LinkFacts[]; addresses: { index: number; address: string }[] } {
+  family: AddrFamily = 4,
+): { links: LinkFacts[]; addresses: AddrFacts[] } {
   const sock = nl.inNetns(sandbox, () => nl.RouteSocket.open(timeoutMs));
   try {
     const links = ask(sock, linkDump).flatMap((m) => parseLink(m) ?? []);
-    const addresses = ask(sock, addrDump).flatMap((m) => parseAddr(m) ?? []);
+    const addresses = ask(sock, (seq) => addrDump(seq, family)).flatMap((m) => parseAddr(m) ?? []);
     return { links, addresses };
   } finally {
     sock.close();

@@ -1,12 +1,16 @@
 // rtnetlink requests that only read (links, addresses, the kernel's route and neighbour lookups)
 // and the parsers of their answers, as bytes. Pure, like netlink.ts: the socket side is
 // netlink-ffi.ts. What diagnose reads on both ends of a veth. Constants from the kernel's uapi
-// headers (rtnetlink.h, if_link.h, if_addr.h, neighbour.h, if.h).
-import { formatIpv4, parseIpv4 } from '../ipam/ipv4';
-import { attr, message, NLM_F_REQUEST, u32Attr } from './netlink';
+// headers (rtnetlink.h, if_link.h, if_addr.h, neighbour.h, if.h). Both families: a request's
+// family is its address's; an address dump's is asked for, IPv4 unless said otherwise.
+import { type Family, formatIp, parseIp } from '../ipam/ip';
+import { attr, ipBytes, ipOfBytes, message, NLM_F_REQUEST, u32Attr } from './netlink';
 
 const LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+const AF_UNSPEC = 0;
 const AF_INET_FAMILY = 2;
+const AF_INET6_FAMILY = 10;
+const AF: Record<Family, number> = { 4: AF_INET_FAMILY, 6: AF_INET6_FAMILY };
 
 const NLMSG_HDRLEN = 16;
 export const NLMSG_ERROR = 2;
@@ -76,15 +80,14 @@ const u32Of = (b: Uint8Array | undefined) =>
   b && b.length >= 4 ? new DataView(b.buffer, b.byteOffset).getUint32(0, LE) : undefined;
 const i32Of = (b: Uint8Array | undefined) =>
   b && b.length >= 4 ? new DataView(b.buffer, b.byteOffset).getInt32(0, LE) : undefined;
-const ipv4Of = (b: Uint8Array | undefined) =>
-  b && b.length === 4 ? formatIpv4(((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0) : undefined;
+/** An address attribute of either family as text (IPv6 in RFC 5952 form). */
+const ipOf = (b: Uint8Array | undefined) => {
+  const ip = ipOfBytes(b);
+  return ip ? formatIp(ip) : undefined;
+};
 const macOf = (b: Uint8Array | undefined) =>
   b && b.length === 6 ? Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':') : undefined;
 const stringOf = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b).replace(/\0+$/, '') : undefined);
-const ipv4Bytes = (ip: string) => {
-  const n = parseIpv4(ip);
-  return new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
-};
 
 // ---- links ----
 
@@ -147,20 +150,44 @@ export function parseLink(m: NlMessage): LinkFacts | undefined {
 
 // ---- addresses ----
 
-/** `ip -4 addr show`: every IPv4 address of the namespace (filtered by index after). */
-export function addrDump(seq: number): Uint8Array {
+/** Which addresses a dump asks for: one family's, or every family's. */
+export type AddrFamily = Family | 'both';
+
+/** `ip [-4|-6] addr show`: every address of the namespace of that family, IPv4 by default
+ * (filtered by index after). */
+export function addrDump(seq: number, family: AddrFamily = 4): Uint8Array {
   const header = new Uint8Array(8);
-  header[0] = AF_INET_FAMILY;
+  header[0] = family === 'both' ? AF_UNSPEC : AF[family];
   return message(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, header);
 }
 
-/** An RTM_NEWADDR answer: the interface index and a.b.c.d/len. */
-export function parseAddr(m: NlMessage): { index: number; address: string } | undefined {
-  if (m.type !== RTM_NEWADDR || m.body.length < 8 || m.body[0] !== AF_INET_FAMILY) return undefined;
+const IFA_FLAGS = 8; // the whole u32 of flags; ifa_flags in the header holds only the low 8 bits
+const IFA_F_DADFAILED = 0x08;
+const IFA_F_TENTATIVE = 0x40;
+
+export interface AddrFacts {
+  index: number;
+  address: string; // addr/len, IPv6 in RFC 5952 form
+  tentative?: true; // IPv6: duplicate address detection still running; unusable as a source
+  dadFailed?: true; // IPv6: duplicate address detection found another node with it
+}
+
+/** An RTM_NEWADDR answer, of either family: the interface index and addr/len (and an IPv6
+ * address's DAD state, when it is not plainly usable). */
+export function parseAddr(m: NlMessage): AddrFacts | undefined {
+  const family = m.body[0];
+  if (m.type !== RTM_NEWADDR || m.body.length < 8 || (family !== AF_INET_FAMILY && family !== AF_INET6_FAMILY))
+    return undefined;
   const a = attrs(m.body, 8);
-  const ip = ipv4Of(a.get(2) ?? a.get(1)); // IFA_LOCAL, else IFA_ADDRESS
+  const ip = ipOf(a.get(2) ?? a.get(1)); // IFA_LOCAL, else IFA_ADDRESS (IPv6 sends only this one)
   if (!ip) return undefined;
-  return { index: new DataView(m.body.buffer, m.body.byteOffset).getUint32(4, LE), address: `${ip}/${m.body[1]}` };
+  const flags = u32Of(a.get(IFA_FLAGS)) ?? m.body[2];
+  return {
+    index: new DataView(m.body.buffer, m.body.byteOffset).getUint32(4, LE),
+    address: `${ip}/${m.body[1]}`,
+    ...(flags & IFA_F_TENTATIVE ? { tentative: true as const } : {}),
+    ...(flags & IFA_F_DADFAILED ? { dadFailed: true as const } : {}),
+  };
 }
 
 // ---- the kernel's route lookup ----
@@ -188,21 +215,26 @@ export interface RouteLookup {
 }
 
 /**
- * `ip route get DST [from SRC iif IF]`. With an input interface the kernel runs its receive path
- * (ip_route_input), reverse-path filter included: EXDEV then means rp_filter drops the packet.
+ * `ip route get DST [from SRC iif IF]`, of DST's family (SRC must be of it too). With an input
+ * interface the kernel runs its receive path (ip_route_input, ip6_route_input), IPv4's
+ * reverse-path filter included: EXDEV then means rp_filter drops the packet (IPv6 has none).
  */
 export function routeGet(seq: number, dst: string, input?: { src: string; iif: number }): Uint8Array {
+  const to = parseIp(dst);
+  const from = input ? parseIp(input.src) : undefined;
+  if (from && from.family !== to.family) throw new Error(`route get ${dst} from ${input!.src}: mixed families`);
+  const bits = to.family === 4 ? 32 : 128;
   const header = new Uint8Array(12);
-  header.set([AF_INET_FAMILY, 32, input ? 32 : 0]);
-  const extra = input ? [attr(2, ipv4Bytes(input.src)), u32Attr(3, input.iif)] : [];
-  return message(RTM_GETROUTE, NLM_F_REQUEST, seq, header, [attr(1, ipv4Bytes(dst)), ...extra]);
+  header.set([AF[to.family], bits, input ? bits : 0]);
+  const extra = from ? [attr(2, ipBytes(from)), u32Attr(3, input!.iif)] : [];
+  return message(RTM_GETROUTE, NLM_F_REQUEST, seq, header, [attr(1, ipBytes(to)), ...extra]);
 }
 
 export function parseRoute(m: NlMessage): RouteLookup | undefined {
   if (m.type !== RTM_NEWROUTE || m.body.length < 12) return undefined;
   const a = attrs(m.body, 12);
-  const gateway = ipv4Of(a.get(5));
-  const prefsrc = ipv4Of(a.get(7));
+  const gateway = ipOf(a.get(5));
+  const prefsrc = ipOf(a.get(7));
   return {
     type: RTN_TYPES[m.body[7]] ?? String(m.body[7]),
     oif: u32Of(a.get(4)),
@@ -224,12 +256,13 @@ const NUD_STATES: [number, string][] = [
   [0x80, 'PERMANENT'],
 ];
 
-/** `ip neigh get DST dev IF` (Linux 4.20+): ENOENT when there is no entry. */
+/** `ip neigh get DST dev IF` (Linux 4.20+), ARP or NDP by DST's family: ENOENT when there is no entry. */
 export function neighGet(seq: number, index: number, dst: string): Uint8Array {
+  const ip = parseIp(dst);
   const header = new Uint8Array(12);
-  header[0] = AF_INET_FAMILY;
+  header[0] = AF[ip.family];
   new DataView(header.buffer).setInt32(4, index, LE);
-  return message(RTM_GETNEIGH, NLM_F_REQUEST, seq, header, [attr(1, ipv4Bytes(dst))]);
+  return message(RTM_GETNEIGH, NLM_F_REQUEST, seq, header, [attr(1, ipBytes(ip))]);
 }
 
 export function parseNeigh(m: NlMessage): { state: string; mac?: string } | undefined {

@@ -3,7 +3,7 @@
 // loads. Values are those of the kernel's uapi headers (linux/netlink.h, rtnetlink.h,
 // if_link.h, if_addr.h, veth.h). Multi-byte header and attribute fields are in host byte order,
 // addresses in network order.
-import { parseIpv4, parsePrefix } from '../ipam/ipv4';
+import { type Family, familyOfText, type Ip, parseIp, parseIpPrefix } from '../ipam/ip';
 
 const LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1; // host byte order
 
@@ -46,10 +46,13 @@ const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
+export const IFA_F_NODAD = 0x02; // linux/if_addr.h: no duplicate address detection, never tentative
 const IFF_UP = 0x1;
 const AF_UNSPEC = 0;
 const AF_INET = 2;
+const AF_INET6 = 10;
 export const AF_NETLINK = 16;
+const AF: Record<Family, number> = { 4: AF_INET, 6: AF_INET6 };
 
 const NLMSG_HDRLEN = 16; // struct nlmsghdr
 const IFINFOMSG_LEN = 16; // struct ifinfomsg
@@ -106,18 +109,18 @@ function ifinfomsg(index = 0, flags = 0, change = 0): Uint8Array {
   return out; // ifi_type stays 0
 }
 
-function ifaddrmsg(prefixLength: number, index: number): Uint8Array {
+function ifaddrmsg(family: Family, prefixLength: number, flags: number, index: number): Uint8Array {
   const out = new Uint8Array(IFADDRMSG_LEN);
-  out[0] = AF_INET;
+  out[0] = AF[family];
   out[1] = prefixLength;
-  // ifa_flags 0, ifa_scope 0 (global), as `ip addr add` for a non-loopback address
+  out[2] = flags; // ifa_scope (out[3]) 0, global: for IPv6 the kernel derives it from the address
   new DataView(out.buffer).setUint32(4, index, LE);
   return out;
 }
 
-function rtmsg(dstLength: number, scope: number): Uint8Array {
+function rtmsg(family: Family, dstLength: number, scope: number): Uint8Array {
   const out = new Uint8Array(RTMSG_LEN); // rtm_flags (the last 4 bytes) stay 0
-  out.set([AF_INET, dstLength, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST]);
+  out.set([AF[family], dstLength, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST]);
   return out;
 }
 
@@ -195,27 +198,47 @@ export function linkDel(seq: number, name: string): Uint8Array {
   return message(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(), [stringAttr(IFLA_IFNAME, ifName(name))]);
 }
 
-/** `ip addr add a.b.c.d/len dev IF`: IFA_LOCAL and IFA_ADDRESS both the address, as ip sends. */
+/** Whether an `ip addr add` of this address carries `nodad`: every IPv6 one. Its pool hands each
+ * address to one owner, so duplicate address detection has nothing to find, and would leave the
+ * address tentative (unusable as a source, its routes dead) for 1-2 s after setup returns. */
+export const noDadFor = (cidr: string): boolean => familyOfText(cidr) === 6;
+
+/** The `ip` words of an address add: what the iproute2 fallback runs, and what netlink names. */
+export function addrAddWords(cidr: string, dev: string): string[] {
+  return ['addr', 'add', cidr, 'dev', dev, ...(noDadFor(cidr) ? ['nodad'] : [])];
+}
+
+/** `ip addr add ADDR/len dev IF` (IPv6: `... nodad`): IFA_LOCAL and IFA_ADDRESS both the
+ * address, as ip sends. */
 export function addrAdd(seq: number, index: number, cidr: string): Uint8Array {
-  const p = parsePrefix(cidr);
-  return message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, ifaddrmsg(p.length, index), [
-    attr(IFA_LOCAL, ipv4Bytes(p.address)),
-    attr(IFA_ADDRESS, ipv4Bytes(p.address)),
+  const p = parseIpPrefix(cidr);
+  const flags = noDadFor(cidr) ? IFA_F_NODAD : 0;
+  const header = ifaddrmsg(p.address.family, p.length, flags, index);
+  return message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, header, [
+    attr(IFA_LOCAL, ipBytes(p.address)),
+    attr(IFA_ADDRESS, ipBytes(p.address)),
   ]);
 }
 
+/** The `ip` words of a route add. */
+export function routeAddWords(dst: string, via: string | undefined, dev: string): string[] {
+  return ['route', 'add', dst, ...(via ? ['via', via] : []), 'dev', dev];
+}
+
 /** `ip route add DST [via GW] dev IF`: main table, proto boot, unicast; scope universe with a
- * gateway, link without one (what ip chooses). */
+ * gateway, link without one (what ip chooses). DST and GW of one family (the pools see to it). */
 export function routeAdd(seq: number, index: number, dst: string, via?: string): Uint8Array {
-  const p = parsePrefix(dst);
+  const p = parseIpPrefix(dst);
+  const gateway = via === undefined ? undefined : parseIp(via);
+  if (gateway && gateway.family !== p.address.family) throw new Error(`route ${dst} via ${via}: mixed families`);
   return message(
     RTM_NEWROUTE,
     NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
     seq,
-    rtmsg(p.length, via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK),
+    rtmsg(p.address.family, p.length, via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK),
     [
-      attr(RTA_DST, ipv4Bytes(p.address)),
-      ...(via ? [attr(RTA_GATEWAY, ipv4Bytes(parseIpv4(via)))] : []),
+      attr(RTA_DST, ipBytes(p.address)),
+      ...(gateway ? [attr(RTA_GATEWAY, ipBytes(gateway))] : []),
       u32Attr(RTA_OIF, index),
     ],
   );
@@ -350,8 +373,18 @@ export function parseMac(text: string): Uint8Array {
   return Uint8Array.from(parts, (p) => parseInt(p, 16));
 }
 
-function ipv4Bytes(ip: number): Uint8Array {
-  return new Uint8Array([ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255]); // network order
+/** An address as netlink carries it: 4 or 16 bytes, network order. */
+export function ipBytes(ip: Ip): Uint8Array {
+  const out = new Uint8Array(ip.family === 4 ? 4 : 16);
+  let v = ip.value;
+  for (let i = out.length - 1; i >= 0; i--, v >>= 8n) out[i] = Number(v & 0xffn);
+  return out;
+}
+
+/** The address in 4 or 16 bytes of network order; undefined for any other length. */
+export function ipOfBytes(b: Uint8Array | undefined): Ip | undefined {
+  if (!b || (b.length !== 4 && b.length !== 16)) return undefined;
+  return { family: b.length === 4 ? 4 : 6, value: b.reduce((acc, x) => (acc << 8n) | BigInt(x), 0n) };
 }
 
 function u32(value: number): Uint8Array {

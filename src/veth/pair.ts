@@ -10,9 +10,10 @@
 // falls back to iproute2 (ip.ts). The fallback is decided before anything is changed.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { ConflictError, oneLine } from '../errors';
+import { type Family, familyOfText } from '../ipam/ip';
 import { inodeOfFd, type Sandbox } from '../runtime/sandbox';
-import { arpNotifyInPod, CHILD_NETNS, type IpCommand, runIpBatch } from './ip';
-import { vethAddWords } from './netlink';
+import { CHILD_NETNS, type IpCommand, notifyInPod, runIpBatch } from './ip';
+import { addrAddWords, routeAddWords, vethAddWords } from './netlink';
 
 type Netlink = typeof import('./netlink-ffi');
 let netlinkModule: Promise<Netlink | undefined> | undefined;
@@ -36,15 +37,17 @@ export interface VethPlan {
   podName: string; // interface name inside the pod
   mac: string;
   mtu: number;
-  address?: string; // a.b.c.d/len
+  addresses: string[]; // canonical addr/len, either family (IPv4 first)
   routes: { dst: string; via?: string }[];
 }
 
 /** Create every pair and bring the host ends up (host namespace), then configure the pod ends,
  * all in the namespace `sandbox` holds, after checking it is the one recorded for the ports
- * (`recordedInode`). The caller keeps the handle and closes it. Each addressed pod end gets
- * arp_notify, so that announceAddresses can make it announce itself later; returns why that could
- * not be set, if it could not, which fails nothing. */
+ * (`recordedInode`). The caller keeps the handle and closes it. IPv6 addresses are added with
+ * `nodad`, so none is tentative when this returns (docs/how-it-works.md, "IPv6 on the pod end").
+ * A pod end with an IPv4 address gets arp_notify, one with an IPv6 address ndisc_notify, so that
+ * announceAddresses can make it announce itself later; returns why that could not be set, if it
+ * could not, which fails nothing. */
 export async function createPairs(
   sandbox: Sandbox,
   recordedInode: string,
@@ -66,16 +69,17 @@ export async function createPairs(
   for (const p of plans) {
     host.push(vethAddWords(p, CHILD_NETNS));
     host.push(['link', 'set', p.hostName, 'up']);
-    if (p.address) pod.push(['addr', 'add', p.address, 'dev', p.podName]);
+    for (const a of p.addresses) pod.push(addrAddWords(a, p.podName));
     pod.push(['link', 'set', p.podName, 'up']);
-    for (const r of p.routes) pod.push(['route', 'add', r.dst, ...(r.via ? ['via', r.via] : []), 'dev', p.podName]);
+    for (const r of p.routes) pod.push(routeAddWords(r.dst, r.via, p.podName));
   }
   await runIpBatch(host, { netnsFd: sandbox.fd, timeoutMs });
   // sysctl beside the pod's ip batch, not after it: one more process, but not one more wait.
-  const addressed = plans.filter((p) => p.address).map((p) => p.podName);
+  const having = (family: Family) =>
+    plans.filter((p) => p.addresses.some((a) => familyOfText(a) === family)).map((p) => p.podName);
   const [, notify] = await Promise.all([
     runIpBatch(pod, { netnsFd: sandbox.fd, enterNetns: true, timeoutMs }),
-    arpNotifyInPod(addressed, { netnsFd: sandbox.fd, timeoutMs }).then(
+    notifyInPod({ arp: having(4), ndisc: having(6) }, { netnsFd: sandbox.fd, timeoutMs }).then(
       () => [],
       (err: unknown) => [oneLine(err)],
     ),
@@ -83,10 +87,12 @@ export async function createPairs(
   return notify;
 }
 
-/** Make each pod end (with arp_notify set by createPairs) send a gratuitous ARP request for each
- * of its addresses, once its port forwards: the MAC set to the one it already has changes nothing,
- * but the kernel still runs its address-change notifiers, and with arp_notify IPv4's sends the
- * announcement (sender and target IP the address, sender MAC the interface's). A socket or
+/** Make each pod end (with arp_notify and ndisc_notify set by createPairs) announce each of its
+ * addresses, once its port forwards: the MAC set to the one it already has changes nothing, but
+ * the kernel still runs its address-change notifiers (NETDEV_CHANGEADDR): with arp_notify IPv4's
+ * sends a gratuitous ARP request (sender and target IP the address, sender MAC the interface's),
+ * with ndisc_notify IPv6's an unsolicited neighbour advertisement to all nodes (target the
+ * address, override set, the interface's MAC as its target link-layer option). A socket or
  * process of our own that sent the frame would cost more: closing a packet socket waits for the
  * kernel's synchronize_net, 6-18 ms. Throws on failure; the caller decides what that means. */
 export async function announceAddresses(

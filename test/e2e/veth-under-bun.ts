@@ -36,7 +36,7 @@ try {
             podName: args.podName,
             mac: '0a:58:0a:fe:00:02',
             mtu: 1400,
-            address: '10.254.0.2/24',
+            addresses: ['10.254.0.2/24'],
             routes: [],
           },
         ],

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   addrAdd,
+  addrAddWords,
   align4,
   arpNotifyOn,
   attr,
@@ -17,7 +18,10 @@ import {
   nest,
   parseMac,
   parseReply,
+  ipBytes,
+  ipOfBytes,
   routeAdd,
+  routeAddWords,
   sockaddrNl,
   stringAttr,
   u32Attr,
@@ -241,6 +245,61 @@ describe('address and route messages', () => {
         '0400' +
         '02000000', // RTA_OIF
     );
+  });
+
+  // The bodies below are what iproute2 6.x sent for the same commands (strace -xx of sendmsg).
+  it('ip addr add fd00:99::1/64 dev #3 nodad: AF_INET6, IFA_F_NODAD in ifa_flags, 16-byte addresses', () => {
+    const m = addrAdd(4, 3, 'fd00:99::1/64');
+    expect(hex(m.subarray(0, 16))).toBe('40000000' + '1400' + '0506' + '04000000' + '00000000');
+    expect(hex(m.subarray(16))).toBe(
+      '0a' +
+        '40' +
+        '02' +
+        '00' +
+        '03000000' + // AF_INET6, /64, IFA_F_NODAD, scope 0, index 3
+        '1400' +
+        '0200' +
+        'fd000099000000000000000000000001' + // IFA_LOCAL
+        '1400' +
+        '0100' +
+        'fd000099000000000000000000000001', // IFA_ADDRESS
+    );
+    expect(addrAddWords('fd00:99::1/64', 'net1')).toEqual(['addr', 'add', 'fd00:99::1/64', 'dev', 'net1', 'nodad']);
+    expect(addrAddWords('10.20.1.10/16', 'net1')).toEqual(['addr', 'add', '10.20.1.10/16', 'dev', 'net1']);
+  });
+
+  it('ip route add fd00:98::/64 via fd00:99::fe dev #3: AF_INET6, a 16-byte gateway', () => {
+    expect(hex(routeAdd(5, 3, 'fd00:98::/64', 'fd00:99::fe').subarray(16))).toBe(
+      '0a' +
+        '40' +
+        '00' +
+        '00' +
+        'fe' +
+        '03' +
+        '00' +
+        '01' +
+        '00000000' + // rtmsg
+        '1400' +
+        '0100' +
+        'fd000098000000000000000000000000' + // RTA_DST
+        '1400' +
+        '0500' +
+        'fd0000990000000000000000000000fe' + // RTA_GATEWAY
+        '0800' +
+        '0400' +
+        '03000000', // RTA_OIF
+    );
+    expect(() => routeAdd(5, 3, 'fd00:98::/64', '10.0.0.1')).toThrow(/mixed families/);
+    expect(routeAddWords('::/0', 'fd00::1', 'net1')).toEqual(['route', 'add', '::/0', 'via', 'fd00::1', 'dev', 'net1']);
+  });
+
+  it('addresses as netlink carries them: 4 or 16 bytes, network order, and back', () => {
+    const v6 = { family: 6 as const, value: 0xfd000099000000000000000000abcdefn };
+    expect(hex(ipBytes(v6))).toBe('fd000099000000000000000000abcdef');
+    expect(ipOfBytes(ipBytes(v6))).toEqual(v6);
+    expect(hex(ipBytes({ family: 4, value: 0x0a14010an }))).toBe('0a14010a');
+    expect(ipOfBytes(bytes('0a14010a'))).toEqual({ family: 4, value: 0x0a14010an });
+    expect(ipOfBytes(bytes('0a1401'))).toBeUndefined();
   });
 
   it('a route without a gateway gets scope link, as ip gives it', () => {
