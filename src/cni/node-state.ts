@@ -3,6 +3,7 @@
 // owner's. Read only: CHECK never takes a lease or changes a row.
 import { leaseDirFor, type Cluster } from '../ipam';
 import { ipamKeys, parseRecord } from '../ipam/etcd-keys';
+import { formatIp, tryParseIp } from '../ipam/ip';
 import { type Owner, sameOwner } from '../ipam/pool';
 import type { Network } from '../config/schema';
 import type { OvsdbClient } from '../ovs/client';
@@ -31,7 +32,7 @@ export async function portState(ovs: OvsdbClient, portUuid: string, port: string
   };
 }
 
-/** Whether `address` (a.b.c.d) is leased to `owner` in the network's pool, read without taking it. */
+/** Whether `address` (either family, any form) is leased to `owner` in the network's pool, read without taking it. */
 export async function leaseHeld(
   network: Network,
   stateDir: string,
@@ -40,8 +41,9 @@ export async function leaseHeld(
   address: string,
 ): Promise<boolean> {
   if (network.ipam?.type === 'etcd') {
-    if (!cluster) return false;
-    const kv = await cluster.client.get(ipamKeys(cluster.prefix, network.name).ip(address));
+    const ip = tryParseIp(address);
+    if (!cluster || !ip) return false;
+    const kv = await cluster.client.get(ipamKeys(cluster.prefix, network.name).ip(formatIp(ip))); // the key's canonical form
     const rec = kv ? parseRecord<Owner>(kv.value) : undefined;
     return rec !== undefined && sameOwner(rec, owner);
   }

@@ -130,7 +130,10 @@ export function poolHostRange(p: IpPrefix): [Ip, Ip] {
   if (p.address.family === 4 && p.length >= 31) return [first, last];
   if (p.address.family === 6 && p.length >= 127) return [first, last];
   const end = p.address.family === 4 ? last.value - 1n : last.value;
-  return [{ family: first.family, value: first.value + 1n }, { family: last.family, value: end }];
+  return [
+    { family: first.family, value: first.value + 1n },
+    { family: last.family, value: end },
+  ];
 }
 
 /** The address `n` after `ip` (n may be negative); the caller keeps it in range. */
