@@ -1,9 +1,11 @@
 // The config contract, validated with zod. Field names here are the documented keys
 // (docs/config.md); defaults are what a Debian node with openvswitch-switch and docker.io has.
 import { z } from 'zod';
-import { contains, hostRange, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../names';
 import { parseVlanRange, parseVlanTrunk, vlanClashes } from '../ipam/vlan';
+import { etcdIpam, hostLocal, staticIpam } from './pool-schema';
+
+export { poolFamily } from './pool-schema';
 
 const regex = z.string().refine((s) => {
   try {
@@ -13,28 +15,6 @@ const regex = z.string().refine((s) => {
     return false;
   }
 }, 'not a valid regular expression');
-const ipv4 = z.string().refine(
-  (s) => {
-    try {
-      parseIpv4(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not an IPv4 address', abort: true },
-);
-const cidr = z.string().refine(
-  (s) => {
-    try {
-      parsePrefix(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not an IPv4 prefix (a.b.c.d/len)', abort: true },
-);
 const ifName = z
   .string()
   .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 characters of letters, digits, _ . -')
@@ -46,112 +26,6 @@ const subdomain = z.string().max(253).regex(DNS1123_SUBDOMAIN, 'must be a DNS-11
 const ANNOTATION_KEY =
   /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const absPath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path');
-
-const route = z.strictObject({ dst: cidr, via: ipv4.optional() });
-
-// The address range fields shared by host-local and etcd pools.
-const rangeFields = {
-  subnet: cidr,
-  rangeStart: ipv4.optional(),
-  rangeEnd: ipv4.optional(),
-  gateway: ipv4.optional(),
-  exclude: z.array(ipv4).default([]),
-  routes: z.array(route).default([]),
-};
-
-const hostLocal = z.strictObject({ type: z.literal('host-local'), ...rangeFields }).superRefine(checkAddressRange);
-
-const staticIpam = z.strictObject({
-  type: z.literal('static'),
-  address: cidr,
-  gateway: ipv4.optional(),
-  routes: z.array(route).default([]),
-});
-
-// Cluster-wide addresses from etcd: like host-local, plus explicit per-pod addresses.
-const etcdIpam = z
-  .strictObject({
-    type: z.literal('etcd'),
-    ...rangeFields,
-    fixed: z
-      .array(
-        z.strictObject({
-          namespace: label,
-          pod: subdomain,
-          address: ipv4,
-        }),
-      )
-      .optional(),
-  })
-  .superRefine((v, ctx) => {
-    checkAddressRange(v, ctx);
-    const subnet = parsePrefix(v.subnet);
-    const [first, last] = hostRange(subnet);
-    const addresses = new Map<string, number>();
-    const pods = new Map<string, number>();
-    (v.fixed ?? []).forEach((f, i) => {
-      const ip = parseIpv4(f.address);
-      if (!contains(subnet, ip))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['fixed', i, 'address'],
-          message: `${f.address} is outside subnet ${v.subnet}`,
-        });
-      else if (ip < first || ip > last)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['fixed', i, 'address'],
-          message: `${f.address} is the network or broadcast address of ${v.subnet}`,
-        });
-      else if (v.gateway !== undefined && ip === parseIpv4(v.gateway))
-        ctx.addIssue({ code: 'custom', path: ['fixed', i, 'address'], message: `${f.address} is the gateway` });
-      if (addresses.has(f.address))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['fixed', i, 'address'],
-          message: `${f.address} is also fixed for entry ${addresses.get(f.address)}`,
-        });
-      addresses.set(f.address, i);
-      const pod = `${f.namespace}/${f.pod}`;
-      if (pods.has(pod))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['fixed', i, 'pod'],
-          message: `pod ${pod} already has a fixed address (entry ${pods.get(pod)})`,
-        });
-      pods.set(pod, i);
-    });
-  });
-
-/** rangeStart/rangeEnd/gateway/exclude inside the subnet, range in order (the host-local rules). */
-function checkAddressRange(
-  v: { subnet: string; rangeStart?: string; rangeEnd?: string; gateway?: string; exclude: string[] },
-  ctx: z.RefinementCtx,
-): void {
-  const subnet = parsePrefix(v.subnet);
-  const [first, last] = hostRange(subnet);
-  for (const key of ['rangeStart', 'rangeEnd', 'gateway'] as const) {
-    const value = v[key];
-    if (value !== undefined && !contains(subnet, parseIpv4(value)))
-      ctx.addIssue({ code: 'custom', path: [key], message: `${value} is outside subnet ${v.subnet}` });
-  }
-  for (const key of ['rangeStart', 'rangeEnd'] as const) {
-    const value = v[key];
-    if (value !== undefined && (parseIpv4(value) < first || parseIpv4(value) > last))
-      ctx.addIssue({
-        code: 'custom',
-        path: [key],
-        message: `${value} is the network or broadcast address of ${v.subnet}`,
-      });
-  }
-  v.exclude.forEach((value, i) => {
-    if (!contains(subnet, parseIpv4(value)))
-      ctx.addIssue({ code: 'custom', path: ['exclude', i], message: `${value} is outside subnet ${v.subnet}` });
-  });
-  const start = v.rangeStart ? parseIpv4(v.rangeStart) : first;
-  const end = v.rangeEnd ? parseIpv4(v.rangeEnd) : last;
-  if (start > end) ctx.addIssue({ code: 'custom', path: ['rangeEnd'], message: 'rangeEnd is before rangeStart' });
-}
 
 // z.custom and non-fatal issues rather than z.string/z.enum, whose failures are fatal to the
 // union branch: the union then reports "pool: ..." or "per: ..." instead of a bare "Invalid

@@ -144,13 +144,13 @@ describe('parseConfig', () => {
       'bad subnet',
       cfg(net('    ipam: { type: host-local, subnet: 10.231.0.0 }\n')),
       'networks.0.ipam.subnet',
-      /not an IPv4 prefix/,
+      /not an IP prefix \(address\/len\)/,
     ],
     [
       'bad rangeStart address',
       cfg(net(hostLocal(', rangeStart: 10.231.0.999'))),
       'networks.0.ipam.rangeStart',
-      /not an IPv4 address/,
+      /not an IP address/,
     ],
     [
       'two primary networks',
