@@ -5,7 +5,7 @@ import { isDns1123Label, matchContainerId, quote } from '../names';
 import { tryLockPod } from '../state/lock';
 import { leaseDirFor, listNodeLeases } from '../ipam';
 import { forceRelease, listAllocations } from '../ipam/etcd-pool';
-import { parseIpv4 } from '../ipam/ipv4';
+import { formatIp, tryParseIp } from '../ipam/ip';
 import { listVlans } from '../ipam/vlan-pool';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
@@ -46,18 +46,25 @@ export async function ipamList(ctx: Context, network?: string): Promise<IpamView
     addresses.push(...allocations.map((a) => ({ scope: 'cluster' as const, ...a })));
     vlans = tags;
   }
-  const byAddress = (a: AddressRow, b: AddressRow) =>
-    a.network.localeCompare(b.network) || parseIpv4(a.address) - parseIpv4(b.address);
+  const byAddress = (a: AddressRow, b: AddressRow) => a.network.localeCompare(b.network) || compareAddresses(a, b);
   return { addresses: addresses.filter((a) => !network || a.network === network).sort(byAddress), vlans };
 }
 
-/** One address (a.b.c.d), everything one pod (namespace/pod) holds, or one container (its full
+/** IPv4 before IPv6, then by value; anything unreadable last. */
+function compareAddresses(a: { address: string }, b: { address: string }): number {
+  const [x, y] = [tryParseIp(a.address), tryParseIp(b.address)];
+  if (!x || !y) return (x ? 0 : 1) - (y ? 0 : 1);
+  return x.family - y.family || (x.value < y.value ? -1 : x.value > y.value ? 1 : 0);
+}
+
+/** One address (either family), everything one pod (namespace/pod) holds, or one container (its full
  * id or a unique prefix of at least 12 hex digits; neither an address nor a pod has that form). */
 export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
   const pod = /^([^/]+)\/([^/]+)$/.exec(what);
   const isId = /^[0-9a-f]{12,64}$/.test(what);
-  if (!pod && !isId && !/^\d+\.\d+\.\d+\.\d+$/.test(what)) {
-    const expected = 'an address (a.b.c.d), namespace/pod or a container id (12-64 hex digits)';
+  const ip = pod || isId ? undefined : tryParseIp(what);
+  if (!pod && !isId && !ip) {
+    const expected = 'an address (a.b.c.d or IPv6), namespace/pod or a container id (12-64 hex digits)';
     throw new InvalidInputError(`expected ${expected}, got ${quote(what)}`);
   }
   const view = await ipamList(ctx);
@@ -71,7 +78,7 @@ export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
   }
   const mine = (x: { namespace: string; pod: string }) => (pod ? x.namespace === pod[1] && x.pod === pod[2] : false);
   return {
-    addresses: view.addresses.filter((a) => (pod ? mine(a) : a.address === what)),
+    addresses: view.addresses.filter((a) => (pod ? mine(a) : ip && a.address === formatIp(ip))),
     vlans: pod ? view.vlans.filter((v) => v.members.some(mine)) : [],
   };
 }
@@ -182,9 +189,5 @@ async function refuseInUse(ctx: Context, network: string, namespace: string, pod
 }
 
 function parseAddress(address: string): void {
-  try {
-    parseIpv4(address);
-  } catch {
-    throw new InvalidInputError(`invalid address ${quote(address)}`);
-  }
+  if (!tryParseIp(address)) throw new InvalidInputError(`invalid address ${quote(address)}`);
 }
