@@ -198,6 +198,23 @@ describe('EtcdAddressPool with IPv6 against a real etcd', () => {
     await client.delete(`${prefix}/`, { prefix: true });
   });
 
+  it('never probes the gateway, an excluded or a fixed address of a /64', async () => {
+    const prefix = freshPrefix();
+    const first = parseIp('fd00:e6::1').value; // the /64's first host address
+    const at = (t: number) =>
+      formatIp({ family: 6, value: first + probeOffset(`node-a/s1/eth1/${t}`, (1n << 64n) - 1n) });
+    const spec: EtcdIpamNetwork = {
+      ...wide,
+      exclude: [at(0)],
+      fixed: [{ namespace: 'ns', pod: 'db-0', address: at(1) }],
+    };
+    const pool = new EtcdAddressPool(client, prefix, spec, 'node-a');
+    expect(await pool.acquire(owner('s1'))).toMatchObject({ address: `${at(2)}/64` });
+    expect(pool.stats).toEqual({ attempts: 1, conflicts: 0 }); // the two were passed over without a try
+    await pool.release(owner('s1'));
+    expect(await keys(prefix)).toEqual([]);
+  });
+
   it('gives a dual-stack owner one address per family, each freed by its own pool', async () => {
     const prefix = freshPrefix();
     const v4 = new EtcdAddressPool(
@@ -277,10 +294,29 @@ describe('EtcdAddressPool with IPv6 against a real etcd', () => {
       await client.put(k.ip(bad), junk);
     expect((await listAllocations(client, prefix)).map((a) => a.address)).toEqual([ip(lease.address)]);
     // An owner key whose value is no IPv6 address is stale: dropped, and a fresh address taken.
-    await client.put(k.owner('j2', 'eth1', 6), '10.0.0.1');
+    // Here it names the owner's own IPv4 address, whose record is the owner's: still no IPv6 lease.
+    const v4 = new EtcdAddressPool(
+      client,
+      prefix,
+      { name: 'net6', subnet: '10.6.0.0/24', exclude: [], routes: [] },
+      'node-a',
+    );
+    const own4 = ip((await v4.acquire(owner('j2'))).address);
+    await client.put(k.owner('j2', 'eth1', 6), own4);
     const fresh = await pool.acquire(owner('j2'));
+    expect(fresh.address).toMatch(/^fd00:e6:.*\/64$/);
     expect((await client.get(k.owner('j2', 'eth1', 6)))!.value).toBe(ip(fresh.address));
-    expect(await releaseOwnerAddress(client, prefix, 'net6', owner('j2'))).toEqual([ip(fresh.address)]);
+    expect((await client.get(k.owner('j2', 'eth1', 4)))!.value).toBe(own4); // the IPv4 one untouched
+    expect((await releaseOwnerAddress(client, prefix, 'net6', owner('j2'))).sort()).toEqual(
+      [own4, ip(fresh.address)].sort(),
+    );
+    // A release acts only on canonical keys: an owner key naming a key podvlan never writes is
+    // dropped alone, and that key is left as it is.
+    await client.put(k.ip('FD00:E6::9'), JSON.stringify({ ...owner('j4'), node: 'x', since: 'x' }));
+    await client.put(k.owner('j4', 'eth1', 6), 'FD00:E6::9');
+    expect(await releaseOwnerAddress(client, prefix, 'net6', owner('j4'))).toEqual([]);
+    expect(await client.get(k.owner('j4', 'eth1', 6))).toBeUndefined();
+    expect(await client.get(k.ip('FD00:E6::9'))).toBeDefined();
     // By hand, the address written any way.
     const upper = ip(lease.address).toUpperCase().replace('::', ':0::');
     expect(await forceRelease(client, prefix, 'net6', upper)).toMatchObject({
