@@ -5,7 +5,7 @@ import { isDns1123Label, matchContainerId, quote } from '../names';
 import { tryLockPod } from '../state/lock';
 import { leaseDirFor, listNodeLeases } from '../ipam';
 import { forceRelease, listAllocations } from '../ipam/etcd-pool';
-import { formatIp, tryParseIp } from '../ipam/ip';
+import { compareIp, formatIp, tryParseIp } from '../ipam/ip';
 import { listVlans } from '../ipam/vlan-pool';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
@@ -46,25 +46,21 @@ export async function ipamList(ctx: Context, network?: string): Promise<IpamView
     addresses.push(...allocations.map((a) => ({ scope: 'cluster' as const, ...a })));
     vlans = tags;
   }
-  const byAddress = (a: AddressRow, b: AddressRow) => a.network.localeCompare(b.network) || compareAddresses(a, b);
+  // By network, then IPv4 before IPv6, then by value (not as text: 10.0.0.10 after 10.0.0.9).
+  const byAddress = (a: AddressRow, b: AddressRow) =>
+    a.network.localeCompare(b.network) || compareAddressText(a.address, b.address);
   return { addresses: addresses.filter((a) => !network || a.network === network).sort(byAddress), vlans };
 }
 
-/** IPv4 before IPv6, then by value; anything unreadable last. */
-function compareAddresses(a: { address: string }, b: { address: string }): number {
-  const [x, y] = [tryParseIp(a.address), tryParseIp(b.address)];
-  if (!x || !y) return (x ? 0 : 1) - (y ? 0 : 1);
-  return x.family - y.family || (x.value < y.value ? -1 : x.value > y.value ? 1 : 0);
-}
-
-/** One address (either family), everything one pod (namespace/pod) holds, or one container (its full
- * id or a unique prefix of at least 12 hex digits; neither an address nor a pod has that form). */
+/** One address (IPv4 or IPv6, any spelling: compared canonically), everything one pod
+ * (namespace/pod) holds, or one container (its full id or a unique prefix of at least 12 hex
+ * digits; neither an address nor a pod has that form: an IPv6 address has a colon). */
 export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
   const pod = /^([^/]+)\/([^/]+)$/.exec(what);
   const isId = /^[0-9a-f]{12,64}$/.test(what);
   const ip = pod || isId ? undefined : tryParseIp(what);
   if (!pod && !isId && !ip) {
-    const expected = 'an address (a.b.c.d or IPv6), namespace/pod or a container id (12-64 hex digits)';
+    const expected = 'an address (a.b.c.d or an IPv6 address), namespace/pod or a container id (12-64 hex digits)';
     throw new InvalidInputError(`expected ${expected}, got ${quote(what)}`);
   }
   const view = await ipamList(ctx);
@@ -78,14 +74,14 @@ export async function ipamShow(ctx: Context, what: string): Promise<IpamView> {
   }
   const mine = (x: { namespace: string; pod: string }) => (pod ? x.namespace === pod[1] && x.pod === pod[2] : false);
   return {
-    addresses: view.addresses.filter((a) => (pod ? mine(a) : ip && a.address === formatIp(ip))),
+    addresses: view.addresses.filter((a) => (pod ? mine(a) : ip !== undefined && a.address === formatIp(ip))),
     vlans: pod ? view.vlans.filter((v) => v.members.some(mine)) : [],
   };
 }
 
 /** Free an address by hand. Refused while a port on this node still uses it, unless forced. */
-export async function ipamRelease(ctx: Context, network: string, address: string, force: boolean): Promise<AddressRow> {
-  parseAddress(address);
+export async function ipamRelease(ctx: Context, network: string, asked: string, force: boolean): Promise<AddressRow> {
+  const address = canonicalAddress(asked); // a lease file and an etcd key are named by the canonical text
   // The name becomes a path under the state directory and a key in etcd: a label, nothing else.
   if (!isDns1123Label(network)) throw new InvalidInputError(`invalid network name ${quote(network)}`);
   const net = ctx.config.networks.find((n) => n.name === network);
@@ -188,6 +184,14 @@ async function refuseInUse(ctx: Context, network: string, namespace: string, pod
   }
 }
 
-function parseAddress(address: string): void {
-  if (!tryParseIp(address)) throw new InvalidInputError(`invalid address ${quote(address)}`);
+function canonicalAddress(address: string): string {
+  const ip = tryParseIp(address);
+  if (!ip) throw new InvalidInputError(`invalid address ${quote(address)}`);
+  return formatIp(ip);
+}
+
+function compareAddressText(a: string, b: string): number {
+  const x = tryParseIp(a);
+  const y = tryParseIp(b);
+  return x && y ? compareIp(x, y) : a.localeCompare(b);
 }

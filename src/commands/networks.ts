@@ -2,7 +2,9 @@
 // pods), whether the bridge's uplinks carry them, its address pool's usage, and its problems.
 // Exit code 0 whatever it finds, as `list` (docs/operating.md).
 import { vlanText } from '../ovs/uplink';
-import type { BridgeView, NetworkView, NodeView, Problem } from '../view/model';
+import { familyName, familyOfText } from '../ipam/ip';
+import type { BridgeView, NetworkView, NodeView, PoolUsage, Problem } from '../view/model';
+import { countText } from '../view/pools';
 import { readNodeView } from '../view/node-view';
 import { NODE_CODES } from '../view/judge';
 import { inUseText } from '../view/networks';
@@ -29,7 +31,6 @@ export function networkRow(n: NetworkView, bridges: BridgeView[]): string[] {
   const uplink = (u: NetworkView['uplinks'][number]) =>
     u.carries ? u.name : exists(u.name) ? `${u.name} lacks ${vlanText(u.missing)}` : `${u.name} missing`;
   const pods = n.attachments.ok + n.attachments.broken;
-  const pool = n.pool;
   return [
     n.name,
     n.bridge || '-',
@@ -37,13 +38,19 @@ export function networkRow(n: NetworkView, bridges: BridgeView[]): string[] {
     inUseText(n.inUse) || '-',
     n.attachments.broken ? `${pods} (${n.attachments.broken} broken)` : String(pods),
     n.uplinks.map(uplink).join(', ') || '-',
-    !pool
-      ? '-'
-      : pool.type === 'delegated'
-        ? `${pool.used} used (delegated)`
-        : `${pool.used} used, ${pool.free} free of ${pool.size}`,
+    poolsText(n.pools ?? (n.pool ? [n.pool] : [])),
     [...new Set(n.problems.map((p) => p.code))].join(',') || '-',
   ];
+}
+
+/** The ADDRESSES column: each pool's usage (a dual-stack network's two, each named by family). */
+function poolsText(pools: PoolUsage[]): string {
+  const one = (pool: PoolUsage) =>
+    pool.type === 'delegated'
+      ? `${pool.used} used (delegated)`
+      : `${pool.used} used, ${countText(pool.free, pool.freeExact)} free of ${countText(pool.size, pool.sizeExact)}`;
+  if (pools.length < 2) return pools[0] ? one(pools[0]) : '-';
+  return pools.map((p) => `${p.subnet ? familyName(familyOfText(p.subnet)) : p.type} ${one(p)}`).join('; ');
 }
 
 /** The node's and the networks' problems, one line each, each said once (a network's uplink and

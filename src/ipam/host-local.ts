@@ -1,10 +1,23 @@
 // Node-local address pool over a range of a subnet, like CNI's host-local: lowest free address
-// after the last one handed out, so a just-freed address is not reused at once.
+// after the last one handed out, so a just-freed address is not reused at once. Either family: the
+// arithmetic is bigint (ip.ts) and the range is never materialised, so a /64 costs what a /24 does
+// (the walk stops at the first free address; only the taken and skipped ones are passed over).
 import { renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConflictError, ExhaustedError, InvalidInputError } from '../errors';
-import { formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
 import { readOwnFile, writeFreshFile } from '../state/own-file';
+import {
+  canonicalIp,
+  type Family,
+  familyName,
+  formatIp,
+  formatIpPrefix,
+  type Ip,
+  parseIp,
+  parseIpPrefix,
+  poolHostRange,
+  tryParseIp,
+} from './ip';
 import type { LeaseDir } from './lease-dir';
 import { type AddressPool, type AddressRequest, type Lease, type Owner, sameOwner } from './pool';
 
@@ -18,29 +31,45 @@ export interface HostLocalSpec {
 }
 
 export class HostLocalPool implements AddressPool {
+  private readonly leases: LeaseDir;
+  private readonly family: Family;
   private readonly prefixLength: number;
-  private readonly first: number;
-  private readonly last: number;
-  private readonly skip: Set<number>;
+  private readonly first: bigint;
+  private readonly last: bigint;
+  private readonly skip: Set<string>; // canonical text
+  private readonly gateway?: string;
+  private readonly lastFile: string; // the "last reserved" memory, one per family
 
   constructor(
-    private readonly leases: LeaseDir,
+    leases: LeaseDir,
     private readonly spec: HostLocalSpec,
   ) {
-    const subnet = parsePrefix(spec.subnet);
-    const [lo, hi] = hostRange(subnet);
+    const subnet = parseIpPrefix(spec.subnet);
+    const [lo, hi] = poolHostRange(subnet);
+    this.family = subnet.address.family;
+    this.leases = leases.only(this.family);
     this.prefixLength = subnet.length;
-    this.first = spec.rangeStart ? parseIpv4(spec.rangeStart) : lo;
-    this.last = spec.rangeEnd ? parseIpv4(spec.rangeEnd) : hi;
-    this.skip = new Set([...(spec.gateway ? [spec.gateway] : []), ...spec.exclude].map(parseIpv4));
+    this.first = spec.rangeStart ? parseIp(spec.rangeStart).value : lo.value;
+    this.last = spec.rangeEnd ? parseIp(spec.rangeEnd).value : hi.value;
+    this.gateway = spec.gateway === undefined ? undefined : canonicalIp(spec.gateway);
+    this.skip = new Set([...(spec.gateway ? [spec.gateway] : []), ...spec.exclude].map(canonicalIp));
+    this.lastFile = join(this.leases.dir, this.family === 4 ? '.last' : '.last6');
+  }
+
+  private ip(value: bigint): Ip {
+    return { family: this.family, value };
+  }
+
+  private get range(): string {
+    return `${formatIp(this.ip(this.first))}-${formatIp(this.ip(this.last))}`;
   }
 
   private lease(ip: string): Lease {
-    const via = this.spec.gateway;
+    const via = this.gateway;
     return {
       address: `${ip}/${this.prefixLength}`,
       gateway: via,
-      routes: this.spec.routes.map((r) => ({ dst: r.dst, via: r.via ?? via })),
+      routes: this.spec.routes.map((r) => canonicalRoute(r, via)),
     };
   }
 
@@ -49,29 +78,34 @@ export class HostLocalPool implements AddressPool {
     const held = this.leases.heldBy(owner, hint);
     if (held.length > 0) return this.lease(held[0]);
     const taken = this.leases.taken();
-    const size = this.last - this.first + 1;
+    const size = this.last - this.first + 1n;
     const start = this.afterLastReserved();
-    for (let n = 0; n < size; n++) {
-      const ip = this.first + ((start - this.first + n) % size);
-      const text = formatIpv4(ip);
-      if (this.skip.has(ip) || taken.has(text)) continue;
+    // Ends at the first free address: at most taken + skip + lost races steps, even on a /64.
+    for (let n = 0n; n < size; n++) {
+      const text = formatIp(this.ip(this.first + ((start - this.first + n) % size)));
+      if (this.skip.has(text) || taken.has(text)) continue;
       if (this.leases.tryTake(text, { ...owner, address: text, since: new Date().toISOString() })) {
         this.remember(text);
         return this.lease(text);
       }
     }
-    throw new ExhaustedError(
-      `address range ${formatIpv4(this.first)}-${formatIpv4(this.last)} of network ${owner.network} is exhausted`,
-    );
+    throw new ExhaustedError(`address range ${this.range} of network ${owner.network} is exhausted`);
   }
 
   async acquireRequested(owner: Owner, request: AddressRequest): Promise<Lease> {
-    const text = request.address;
-    const ip = parseIpv4(text);
-    const range = `${formatIpv4(this.first)}-${formatIpv4(this.last)}`;
-    if (ip < this.first || ip > this.last)
-      throw new InvalidInputError(`requested address ${text} is outside range ${range} of network ${owner.network}`);
-    if (this.skip.has(ip))
+    const ip = tryParseIp(request.address);
+    if (!ip) throw new InvalidInputError(`requested address ${request.address} is not an IP address`);
+    if (ip.family !== this.family)
+      throw new InvalidInputError(
+        `requested address ${request.address} is ${familyName(ip.family)} but network ${owner.network}'s pool ` +
+          `${this.spec.subnet} is ${familyName(this.family)}`,
+      );
+    const text = formatIp(ip); // FD00:20::05 asks for fd00:20::5
+    if (ip.value < this.first || ip.value > this.last)
+      throw new InvalidInputError(
+        `requested address ${text} is outside range ${this.range} of network ${owner.network}`,
+      );
+    if (this.skip.has(text))
       throw new InvalidInputError(
         `requested address ${text} is the gateway or excluded in network ${owner.network}: not handed out`,
       );
@@ -100,10 +134,10 @@ export class HostLocalPool implements AddressPool {
     return held;
   }
 
-  private afterLastReserved(): number {
+  private afterLastReserved(): bigint {
     try {
-      const last = parseIpv4(readOwnFile(join(this.leases.dir, '.last')).trim());
-      if (last >= this.first && last < this.last) return last + 1;
+      const last = tryParseIp(readOwnFile(this.lastFile).trim());
+      if (last?.family === this.family && last.value >= this.first && last.value < this.last) return last.value + 1n;
     } catch {
       /* none yet */
     }
@@ -112,10 +146,10 @@ export class HostLocalPool implements AddressPool {
 
   private remember(ip: string): void {
     // Aside and renamed into place: never written through a link.
-    const temp = join(this.leases.dir, `.last.tmp-${process.pid}`);
+    const temp = `${this.lastFile}.tmp-${process.pid}`;
     try {
       writeFreshFile(temp, ip);
-      renameSync(temp, join(this.leases.dir, '.last'));
+      renameSync(temp, this.lastFile);
     } catch {
       try {
         unlinkSync(temp);
@@ -125,4 +159,9 @@ export class HostLocalPool implements AddressPool {
       // a hint only
     }
   }
+}
+
+/** A configured route as a lease carries it: canonical text, the pool's gateway when it names no via. */
+export function canonicalRoute(r: { dst: string; via?: string }, gateway?: string): { dst: string; via?: string } {
+  return { dst: formatIpPrefix(parseIpPrefix(r.dst)), via: r.via === undefined ? gateway : canonicalIp(r.via) };
 }

@@ -149,3 +149,9 @@ export function sameIp(a: Ip, b: Ip): boolean {
 export function canonicalIp(text: string): string {
   return formatIp(parseIp(text));
 }
+
+/** Order of addresses: IPv4 before IPv6, then by value. */
+export function compareIp(a: Ip, b: Ip): number {
+  if (a.family !== b.family) return a.family - b.family;
+  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+}

@@ -1,5 +1,6 @@
 // Node-local leases: one file per address in <stateDir>/ipam/<network>/, named by the address
-// and holding its owner. A file appears atomically with its content (written aside, then
+// (its canonical text: IPv6 in RFC 5952 form) and holding its owner. A dual-stack network's two
+// pools share the directory; each sees only its own family's files (only()). A file appears atomically with its content (written aside, then
 // hard-linked into place, which fails if the name exists), so concurrent setups never share an
 // address and a killed call never leaves a lease without an owner. No fsync (it cost up to
 // 130 ms on a busy disk): only a crash of the whole node can leave an empty lease behind, every
@@ -7,8 +8,8 @@
 import { linkSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnavailableError } from '../errors';
-import { isIpv4 } from '../names';
 import { readOwnFile, writeFreshFile } from '../state/own-file';
+import { type Family, formatIp, tryParseIp } from './ip';
 import { type Owner, sameOwner } from './pool';
 
 export interface LeaseRecord extends Owner {
@@ -16,8 +17,28 @@ export interface LeaseRecord extends Owner {
   since: string;
 }
 
+/** A lease file's name: an address in canonical text (of `family` when given). Anything else in
+ * the directory (temp and dot files, a forged name) is not a lease and never a path of its own. */
+export function isLeaseName(name: string, family?: Family): boolean {
+  const ip = tryParseIp(name);
+  return ip !== undefined && (family === undefined || ip.family === family) && formatIp(ip) === name;
+}
+
 export class LeaseDir {
-  constructor(readonly dir: string) {}
+  /** `family`: this view's leases are that family's only; none: every lease (gc, the views). */
+  constructor(
+    readonly dir: string,
+    readonly family?: Family,
+  ) {}
+
+  /** The same directory seen by a pool of one family. */
+  only(family: Family): LeaseDir {
+    return new LeaseDir(this.dir, family);
+  }
+
+  private isMine(name: string): boolean {
+    return isLeaseName(name, this.family);
+  }
 
   ensure(): void {
     try {
@@ -29,6 +50,8 @@ export class LeaseDir {
 
   /** Try to take `ip`; false if someone holds it. */
   tryTake(ip: string, record: LeaseRecord): boolean {
+    if (!this.isMine(ip))
+      throw new UnavailableError(`not taking lease ${JSON.stringify(ip)} under ${this.dir}: not an address`);
     const final = join(this.dir, ip);
     const temp = join(this.dir, `.tmp-${process.pid}-${ip}`);
     try {
@@ -50,7 +73,7 @@ export class LeaseDir {
   }
 
   read(ip: string): LeaseRecord | undefined {
-    if (!isIpv4(ip)) return undefined; // a hint read back from a record or port: never a path of its own
+    if (!this.isMine(ip)) return undefined; // a hint read back from a record or port: never a path of its own
     try {
       return JSON.parse(readOwnFile(join(this.dir, ip))) as LeaseRecord;
     } catch {
@@ -61,7 +84,7 @@ export class LeaseDir {
   /** Addresses with a lease file (sorted names, temp files excluded). */
   taken(): Set<string> {
     try {
-      return new Set(readdirSync(this.dir).filter((n) => !n.startsWith('.') && isIpv4(n)));
+      return new Set(readdirSync(this.dir).filter((n) => !n.startsWith('.') && this.isMine(n)));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return new Set();
@@ -71,9 +94,11 @@ export class LeaseDir {
 
   /** The addresses this owner holds: the hint first (cheap), else a scan. */
   heldBy(owner: Owner, hint?: string): string[] {
-    if (hint) {
-      const rec = this.read(hint);
-      if (rec && sameOwner(rec, owner)) return [hint];
+    const canonical = hint === undefined ? undefined : tryParseIp(hint);
+    if (canonical) {
+      const name = formatIp(canonical);
+      const rec = this.read(name);
+      if (rec && sameOwner(rec, owner)) return [name];
     }
     return [...this.taken()].filter((ip) => {
       const rec = this.read(ip);
@@ -82,8 +107,9 @@ export class LeaseDir {
   }
 
   remove(ip: string): void {
-    if (!isIpv4(ip)) {
-      throw new UnavailableError(`not removing lease ${JSON.stringify(ip)} under ${this.dir}: not an address`);
+    if (!this.isMine(ip)) {
+      const what = this.family ? `not an IPv${this.family} address in canonical form` : 'not an address';
+      throw new UnavailableError(`not removing lease ${JSON.stringify(ip)} under ${this.dir}: ${what}`);
     }
     try {
       unlinkSync(join(this.dir, ip));

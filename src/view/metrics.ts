@@ -91,13 +91,13 @@ function nodeFamilies(view: NodeView): Family[] {
       name: 'podvlan_pool_addresses',
       type: 'gauge',
       help: "Addresses of a network's pool, used and free (used: on this node for host-local and static pools, cluster-wide for etcd; a delegated IPAM plugin's: used only).",
-      samples: view.networks.flatMap((n) => {
-        const pool = n.pool;
-        if (!pool) return [];
-        const states = pool.type === 'delegated' ? (['used'] as const) : (['used', 'free'] as const);
-        const name = pool.subnet ?? pool.type;
-        return states.map((state) => ({ labels: { network: n.name, pool: name, state }, value: pool[state] }));
-      }),
+      samples: view.networks.flatMap((n) =>
+        (n.pools ?? (n.pool ? [n.pool] : [])).flatMap((pool) => {
+          const states = pool.type === 'delegated' ? (['used'] as const) : (['used', 'free'] as const);
+          const name = pool.subnet ?? pool.type;
+          return states.map((state) => ({ labels: { network: n.name, pool: name, state }, value: pool[state] }));
+        }),
+      ),
     },
     {
       name: 'podvlan_vlans_in_use',

@@ -72,9 +72,11 @@ export interface BridgeView {
 export interface PoolUsage {
   type: 'host-local' | 'static' | 'etcd' | 'delegated';
   subnet?: string;
-  size: number; // addresses the pool hands out
+  size: number; // addresses the pool hands out (beyond 2^53 the nearest double: see sizeExact)
   used: number; // held (on this node for host-local and static, cluster-wide for etcd)
   free: number;
+  sizeExact?: string; // the exact size in decimal, only when it is beyond 2^53 (an IPv6 pool)
+  freeExact?: string; // likewise for free
 }
 
 export interface NetworkView {
@@ -85,7 +87,8 @@ export interface NetworkView {
   declared: string; // the VLANs the config declares: "22", "20-99", "300-303", "100-110,200"; "any" for a range-less pod-name network, "" for unknown
   inUse: { vlan: number; pods: number }[]; // VLANs this node's attachments carry, with how many pods
   uplinks: { name: string; carries: boolean; missing: number[] }[]; // whether each uplink carries inUse
-  pool?: PoolUsage; // absent without ipam
+  pool?: PoolUsage; // absent without ipam; the first of pools (kept for readers of one pool)
+  pools?: PoolUsage[]; // every pool, in config order (a dual-stack network: IPv4, IPv6)
   attachments: { ok: number; broken: number };
   problems: Problem[];
 }

@@ -24,12 +24,13 @@ export function networkView(
     const missing = tags.filter((t) => lacking.has(t));
     return { name: u.name, carries: u.exists && missing.length === 0, missing, exists: u.exists };
   });
-  const usage = pool?.pool ?? (n ? undefined : delegatedUsage(mine));
+  const delegated = n ? undefined : delegatedUsage(mine);
+  const usages = pool?.pools ?? (delegated ? [delegated] : []);
   const problems: Problem[] = [
     ...(b && !b.exists ? [noBridge(bridge)] : []),
     ...uplinks.filter((u) => !u.carries).map((u) => uplinkProblem(name, bridge, u, inUse)),
     ...(pool?.problem ? [pool.problem] : []),
-    ...(checkPool(name, usage) ? [checkPool(name, usage)!] : []),
+    ...usages.flatMap((u) => checkPool(name, u) ?? []),
   ];
   const broken = mine.filter((v) => v.state !== 'ok').length;
   return {
@@ -38,7 +39,7 @@ export function networkView(
     ...vlanSource(n),
     inUse,
     uplinks: uplinks.map(({ exists: _e, ...u }) => u),
-    ...(usage ? { pool: usage } : {}),
+    ...(usages.length > 0 ? { pool: usages[0], pools: usages } : {}),
     attachments: { ok: mine.length - broken, broken },
     problems,
   };

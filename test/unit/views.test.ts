@@ -259,9 +259,9 @@ describe('the node view', () => {
 describe('pool usage', () => {
   const hostLocal = networks[0].ipam!;
   it('counts what a pool hands out: the range minus gateway and excluded; fixed addresses of an etcd pool', () => {
-    expect(poolSpan(hostLocal).size).toBe(4);
+    expect(poolSpan(hostLocal).size).toBe(4n);
     const gw: Ipam = { ...hostLocal, gateway: '10.20.1.11', exclude: ['10.20.1.12', '10.20.9.9'] } as Ipam;
-    expect(poolSpan(gw).size).toBe(2);
+    expect(poolSpan(gw).size).toBe(2n);
     const etcd = {
       type: 'etcd',
       subnet: '10.40.0.0/24',
@@ -269,10 +269,10 @@ describe('pool usage', () => {
       routes: [],
       fixed: [{ namespace: 'a', pod: 'b', address: '10.40.0.5' }],
     } as Ipam;
-    expect(poolSpan(etcd).size).toBe(254);
-    expect(poolSpan({ type: 'static', address: '10.0.0.5/24', routes: [] } as Ipam).size).toBe(1);
+    expect(poolSpan(etcd).size).toBe(254n);
+    expect(poolSpan({ type: 'static', address: '10.0.0.5/24', routes: [] } as Ipam).size).toBe(1n);
     expect(poolSpan({ type: 'host-local', subnet: '10.0.0.0/8', exclude: [], routes: [] } as Ipam).size).toBe(
-      2 ** 24 - 2,
+      2n ** 24n - 2n,
     );
   });
 
@@ -299,7 +299,7 @@ describe('rows', () => {
   const f = healthy([attachment({ pod: 'web', ip: '10.20.1.10/16' })]);
   f.ovs.uplinkPorts.get('nic2')!.trunks = [300];
   f.veths.clear();
-  f.pools.set('tenant', { pool: usageOf(networks[0].ipam!, ['10.20.1.10']) });
+  f.pools.set('tenant', { pools: [usageOf(networks[0].ipam!, ['10.20.1.10'])] });
   f.pools.set('pooled', { problem: { code: 'pool-unreadable', message: 'addresses of pooled in etcd: down' } });
   const v = assemble(f);
 
