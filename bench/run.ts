@@ -80,7 +80,13 @@ async function inner(info: SandboxInfo): Promise<void> {
     // The etcd allocator's row alone (bench/etcd-alloc.ts): IPv4 and IPv6 on one etcd, no pods.
     const etcd = await startEtcd({ netns: info.netns });
     try {
-      printAllocRows(await allocatorBench(etcd.url, Number(process.env.BENCH_ALLOC_CONCURRENCY ?? 50)));
+      printAllocRows(
+        await allocatorBench(
+          etcd.url,
+          Number(process.env.BENCH_ALLOC_CONCURRENCY ?? 50),
+          Number(process.env.BENCH_ALLOC_ROUNDS ?? 5),
+        ),
+      );
     } finally {
       await etcd.destroy();
     }
