@@ -24,8 +24,8 @@ interface IpAddrRow {
 interface IpRouteRow {
   dst?: string;
   gateway?: string;
-  table?: string; // set for any table but main
-  type?: string; // set for any type but unicast (local, broadcast, multicast)
+  table?: string; // "main", or another table (local)
+  type?: string; // "unicast", or local, broadcast, multicast
   pref?: string; // IPv6 rows only (the router preference)
 }
 
@@ -38,7 +38,7 @@ export async function readPodInterface(
   const { outputs, stderr } = await queryIpJson(
     [
       ['addr', 'show', 'dev', ifname],
-      // `table all`: both families in one command (a batch line cannot say -6); main's rows are those without `table`.
+      // `table all`: both families in one command (a batch line cannot say -6); the main table's unicast rows are kept.
       ['route', 'show', 'table', 'all', 'dev', ifname],
     ],
     { netnsFd: sandbox.fd, timeoutMs },
@@ -51,7 +51,7 @@ export async function readPodInterface(
   }
   const rows = (outputs[1] as IpRouteRow[] | undefined) ?? [];
   const routes = rows
-    .filter((r) => r.table === undefined && r.type === undefined)
+    .filter((r) => (r.table ?? 'main') === 'main' && (r.type ?? 'unicast') === 'unicast')
     .map((r) => ({
       dst: routePrefix(r.dst ?? '', r.pref !== undefined || r.gateway?.includes(':')),
       ...(r.gateway ? { gw: r.gateway } : {}),

@@ -4,10 +4,15 @@
 // shows both, status gives the kubelet the IPv4 (the IPv6 on an IPv6-only primary network),
 // teardown frees both leases, and a second family's pool that is exhausted rolls back the first
 // family's lease: nothing is left of the failed setup.
-import { join } from 'node:path';
+import { execa } from 'execa';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEBIAN_CNI_DIR, type LibcniCall, parseResult, runLibcni } from '../support/libcni';
 import {
+  BINARY,
   bridgePorts,
+  ovsVsctl,
   hostVeths,
   parseKubeletStatus,
   portTag,
@@ -184,5 +189,134 @@ describe('dual-stack pods in exec mode', () => {
     expect(await hostVeths(info)).toEqual([]);
     expect(stateFiles(join(dir, 'state'))).toEqual([]);
     expect(stateFiles(join(dir6, 'state'))).toEqual([]);
+  });
+});
+
+// The same through a real CNI caller: Debian's libcni runs podvlan as the main plugin of a
+// conflist whose `ipam.pool` is the list of two pools.
+describe('dual-stack pods through libcni', () => {
+  const cdir = join(info.dir, 'dual-stack-cni');
+  const stateDir = join(cdir, 'state');
+  const cacheDir = join(cdir, 'cni-cache');
+  const CNI_BRIDGE = 'dsc_br';
+  const namespaces: string[] = [];
+  const pool = (v6: Record<string, unknown> = {}) => [
+    { type: 'host-local', subnet: '10.198.0.0/24', gateway: '10.198.0.1' },
+    { type: 'host-local', subnet: 'fd00:c8::/64', gateway: 'fd00:c8::1', routes: [{ dst: 'fd00:c800::/32' }], ...v6 },
+  ];
+  const conflist = (name: string, cniVersion: string, vlan: number, ipamPool: unknown) => {
+    const path = join(cdir, `${name}.conflist`);
+    const plugin = {
+      type: 'podvlan',
+      bridge: CNI_BRIDGE,
+      datapathType: 'netdev',
+      vlan: { id: vlan },
+      ipam: { type: 'podvlan', pool: ipamPool },
+      ovsdb: info.ovsdb,
+      stateDir,
+      logFile: join(cdir, 'podvlan.log'),
+      nodeConfig: '/dev/null',
+    };
+    writeFileSync(path, JSON.stringify({ cniVersion, name, plugins: [plugin] }));
+    return path;
+  };
+  let v40 = '';
+  let v41 = '';
+  let tiny = '';
+  const call = (list: string, pod: string, extra: Partial<LibcniCall> = {}): LibcniCall => ({
+    conflist: list,
+    containerId: `dsc-${pod}`,
+    netns: `/run/netns/pvds-${pod}`,
+    pluginDirs: [dirname(BINARY), DEBIAN_CNI_DIR],
+    cacheDir,
+    args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=dsc;K8S_POD_NAME=${pod}`,
+    ...extra,
+  });
+  const netnsPing6 = async (pod: string, to: string) =>
+    (await execa('ip', ['netns', 'exec', `pvds-${pod}`, 'ping', '-6', '-c', '2', '-W', '1', to], { reject: false }))
+      .exitCode === 0;
+  const add = async (list: string, pod: string) => {
+    await execa('ip', ['netns', 'add', `pvds-${pod}`]);
+    namespaces.push(`pvds-${pod}`);
+    return runLibcni(info, 'add', call(list, pod));
+  };
+
+  beforeAll(() => {
+    mkdirSync(cdir, { recursive: true });
+    v40 = conflist('ds40', '1.0.0', 40, pool());
+    // Another network, so other lease files: a range of its own keeps its addresses apart from ds40's.
+    v41 = conflist(
+      'ds41',
+      '0.4.0',
+      41,
+      pool({ rangeStart: 'fd00:c8::40' }).map((p, i) => (i === 0 ? { ...p, rangeStart: '10.198.0.40' } : p)),
+    );
+    tiny = conflist('dstiny', '1.0.0', 42, pool({ rangeStart: 'fd00:c8::ff', rangeEnd: 'fd00:c8::ff' }));
+  });
+  afterAll(async () => {
+    for (const ns of namespaces) await execa('ip', ['netns', 'del', ns], { reject: false });
+    await ovsVsctl(info, ['--if-exists', 'del-br', CNI_BRIDGE]);
+  });
+
+  it('ADD returns both addresses, each with its gateway, on the pod interface, and routes of both', async () => {
+    const a1 = parseResult(await add(v40, 'a1'));
+    expect(a1.ips).toEqual([
+      { address: '10.198.0.2/24', gateway: '10.198.0.1', interface: 1 },
+      { address: 'fd00:c8::2/64', gateway: 'fd00:c8::1', interface: 1 },
+    ]);
+    expect(a1.routes).toEqual([{ dst: 'fd00:c800::/32', gw: 'fd00:c8::1' }]);
+    parseResult(await add(v40, 'a2'));
+    const b1 = parseResult(await add(v41, 'b1')) as { ips: { version?: string; address: string }[] };
+    expect(b1.ips.map((ip) => [ip.version, ip.address])).toEqual([
+      ['4', '10.198.0.40/24'],
+      ['6', 'fd00:c8::40/64'],
+    ]);
+  });
+
+  it('ping -6 crosses VLAN 40 and does not reach VLAN 41; CHECK finds both addresses in place', async () => {
+    expect(await netnsPing6('a1', 'fd00:c8::3')).toBe(true);
+    expect(await netnsPing6('a2', 'fd00:c8::2')).toBe(true);
+    expect(await netnsPing6('a1', 'fd00:c8::40')).toBe(false); // b1, VLAN 41
+    const check = await runLibcni(info, 'check', call(v40, 'a1'));
+    expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+    // An address gone from the interface by hand: CHECK names it.
+    await execa('ip', ['-n', 'pvds-a2', 'addr', 'del', 'fd00:c8::3/64', 'dev', 'eth0']);
+    const broken = await runLibcni(info, 'check', call(v40, 'a2'));
+    expect(broken.exitCode).not.toBe(0);
+    expect(broken.stdout + broken.stderr).toMatch(/address fd00:c8::3\/64 is missing from eth0/);
+  });
+
+  it('list shows both addresses of a CNI attachment', async () => {
+    const rows = await listJson();
+    expect(rows.find((r) => (r as { k8sPod?: string }).k8sPod === 'a1')?.ips).toEqual([
+      '10.198.0.2/24',
+      'fd00:c8::2/64',
+    ]);
+  });
+
+  it('a failure of the second family (IPv6 range of one, taken) rolls back the IPv4 lease', async () => {
+    parseResult(await add(tiny, 't1'));
+    const before = stateFiles(stateDir);
+    const t2 = await add(tiny, 't2');
+    expect(t2.exitCode).not.toBe(0);
+    expect(t2.stdout + t2.stderr).toMatch(/dstiny/);
+    expect(stateFiles(stateDir)).toEqual(before);
+    expect((await execa('ip', ['-n', 'pvds-t2', 'link'])).stdout).not.toMatch(/eth0/);
+    for (const pod of ['t1', 't2']) expect((await runLibcni(info, 'del', call(tiny, pod))).exitCode).toBe(0);
+  });
+
+  it('DEL frees both leases, and a second DEL is fine', async () => {
+    for (const [list, pod] of [
+      [v40, 'a1'],
+      [v40, 'a2'],
+      [v41, 'b1'],
+    ]) {
+      for (let i = 0; i < 2; i++) {
+        const r = await runLibcni(info, 'del', call(list, pod));
+        expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+      }
+    }
+    expect(stateFiles(stateDir)).toEqual([]);
+    expect(await bridgePorts(info, CNI_BRIDGE)).toEqual([]);
   });
 });
