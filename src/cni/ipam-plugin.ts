@@ -91,7 +91,7 @@ async function gcLeases(ctx: Context, network: Network, stdin: string): Promise<
  * (SPEC.md), and so does the runtime; still, a failure of the second family's pool gives back
  * the first family's lease here, so a failed ADD holds nothing even before that DEL.
  */
-async function acquireAll(pools: FamilyPool[], owner: Owner, log: Logger): Promise<Lease[]> {
+export async function acquireAll(pools: FamilyPool[], owner: Owner, log: Logger): Promise<Lease[]> {
   const leases: Lease[] = [];
   const taken: FamilyPool[] = [];
   try {

@@ -66,6 +66,10 @@ const config6 = writeConfig(info, dir6, [
   },
 ]);
 const run = (...args: string[]) => runPlugin(info, args, { config });
+/** What the docs quote, written under PODVLAN_DOC_OUT when it is set. */
+const docOut = (name: string, text: string) => {
+  if (process.env.PODVLAN_DOC_OUT) writeFileSync(join(process.env.PODVLAN_DOC_OUT, name), text);
+};
 // Docker 28 turns IPv6 off in a --net=none container's namespace (net.ipv6.conf.default.disable_ipv6
 // = 1), and an interface made there inherits it: the kernel refuses its IPv6 address. A pod meant for
 // IPv6 has it on in its namespace, as a dual-stack runtime sets it; podvlan leaves the pod's sysctls alone.
@@ -112,6 +116,7 @@ describe('dual-stack pods in exec mode', () => {
     for (const pod of ['22-a', '22-b', '33-c']) {
       const r = await run('setup', 'ds', pod, pods[pod]);
       expect(r.exitCode, r.all).toBe(0);
+      docOut(`setup-${pod}.txt`, r.all);
       expect(r.all).toMatch(/eth1 10\.196\.0\.\d+\/24,fd00:c6::[0-9a-f]+\/64 vlan \d+/);
     }
     const a = await podAddresses(pods['22-a'], 'eth1');
@@ -139,6 +144,7 @@ describe('dual-stack pods in exec mode', () => {
     expect(a.mac).toBe('0a:58:0a:c4:00:02');
     const table = (await run('list')).stdout;
     expect(table).toMatch(/22-a .* 10\.196\.0\.2\/24,fd00:c6::2\/64 +ok/);
+    docOut('list.txt', table);
   });
 
   it('status gives the kubelet the IPv4 address of the primary network', async () => {
@@ -162,6 +168,7 @@ describe('dual-stack pods in exec mode', () => {
     expect(first.exitCode, first.all).toBe(0);
     const before = stateFiles(join(dir, 'state'));
     const second = await run('setup', 'tiny', 't2', pods.t2);
+    docOut('exhausted.txt', second.all);
     expect(second.exitCode, second.all).toBe(6);
     expect(second.all).toMatch(/tiny/);
     // No IPv4 lease, port, veth or record of t2: the state is what it was after t1.

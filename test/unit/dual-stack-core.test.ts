@@ -1,7 +1,10 @@
 // The dual-stack choices of the core: the one address status gives the kubelet, the MAC derived
 // from the addresses, and which requested addresses a network's pools can serve.
 import { describe, expect, it } from 'vitest';
+import { acquireAll } from '../../src/cni/ipam-plugin';
 import { requestProblem } from '../../src/commands/attach';
+import { familyOfText } from '../../src/ipam/ip';
+import { Logger } from '../../src/log';
 import { macFor } from '../../src/commands/mac';
 import { statusIp } from '../../src/commands/records';
 import { parseConfig } from '../../src/config/load';
@@ -45,5 +48,35 @@ describe('requested addresses and the pools of a network', () => {
     expect(requestProblem(v4, [{ address: '10.20.0.5' }, { address: '10.20.0.6' }])).toMatch(
       /a second IPv4 address: an attachment holds one address per family/,
     );
+  });
+});
+
+describe('podvlan as an IPAM plugin: one lease per pool', () => {
+  const owner = { network: 'n', namespace: 'cni', pod: 'p', containerId: 'a'.repeat(64), interface: 'eth0' };
+  const fake = (family: 4 | 6, address: string | Error, held: string[]) => ({
+    family,
+    pool: {
+      acquire: async () => {
+        if (address instanceof Error) throw address;
+        held.push(address);
+        return { address, routes: [] };
+      },
+      acquireRequested: async () => ({ address: '', routes: [] }),
+      release: async () => held.splice(0).filter((a) => familyOfText(a) === family),
+    },
+  });
+  const log = new Logger('/dev/null');
+
+  it('takes IPv4 first, then IPv6', async () => {
+    const held: string[] = [];
+    const leases = await acquireAll([fake(6, 'fd00::2/64', held), fake(4, '10.0.0.2/24', held)], owner, log);
+    expect(leases.map((l) => l.address)).toEqual(['10.0.0.2/24', 'fd00::2/64']);
+  });
+
+  it("gives the first family's lease back when the second pool fails", async () => {
+    const held: string[] = [];
+    const full = new Error('address pool fd00::/64 is exhausted');
+    await expect(acquireAll([fake(4, '10.0.0.2/24', held), fake(6, full, held)], owner, log)).rejects.toBe(full);
+    expect(held).toEqual([]);
   });
 });
