@@ -9,8 +9,7 @@ import { join, resolve } from 'node:path';
 import { BINARY, writeConfig } from '../test/support/plugin';
 import { type SandboxInfo, startContainer } from '../test/support/sandbox';
 import { insideSandbox } from './in-sandbox';
-import { EtcdClient } from '../src/etcd/client';
-import { EtcdAddressPool } from '../src/ipam/etcd-pool';
+import { allocatorBench, printAllocRows } from './etcd-alloc';
 import { startEtcd } from '../test/integration/etcd-server';
 import { stripPlotSvg, summarize, type Summary } from './stats';
 import { criSamples } from './cri';
@@ -77,6 +76,22 @@ async function pool<T>(n: number, make: (i: number) => Promise<T>, width = 8): P
 
 async function inner(info: SandboxInfo): Promise<void> {
   const dir = join(info.dir, 'bench');
+  if (process.env.BENCH_ONLY === 'etcd-alloc') {
+    // The etcd allocator's row alone (bench/etcd-alloc.ts): IPv4 and IPv6 on one etcd, no pods.
+    const etcd = await startEtcd({ netns: info.netns });
+    try {
+      printAllocRows(
+        await allocatorBench(
+          etcd.url,
+          Number(process.env.BENCH_ALLOC_CONCURRENCY ?? 50),
+          Number(process.env.BENCH_ALLOC_ROUNDS ?? 5),
+        ),
+      );
+    } finally {
+      await etcd.destroy();
+    }
+    return;
+  }
   const config = writeConfig(
     info,
     dir,
@@ -330,9 +345,7 @@ async function inner(info: SandboxInfo): Promise<void> {
   for (const [k, s] of Object.entries(scale)) console.log(row(k, s));
   for (const [k, s] of Object.entries(cluster.setups))
     console.log(`${row(`etcd ${k}`, s)}   wall ${s.wallMs.toFixed(0)} ms, ${s.podsPerSecond.toFixed(1)} pods/s`);
-  console.log(
-    `etcd allocator: ${cluster.allocator.allocations} addresses by 3 nodes x ${cluster.allocator.concurrency} at once in ${cluster.allocator.wallMs.toFixed(0)} ms = ${cluster.allocator.perSecond.toFixed(0)} allocations/s (peer: 500 pods / 270 s = 1.9 pods/s)`,
-  );
+  printAllocRows(cluster.allocator); // (peer: 500 pods / 270 s = 1.9 pods/s)
   console.log('\nratios (p50):');
   for (const [k, v] of Object.entries(ratios)) console.log(`  ${k.padEnd(30)} ${v.toFixed(2)}`);
   console.log(
@@ -378,33 +391,8 @@ async function clusterBench(info: SandboxInfo, dir: string, containers: string[]
         containers.slice(0, k).map((id, i) => timed(BINARY, ['teardown', `ns-${i % 5}`, `c-${k}-${i}`, id], env)),
       );
     }
-    // The allocator alone, in this process: 3 nodes x 50 concurrent acquisitions, then releases.
-    const client = new EtcdClient({ endpoints: [etcd.url], timeoutMs: 10000 });
-    const pools = ['n1', 'n2', 'n3'].map(
-      (node) =>
-        new EtcdAddressPool(client, prefix, { name: 'alloc', subnet: '10.243.0.0/16', exclude: [], routes: [] }, node),
-    );
-    const owners = pools.flatMap((pool, n) =>
-      Array.from({ length: 50 }, (_, i) => ({
-        pool,
-        owner: {
-          network: 'alloc',
-          namespace: 'bench',
-          pod: `p${n}-${i}`,
-          containerId: (n * 1000 + i).toString(16).padStart(12, '0'),
-          interface: 'eth1',
-        },
-      })),
-    );
-    const started = performance.now();
-    await Promise.all(owners.map(({ pool, owner }) => pool.acquire(owner)));
-    const wallMs = performance.now() - started;
-    await Promise.all(owners.map(({ pool, owner }) => pool.release(owner)));
-    client.close();
-    return {
-      setups,
-      allocator: { allocations: owners.length, concurrency: 50, wallMs, perSecond: owners.length / (wallMs / 1000) },
-    };
+    // The allocator alone, in this process: 3 nodes x 50 concurrent acquisitions, IPv4 and IPv6.
+    return { setups, allocator: await allocatorBench(etcd.url) };
   } finally {
     await etcd.destroy();
   }

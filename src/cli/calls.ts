@@ -67,7 +67,7 @@ export async function setupCall(ref: PodRef, configFlag: string | undefined, io:
   for (const a of r.attachments) {
     const vlan = a.trunks === undefined ? `vlan ${a.tag}` : `trunk ${a.trunks}`;
     io.out(
-      `${who}: ${a.interface} ${a.ip ?? '(no address)'} ${vlan} on ${a.bridge} port ${a.port}${r.changed ? '' : ' (unchanged)'}`,
+      `${who}: ${a.interface} ${a.ips.join(',') || '(no address)'} ${vlan} on ${a.bridge} port ${a.port}${r.changed ? '' : ' (unchanged)'}`,
     );
   }
 }

@@ -1,31 +1,33 @@
 // ADD of one CNI attachment through the same attach core as exec setup (commands/attach.ts: lease,
 // veth pair by namespace handle, access port with external_ids, each undo in the stack), so both
 // modes write one state of record: `podvlan list`, `gc` and `ipam` read CNI rows too.
-import { type AddressRequest, type Lease, poolFor, vlanPoolFor } from '../ipam';
+import { type AddressRequest, type FamilyPool, type Lease, type Owner, poolsFor, vlanPoolFor } from '../ipam';
+import { familyOfText } from '../ipam/ip';
 import { type Attachment, decodeRoutes } from '../ovs/attachment';
 import { ensureBridges, findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import type { Sandbox } from '../runtime/sandbox';
 import { lockPod } from '../state/lock';
 import { linkExists } from '../veth/pair';
-import { type AttachItem, attachNetworks, isInPlace, leaseFrom } from '../commands/attach';
+import { type AttachItem, attachNetworks, isInPlace, leaseFrom, requestProblem } from '../commands/attach';
 import { type Context, clusterOf } from '../commands/context';
-import { detach } from '../commands/detach';
+import { bareAddresses, detach } from '../commands/detach';
 import { UndoStack } from '../commands/undo';
 import { datapathTypeOf } from '../config/datapath';
 import type { Network } from '../config/schema';
+import { hasEtcdPool, ipamPools } from '../config/pools';
 import { type CniOwner, CNI_RUNTIME, cniOwner, ipamOwner, ownerSelector } from './owner';
 import { type CniEnv, k8sNamesOf } from './env';
 import { type Delegate, delegateAdd, delegateDel } from './delegate';
 import { checkMatch } from './match';
 import { openNetns } from './netns';
-import { parseRequests, type Requests } from './requests';
+import { parseRequests, type Request, type Requests } from './requests';
 import { CniCode, CniError } from './spec';
 import { planVlan } from './vlan';
 
 export interface Added {
   attachment: Attachment;
-  lease?: Lease;
+  leases: Lease[]; // IPv4 first; none without an address
   changed: boolean;
 }
 
@@ -47,10 +49,17 @@ export async function add(
   // A delegated IPAM plugin reads runtimeConfig.ips and IP= from the same stdin and environment:
   // the addresses are its to give, podvlan keeps only the MAC request.
   const requests: Requests = parseRequests(runtime, env.args, delegate === undefined);
-  if (requests.ips.length > 0 && !network.ipam)
+  if (requests.ips.length > 0 && ipamPools(network).length === 0)
     throw new CniError(
       CniCode.invalidNetworkConfig,
       `${requests.ips[0].from} asks for ${requests.ips[0].address} but network ${network.name} has no ipam`,
+    );
+  // A requested family the network has no pool for, refused before anything is taken.
+  const problem = requestProblem(network, requests.ips);
+  if (problem)
+    throw new CniError(
+      requests.ips[0].from.startsWith('CNI_ARGS') ? CniCode.invalidEnvironment : CniCode.invalidNetworkConfig,
+      problem,
     );
   const { stateDir, timeoutMs } = ctx.config;
   const log = ctx.log.with({
@@ -81,7 +90,7 @@ export async function add(
         let tag = 'tag' in plan ? plan.tag : 0;
         try {
           if (vlans && 'holder' in plan) tag = await vlans.acquire(member, plan.holder);
-          const pool = poolFor(network, stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
+          const pools = poolsFor(network, stateDir, hasEtcdPool(network) ? clusterOf(ctx) : undefined);
           const done = mine.find(
             (f) =>
               isInPlace(f.attachment, {
@@ -95,29 +104,26 @@ export async function add(
           if (done && mine.length === 1) {
             // The same ADD again: answer with what exists (the lease is the owner's own, not a new one).
             // A delegate's lease is read back from the port, as a second ADD of the delegate would fail.
-            const lease = delegate
-              ? recordedLease(done.attachment)
-              : pool
-                ? await leaseFrom(pool, ipamOwner(owner), {
-                    requested: requestedAddress(requests),
-                    hint: done.attachment.ip?.split('/')[0],
-                  })
-                : undefined;
+            const leases = delegate
+              ? recordedLeases(done.attachment)
+              : await ownLeases(pools, ipamOwner(owner), requests, bareAddresses(done.attachment.ips));
             log.info('already added', { port: owner.port });
-            return { attachment: done.attachment, lease, changed: false };
+            return { attachment: done.attachment, leases, changed: false };
           }
           // What an interrupted or outdated ADD of this owner left: its port, its veth. Leases stay
           // (the same owner takes them again).
           // Another address asked of a working attachment: refused before anything is taken apart
           // (the pool would refuse it only after the port is gone, leaving the pod with nothing).
-          const asked = delegate ? undefined : requestedAddress(requests)?.address;
-          const holding = mine.find((f) => f.attachment.ip !== undefined)?.attachment.ip?.split('/')[0];
-          if (asked !== undefined && holding !== undefined && holding !== asked)
-            throw new CniError(
-              CniCode.conflict,
-              `${env.ifname} of ${env.containerId} already has ${holding} in network ${network.name}, ` +
-                `not the requested ${asked}: DEL it first`,
-            );
+          const holding = mine.flatMap((f) => bareAddresses(f.attachment.ips));
+          for (const { address: asked } of delegate ? [] : requests.ips) {
+            const held = holding.find((h) => familyOfText(h) === familyOfText(asked));
+            if (held !== undefined && held !== asked)
+              throw new CniError(
+                CniCode.conflict,
+                `${env.ifname} of ${env.containerId} already has ${held} in network ${network.name}, ` +
+                  `not the requested ${asked}: DEL it first`,
+              );
+          }
           if (mine.length > 0 || linkExists(owner.port)) {
             await detach(ctx, ovs, mine, { keepLeases: true, extraLinks: [owner.port] });
             // A delegate cannot be asked for the owner's address twice (host-local refuses): free it first.
@@ -154,7 +160,7 @@ async function attachNew(
   sandbox: Sandbox,
   log: Context['log'],
   delegate: Delegate | undefined,
-): Promise<{ attachment: Attachment; lease?: Lease }> {
+): Promise<{ attachment: Attachment; leases: Lease[] }> {
   const { tag, requests } = want;
   const undo = new UndoStack(log);
   try {
@@ -171,34 +177,53 @@ async function attachNew(
             add: () => delegateAdd(delegate),
             del: () => delegateDel(delegate),
           }
-        : { from: 'pool', requested: requestedAddress(requests) },
+        : { from: 'pool', requested: requests.ips.map(asRequest) },
       mac: requests.mac,
       fields: { runtime: CNI_RUNTIME, cniContainerId: owner.cniContainerId, ...k8sNamesOf(want.env.args) },
     };
     const call = { sandbox, items: [item], ownPorts: ownerSelector(owner), plural: false, log };
     const { attachments, leases, applyMs } = await attachNetworks(ctx, ovs, call, undo);
-    const [attachment, lease] = [attachments[0], leases[0]];
-    log.info('added', { port: owner.port, ip: attachment.ip, tag, vswitchdApplyMs: Math.round(applyMs * 10) / 10 });
-    return { attachment, lease };
+    const attachment = attachments[0];
+    log.info('added', { port: owner.port, ips: attachment.ips, tag, vswitchdApplyMs: Math.round(applyMs * 10) / 10 });
+    return { attachment, leases: leases[0] };
   } catch (err) {
     await undo.unwind();
     throw err;
   }
 }
 
-/** The address this call asks for exactly, if any (one IPv4 address per attachment). */
-function requestedAddress(requests: Requests): AddressRequest | undefined {
-  const ask = requests.ips[0];
-  return ask && { address: ask.address, prefixLength: ask.prefixLength };
+/** A request as a pool takes it (at most one per family: parseRequests and requestProblem). */
+const asRequest = (r: Request): AddressRequest =>
+  r.prefixLength === undefined ? { address: r.address } : { address: r.address, prefixLength: r.prefixLength };
+
+/** The owner's leases again, one per pool (IPv4 first): a repeated ADD answers with them. */
+async function ownLeases(pools: FamilyPool[], owner: Owner, requests: Requests, hints: string[]): Promise<Lease[]> {
+  const leases: Lease[] = [];
+  for (const { family, pool } of [...pools].sort((a, b) => a.family - b.family)) {
+    const requested = requests.ips.find((r) => familyOfText(r.address) === family);
+    const hint = hints.find((h) => familyOfText(h) === family);
+    leases.push(await leaseFrom(pool, owner, { requested: requested && asRequest(requested), hint }));
+  }
+  return leases;
 }
 
 /** An existing attachment has what this call asks for (else a repeated ADD re-attaches). */
 function honours(a: Attachment, requests: Requests): boolean {
-  const ask = requests.ips[0];
-  return (requests.mac === undefined || a.mac === requests.mac) && (!ask || a.ip?.split('/')[0] === ask.address);
+  const held = bareAddresses(a.ips);
+  return (requests.mac === undefined || a.mac === requests.mac) && requests.ips.every((r) => held.includes(r.address));
 }
 
-function recordedLease(a: Attachment): Lease | undefined {
-  if (a.ip === undefined) return undefined;
-  return { address: a.ip, gateway: a.gateway, routes: decodeRoutes(a.routes ?? '') ?? [] };
+/** A delegate's leases as its port recorded them: each address with its family's gateway and routes. */
+function recordedLeases(a: Attachment): Lease[] {
+  const gateways = a.gateway?.split(',') ?? [];
+  const routes = decodeRoutes(a.routes ?? '') ?? [];
+  return a.ips.map((address) => {
+    const family = familyOfText(address);
+    const gateway = gateways.find((g) => familyOfText(g) === family);
+    return {
+      address,
+      ...(gateway !== undefined ? { gateway } : {}),
+      routes: routes.filter((r) => familyOfText(r.dst) === family),
+    };
+  });
 }

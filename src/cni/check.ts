@@ -9,6 +9,7 @@
 import type { Context } from '../commands/context';
 import { clusterOf } from '../commands/context';
 import type { Network } from '../config/schema';
+import { ipamPools } from '../config/pools';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { linkExists } from '../veth/pair';
@@ -22,6 +23,7 @@ import { readPodInterface, routePrefix } from './pod-view';
 import { type ChainResult, parsePrevResult } from './prev-result';
 import { CniCode, CniError, compareVersions } from './spec';
 import { tagFor } from './vlan';
+import { formatIpPrefix, parseIpPrefix } from '../ipam/ip';
 import { trunkText } from '../ipam/vlan';
 
 const differs = (what: string) => new CniError(CniCode.operationFailed, `CHECK: ${what}`);
@@ -78,14 +80,11 @@ export async function check(
       const hostPeer = Number(readLink(port, 'iflink'));
       if (pod.kind !== 'veth' || pod.peerIndex !== hostIndex || hostPeer !== pod.ifindex)
         throw differs(`${env.ifname} in CNI_NETNS ${env.netns} is not the veth peer of host veth ${port}`);
-      checkAgainstResult(prev, env, port, pod, a.ip);
+      checkAgainstResult(prev, env, port, pod, a.ips);
       // A delegated address has no podvlan lease: the delegate's own CHECK (index.ts) judges it.
-      if (
-        a.ip &&
-        a.ipamPlugin === undefined &&
-        !(await leaseHeld(network, stateDir, clusterOf(ctx), ipamOwner(owner), a.ip.split('/')[0]))
-      )
-        throw differs(`address ${a.ip} of ${env.ifname} is no longer leased to it in network ${network.name}`);
+      for (const ip of a.ipamPlugin === undefined ? a.ips : [])
+        if (!(await leaseHeld(network, stateDir, clusterOf(ctx), ipamOwner(owner), ip.split('/')[0])))
+          throw differs(`address ${ip} of ${env.ifname} is no longer leased to it in network ${network.name}`);
       checkRoutes(prev, network, env.ifname, pod.routes);
     } finally {
       ovs.close();
@@ -95,13 +94,14 @@ export async function check(
   }
 }
 
-/** The pod interface as prevResult lists it: there, with its MAC and addresses; and podvlan's address in it. */
+/** The pod interface as prevResult lists it: there, with its MAC and addresses; and podvlan's
+ * addresses (one per family) on it. */
 function checkAgainstResult(
   prev: ChainResult,
   env: CniEnv,
   port: string,
   pod: { mac: string; addresses: string[] },
-  ownAddress: string | undefined,
+  own: string[],
 ): void {
   const index = prev.interfaces.findIndex((i) => i.name === env.ifname && i.sandbox === env.netns);
   if (index < 0) throw differs(`prevResult has no interface ${env.ifname} in sandbox ${env.netns}`);
@@ -113,21 +113,33 @@ function checkAgainstResult(
   if (host?.mac && hostMac && host.mac.toLowerCase() !== hostMac.toLowerCase())
     throw differs(`host veth ${port} has MAC ${hostMac}, prevResult says ${host.mac}`);
   for (const ip of prev.ips.filter((i) => i.interface === index)) {
-    if (ownAddress !== ip.address)
-      throw differs(`prevResult lists ${ip.address} on ${env.ifname}, the attachment holds ${ownAddress ?? 'none'}`);
+    if (!own.includes(canonicalOr(ip.address)))
+      throw differs(
+        `prevResult lists ${ip.address} on ${env.ifname}, the attachment holds ${own.join(', ') || 'none'}`,
+      );
   }
-  if (ownAddress && !pod.addresses.includes(ownAddress))
-    throw differs(`address ${ownAddress} is missing from ${env.ifname} in CNI_NETNS ${env.netns}`);
+  for (const address of own)
+    if (!pod.addresses.includes(address))
+      throw differs(`address ${address} is missing from ${env.ifname} in CNI_NETNS ${env.netns}`);
 }
 
 /** podvlan's routes (the pool's, via its gateway) that prevResult still lists must be on the interface. */
 function checkRoutes(prev: ChainResult, network: Network, ifname: string, present: { dst: string; gw?: string }[]) {
-  const ipam = network.ipam;
-  for (const r of ipam?.routes ?? []) {
-    const gw = r.via ?? ipam?.gateway;
-    const dst = routePrefix(r.dst);
-    const listed = prev.routes.some((p) => routePrefix(p.dst) === dst && p.gw === gw);
-    if (listed && !present.some((p) => p.dst === dst && p.gw === gw))
-      throw differs(`route to ${r.dst}${gw ? ` via ${gw}` : ''} is missing from ${ifname}`);
+  for (const ipam of ipamPools(network))
+    for (const r of ipam.routes) {
+      const gw = r.via ?? ipam.gateway;
+      const dst = routePrefix(r.dst);
+      const listed = prev.routes.some((p) => routePrefix(p.dst, p.dst.includes(':')) === dst && p.gw === gw);
+      if (listed && !present.some((p) => p.dst === dst && p.gw === gw))
+        throw differs(`route to ${r.dst}${gw ? ` via ${gw}` : ''} is missing from ${ifname}`);
+    }
+}
+
+/** prevResult's address in podvlan's form (IPv6 may come written another way); as given if it is none. */
+function canonicalOr(text: string): string {
+  try {
+    return formatIpPrefix(parseIpPrefix(text));
+  } catch {
+    return text;
   }
 }

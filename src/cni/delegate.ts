@@ -8,7 +8,8 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lease } from '../ipam';
 import type { Logger } from '../log';
-import { isIpv4, isIpv4Prefix, isPluginName } from '../names';
+import { canonicalIp, familyOfText, formatIpPrefix, isIpText, parseIpPrefix } from '../ipam/ip';
+import { isPluginName } from '../names';
 import { CniCode, CniError, compareVersions } from './spec';
 
 export interface Delegate {
@@ -44,10 +45,11 @@ export function findPlugin(plugin: string, cniPath: string | undefined): string 
   );
 }
 
-/** ADD: the delegate's first IPv4 address (podvlan gives an attachment one), gateway and routes. */
-export async function delegateAdd(d: Delegate): Promise<Lease> {
+/** ADD: the delegate's first address of each family (an attachment holds one per family), each
+ * with its gateway and routes, IPv4 first. */
+export async function delegateAdd(d: Delegate): Promise<Lease[]> {
   const stdout = await runDelegate(d, 'ADD');
-  return leaseOfResult(stdout, d.plugin);
+  return leasesOfResult(stdout, d.plugin);
 }
 
 /** DEL (teardown, or the rollback of an ADD): what the delegate holds for this container goes. */
@@ -152,13 +154,14 @@ interface ResultRoute {
 }
 
 /**
- * An IPAM result of any version as podvlan's lease: 0.1.0/0.2.0 have `ip4: {ip, gateway,
- * routes}`, 0.3.0 and later `ips: [{address, gateway}]` (with or without `version`) and
- * top-level `routes`. The first IPv4 address is taken; IPv6 is left out (one IPv4 address per
- * attachment, docs/cni-ipam.md). A route without `gw` goes via the address's gateway, as the
- * reference plugins install it.
+ * An IPAM result of any version as podvlan's leases: 0.1.0/0.2.0 have `ip4: {ip, gateway,
+ * routes}` and `ip6` likewise, 0.3.0 and later `ips: [{address, gateway}]` (with or without
+ * `version`) and top-level `routes`. The first address of each family is taken (an attachment
+ * holds one per family), IPv4 first; more of one family are left out (docs/cni-ipam.md). A route
+ * goes with the lease of its destination's family, and without `gw` via that lease's gateway, as
+ * the reference plugins install it.
  */
-export function leaseOfResult(stdout: string, plugin: string): Lease {
+export function leasesOfResult(stdout: string, plugin: string): Lease[] {
   const r = parseObject(stdout);
   if (!r)
     throw new CniError(
@@ -170,26 +173,61 @@ export function leaseOfResult(stdout: string, plugin: string): Lease {
   if (Array.isArray(r.ips)) {
     ips = r.ips.filter(isObject).map((ip) => ({ address: str(ip.address), gateway: optStr(ip.gateway) }));
     routes = Array.isArray(r.routes) ? r.routes.filter(isObject).map(routeOf) : [];
-  } else if (isObject(r.ip4)) {
-    ips = [{ address: str(r.ip4.ip), gateway: optStr(r.ip4.gateway) }];
-    routes = Array.isArray(r.ip4.routes) ? r.ip4.routes.filter(isObject).map(routeOf) : [];
+  } else {
+    for (const old of [r.ip4, r.ip6].filter(isObject)) {
+      ips.push({ address: str(old.ip), gateway: optStr(old.gateway) });
+      routes.push(...(Array.isArray(old.routes) ? old.routes.filter(isObject).map(routeOf) : []));
+    }
   }
-  const ip = ips.find((x) => isIpv4Prefix(x.address));
-  if (!ip)
-    throw new CniError(
-      CniCode.invalidNetworkConfig,
-      `ipam plugin "${plugin}" gave no IPv4 address (podvlan gives an attachment one IPv4 address)`,
-      stdout.slice(0, 300),
-    );
-  const gateway = ip.gateway !== undefined && isIpv4(ip.gateway) ? ip.gateway : undefined;
-  return {
-    address: ip.address,
-    gateway,
-    routes: routes
-      .filter((x) => isIpv4Prefix(x.dst) && (x.gw === undefined || isIpv4(x.gw)))
-      .map((x) => ({ dst: x.dst, via: x.gw ?? gateway })),
-  };
+  const leases: Lease[] = [];
+  for (const family of [4, 6] as const) {
+    // Canonical text: the port records it, and CHECK compares it with the interface's.
+    const ip = ips
+      .map((x) => ({ ...x, address: canonicalPrefix(x.address) }))
+      .find((x) => x.address && familyOfText(x.address) === family);
+    if (!ip) continue;
+    const gateway =
+      ip.gateway !== undefined && isIpText(canonicalOr(ip.gateway)) && familyOfText(ip.gateway) === family
+        ? canonicalOr(ip.gateway)
+        : undefined;
+    leases.push({
+      address: ip.address!,
+      ...(gateway !== undefined ? { gateway } : {}),
+      routes: routes
+        .map((x) => ({ dst: canonicalPrefix(x.dst), gw: x.gw === undefined ? undefined : canonicalOr(x.gw) }))
+        .filter(
+          (x) =>
+            x.dst !== undefined &&
+            familyOfText(x.dst) === family &&
+            (x.gw === undefined || (isIpText(x.gw) && familyOfText(x.gw) === family)),
+        )
+        .map((x) => {
+          const via = x.gw ?? gateway;
+          return via === undefined ? { dst: x.dst! } : { dst: x.dst!, via };
+        }),
+    });
+  }
+  if (leases.length === 0)
+    throw new CniError(CniCode.invalidNetworkConfig, `ipam plugin "${plugin}" gave no address`, stdout.slice(0, 300));
+  return leases;
 }
+
+/** An address/len in podvlan's form, or undefined when it is none (a prefix route's host bits stay). */
+function canonicalPrefix(text: string): string | undefined {
+  try {
+    return formatIpPrefix(parseIpPrefix(text));
+  } catch {
+    return undefined;
+  }
+}
+
+const canonicalOr = (text: string): string => {
+  try {
+    return canonicalIp(text);
+  } catch {
+    return text;
+  }
+};
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 const str = (v: unknown) => (typeof v === 'string' ? v : '');

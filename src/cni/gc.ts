@@ -16,6 +16,7 @@ import { type Delegate, delegateDel, delegateForGc } from './delegate';
 import { type Context, clusterOf, nodeName } from '../commands/context';
 import { detach, releaseOwner, releaseVlan } from '../commands/detach';
 import type { Network } from '../config/schema';
+import { hasEtcdPool } from '../config/pools';
 import { isPooledVlan, listNodeLeases, type Owner } from '../ipam';
 import { listAllocations } from '../ipam/etcd-pool';
 import { isValidOwner } from '../ipam/pool';
@@ -152,11 +153,11 @@ export async function holdings(ctx: Context, network: Network): Promise<Owner[]>
   const cniForm = (o: Owner) => o.network === network.name && o.namespace === CNI_NAMESPACE && CNI_POD.test(o.pod);
   const out: Owner[] = listNodeLeases(ctx.config.stateDir).filter(cniForm);
   const pooled = isPooledVlan(network.vlan);
-  if (network.ipam?.type !== 'etcd' && !pooled) return out;
+  if (!hasEtcdPool(network) && !pooled) return out;
   const cluster = clusterOf(ctx);
   if (!cluster) return out;
   const node = nodeName(ctx.config);
-  if (network.ipam?.type === 'etcd')
+  if (hasEtcdPool(network))
     out.push(...(await listAllocations(cluster.client, cluster.prefix, network.name)).filter((a) => a.node === node));
   if (pooled)
     for (const v of await listVlans(cluster.client, cluster.prefix, network.name))

@@ -95,7 +95,7 @@ export async function runCni(env: Record<string, string | undefined>, stdin: str
             attachment: added.attachment,
             hostMac: readLink(added.attachment.port, 'address'),
             sandboxPath: cni.netns,
-            lease: added.lease,
+            leases: added.leases,
             prevResult,
           }),
         ),

@@ -3,8 +3,10 @@
 // owner's. Read only: CHECK never takes a lease or changes a row.
 import { leaseDirFor, type Cluster } from '../ipam';
 import { ipamKeys, parseRecord } from '../ipam/etcd-keys';
+import { familyOfText, formatIp, tryParseIp } from '../ipam/ip';
 import { type Owner, sameOwner } from '../ipam/pool';
 import type { Network } from '../config/schema';
+import { poolOfFamily } from '../config/pools';
 import type { OvsdbClient } from '../ovs/client';
 import { select } from '../ovs/ops';
 import { decodeOptional, decodeSet, decodeUuid, type Uuid } from '../ovs/values';
@@ -31,7 +33,7 @@ export async function portState(ovs: OvsdbClient, portUuid: string, port: string
   };
 }
 
-/** Whether `address` (a.b.c.d) is leased to `owner` in the network's pool, read without taking it. */
+/** Whether `address` (either family, any form) is leased to `owner` in the network's pool, read without taking it. */
 export async function leaseHeld(
   network: Network,
   stateDir: string,
@@ -39,9 +41,11 @@ export async function leaseHeld(
   owner: Owner,
   address: string,
 ): Promise<boolean> {
-  if (network.ipam?.type === 'etcd') {
-    if (!cluster) return false;
-    const kv = await cluster.client.get(ipamKeys(cluster.prefix, network.name).ip(address));
+  // The pool of the address's family holds it (a dual-stack network has one of each).
+  if (poolOfFamily(network, familyOfText(address))?.type === 'etcd') {
+    const ip = tryParseIp(address);
+    if (!cluster || !ip) return false;
+    const kv = await cluster.client.get(ipamKeys(cluster.prefix, network.name).ip(formatIp(ip))); // the key's canonical form
     const rec = kv ? parseRecord<Owner>(kv.value) : undefined;
     return rec !== undefined && sameOwner(rec, owner);
   }

@@ -6,7 +6,7 @@
 // CONVENTIONS.md: a runtime puts a key in runtimeConfig only when the plugin's config declares the
 // capability of that name, and a plugin uses runtimeConfig only for declared capabilities; what the
 // config does not declare is ignored here even when sent.
-import { formatIpv4, parseIpv4 } from '../ipam/ipv4';
+import { bitsOf, familyOfText, formatIp, tryParseIp } from '../ipam/ip';
 import { CniCode, CniError } from './spec';
 
 export const ANNOTATIONS_CAPABILITY = 'io.kubernetes.cri.pod-annotations';
@@ -21,11 +21,11 @@ const SPELLINGS = {
 
 export interface Requests {
   mac?: string; // lower-case aa:bb:cc:dd:ee:ff, unicast
-  ips: Request[]; // at most one today (one IPv4 address per attachment)
+  ips: Request[]; // at most one per family (an attachment holds one address of each)
 }
 
 export interface Request {
-  address: string; // a.b.c.d
+  address: string; // a.b.c.d, or an IPv6 address in RFC 5952 form
   prefixLength?: number; // when the request was a CIDR
   from: string; // where it came from, for messages: 'runtimeConfig.ips', 'CNI_ARGS IP'
 }
@@ -79,11 +79,12 @@ export function parseRequests(
     // The static plugin's form: one address or several, comma separated.
     requests.ips = args.IP.split(',').map((v) => parseRequest(v.trim(), 'CNI_ARGS IP', CniCode.invalidEnvironment));
   }
-  if (requests.ips.length > 1)
+  const families = requests.ips.map((r) => familyOfText(r.address));
+  if (new Set(families).size < families.length)
     throw new CniError(
       requests.ips[0].from.startsWith('CNI_ARGS') ? CniCode.invalidEnvironment : CniCode.invalidNetworkConfig,
       `${requests.ips[0].from} asks for ${requests.ips.length} addresses: ` +
-        'podvlan gives one IPv4 address per attachment',
+        'podvlan gives an attachment one address per family (one IPv4, one IPv6)',
     );
   return requests;
 }
@@ -103,18 +104,15 @@ export function parseMac(value: unknown, from: string, code: number): string {
   return mac;
 }
 
-/** "a.b.c.d" or "a.b.c.d/len", IPv4 only for now. */
+/** An address or address/prefix of either family ("a.b.c.d", "fd00::5/64"); IPv6 comes back
+ * canonical (RFC 5952), as leases and ports hold it. */
 export function parseRequest(value: unknown, from: string, code: number): Request {
   const text = typeof value === 'string' ? value.trim() : '';
-  const m = /^([0-9.]+)(?:\/(\d{1,2}))?$/.exec(text);
-  let address: string | undefined;
-  try {
-    if (m) address = formatIpv4(parseIpv4(m[1]));
-  } catch {
-    address = undefined;
-  }
-  if (!m || address === undefined || (m[2] !== undefined && Number(m[2]) > 32))
-    throw new CniError(code, `${from} ${show(value)} is not an IPv4 address or address/prefix (IPv6 is not supported)`);
+  const m = /^([0-9A-Fa-f.:]+)(?:\/(\d{1,3}))?$/.exec(text);
+  const ip = m ? tryParseIp(m[1]) : undefined;
+  if (!m || ip === undefined || (m[2] !== undefined && (Number(m[2]) > bitsOf(ip.family) || /^0\d/.test(m[2]))))
+    throw new CniError(code, `${from} ${show(value)} is not an IPv4 or IPv6 address or address/prefix`);
+  const address = formatIp(ip);
   return m[2] === undefined ? { address, from } : { address, prefixLength: Number(m[2]), from };
 }
 

@@ -12,7 +12,7 @@ export interface ResultInput {
   attachment: Attachment;
   hostMac?: string;
   sandboxPath: string;
-  lease?: Lease;
+  leases: Lease[]; // one per family, IPv4 first; none without an address
   prevResult?: ChainResult; // the chain's result so far; absent when podvlan is first
 }
 
@@ -25,16 +25,15 @@ export function chainResult(r: ResultInput): ChainResult {
     { name: r.attachment.port, ...(r.hostMac ? { mac: r.hostMac } : {}) },
     { name: r.attachment.interface, mac: r.attachment.mac, sandbox: r.sandboxPath },
   ];
-  const ips = r.lease
-    ? [
-        {
-          address: r.lease.address,
-          ...(r.lease.gateway ? { gateway: r.lease.gateway } : {}),
-          interface: hostIndex + 1, // the pod's interface, right after the host end
-        },
-      ]
-    : [];
-  const routes = (r.lease?.routes ?? []).map((route) => ({ dst: route.dst, ...(route.via ? { gw: route.via } : {}) }));
+  // Every address, each with its own family's gateway, on the pod's interface (right after the host end).
+  const ips = r.leases.map((lease) => ({
+    address: lease.address,
+    ...(lease.gateway ? { gateway: lease.gateway } : {}),
+    interface: hostIndex + 1,
+  }));
+  const routes = r.leases.flatMap((lease) =>
+    lease.routes.map((route) => ({ dst: route.dst, ...(route.via ? { gw: route.via } : {}) })),
+  );
   return { interfaces, ips: [...prev.ips, ...ips], routes: [...prev.routes, ...routes], dns: prev.dns };
 }
 

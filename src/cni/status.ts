@@ -4,6 +4,7 @@
 // ADD can allocate without it (50); existing attachments keep working, so it is never 51.
 import type { Context } from '../commands/context';
 import type { Network } from '../config/schema';
+import { hasEtcdPool } from '../config/pools';
 import { clusterFor, isPooledVlan } from '../ipam';
 import { normalizePrefix } from '../ipam/etcd-keys';
 import { probeVswitchd } from '../ovs/bridge';
@@ -43,7 +44,7 @@ export async function status(ctx: Context): Promise<void> {
   }
 }
 
-const usesEtcd = (n: Network) => n.ipam?.type === 'etcd' || isPooledVlan(n.vlan);
+const usesEtcd = (n: Network) => hasEtcdPool(n) || isPooledVlan(n.vlan);
 
 /** Why etcd cannot serve this network's ADDs now, or undefined when it answers a read. */
 async function etcdProblem(
@@ -51,7 +52,7 @@ async function etcdProblem(
   network: Network,
   timeoutMs: number,
 ): Promise<{ msg: string; details: string } | undefined> {
-  const what = network.ipam?.type === 'etcd' ? 'addresses' : 'VLAN';
+  const what = hasEtcdPool(network) ? 'addresses' : 'VLAN';
   const etcd = ctx.config.etcd;
   if (!etcd) return { msg: `network ${network.name} takes its ${what} from etcd`, details: 'no etcd is configured' };
   // The client is the call's (closed by the front end), bounded like the rest of STATUS.

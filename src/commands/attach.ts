@@ -5,8 +5,10 @@
 // The counterpart of detach.ts. Nothing here is exec- or CNI-specific: what differs (the owner's
 // names, a delegated IPAM plugin, a requested MAC, CNI's extra port fields) comes in the items.
 import type { Network } from '../config/schema';
-import { oneLine } from '../errors';
-import { type AddressPool, type AddressRequest, type Lease, type Owner, poolFor, vlanPoolFor } from '../ipam';
+import { hasEtcdPool, poolOfFamily } from '../config/pools';
+import { InvalidInputError, oneLine } from '../errors';
+import { familyName, familyOfText } from '../ipam/ip';
+import { type AddressPool, type AddressRequest, type Lease, type Owner, poolsFor, vlanPoolFor } from '../ipam';
 import { trunkText } from '../ipam/vlan';
 import { type Attachment, encodeRoutes } from '../ovs/attachment';
 import { addAccessPorts, findPorts } from '../ovs/bridge';
@@ -20,16 +22,16 @@ import { macFor } from './mac';
 import type { UndoStack } from './undo';
 
 /**
- * Where an item's address comes from.
- * - pool: the network's own pool (poolFor), none when the network has no `ipam`; `requested`
- *   asks for exactly that address (refused if the pool cannot give it), else `hint` is the
- *   address the owner had (kept when still free), else the pool picks.
+ * Where an item's addresses come from.
+ * - pool: the network's own pools (poolsFor: one per family, none without `ipam`), one lease of
+ *   each. Per family, `requested` asks for exactly that address (refused if the pool cannot give
+ *   it), else `hints` holds the address the owner had (kept when still free), else the pool picks.
  * - delegate: an IPAM plugin the caller runs (CNI); `del` is its undo. The port records the
- *   plugin, gateway and routes, as podvlan holds no lease of its own to read them back from.
+ *   plugin, gateways and routes, as podvlan holds no lease of its own to read them back from.
  */
 export type AddressSource =
-  | { from: 'pool'; hint?: string; requested?: AddressRequest }
-  | { from: 'delegate'; plugin: string; add: () => Promise<Lease>; del: () => Promise<unknown> };
+  | { from: 'pool'; hints?: string[]; requested?: AddressRequest[] }
+  | { from: 'delegate'; plugin: string; add: () => Promise<Lease[]>; del: () => Promise<unknown> };
 
 export interface AttachItem {
   owner: Owner; // the lease owner; its namespace, pod, container id and interface go on the port
@@ -37,7 +39,7 @@ export interface AttachItem {
   port: string; // host veth and OVS port name (hostVethName of the owner)
   tag: number | 'pool'; // 'pool': taken here from the network's cluster-wide VLAN pool
   address: AddressSource;
-  mac?: string; // asked for by the caller; else derived from the address (macFor)
+  mac?: string; // asked for by the caller; else derived from the addresses (macFor)
   fields?: Partial<Attachment>; // more port fields (CNI: runtime, its container id, Kubernetes names)
 }
 
@@ -53,7 +55,7 @@ export interface AttachCall {
 
 export interface Attached {
   attachments: Attachment[]; // in item order
-  leases: (Lease | undefined)[]; // likewise; undefined without an address
+  leases: Lease[][]; // likewise: per item its leases, IPv4 first (none without an address)
   applyMs: number; // how long ovs-vswitchd took to apply the ports
 }
 
@@ -64,11 +66,11 @@ export async function attachNetworks(
   undo: UndoStack,
 ): Promise<Attached> {
   const { sandbox, items } = call;
-  const leases: (Lease | undefined)[] = [];
+  const leases: Lease[][] = [];
   const tags: number[] = [];
   for (const item of items) {
     tags.push(await takeTag(ctx, item, undo));
-    leases.push(await takeAddress(ctx, item, undo));
+    leases.push(await takeAddresses(ctx, item, undo));
   }
   const attachments: Attachment[] = items.map((item, i) => ({
     namespace: item.owner.namespace,
@@ -83,12 +85,14 @@ export async function attachNetworks(
     // The tag set, recorded beside it so a view tells one changed by hand (podvlan/vlan); a
     // trunk port has none (its VLANs are recorded as podvlan/trunks).
     ...(trunkOf(item.network).trunks === undefined ? { vlan: tags[i] } : {}),
-    ip: leases[i]?.address,
+    ips: leases[i].map((l) => l.address),
     mac: item.mac ?? macFor(leases[i], item.port),
     netns: sandbox.inode,
     node: nodeName(ctx.config),
     ...item.fields,
-    ...(item.address.from === 'delegate' && leases[i] ? delegatedFields(item.address.plugin, leases[i]) : {}),
+    ...(item.address.from === 'delegate' && leases[i].length > 0
+      ? delegatedFields(item.address.plugin, leases[i])
+      : {}),
   }));
   const { timeoutMs } = ctx.config;
   const s = call.plural ? 's' : '';
@@ -101,8 +105,8 @@ export async function attachNetworks(
       podName: a.interface,
       mac: a.mac,
       mtu: items[i].network.mtu,
-      addresses: a.ip ? [a.ip] : [],
-      routes: leases[i]?.routes ?? [],
+      addresses: a.ips, // every family's, IPv4 first
+      routes: leases[i].flatMap((l) => l.routes),
     })),
     timeoutMs,
   );
@@ -125,7 +129,7 @@ async function announce(
   attachments: Attachment[],
   unannounced: string[],
 ): Promise<void> {
-  const targets = attachments.filter((a) => a.ip).map((a) => ({ podName: a.interface, mac: a.mac }));
+  const targets = attachments.filter((a) => a.ips.length > 0).map((a) => ({ podName: a.interface, mac: a.mac }));
   try {
     if (unannounced.length > 0) throw new Error(unannounced.join('; ')); // arp_notify not set: it would be silent
     await announceAddresses(sandbox, targets, timeoutMs);
@@ -141,17 +145,45 @@ async function takeTag(ctx: Context, item: AttachItem, undo: UndoStack): Promise
   return vlans.acquire(item.owner);
 }
 
-/** The item's address, its undo registered before the call: a lost reply may still have taken it. */
-async function takeAddress(ctx: Context, item: AttachItem, undo: UndoStack): Promise<Lease | undefined> {
+/**
+ * The item's leases, one per pool, IPv4 first. Each undo is registered before its request (a lost
+ * reply may still have taken the address), so a failure of the second family's pool (exhausted,
+ * say) unwinds the first family's lease too: nothing is left half-addressed.
+ */
+async function takeAddresses(ctx: Context, item: AttachItem, undo: UndoStack): Promise<Lease[]> {
   const { network, owner, address } = item;
   if (address.from === 'delegate') {
     undo.push(`DEL of ipam plugin ${address.plugin}`, address.del); // its DEL undoes (SPEC.md "Delegated plugins")
     return address.add();
   }
-  const pool = poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined);
-  if (!pool) return undefined;
-  undo.push(`release address of ${network.name}`, () => pool.release(owner, address.hint));
-  return leaseFrom(pool, owner, address);
+  const problem = requestProblem(network, address.requested ?? []);
+  if (problem) throw new InvalidInputError(problem);
+  const pools = poolsFor(network, ctx.config.stateDir, hasEtcdPool(network) ? clusterOf(ctx) : undefined);
+  const leases: Lease[] = [];
+  for (const { family, pool } of [...pools].sort((a, b) => a.family - b.family)) {
+    const ofFamily = (text: string) => familyOfText(text) === family;
+    const hint = address.hints?.find(ofFamily);
+    const requested = address.requested?.find((r) => ofFamily(r.address));
+    const name = pools.length > 1 ? `${familyName(family)} address` : 'address';
+    undo.push(`release ${name} of ${network.name}`, () => pool.release(owner, hint));
+    leases.push(await leaseFrom(pool, owner, { hint, requested }));
+  }
+  return leases;
+}
+
+/** Why these requested addresses cannot be asked of the network's pools: a family with no pool,
+ * or two addresses of one family (an attachment holds one per family). Undefined when they can. */
+export function requestProblem(network: Network, requested: { address: string; from?: string }[]): string | undefined {
+  const seen = new Set<number>();
+  for (const r of requested) {
+    const family = familyOfText(r.address);
+    const from = r.from ? `${r.from} asks for ${r.address}` : `${r.address} is asked for`;
+    if (!poolOfFamily(network, family)) return `${from} but network ${network.name} has no ${familyName(family)} pool`;
+    if (seen.has(family))
+      return `${from}, a second ${familyName(family)} address: an attachment holds one address per family`;
+    seen.add(family);
+  }
+  return undefined;
 }
 
 /** The requested address exactly (refused if the pool cannot give it), else the hinted one if free, else a new one. */
@@ -164,12 +196,14 @@ export function leaseFrom(
   return pool.acquire(owner, ask.hint);
 }
 
-/** What the port records of a delegate's lease: podvlan holds no lease of its own for it. */
-function delegatedFields(plugin: string, lease: Lease): Partial<Attachment> {
+/** What the port records of a delegate's leases: podvlan holds no lease of its own for them. */
+function delegatedFields(plugin: string, leases: Lease[]): Partial<Attachment> {
+  const gateways = leases.flatMap((l) => (l.gateway ? [l.gateway] : []));
+  const routes = leases.flatMap((l) => l.routes);
   return {
     ipamPlugin: plugin,
-    ...(lease.gateway ? { gateway: lease.gateway } : {}),
-    ...(lease.routes.length > 0 ? { routes: encodeRoutes(lease.routes) } : {}),
+    ...(gateways.length > 0 ? { gateway: gateways.join(',') } : {}),
+    ...(routes.length > 0 ? { routes: encodeRoutes(routes) } : {}),
   };
 }
 

@@ -1,8 +1,10 @@
 // Removing a pod's attachments: shared by teardown and by setup when it replaces what an older
 // container of the same pod left behind. Each step tolerates what is already gone.
 import type { Network } from '../config/schema';
-import { EtcdVlanPool, isPooledVlan, leaseDirFor, type Owner, poolFor, vlanPoolFor } from '../ipam';
+import { hasEtcdPool } from '../config/pools';
+import { EtcdVlanPool, isPooledVlan, leaseDirFor, type Owner, poolsFor, vlanPoolFor } from '../ipam';
 import { releaseOwnerAddress } from '../ipam/etcd-pool';
+import { familyOfText } from '../ipam/ip';
 import { holderFor, VLAN_MAX, VLAN_MIN } from '../ipam/vlan';
 import { deletePorts, type FoundPort } from '../ovs/bridge';
 import type { OvsdbClient } from '../ovs/client';
@@ -40,7 +42,7 @@ export async function detach(
       containerId: a.containerId,
       interface: a.interface,
     };
-    addresses.push(...(await releaseOwner(ctx, owner, a.ip?.split('/')[0])));
+    addresses.push(...(await releaseOwner(ctx, owner, bareAddresses(a.ips))));
     await releaseVlan(ctx, owner, a.runtime === 'cni' ? { cni: a } : {});
   }
   return { ports: found.map((f) => f.attachment.port), addresses };
@@ -90,18 +92,33 @@ export async function releaseVlan(
   return freed;
 }
 
-/** Free what an owner holds in its network's pool (or the node's lease files if the network left the config). */
-export async function releaseOwner(ctx: Context, owner: Owner, hint?: string): Promise<string[]> {
+/** The addresses of `addr/len` texts (lease hints). */
+export const bareAddresses = (ips: string[]): string[] => ips.map((ip) => ip.split('/')[0]);
+
+/** Free what an owner holds in each of its network's pools (or the node's lease files if the
+ * network left the config). `hints`: the addresses it is believed to hold, any family. */
+export async function releaseOwner(ctx: Context, owner: Owner, hints: string[] = []): Promise<string[]> {
   const network: Network | undefined = ctx.config.networks.find((n) => n.name === owner.network);
-  const pool = network
-    ? poolFor(network, ctx.config.stateDir, network.ipam?.type === 'etcd' ? clusterOf(ctx) : undefined)
-    : undefined;
-  if (pool) return pool.release(owner, hint);
+  const pools = network
+    ? poolsFor(network, ctx.config.stateDir, hasEtcdPool(network) ? clusterOf(ctx) : undefined)
+    : [];
+  if (pools.length > 0) {
+    const freed: string[] = [];
+    // Each pool frees only its own family's lease.
+    for (const { family, pool } of pools)
+      freed.push(
+        ...(await pool.release(
+          owner,
+          hints.find((h) => familyOfText(h) === family),
+        )),
+      );
+    return freed;
+  }
   // A network that left the config: free its node-local leases, and what etcd holds for it. A
   // network without podvlan's IPAM (none, or delegated) may have node-local leases from an older
   // config, never etcd's to ask: its DEL must not depend on an etcd it does not use.
   const leases = leaseDirFor(ctx.config.stateDir, owner.network);
-  const held = leases.heldBy(owner, hint);
+  const held = leases.heldBy(owner, hints.length === 1 ? hints[0] : undefined); // a hint stands for all only alone
   held.forEach((ip) => leases.remove(ip));
   if (network) return held;
   const cluster = clusterOf(ctx);

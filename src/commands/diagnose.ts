@@ -3,6 +3,7 @@
 // which network, from OVSDB (the state of record) and the pod records; then what the node shows
 // (gather.ts) and each hop judged (hops/). Read only.
 import type { Network } from '../config/schema';
+import { poolOfFamily } from '../config/pools';
 import { contains, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
@@ -75,7 +76,7 @@ export async function diagnose(
     const file = opts.peer === undefined ? undefined : readSnapshot(opts.peer);
     const notHere = dstRef
       ? dstPorts.length === 0 && !readPodRecord(config.stateDir, dstRef.namespace, dstRef.pod)
-      : !dstPorts.some((p) => p.attachment.ip?.split('/')[0] === dstText);
+      : !dstPorts.some((p) => p.attachment.ips.some((ip) => ip.split('/')[0] === dstText));
     const remote =
       !file && notHere && (config.peers?.length ?? 0) > 0
         ? await readPeers(config, networksOf(src), dstRef, dstIsAddress ? dstText : undefined)
@@ -94,7 +95,7 @@ export async function diagnose(
     let dst: Known | undefined; // undefined: an address no pod of this node holds
     if (dstRef && !peerPod && !elsewhere) dst = { ref: dstRef, attachments: dstPorts.map((p) => p.attachment) };
     else {
-      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ip?.split('/')[0] === address);
+      const holder = dstPorts.map((p) => p.attachment).find((a) => a.ips.some((ip) => ip.split('/')[0] === address));
       if (holder)
         dst = {
           ref: { namespace: holder.namespace, pod: holder.pod },
@@ -173,7 +174,13 @@ export async function diagnose(
 export function othersOn(attachments: Attachment[], network: string): NonNullable<PathFacts['others']> {
   return attachments
     .filter((a) => a.network === network)
-    .map((a) => ({ pod: `${a.namespace}/${a.pod}`, port: a.port, vlan: a.vlan ?? a.tag, ip: a.ip, mac: a.mac }));
+    .map((a) => ({
+      pod: `${a.namespace}/${a.pod}`,
+      port: a.port,
+      vlan: a.vlan ?? a.tag,
+      ip: ipv4Of(a.ips),
+      mac: a.mac,
+    }));
 }
 
 /** The network both ends are on (in config order), or the one asked for. */
@@ -207,10 +214,11 @@ function networkTowards(networks: Network[], src: Known, address: string, asked?
     if (!network) throw new NotFoundError(`${name(src.ref)} is not attached to network ${asked} on this node`);
     return network;
   }
+  // IPv4 as before; the IPv6 side of diagnose is another change's (issue 13).
   const holds = (n: Network) => {
-    const ipam = n.ipam;
+    const ipam = poolOfFamily(n, 4);
     const subnet = ipam === undefined ? undefined : ipam.type === 'static' ? ipam.address : ipam.subnet;
-    return subnet !== undefined && contains(parsePrefix(subnet), parseIpv4(address));
+    return subnet !== undefined && !address.includes(':') && contains(parsePrefix(subnet), parseIpv4(address));
   };
   const network = mine.find(holds) ?? mine[0];
   if (!network) throw new NotFoundError(`${name(src.ref)} is on no network of the config`);
@@ -231,7 +239,7 @@ export function seed(side: Side, k: Known, network: Network): EndFacts {
     interface: a?.interface ?? network.interface,
     port: a?.port ?? hostVethName(k.ref.namespace, k.ref.pod, network.name),
     recordedTag: a?.vlan ?? recordTag ?? fixed,
-    recordedIp: a?.ip ?? (typeof rec?.ip === 'string' && isIpv4Prefix(rec.ip) ? rec.ip : undefined),
+    recordedIp: (a ? ipv4Of(a.ips) : undefined) ?? recordedIpv4(rec),
     recordedMac: a?.mac,
     recordedNetns: a?.netns,
     currentContainer:
@@ -246,3 +254,13 @@ export function seed(side: Side, k: Known, network: Network): EndFacts {
 /** This node's hops without the note that the far side is unchecked (the peer's snapshot checks it). */
 const withoutFarInfo = (hops: Hop[]) =>
   hops.map((h) => ({ ...h, suspicions: h.suspicions.filter((s) => s.code !== FAR_SIDE_UNCHECKED) }));
+
+// diagnose follows IPv4 paths (its IPv6 side, NDP in place of ARP, is another change's): an
+// attachment's IPv4 address, from its port or its pod record (old `ip` or `ips`).
+const ipv4Of = (ips: string[]) => ips.find(isIpv4Prefix);
+function recordedIpv4(rec: { ip?: unknown; ips?: unknown } | undefined): string | undefined {
+  if (typeof rec?.ip === 'string' && isIpv4Prefix(rec.ip)) return rec.ip;
+  return Array.isArray(rec?.ips)
+    ? rec.ips.find((ip): ip is string => typeof ip === 'string' && isIpv4Prefix(ip))
+    : undefined;
+}

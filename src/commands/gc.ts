@@ -112,7 +112,9 @@ export async function gc(ctx: Context, opts: { dryRun: boolean }): Promise<GcRes
     const after = await findPorts(ovs, {});
     // Lease files with no readable owner (the node crashed as they were written) that no port of
     // this node uses.
-    const used = new Set(after.map((f) => `${f.attachment.network}/${f.attachment.ip?.split('/')[0]}`));
+    const used = new Set(
+      after.flatMap((f) => f.attachment.ips.map((ip) => `${f.attachment.network}/${ip.split('/')[0]}`)),
+    );
     for (const { network, address } of unreadableNodeLeases(stateDir)) {
       if (used.has(`${network}/${address}`)) continue;
       actions.push({
@@ -296,7 +298,7 @@ async function collectPod(
       container: h.containerId,
       reason: 'no live port holds it',
     });
-    if (!dryRun) await releaseOwner(ctx, h, h.address);
+    if (!dryRun) await releaseOwner(ctx, h, [h.address]);
   }
 
   // The record: rebuilt from live ports, or removed with whatever veths it names.

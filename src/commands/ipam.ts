@@ -3,7 +3,9 @@
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import { isDns1123Label, matchContainerId, quote } from '../names';
 import { tryLockPod } from '../state/lock';
+import { poolOfFamily } from '../config/pools';
 import { leaseDirFor, listNodeLeases } from '../ipam';
+import { familyOfText } from '../ipam/ip';
 import { forceRelease, listAllocations } from '../ipam/etcd-pool';
 import { compareIp, formatIp, tryParseIp } from '../ipam/ip';
 import { listVlans } from '../ipam/vlan-pool';
@@ -89,7 +91,7 @@ export async function ipamRelease(ctx: Context, network: string, asked: string, 
     const ovs = await OvsdbClient.connect(ctx.config.ovsdb, ctx.config.timeoutMs);
     try {
       const ports = await findPorts(ovs, { 'podvlan/network': network });
-      const user = ports.find((f) => f.attachment.ip?.split('/')[0] === address);
+      const user = ports.find((f) => f.attachment.ips.some((ip) => ip.split('/')[0] === address));
       if (user)
         throw new ConflictError(
           `${network}/${address} is in use by port ${user.attachment.port} of ${user.attachment.namespace}/${user.attachment.pod}: tear the pod down first, or pass --force`,
@@ -98,7 +100,7 @@ export async function ipamRelease(ctx: Context, network: string, asked: string, 
       ovs.close();
     }
   }
-  if (net?.ipam?.type === 'etcd') {
+  if (net && poolOfFamily(net, familyOfText(address))?.type === 'etcd') {
     const cluster = clusterOf(ctx)!;
     const freed = await forceRelease(cluster.client, cluster.prefix, network, address);
     if (!freed) throw new NotFoundError(`${network}/${address} is not allocated`);

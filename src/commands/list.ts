@@ -47,7 +47,7 @@ export function listRow(v: AttachmentView): string[] {
     a.port,
     a.trunks === undefined ? String(a.tag) : `trunk ${a.trunks || 'all'}`, // '': emptied by hand, OVS trunks every VLAN
     a.interface,
-    a.ip ?? '-',
+    a.ips.join(',') || '-',
     v.state,
   ];
 }
@@ -57,7 +57,9 @@ export function problemLines(rows: AttachmentView[]): string[] {
   return rows.flatMap((v) => v.problems.map((p) => `${p.code}: ${p.message}`));
 }
 
-/** `list -o json`: the attachment's fields as before, plus its state and problems. */
-export function listJson(v: AttachmentView): Attachment & Pick<AttachmentView, 'state' | 'problems'> {
-  return { ...v.attachment, state: v.state, problems: v.problems };
+/** `list -o json`: the attachment's fields as before, plus its state and problems. `ips` holds
+ * every address (IPv4 first); `ip`, its first, stays for readers of the single-address output. */
+export function listJson(v: AttachmentView): Attachment & { ip?: string } & Pick<AttachmentView, 'state' | 'problems'> {
+  const first = v.attachment.ips[0];
+  return { ...v.attachment, ...(first !== undefined ? { ip: first } : {}), state: v.state, problems: v.problems };
 }

@@ -12,12 +12,12 @@ import { OvsdbClient } from '../ovs/client';
 import { containerNetns, inspectContainer } from '../runtime/docker';
 import type { Sandbox } from '../runtime/sandbox';
 import { lockPod } from '../state/lock';
-import { readPodRecord, recordedIp, removePodRecord, writePodRecord } from '../state/pod-record';
+import { readPodRecord, recordedIps, removePodRecord, writePodRecord } from '../state/pod-record';
 import { readyRecord } from './records';
 import { linkExists } from '../veth/pair';
 import { type AttachItem, attachNetworks, isInPlace } from './attach';
 import { type Context, networksFor } from './context';
-import { detach } from './detach';
+import { bareAddresses, detach } from './detach';
 import { UndoStack } from './undo';
 import type { Network } from '../config/schema';
 
@@ -108,7 +108,7 @@ export async function setup(ctx: Context, given: PodRef): Promise<SetupResult> {
       const { attachments, applyMs } = await attach(ctx, ovs, ref, planned, pod, log);
       log.info('set up', {
         ports: attachments.map((a) => a.port),
-        ips: attachments.map((a) => a.ip),
+        ips: attachments.flatMap((a) => a.ips),
         vswitchdApplyMs: Math.round(applyMs * 10) / 10,
       });
       return { attachments, changed: true };
@@ -132,7 +132,7 @@ async function attach(
   const { stateDir } = ctx.config;
   const undo = new UndoStack(log);
   const previous = readPodRecord(stateDir, ref.namespace, ref.pod);
-  const hintFor = (network: string) => recordedIp(previous, ref.containerId, network);
+  const hintsFor = (network: string) => recordedIps(previous, ref.containerId, network);
   try {
     // The intent first: whatever a crash leaves from here on can be traced to this pod.
     undo.push('remove pod record', () => removePodRecord(stateDir, ref.namespace, ref.pod, ref.containerId));
@@ -146,7 +146,7 @@ async function attach(
         interface: p.network.interface,
         port: p.port,
         tag: p.tag ?? 0,
-        ip: hintFor(p.network.name),
+        ips: hintsFor(p.network.name),
       })),
     });
     const items: AttachItem[] = planned.map((p) => ({
@@ -160,7 +160,7 @@ async function attach(
       network: p.network,
       port: p.port,
       tag: p.tag ?? 'pool',
-      address: { from: 'pool', hint: hintFor(p.network.name)?.split('/')[0] },
+      address: { from: 'pool', hints: bareAddresses(hintsFor(p.network.name)) },
     }));
     const ownPorts = { ...podSelector(ref.namespace, ref.pod), 'podvlan/containerId': ref.containerId };
     const { attachments, applyMs } = await attachNetworks(

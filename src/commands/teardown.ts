@@ -7,9 +7,9 @@ import { podSelector } from '../ovs/attachment';
 import { findPorts, type FoundPort } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { lockPod } from '../state/lock';
-import { isOwnRecordedPort, type PodRecord, readPodRecord, recordedIp, removePodRecord } from '../state/pod-record';
+import { isOwnRecordedPort, type PodRecord, readPodRecord, recordedIps, removePodRecord } from '../state/pod-record';
 import { type Context, networksFor } from './context';
-import { detach, releaseOwner, releaseVlan } from './detach';
+import { bareAddresses, detach, releaseOwner, releaseVlan } from './detach';
 
 export interface TeardownResult {
   ports: string[];
@@ -42,7 +42,7 @@ export async function teardown(ctx: Context, given: PodRef): Promise<TeardownRes
       // Leases taken by an interrupted setup have no port to point at them.
       for (const n of networks) {
         if (mine.some((f) => f.attachment.network === n.name)) continue;
-        const hint = recordedIp(record, ref.containerId, n.name)?.split('/')[0];
+        const hints = bareAddresses(recordedIps(record, ref.containerId, n.name));
         const owner = {
           network: n.name,
           namespace: ref.namespace,
@@ -50,7 +50,7 @@ export async function teardown(ctx: Context, given: PodRef): Promise<TeardownRes
           containerId: ref.containerId,
           interface: n.interface,
         };
-        result.addresses.push(...(await releaseOwner(ctx, owner, hint)));
+        result.addresses.push(...(await releaseOwner(ctx, owner, hints)));
         await releaseVlan(ctx, owner);
       }
       removePodRecord(stateDir, ref.namespace, ref.pod, ref.containerId);

@@ -68,7 +68,8 @@ export function pathText(path: PropertyKey[]): string {
  * One line for a failed validation. An unknown key comes first, whatever else failed: the
  * other issues are usually its consequence (the key it was meant to be is missing).
  */
-export function describeIssues(issues: z.core.$ZodIssue[], schema: z.ZodType): string {
+export function describeIssues(given: z.core.$ZodIssue[], schema: z.ZodType): string {
+  const issues = given.flatMap(unionBranch);
   const unknown = withUnionBranches(issues).find((i) => i.code === 'unrecognized_keys');
   if (unknown && unknown.code === 'unrecognized_keys') {
     const key = unknown.keys[0];
@@ -80,6 +81,20 @@ export function describeIssues(issues: z.core.$ZodIssue[], schema: z.ZodType): s
   const field = issue.path.length ? issue.path.join('.') : '(top level)';
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
   return `${field}: ${issue.message}${more}`;
+}
+
+/**
+ * A failed union whose branches all but one failed only on the value's type (`ipam: {subnet: x}`
+ * is no list; `ipam: [..]` no pool): that one branch's issues, at their own paths, are what the
+ * value meant and what to say. Any other union stays as it is.
+ */
+function unionBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  // A branch that got a value of the wrong type (what else it says follows from that).
+  const typeOnly = (branch: z.core.$ZodIssue[]) => branch.some((i) => i.code === 'invalid_type' && i.path.length === 0);
+  const meant = issue.errors.filter((b) => !typeOnly(b));
+  if (meant.length !== 1 || issue.errors.length < 2) return [issue];
+  return meant[0].flatMap((i) => unionBranch({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
 }
 
 /** The issues, and those of each branch of a failed union (`vlan: {idd: 3}` fails every branch,

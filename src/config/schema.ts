@@ -1,11 +1,14 @@
 // The config contract, validated with zod. Field names here are the documented keys
 // (docs/config.md); defaults are what a Debian node with openvswitch-switch and docker.io has.
 import { z } from 'zod';
+import { type Family, familyName } from '../ipam/ip';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../names';
 import { parseVlanRange, parseVlanTrunk, vlanClashes } from '../ipam/vlan';
 import { etcdIpam, hostLocal, staticIpam } from './pool-schema';
+import { hasEtcdPool, ipamPools, poolFamily } from './pools';
 
-export { poolFamily } from './pool-schema';
+// Re-exported for tests and cold paths; hot paths import them from ./pools (no zod).
+export { hasEtcdPool, ipamPools, poolFamily, poolOfFamily } from './pools';
 
 const regex = z.string().refine((s) => {
   try {
@@ -99,6 +102,36 @@ const vlan = z.union([
   z.strictObject({ trunk: vlanTrunk }),
 ]);
 
+const ipamPool = z.discriminatedUnion('type', [hostLocal, staticIpam, etcdIpam]);
+
+// One pool (the original shape), or a list of one or two pools of different families: a
+// dual-stack network. describeIssues reports a single pool's own failure (not the union's), as
+// before the list came (config/explain.ts, unionBranch).
+const ipamField = z.union(
+  [
+    ipamPool,
+    z
+      .array(ipamPool)
+      .min(1, 'must list one or two pools')
+      .max(2, 'must list one or two pools (one IPv4, one IPv6)')
+      .superRefine((pools, ctx) => {
+        const seen = new Map<Family, number>();
+        pools.forEach((p, i) => {
+          const family = poolFamily(p);
+          const other = seen.get(family);
+          if (other !== undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: [i],
+              message: `pools ${other} and ${i} are both ${familyName(family)}: a network takes one pool per family`,
+            });
+          seen.set(family, i);
+        });
+      }),
+  ],
+  { error: 'must be a pool ({type: host-local, ...}) or a list of one or two pools' },
+);
+
 export const networkSchema = z.strictObject({
   name: label,
   bridge: ifName,
@@ -109,7 +142,7 @@ export const networkSchema = z.strictObject({
   primary: z.boolean().default(false),
   match: z.strictObject({ namespace: regex.optional(), podName: regex.optional() }).default({}),
   vlan,
-  ipam: z.discriminatedUnion('type', [hostLocal, staticIpam, etcdIpam]).optional(),
+  ipam: ipamField.optional(),
 });
 
 // A bridge's own settings: its datapath, the host interfaces init makes its trunk ports, their MTU.
@@ -214,7 +247,7 @@ function withConfigChecks<S extends z.ZodType<ConfigShape>>(schema: S): S {
     .superRefine((c, ctx) => {
       // Cluster-wide pools need etcd.
       c.networks.forEach((n, i) => {
-        if (!c.etcd && n.ipam?.type === 'etcd')
+        if (!c.etcd && hasEtcdPool(n))
           ctx.addIssue({
             code: 'custom',
             path: ['networks', i, 'ipam'],
@@ -228,7 +261,7 @@ function withConfigChecks<S extends z.ZodType<ConfigShape>>(schema: S): S {
           });
         // A trunk port drops untagged frames (OVS vlan_mode trunk): an address on the pod's
         // interface itself could never be reached. The pod addresses its VLAN subinterfaces.
-        if ('trunk' in n.vlan && n.ipam)
+        if ('trunk' in n.vlan && ipamPools(n).length > 0)
           ctx.addIssue({
             code: 'custom',
             path: ['networks', i, 'ipam'],
@@ -309,7 +342,8 @@ export function bridgeProblems(
 
 export type Config = z.infer<typeof configSchema>;
 export type Network = z.infer<typeof networkSchema>;
-export type Ipam = NonNullable<Network['ipam']>;
+export type Ipam = z.infer<typeof ipamPool>; // one pool
+export type IpamField = NonNullable<Network['ipam']>;
 export type BridgeConfig = z.infer<typeof bridgeSchema>;
 export type EtcdConfig = NonNullable<Config['etcd']>;
 export type EtcdIpam = Extract<Ipam, { type: 'etcd' }>;

@@ -3,6 +3,7 @@
 // read is well under a millisecond, done synchronously between them). Whatever fails is noted
 // in the facts' `unread`, never thrown: a diagnosis is most wanted when things are broken.
 import type { Config, Network } from '../config/schema';
+import { ipamPools } from '../config/pools';
 import type { OvsdbClient } from '../ovs/client';
 import { leaseDirFor } from '../ipam';
 import { isInterfaceName } from '../names';
@@ -38,7 +39,7 @@ export function gatherOptions(
     ovs,
     vswitchdCtl: config.vswitchdCtl,
     stateDir: config.stateDir,
-    hostLocal: network.ipam?.type === 'host-local',
+    hostLocal: ipamPools(network).some((p) => p.type === 'host-local'),
     uplinks: config.bridges.find((b) => b.name === network.bridge)?.uplinks ?? [],
     timeoutMs: config.timeoutMs,
     ...(local ? { local } : {}),

@@ -2,6 +2,7 @@
 // address's owner record names the pod and its node (src/ipam/etcd-keys.ts). Read only; a record
 // that does not look like podvlan's is ignored, never trusted into a path or a command.
 import type { Config, Network } from '../config/schema';
+import { hasEtcdPool } from '../config/pools';
 import { ipamKeys } from '../ipam/etcd-keys';
 import { clusterFor } from '../ipam';
 import { isDns1123Label, isIpv4, isPodName } from '../names';
@@ -32,7 +33,7 @@ export async function locate(
   network: Network,
   want: { address: string } | { namespace: string; pod: string },
 ): Promise<Located | undefined> {
-  if (network.ipam?.type !== 'etcd') return undefined;
+  if (!hasEtcdPool(network)) return undefined;
   const cluster = clusterFor(config);
   if (!cluster) return undefined;
   const keys = ipamKeys(cluster.prefix, network.name);

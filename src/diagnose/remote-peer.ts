@@ -5,6 +5,7 @@
 // kernel or ovs-vswitchd can answer (the pod's namespace, the veth, the uplink's link, the
 // datapath's trace) is not, and the far hops say so (far.ts), never guessing it.
 import type { Config } from '../config/schema';
+import { isIpv4Prefix } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
@@ -53,7 +54,9 @@ async function readPeer(
     const all = (await findPorts(client, {})).map((p) => p.attachment);
     const holds = (a: Attachment) =>
       networks.has(a.network) &&
-      (dst ? a.namespace === dst.namespace && a.pod === dst.pod : address !== undefined && bare(a.ip) === address);
+      (dst
+        ? a.namespace === dst.namespace && a.pod === dst.pod
+        : address !== undefined && a.ips.some((ip) => bare(ip) === address));
     const a = all.find(holds);
     if (!a) return undefined;
     const first = await readPathOvs(client, [a.port], true);
@@ -76,7 +79,7 @@ async function readPeer(
           interface: a.interface,
           port: a.port,
           ...(vlan !== undefined ? { vlan } : {}),
-          ...(a.ip ? { recordedIp: a.ip } : {}),
+          ...(a.ips.some(isIpv4Prefix) ? { recordedIp: a.ips.find(isIpv4Prefix) } : {}),
           ...(a.mac ? { recordedMac: a.mac } : {}),
           ...(port ? { ovs: port } : {}),
           unread: {},

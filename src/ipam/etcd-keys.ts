@@ -3,12 +3,17 @@
 //
 // Key layout, below the configured prefix P (default /podvlan, no trailing slash):
 //
-//   P/ipam/<network>/ip/<a.b.c.d>                       -> JSON owner record {network, namespace, pod,
+//   P/ipam/<network>/ip/<address>                       -> JSON owner record {network, namespace, pod,
 //                                                          containerId, interface, node, since}
-//   P/ipam/<network>/owner/<containerId>/<interface>    -> "a.b.c.d"
-//     Both are written in one transaction and deleted in one transaction, so each exists only
-//     with the other. The ip key makes an address unique; the owner key finds a container's
-//     address in one read (a retried setup) without scanning.
+//   P/ipam/<network>/owner/<containerId>/<interface>    -> "a.b.c.d"  (the IPv4 address held)
+//   P/ipam/<network>/owner6/<containerId>/<interface>   -> "fd00::5"  (the IPv6 address held)
+//     <address> is the canonical text (IPv6 in RFC 5952's form: one address, one key). An ip key
+//     and its owner key are written in one transaction and deleted in one transaction, so each
+//     exists only with the other. The ip key makes an address unique; the owner key finds a
+//     container's address in one read (a retried setup) without scanning. A dual-stack owner
+//     holds one address of each family in one network, so the owner key is per family: IPv4
+//     keeps the `owner/` it always had (keys written before IPv6 stay valid), IPv6 has `owner6/`;
+//     neither directory is a prefix of the other.
 //
 //   P/vlan/<network>/tag/<tag>                          -> holder ("<namespace>" or "<namespace>/<pod>")
 //   P/vlan/<network>/by/<holder>                        -> "<tag>"
@@ -20,6 +25,7 @@
 // Network names are DNS-1123 labels, namespaces labels, pod names subdomains and container ids
 // hex: none contains "/", so no key is a prefix of another holder's or network's keys.
 import { hash64Hex } from '../names';
+import { type Family, formatIp, tryParseIp } from './ip';
 
 /** "/podvlan", "/podvlan/" and "podvlan" all mean "/podvlan". */
 export function normalizePrefix(prefix: string): string {
@@ -33,7 +39,10 @@ export function ipamKeys(prefix: string, network: string) {
     ipDir: `${base}/ip/`,
     ip: (address: string) => `${base}/ip/${address}`,
     ownerDir: `${base}/owner/`,
-    owner: (containerId: string, iface: string) => `${base}/owner/${containerId}/${iface}`,
+    owner6Dir: `${base}/owner6/`,
+    /** The owner key of the address of `family` this container+interface holds. */
+    owner: (containerId: string, iface: string, family: Family = 4) =>
+      `${base}/${family === 4 ? 'owner' : 'owner6'}/${containerId}/${iface}`,
   };
 }
 
@@ -54,6 +63,36 @@ export function parseIpKey(prefix: string, key: string): { network: string; addr
   if (!key.startsWith(head)) return undefined;
   const m = /^([^/]+)\/ip\/([^/]+)$/.exec(key.slice(head.length));
   return m ? { network: m[1], address: m[2] } : undefined;
+}
+
+/**
+ * The address in `text` if it is written exactly as podvlan writes one into a key or an owner
+ * value (canonical: no leading zeros, RFC 5952 for IPv6), and of `family` when given; else
+ * undefined. Whatever is read back from etcd becomes a key or a lease only through this.
+ */
+export function keyAddress(text: string, family?: Family): string | undefined {
+  const ip = tryParseIp(text);
+  if (!ip || (family !== undefined && ip.family !== family)) return undefined;
+  return formatIp(ip) === text ? text : undefined;
+}
+
+/**
+ * Where an IPv6 range stops being scanned: a range of at most this many addresses (a /112) is
+ * allocated as IPv4 is (a snapshot of the taken keys, then the first free one from a hashed
+ * start), so its last free address is found; a larger one is probed (probeOffset) and never
+ * listed. See etcd-pool.ts.
+ */
+export const SCAN_LIMIT = 65536n;
+
+/**
+ * The offset (0 .. size-1) of a probe in a range of `size` addresses, from a hash of `seed`
+ * (node, container, interface, try number): 64 bits of hash, 128 for a range beyond 2^64, so
+ * the offset is spread over the whole range with a negligible bias.
+ */
+export function probeOffset(seed: string, size: bigint): bigint {
+  const h = BigInt(`0x${hash64Hex(seed)}`);
+  const wide = size > 1n << 64n ? (h << 64n) | BigInt(`0x${hash64Hex(`${seed}#`)}`) : h;
+  return wide % size;
 }
 
 /** A well-spread 48-bit number from a text: where a caller starts looking for a free slot. */

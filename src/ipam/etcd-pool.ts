@@ -2,24 +2,54 @@
 // etcd prefix and the network name. No lock: each allocation is one compare-and-swap
 // transaction on the address's own key (see etcd-keys.ts for the key layout):
 //
-//   if P/ipam/<net>/ip/<addr> and P/ipam/<net>/owner/<container>/<if> both do not exist
+//   if P/ipam/<net>/ip/<addr> and P/ipam/<net>/owner[6]/<container>/<if> both do not exist
 //   then put both, else read the owner key
 //
-// Before trying, one read takes a snapshot of the taken addresses (keys only) together with the
-// owner key; each try starts at a pseudo-random point of the range (a hash of node, container,
-// interface and attempt), so parallel nodes rarely pick the same address, and a lost race costs
-// one more transaction. After a few lost races the snapshot is refreshed after a random pause;
-// a fresh snapshot with no free address is ExhaustedError, and too many lost races in a row
-// (only under extreme contention) is UnavailableError, which the kubelet retries.
+// A pool is of one family (its subnet's). How it picks the address to try depends on the range:
+//
+// - **Scanned** (every IPv4 range, as it always was; an IPv6 range of at most SCAN_LIMIT =
+//   65536 addresses, a /112): one read takes a snapshot of the taken addresses (keys only)
+//   together with the owner key; each try takes the first free address after a pseudo-random
+//   point of the range (a hash of node, container, interface and attempt), so parallel nodes
+//   rarely pick the same one, and a lost race costs one more transaction. After a few lost races
+//   the snapshot is refreshed after a random pause; a fresh snapshot with no free address is
+//   ExhaustedError (so the last free address is always found), and too many lost races in a row
+//   (only under extreme contention) is UnavailableError, which the kubelet retries.
+//
+// - **Probed** (an IPv6 range larger than that: a /64 has 2^64 addresses). Neither the range nor
+//   the taken keys are ever read: the snapshot would grow with every pod of the network, and a
+//   walk of the range could not end. Each try is the compare-and-swap itself, on the address at
+//   a hashed offset of the whole range (node, container, interface and try number: 64 bits of
+//   hash, 128 beyond 2^64); the same transaction's failure branch reads the owner key, so a
+//   retried setup gets its address back in that one round trip. A try fails only when the
+//   address is taken, with probability (taken / size) per try: 2^-44 for a million pods on a
+//   /64, so a setup costs one transaction. After MAX_PROBES (32) taken addresses in a row the
+//   range is called full (ExhaustedError, saying so): that needs a range at least half full
+//   (a 2^-32 chance per setup at half, 1 in 10 000 at three quarters), which for a range above
+//   65536 addresses means more than 32768 pods in one network.
+//   Why not a cursor key (the next address to hand out, advanced by compare-and-swap): every
+//   allocation of the cluster would contend for that one key, serialising all nodes, the very
+//   thing the per-address keys avoid. Why hashed and not random: the offsets spread as well,
+//   and a test or a bug report can replay them.
 import type { EtcdClient, KeyValue } from '../etcd/client';
 import { cmp, op, rangeKvs } from '../etcd/client';
 import { ConflictError, ExhaustedError, InvalidInputError, UnavailableError } from '../errors';
-import { ipamKeys, jitterMs, normalizePrefix, parseIpKey, parseRecord, seedOf, sleep, firstFree } from './etcd-keys';
-import { contains, formatIpv4, hostRange, parseIpv4, parsePrefix } from './ipv4';
+import {
+  type Allocation,
+  forceRelease,
+  listAllocations,
+  type OwnerRecord,
+  releaseOwnerAddress,
+} from './etcd-allocations';
+import { firstFree, ipamKeys, jitterMs, keyAddress, parseRecord, seedOf, sleep } from './etcd-keys';
+import { PoolRange } from './etcd-range';
+import type { HostLocalSpec } from './host-local';
+import type { Family } from './ip';
 import type { AddressPool, AddressRequest, Lease, Owner } from './pool';
 import { sameOwner } from './pool';
-import { isDns1123Label, isIpv4 } from '../names';
-import type { HostLocalSpec } from './host-local';
+
+export type { Allocation, OwnerRecord } from './etcd-allocations';
+export { forceRelease, listAllocations, releaseOwnerAddress } from './etcd-allocations';
 
 export interface FixedAddress {
   namespace: string;
@@ -33,36 +63,28 @@ export interface EtcdIpamNetwork extends HostLocalSpec {
   fixed?: FixedAddress[];
 }
 
-/** What the ip key holds. */
-export interface OwnerRecord extends Owner {
-  node: string;
-  since: string;
-}
-
-/** One allocated address and its owner, for `podvlan ipam list|show`. */
-export interface Allocation extends OwnerRecord {
-  address: string;
-}
-
 export interface EtcdPoolOptions {
   /** Snapshot rounds before giving up under contention (default 10). */
   maxRounds?: number;
   /** Compare-and-swap attempts per snapshot (default 3). */
   triesPerRound?: number;
+  /** Probes of a large IPv6 range before calling it full (default MAX_PROBES). */
+  maxProbes?: number;
 }
+
+/** Taken addresses in a row after which a probed range is called full (see the header). */
+export const MAX_PROBES = 32;
 
 export class EtcdAddressPool implements AddressPool {
   readonly network: string;
+  readonly family: Family;
   /** Compare-and-swap allocations tried, and those lost to another owner (for benchmarks and logs). */
   readonly stats = { attempts: 0, conflicts: 0 };
   private readonly keys: ReturnType<typeof ipamKeys>;
-  private readonly prefixLength: number;
-  private readonly subnet: ReturnType<typeof parsePrefix>;
-  private readonly first: number;
-  private readonly last: number;
-  private readonly skip: Set<number>; // gateway, excluded and fixed addresses: never handed out dynamically
+  private readonly range: PoolRange;
   private readonly maxRounds: number;
   private readonly triesPerRound: number;
+  private readonly maxProbes: number;
 
   constructor(
     private readonly client: EtcdClient,
@@ -73,18 +95,11 @@ export class EtcdAddressPool implements AddressPool {
   ) {
     this.network = spec.name;
     this.keys = ipamKeys(prefix, spec.name);
-    this.subnet = parsePrefix(spec.subnet);
-    const [lo, hi] = hostRange(this.subnet);
-    this.prefixLength = this.subnet.length;
-    this.first = spec.rangeStart ? parseIpv4(spec.rangeStart) : lo;
-    this.last = spec.rangeEnd ? parseIpv4(spec.rangeEnd) : hi;
-    this.skip = new Set(
-      [...(spec.gateway ? [spec.gateway] : []), ...spec.exclude, ...(spec.fixed ?? []).map((f) => f.address)].map(
-        parseIpv4,
-      ),
-    );
+    this.range = new PoolRange(spec);
+    this.family = this.range.family;
     this.maxRounds = opts.maxRounds ?? 10;
     this.triesPerRound = opts.triesPerRound ?? 3;
+    this.maxProbes = opts.maxProbes ?? MAX_PROBES;
   }
 
   /**
@@ -95,7 +110,14 @@ export class EtcdAddressPool implements AddressPool {
     this.checkNetwork(owner);
     const fixed = this.fixedFor(owner);
     if (fixed) return this.reserve(owner, fixed);
-    const ownerKey = this.keys.owner(owner.containerId, owner.interface);
+    return this.range.probed ? this.acquireProbed(owner) : this.acquireScanned(owner);
+  }
+
+  /** A range small enough to scan: a snapshot of the taken keys, then free addresses from a hashed start. */
+  private async acquireScanned(owner: Owner): Promise<Lease> {
+    const ownerKey = this.keys.owner(owner.containerId, owner.interface, this.family);
+    const { range } = this;
+    const count = Number(range.size);
     let attempt = 0;
     for (let round = 0; round < this.maxRounds; round++) {
       if (round > 0) await sleep(jitterMs(round));
@@ -110,41 +132,69 @@ export class EtcdAddressPool implements AddressPool {
       }
       const taken = new Set(rangeKvs(snap.responses[1]).map((kv) => kv.key.slice(this.keys.ipDir.length)));
       for (let t = 0; t < this.triesPerRound; t++) {
-        const ip = firstFree(
-          this.first,
-          this.last,
+        const at = firstFree(
+          0,
+          count - 1,
           seedOf(`${this.node}/${owner.containerId}/${owner.interface}/${attempt++}`),
-          (v) => !this.skip.has(v) && !taken.has(formatIpv4(v)),
+          (o) => {
+            const text = range.textAt(o);
+            return !range.skip.has(text) && !taken.has(text);
+          },
         );
-        if (ip === undefined) {
+        if (at === undefined) {
           if (t === 0)
-            throw new ExhaustedError(
-              `address range ${formatIpv4(this.first)}-${formatIpv4(this.last)} of network ${this.network} is exhausted`,
-            );
+            throw new ExhaustedError(`address range ${range.text()} of network ${this.network} is exhausted`);
           break; // our snapshot filled up with lost races: take a fresh one
         }
-        const address = formatIpv4(ip);
-        this.stats.attempts++;
-        const res = await this.client.txn({
-          compare: [cmp.absent(this.keys.ip(address)), cmp.absent(ownerKey)],
-          success: [op.put(this.keys.ip(address), this.record(owner)), op.put(ownerKey, address)],
-          failure: [op.range(ownerKey)],
-        });
-        if (res.succeeded) return this.lease(address);
-        const nowHeld = rangeKvs(res.responses[0])[0];
-        if (nowHeld) {
-          // a concurrent call for this same owner won (or the reply to our own was lost)
-          const lease = await this.leaseOfHeld(owner, nowHeld);
-          if (lease) return lease;
-          break;
+        const address = range.textAt(at);
+        const lease = await this.tryTake(owner, ownerKey, address);
+        if (lease === 'lost') {
+          taken.add(address); // another owner took it first
+          continue;
         }
-        this.stats.conflicts++;
-        taken.add(address); // another owner took it first
+        if (lease === 'stale') break;
+        return lease;
       }
     }
     throw new UnavailableError(
       `could not allocate an address in network ${this.network}: ${attempt} attempts lost to concurrent allocations, try again`,
     );
+  }
+
+  /** A range too large to scan (an IPv6 /64): compare-and-swap at hashed offsets, nothing listed. */
+  private async acquireProbed(owner: Owner): Promise<Lease> {
+    const ownerKey = this.keys.owner(owner.containerId, owner.interface, this.family);
+    for (let t = 0; t < this.maxProbes; t++) {
+      const seed = `${this.node}/${owner.containerId}/${owner.interface}/${t}`;
+      const address = this.range.probeAt(seed);
+      if (this.range.skip.has(address)) continue;
+      const lease = await this.tryTake(owner, ownerKey, address);
+      if (lease !== 'lost' && lease !== 'stale') return lease;
+    }
+    throw new ExhaustedError(
+      `address range ${this.range.text()} of network ${this.network}: ${this.maxProbes} addresses tried at random were all taken, so it is nearly full: widen the range`,
+    );
+  }
+
+  /**
+   * One compare-and-swap for `address`: the lease, or 'lost' (another owner holds it), or
+   * 'stale' (this owner's key named an address no longer its own, now removed).
+   */
+  private async tryTake(owner: Owner, ownerKey: string, address: string): Promise<Lease | 'lost' | 'stale'> {
+    this.stats.attempts++;
+    const res = await this.client.txn({
+      compare: [cmp.absent(this.keys.ip(address)), cmp.absent(ownerKey)],
+      success: [op.put(this.keys.ip(address), this.record(owner)), op.put(ownerKey, address)],
+      failure: [op.range(ownerKey)],
+    });
+    if (res.succeeded) return this.lease(address);
+    const nowHeld = rangeKvs(res.responses[0])[0];
+    if (nowHeld) {
+      // a concurrent call for this same owner won (or the reply to our own was lost), or a retry
+      return (await this.leaseOfHeld(owner, nowHeld)) ?? 'stale';
+    }
+    this.stats.conflicts++;
+    return 'lost';
   }
 
   /**
@@ -159,9 +209,9 @@ export class EtcdAddressPool implements AddressPool {
    */
   async reserve(owner: Owner, address: string): Promise<Lease> {
     this.checkNetwork(owner);
-    const ip = this.checkAddress(address);
+    const ip = this.range.canonical(address);
     const ipKey = this.keys.ip(ip);
-    const ownerKey = this.keys.owner(owner.containerId, owner.interface);
+    const ownerKey = this.keys.owner(owner.containerId, owner.interface, this.family);
     for (let round = 0; round < this.maxRounds; round++) {
       if (round > 0) await sleep(jitterMs(round));
       const res = await this.client.txn({
@@ -188,7 +238,7 @@ export class EtcdAddressPool implements AddressPool {
           rec.pod === owner.pod &&
           rec.containerId !== owner.containerId
         ) {
-          const oldOwnerKey = this.keys.owner(rec.containerId, rec.interface);
+          const oldOwnerKey = this.keys.owner(rec.containerId, rec.interface, this.family);
           const took = await this.client.txn({
             compare: [cmp.modRevision(ipKey, holder.modRevision), cmp.absent(ownerKey)],
             success: [op.put(ipKey, this.record(owner)), op.put(ownerKey, ip), op.delete(oldOwnerKey)],
@@ -208,18 +258,16 @@ export class EtcdAddressPool implements AddressPool {
   /** Exactly the requested address (see AddressPool): checked against the range, the gateway,
    * excluded and fixed addresses, then taken as `reserve` takes one. */
   async acquireRequested(owner: Owner, request: AddressRequest): Promise<Lease> {
-    const ip = parseIpv4(this.checkAddress(request.address));
-    const text = formatIpv4(ip);
-    if (ip < this.first || ip > this.last)
+    const text = this.range.canonical(request.address);
+    if (!this.range.inRange(text))
       throw new InvalidInputError(
-        `requested address ${text} is outside range ${formatIpv4(this.first)}-${formatIpv4(this.last)} ` +
-          `of network ${this.network}`,
+        `requested address ${text} is outside range ${this.range.text()} of network ${this.network}`,
       );
-    if (this.skip.has(ip))
+    if (this.range.skip.has(text))
       throw new InvalidInputError(
         `requested address ${text} is the gateway, excluded or fixed in network ${this.network}: not handed out`,
       );
-    if (request.prefixLength !== undefined && request.prefixLength !== this.prefixLength)
+    if (request.prefixLength !== undefined && request.prefixLength !== this.range.subnet.length)
       throw new InvalidInputError(
         `requested ${text}/${request.prefixLength}: network ${this.network}'s subnet is ${this.spec.subnet}`,
       );
@@ -227,23 +275,27 @@ export class EtcdAddressPool implements AddressPool {
   }
 
   /**
-   * Free what this owner holds: both keys in one transaction guarded by their mod revisions, so
-   * an address handed to someone else meanwhile (a newer container of the same pod has its own
-   * owner key) is never freed. The same container id under another pod name frees nothing.
+   * Free what this owner holds of this pool's family: both keys in one transaction guarded by
+   * their mod revisions, so an address handed to someone else meanwhile (a newer container of
+   * the same pod has its own owner key) is never freed. The same container id under another pod
+   * name frees nothing.
    */
   async release(owner: Owner): Promise<string[]> {
     this.checkNetwork(owner);
-    return releaseOwnerAddress(this.client, this.prefix, this.network, owner, this.maxRounds);
+    return releaseOwnerAddress(this.client, this.prefix, this.network, owner, {
+      family: this.family,
+      maxRounds: this.maxRounds,
+    });
   }
 
-  /** Every allocation of this network, by address. */
+  /** Every allocation of this network (both families), by address. */
   list(): Promise<Allocation[]> {
     return listAllocations(this.client, this.prefix, this.network);
   }
 
   /** Free an address whoever holds it (operators); returns what it was, or undefined if free. */
   forceRelease(address: string): Promise<Allocation | undefined> {
-    return forceRelease(this.client, this.prefix, this.network, this.checkAddress(address));
+    return forceRelease(this.client, this.prefix, this.network, this.range.canonical(address));
   }
 
   // ---- helpers ----
@@ -251,7 +303,7 @@ export class EtcdAddressPool implements AddressPool {
   private lease(address: string): Lease {
     const via = this.spec.gateway;
     return {
-      address: `${address}/${this.prefixLength}`,
+      address: `${address}/${this.range.subnet.length}`,
       gateway: via,
       routes: this.spec.routes.map((r) => ({ dst: r.dst, via: r.via ?? via })),
     };
@@ -273,15 +325,17 @@ export class EtcdAddressPool implements AddressPool {
   /**
    * The owner key says this container+interface holds an address: its lease if the address's
    * record names this very owner; ConflictError if it names the same container under another
-   * pod; undefined after removing the owner key if the address is no longer this owner's.
+   * pod; undefined after removing the owner key if the address is no longer this owner's (or
+   * the key's value is no address of this family: nothing podvlan wrote).
    */
   private async leaseOfHeld(owner: Owner, held: KeyValue): Promise<Lease | undefined> {
-    const ipKv = await this.client.get(this.keys.ip(held.value));
+    const address = keyAddress(held.value, this.family);
+    const ipKv = address ? await this.client.get(this.keys.ip(address)) : undefined;
     const rec = ipKv ? parseRecord<OwnerRecord>(ipKv.value) : undefined;
-    if (rec && sameOwner(rec, owner)) return this.lease(held.value);
+    if (address && rec && sameOwner(rec, owner)) return this.lease(address);
     if (rec && rec.containerId === owner.containerId && rec.interface === owner.interface) {
       throw new ConflictError(
-        `container ${owner.containerId} already holds ${held.value} in network ${this.network} as pod ${rec.namespace}/${rec.pod}, not ${owner.namespace}/${owner.pod}`,
+        `container ${owner.containerId} already holds ${address} in network ${this.network} as pod ${rec.namespace}/${rec.pod}, not ${owner.namespace}/${owner.pod}`,
       );
     }
     await this.client.txn({ compare: [cmp.modRevision(held.key, held.modRevision)], success: [op.delete(held.key)] });
@@ -296,130 +350,4 @@ export class EtcdAddressPool implements AddressPool {
     if (owner.network !== this.network)
       throw new Error(`owner of network ${owner.network} given to the pool of network ${this.network}`);
   }
-
-  /** "a.b.c.d" or "a.b.c.d/len", inside the subnet; returns "a.b.c.d". */
-  private checkAddress(address: string): string {
-    let ip: number;
-    try {
-      ip = parseIpv4(address.split('/')[0]);
-    } catch (err) {
-      throw new InvalidInputError((err as Error).message);
-    }
-    if (!contains(this.subnet, ip))
-      throw new InvalidInputError(
-        `address ${address} is outside subnet ${this.spec.subnet} of network ${this.network}`,
-      );
-    return formatIpv4(ip);
-  }
-}
-
-/** Every allocation under the prefix (of one network, or of all), sorted by network and address. */
-export async function listAllocations(client: EtcdClient, prefix: string, network?: string): Promise<Allocation[]> {
-  const dir = network ? ipamKeys(prefix, network).ipDir : `${normalizePrefix(prefix)}/ipam/`;
-  const out: Allocation[] = [];
-  for (const kv of await client.getPrefix(dir)) {
-    const where = parseIpKey(prefix, kv.key);
-    // Keys podvlan did not write (a network that is no label, an address that is no address) are skipped.
-    if (!where || !isDns1123Label(where.network) || !isIpv4(where.address)) continue;
-    const rec = parseRecord<OwnerRecord>(kv.value);
-    out.push(allocationOf(where.network, where.address, rec));
-  }
-  const num = (a: string) => {
-    try {
-      return parseIpv4(a);
-    } catch {
-      return 0;
-    }
-  };
-  return out.sort((a, b) => a.network.localeCompare(b.network) || num(a.address) - num(b.address));
-}
-
-/**
- * Free `address` of `network` whoever holds it, with its owner key when that still points at
- * it. Returns the allocation that was freed, or undefined if the address was free.
- */
-export async function forceRelease(
-  client: EtcdClient,
-  prefix: string,
-  network: string,
-  address: string,
-): Promise<Allocation | undefined> {
-  const keys = ipamKeys(prefix, network);
-  const ipKey = keys.ip(address);
-  for (let round = 0; round < 10; round++) {
-    if (round > 0) await sleep(jitterMs(round));
-    const ipKv = await client.get(ipKey);
-    if (!ipKv) return undefined;
-    const rec = parseRecord<OwnerRecord>(ipKv.value);
-    const ownerKey =
-      rec && typeof rec.containerId === 'string' && typeof rec.interface === 'string'
-        ? keys.owner(rec.containerId, rec.interface)
-        : undefined;
-    const both = ownerKey
-      ? await client.txn({
-          compare: [cmp.modRevision(ipKey, ipKv.modRevision), cmp.value(ownerKey, address)],
-          success: [op.delete(ipKey), op.delete(ownerKey)],
-        })
-      : undefined;
-    const done =
-      both?.succeeded ||
-      (await client.txn({ compare: [cmp.modRevision(ipKey, ipKv.modRevision)], success: [op.delete(ipKey)] }))
-        .succeeded;
-    if (done) {
-      return allocationOf(network, address, rec);
-    }
-  }
-  throw new UnavailableError(`could not release ${address} of network ${network}: it kept changing, try again`);
-}
-
-/**
- * Free what `owner` holds in `network`, from the keys alone: usable for a network that has left
- * the config (gc still has to free what its dead containers held).
- */
-export async function releaseOwnerAddress(
-  client: EtcdClient,
-  prefix: string,
-  network: string,
-  owner: Owner,
-  maxRounds = 10,
-): Promise<string[]> {
-  const keys = ipamKeys(prefix, network);
-  const ownerKey = keys.owner(owner.containerId, owner.interface);
-  for (let round = 0; round < maxRounds; round++) {
-    if (round > 0) await sleep(jitterMs(round));
-    const held = await client.get(ownerKey);
-    if (!held) return [];
-    const address = held.value;
-    const ipKey = keys.ip(address);
-    const ipKv = await client.get(ipKey);
-    const rec = ipKv ? parseRecord<OwnerRecord>(ipKv.value) : undefined;
-    const ours = rec !== undefined && sameOwner(rec, owner);
-    if (rec && !ours && rec.containerId === owner.containerId && rec.interface === owner.interface) return []; // same id, another pod: not ours to free
-    const res = await client.txn({
-      compare: [
-        cmp.modRevision(ownerKey, held.modRevision),
-        ...(ipKv ? [cmp.modRevision(ipKey, ipKv.modRevision)] : []),
-      ],
-      // A stale owner key (its address is gone or held by someone else) is dropped alone.
-      success: [op.delete(ownerKey), ...(ours ? [op.delete(ipKey)] : [])],
-    });
-    if (res.succeeded) return ours ? [address] : [];
-  }
-  throw new UnavailableError(
-    `could not release the address of ${owner.namespace}/${owner.pod} in network ${network}: it kept changing, try again`,
-  );
-}
-
-/** An address's allocation as listed and released: '?' for what an unreadable record lacks. */
-function allocationOf(network: string, address: string, rec: OwnerRecord | undefined): Allocation {
-  return {
-    network,
-    address,
-    namespace: rec?.namespace ?? '?',
-    pod: rec?.pod ?? '?',
-    containerId: rec?.containerId ?? '?',
-    interface: rec?.interface ?? '?',
-    node: rec?.node ?? '?',
-    since: rec?.since ?? '?',
-  };
 }

@@ -2,12 +2,14 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeName } from '../config/node-name';
-import type { Config, Network } from '../config/schema';
+import type { Config, Ipam, Network } from '../config/schema';
+import { ipamPools, poolFamily } from '../config/pools';
 import { EtcdClient } from '../etcd/client';
 import { ConfigError, InvalidInputError } from '../errors';
 import { isDns1123Label, quote } from '../names';
 import { EtcdAddressPool } from './etcd-pool';
 import { HostLocalPool } from './host-local';
+import type { Family } from './ip';
 import { LeaseDir, type LeaseRecord } from './lease-dir';
 import { type AddressPool, isValidOwner } from './pool';
 import { StaticPool } from './static';
@@ -51,15 +53,30 @@ export function leaseDirFor(stateDir: string, network: string): LeaseDir {
   return new LeaseDir(join(stateDir, 'ipam', network));
 }
 
-/** The network's address pool; `cluster` is required for `ipam: {type: etcd}` (ConfigError without it). */
-export function poolFor(network: Network, stateDir: string, cluster?: Cluster): AddressPool | undefined {
-  const ipam = network.ipam;
-  if (!ipam) return undefined;
+/** A network's address pool with its family (each pool object hands out one family). */
+export interface FamilyPool {
+  family: Family;
+  pool: AddressPool;
+}
+
+/**
+ * The network's address pools, one per `ipam` pool in config order (none without `ipam`);
+ * `cluster` is required when one is `type: etcd` (ConfigError without it). Their lease files
+ * share the network's directory: each pool reads and takes only its own family's.
+ */
+export function poolsFor(network: Network, stateDir: string, cluster?: Cluster): FamilyPool[] {
+  return ipamPools(network).map((ipam) => ({
+    family: poolFamily(ipam),
+    pool: poolOf(network.name, ipam, stateDir, cluster),
+  }));
+}
+
+function poolOf(network: string, ipam: Ipam, stateDir: string, cluster?: Cluster): AddressPool {
   if (ipam.type === 'etcd') {
-    if (!cluster) throw new ConfigError(`network ${network.name} uses etcd IPAM but no etcd client is configured`);
-    return new EtcdAddressPool(cluster.client, cluster.prefix, { name: network.name, ...ipam }, cluster.node);
+    if (!cluster) throw new ConfigError(`network ${network} uses etcd IPAM but no etcd client is configured`);
+    return new EtcdAddressPool(cluster.client, cluster.prefix, { name: network, ...ipam }, cluster.node);
   }
-  const leases = leaseDirFor(stateDir, network.name);
+  const leases = leaseDirFor(stateDir, network);
   return ipam.type === 'static' ? new StaticPool(leases, ipam) : new HostLocalPool(leases, ipam);
 }
 

@@ -2,6 +2,7 @@
 // way): an address is its family and its value as a bigint, so IPv4 and IPv6 share one set of
 // arithmetic. Pure, no I/O. ipv4.ts stays for the IPv4-only paths that want a plain number.
 import { formatIpv4, parseIpv4 } from './ipv4';
+import { isIpv4Prefix } from '../names';
 
 export type Family = 4 | 6;
 
@@ -148,6 +149,23 @@ export function sameIp(a: Ip, b: Ip): boolean {
 /** The address text in its canonical form (IPv6 written many ways is one lease, one key). */
 export function canonicalIp(text: string): string {
   return formatIp(parseIp(text));
+}
+
+/** An address/len of either family in the form podvlan writes it (IPv6: RFC 5952), for values
+ * read back from OVSDB, etcd or files. */
+export function isIpPrefixText(text: string): boolean {
+  if (text.length > 49) return false;
+  if (!text.includes(':')) return isIpv4Prefix(text);
+  try {
+    return formatIpPrefix(parseIpPrefix(text)) === text;
+  } catch {
+    return false;
+  }
+}
+
+/** An address of either family in the form podvlan writes it. */
+export function isIpText(text: string): boolean {
+  return text.length <= 45 && isIpPrefixText(`${text}/${text.includes(':') ? 128 : 32}`);
 }
 
 /** Order of addresses: IPv4 before IPv6, then by value. */

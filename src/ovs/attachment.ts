@@ -9,12 +9,11 @@ import {
   isContainerId,
   isDns1123Label,
   isInterfaceName,
-  isIpv4,
-  isIpv4Prefix,
   isMac,
   isPluginName,
   isPodName,
 } from '../names';
+import { familyOfText, isIpPrefixText, isIpText } from '../ipam/ip';
 import { parseVlanTrunk, vlanListText, vlansOf } from '../ipam/vlan';
 
 export const KEY_PREFIX = 'podvlan/';
@@ -22,6 +21,7 @@ export const MANAGED_KEY = `${KEY_PREFIX}managed`;
 // The VLANs a trunk port was made with (the config's, canonical): marks the port a trunk port.
 export const TRUNKS_KEY = `${KEY_PREFIX}trunks`;
 const VLAN_KEY = `${KEY_PREFIX}vlan`;
+const IP_KEY = `${KEY_PREFIX}ip`;
 
 export interface Attachment {
   namespace: string;
@@ -37,7 +37,9 @@ export interface Attachment {
   trunks?: string;
   recordedTrunks?: string; // a trunk port's VLANs as setup made them (podvlan/trunks), to notice a hand edit
   vlan?: number; // the tag set at setup (podvlan/vlan), to notice one changed by hand; absent on older rows
-  ip?: string; // address/prefix inside the pod, when the network has IPAM
+  // The addresses/prefixes inside the pod (canonical, IPv4 first; one per family), none without
+  // IPAM. Stored comma-joined in podvlan/ip; a row of an older podvlan has one.
+  ips: string[];
   mac: string;
   netns?: string; // inode of the pod's network namespace at setup, to notice a restarted container
   node?: string; // the node that made it (config nodeName or host name), for gc
@@ -48,7 +50,7 @@ export interface Attachment {
   // Delegated IPAM (CNI only): the plugin that gave the address, which podvlan holds no lease for,
   // and what of its result a repeated ADD answers with again (it cannot ask the delegate twice).
   ipamPlugin?: string;
-  gateway?: string;
+  gateway?: string; // comma-joined, one per family at most
   routes?: string; // "dst@via,dst" (encodeRoutes)
 }
 
@@ -59,7 +61,6 @@ const FIELDS = [
   'network',
   'interface',
   'bridge',
-  'ip',
   'mac',
   'netns',
   'node',
@@ -78,6 +79,7 @@ export function toExternalIds(a: Attachment): Record<string, string> {
     const v = a[f];
     if (v !== undefined) ids[KEY_PREFIX + f] = v;
   }
+  if (a.ips.length > 0) ids[IP_KEY] = a.ips.join(',');
   const trunks = a.recordedTrunks ?? a.trunks; // the record stays as setup made it, whatever the column says now
   if (trunks !== undefined) ids[TRUNKS_KEY] = trunks;
   if (a.vlan !== undefined) ids[VLAN_KEY] = String(a.vlan);
@@ -103,7 +105,7 @@ export function fromExternalIds(
     bridge: get('bridge'),
     port,
     tag: tag ?? 0,
-    ip: ids[`${KEY_PREFIX}ip`],
+    ips: ids[IP_KEY] === undefined ? [] : ids[IP_KEY].split(','),
     mac: get('mac'),
     netns: ids[`${KEY_PREFIX}netns`],
     node: ids[`${KEY_PREFIX}node`],
@@ -144,7 +146,7 @@ export function isValidAttachment(a: Attachment): boolean {
     a.tag >= 0 &&
     a.tag <= 4094 &&
     (a.vlan === undefined || (Number.isInteger(a.vlan) && a.vlan >= 1 && a.vlan <= 4094)) &&
-    (a.ip === undefined || isIpv4Prefix(a.ip)) &&
+    isAddressList(a.ips, isIpPrefixText) &&
     (a.netns === undefined || /^\d{1,20}$/.test(a.netns)) &&
     (a.node === undefined || /^[A-Za-z0-9._-]{1,253}$/.test(a.node)) && // a host name, maybe not lowercase
     // A CNI row: its hex containerId is the digest of the runtime's id, which is in the spec's form.
@@ -162,13 +164,19 @@ export function isValidAttachment(a: Attachment): boolean {
     (a.ipamPlugin === undefined
       ? a.gateway === undefined && a.routes === undefined
       : a.runtime === 'cni' &&
-        a.ip !== undefined &&
+        a.ips.length > 0 &&
         isPluginName(a.ipamPlugin) &&
-        (a.gateway === undefined || isIpv4(a.gateway)) &&
+        (a.gateway === undefined || isAddressList(a.gateway.split(','), isIpText)) &&
         (a.routes === undefined || decodeRoutes(a.routes) !== undefined)) &&
     (a.trunks === undefined || /^(\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*)?$/.test(a.trunks)) &&
     a.port === hostVethName(a.namespace, a.pod, a.network)
   );
+}
+
+/** At most one address of each family, IPv4 first, each in the form podvlan writes. */
+function isAddressList(list: string[], valid: (s: string) => boolean): boolean {
+  if (list.length > 2 || !list.every(valid)) return false;
+  return list.length < 2 || (familyOfText(list[0]) === 4 && familyOfText(list[1]) === 6);
 }
 
 function isTrunkList(text: string): boolean {
@@ -195,7 +203,9 @@ export function decodeRoutes(text: string): { dst: string; via?: string }[] | un
   const routes: { dst: string; via?: string }[] = [];
   for (const part of parts) {
     const [dst, via, ...rest] = part.split('@');
-    if (rest.length > 0 || !isIpv4Prefix(dst) || (via !== undefined && !isIpv4(via))) return undefined;
+    // Either family; a route's via is of its destination's family.
+    if (rest.length > 0 || !isIpPrefixText(dst)) return undefined;
+    if (via !== undefined && (!isIpText(via) || familyOfText(via) !== familyOfText(dst))) return undefined;
     routes.push(via === undefined ? { dst } : { dst, via });
   }
   return routes;

@@ -16,7 +16,8 @@ export interface PodRecord {
   containerId: string;
   ready: boolean; // false while setup runs (or after it crashed)
   primaryIp?: string; // bare address of the primary network, what status prints
-  attachments: { network: string; interface: string; port: string; tag: number; ip?: string }[];
+  // ips: addresses/prefixes, IPv4 first; `ip` (one) is what a record of an older podvlan has.
+  attachments: { network: string; interface: string; port: string; tag: number; ips?: string[]; ip?: string }[];
 }
 
 export function podRecordPath(stateDir: string, namespace: string, pod: string): string {
@@ -119,9 +120,13 @@ export function listPodRecords(stateDir: string): PodRecord[] {
     });
 }
 
-/** The address (a.b.c.d/len) the record says this container held on a network: a lease hint. */
-export function recordedIp(record: PodRecord | undefined, containerId: string, network: string): string | undefined {
-  return record?.containerId === containerId ? record.attachments.find((a) => a.network === network)?.ip : undefined;
+/** The addresses (addr/len) the record says this container held on a network: lease hints. A
+ * record is a file: only strings come back (each pool still checks what it is given). */
+export function recordedIps(record: PodRecord | undefined, containerId: string, network: string): string[] {
+  if (record?.containerId !== containerId) return [];
+  const a = record.attachments.find((x) => x.network === network);
+  const ips = Array.isArray(a?.ips) ? a.ips : typeof a?.ip === 'string' ? [a.ip] : [];
+  return ips.filter((ip): ip is string => typeof ip === 'string');
 }
 
 /** A recorded attachment whose port is the pod's own veth name for its network: a record is a

@@ -106,7 +106,7 @@ function recordOnly(f: NodeFacts): AttachmentView[] {
         bridge: f.config.networks.find((n) => n.name === ra.network)?.bridge ?? '',
         port: ra.port,
         tag: ra.tag,
-        ...(ra.ip !== undefined ? { ip: ra.ip } : {}),
+        ips: recordIps(ra),
         mac: '', // not recorded: only the port had it
       };
       // A record is a file: only values in podvlan's form are shown (the two it lacks stood in for).
@@ -176,4 +176,11 @@ export function bridgeVlans(
   }
   for (const { attachment: a } of attachments) if (a.bridge === bridge) for (const v of podVlans(a)) want.add(v);
   return { want: [...want].sort((x, y) => x - y), allowed: open ? undefined : new Set(want) };
+}
+
+/** A record attachment's addresses: `ips`, or the one `ip` of an older record (checked with the rest). */
+function recordIps(ra: { ips?: unknown; ip?: unknown }): string[] {
+  // Anything but strings stands as one invalid address: isValidAttachment then refuses the row.
+  if (Array.isArray(ra.ips)) return ra.ips.every((ip) => typeof ip === 'string') ? ra.ips : ['?'];
+  return typeof ra.ip === 'string' ? [ra.ip] : [];
 }

@@ -82,7 +82,7 @@ export function inUseText(inUse: { vlan: number; pods: number }[]): string {
 
 /** A delegate plugin's addresses: only how many this node's attachments hold is known. */
 function delegatedUsage(views: AttachmentView[]): PoolUsage | undefined {
-  const held = views.filter((v) => v.attachment.ipamPlugin !== undefined && v.attachment.ip);
+  const held = views.filter((v) => v.attachment.ipamPlugin !== undefined && v.attachment.ips.length > 0);
   return held.length ? { type: 'delegated', size: 0, used: held.length, free: 0 } : undefined;
 }
 

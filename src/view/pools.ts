@@ -4,10 +4,11 @@
 // its networks' usage unknown (a problem of those networks), never a failed view. Read only.
 // Either family: counts are bigint inside; a dual-stack network has one usage per pool.
 import type { Config, Ipam, Network } from '../config/schema';
+import { ipamPools, poolFamily } from '../config/pools';
 import { op, rangeKvs } from '../etcd/client';
 import { type Cluster, leaseDirFor } from '../ipam';
 import { ipamKeys } from '../ipam/etcd-keys';
-import { type Family, type Ip, familyOfText, parseIp, parseIpPrefix, poolHostRange, tryParseIp } from '../ipam/ip';
+import { type Ip, parseIp, parseIpPrefix, poolHostRange, tryParseIp } from '../ipam/ip';
 import { isLeaseName } from '../ipam/lease-dir';
 import type { PoolUsage, Problem } from './model';
 
@@ -16,19 +17,9 @@ export interface PoolResult {
   problem?: Problem;
 }
 
-/** A network's pools: one, two (dual-stack) or none. */
-export function poolsOf(n: Network): Ipam[] {
-  const ipam: unknown = n.ipam;
-  return Array.isArray(ipam) ? (ipam as Ipam[]) : ipam ? [ipam as Ipam] : [];
-}
-
-function familyOf(ipam: Ipam): Family {
-  return familyOfText(ipam.type === 'static' ? ipam.address : ipam.subnet);
-}
-
 /** The addresses a pool hands out, as a test and a count (no list: a /8 has 16M of them, a /64 2^64). */
 export function poolSpan(ipam: Ipam): { size: bigint; hands: (ip: Ip) => boolean } {
-  const family = familyOf(ipam);
+  const family = poolFamily(ipam);
   if (ipam.type === 'static') {
     const ip = parseIpPrefix(ipam.address).address.value;
     return { size: 1n, hands: (v) => v.family === family && v.value === ip };
@@ -51,7 +42,7 @@ export function poolSpan(ipam: Ipam): { size: bigint; hands: (ip: Ip) => boolean
 /** Usage from the held addresses (texts of either family: only the pool's own family counts). */
 export function usageOf(ipam: Ipam, held: string[]): PoolUsage {
   const { size, hands } = poolSpan(ipam);
-  const family = familyOf(ipam);
+  const family = poolFamily(ipam);
   const mine = held.flatMap((a) => {
     const ip = tryParseIp(a);
     return ip?.family === family ? [ip] : [];
@@ -94,7 +85,7 @@ export async function readPools(
   const out = new Map<string, PoolResult>();
   const etcdNets: Network[] = [];
   for (const n of config.networks) {
-    const pools = poolsOf(n);
+    const pools = ipamPools(n);
     if (pools.length === 0) continue;
     if (pools.some((p) => p.type === 'etcd')) etcdNets.push(n);
     else out.set(n.name, nodeLocal(n, pools, config.stateDir));
@@ -135,7 +126,7 @@ async function clusterPools(nets: Network[], cluster: Cluster | undefined, bound
       const inEtcd = rangeKvs(res.responses[i])
         .map((kv) => kv.key.slice(dirs[i].length))
         .filter((k) => isLeaseName(k));
-      const pools = poolsOf(n);
+      const pools = ipamPools(n);
       const local = pools.some((p) => p.type !== 'etcd') ? [...leaseDirFor(stateDir, n.name).taken()] : [];
       out.set(n.name, { pools: pools.map((p) => usageOf(p, p.type === 'etcd' ? inEtcd : local)) });
     });

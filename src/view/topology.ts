@@ -103,7 +103,7 @@ function podBox(views: AttachmentView[]): GraphBox {
     { text: cni ? `cni:${a.cniContainerId!.slice(0, 24)}` : `container ${a.containerId.slice(0, 12)}` },
   ];
   for (const v of views) {
-    const addresses = v.podInterface?.addresses ?? (v.attachment.ip ? [v.attachment.ip] : []);
+    const addresses = v.podInterface?.addresses ?? v.attachment.ips;
     const down = v.podInterface && !v.podInterface.up ? ' (down)' : '';
     const bad = v.state === 'no-veth' || v.state === 'wrong-netns';
     lines.push({

@@ -2,6 +2,7 @@
 // and observing the node independently of podvlan (ovs-vsctl, ip, the state directory).
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { SandboxInfo } from './sandbox';
 
@@ -84,7 +85,8 @@ export function parseKubeletStatus(combined: string): { ip: string } | null {
   if (obj.kind !== undefined && obj.kind !== 'PodNetworkStatus') throw new Error(`unexpected kind ${obj.kind}`);
   if (obj.apiVersion !== undefined && obj.apiVersion !== '' && obj.apiVersion !== 'v1beta1')
     throw new Error(`unexpected apiVersion ${obj.apiVersion}`);
-  if (typeof obj.ip !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(obj.ip)) throw new Error(`unparsable ip ${obj.ip}`);
+  // The kubelet's net.ParseIP: an IPv4 or IPv6 address (an IPv6-only primary network gives IPv6).
+  if (typeof obj.ip !== 'string' || isIP(obj.ip) === 0) throw new Error(`unparsable ip ${obj.ip}`);
   return { ip: obj.ip };
 }
 

@@ -11,7 +11,7 @@ const base: Attachment = {
   bridge: 'k8s_br',
   port: hostVethName('prod-a', '22-my-nginx', 'vlannet'),
   tag: 22,
-  ip: '10.231.0.10/24',
+  ips: ['10.231.0.10/24'],
   mac: '0a:58:0a:e7:00:0a',
 };
 
@@ -22,12 +22,44 @@ describe('toExternalIds / fromExternalIds', () => {
   });
 
   it('round-trips an attachment without an address, leaving ip out of the ids', () => {
-    const { ip: _ip, ...noIp } = base;
+    const noIp = { ...base, ips: [] };
     const ids = toExternalIds(noIp);
     expect(ids).not.toHaveProperty('podvlan/ip');
     const back = fromExternalIds(noIp.port, noIp.tag, ids);
-    expect(back?.ip).toBeUndefined();
+    expect(back?.ips).toEqual([]);
     expect(back).toEqual(noIp);
+  });
+
+  it('stores both addresses of a dual-stack attachment comma-joined, IPv4 first, and reads them back', () => {
+    const dual = { ...base, ips: ['10.231.0.10/24', 'fd00:231::a/64'] };
+    const ids = toExternalIds(dual);
+    expect(ids['podvlan/ip']).toBe('10.231.0.10/24,fd00:231::a/64');
+    expect(fromExternalIds(dual.port, dual.tag, ids)).toEqual(dual);
+    const v6 = { ...base, ips: ['fd00:231::a/64'] };
+    expect(fromExternalIds(v6.port, v6.tag, toExternalIds(v6))).toEqual(v6);
+  });
+
+  it('reads the one address of an older row as a list of one', () => {
+    const ids = { ...toExternalIds({ ...base, ips: [] }), 'podvlan/ip': '10.231.0.10/24' };
+    expect(fromExternalIds(base.port, base.tag, ids)?.ips).toEqual(['10.231.0.10/24']);
+  });
+
+  it('refuses a row whose addresses are not in the form podvlan writes', () => {
+    for (const ip of [
+      '10.231.0.10',
+      'fd00:231::a',
+      'fd00:231:0::a/64', // not RFC 5952: podvlan writes fd00:231::a/64
+      'FD00:231::A/64',
+      'fd00:231::a/129',
+      'fd00:231::a/64,10.231.0.10/24', // IPv4 first
+      '10.231.0.10/24,10.231.0.11/24', // one per family
+      '10.231.0.10/24,fd00::1/64,fd00::2/64',
+      '10.231.0.10/24,',
+      '',
+    ]) {
+      const ids = { ...toExternalIds(base), 'podvlan/ip': ip };
+      expect(fromExternalIds(base.port, base.tag, ids), ip).toBeUndefined();
+    }
   });
 
   it('marks the port managed and prefixes every key, without port or tag', () => {
@@ -59,8 +91,6 @@ describe('toExternalIds / fromExternalIds', () => {
       ['containerId', 'zz'.repeat(32)],
       ['interface', 'eth/1'],
       ['bridge', 'a b'],
-      ['ip', '10.0.0.300/24'],
-      ['ip', 'x'],
       ['mac', '0a:58'],
       ['netns', '12a'],
       ['node', 'a/b'],
@@ -69,6 +99,8 @@ describe('toExternalIds / fromExternalIds', () => {
       const a = { ...base, [field]: value };
       expect(fromExternalIds(hostVethName(a.namespace, a.pod, a.network), 22, toExternalIds(a)), field).toBeUndefined();
     }
+    for (const ip of ['10.0.0.300/24', 'x'])
+      expect(fromExternalIds(base.port, 22, { ...ids, 'podvlan/ip': ip }), ip).toBeUndefined();
     const { 'podvlan/mac': _mac, ...noMac } = ids;
     expect(fromExternalIds(base.port, 22, noMac)).toBeUndefined();
     const withNode = { ...ids, 'podvlan/netns': '4026532000', 'podvlan/node': 'Node-A.example' };

@@ -1,11 +1,12 @@
 // The ipam key both ways, without a node: which config selects a delegate and which podvlan as
 // an IPAM plugin, the plugin name check, reading a delegate's result of each version, the IPAM
 // result podvlan prints, and the port record of a delegate's address.
+import { ipamPools } from '../../src/config/schema';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findPlugin, leaseOfResult } from '../../src/cni/delegate';
+import { findPlugin, leasesOfResult } from '../../src/cni/delegate';
 import { ipamResult } from '../../src/cni/ipam-plugin';
 import { invokedName, isIpamCall } from '../../src/cni/ipam-call';
 import { parseIpamConf, parseNetConf } from '../../src/cni/netconf';
@@ -72,40 +73,64 @@ describe('finding the delegate in CNI_PATH', () => {
 });
 
 describe("a delegate's result as podvlan's lease", () => {
-  it('1.0.0: the first IPv4 address, its gateway, routes without gw via it', () => {
+  it('1.0.0: the first address of each family, IPv4 first, each with its gateway and routes of its family', () => {
     const out = JSON.stringify({
       cniVersion: '1.0.0',
-      ips: [{ address: 'fd00::5/64' }, { address: '10.226.2.5/24', gateway: '10.226.2.1' }, { address: '10.9.0.1/24' }],
-      routes: [{ dst: '0.0.0.0/0' }, { dst: '10.8.0.0/16', gw: '10.226.2.254' }, { dst: '::/0' }],
+      ips: [
+        { address: 'fd00:0::5/64', gateway: 'fd00::1' },
+        { address: '10.226.2.5/24', gateway: '10.226.2.1' },
+        { address: '10.9.0.1/24' },
+        { address: 'fd00::6/64' },
+      ],
+      routes: [
+        { dst: '0.0.0.0/0' },
+        { dst: '10.8.0.0/16', gw: '10.226.2.254' },
+        { dst: '::/0' },
+        { dst: 'fd01::/48', gw: '10.9.9.9' },
+      ],
       dns: {},
     });
-    expect(leaseOfResult(out, 'x')).toEqual({
-      address: '10.226.2.5/24',
-      gateway: '10.226.2.1',
-      routes: [
-        { dst: '0.0.0.0/0', via: '10.226.2.1' },
-        { dst: '10.8.0.0/16', via: '10.226.2.254' },
-      ],
-    });
+    expect(leasesOfResult(out, 'x')).toEqual([
+      {
+        address: '10.226.2.5/24',
+        gateway: '10.226.2.1',
+        routes: [
+          { dst: '0.0.0.0/0', via: '10.226.2.1' },
+          { dst: '10.8.0.0/16', via: '10.226.2.254' },
+        ],
+      },
+      // canonical text; a route whose gw is of the other family is left out
+      { address: 'fd00::5/64', gateway: 'fd00::1', routes: [{ dst: '::/0', via: 'fd00::1' }] },
+    ]);
   });
   it('0.3.x/0.4.0 (version in each IP) and 0.2.0 (ip4)', () => {
     const v04 = { cniVersion: '0.4.0', ips: [{ version: '4', address: '10.1.0.2/16' }] };
-    expect(leaseOfResult(JSON.stringify(v04), 'x')).toEqual({ address: '10.1.0.2/16', gateway: undefined, routes: [] });
+    expect(leasesOfResult(JSON.stringify(v04), 'x')).toEqual([{ address: '10.1.0.2/16', routes: [] }]);
+    const v6only = { cniVersion: '0.4.0', ips: [{ version: '6', address: 'fd00::5/64' }] };
+    expect(leasesOfResult(JSON.stringify(v6only), 'x')).toEqual([{ address: 'fd00::5/64', routes: [] }]);
     const v02 = {
       cniVersion: '0.2.0',
       ip4: { ip: '10.1.0.3/16', gateway: '10.1.0.1', routes: [{ dst: '0.0.0.0/0' }] },
     };
-    expect(leaseOfResult(JSON.stringify(v02), 'x')).toEqual({
-      address: '10.1.0.3/16',
-      gateway: '10.1.0.1',
-      routes: [{ dst: '0.0.0.0/0', via: '10.1.0.1' }],
+    expect(leasesOfResult(JSON.stringify(v02), 'x')).toEqual([
+      {
+        address: '10.1.0.3/16',
+        gateway: '10.1.0.1',
+        routes: [{ dst: '0.0.0.0/0', via: '10.1.0.1' }],
+      },
+    ]);
+    const v02dual = { ...v02, ip6: { ip: 'fd00::3/64', gateway: 'fd00::1' } };
+    expect(leasesOfResult(JSON.stringify(v02dual), 'x')[1]).toEqual({
+      address: 'fd00::3/64',
+      gateway: 'fd00::1',
+      routes: [],
     });
   });
-  it('no IPv4 address is code 7, no JSON is code 6', () => {
-    expect(failure(() => leaseOfResult(JSON.stringify({ ips: [{ address: 'fd00::5/64' }] }), 'x')).code).toBe(7);
-    expect(failure(() => leaseOfResult(JSON.stringify({ cniVersion: '1.0.0' }), 'x')).code).toBe(7);
-    expect(failure(() => leaseOfResult('', 'x')).code).toBe(6);
-    expect(failure(() => leaseOfResult('[1]', 'x')).code).toBe(6);
+  it('no address is code 7, no JSON is code 6', () => {
+    expect(failure(() => leasesOfResult(JSON.stringify({ ips: [{ address: 'nope' }] }), 'x')).code).toBe(7);
+    expect(failure(() => leasesOfResult(JSON.stringify({ cniVersion: '1.0.0' }), 'x')).code).toBe(7);
+    expect(failure(() => leasesOfResult('', 'x')).code).toBe(6);
+    expect(failure(() => leasesOfResult('[1]', 'x')).code).toBe(6);
   });
 });
 
@@ -142,7 +167,7 @@ describe('podvlan as an IPAM plugin', () => {
         'eth0',
       );
       expect(c.config).toMatchObject({ stateDir: '/tmp/from-node', nodeName: 'node-a', etcd: { prefix: '/podvlan' } });
-      expect(c.network.ipam?.type).toBe('etcd');
+      expect(ipamPools(c.network)[0].type).toBe('etcd');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -166,14 +191,33 @@ describe('podvlan as an IPAM plugin', () => {
       gateway: '10.226.1.1',
       routes: [{ dst: '10.226.0.0/16', via: '10.226.1.1' }],
     };
-    expect(ipamResult('1.0.0', lease)).toEqual({
+    expect(ipamResult('1.0.0', [lease])).toEqual({
       cniVersion: '1.0.0',
       ips: [{ address: '10.226.1.10/24', gateway: '10.226.1.1' }],
       routes: [{ dst: '10.226.0.0/16', gw: '10.226.1.1' }],
       dns: {},
     });
-    expect(ipamResult('0.3.1', { ...lease, gateway: undefined }).ips).toEqual([
+    expect(ipamResult('0.3.1', [{ ...lease, gateway: undefined }]).ips).toEqual([
       { version: '4', address: '10.226.1.10/24' },
+    ]);
+  });
+
+  it('prints both families of a dual-stack pool, each with its version before 1.0.0, routes of both', () => {
+    const leases = [
+      { address: '10.226.1.10/24', gateway: '10.226.1.1', routes: [] },
+      { address: 'fd00:226::a/64', gateway: 'fd00:226::1', routes: [{ dst: '::/0', via: 'fd00:226::1' }] },
+    ];
+    for (const v of ['0.3.1', '0.4.0'])
+      expect(ipamResult(v, leases)).toMatchObject({
+        ips: [
+          { version: '4', address: '10.226.1.10/24', gateway: '10.226.1.1' },
+          { version: '6', address: 'fd00:226::a/64', gateway: 'fd00:226::1' },
+        ],
+        routes: [{ dst: '::/0', gw: 'fd00:226::1' }],
+      });
+    expect(ipamResult('1.0.0', leases).ips).toEqual([
+      { address: '10.226.1.10/24', gateway: '10.226.1.1' },
+      { address: 'fd00:226::a/64', gateway: 'fd00:226::1' },
     ]);
   });
 });
@@ -189,7 +233,7 @@ describe("the port record of a delegate's address", () => {
     bridge: 'k8s_br',
     port: o.port,
     tag: 41,
-    ip: '10.226.2.5/24',
+    ips: ['10.226.2.5/24'],
     mac: '0a:58:0a:e2:02:05',
     runtime: 'cni',
     cniContainerId: 'cnitool-77',
@@ -209,11 +253,13 @@ describe("the port record of a delegate's address", () => {
   it('is refused unless every delegate field has the form podvlan writes', () => {
     const { runtime: _r, cniContainerId: _c, ...execRow } = a;
     const { ipamPlugin: _p, ...noPlugin } = a;
-    const { ip: _i, ...noIp } = a;
+    const noIp = { ...a, ips: [] };
     for (const bad of [
       { ...a, ipamPlugin: '../host-local' },
       { ...a, ipamPlugin: '' },
       { ...a, gateway: '10.226.2' },
+      { ...a, gateway: '10.226.2.1,10.226.2.2' }, // one per family
+      { ...a, routes: 'fd00::/64@10.226.2.1' }, // via of another family
       { ...a, routes: '10.226.0.0/16@x' },
       { ...a, routes: '10.226.0.0/16@10.226.2.1@10.226.2.2' },
       { ...a, routes: Array(65).fill('0.0.0.0/0').join(',') },

@@ -61,7 +61,7 @@ describe('a chained result', () => {
   const prevResult = parsePrevResult(loopback, '1.0.0');
 
   it('appends podvlan after the chain so far, its IP pointing at its pod interface', () => {
-    const r = buildResult({ cniVersion: '1.0.0', attachment, sandboxPath: '/n', lease, prevResult });
+    const r = buildResult({ cniVersion: '1.0.0', attachment, sandboxPath: '/n', leases: [lease], prevResult });
     expect(r).toEqual({
       cniVersion: '1.0.0',
       interfaces: [
@@ -79,11 +79,11 @@ describe('a chained result', () => {
     });
   });
   it('in a 0.4.0 config, every IP carries its family, the chain before podvlan too', () => {
-    const r = buildResult({ cniVersion: '0.4.0', attachment, sandboxPath: '/n', lease, prevResult });
+    const r = buildResult({ cniVersion: '0.4.0', attachment, sandboxPath: '/n', leases: [lease], prevResult });
     expect((r.ips as { version: string }[]).map((ip) => ip.version)).toEqual(['4', '6', '4']);
   });
   it('without prevResult, podvlan first: host end 0, pod end 1, as before', () => {
-    const r = buildResult({ cniVersion: '1.0.0', attachment, sandboxPath: '/n', lease });
+    const r = buildResult({ cniVersion: '1.0.0', attachment, sandboxPath: '/n', leases: [lease] });
     expect(r.ips).toEqual([{ address: '10.231.0.2/24', gateway: '10.231.0.1', interface: 1 }]);
     expect(r.dns).toEqual({});
   });

@@ -92,10 +92,22 @@ describe('MAC and address requests', () => {
     expect(codeOf(() => parseMac('00:00:00:00:00:00', 'CNI_ARGS MAC', 4))).toBe(4);
   });
 
-  it('an address: IPv4, bare or as a CIDR', () => {
+  it('an address: IPv4 or IPv6 (canonical), bare or as a CIDR', () => {
     expect(parseRequest('10.0.0.5', 'x', 7)).toEqual({ address: '10.0.0.5', from: 'x' });
     expect(parseRequest('10.0.0.5/24', 'x', 7)).toEqual({ address: '10.0.0.5', prefixLength: 24, from: 'x' });
-    for (const bad of ['10.0.0', '10.0.0.256', '10.0.0.5/33', 'fd00::5', '', 42, '10.0.0.5/'])
+    expect(parseRequest('fd00::5', 'x', 7)).toEqual({ address: 'fd00::5', from: 'x' });
+    expect(parseRequest('FD00:0:0::5/64', 'x', 7)).toEqual({ address: 'fd00::5', prefixLength: 64, from: 'x' });
+    for (const bad of [
+      '10.0.0',
+      '10.0.0.256',
+      '10.0.0.5/33',
+      'fd00::5/129',
+      'fd00::5/064',
+      'fd00:::5',
+      '',
+      42,
+      '10.0.0.5/',
+    ])
       expect(codeOf(() => parseRequest(bad, 'x', 7))).toBe(7);
   });
 
@@ -124,8 +136,15 @@ describe('MAC and address requests', () => {
     expect(codeOf(() => parseRequests({}, { MAC: 'nope' }))).toBe(4);
     expect(codeOf(() => parseRequests({}, { IP: '10.0.0.1,nope' }))).toBe(4);
     expect(codeOf(() => parseRequests({ ips: '10.0.0.5' }, {}))).toBe(7);
-    expect(messageOf(() => parseRequests({ ips: ['10.0.0.5', '10.0.0.6'] }, {}))).toMatch(/one IPv4 address/);
+    expect(messageOf(() => parseRequests({ ips: ['10.0.0.5', '10.0.0.6'] }, {}))).toMatch(/one address per family/);
     expect(codeOf(() => parseRequests({}, { IP: '10.0.0.5,10.0.0.6' }))).toBe(4);
+    expect(codeOf(() => parseRequests({}, { IP: 'fd00::5,fd00::6' }))).toBe(4);
+    // One of each family: a dual-stack request.
+    expect(parseRequests({ ips: ['10.0.0.5/24', 'fd00::5/64'] }, {}).ips).toEqual([
+      { address: '10.0.0.5', prefixLength: 24, from: 'runtimeConfig.ips' },
+      { address: 'fd00::5', prefixLength: 64, from: 'runtimeConfig.ips' },
+    ]);
+    expect(parseRequests({}, { IP: 'fd00::5,10.0.0.5' }).ips.map((r) => r.address)).toEqual(['fd00::5', '10.0.0.5']);
     expect(messageOf(() => parseRequests({ mac: '02:00:00:00:00:01', Mac: '02:00:00:00:00:02' }, {}))).toMatch(
       /both "mac" and "Mac"/,
     );
@@ -290,6 +309,7 @@ describe('Kubernetes names on the port', () => {
     bridge: 'k8s_br',
     port: owner.port,
     tag: 22,
+    ips: [],
     mac: '02:00:00:00:00:01',
     runtime: 'cni',
     cniContainerId: 'abc123',
@@ -322,8 +342,8 @@ describe('Kubernetes names on the port', () => {
 
 describe('requests under a delegated IPAM plugin', () => {
   it('leaves the address requests to the delegate (IPv6, several) and still reads the MAC', () => {
-    const args = { IgnoreUnknown: '1', IP: '10.0.0.5,fd00::5', MAC: '02:00:00:00:00:07' };
-    expect(() => parseRequests({}, args)).toThrow();
+    const args = { IgnoreUnknown: '1', IP: '10.0.0.5,fd00::5,fd00::6', MAC: '02:00:00:00:00:07' };
+    expect(() => parseRequests({}, args)).toThrow(); // two IPv6: podvlan's own pools give one per family
     expect(parseRequests({ ips: ['fd00::5/64', '10.0.0.5/24'] }, args, false)).toEqual({
       ips: [],
       mac: '02:00:00:00:00:07',

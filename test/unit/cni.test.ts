@@ -112,6 +112,7 @@ describe('CNI owner', () => {
       port: o.port,
       tag: 22,
       mac: '0a:58:0a:e7:00:02',
+      ips: [],
       runtime: 'cni',
       cniContainerId: 'cnitool-77',
     };
@@ -126,12 +127,41 @@ describe('CNI result and errors', () => {
   const attachment = { port: 'pvabc', interface: 'eth0', mac: '0a:58:0a:e7:00:02' } as Attachment;
   const lease = { address: '10.231.0.2/24', gateway: '10.231.0.1', routes: [{ dst: '10.0.0.0/8', via: '10.231.0.1' }] };
   it('has version in ips before 1.0.0 only', () => {
-    const old = buildResult({ cniVersion: '0.4.0', attachment, sandboxPath: '/n', lease }) as { ips: object[] };
+    const old = buildResult({ cniVersion: '0.4.0', attachment, sandboxPath: '/n', leases: [lease] }) as {
+      ips: object[];
+    };
     expect(old.ips[0]).toEqual({ version: '4', address: '10.231.0.2/24', gateway: '10.231.0.1', interface: 1 });
-    const v1 = buildResult({ cniVersion: '1.0.0', attachment, sandboxPath: '/n', lease }) as Record<string, unknown>;
+    const v1 = buildResult({ cniVersion: '1.0.0', attachment, sandboxPath: '/n', leases: [lease] }) as Record<
+      string,
+      unknown
+    >;
     expect(v1.ips).toEqual([{ address: '10.231.0.2/24', gateway: '10.231.0.1', interface: 1 }]);
     expect(v1.interfaces).toEqual([{ name: 'pvabc' }, { name: 'eth0', mac: '0a:58:0a:e7:00:02', sandbox: '/n' }]);
     expect(v1.routes).toEqual([{ dst: '10.0.0.0/8', gw: '10.231.0.1' }]);
+  });
+  it('carries both addresses of a dual-stack attachment, each with its gateway, on the pod interface; routes of both', () => {
+    const v6 = { address: 'fd00:231::2/64', gateway: 'fd00:231::1', routes: [{ dst: '::/0', via: 'fd00:231::1' }] };
+    for (const cniVersion of ['0.3.1', '0.4.0']) {
+      const r = buildResult({ cniVersion, attachment, sandboxPath: '/n', leases: [lease, v6] }) as { ips: object[] };
+      expect(r.ips).toEqual([
+        { version: '4', address: '10.231.0.2/24', gateway: '10.231.0.1', interface: 1 },
+        { version: '6', address: 'fd00:231::2/64', gateway: 'fd00:231::1', interface: 1 },
+      ]);
+    }
+    const v1 = buildResult({ cniVersion: '1.0.0', attachment, sandboxPath: '/n', leases: [lease, v6] });
+    expect(v1.ips).toEqual([
+      { address: '10.231.0.2/24', gateway: '10.231.0.1', interface: 1 },
+      { address: 'fd00:231::2/64', gateway: 'fd00:231::1', interface: 1 },
+    ]);
+    expect(v1.routes).toEqual([
+      { dst: '10.0.0.0/8', gw: '10.231.0.1' },
+      { dst: '::/0', gw: 'fd00:231::1' },
+    ]);
+    const only6 = buildResult({ cniVersion: '0.4.0', attachment, sandboxPath: '/n', leases: [v6] }) as {
+      ips: object[];
+    };
+    expect(only6.ips).toEqual([{ version: '6', address: 'fd00:231::2/64', gateway: 'fd00:231::1', interface: 1 }]);
+    expect(buildResult({ cniVersion: '1.0.0', attachment, sandboxPath: '/n', leases: [] }).ips).toEqual([]);
   });
   it('maps podvlan error kinds to spec codes', () => {
     expect(toErrorObject(new UnavailableError('down'), '1.0.0')).toEqual({

@@ -2,7 +2,7 @@
 // one family (its subnet's, a static pool's address's), and what cannot work is refused in one line.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load';
-import { poolFamily } from '../../src/config/schema';
+import { ipamPools, poolFamily } from '../../src/config/schema';
 import { ConfigError } from '../../src/errors';
 
 const PATH = '/etc/podvlan/test.yaml';
@@ -31,7 +31,7 @@ describe('config: IPv6 pools', () => {
       ),
       PATH,
     );
-    const pool = c.networks[0].ipam!;
+    const pool = ipamPools(c.networks[0])[0];
     expect(pool).toMatchObject({ type: 'host-local', subnet: 'fd00:20::/64', gateway: 'fd00:20::1' });
     expect(poolFamily(pool)).toBe(6);
   });
@@ -44,15 +44,15 @@ describe('config: IPv6 pools', () => {
       ),
       PATH,
     );
-    expect(poolFamily(etcd.networks[0].ipam!)).toBe(6);
+    expect(poolFamily(ipamPools(etcd.networks[0])[0])).toBe(6);
     for (const address of ['fd00:30::5/64', 'fd00:30::5/128']) {
       const s = parseConfig(
         cfg(`{ type: static, address: "${address}", gateway: "fd00:30::1", routes: [{ dst: "::/0" }] }`),
         PATH,
       );
-      expect(poolFamily(s.networks[0].ipam!)).toBe(6);
+      expect(poolFamily(ipamPools(s.networks[0])[0])).toBe(6);
     }
-    expect(poolFamily(parseConfig(v4(), PATH).networks[0].ipam!)).toBe(4);
+    expect(poolFamily(ipamPools(parseConfig(v4(), PATH).networks[0])[0])).toBe(4);
   });
 
   it('takes the longest IPv6 pool, a /126, and IPv6 written in capitals or with leading zeros', () => {

@@ -4,9 +4,12 @@ import {
   firstFree,
   ipamKeys,
   jitterMs,
+  keyAddress,
   normalizePrefix,
   parseIpKey,
   parseRecord,
+  probeOffset,
+  SCAN_LIMIT,
   seedOf,
   vlanKeys,
 } from '../../src/ipam/etcd-keys';
@@ -27,6 +30,43 @@ describe('etcd key layout', () => {
     expect(k.ipDir).toBe('/podvlan/ipam/tenant/ip/');
     expect(k.owner('abc123abc123', 'eth1')).toBe('/podvlan/ipam/tenant/owner/abc123abc123/eth1');
     expect(k.ownerDir).toBe('/podvlan/ipam/tenant/owner/');
+  });
+
+  it('gives each family its own owner key, neither directory a prefix of the other', () => {
+    const k = ipamKeys('/podvlan', 'tenant');
+    expect(k.ip('fd00:20::5')).toBe('/podvlan/ipam/tenant/ip/fd00:20::5');
+    expect(k.owner('abc123abc123', 'eth1', 4)).toBe('/podvlan/ipam/tenant/owner/abc123abc123/eth1');
+    expect(k.owner('abc123abc123', 'eth1', 6)).toBe('/podvlan/ipam/tenant/owner6/abc123abc123/eth1');
+    expect(k.owner6Dir).toBe('/podvlan/ipam/tenant/owner6/');
+    expect(k.owner('abc123abc123', 'eth1', 6).startsWith(k.ownerDir)).toBe(false);
+    expect(k.owner('abc123abc123', 'eth1', 4).startsWith(k.owner6Dir)).toBe(false);
+  });
+
+  it('takes back an address from a key or value only in the canonical form podvlan writes', () => {
+    expect(keyAddress('10.0.0.2')).toBe('10.0.0.2');
+    expect(keyAddress('fd00:20::5')).toBe('fd00:20::5');
+    expect(keyAddress('fd00:20::5', 6)).toBe('fd00:20::5');
+    expect(keyAddress('fd00:20::5', 4)).toBeUndefined();
+    expect(keyAddress('10.0.0.2', 6)).toBeUndefined();
+    for (const bad of [
+      'FD00:20::5',
+      'fd00:20:0:0:0:0:0:5',
+      'fd00:20::05',
+      '010.0.0.2',
+      '10.0.0.256',
+      '',
+      '../x',
+      'fd00::/64',
+    ])
+      expect(keyAddress(bad)).toBeUndefined();
+  });
+
+  it('parses IPv6 address keys back', () => {
+    expect(parseIpKey('/podvlan', '/podvlan/ipam/tenant/ip/fd00:20::5')).toEqual({
+      network: 'tenant',
+      address: 'fd00:20::5',
+    });
+    expect(parseIpKey('/podvlan', '/podvlan/ipam/tenant/owner6/abc/eth1')).toBeUndefined();
   });
 
   it('builds the VLAN keys', () => {
@@ -81,6 +121,24 @@ describe('candidate order', () => {
     expect(seedOf('a')).toBe(seedOf('a'));
     expect(seedOf('a')).not.toBe(seedOf('b'));
     expect(seedOf('anything')).toBeLessThan(2 ** 48);
+  });
+
+  it('probes a large range at hashed offsets: inside it, spread, fresh per try, repeatable', () => {
+    const size = 1n << 64n;
+    const offsets = Array.from({ length: 1000 }, (_, t) => probeOffset(`node-a/c1/eth1/${t}`, size));
+    for (const o of offsets) expect(o >= 0n && o < size).toBe(true);
+    expect(new Set(offsets).size).toBe(1000);
+    // Spread over the whole range: every eighth of it gets some.
+    const eighths = new Set(offsets.map((o) => Number(o / (size / 8n))));
+    expect(eighths.size).toBe(8);
+    expect(probeOffset('x', size)).toBe(probeOffset('x', size));
+    // Beyond 2^64 (a /48), offsets reach past the first 2^64.
+    const big = 1n << 80n;
+    const far = Array.from({ length: 100 }, (_, t) => probeOffset(`n/c/e/${t}`, big));
+    expect(far.some((o) => o >= 1n << 64n)).toBe(true);
+    for (const o of far) expect(o < big).toBe(true);
+    expect(probeOffset('anything', 1n)).toBe(0n);
+    expect(SCAN_LIMIT).toBe(65536n);
   });
 
   it('backs off by a random, growing and capped pause', () => {

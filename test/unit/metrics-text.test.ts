@@ -17,6 +17,7 @@ const attachment = (pod: string, network: string, tag: number): Attachment => ({
   bridge: 'br1',
   port: `pv${pod}`,
   tag,
+  ips: [],
   mac: '02:00:00:00:00:01',
 });
 const ok = (a: Attachment): AttachmentView => ({ attachment: a, state: 'ok', problems: [] });

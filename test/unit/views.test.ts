@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LIST_COLUMNS, listJson, listRow } from '../../src/commands/list';
 import { NETWORK_COLUMNS, networkRow, problemLines } from '../../src/commands/networks';
-import type { Ipam } from '../../src/config/schema';
+import { type Ipam, ipamPools } from '../../src/config/schema';
 import { hostVethName } from '../../src/names';
 import { type LinkFacts, parseAddr, parseLink, splitMessages } from '../../src/veth/netlink-read';
 import { assemble, expectedTag } from '../../src/view/assemble';
@@ -220,7 +220,7 @@ describe('the node view', () => {
         containerId: gone.containerId,
         ready: true,
         attachments: [
-          { network: 'tenant', interface: 'eth1', port: gone.port, tag: 22, ip: gone.ip },
+          { network: 'tenant', interface: 'eth1', port: gone.port, tag: 22, ip: gone.ips[0] },
           { network: 'tenant', interface: 'eth1', port: 'eth0', tag: 22 }, // not its own name
           { network: 'tenant', interface: 'eth1', port: gone.port, tag: 4095 }, // not a tag
           null as never, // a file: any shape
@@ -239,13 +239,13 @@ describe('the node view', () => {
     const row = v.attachments.find((x) => x.attachment.pod === 'gone')!;
     expect(row.state).toBe('no-port');
     expect(row.problems.map((p) => p.code)).toEqual(['no-port', 'no-veth']);
-    expect(row.attachment).toMatchObject({ bridge: BRIDGE, port: gone.port, tag: 22, ip: '10.20.1.12/16', mac: '' });
+    expect(row.attachment).toMatchObject({ bridge: BRIDGE, port: gone.port, tag: 22, ips: ['10.20.1.12/16'], mac: '' });
     expect(v.attachments).toHaveLength(2);
     expect(v.networks[0].attachments).toEqual({ ok: 1, broken: 1 });
   });
 
   it("a network only its ports name (a CNI conflist's) is shown with source unknown, a delegate's usage", () => {
-    const cni = { ...attachment({ pod: 'x', network: 'conflist-net', tag: 40 }), ip: '10.9.0.5/24', runtime: 'cni' };
+    const cni = { ...attachment({ pod: 'x', network: 'conflist-net', tag: 40 }), ips: ['10.9.0.5/24'], runtime: 'cni' };
     const v = assemble(healthy([{ ...cni, ipamPlugin: 'dhcp' }]));
     const n = v.networks.find((x) => x.name === 'conflist-net')!;
     expect(n).toMatchObject({ vlanSource: 'unknown', declared: '', bridge: BRIDGE, inUse: [{ vlan: 40, pods: 1 }] });
@@ -257,7 +257,7 @@ describe('the node view', () => {
 });
 
 describe('pool usage', () => {
-  const hostLocal = networks[0].ipam!;
+  const hostLocal = ipamPools(networks[0])[0];
   it('counts what a pool hands out: the range minus gateway and excluded; fixed addresses of an etcd pool', () => {
     expect(poolSpan(hostLocal).size).toBe(4n);
     const gw: Ipam = { ...hostLocal, gateway: '10.20.1.11', exclude: ['10.20.1.12', '10.20.9.9'] } as Ipam;
@@ -299,7 +299,7 @@ describe('rows', () => {
   const f = healthy([attachment({ pod: 'web', ip: '10.20.1.10/16' })]);
   f.ovs.uplinkPorts.get('nic2')!.trunks = [300];
   f.veths.clear();
-  f.pools.set('tenant', { pools: [usageOf(networks[0].ipam!, ['10.20.1.10'])] });
+  f.pools.set('tenant', { pools: [usageOf(ipamPools(networks[0])[0], ['10.20.1.10'])] });
   f.pools.set('pooled', { problem: { code: 'pool-unreadable', message: 'addresses of pooled in etcd: down' } });
   const v = assemble(f);
 

@@ -188,6 +188,7 @@ describe('a trunk port on record', () => {
     port: hostVethName('vnf', 'router-0', 'trunk'),
     tag: 0,
     trunks: '100-110,200',
+    ips: [],
     mac: '02:00:00:00:00:01',
   };
   const column = vlansOf(parseVlanTrunk('100-110,200'));

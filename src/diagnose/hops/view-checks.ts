@@ -20,7 +20,7 @@ export interface AttachmentRef {
 }
 
 export function asAttachment(r: AttachmentRef, currentTag: number | undefined): Attachment {
-  return { ...r, containerId: '', mac: '', tag: currentTag ?? 0 };
+  return { ...r, containerId: '', mac: '', tag: currentTag ?? 0, ips: [] };
 }
 
 export function attachmentRef(end: EndFacts, bridge: string): AttachmentRef {
