@@ -115,6 +115,21 @@ export async function notifyInPod(
     throw new OperationError(`in the pod: sysctl failed: ${oneLine(res.stderr) || `exit ${res.exitCode}`}`);
 }
 
+/** `sysctl -w net.ipv6.conf.IF.disable_ipv6=0` for each of `interfaces` (podvlan's own pod ends
+ * with an IPv6 address), in one process inside the namespace, before their addresses: see
+ * ipv6OnIn of netlink-ffi.ts for why. Throws on failure: the addresses would fail without it. */
+export async function ipv6InPod(interfaces: string[], opts: { netnsFd: number; timeoutMs: number }): Promise<void> {
+  if (interfaces.length === 0) return;
+  for (const i of interfaces)
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(i) || i === '.' || i === '..')
+      throw new OperationError(`refusing to pass interface ${JSON.stringify(i)} to sysctl`);
+  const keys = interfaces.map((i) => `net/ipv6/conf/${i}/disable_ipv6=0`);
+  const args = [`--net=${CHILD_NETNS}`, '--', SYSCTL, '-q', '-w', ...keys];
+  const res = await spawnWithInput(NSENTER, args, '', opts.timeoutMs, opts.netnsFd);
+  if (res.exitCode !== 0)
+    throw new OperationError(`in the pod: sysctl failed: ${oneLine(res.stderr) || `exit ${res.exitCode}`}`);
+}
+
 function checkWords(commands: IpCommand[]): void {
   for (const c of commands) {
     for (const word of c)

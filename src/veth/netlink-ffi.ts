@@ -292,6 +292,7 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
         if (reply.kind !== 'link')
           throw new OperationError(`in the pod: netlink link show ${p.podName} failed: unexpected reply`);
         const index = reply.index;
+        if (p.addresses.some((a) => familyOfText(a) === 6)) ipv6OnIn(sandbox, p.podName);
         for (const a of p.addresses)
           run(pod, { words: addrAddWords(a, p.podName), build: (seq) => addrAdd(seq, index, a) }, 'in the pod: ');
         run(
@@ -331,6 +332,22 @@ export function createPairs(sandbox: Sandbox, plans: VethPlan[], timeoutMs: numb
     host.close();
   }
   return unannounced;
+}
+
+/** `sysctl -w net.ipv6.conf.IF.disable_ipv6=0` on this one pod end, before its IPv6 addresses: a
+ * runtime may turn IPv6 off in the namespace (Docker does in a --net=none container: default.
+ * disable_ipv6=1), and an interface born there inherits it, so the kernel would refuse the address
+ * the network's pool gave. Only podvlan's own interface is changed; the pod's others and the
+ * namespace's defaults are left as the runtime set them. Throws: without it the address fails. */
+function ipv6OnIn(sandbox: Sandbox, name: string): void {
+  if (!isInterfaceName(name)) throw new OperationError(`invalid interface name ${JSON.stringify(name)}`);
+  inNetns(sandbox, () => {
+    try {
+      writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '0');
+    } catch (err) {
+      throw new OperationError(`in the pod: sysctl net/ipv6/conf/${name}/disable_ipv6=0 failed: ${fsError(err)}`);
+    }
+  });
 }
 
 /** `sysctl -w net.ipv6.conf.IF.ndisc_notify=1` for each interface, in the pod's namespace: from

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { ConflictError, oneLine } from '../errors';
 import { type Family, familyOfText } from '../ipam/ip';
 import { inodeOfFd, type Sandbox } from '../runtime/sandbox';
-import { CHILD_NETNS, type IpCommand, notifyInPod, runIpBatch } from './ip';
+import { CHILD_NETNS, type IpCommand, ipv6InPod, notifyInPod, runIpBatch } from './ip';
 import { addrAddWords, routeAddWords, vethAddWords } from './netlink';
 
 type Netlink = typeof import('./netlink-ffi');
@@ -74,9 +74,11 @@ export async function createPairs(
     for (const r of p.routes) pod.push(routeAddWords(r.dst, r.via, p.podName));
   }
   await runIpBatch(host, { netnsFd: sandbox.fd, timeoutMs });
-  // sysctl beside the pod's ip batch, not after it: one more process, but not one more wait.
   const having = (family: Family) =>
     plans.filter((p) => p.addresses.some((a) => familyOfText(a) === family)).map((p) => p.podName);
+  // IPv6 on before the addresses (ipv6InPod): one more wait, for pod ends with an IPv6 address only.
+  await ipv6InPod(having(6), { netnsFd: sandbox.fd, timeoutMs });
+  // sysctl beside the pod's ip batch, not after it: one more process, but not one more wait.
   const [, notify] = await Promise.all([
     runIpBatch(pod, { netnsFd: sandbox.fd, enterNetns: true, timeoutMs }),
     notifyInPod({ arp: having(4), ndisc: having(6) }, { netnsFd: sandbox.fd, timeoutMs }).then(
