@@ -4,7 +4,7 @@
 // handle (runtime/sandbox.ts) and is used only through it, on both paths below: a PID would be
 // looked up again at move time, and may by then name a stranger's namespace.
 //
-// Under bun the work is done in-process over rtnetlink (netlink-ffi.ts, through bun:ffi), which
+// Under bun the work is done in-process over rtnetlink (netlink-pairs.ts over netlink-ffi.ts, through bun:ffi), which
 // saves the two spawns of ip and nsenter; under Node (vitest), when bun:ffi or libc cannot be
 // loaded or no netlink socket can be opened, or with PODVLAN_VETH=ip in the environment, it
 // falls back to iproute2 (ip.ts). The fallback is decided before anything is changed.
@@ -15,7 +15,7 @@ import { inodeOfFd, type Sandbox } from '../runtime/sandbox';
 import { CHILD_NETNS, type IpCommand, ipv6InPod, notifyInPod, runIpBatch } from './ip';
 import { addrAddWords, routeAddWords, vethAddWords } from './netlink';
 
-type Netlink = typeof import('./netlink-ffi');
+type Netlink = typeof import('./netlink-pairs');
 let netlinkModule: Promise<Netlink | undefined> | undefined;
 
 /** The in-process netlink path, or undefined where it cannot be used. Loaded on first use only
@@ -23,7 +23,7 @@ let netlinkModule: Promise<Netlink | undefined> | undefined;
 function netlink(): Promise<Netlink | undefined> {
   if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined' || process.env.PODVLAN_VETH === 'ip')
     return Promise.resolve(undefined);
-  netlinkModule ??= import('./netlink-ffi')
+  netlinkModule ??= import('./netlink-pairs')
     .then(async (m) => {
       await m.load();
       return m;
