@@ -31,6 +31,7 @@ export interface PodInterfaceFacts {
   sysctl?: EndFacts['sysctl'];
   lease?: EndFacts['lease'];
   vlan?: number; // as recorded
+  trunk?: boolean; // a trunk port's interface: VLAN `vlan` lives on a subinterface the pod makes
   others?: OtherAttachment[]; // other attachments of the VLAN sharing its address or neighbour's MAC
   unread: Record<string, string>;
 }
@@ -215,6 +216,21 @@ const neighbour: Check<PodInterfaceFacts> = (f) => {
   return undefined;
 };
 
+/** On a trunk interface the VLAN's address, route and neighbour are the pod's own subinterface's
+ * (an 802.1Q link, or a switch in the pod): not read, said as INFO; the interface itself is. */
+const trunkUnchecked: Check<PodInterfaceFacts> = (f) =>
+  f.trunk && f.link
+    ? {
+        level: 'INFO',
+        code: 'trunk-vlan-unchecked',
+        message: `${object(f)} is a trunk of VLAN ${f.vlan}: the pod's own interface for that VLAN (address, route, neighbour) is not checked`,
+      }
+    : undefined;
+const notOnTrunk =
+  (check: Check<PodInterfaceFacts>): Check<PodInterfaceFacts> =>
+  (f) =>
+    f.trunk ? undefined : check(f);
+
 export const podInterface: HopModule<PodInterfaceFacts> = {
   kind: 'pod-interface',
   reads: ['pod-netns', 'pod-record', 'leases', 'config'],
@@ -241,6 +257,7 @@ export const podInterface: HopModule<PodInterfaceFacts> = {
       sysctl: end.sysctl,
       lease: end.lease,
       vlan: end.recordedTag,
+      ...(end.trunk ? { trunk: true } : {}),
       others: relevantOthers(path.others, {
         pod: `${end.namespace}/${end.pod}`,
         vlan: end.recordedTag,
@@ -252,12 +269,24 @@ export const podInterface: HopModule<PodInterfaceFacts> = {
     };
     return [{ object: `${end.interface} of ${facts.pod}`, facts }];
   },
-  checks: [netns, unread, present, arp, mtu, address, duplicateAddress, receive, route, neighbour],
+  checks: [
+    netns,
+    unread,
+    present,
+    arp,
+    mtu,
+    ...[address, duplicateAddress, receive, route, neighbour].map(notOnTrunk),
+    trunkUnchecked,
+  ],
   summary: (f) => {
     if (f.netns?.gone) return 'namespace gone';
     if (!f.link) return f.link === null ? 'no interface' : 'not read';
-    const parts = [f.link.up ? 'up' : 'down', `mtu ${f.link.mtu}`, ...(f.addresses ?? [])];
-    if (f.route?.oifName && f.peerAddress) parts.push(`${f.peerAddress} via ${f.route.oifName}`);
+    const parts = [
+      f.link.up ? 'up' : 'down',
+      `mtu ${f.link.mtu}`,
+      ...(f.trunk ? [`trunk, vlan ${f.vlan}`] : (f.addresses ?? [])),
+    ];
+    if (f.route?.oifName && f.peerAddress && !f.trunk) parts.push(`${f.peerAddress} via ${f.route.oifName}`);
     return parts.join(', ');
   },
 };

@@ -1,0 +1,46 @@
+// A pod's trunk port (network `vlan: {trunk: ...}`): in place of the access port's tag, its
+// trunks column must carry the VLAN the path follows, and be what setup made (podvlan/trunks).
+import { vlanListText } from '../../ipam/vlan';
+import { carriedVlans } from '../../view/judge';
+import type { PortFacts } from '../facts';
+import type { Suspicion } from '../model';
+
+export interface TrunkFacts {
+  vlan: number; // the VLAN followed (--vlan, or the one both ends share)
+  recorded?: string; // the trunks setup made, "100-110"
+}
+
+/** What the port's VLAN columns say, for the hop's summary ("trunks 100-110" or "tag 22"). */
+export function trunkSummary(o: PortFacts): string {
+  const carried = carriedVlans(o);
+  if (carried === 'all') return 'trunks all';
+  return o.vlanMode === 'trunk' || o.tag === undefined ? `trunks ${vlanListText(carried) || 'none'}` : `tag ${o.tag}`;
+}
+
+/** trunk-lacks-vlan (CRITICAL): the port does not pass VLAN N; trunks-differ (WARNING): it does,
+ * but its trunks are not the ones setup made. */
+export function checkTrunkPort(port: string, pod: string, o: PortFacts | undefined, t: TrunkFacts): Suspicion[] {
+  if (!o) return [];
+  const carried = carriedVlans(o);
+  const fix = t.recorded ? `ovs-vsctl set port ${port} trunks=${t.recorded}` : undefined;
+  const now = trunkSummary(o);
+  if (carried !== 'all' && !carried.includes(t.vlan))
+    return [
+      {
+        level: 'CRITICAL',
+        code: 'trunk-lacks-vlan',
+        message: `trunk port ${port} of ${pod} does not carry VLAN ${t.vlan}: it has ${now}${t.recorded ? `, podvlan set trunks ${t.recorded}` : ''}`,
+        ...(fix ? { hint: fix } : {}),
+      },
+    ];
+  const column = carried === 'all' ? 'all' : vlanListText(carried);
+  if (t.recorded === undefined || column === t.recorded) return [];
+  return [
+    {
+      level: 'WARNING',
+      code: 'trunks-differ',
+      message: `trunk port ${port} of ${pod} has ${now}, podvlan set ${t.recorded} (VLAN ${t.vlan} passes)`,
+      ...(fix ? { hint: fix } : {}),
+    },
+  ];
+}
