@@ -6,6 +6,7 @@ import { type EndFacts, endOf, type PathFacts, type Side } from '../facts';
 import type { Suspicion } from '../model';
 import { duplicateAddress, type OtherAttachment, relevantOthers } from './duplicate-address';
 import { type Check, type HopModule, inPod, pick, unreadable } from './module';
+import { notOnTrunk, trunkUnchecked } from './trunk-port';
 
 /** The facts (keys of EndFacts.unread) read in the pod's namespace or about its address. */
 const POD_SIDE = ['netns', 'pod interface', 'addresses', 'route', 'neighbour', 'sysctl', 'receive path', 'lease'];
@@ -215,21 +216,6 @@ const neighbour: Check<PodInterfaceFacts> = (f) => {
     };
   return undefined;
 };
-
-/** On a trunk interface the VLAN's address, route and neighbour are the pod's own subinterface's
- * (an 802.1Q link, or a switch in the pod): not read, said as INFO; the interface itself is. */
-const trunkUnchecked: Check<PodInterfaceFacts> = (f) =>
-  f.trunk && f.link
-    ? {
-        level: 'INFO',
-        code: 'trunk-vlan-unchecked',
-        message: `${object(f)} is a trunk of VLAN ${f.vlan}: the pod's own interface for that VLAN (address, route, neighbour) is not checked`,
-      }
-    : undefined;
-const notOnTrunk =
-  (check: Check<PodInterfaceFacts>): Check<PodInterfaceFacts> =>
-  (f) =>
-    f.trunk ? undefined : check(f);
 
 export const podInterface: HopModule<PodInterfaceFacts> = {
   kind: 'pod-interface',

@@ -4,6 +4,8 @@ import { vlanListText } from '../../ipam/vlan';
 import { carriedVlans } from '../../view/judge';
 import type { PortFacts } from '../facts';
 import type { Suspicion } from '../model';
+import type { Check } from './module';
+import type { PodInterfaceFacts } from './pod-interface'; // type only: it imports the checks below
 
 export interface TrunkFacts {
   vlan: number; // the VLAN followed (--vlan, or the one both ends share)
@@ -44,3 +46,18 @@ export function checkTrunkPort(port: string, pod: string, o: PortFacts | undefin
     },
   ];
 }
+
+/** On a trunk interface the VLAN's address, route and neighbour are the pod's own subinterface's
+ * (an 802.1Q link, or a switch in the pod): not read, said as INFO; the interface itself is. */
+export const trunkUnchecked: Check<PodInterfaceFacts> = (f) =>
+  f.trunk && f.link
+    ? {
+        level: 'INFO',
+        code: 'trunk-vlan-unchecked',
+        message: `${f.interface} of ${f.pod} is a trunk of VLAN ${f.vlan}: the pod's own interface for that VLAN (address, route, neighbour) is not checked`,
+      }
+    : undefined;
+export const notOnTrunk =
+  (check: Check<PodInterfaceFacts>): Check<PodInterfaceFacts> =>
+  (f) =>
+    f.trunk ? undefined : check(f);
