@@ -1,5 +1,5 @@
-// A pod's trunk port (network `vlan: {trunk: ...}`): in place of the access port's tag, its
-// trunks column must carry the VLAN the path follows, and be what setup made (podvlan/trunks).
+// A pod on a trunk network (`vlan: {trunk: ...}`): its port's trunks column must carry the VLAN the
+// path follows, in place of an access tag; its pod interface is judged as a trunk, not for the VLAN.
 import { vlanListText } from '../../ipam/vlan';
 import { carriedVlans } from '../../view/judge';
 import type { PortFacts } from '../facts';
