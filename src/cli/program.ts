@@ -165,6 +165,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .option('--network <name>', 'the network to follow (default: the first both pods are on)')
     .option('--probe', 'also ping from the source (small, then the MTU with DF) and count packets per port')
     .option('--peer <file>', "the other node's `podvlan collect` snapshot: judge the far half of the path too")
+    .option('--vlan <n>', "on a trunk network: the trunk's VLAN to follow (default: the one both ends share)")
     .option('--all', 'every attachment of this node, each checked for local faults (no SRC, DST)')
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'dot', 'svg']).default('text'),
@@ -178,6 +179,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
           network?: string;
           probe?: boolean;
           peer?: string;
+          vlan?: string;
           all?: boolean;
           output: 'text' | 'json' | 'dot' | 'svg';
           cniConfDir?: string;
@@ -195,6 +197,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
           network: opts.network,
           probe: opts.probe,
           peer: opts.peer,
+          vlan: opts.vlan,
         });
         if (opts.output === 'json') io.out(JSON.stringify(result, null, 2));
         else if (opts.output === 'text') io.out((await import('../diagnose/render')).renderText(result));

@@ -21,6 +21,7 @@ import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { isOwnRecordedPort, type PodRecord, readPodRecord } from '../state/pod-record';
 import { type Context, nodeName } from './context';
+import { followTrunkVlan, parseVlanOption, trunkPair, trunkTowards } from './diagnose-trunk';
 
 interface PodRef {
   namespace: string;
@@ -54,7 +55,7 @@ export async function diagnose(
   ctx: Context,
   srcText: string,
   dstText: string,
-  opts: { network?: string; probe?: boolean; peer?: string } = {},
+  opts: { network?: string; probe?: boolean; peer?: string; vlan?: string } = {},
 ): Promise<DiagnoseResult> {
   const { config } = ctx;
   const srcRef = parsePodRef(srcText, 'source');
@@ -62,6 +63,7 @@ export async function diagnose(
   const dstRef = dstIsAddress ? undefined : parsePodRef(dstText, 'destination');
   if (opts.network !== undefined && !isDns1123Label(opts.network))
     throw new InvalidInputError(`--network ${JSON.stringify(opts.network)} is not a network name`);
+  const vlan = parseVlanOption(opts.vlan);
   const ovs = await OvsdbClient.connect(config.ovsdb, config.timeoutMs);
   try {
     // Every port of ours in one read: the two ends' and the others on the VLAN (duplicate-address).
@@ -107,18 +109,30 @@ export async function diagnose(
     if (dst && name(src.ref) === name(dst.ref))
       throw new InvalidInputError(`source and destination are both ${name(src.ref)}`);
     for (const k of dst ? [src, dst] : [src]) k.record = readPodRecord(config.stateDir, k.ref.namespace, k.ref.pod);
-    const network = dst
-      ? chooseNetwork(config.networks, src, dst, opts.network)
-      : networkTowards(config.networks, src, address, opts.network);
+    // A trunk network's end: the VLAN followed, and each end's own network (diagnose-trunk.ts).
+    const pair = dst
+      ? trunkPair(config.networks, src, dst, [networksOf(src), networksOf(dst)], { network: opts.network, vlan })
+      : undefined;
+    const network =
+      pair?.src ??
+      (dst
+        ? chooseNetwork(config.networks, src, dst, opts.network)
+        : networkTowards(config.networks, src, address, opts.network));
+    const dstNetwork = pair?.dst ?? network;
+    const followed = pair ? pair.vlan : dst ? undefined : trunkTowards(network, src, vlan);
     const path: PathFacts = {
       node: nodeName(config),
       network: { name: network.name, mtu: network.mtu, interface: network.interface, bridge: network.bridge },
-      src: seed('src', src, network),
-      ...(dst ? { dst: seed('dst', dst, network) } : { remote: { address } }),
+      src: followTrunkVlan(seed('src', src, network), src, network, followed),
+      ...(dst
+        ? { dst: followTrunkVlan(seed('dst', dst, dstNetwork), dst, dstNetwork, followed) }
+        : { remote: { address } }),
       bridge: { name: network.bridge, unread: {} },
-      others: othersOn(
-        allPorts.map((p) => p.attachment),
-        network.name,
+      others: [network, ...(dstNetwork === network ? [] : [dstNetwork])].flatMap((n) =>
+        othersOn(
+          allPorts.map((p) => p.attachment),
+          n.name,
+        ),
       ),
     };
     await gatherPath(path, gatherOptions(config, network, ovs));

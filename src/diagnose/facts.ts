@@ -40,6 +40,8 @@ export interface EndFacts {
   recordedNetns?: string; // inode
   currentContainer?: string; // the pod record's container (the newest setup)
   cni?: boolean; // a CNI attachment (the runtime repairs it, not `podvlan setup`)
+  /** On a trunk network: the VLAN followed (also recordedTag), and the trunks setup made. */
+  trunk?: { vlan: number; recorded?: string };
   ovs?: PortFacts; // undefined: no Port row of that name
   /** The pod's namespace: `path` opens it (/proc/PID/ns/net or an nsfs mount); gone: nothing holds it. */
   netns?: { inode: string; path?: string; gone?: boolean };

@@ -3,6 +3,7 @@
 // has learned the destination's MAC (fdb/show). Three questions on one connection, in flight
 // together.
 import { isInterfaceName, isIpv4, isMac } from '../names';
+import { parseActions } from '../ovs/trace-parse';
 import { defaultVswitchdCtl, UnixctlClient } from '../ovs/unixctl';
 import type { PathFacts } from './facts';
 
@@ -21,7 +22,9 @@ export function traceFlow(
   dstMac?: string,
   srcIp?: string,
   dstIp?: string,
+  vlan?: number, // a trunk port's: the pod sends the frame tagged
 ): string | undefined {
+  if (vlan !== undefined && !(Number.isInteger(vlan) && vlan >= 1 && vlan <= 4094)) return undefined;
   if (!isInterfaceName(port) || !srcMac || !isMac(srcMac) || !dstMac || !isMac(dstMac)) return undefined;
   const ips = srcIp !== undefined && dstIp !== undefined && isIpv4(srcIp) && isIpv4(dstIp);
   const payload =
@@ -32,7 +35,7 @@ export function traceFlow(
       : ips
         ? `ip,nw_src=${srcIp},nw_dst=${dstIp},nw_proto=1,icmp_type=8`
         : 'dl_type=0x0800';
-  return `in_port=${port},dl_src=${srcMac},dl_dst=${dstMac},${payload}`;
+  return `in_port=${port},${vlan === undefined ? '' : `dl_vlan=${vlan},`}dl_src=${srcMac},dl_dst=${dstMac},${payload}`;
 }
 
 /** The destination's MAC: the pod's own, or for an address elsewhere what the source resolved it to. */
@@ -48,7 +51,9 @@ export async function readVswitchd(path: PathFacts, ctl: string | undefined, tim
   const b = path.bridge;
   const { src, dst } = path;
   const dstMac = destinationMac(path);
-  const flow = traceFlow(src.port, src.podLink?.mac ?? src.recordedMac, dstMac, path.srcAddress, path.dstAddress);
+  const vlan = src.trunk?.vlan;
+  const mac = src.podLink?.mac ?? src.recordedMac;
+  const flow = traceFlow(src.port, mac, dstMac, path.srcAddress, path.dstAddress, vlan);
   if (!flow || !dstMac) {
     b.unread.trace = 'the MAC addresses of the two pods are not known';
     return;
@@ -70,7 +75,12 @@ export async function readVswitchd(path: PathFacts, ctl: string | undefined, tim
     const byOdp = ports.status === 'fulfilled' ? ports.value.get(b.name) : undefined;
     if (ports.status === 'rejected') b.unread['datapath ports'] = text(ports.reason);
     if (trace.status === 'rejected') b.unread.trace = text(trace.reason);
-    else b.trace = { ...trace.value, outputNames: trace.value.outputs.map((o) => byOdp?.get(o.port)?.name) };
+    else
+      b.trace = {
+        ...trace.value,
+        ...(vlan === undefined ? {} : parseActions(trace.value.actions, vlan)), // it came in tagged
+        outputNames: trace.value.outputs.map((o) => byOdp?.get(o.port)?.name),
+      };
     const odpOf = (name: string) => [...(byOdp ?? [])].find(([, p]) => p.name === name)?.[0];
     if (dst) b.dstOdpPort = odpOf(dst.port);
     for (const u of path.uplinks ?? []) {

@@ -40,12 +40,16 @@ function splitTopLevel(text: string): string[] {
   return parts;
 }
 
-/** The datapath's action list: outputs with the VLAN stack at that point, pushes, the rest. */
-export function parseActions(actions: string): Pick<Trace, 'drop' | 'outputs' | 'pushedVlans' | 'other'> {
+/** The datapath's action list: outputs with the VLAN stack at that point, pushes, the rest.
+ * `inputVlan`: the packet came in tagged (a trunk port's), so the stack starts with it. */
+export function parseActions(
+  actions: string,
+  inputVlan?: number,
+): Pick<Trace, 'drop' | 'outputs' | 'pushedVlans' | 'other'> {
   const outputs: TraceOutput[] = [];
   const pushedVlans: number[] = [];
   const other: string[] = [];
-  const stack: number[] = []; // outermost VLAN last
+  const stack: number[] = inputVlan === undefined ? [] : [inputVlan]; // outermost VLAN last
   let drop = false;
   for (const action of splitTopLevel(actions)) {
     if (action === 'drop') drop = true;

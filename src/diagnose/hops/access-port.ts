@@ -5,6 +5,7 @@ import { checkError, checkOfport, checkPort, checkTag } from '../../view/judge';
 import { endOf, type PathFacts, type PortFacts, type Side } from '../facts';
 import type { Suspicion } from '../model';
 import { type Check, type HopModule, pick, unreadable } from './module';
+import { checkTrunkPort, type TrunkFacts, trunkSummary } from './trunk-port';
 import { type AttachmentRef, asAttachment, attachmentRef, suspicionOf, viewFacts } from './view-checks';
 
 export interface AccessPortFacts {
@@ -13,6 +14,7 @@ export interface AccessPortFacts {
   currentContainer?: string; // the pod record's container
   repair?: string; // the command that makes the pod's attachments again (exec mode)
   ovs?: PortFacts; // undefined: no Port row
+  trunk?: TrunkFacts; // a trunk port: its trunks are checked for the VLAN followed, not its tag
   unread: Record<string, string>;
 }
 
@@ -48,7 +50,9 @@ const attached: Check<AccessPortFacts> = (f) =>
   ].filter((s): s is Suspicion => s !== undefined);
 
 const tag: Check<AccessPortFacts> = (f) =>
-  suspicionOf(checkTag(...asView(f)), 'CRITICAL', `ovs-vsctl set port ${f.ref.port} tag=${f.expectedTag}`);
+  f.trunk
+    ? checkTrunkPort(f.ref.port, pod(f), f.ovs, f.trunk)
+    : suspicionOf(checkTag(...asView(f)), 'CRITICAL', `ovs-vsctl set port ${f.ref.port} tag=${f.expectedTag}`);
 
 export const accessPort: HopModule<AccessPortFacts> = {
   kind: 'access-port',
@@ -64,6 +68,7 @@ export const accessPort: HopModule<AccessPortFacts> = {
           ? undefined
           : `podvlan setup ${end.namespace} ${end.pod} ${end.currentContainer}`,
       ovs: end.ovs,
+      ...(end.trunk ? { trunk: end.trunk } : {}),
       unread: pick(end.unread, ['port', 'pod record']),
     };
     return [{ object: `port ${end.port}`, facts }];
@@ -71,6 +76,6 @@ export const accessPort: HopModule<AccessPortFacts> = {
   checks: [(f) => unreadable(port(f), f.unread), present, owner, attached, tag],
   summary: (f) =>
     f.ovs
-      ? `tag ${f.ovs.tag ?? 'none'}, ofport ${f.ovs.ofport ?? 'empty'}${f.ovs.linkState ? `, link ${f.ovs.linkState}` : ''}`
+      ? `${f.trunk ? `${trunkSummary(f.ovs)}, vlan ${f.trunk.vlan}` : `tag ${f.ovs.tag ?? 'none'}`}, ofport ${f.ovs.ofport ?? 'empty'}${f.ovs.linkState ? `, link ${f.ovs.linkState}` : ''}`
       : 'missing',
 };

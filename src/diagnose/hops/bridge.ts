@@ -8,7 +8,8 @@ import { type Check, type HopModule, unreadable } from './module';
 
 export interface BridgeHopFacts extends BridgeFacts {
   src: { pod: string; port: string; vlan?: number };
-  dst?: { pod: string; port: string; vlan?: number; ofport?: number }; // absent: on another node
+  // absent: on another node; trunk: the destination's port is a trunk, the packet reaches it tagged
+  dst?: { pod: string; port: string; vlan?: number; ofport?: number; trunk?: boolean };
   remote?: string; // the destination address, when it is on another node
 }
 
@@ -71,6 +72,14 @@ const datapath: Check<BridgeHopFacts> = (f) => {
       code: 'datapath-no-output',
       message: `${bridge(f)} does not send the packet from ${f.src.port} to ${f.dst.port}${only}${why}`,
     });
+  } else if (f.dst.trunk) {
+    const bad = toDst.find((o) => o.vlan !== f.dst?.vlan);
+    if (bad)
+      out.push({
+        level: 'CRITICAL',
+        code: 'datapath-tagged-output',
+        message: `${bridge(f)} sends the packet to trunk port ${f.dst.port} ${bad.vlan === undefined ? 'untagged' : `tagged ${bad.vlan}`}, not tagged ${f.dst.vlan}`,
+      });
   } else if (toDst.some((o) => o.vlan !== undefined))
     out.push({
       level: 'CRITICAL',
@@ -116,6 +125,7 @@ export const bridgeHop: HopModule<BridgeHopFacts> = {
               port: dst.port,
               vlan: dst.recordedTag,
               ofport: dst.ovs?.ofport,
+              ...(dst.trunk ? { trunk: true } : {}),
             },
           }
         : { remote: path.remote?.address }),

@@ -6,6 +6,7 @@ import { type EndFacts, endOf, type PathFacts, type Side } from '../facts';
 import type { Suspicion } from '../model';
 import { duplicateAddress, type OtherAttachment, relevantOthers } from './duplicate-address';
 import { type Check, type HopModule, inPod, pick, unreadable } from './module';
+import { notOnTrunk, trunkUnchecked } from './trunk-port';
 
 /** The facts (keys of EndFacts.unread) read in the pod's namespace or about its address. */
 const POD_SIDE = ['netns', 'pod interface', 'addresses', 'route', 'neighbour', 'sysctl', 'receive path', 'lease'];
@@ -31,6 +32,7 @@ export interface PodInterfaceFacts {
   sysctl?: EndFacts['sysctl'];
   lease?: EndFacts['lease'];
   vlan?: number; // as recorded
+  trunk?: boolean; // a trunk port's interface: VLAN `vlan` lives on a subinterface the pod makes
   others?: OtherAttachment[]; // other attachments of the VLAN sharing its address or neighbour's MAC
   unread: Record<string, string>;
 }
@@ -241,6 +243,7 @@ export const podInterface: HopModule<PodInterfaceFacts> = {
       sysctl: end.sysctl,
       lease: end.lease,
       vlan: end.recordedTag,
+      ...(end.trunk ? { trunk: true } : {}),
       others: relevantOthers(path.others, {
         pod: `${end.namespace}/${end.pod}`,
         vlan: end.recordedTag,
@@ -252,12 +255,24 @@ export const podInterface: HopModule<PodInterfaceFacts> = {
     };
     return [{ object: `${end.interface} of ${facts.pod}`, facts }];
   },
-  checks: [netns, unread, present, arp, mtu, address, duplicateAddress, receive, route, neighbour],
+  checks: [
+    netns,
+    unread,
+    present,
+    arp,
+    mtu,
+    ...[address, duplicateAddress, receive, route, neighbour].map(notOnTrunk),
+    trunkUnchecked,
+  ],
   summary: (f) => {
     if (f.netns?.gone) return 'namespace gone';
     if (!f.link) return f.link === null ? 'no interface' : 'not read';
-    const parts = [f.link.up ? 'up' : 'down', `mtu ${f.link.mtu}`, ...(f.addresses ?? [])];
-    if (f.route?.oifName && f.peerAddress) parts.push(`${f.peerAddress} via ${f.route.oifName}`);
+    const parts = [
+      f.link.up ? 'up' : 'down',
+      `mtu ${f.link.mtu}`,
+      ...(f.trunk ? [`trunk, vlan ${f.vlan}`] : (f.addresses ?? [])),
+    ];
+    if (f.route?.oifName && f.peerAddress && !f.trunk) parts.push(`${f.peerAddress} via ${f.route.oifName}`);
     return parts.join(', ');
   },
 };
