@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import pkg from '../../package.json';
 import { failureExitCode, InvalidInputError, oneLine } from '../errors';
 import { parsePodArgs } from '../names';
-import { loadContext as context, loadNodeContext, setupCall, teardownCall } from './calls';
+import { loadNodeContext, setupCall, teardownCall } from './calls';
 import { checkArgLengths, failure, type Io } from './edge';
 import { locateConfig, statusCall } from './status-call';
 import { type OutputFormat, table } from './output';
@@ -52,7 +52,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
       .argument('<pod>', 'pod name (DNS-1123 subdomain)')
       .argument('<container-id>', "infra container's Docker id (hex)")
       .argument('[runtime]', 'container runtime name passed by some kubelets (ignored)');
-  // init and the views see the node whole: a CNI node's podvlan.yaml holds node keys and bridges,
+  // init, the views, gc and ipam see the node whole: a CNI node's podvlan.yaml holds node keys and bridges,
   // its networks are the podvlan entries of the conflists (src/cni/conf-dir.ts).
   const cniConfDirOption = () =>
     new Option(
@@ -243,9 +243,10 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .description('remove what dead containers and interrupted calls left behind (ports, veths, addresses, records)')
     .option('--dry-run', 'report what would be removed, change nothing')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(async (opts: { dryRun?: boolean; output: OutputFormat }) => {
+    .addOption(cniConfDirOption())
+    .action(async (opts: { dryRun?: boolean; output: OutputFormat; cniConfDir?: string }) => {
       const { gc } = await import('../commands/gc');
-      const r = await gc(await context(cfg()), { dryRun: opts.dryRun === true });
+      const r = await gc(await nodeContext(opts.cniConfDir), { dryRun: opts.dryRun === true });
       if (opts.output === 'json') {
         io.out(JSON.stringify(gcJsonView(r), null, 2));
         return;
@@ -321,18 +322,20 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .description('every allocation: node-local leases and cluster-wide addresses and VLANs')
     .option('--network <name>', 'only this network')
     .addOption(outputOption())
-    .action(async (opts: { network?: string; output: OutputFormat }) => {
+    .addOption(cniConfDirOption())
+    .action(async (opts: { network?: string; output: OutputFormat; cniConfDir?: string }) => {
       const { ipamList } = await import('../commands/ipam');
-      printIpam(await ipamList(await context(cfg()), opts.network), opts.output);
+      printIpam(await ipamList(await nodeContext(opts.cniConfDir), opts.network), opts.output);
     });
   ipam
     .command('show')
     .description('what one address, one pod (namespace/pod) or one container (id or unique prefix) holds')
     .argument('<address|namespace/pod|container-id>')
     .addOption(outputOption())
-    .action(async (what: string, opts: { output: OutputFormat }) => {
+    .addOption(cniConfDirOption())
+    .action(async (what: string, opts: { output: OutputFormat; cniConfDir?: string }) => {
       const { ipamShow } = await import('../commands/ipam');
-      const view = await ipamShow(await context(cfg()), what);
+      const view = await ipamShow(await nodeContext(opts.cniConfDir), what);
       if (view.addresses.length === 0 && view.vlans.length === 0) {
         // Like grep finding nothing: a script can test for it (docs/operating.md).
         if (opts.output === 'json') printIpam(view, opts.output);
@@ -348,9 +351,10 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .argument('<network>')
     .argument('<address>')
     .option('--force', 'free it even if a port on this node still uses it')
-    .action(async (network: string, address: string, opts: { force?: boolean }) => {
+    .addOption(cniConfDirOption())
+    .action(async (network: string, address: string, opts: { force?: boolean; cniConfDir?: string }) => {
       const { ipamRelease } = await import('../commands/ipam');
-      const r = await ipamRelease(await context(cfg()), network, address, opts.force === true);
+      const r = await ipamRelease(await nodeContext(opts.cniConfDir), network, address, opts.force === true);
       io.out(
         `released ${r.network}/${r.address} (held by ${r.namespace}/${r.pod}, container ${r.containerId.slice(0, 12)}${r.node ? `, node ${r.node}` : ''})`,
       );
@@ -364,9 +368,11 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .argument('<network>')
     .argument('<namespace/pod>')
     .option('--force', 'release even if a port on this node still uses it')
-    .action(async (network: string, target: string, opts: { force?: boolean }) => {
+    .addOption(cniConfDirOption())
+    .action(async (network: string, target: string, opts: { force?: boolean; cniConfDir?: string }) => {
       const { ipamReleaseVlan } = await import('../commands/ipam');
-      for (const l of await ipamReleaseVlan(await context(cfg()), network, target, opts.force === true)) {
+      const ctx = await nodeContext(opts.cniConfDir);
+      for (const l of await ipamReleaseVlan(ctx, network, target, opts.force === true)) {
         io.out(
           `left ${l.network} vlan ${l.tag} (member ${l.namespace}/${l.pod}, container ${l.containerId.slice(0, 12)}, node ${l.node})${l.freed ? ', tag freed' : ''}`,
         );

@@ -150,6 +150,15 @@ describe('init on a CNI node: networks from the conflists, bridges and uplinks f
     }
     const table = await view(0, 'networks');
     expect(table.stdout.split('\n')[1]).toMatch(/^ucni\s+ucni_br\s+id 22\s/);
+    // gc and ipam too: the pods' leases are listed and nothing of a live pod is collected.
+    for (const i of [0, 1]) {
+      const leases = await view(i, 'ipam', 'list', '-o', 'json');
+      expect(leases.exitCode, leases.all).toBe(0);
+      expect(JSON.stringify(JSON.parse(leases.stdout))).toContain(`"${addresses[i]}"`);
+      const gc = await view(i, 'gc', '--dry-run');
+      expect(gc.exitCode, gc.all).toBe(0);
+      expect(gc.stdout.trim()).toBe('nothing to remove');
+    }
   });
 
   it("another conflist's VLAN joins the trunk and leaves with it; the conf dir must exist when given", async () => {
