@@ -16,8 +16,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type EtcdServer, startEtcd } from '../integration/etcd-server';
 import { cni, cniGc, delNetns } from '../support/cni';
 import { DEBIAN_CNI_DIR, type LibcniCall, parseResult, runLibcni } from '../support/libcni';
-import { type NodeInfo, SERVICE_ADDRESS, startNodes } from '../support/node';
-import { BINARY, runPlugin, writeConfig } from '../support/plugin';
+import { type NodeInfo, SERVICE_ADDRESS, startNodes, wire } from '../support/node';
+import { BINARY, bridgePorts, hostVeths, runPlugin, stateFiles, teardownAll, writeConfig } from '../support/plugin';
+import { docker, podExec, startContainer } from '../support/sandbox';
 
 const info = inject('sandbox');
 const dir = join(info.dir, 'cluster6');
@@ -99,14 +100,29 @@ async function ipamList(n: Node): Promise<Row[]> {
   expect(r.exitCode, r.all).toBe(0);
   return (JSON.parse(r.stdout) as { addresses: Row[] }).addresses;
 }
-async function etcdKeys(): Promise<string[]> {
+async function etcdKeys(prefix = PREFIX): Promise<string[]> {
   const { stdout } = await execa(
     'ip',
-    ['netns', 'exec', info.netns, 'etcdctl', '--endpoints', etcd.url, 'get', '--prefix', '--keys-only', PREFIX],
+    ['netns', 'exec', info.netns, 'etcdctl', '--endpoints', etcd.url, 'get', '--prefix', '--keys-only', prefix],
     { env: { ETCDCTL_API: '3' } },
   );
   return stdout.split('\n').filter(Boolean);
 }
+
+// One etcd and two nodes for the whole file: the exec-mode describe below adds its own bridges,
+// wire, etcd prefix and pods to them.
+beforeAll(async () => {
+  const [started, list] = await Promise.all([
+    startEtcd({ netns: info.netns, host: SERVICE_ADDRESS }),
+    startNodes(info, [...NODES]),
+  ]);
+  etcd = started;
+  for (const n of list) nodes[n.name as Node] = n;
+});
+afterAll(async () => {
+  await Promise.all(NODES.map((n) => nodes[n]?.stop()));
+  await etcd?.destroy();
+});
 
 describe('an etcd IPv6 pool on two nodes: 3 waves of 40 concurrent setups', () => {
   const pods: { node: Node; id: string; ns: string; address?: string }[] = [];
@@ -114,12 +130,6 @@ describe('an etcd IPv6 pool on two nodes: 3 waves of 40 concurrent setups', () =
   beforeAll(async () => {
     mkdirSync(binDir, { recursive: true });
     symlinkSync(BINARY, join(binDir, 'podvlan'));
-    const [started, list] = await Promise.all([
-      startEtcd({ netns: info.netns, host: SERVICE_ADDRESS }),
-      startNodes(info, [...NODES]),
-    ]);
-    etcd = started;
-    for (const n of list) nodes[n.name as Node] = n;
     for (const n of NODES) {
       conflists[n] = conflist(n, { type: 'etcd', subnet: SUBNET, gateway: 'fd00:e6::1' });
       // For `podvlan ipam list` on the node: the same etcd (its own networks are not the CNI ones).
@@ -141,8 +151,6 @@ describe('an etcd IPv6 pool on two nodes: 3 waves of 40 concurrent setups', () =
   });
   afterAll(async () => {
     for (const ns of namespaces) await delNetns(ns);
-    await Promise.all(NODES.map((n) => nodes[n]?.stop()));
-    await etcd?.destroy();
   });
 
   it('every pod an IPv6 address of the /64, none twice, each on the pod and usable', async () => {
@@ -240,4 +248,150 @@ describe('an etcd IPv6 pool on two nodes: 3 waves of 40 concurrent setups', () =
     expect(await etcdKeys()).toEqual([]);
     expect(await podAddresses(pods[0].ns)).toEqual([]);
   });
+});
+
+// The same two nodes through podvlan's own path (exec mode): a dual-stack network whose IPv4 and
+// IPv6 pools are both etcd pools, VLAN 61 on an OVS bridge per node, the bridges joined by a wire
+// that each node's `init` makes its uplink. Pods are Docker `--net=none` containers, attached by
+// `podvlan setup` in the node's namespace as a kubelet would.
+describe('exec mode: a dual-stack etcd network on two nodes, 3 waves of 40 concurrent setups', () => {
+  const X_PREFIX = '/podvlan-e2e-etcd6x';
+  const BR = 'c6x_br';
+  const NIC = 'nic6x';
+  const NET = 'tenant6x';
+  const xConfigs = {} as Record<Node, string>;
+  const xStateDir = (n: Node) => join(dir, 'exec', n, 'state');
+  const run = (n: Node, ...args: string[]) => runPlugin(nodes[n], args, { config: xConfigs[n] });
+  type Pod = { node: Node; pod: string; id: string; pid: number; ips: string[] };
+  const pods: Pod[] = [];
+  /** The pod interface's global addresses (both families), `(not usable)` after a tentative or failed one. */
+  const addressesOf = async (p: Pod) => {
+    const r = await execa('nsenter', [`--net=/proc/${p.pid}/ns/net`, 'ip', '-o', 'addr', 'show', 'dev', 'eth1'], {
+      reject: false, // no eth1 (after teardown): no address
+    });
+    return r.stdout
+      .split('\n')
+      .filter((l) => / scope global/.test(l))
+      .map((l) => /inet6? (\S+)(.*)$/.exec(l)!)
+      .map((m) => `${m[1]}${/tentative|dadfailed/.test(m[2]) ? ' (not usable)' : ''}`);
+  };
+  const listed = async (n: Node) => {
+    const r = await run(n, 'list', '--output', 'json');
+    expect(r.exitCode, r.all).toBe(0);
+    type Row = { pod: string; containerId: string; bridge: string; tag: number; ips: string[] };
+    return (JSON.parse(r.stdout) as Row[]).filter((a) => a.bridge === BR);
+  };
+
+  beforeAll(async () => {
+    await wire(nodes.e6a, nodes.e6b, NIC);
+    for (const n of NODES) {
+      xConfigs[n] = writeConfig(
+        nodes[n],
+        join(dir, 'exec', n),
+        [
+          {
+            name: NET,
+            bridge: BR,
+            primary: true,
+            vlan: { id: 61 },
+            ipam: [
+              { type: 'etcd', subnet: '10.227.0.0/24', gateway: '10.227.0.1' },
+              { type: 'etcd', subnet: 'fd00:6c::/64', gateway: 'fd00:6c::1' },
+            ],
+          },
+        ],
+        {
+          nodeName: `node-${n}`,
+          stateDir: xStateDir(n),
+          etcd: { endpoints: [etcd.url], prefix: X_PREFIX, timeoutMs: 2000 },
+          timeoutMs: 5000,
+          bridges: [{ name: BR, datapathType: 'netdev', uplinks: [NIC] }],
+        },
+      );
+      const r = await run(n, 'init');
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stdout).toContain(`uplink ${NIC} on ${BR}: added, trunks 61`);
+    }
+    for (let i = 0; i < WAVES * PER_WAVE; i++)
+      pods.push({ node: NODES[i % 2], pod: `x-${NODES[i % 2]}-${i}`, id: '', pid: 0, ips: [] });
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (let i = w; i < pods.length; i += 8) pods[i].id = await startContainer(info);
+      }),
+    );
+    const { stdout } = await docker(info, ['inspect', '-f', '{{.State.Pid}}', ...pods.map((p) => p.id)]);
+    stdout.split('\n').forEach((pid, i) => {
+      pods[i].pid = Number(pid);
+    });
+  }, 180_000);
+  afterAll(async () => {
+    for (const n of NODES) if (nodes[n] && xConfigs[n]) await teardownAll(nodes[n], xConfigs[n], [BR]);
+    if (pods.some((p) => p.id)) await docker(info, ['rm', '-f', ...pods.filter((p) => p.id).map((p) => p.id)], false);
+  }, 180_000);
+
+  it('every pod both addresses, neither tentative, none twice in either family; etcd and list agree', async () => {
+    for (let w = 0; w < WAVES; w++) {
+      const wave = pods.slice(w * PER_WAVE, (w + 1) * PER_WAVE);
+      const started = performance.now();
+      const runs = await Promise.all(wave.map((p) => run(p.node, 'setup', 'c6x', p.pod, p.id)));
+      console.log(
+        `exec wave ${w + 1}: ${PER_WAVE} concurrent setups on 2 nodes in ${Math.round(performance.now() - started)} ms`,
+      );
+      for (const r of runs) expect(r.exitCode, r.all).toBe(0);
+    }
+    for (const p of pods) p.ips = await addressesOf(p);
+    for (const p of pods) {
+      expect(p.ips, p.pod).toHaveLength(2);
+      expect(p.ips[0], p.pod).toMatch(/^10\.227\.0\.\d+\/24$/);
+      expect(p.ips[1], p.pod).toMatch(/^fd00:6c::[0-9a-f:]+\/64$/);
+    }
+    const v4 = pods.map((p) => p.ips[0]);
+    const v6 = pods.map((p) => p.ips[1]);
+    expect(new Set(v4).size).toBe(WAVES * PER_WAVE);
+    expect(new Set(v6).size).toBe(WAVES * PER_WAVE);
+    expect(v4).not.toContain('10.227.0.1/24');
+    expect(v6).not.toContain('fd00:6c::1/64');
+    // etcd holds exactly the pods' addresses: an ip key per address, an owner (IPv4) and an
+    // owner6 (IPv6) key per pod, and nothing else (the VLAN is fixed: no VLAN keys).
+    const base = `${X_PREFIX}/ipam/${NET}`;
+    const keys = await etcdKeys(X_PREFIX);
+    const bare = (a: string) => a.split('/')[0];
+    expect(keys.filter((k) => k.startsWith(`${base}/ip/`)).sort()).toEqual(
+      [...v4, ...v6].map((a) => `${base}/ip/${bare(a)}`).sort(),
+    );
+    expect(keys.filter((k) => k.startsWith(`${base}/owner/`)).sort()).toEqual(
+      pods.map((p) => `${base}/owner/${p.id}/eth1`).sort(),
+    );
+    expect(keys.filter((k) => k.startsWith(`${base}/owner6/`)).sort()).toEqual(
+      pods.map((p) => `${base}/owner6/${p.id}/eth1`).sort(),
+    );
+    expect(keys).toHaveLength(WAVES * PER_WAVE * 4);
+    // Each node's list names its own 60 pods, each with the addresses its interface has.
+    for (const n of NODES) {
+      const rows = await listed(n);
+      const mine = pods.filter((p) => p.node === n);
+      expect(rows.map((r) => [r.containerId, r.tag, r.ips]).sort()).toEqual(mine.map((p) => [p.id, 61, p.ips]).sort());
+    }
+  }, 300_000);
+
+  it('ping -6 from a pod of one node reaches a pod of the other over the uplink', async () => {
+    const [a, b] = [pods.find((p) => p.node === 'e6a')!, pods.find((p) => p.node === 'e6b')!];
+    const ping = await podExec(info, a.id, ['ping', '-6', '-c', '2', '-W', '2', b.ips[1].split('/')[0]]);
+    expect(ping.exitCode, ping.all).toBe(0);
+  });
+
+  it('concurrent teardown of all 120 leaves etcd without allocations and nothing on either node', async () => {
+    const started = performance.now();
+    const down = await Promise.all(pods.map((p) => run(p.node, 'teardown', 'c6x', p.pod, p.id)));
+    console.log(`exec teardown: ${pods.length} concurrent on 2 nodes in ${Math.round(performance.now() - started)} ms`);
+    for (const r of down) expect(r.exitCode, r.all).toBe(0);
+    expect(await etcdKeys(X_PREFIX)).toEqual([]);
+    for (const n of NODES) {
+      expect(await bridgePorts(nodes[n], BR)).toEqual([NIC]);
+      expect(await hostVeths(nodes[n])).toEqual([]);
+      expect(stateFiles(xStateDir(n))).toEqual([]);
+      expect(await listed(n)).toEqual([]);
+    }
+    for (const p of pods.slice(0, 4)) expect(await addressesOf(p)).toEqual([]);
+  }, 120_000);
 });
