@@ -15,7 +15,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type EtcdServer, startEtcd } from '../integration/etcd-server';
 import { cni, cniGc, delNetns } from '../support/cni';
-import { DEBIAN_CNI_DIR, type LibcniCall, parseResult, runLibcni } from '../support/libcni';
+import { buildLibcniCaller, DEBIAN_CNI_DIR, type LibcniCall, parseResult, runLibcni } from '../support/libcni';
 import { type NodeInfo, SERVICE_ADDRESS, startNodes, wire } from '../support/node';
 import { BINARY, bridgePorts, hostVeths, runPlugin, stateFiles, teardownAll, writeConfig } from '../support/plugin';
 import { docker, podExec, startContainer } from '../support/sandbox';
@@ -130,6 +130,7 @@ describe('an etcd IPv6 pool on two nodes: 3 waves of 40 concurrent setups', () =
   beforeAll(async () => {
     mkdirSync(binDir, { recursive: true });
     symlinkSync(BINARY, join(binDir, 'podvlan'));
+    await buildLibcniCaller(); // here, not inside the first timed wave of ADDs
     for (const n of NODES) {
       conflists[n] = conflist(n, { type: 'etcd', subnet: SUBNET, gateway: 'fd00:e6::1' });
       // For `podvlan ipam list` on the node: the same etcd (its own networks are not the CNI ones).
@@ -148,7 +149,7 @@ describe('an etcd IPv6 pool on two nodes: 3 waves of 40 concurrent setups', () =
       const node = NODES[i % 2];
       pods.push({ node, id: `${node}-pod-${i}`, ns: await newNetns(`${i}`) });
     }
-  });
+  }, 180_000); // a first go build of the libcni caller on a loaded 2-core machine
   afterAll(async () => {
     for (const ns of namespaces) await delNetns(ns);
   });

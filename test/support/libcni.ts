@@ -34,11 +34,19 @@ export interface LibcniCall {
   timeoutMs?: number;
 }
 
-let built: string | undefined;
+let built: Promise<string> | undefined;
 
-/** Build the caller if it is missing or older than its source; returns its path. */
-export async function buildLibcniCaller(): Promise<string> {
-  if (built) return built;
+/** Build the caller if it is missing or older than its source; returns its path. Concurrent
+ * callers (a wave of 40 ADDs as a file's first libcni use) share the one build. */
+export function buildLibcniCaller(): Promise<string> {
+  built ??= build().catch((err) => {
+    built = undefined; // a failed build is retried by the next caller
+    throw err;
+  });
+  return built;
+}
+
+async function build(): Promise<string> {
   const sourceMtime = statSync(join(SOURCE_DIR, 'main.go')).mtimeMs;
   if (!existsSync(LIBCNI_CALLER) || statSync(LIBCNI_CALLER).mtimeMs < sourceMtime) {
     mkdirSync(OUT_DIR, { recursive: true });
@@ -59,8 +67,7 @@ export async function buildLibcniCaller(): Promise<string> {
     });
     renameSync(partial, LIBCNI_CALLER);
   }
-  built = LIBCNI_CALLER;
-  return built;
+  return LIBCNI_CALLER;
 }
 
 /** Run one libcni verb on a conflist in the node's namespace (`ip netns exec`), as a runtime would. */
