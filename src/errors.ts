@@ -54,6 +54,22 @@ export class OperationError extends PodvlanError {
 
 export const INTERNAL_EXIT_CODE = 1;
 
+/**
+ * `diagnose` exits with its verdict (0 clean, 1 warnings, 2 blocked), which the two error kinds
+ * numbered 1 and 2 elsewhere would be mistaken for: there they get numbers of their own. The
+ * other kinds keep theirs (3-8), so a script tells a verdict (0-2) from a failure (3 and up).
+ */
+export const VERDICT_COMMANDS: ReadonlySet<string> = new Set(['diagnose']);
+export const VERDICT_INVALID_INPUT_EXIT_CODE = 9;
+export const VERDICT_INTERNAL_EXIT_CODE = 10;
+
+/** The exit code of a failure of `cmd` (err a PodvlanError, or anything else: internal). */
+export function failureExitCode(err: unknown, cmd: string | undefined): number {
+  const verdicts = cmd !== undefined && VERDICT_COMMANDS.has(cmd);
+  if (!(err instanceof PodvlanError)) return verdicts ? VERDICT_INTERNAL_EXIT_CODE : INTERNAL_EXIT_CODE;
+  return verdicts && err instanceof InvalidInputError ? VERDICT_INVALID_INPUT_EXIT_CODE : err.exitCode;
+}
+
 /** One line, no newlines, whatever was thrown. */
 export function oneLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);

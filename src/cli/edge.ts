@@ -1,6 +1,6 @@
 // The CLI's edge, kept small because every call loads it (status included): the output
 // interface, argument sanity, and the one place a failure becomes one line and an exit code.
-import { INTERNAL_EXIT_CODE, InvalidInputError, oneLine, PodvlanError } from '../errors';
+import { failureExitCode, InvalidInputError, oneLine, PodvlanError } from '../errors';
 import type { Logger } from '../log';
 
 export interface Io {
@@ -51,8 +51,8 @@ export function failure(err: unknown, report: (line: string) => void, argv: stri
   const unlogged = lost ? `; nothing was logged: cannot write log file ${lost}` : '';
   if (err instanceof PodvlanError) {
     report(`podvlan: ${withRootHint(oneLine(err))}${unlogged}`);
-    return err.exitCode;
+    return failureExitCode(err, call.cmd);
   }
   report(`podvlan: internal error: ${withRootHint(oneLine(err))}${unlogged}`);
-  return INTERNAL_EXIT_CODE;
+  return failureExitCode(err, call.cmd);
 }

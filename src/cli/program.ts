@@ -3,7 +3,7 @@
 // kubelet reads stdout and stderr together and fails the pod on any stray byte.
 import { Command, CommanderError, Option } from 'commander';
 import pkg from '../../package.json';
-import { InvalidInputError, oneLine } from '../errors';
+import { failureExitCode, InvalidInputError, oneLine } from '../errors';
 import { parsePodArgs } from '../names';
 import { loadContext as context, loadNodeContext, setupCall, teardownCall } from './calls';
 import { checkArgLengths, failure, type Io } from './edge';
@@ -207,11 +207,16 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .command('collect')
     .description("this node's facts about pods and its uplinks, for `diagnose --peer` on another node")
     .argument('[pods...]', 'namespace/pod attached on this node (default: every one)')
+    .option(
+      '--from <address>',
+      "the source's address on the other node: each pod's route, neighbour and datapath towards it",
+    )
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json']).default('json'))
     .addOption(cniConfDirOption())
-    .action(async (pods: string[], opts: { cniConfDir?: string }) => {
+    .action(async (pods: string[], opts: { from?: string; cniConfDir?: string }) => {
       const { collect } = await import('../commands/collect');
-      io.out(JSON.stringify(await collect(await nodeContext(opts.cniConfDir), pods), null, 2));
+      const snapshot = await collect(await nodeContext(opts.cniConfDir), pods, { from: opts.from });
+      io.out(JSON.stringify(snapshot, null, 2));
     });
 
   /** diagnose --all: text or json; its exit status is the worst attachment's. */
@@ -395,7 +400,8 @@ function gcJsonView(r: GcResult) {
 
 /** Run the CLI; returns the exit code. */
 export async function run(argv: string[], io: Io): Promise<number> {
-  const isStatus = subcommandOf(argv) === 'status';
+  const cmd = subcommandOf(argv);
+  const isStatus = cmd === 'status';
   // `status` errors go to stdout with a non-zero exit: the kubelet fails the call either way,
   // and stderr must stay silent.
   const report = isStatus ? io.out : io.err;
@@ -408,9 +414,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version
       // No command (`podvlan`, `podvlan ipam`): the usage was printed on stderr.
-      if (err.code === 'commander.help') return new InvalidInputError('').exitCode;
+      const usage = failureExitCode(new InvalidInputError(''), cmd); // diagnose's differs (errors.ts)
+      if (err.code === 'commander.help') return usage;
       report(`podvlan: ${oneLine(err).replace(/^error: /, '')}`);
-      return new InvalidInputError('').exitCode;
+      return usage;
     }
     return failure(err, report, argv);
   }

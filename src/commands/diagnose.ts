@@ -11,6 +11,7 @@ import { judgePath } from '../diagnose/hops';
 import { type DiagnoseResult, type Hop, resultOf } from '../diagnose/model';
 import { judgeProbes, runProbes } from '../diagnose/probe';
 import { FAR_SIDE_UNCHECKED, judgeFarHalf } from '../diagnose/far';
+import { readPeers } from '../diagnose/remote-peer';
 import { findPeerPod, readSnapshot } from '../diagnose/snapshot';
 import { type Located, locate } from '../diagnose/locate';
 import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
@@ -69,8 +70,17 @@ export async function diagnose(
     const srcPorts = of(srcRef);
     const dstPorts = dstRef ? of(dstRef) : allPorts;
     const src: Known = { ref: srcRef, attachments: srcPorts.map((p) => p.attachment) };
-    // --peer: the other node's snapshot; a DST pod of that node stands for its address here.
-    const peer = opts.peer === undefined ? undefined : readSnapshot(opts.peer);
+    // --peer: the other node's snapshot; else the configured peers' OVSDB, for a DST not held here
+    // (remote-peer.ts). A DST pod of that node stands for its address here.
+    const file = opts.peer === undefined ? undefined : readSnapshot(opts.peer);
+    const notHere = dstRef
+      ? dstPorts.length === 0 && !readPodRecord(config.stateDir, dstRef.namespace, dstRef.pod)
+      : !dstPorts.some((p) => p.attachment.ip?.split('/')[0] === dstText);
+    const remote =
+      !file && notHere && (config.peers?.length ?? 0) > 0
+        ? await readPeers(config, networksOf(src), dstRef, dstIsAddress ? dstText : undefined)
+        : undefined;
+    const peer = file ?? remote?.snapshot;
     const peerPod =
       peer && dstRef && dstPorts.length === 0
         ? peer.pods.find((p) => p.namespace === dstRef.namespace && p.pod === dstRef.pod && p.recordedIp)
@@ -121,10 +131,15 @@ export async function diagnose(
     let hops = judgePath(path);
     const far = peer && !dst ? findPeerPod(peer, network.name, peerPod, address) : undefined;
     if (peer && !dst && !far)
-      throw new NotFoundError(`--peer ${opts.peer} (node ${peer.node}) has no pod on ${network.name} at ${address}`);
-    if (peer && far) hops = [...withoutFarInfo(hops), ...judgeFarHalf(path, peer, far)];
+      throw new NotFoundError(
+        `${file ? `--peer ${opts.peer}` : 'the OVSDB of'} (node ${peer.node}) has no pod on ${network.name} at ${address}`,
+      );
+    const viaOvsdb = file ? undefined : config.peers?.find((p) => p.node === peer?.node)?.ovsdb;
+    if (peer && far) hops = [...withoutFarInfo(hops), ...judgeFarHalf(path, peer, far, viaOvsdb)];
+    for (const error of remote?.errors ?? [])
+      hops[hops.length - 1]?.suspicions.push({ level: 'WARNING', code: 'unreadable', message: error });
     const where = !dst && !peer ? (elsewhere ?? (await locate(config, network, { address }))) : undefined;
-    if (where) hops[hops.length - 1]?.suspicions.push(needPeer(where));
+    if (where) hops[hops.length - 1]?.suspicions.push(needPeer(where, path.srcAddress));
     // --probe: live pings after the static reading; their failures join the last hop (probe.ts).
     const probes = opts.probe ? await runProbes(path, config.vswitchdCtl, config.timeoutMs) : [];
     judgeProbes(hops, probes, path);
@@ -249,11 +264,11 @@ async function locateByName(config: Context['config'], on: Set<string>, ref: Pod
 }
 
 /** Where the destination lives, and the snapshot that would complete the path. */
-const needPeer = (w: Located) => ({
+const needPeer = (w: Located, from?: string) => ({
   level: 'INFO' as const,
   code: 'dst-on-node',
   message: `${w.address} is ${w.namespace}/${w.pod}'s on node ${w.node} (etcd): its half needs that node's snapshot`,
-  hint: `podvlan collect ${w.namespace}/${w.pod} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
+  hint: `podvlan collect ${w.namespace}/${w.pod}${from ? ` --from ${from}` : ''} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
 });
 
 // diagnose follows IPv4 paths (its IPv6 side, NDP in place of ARP, is another change's): an

@@ -212,6 +212,10 @@ const configFields = {
   bridges: z.array(bridgeSchema).default([]),
   etcd: etcdSection.optional(), // cluster-wide VLAN and address pools
   nodeName: subdomain.optional(), // default: the host name
+  // Other nodes' OVSDB remotes, for diagnose's far half (src/diagnose/remote-peer.ts); read only.
+  peers: z
+    .array(z.strictObject({ node: subdomain, ovsdb: z.string().regex(/^tcp:.+:\d+$/, 'must be tcp:HOST:PORT') }))
+    .optional(),
 };
 
 type ConfigShape = {

@@ -3,90 +3,15 @@
 // that diagnose on another node can judge the far half of a path with the same hop modules.
 // Versioned (docs/diagnose.md); no secrets: names, numbers and addresses only. The file is input
 // from elsewhere: every field is checked (zod), names and addresses by podvlan's own rules.
-import { z } from 'zod';
 import { nodeFs } from '../builtins';
 import { InvalidInputError, NotFoundError } from '../errors';
-import { isDns1123Label, isInterfaceName, isIpv4Prefix, isMac, isPodName } from '../names';
+import { isInterfaceName, isIpv4Prefix, isMac } from '../names';
+import type { Attachment } from '../ovs/attachment';
 import type { EndFacts, PortFacts, UplinkFacts } from './facts';
+import type { InboundTrace } from './read-inbound';
+import { READ_VERSIONS, type Snapshot, type SnapshotPod, snapshotSchema } from './snapshot-schema';
 
-export const SNAPSHOT_VERSION = 1;
-
-const ifname = z.string().refine(isInterfaceName, 'not an interface name');
-const count = z.number().int().min(0).max(0xffffffff);
-const short = z.string().max(256);
-const unread = z.record(z.string().max(64), short).default({});
-
-const link = z
-  .object({
-    index: count,
-    name: ifname,
-    up: z.boolean(),
-    carrier: z.boolean(),
-    operstate: z.string().max(32),
-    noarp: z.boolean(),
-    mtu: count.optional(),
-    mac: z.string().refine(isMac, 'not a MAC').optional(),
-    peerIndex: count.optional(),
-    peerNetnsId: z.number().int().optional(),
-    master: count.optional(),
-    kind: z.string().max(32).optional(),
-  })
-  .strict();
-
-const port = z
-  .object({
-    name: ifname,
-    bridge: ifname.optional(),
-    tag: z.number().int().min(0).max(4095).optional(),
-    trunks: z.array(z.number().int().min(0).max(4095)).max(4096),
-    vlanMode: z.string().max(32).optional(),
-    ofport: z.number().int().optional(),
-    error: short.optional(),
-    linkState: z.string().max(32).optional(),
-    adminState: z.string().max(32).optional(),
-    mtu: count.optional(),
-    managed: z.boolean(),
-    containerId: z.string().max(256).optional(),
-  })
-  .strict();
-
-const pod = z
-  .object({
-    namespace: z.string().refine(isDns1123Label, 'not a namespace'),
-    pod: z.string().refine(isPodName, 'not a pod name'),
-    network: z.string().refine(isDns1123Label, 'not a network name'),
-    bridge: ifname,
-    interface: ifname,
-    port: ifname,
-    vlan: z.number().int().min(1).max(4094).optional(), // as recorded at setup
-    recordedIp: z.string().refine(isIpv4Prefix, 'not a.b.c.d/len').optional(),
-    recordedMac: z.string().refine(isMac, 'not a MAC').optional(),
-    netnsGone: z.boolean().optional(),
-    ovs: port.optional(), // absent: no Port row
-    link: link.nullable().optional(), // the pod's interface; null: not there
-    hostLink: link.nullable().optional(), // the host veth; null: not there
-    addresses: z.array(z.string().refine(isIpv4Prefix, 'not a.b.c.d/len')).max(256).optional(),
-    unread,
-  })
-  .strict();
-
-const uplink = z
-  .object({ bridge: ifname, name: ifname, ovs: port.optional(), link: link.nullable().optional(), unread })
-  .strict();
-
-export const snapshotSchema = z
-  .object({
-    version: z.literal(SNAPSHOT_VERSION),
-    kind: z.literal('podvlan-collect'),
-    node: z.string().max(253).refine(isPodName, 'not a node name'),
-    collectedAt: z.string().datetime(),
-    pods: z.array(pod).max(10_000),
-    uplinks: z.array(uplink).max(1_000),
-  })
-  .strict();
-
-export type Snapshot = z.infer<typeof snapshotSchema>;
-export type SnapshotPod = Snapshot['pods'][number];
+export { SNAPSHOT_VERSION, type Snapshot, type SnapshotPod, snapshotSchema } from './snapshot-schema';
 
 /** A snapshot file's text, checked; InvalidInputError in one line naming the file and the field. */
 export function parseSnapshot(text: string, file: string): Snapshot {
@@ -100,14 +25,14 @@ export function parseSnapshot(text: string, file: string): Snapshot {
   if (!r.success) {
     const i = r.error.issues[0];
     throw new InvalidInputError(
-      `--peer ${file} is not a podvlan collect snapshot (version ${SNAPSHOT_VERSION}): ${i.path.join('.') || 'top'}: ${i.message}`,
+      `--peer ${file} is not a podvlan collect snapshot (version ${READ_VERSIONS.join(' or ')}): ${i.path.join('.') || 'top'}: ${i.message}`,
     );
   }
   return r.data;
 }
 
-/** One gathered end as the snapshot keeps it. */
-export function podOf(end: EndFacts, bridge: string): SnapshotPod {
+/** One gathered end as the snapshot keeps it; `from`: the source its kernel was asked about. */
+export function podOf(end: EndFacts, bridge: string, from?: string, inbound?: InboundTrace): SnapshotPod {
   return {
     namespace: end.namespace,
     pod: end.pod,
@@ -123,13 +48,37 @@ export function podOf(end: EndFacts, bridge: string): SnapshotPod {
     ...(end.podLink !== undefined ? { link: end.podLink } : {}),
     ...(end.hostLink !== undefined ? { hostLink: end.hostLink } : {}),
     ...(end.addresses ? { addresses: end.addresses } : {}),
+    ...(from !== undefined && end.podLink ? { towards: towardsOf(end, from) } : {}),
+    ...(inbound ? { inbound: { ...inbound, outputNames: inbound.outputNames.map((n) => n ?? null) } } : {}),
     unread: end.unread,
   };
 }
 
-/** A snapshot's pod as the destination end of a path (the facts its far-half hops judge). */
-export function endOfPod(p: SnapshotPod): EndFacts {
+const towardsOf = (end: EndFacts, address: string): NonNullable<SnapshotPod['towards']> => ({
+  address,
+  ...(end.route ? { route: end.route } : {}),
+  ...(end.routeError ? { routeError: end.routeError } : {}),
+  ...(end.nextHop ? { nextHop: end.nextHop } : {}),
+  ...(end.neighbour !== undefined ? { neighbour: end.neighbour } : {}),
+  ...(end.receive ? { receive: end.receive } : {}),
+  ...(end.sysctl ? { sysctl: end.sysctl } : {}),
+});
+
+/** A snapshot's pod as the destination end of a path (the facts its far-half hops judge); its
+ * kernel's view towards the source only when it was collected towards `source` (collect --from). */
+export function endOfPod(p: SnapshotPod, source?: string): EndFacts {
+  const t = p.towards?.address === source ? p.towards : undefined;
   return {
+    ...(t
+      ? {
+          route: t.route,
+          routeError: t.routeError,
+          nextHop: t.nextHop,
+          neighbour: t.neighbour,
+          receive: t.receive,
+          sysctl: t.sysctl,
+        }
+      : {}),
     side: 'dst',
     namespace: p.namespace,
     pod: p.pod,
@@ -184,3 +133,21 @@ export function findPeerPod(
         : bare(p.recordedIp) === address || (p.addresses ?? []).some((a) => bare(a) === address)),
   );
 }
+
+/** Every attachment of this node on the config's networks, as OVSDB records it (values that
+ * would not pass the snapshot's own checks are left out rather than fail the other node's read). */
+export const othersOf = (all: Attachment[], networks: string[]): NonNullable<Snapshot['others']> =>
+  all
+    .filter((a) => networks.includes(a.network) && isInterfaceName(a.port) && isInterfaceName(a.bridge))
+    .map((a) => {
+      const vlan = a.vlan ?? (a.tag > 0 ? a.tag : undefined);
+      return {
+        network: a.network,
+        bridge: a.bridge,
+        pod: `${a.namespace}/${a.pod}`,
+        port: a.port,
+        ...(vlan !== undefined && vlan <= 4094 ? { vlan } : {}),
+        ...(a.ip && isIpv4Prefix(a.ip) ? { ip: a.ip } : {}),
+        ...(a.mac && isMac(a.mac) ? { mac: a.mac } : {}),
+      };
+    });

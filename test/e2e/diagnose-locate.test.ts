@@ -58,7 +58,7 @@ describe('podvlan diagnose with etcd: where DST lives', () => {
     const info = d.hops.at(-1)?.suspicions.find((s) => s.code === 'dst-on-node');
     expect(info?.level).toBe('INFO');
     expect(info?.message).toContain(`${d.dst.address} is dgl/b's on node dgl-1`);
-    expect(info?.hint).toContain('podvlan collect dgl/b -o json');
+    expect(info?.hint).toMatch(/^podvlan collect dgl\/b --from 10\.215\.24\.\d+ -o json > peer\.json /);
     // By address too.
     const byAddress = JSON.parse((await run(0, 'diagnose', 'dgl/a', d.dst.address as string, '-o', 'json')).stdout);
     expect(byAddress.dst).toMatchObject({ namespace: 'dgl', pod: 'b', node: 'dgl-1' });

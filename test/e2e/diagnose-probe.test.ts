@@ -135,7 +135,7 @@ describe('podvlan diagnose --probe across two nodes', () => {
 describe('podvlan collect on node B, diagnose --peer on node A', () => {
   const file = () => join(info.dir, 'diagnose-probe', 'peer.json');
   async function collectB(): Promise<void> {
-    const r = await run(1, 'collect', 'dgp/b', '-o', 'json');
+    const r = await run(1, 'collect', 'dgp/b', '--from', `${SUBNET}.1`, '-o', 'json');
     expect(r.exitCode, r.all).toBe(0);
     writeFileSync(file(), r.stdout);
   }
@@ -156,6 +156,7 @@ describe('podvlan collect on node B, diagnose --peer on node A', () => {
         'bridge@dgp-0',
         `uplink-${NIC}@dgp-0`,
         `peer-uplink-${NIC}@dgp-1`,
+        'peer-bridge@dgp-1',
         'dst-port@dgp-1',
         'dst-veth@dgp-1',
         'dst-pod@dgp-1',
@@ -169,7 +170,8 @@ describe('podvlan collect on node B, diagnose --peer on node A', () => {
   it("B's uplink trunks without the VLAN: the fault at B's uplink hop; init on B clears it", async () => {
     await execa('ovs-vsctl', [`--db=${nodes[1].ovsdb}`, 'set', 'port', NIC, 'trunks=300']);
     const d = await withPeer();
-    expect(problems(d)).toEqual([`peer-uplink-${NIC} CRITICAL uplink-vlans`]);
+    // B's datapath agrees: the frame tagged 22 coming in on a trunk that lacks 22 is dropped.
+    expect(problems(d)).toEqual([`peer-uplink-${NIC} CRITICAL uplink-vlans`, 'peer-bridge CRITICAL datapath-drop']);
     expect(d.result.verdict).toMatch(new RegExp(`^BLOCKED at uplink uplink ${NIC} on dgp-1: `));
     expect(d.exitCode).toBe(2);
     expect((await run(1, 'init')).exitCode).toBe(0);
@@ -182,23 +184,28 @@ describe('podvlan collect on node B, diagnose --peer on node A', () => {
     await execa('ovs-vsctl', [`--db=${nodes[1].ovsdb}`, 'set', 'port', port, 'tag=33']);
     try {
       const d = await withPeer();
-      expect(problems(d)).toEqual(['dst-port CRITICAL tag-differs']);
-      expect(d.result.verdict).toMatch(new RegExp(`^BLOCKED at access-port port ${port} on dgp-1: `));
+      expect(problems(d)).toEqual(['peer-bridge CRITICAL datapath-no-output', 'dst-port CRITICAL tag-differs']);
+      // The first of equals on the path: B's datapath, which no longer delivers to the port (tag 33).
+      expect(d.result.verdict).toBe(
+        `BLOCKED at bridge bridge ${BR} on dgp-1: bridge ${BR} does not send the packet from ${NIC} to ${port}: only to ${BR}`,
+      );
     } finally {
       await execa('ovs-vsctl', [`--db=${nodes[1].ovsdb}`, 'set', 'port', port, 'tag=22']);
     }
     expect(problems(await withPeer())).toEqual([]);
   });
 
-  it('a malformed snapshot is refused in one line', async () => {
+  it('a malformed snapshot is refused in one line, exit 9', async () => {
     await collectB();
     const bad = join(info.dir, 'diagnose-probe', 'bad.json');
     const snap = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(file(), 'utf8')));
     snap.pods[0].port = '../../etc';
     writeFileSync(bad, JSON.stringify(snap));
     const r = await run(0, 'diagnose', 'dgp/a', 'dgp/b', '--peer', bad);
-    expect(r.exitCode).not.toBe(0);
+    expect({ code: r.exitCode, out: r.stdout }).toEqual({ code: 9, out: '' }); // invalid input, not "blocked" (2)
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/is not a podvlan collect snapshot \(version 1\): pods\.0\.port: not an interface name/);
+    expect(r.stderr).toMatch(
+      /is not a podvlan collect snapshot \(version 1 or 2\): pods\.0\.port: not an interface name/,
+    );
   });
 });

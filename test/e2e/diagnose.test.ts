@@ -2,6 +2,7 @@
 // VLAN 22, one on VLAN 33). For each fault: inject it for real (OVSDB, the node's namespace, the
 // pod's namespace, an OpenFlow rule), diagnose, assert the hop, level and code, undo it, and
 // assert the pair is clean again. One set of pods for every case: the suite's wall time matters.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -240,13 +241,33 @@ describe('podvlan diagnose, same node', () => {
     await expectClean();
   });
 
-  it('refuses what it cannot diagnose in one line: a bad name (2), a pod not attached here (4)', async () => {
-    const bad = await run('diagnose', 'dg', 'dg/22-b');
-    expect({ code: bad.exitCode, out: bad.stdout }).toEqual({ code: 2, out: '' });
-    expect(bad.stderr).toBe('podvlan: source "dg" is not namespace/pod');
-    const missing = await run('diagnose', 'dg/22-a', 'dg/nosuch');
-    expect(missing.exitCode).toBe(4);
-    expect(missing.stderr).toBe('podvlan: dg/nosuch is not attached on this node (no port, no record)');
+  it('refuses what it cannot diagnose in one line on stderr, with a code apart from the verdicts 0-2', async () => {
+    const peer = join(info.dir, 'diagnose', 'peer-bad.json');
+    writeFileSync(peer, '{"version": 1, "kind": "podvlan-collect"}');
+    const down = writeConfig(
+      info,
+      join(info.dir, 'diagnose', 'down'),
+      [{ name: 'dg', bridge: BRIDGE, vlan: { id: 22 } }],
+      {
+        ovsdb: `unix:${join(info.dir, 'diagnose', 'no-ovsdb.sock')}`,
+        timeoutMs: 2000,
+      },
+    );
+    const cases: [args: string[], code: number, line: RegExp, configPath?: string][] = [
+      [['dg', 'dg/22-b'], 9, /^podvlan: source "dg" is not namespace\/pod$/],
+      [['dg/22-a', '10.218.0.300'], 9, /^podvlan: destination "10\.218\.0\.300" is not namespace\/pod$/],
+      [['dg/22-a', 'dg/22-b', '--output', 'xml'], 9, /^podvlan: option .* argument 'xml' is invalid/],
+      [['dg/22-a', 'dg/22-b', '--peer', peer], 9, /is not a podvlan collect snapshot \(version 1 or 2\): node: /],
+      [['dg/22-a', 'dg/nosuch'], 4, /^podvlan: dg\/nosuch is not attached on this node \(no port, no record\)$/],
+      [['dg/22-a', 'dg/22-b', '--peer', `${peer}.gone`], 4, /--peer .*\.gone cannot be read \(ENOENT\)/],
+      [['dg/22-a', 'dg/22-b'], 7, /OVSDB|ovsdb|no-ovsdb\.sock/i, down],
+    ];
+    for (const [args, code, line, configPath] of cases) {
+      const r = await runPlugin(info, ['diagnose', ...args], { config: configPath ?? config });
+      expect({ args, code: r.exitCode, out: r.stdout }).toEqual({ args, code, out: '' });
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(line);
+    }
   });
 
   it('answers well under a second', async () => {

@@ -39,10 +39,48 @@ describe('parseSnapshot', () => {
     expect(bad((s) => (s.pods[0].port = '../../etc'))).toThrow(/pods\.0\.port: not an interface name/);
     expect(bad((s) => (s.pods[0].recordedIp = '10.20.1.11; rm'))).toThrow(/pods\.0\.recordedIp/);
     expect(bad((s) => (s.password = 'x'))).toThrow(/Unrecognized key/);
-    expect(bad((s) => (s.version = 2))).toThrow(/version:/);
+    expect(bad((s) => (s.version = 3))).toThrow(/version:/);
     expect(bad((s) => (s.uplinks[0].ovs.trunks = [5000]))).toThrow(/uplinks\.0\.ovs\.trunks\.0/);
     expect(() => parseSnapshot('{', 'peer.json')).toThrow(/^--peer peer\.json is not JSON/);
     expect(bad((s) => (s.pods[0].namespace = 'A/B'))).toThrow(/pods\.0\.namespace/);
+    expect(bad((s) => Object.assign(s.pods[0], { towards: { address: '10.0.0.1,x' } }))).toThrow(
+      /pods\.0\.towards\.address: not an IPv4 address/,
+    );
+    expect(bad((s) => (s.others = [{ network: 'tenant', bridge: 'br-pods', pod: 'a/b/c', port: 'p' }]))).toThrow(
+      /others\.0\.pod: not namespace\/pod/,
+    );
+  });
+  it('takes version 2: the pod towards a source (collect --from), its inbound trace, the other attachments', () => {
+    const v2 = structuredClone(good) as typeof good & Record<string, unknown>;
+    v2.version = 2;
+    Object.assign(v2.pods[0], {
+      towards: {
+        address: '10.20.1.10',
+        route: { type: 'unicast', oif: 2, prefsrc: '10.20.1.11', oifName: 'eth1' },
+        nextHop: '10.20.1.10',
+        neighbour: null,
+        receive: { ok: false, error: 'Invalid argument (EINVAL)', errno: 22 },
+        sysctl: { rpFilter: [0, 1], arpIgnore: [0, 0] },
+      },
+      inbound: {
+        uplink: 'eth2',
+        flow: 'in_port=eth2,dl_vlan=22',
+        actions: 'drop',
+        drop: true,
+        outputs: [],
+        outputNames: [],
+        pushedVlans: [],
+        notes: [],
+        other: [],
+        podOdpPort: 3,
+      },
+    });
+    v2.others = [
+      { network: 'tenant', bridge: 'br-pods', pod: 'shop/web-2', port: 'pv1', vlan: 22, ip: '10.20.1.12/16' },
+    ];
+    const s = parseSnapshot(JSON.stringify(v2), 'peer.json');
+    expect(s.pods[0].towards?.receive).toEqual({ ok: false, error: 'Invalid argument (EINVAL)', errno: 22 });
+    expect(s.others?.[0].pod).toBe('shop/web-2');
   });
 });
 

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import pkg from '../../package.json';
 import { failure, setFailureLog } from '../../src/cli/edge';
 import { run } from '../../src/cli/program';
-import { NotFoundError, UnavailableError } from '../../src/errors';
+import { InvalidInputError, NotFoundError, UnavailableError } from '../../src/errors';
 import { Logger } from '../../src/log';
 
 const ID = 'ab'.repeat(32);
@@ -61,6 +61,18 @@ describe('run', () => {
     expect(pkg.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 
+  it.each([
+    ['a bad flag', ['diagnose', 'a/b', 'a/c', '--frobnicate']],
+    ['a bad output format', ['diagnose', 'a/b', 'a/c', '-o', 'xml']],
+    ['no DST', ['diagnose', 'a/b']],
+    ['--all with a SRC', ['diagnose', '--all', 'a/b']],
+  ])('diagnose with %s exits 9, not 2 (its verdict "blocked")', async (_label, argv) => {
+    const r = await cli(...argv);
+    expect(r.code).toBe(9);
+    expect(r.out).toEqual([]);
+    expect(r.err).toHaveLength(1);
+  });
+
   it('returns 3 with one line naming a config path that does not exist', async () => {
     const path = '/nonexistent/podvlan-test.yaml';
     const r = await cli('--config', path, 'init');
@@ -98,6 +110,17 @@ describe('failure', () => {
     const out: string[] = [];
     return { out, code: (err: unknown) => failure(err, (l) => out.push(l), argv) };
   };
+
+  it("gives diagnose's invalid input and internal errors codes apart from its verdicts (0-2); others keep theirs", () => {
+    const diag = lines('-c', '/x.yaml', 'diagnose', 'a/b', 'a/c');
+    expect(diag.code(new InvalidInputError('bad'))).toBe(9);
+    expect(diag.code(new Error('bug'))).toBe(10);
+    expect(diag.code(new NotFoundError('gone'))).toBe(4);
+    expect(diag.code(new UnavailableError('OVSDB down'))).toBe(7);
+    const list = lines('list');
+    expect(list.code(new InvalidInputError('bad'))).toBe(2);
+    expect(list.code(new Error('bug'))).toBe(1);
+  });
 
   it('logs cmd, namespace, pod and container of a kubelet call, and the subcommand of others', () => {
     dir = mkdtempSync(join(tmpdir(), 'pv-failure-'));

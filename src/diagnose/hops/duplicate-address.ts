@@ -14,6 +14,7 @@ export interface OtherAttachment {
   vlan?: number;
   ip?: string; // a.b.c.d/len
   mac?: string;
+  node?: string; // set for the far half of a path (diagnose --peer): the node it is on
 }
 
 const bare = (cidr?: string) => cidr?.split('/')[0];
@@ -56,6 +57,15 @@ export const duplicateAddress: Check<PodInterfaceFacts> = (f) => {
         hint: f.netns?.path ? `nsenter --net=${f.netns.path} ip addr del ${a} dev ${f.interface}` : undefined,
       });
   }
+  // A pod of the other node recorded with the peer's (the source's) address: the reply may go to it.
+  for (const o of others)
+    if (o.node !== undefined && f.peerAddress && bare(o.ip) === f.peerAddress && o.pod !== f.peerPod)
+      out.push({
+        level: 'CRITICAL',
+        code: 'duplicate-address',
+        message: `${f.peerAddress}, the address of ${f.peerPod ?? 'the source'}, is also recorded for ${o.pod} on node ${o.node} on VLAN ${f.vlan}: ${f.pod}'s reply may reach ${o.pod} instead`,
+        hint: `podvlan ipam show ${f.peerAddress} (on ${o.node}); node ranges must not overlap`,
+      });
   const n = f.neighbour;
   const hop = f.nextHop;
   if (n?.mac && hop && hop === f.peerAddress && n.mac !== f.peerMac) {

@@ -18,6 +18,7 @@ export interface PodInterfaceFacts {
   recordedIp?: string;
   peerAddress?: string; // the other end's address (where requests or replies go)
   peerMac?: string; // the other end's MAC, to compare the neighbour entry with
+  peerPod?: string; // the other end's ns/pod (set for the far half, where others span two nodes)
   recordedNetns?: string;
   netns?: EndFacts['netns'];
   link?: EndFacts['podLink'];

@@ -98,7 +98,15 @@ export const uplink: HopModule<UplinkHopFacts> = {
     if (!f.ovs) return 'no port';
     const vlans = carriedVlans(f.ovs);
     const l = f.hostLink;
-    const state = l ? (l.up ? (l.carrier ? 'up' : 'up, no carrier') : 'down') : 'no link';
+    const state = l
+      ? l.up
+        ? l.carrier
+          ? 'up'
+          : 'up, no carrier'
+        : 'down'
+      : l === null
+        ? 'no link'
+        : 'link not read';
     return `${state}, trunks ${vlans === 'all' ? 'all' : vlans.join(',') || 'none'}${l?.mtu ? `, mtu ${l.mtu}` : ''}`;
   },
 };
