@@ -75,7 +75,7 @@ export async function diagnose(
     const file = opts.peer === undefined ? undefined : readSnapshot(opts.peer);
     const notHere = dstRef
       ? dstPorts.length === 0 && !readPodRecord(config.stateDir, dstRef.namespace, dstRef.pod)
-      : !dstPorts.some((p) => p.attachment.ip?.split('/')[0] === dstText);
+      : !dstPorts.some((p) => p.attachment.ips.some((ip) => ip.split('/')[0] === dstText));
     const remote =
       !file && notHere && (config.peers?.length ?? 0) > 0
         ? await readPeers(config, networksOf(src), dstRef, dstIsAddress ? dstText : undefined)

@@ -8,11 +8,14 @@ import type { Config } from '../config/schema';
 import type { Attachment } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
+import { isIpv4Prefix } from '../names';
 import { readPathOvs } from './read-ovs';
 import { othersOf, SNAPSHOT_VERSION, type Snapshot, snapshotSchema } from './snapshot';
 
 const text = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const bare = (cidr?: string) => cidr?.split('/')[0];
+// A snapshot carries IPv4 only (its schema, version 2): an attachment's IPv4 address, if any.
+const ipv4Of = (a: Attachment) => a.ips.find(isIpv4Prefix);
 
 export interface PeerRead {
   snapshot?: Snapshot; // the node that holds the destination, its OVS facts only
@@ -53,7 +56,9 @@ async function readPeer(
     const all = (await findPorts(client, {})).map((p) => p.attachment);
     const holds = (a: Attachment) =>
       networks.has(a.network) &&
-      (dst ? a.namespace === dst.namespace && a.pod === dst.pod : address !== undefined && bare(a.ip) === address);
+      (dst
+        ? a.namespace === dst.namespace && a.pod === dst.pod
+        : address !== undefined && a.ips.some((ip) => bare(ip) === address));
     const a = all.find(holds);
     if (!a) return undefined;
     const first = await readPathOvs(client, [a.port], true);
@@ -76,7 +81,7 @@ async function readPeer(
           interface: a.interface,
           port: a.port,
           ...(vlan !== undefined ? { vlan } : {}),
-          ...(a.ip ? { recordedIp: a.ip } : {}),
+          ...(ipv4Of(a) ? { recordedIp: ipv4Of(a) } : {}),
           ...(a.mac ? { recordedMac: a.mac } : {}),
           ...(port ? { ovs: port } : {}),
           unread: {},

@@ -147,7 +147,7 @@ export const othersOf = (all: Attachment[], networks: string[]): NonNullable<Sna
         pod: `${a.namespace}/${a.pod}`,
         port: a.port,
         ...(vlan !== undefined && vlan <= 4094 ? { vlan } : {}),
-        ...(a.ip && isIpv4Prefix(a.ip) ? { ip: a.ip } : {}),
+        ...(a.ips.some(isIpv4Prefix) ? { ip: a.ips.find(isIpv4Prefix) } : {}),
         ...(a.mac && isMac(a.mac) ? { mac: a.mac } : {}),
       };
     });
