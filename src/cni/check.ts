@@ -8,7 +8,8 @@
 // listed in prevResult (its interface, address, routes) must exist as listed.
 import type { Context } from '../commands/context';
 import { clusterOf } from '../commands/context';
-import { ipamPools, type Network } from '../config/schema';
+import type { Network } from '../config/schema';
+import { ipamPools } from '../config/pools';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
 import { linkExists } from '../veth/pair';

@@ -15,7 +15,8 @@
 import { type Delegate, delegateDel, delegateForGc } from './delegate';
 import { type Context, clusterOf, nodeName } from '../commands/context';
 import { detach, releaseOwner, releaseVlan } from '../commands/detach';
-import { hasEtcdPool, type Network } from '../config/schema';
+import type { Network } from '../config/schema';
+import { hasEtcdPool } from '../config/pools';
 import { isPooledVlan, listNodeLeases, type Owner } from '../ipam';
 import { listAllocations } from '../ipam/etcd-pool';
 import { isValidOwner } from '../ipam/pool';

@@ -5,7 +5,8 @@
 // owner.ts (container id, network name, CNI_IFNAME), as in the main-plugin mode.
 import type { Context } from '../commands/context';
 import { clusterOf } from '../commands/context';
-import { hasEtcdPool, ipamPools, type Network } from '../config/schema';
+import type { Network } from '../config/schema';
+import { hasEtcdPool, ipamPools } from '../config/pools';
 import { type FamilyPool, type Lease, leaseDirFor, type Owner, poolsFor } from '../ipam';
 import { canonicalIp } from '../ipam/ip';
 import { listAllocations } from '../ipam/etcd-pool';

@@ -3,7 +3,8 @@
 // their datapath too). A network whose addresses or VLAN come from etcd needs etcd as well: no
 // ADD can allocate without it (50); existing attachments keep working, so it is never 51.
 import type { Context } from '../commands/context';
-import { hasEtcdPool, type Network } from '../config/schema';
+import type { Network } from '../config/schema';
+import { hasEtcdPool } from '../config/pools';
 import { clusterFor, isPooledVlan } from '../ipam';
 import { normalizePrefix } from '../ipam/etcd-keys';
 import { probeVswitchd } from '../ovs/bridge';

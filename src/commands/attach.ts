@@ -4,7 +4,8 @@
 // failure, with its own entries (exec's pod record) in the same order around these.
 // The counterpart of detach.ts. Nothing here is exec- or CNI-specific: what differs (the owner's
 // names, a delegated IPAM plugin, a requested MAC, CNI's extra port fields) comes in the items.
-import { hasEtcdPool, type Network, poolOfFamily } from '../config/schema';
+import type { Network } from '../config/schema';
+import { hasEtcdPool, poolOfFamily } from '../config/pools';
 import { InvalidInputError, oneLine } from '../errors';
 import { familyName, familyOfText } from '../ipam/ip';
 import { type AddressPool, type AddressRequest, type Lease, type Owner, poolsFor, vlanPoolFor } from '../ipam';

@@ -1,6 +1,7 @@
 // Removing a pod's attachments: shared by teardown and by setup when it replaces what an older
 // container of the same pod left behind. Each step tolerates what is already gone.
-import { hasEtcdPool, type Network } from '../config/schema';
+import type { Network } from '../config/schema';
+import { hasEtcdPool } from '../config/pools';
 import { EtcdVlanPool, isPooledVlan, leaseDirFor, type Owner, poolsFor, vlanPoolFor } from '../ipam';
 import { releaseOwnerAddress } from '../ipam/etcd-pool';
 import { familyOfText } from '../ipam/ip';

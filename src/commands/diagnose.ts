@@ -2,7 +2,8 @@
 // an address no pod here holds, out to the uplinks), hop by hop (src/diagnose): which ends and
 // which network, from OVSDB (the state of record) and the pod records; then what the node shows
 // (gather.ts) and each hop judged (hops/). Read only.
-import { type Network, poolOfFamily } from '../config/schema';
+import type { Network } from '../config/schema';
+import { poolOfFamily } from '../config/pools';
 import { contains, parseIpv4, parsePrefix } from '../ipam/ipv4';
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';

@@ -3,7 +3,7 @@
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import { isDns1123Label, matchContainerId, quote } from '../names';
 import { tryLockPod } from '../state/lock';
-import { poolOfFamily } from '../config/schema';
+import { poolOfFamily } from '../config/pools';
 import { leaseDirFor, listNodeLeases } from '../ipam';
 import { familyOfText } from '../ipam/ip';
 import { forceRelease, listAllocations } from '../ipam/etcd-pool';

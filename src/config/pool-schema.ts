@@ -81,10 +81,7 @@ export const etcdIpam = z
     if (subnet) checkFixed(v, subnet, ctx);
   });
 
-/** A pool's family: its subnet's, a static pool's address's. */
-export function poolFamily(pool: { type: 'static'; address: string } | { type: string; subnet: string }): Family {
-  return familyOfText('address' in pool ? pool.address : pool.subnet);
-}
+export { poolFamily } from './pools';
 
 type RangePool = {
   subnet: string;

@@ -4,9 +4,11 @@ import { z } from 'zod';
 import { type Family, familyName } from '../ipam/ip';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../names';
 import { parseVlanRange, parseVlanTrunk, vlanClashes } from '../ipam/vlan';
-import { etcdIpam, hostLocal, poolFamily, staticIpam } from './pool-schema';
+import { etcdIpam, hostLocal, staticIpam } from './pool-schema';
+import { hasEtcdPool, ipamPools, poolFamily } from './pools';
 
-export { poolFamily } from './pool-schema';
+// Re-exported for tests and cold paths; hot paths import them from ./pools (no zod).
+export { hasEtcdPool, ipamPools, poolFamily, poolOfFamily } from './pools';
 
 const regex = z.string().refine((s) => {
   try {
@@ -347,20 +349,3 @@ export type EtcdConfig = NonNullable<Config['etcd']>;
 export type EtcdIpam = Extract<Ipam, { type: 'etcd' }>;
 export type VlanPoolConfig = Extract<Network['vlan'], { pool: string }>;
 export type VlanAnnotationConfig = Extract<Network['vlan'], { fromAnnotation: string }>;
-
-/** A network's address pools, whichever shape its `ipam` has: none, one, or one per family. The
- * one way code reads `ipam`. */
-export function ipamPools(network: Pick<Network, 'ipam'>): Ipam[] {
-  const ipam = network.ipam;
-  return Array.isArray(ipam) ? ipam : ipam ? [ipam] : [];
-}
-
-/** Whether any of the network's pools lives in etcd (it then needs the cluster client). */
-export function hasEtcdPool(network: Pick<Network, 'ipam'>): boolean {
-  return ipamPools(network).some((p) => p.type === 'etcd');
-}
-
-/** The network's pool of that family, if it has one. */
-export function poolOfFamily(network: Pick<Network, 'ipam'>, family: Family): Ipam | undefined {
-  return ipamPools(network).find((p) => poolFamily(p) === family);
-}

@@ -2,7 +2,8 @@
 // ovs-vswitchd's answers travel while the two namespaces are read over netlink in process (each
 // read is well under a millisecond, done synchronously between them). Whatever fails is noted
 // in the facts' `unread`, never thrown: a diagnosis is most wanted when things are broken.
-import { type Config, ipamPools, type Network } from '../config/schema';
+import type { Config, Network } from '../config/schema';
+import { ipamPools } from '../config/pools';
 import type { OvsdbClient } from '../ovs/client';
 import { leaseDirFor } from '../ipam';
 import { isInterfaceName } from '../names';

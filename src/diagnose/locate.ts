@@ -1,7 +1,8 @@
 // Where a destination lives when this node does not hold it: with etcd address pools, the
 // address's owner record names the pod and its node (src/ipam/etcd-keys.ts). Read only; a record
 // that does not look like podvlan's is ignored, never trusted into a path or a command.
-import { type Config, hasEtcdPool, type Network } from '../config/schema';
+import type { Config, Network } from '../config/schema';
+import { hasEtcdPool } from '../config/pools';
 import { ipamKeys } from '../ipam/etcd-keys';
 import { clusterFor } from '../ipam';
 import { isDns1123Label, isIpv4, isPodName } from '../names';

@@ -2,7 +2,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeName } from '../config/node-name';
-import { type Config, type Ipam, ipamPools, type Network, poolFamily } from '../config/schema';
+import type { Config, Ipam, Network } from '../config/schema';
+import { ipamPools, poolFamily } from '../config/pools';
 import { EtcdClient } from '../etcd/client';
 import { ConfigError, InvalidInputError } from '../errors';
 import { isDns1123Label, quote } from '../names';

@@ -3,7 +3,8 @@
 // address keys, all networks in one read, waited for at most a bound: a down or slow etcd makes
 // its networks' usage unknown (a problem of those networks), never a failed view. Read only.
 // Either family: counts are bigint inside; a dual-stack network has one usage per pool.
-import { type Config, type Ipam, ipamPools, type Network, poolFamily } from '../config/schema';
+import type { Config, Ipam, Network } from '../config/schema';
+import { ipamPools, poolFamily } from '../config/pools';
 import { op, rangeKvs } from '../etcd/client';
 import { type Cluster, leaseDirFor } from '../ipam';
 import { ipamKeys } from '../ipam/etcd-keys';
