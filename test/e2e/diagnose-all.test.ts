@@ -100,11 +100,11 @@ describe('podvlan diagnose --all', () => {
     await expectAllClean();
   });
 
-  it('refuses SRC or another format with --all (usage, exit 2 and nothing on stdout)', async () => {
+  it('refuses SRC or another format with --all (invalid input, exit 9, not 2 "blocked"; nothing on stdout)', async () => {
     const r = await run('diagnose', '--all', 'dga/22-a');
-    expect({ code: r.exitCode, out: r.stdout }).toEqual({ code: 2, out: '' });
+    expect({ code: r.exitCode, out: r.stdout }).toEqual({ code: 9, out: '' });
     const svg = await run('diagnose', '--all', '-o', 'svg');
-    expect({ code: svg.exitCode, out: svg.stdout }).toEqual({ code: 2, out: '' });
+    expect({ code: svg.exitCode, out: svg.stdout }).toEqual({ code: 9, out: '' });
   });
 });
 
