@@ -4,7 +4,16 @@
 // (gather.ts) and each hop judged (hops/). Read only.
 import type { Network } from '../config/schema';
 import { poolOfFamily } from '../config/pools';
-import { contains, parseIpv4, parsePrefix } from '../ipam/ipv4';
+import {
+  type Family,
+  familyOfText,
+  formatIp,
+  isIpPrefixText,
+  parseIp,
+  parseIpPrefix,
+  prefixContains,
+  tryParseIp,
+} from '../ipam/ip';
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
 import { gatherOptions, gatherPath } from '../diagnose/gather';
@@ -15,7 +24,7 @@ import { FAR_SIDE_UNCHECKED, judgeFarHalf } from '../diagnose/far';
 import { readPeers } from '../diagnose/remote-peer';
 import { findPeerPod, readSnapshot } from '../diagnose/snapshot';
 import { type Located, locate } from '../diagnose/locate';
-import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
+import { hostVethName, isContainerId, isDns1123Label, isPodName } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
@@ -53,12 +62,15 @@ const name = (r: PodRef) => `${r.namespace}/${r.pod}`;
 export async function diagnose(
   ctx: Context,
   srcText: string,
-  dstText: string,
+  dstArg: string,
   opts: { network?: string; probe?: boolean; peer?: string } = {},
 ): Promise<DiagnoseResult> {
   const { config } = ctx;
   const srcRef = parsePodRef(srcText, 'source');
-  const dstIsAddress = isIpv4(dstText);
+  // DST: ns/pod, or an address of either family (IPv6 in any spelling, matched in RFC 5952 form).
+  const dstIp = dstArg.includes('/') ? undefined : tryParseIp(dstArg);
+  const dstText = dstIp ? formatIp(dstIp) : dstArg;
+  const dstIsAddress = dstIp !== undefined;
   const dstRef = dstIsAddress ? undefined : parsePodRef(dstText, 'destination');
   if (opts.network !== undefined && !isDns1123Label(opts.network))
     throw new InvalidInputError(`--network ${JSON.stringify(opts.network)} is not a network name`);
@@ -77,8 +89,9 @@ export async function diagnose(
     const notHere = dstRef
       ? dstPorts.length === 0 && !readPodRecord(config.stateDir, dstRef.namespace, dstRef.pod)
       : !dstPorts.some((p) => p.attachment.ips.some((ip) => ip.split('/')[0] === dstText));
+    // Another node's OVSDB is read as a snapshot, which carries IPv4 only: an IPv6 DST stays here.
     const remote =
-      !file && notHere && (config.peers?.length ?? 0) > 0
+      !file && notHere && dstIp?.family !== 6 && (config.peers?.length ?? 0) > 0
         ? await readPeers(config, networksOf(src), dstRef, dstIsAddress ? dstText : undefined)
         : undefined;
     const peer = file ?? remote?.snapshot;
@@ -110,15 +123,18 @@ export async function diagnose(
     const network = dst
       ? chooseNetwork(config.networks, src, dst, opts.network)
       : networkTowards(config.networks, src, address, opts.network);
+    const family = dstIp?.family ?? pathFamily(src, network);
     const path: PathFacts = {
       node: nodeName(config),
+      ...(family === 6 ? { family: 6 as const } : {}),
       network: { name: network.name, mtu: network.mtu, interface: network.interface, bridge: network.bridge },
-      src: seed('src', src, network),
-      ...(dst ? { dst: seed('dst', dst, network) } : { remote: { address } }),
+      src: seed('src', src, network, family),
+      ...(dst ? { dst: seed('dst', dst, network, family) } : { remote: { address } }),
       bridge: { name: network.bridge, unread: {} },
       others: othersOn(
         allPorts.map((p) => p.attachment),
         network.name,
+        family,
       ),
     };
     await gatherPath(path, gatherOptions(config, network, ovs));
@@ -171,14 +187,18 @@ export async function diagnose(
 }
 
 /** The attachments of a network as OVSDB records them (duplicate-address compares with them). */
-export function othersOn(attachments: Attachment[], network: string): NonNullable<PathFacts['others']> {
+export function othersOn(
+  attachments: Attachment[],
+  network: string,
+  family: Family = 4,
+): NonNullable<PathFacts['others']> {
   return attachments
     .filter((a) => a.network === network)
     .map((a) => ({
       pod: `${a.namespace}/${a.pod}`,
       port: a.port,
       vlan: a.vlan ?? a.tag,
-      ip: ipv4Of(a.ips),
+      ip: ofFamily(a.ips, family),
       mac: a.mac,
     }));
 }
@@ -214,11 +234,11 @@ function networkTowards(networks: Network[], src: Known, address: string, asked?
     if (!network) throw new NotFoundError(`${name(src.ref)} is not attached to network ${asked} on this node`);
     return network;
   }
-  // IPv4 as before; the IPv6 side of diagnose is another change's (issue 13).
+  const ip = parseIp(address);
   const holds = (n: Network) => {
-    const ipam = poolOfFamily(n, 4);
+    const ipam = poolOfFamily(n, ip.family);
     const subnet = ipam === undefined ? undefined : ipam.type === 'static' ? ipam.address : ipam.subnet;
-    return subnet !== undefined && !address.includes(':') && contains(parsePrefix(subnet), parseIpv4(address));
+    return subnet !== undefined && prefixContains(parseIpPrefix(subnet), ip);
   };
   const network = mine.find(holds) ?? mine[0];
   if (!network) throw new NotFoundError(`${name(src.ref)} is on no network of the config`);
@@ -226,7 +246,7 @@ function networkTowards(networks: Network[], src: Known, address: string, asked?
 }
 
 /** One end as the records say it is: its port, tag, address, namespace, container. */
-export function seed(side: Side, k: Known, network: Network): EndFacts {
+export function seed(side: Side, k: Known, network: Network, family: Family = 4): EndFacts {
   const a = k.attachments.find((x) => x.network === network.name);
   const rec = (k.record?.attachments ?? []).find((x) => x.network === network.name && isOwnRecordedPort(k.ref, x));
   const fixed = 'id' in network.vlan ? network.vlan.id : undefined;
@@ -239,7 +259,8 @@ export function seed(side: Side, k: Known, network: Network): EndFacts {
     interface: a?.interface ?? network.interface,
     port: a?.port ?? hostVethName(k.ref.namespace, k.ref.pod, network.name),
     recordedTag: a?.vlan ?? recordTag ?? fixed,
-    recordedIp: (a ? ipv4Of(a.ips) : undefined) ?? recordedIpv4(rec),
+    recordedIp: (a ? ofFamily(a.ips, family) : undefined) ?? ofFamily(recordedList(rec), family),
+    ...(a || rec ? { recordedIps: a?.ips ?? recordedList(rec) } : {}),
     recordedMac: a?.mac,
     recordedNetns: a?.netns,
     currentContainer:
@@ -272,12 +293,18 @@ const needPeer = (w: Located, from?: string) => ({
   hint: `podvlan collect ${w.namespace}/${w.pod}${from ? ` --from ${from}` : ''} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
 });
 
-// diagnose follows IPv4 paths (its IPv6 side, NDP in place of ARP, is another change's): an
-// attachment's IPv4 address, from its port or its pod record (old `ip` or `ips`).
-const ipv4Of = (ips: string[]) => ips.find(isIpv4Prefix);
-function recordedIpv4(rec: { ip?: unknown; ips?: unknown } | undefined): string | undefined {
-  if (typeof rec?.ip === 'string' && isIpv4Prefix(rec.ip)) return rec.ip;
-  return Array.isArray(rec?.ips)
-    ? rec.ips.find((ip): ip is string => typeof ip === 'string' && isIpv4Prefix(ip))
-    : undefined;
+/** An attachment's address of one family (the path's), from its port or its pod record. */
+const ofFamily = (ips: string[], family: Family) => ips.find((ip) => isIpPrefixText(ip) && familyOfText(ip) === family);
+/** A pod record's addresses (`ips`, or an older record's one `ip`), well-formed ones only. */
+function recordedList(rec: { ip?: unknown; ips?: unknown } | undefined): string[] {
+  const all = Array.isArray(rec?.ips) ? rec.ips : [rec?.ip];
+  return all.filter((ip): ip is string => typeof ip === 'string' && isIpPrefixText(ip));
+}
+
+/** The family a path to a DST pod is followed in: IPv4, or IPv6 when the source has only IPv6 there. */
+function pathFamily(src: Known, network: Network): Family {
+  const a = src.attachments.find((x) => x.network === network.name);
+  const rec = (src.record?.attachments ?? []).find((x) => x.network === network.name && isOwnRecordedPort(src.ref, x));
+  const ips = a?.ips ?? recordedList(rec);
+  return ips.length > 0 && ips.every((ip) => familyOfText(ip) === 6) ? 6 : 4;
 }
