@@ -28,12 +28,12 @@ export function traceFlow(
     if (!srcIp.includes(':')) return undefined;
     // IPv6: a neighbour solicitation to DST's solicited-node group when unresolved, else an echo request.
     if (dstMac !== BROADCAST)
-      return `in_port=${port},dl_src=${srcMac},dl_dst=${dstMac},icmp6,ipv6_src=${srcIp},ipv6_dst=${dstIp},icmp_type=128`;
+      return `in_port=${port},dl_src=${srcMac},dl_dst=${dstMac},icmp6,ipv6_src=${srcIp},ipv6_dst=${dstIp},icmpv6_type=128`;
     const low = parseIp(dstIp).value & 0xffffffn;
     const hex = low.toString(16).padStart(6, '0');
     const group = `ff02::1:ff${hex.slice(0, 2)}:${hex.slice(2)}`;
     const mac = `33:33:ff:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4)}`;
-    return `in_port=${port},dl_src=${srcMac},dl_dst=${mac},icmp6,ipv6_src=${srcIp},ipv6_dst=${group},icmp_type=135`;
+    return `in_port=${port},dl_src=${srcMac},dl_dst=${mac},icmp6,ipv6_src=${srcIp},ipv6_dst=${group},icmpv6_type=135`;
   }
   const ips = srcIp !== undefined && dstIp !== undefined && isIpv4(srcIp) && isIpv4(dstIp);
   const payload =
