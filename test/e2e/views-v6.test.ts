@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DiagnoseResult } from '../../src/diagnose/model';
+import type { PingProbe } from '../../src/diagnose/probe';
 import { runPlugin, teardownAll, writeConfig } from '../support/plugin';
 import { docker, IMAGE } from '../support/sandbox';
 
@@ -112,8 +113,8 @@ describe('views and diagnose on a dual-stack network', () => {
     expect(d.result.src).toMatchObject({ address: addr['22-a'].v6 });
     // The pod hop says what it does not judge in IPv6.
     expect(d.result.hops[0].facts.notJudged).toContain('rp_filter (IPv4 only)');
-    const pings = d.result.probes.filter((p) => p.id === 'ping' || p.id === 'ping-mtu');
-    expect(pings.map((p) => [p.id, p.ok, 'size' in p ? p.size : 0])).toEqual([
+    const pings = d.result.probes.filter((p): p is PingProbe => p.id === 'ping' || p.id === 'ping-mtu');
+    expect(pings.map((p) => [p.id, p.ok, p.size])).toEqual([
       ['ping', true, 56],
       ['ping-mtu', true, 1500 - 48],
     ]);
