@@ -126,6 +126,7 @@ describe('views and diagnose on a dual-stack network', () => {
     expect((await diagnose(spelled)).result.dst).toMatchObject({ address: addr['22-b'].v6 });
     const text = await run('diagnose', `${NET}/22-a`, addr['22-b'].v6, '--probe');
     expect(text.exitCode, text.all).toBe(0);
+    expect(text.stdout).toMatch(/^ok +ping-mtu -6 1500 bytes: 2\/2 replies$/m); // 1452 + 40 + 8
     docOut('views-v6-diagnose-clean.txt', text.stdout);
   });
 
