@@ -41,31 +41,10 @@ import {
   type OwnerRecord,
   releaseOwnerAddress,
 } from './etcd-allocations';
-import {
-  firstFree,
-  ipamKeys,
-  jitterMs,
-  keyAddress,
-  parseRecord,
-  probeOffset,
-  SCAN_LIMIT,
-  seedOf,
-  sleep,
-} from './etcd-keys';
+import { firstFree, ipamKeys, jitterMs, keyAddress, parseRecord, seedOf, sleep } from './etcd-keys';
+import { PoolRange } from './etcd-range';
 import type { HostLocalSpec } from './host-local';
-import {
-  addToIp,
-  type Family,
-  formatIp,
-  type Ip,
-  type IpPrefix,
-  parseIp,
-  parseIpPrefix,
-  poolHostRange,
-  prefixContains,
-  tryParseIp,
-} from './ip';
-import { formatIpv4 } from './ipv4';
+import type { Family } from './ip';
 import type { AddressPool, AddressRequest, Lease, Owner } from './pool';
 import { sameOwner } from './pool';
 
@@ -102,13 +81,7 @@ export class EtcdAddressPool implements AddressPool {
   /** Compare-and-swap allocations tried, and those lost to another owner (for benchmarks and logs). */
   readonly stats = { attempts: 0, conflicts: 0 };
   private readonly keys: ReturnType<typeof ipamKeys>;
-  private readonly subnet: IpPrefix;
-  private readonly first: Ip;
-  private readonly last: Ip;
-  private readonly size: bigint;
-  private readonly probed: boolean;
-  private readonly textAt: (offset: number) => string; // the address at an offset of the range
-  private readonly skip: Set<string>; // gateway, excluded and fixed addresses: never handed out dynamically
+  private readonly range: PoolRange;
   private readonly maxRounds: number;
   private readonly triesPerRound: number;
   private readonly maxProbes: number;
@@ -122,22 +95,8 @@ export class EtcdAddressPool implements AddressPool {
   ) {
     this.network = spec.name;
     this.keys = ipamKeys(prefix, spec.name);
-    this.subnet = parseIpPrefix(spec.subnet);
-    this.family = this.subnet.address.family;
-    const [lo, hi] = poolHostRange(this.subnet);
-    this.first = spec.rangeStart ? this.ipOf(spec.rangeStart) : lo;
-    this.last = spec.rangeEnd ? this.ipOf(spec.rangeEnd) : hi;
-    this.size = this.last.value - this.first.value + 1n;
-    this.probed = this.family === 6 && this.size > SCAN_LIMIT;
-    const base = this.first.value;
-    const start = Number(base);
-    this.textAt =
-      this.family === 4 ? (o) => formatIpv4(start + o) : (o) => formatIp({ family: 6, value: base + BigInt(o) });
-    this.skip = new Set(
-      [...(spec.gateway ? [spec.gateway] : []), ...spec.exclude, ...(spec.fixed ?? []).map((f) => f.address)].map((a) =>
-        formatIp(this.ipOf(a)),
-      ),
-    );
+    this.range = new PoolRange(spec);
+    this.family = this.range.family;
     this.maxRounds = opts.maxRounds ?? 10;
     this.triesPerRound = opts.triesPerRound ?? 3;
     this.maxProbes = opts.maxProbes ?? MAX_PROBES;
@@ -151,13 +110,14 @@ export class EtcdAddressPool implements AddressPool {
     this.checkNetwork(owner);
     const fixed = this.fixedFor(owner);
     if (fixed) return this.reserve(owner, fixed);
-    return this.probed ? this.acquireProbed(owner) : this.acquireScanned(owner);
+    return this.range.probed ? this.acquireProbed(owner) : this.acquireScanned(owner);
   }
 
   /** A range small enough to scan: a snapshot of the taken keys, then free addresses from a hashed start. */
   private async acquireScanned(owner: Owner): Promise<Lease> {
     const ownerKey = this.keys.owner(owner.containerId, owner.interface, this.family);
-    const count = Number(this.size);
+    const { range } = this;
+    const count = Number(range.size);
     let attempt = 0;
     for (let round = 0; round < this.maxRounds; round++) {
       if (round > 0) await sleep(jitterMs(round));
@@ -177,16 +137,16 @@ export class EtcdAddressPool implements AddressPool {
           count - 1,
           seedOf(`${this.node}/${owner.containerId}/${owner.interface}/${attempt++}`),
           (o) => {
-            const text = this.textAt(o);
-            return !this.skip.has(text) && !taken.has(text);
+            const text = range.textAt(o);
+            return !range.skip.has(text) && !taken.has(text);
           },
         );
         if (at === undefined) {
           if (t === 0)
-            throw new ExhaustedError(`address range ${this.rangeText()} of network ${this.network} is exhausted`);
+            throw new ExhaustedError(`address range ${range.text()} of network ${this.network} is exhausted`);
           break; // our snapshot filled up with lost races: take a fresh one
         }
-        const address = this.textAt(at);
+        const address = range.textAt(at);
         const lease = await this.tryTake(owner, ownerKey, address);
         if (lease === 'lost') {
           taken.add(address); // another owner took it first
@@ -206,13 +166,13 @@ export class EtcdAddressPool implements AddressPool {
     const ownerKey = this.keys.owner(owner.containerId, owner.interface, this.family);
     for (let t = 0; t < this.maxProbes; t++) {
       const seed = `${this.node}/${owner.containerId}/${owner.interface}/${t}`;
-      const address = formatIp(addToIp(this.first, probeOffset(seed, this.size)));
-      if (this.skip.has(address)) continue;
+      const address = this.range.probeAt(seed);
+      if (this.range.skip.has(address)) continue;
       const lease = await this.tryTake(owner, ownerKey, address);
       if (lease !== 'lost' && lease !== 'stale') return lease;
     }
     throw new ExhaustedError(
-      `address range ${this.rangeText()} of network ${this.network}: ${this.maxProbes} addresses tried at random were all taken, so it is nearly full: widen the range`,
+      `address range ${this.range.text()} of network ${this.network}: ${this.maxProbes} addresses tried at random were all taken, so it is nearly full: widen the range`,
     );
   }
 
@@ -249,7 +209,7 @@ export class EtcdAddressPool implements AddressPool {
    */
   async reserve(owner: Owner, address: string): Promise<Lease> {
     this.checkNetwork(owner);
-    const ip = this.checkAddress(address);
+    const ip = this.range.canonical(address);
     const ipKey = this.keys.ip(ip);
     const ownerKey = this.keys.owner(owner.containerId, owner.interface, this.family);
     for (let round = 0; round < this.maxRounds; round++) {
@@ -298,17 +258,16 @@ export class EtcdAddressPool implements AddressPool {
   /** Exactly the requested address (see AddressPool): checked against the range, the gateway,
    * excluded and fixed addresses, then taken as `reserve` takes one. */
   async acquireRequested(owner: Owner, request: AddressRequest): Promise<Lease> {
-    const text = this.checkAddress(request.address);
-    const value = this.ipOf(text).value;
-    if (value < this.first.value || value > this.last.value)
+    const text = this.range.canonical(request.address);
+    if (!this.range.inRange(text))
       throw new InvalidInputError(
-        `requested address ${text} is outside range ${this.rangeText()} of network ${this.network}`,
+        `requested address ${text} is outside range ${this.range.text()} of network ${this.network}`,
       );
-    if (this.skip.has(text))
+    if (this.range.skip.has(text))
       throw new InvalidInputError(
         `requested address ${text} is the gateway, excluded or fixed in network ${this.network}: not handed out`,
       );
-    if (request.prefixLength !== undefined && request.prefixLength !== this.subnet.length)
+    if (request.prefixLength !== undefined && request.prefixLength !== this.range.subnet.length)
       throw new InvalidInputError(
         `requested ${text}/${request.prefixLength}: network ${this.network}'s subnet is ${this.spec.subnet}`,
       );
@@ -336,7 +295,7 @@ export class EtcdAddressPool implements AddressPool {
 
   /** Free an address whoever holds it (operators); returns what it was, or undefined if free. */
   forceRelease(address: string): Promise<Allocation | undefined> {
-    return forceRelease(this.client, this.prefix, this.network, this.checkAddress(address));
+    return forceRelease(this.client, this.prefix, this.network, this.range.canonical(address));
   }
 
   // ---- helpers ----
@@ -344,7 +303,7 @@ export class EtcdAddressPool implements AddressPool {
   private lease(address: string): Lease {
     const via = this.spec.gateway;
     return {
-      address: `${address}/${this.subnet.length}`,
+      address: `${address}/${this.range.subnet.length}`,
       gateway: via,
       routes: this.spec.routes.map((r) => ({ dst: r.dst, via: r.via ?? via })),
     };
@@ -390,34 +349,5 @@ export class EtcdAddressPool implements AddressPool {
   private checkNetwork(owner: Owner): void {
     if (owner.network !== this.network)
       throw new Error(`owner of network ${owner.network} given to the pool of network ${this.network}`);
-  }
-
-  private rangeText(): string {
-    return `${formatIp(this.first)}-${formatIp(this.last)}`;
-  }
-
-  /** An address of the config (validated there): parsed, of this pool's family. */
-  private ipOf(text: string): Ip {
-    const ip = tryParseIp(text);
-    if (!ip || ip.family !== this.family)
-      throw new InvalidInputError(
-        `address ${text} is not an ${this.family === 4 ? 'IPv4' : 'IPv6'} address of network ${this.network}`,
-      );
-    return ip;
-  }
-
-  /** An address, with or without "/len", inside the subnet; returns its canonical text. */
-  private checkAddress(address: string): string {
-    let ip: Ip;
-    try {
-      ip = parseIp(address.split('/')[0]);
-    } catch (err) {
-      throw new InvalidInputError((err as Error).message);
-    }
-    if (!prefixContains(this.subnet, ip))
-      throw new InvalidInputError(
-        `address ${address} is outside subnet ${this.spec.subnet} of network ${this.network}`,
-      );
-    return formatIp(ip);
   }
 }

@@ -72,10 +72,14 @@ export class LeaseDir {
     }
   }
 
+  /** The lease of `ip`, written any way (FD00::05 reads fd00::5's file); none for the other family. */
   read(ip: string): LeaseRecord | undefined {
-    if (!this.isMine(ip)) return undefined; // a hint read back from a record or port: never a path of its own
+    // A hint read back from a record or port is never a path of its own: only the canonical
+    // text of a parsed address is.
+    const parsed = tryParseIp(ip);
+    if (!parsed || (this.family !== undefined && parsed.family !== this.family)) return undefined;
     try {
-      return JSON.parse(readOwnFile(join(this.dir, ip))) as LeaseRecord;
+      return JSON.parse(readOwnFile(join(this.dir, formatIp(parsed)))) as LeaseRecord;
     } catch {
       return undefined;
     }
@@ -95,7 +99,7 @@ export class LeaseDir {
   /** The addresses this owner holds: the hint first (cheap), else a scan. */
   heldBy(owner: Owner, hint?: string): string[] {
     const canonical = hint === undefined ? undefined : tryParseIp(hint);
-    if (canonical) {
+    if (canonical && (this.family === undefined || canonical.family === this.family)) {
       const name = formatIp(canonical);
       const rec = this.read(name);
       if (rec && sameOwner(rec, owner)) return [name];

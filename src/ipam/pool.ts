@@ -10,14 +10,14 @@ export interface Owner {
 }
 
 export interface Lease {
-  address: string; // a.b.c.d/len, as configured on the pod's interface
+  address: string; // addr/len, as configured on the pod's interface: canonical (IPv6 in RFC 5952 form)
   gateway?: string;
   routes: { dst: string; via?: string }[];
 }
 
 /** One address asked for by the caller (a CNI runtimeConfig.ips or IP= request). */
 export interface AddressRequest {
-  address: string; // a.b.c.d
+  address: string; // an address of either family, any spelling: pools compare it canonically
   prefixLength?: number; // when asked as a CIDR: must be the pool's
 }
 

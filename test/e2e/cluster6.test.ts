@@ -5,15 +5,16 @@
 // (`"ipam": {"type": "podvlan", "pool": {"type": "etcd", "subnet": "fd00:e6::/64"}}`), so the
 // IPv6 address on each pod is one podvlan took from etcd. (An exec `setup` on an OVS port
 // needs the IPv6 pod side of the core and veth work, h-core6/h-veth6, not on this branch: the
-// exec path is then the same pool call.) Then `podvlan ipam list` on either node, a tiny
-// IPv6 range exhausted through the executable, and DEL everywhere leaving etcd empty.
+// exec path is then the same pool call.) Then `podvlan ipam list` on either node, a CNI GC
+// freeing what one node's list leaves out, a tiny IPv6 range exhausted through the executable,
+// and DEL everywhere leaving etcd empty.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type EtcdServer, startEtcd } from '../integration/etcd-server';
-import { cni, delNetns } from '../support/cni';
+import { cni, cniGc, delNetns } from '../support/cni';
 import { DEBIAN_CNI_DIR, type LibcniCall, parseResult, runLibcni } from '../support/libcni';
 import { type NodeInfo, SERVICE_ADDRESS, startNodes } from '../support/node';
 import { BINARY, runPlugin, writeConfig } from '../support/plugin';
@@ -190,6 +191,23 @@ describe('an etcd IPv6 pool on two nodes: 3 waves of 40 concurrent setups', () =
       expect(rows.filter((r) => r.node === `node-${n}`)).toHaveLength((WAVES * PER_WAVE) / 2);
       expect(new Set(rows.map((r) => r.address)).size).toBe(WAVES * PER_WAVE);
     }
+  });
+
+  it("CNI GC on one node frees that node's IPv6 addresses its list does not name, and only those", async () => {
+    const mine = pods.filter((p) => p.node === 'e6a');
+    const [gone1, gone2] = mine;
+    const valid = mine.slice(2).map((p) => ({ containerID: p.id, ifname: 'eth0' }));
+    const conf = {
+      cniVersion: '1.1.0',
+      name: 'tenant6',
+      ...JSON.parse(readFileSync(conflists.e6a, 'utf8')).plugins[0],
+    };
+    const r = await cniGc(nodes.e6a, conf, valid);
+    expect(r, r.stdout).toMatchObject({ exitCode: 0, stdout: '' });
+    const held = (await etcdKeys()).filter((k) => k.includes('/ip/')).map((k) => k.split('/ip/')[1]);
+    expect(held).toHaveLength(WAVES * PER_WAVE - 2);
+    for (const p of [gone1, gone2]) expect(held).not.toContain(p.address!.split('/')[0]);
+    expect((await ipamList('e6b')).filter((x) => x.node === 'node-e6b')).toHaveLength((WAVES * PER_WAVE) / 2);
   });
 
   it('a tiny IPv6 range hands out its last free address, then refuses in one line', async () => {

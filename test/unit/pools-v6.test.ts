@@ -142,6 +142,8 @@ describe('node-local pools with IPv6', () => {
     expect(leases.only(6).taken()).toEqual(new Set(['fd00:20::9']));
     expect(leases.only(4).heldBy(owner('c1'))).toEqual(['10.20.0.9']);
     expect(leases.only(6).read('10.20.0.9')).toBeUndefined();
+    expect(leases.only(6).read('FD00:20:0::09')?.address).toBe('fd00:20::9');
+    expect(leases.read('../../etc/passwd')).toBeUndefined();
     expect(() => leases.only(6).remove('10.20.0.9')).toThrow(UnavailableError);
     expect(() => leases.tryTake('FD00:20::9', { ...owner('c2'), address: 'x', since: '' })).toThrow(UnavailableError);
   });
