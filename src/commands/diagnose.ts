@@ -23,7 +23,7 @@ import { judgeProbes, runProbes } from '../diagnose/probe';
 import { FAR_SIDE_UNCHECKED, judgeFarHalf } from '../diagnose/far';
 import { readPeers } from '../diagnose/remote-peer';
 import { findPeerPod, readSnapshot } from '../diagnose/snapshot';
-import { type Located, locate } from '../diagnose/locate';
+import { locate, locateByName, needPeer } from '../diagnose/locate';
 import { hostVethName, isContainerId, isDns1123Label, isPodName } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
@@ -275,23 +275,6 @@ export function seed(side: Side, k: Known, network: Network, family: Family = 4)
 /** This node's hops without the note that the far side is unchecked (the peer's snapshot checks it). */
 const withoutFarInfo = (hops: Hop[]) =>
   hops.map((h) => ({ ...h, suspicions: h.suspicions.filter((s) => s.code !== FAR_SIDE_UNCHECKED) }));
-
-/** A DST pod that etcd places on another node: the first of the source's networks that knows it. */
-async function locateByName(config: Context['config'], on: Set<string>, ref: PodRef): Promise<Located | undefined> {
-  for (const n of config.networks.filter((x) => on.has(x.name))) {
-    const found = await locate(config, n, ref);
-    if (found) return found;
-  }
-  return undefined;
-}
-
-/** Where the destination lives, and the snapshot that would complete the path. */
-const needPeer = (w: Located, from?: string) => ({
-  level: 'INFO' as const,
-  code: 'dst-on-node',
-  message: `${w.address} is ${w.namespace}/${w.pod}'s on node ${w.node} (etcd): its half needs that node's snapshot`,
-  hint: `podvlan collect ${w.namespace}/${w.pod}${from ? ` --from ${from}` : ''} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
-});
 
 /** An attachment's address of one family (the path's), from its port or its pod record. */
 const ofFamily = (ips: string[], family: Family) => ips.find((ip) => isIpPrefixText(ip) && familyOfText(ip) === family);

@@ -44,7 +44,7 @@ export function judgeFarHalf(path: PathFacts, snap: Snapshot, pod: SnapshotPod, 
     },
     uplinks: snap.uplinks.filter((u) => u.bridge === pod.bridge).map(uplinkOf),
   };
-  const collectAgain = `podvlan collect ${pod.namespace}/${pod.pod} --from ${source} -o json > peer.json (on ${snap.node})`;
+  const collectAgain = `podvlan collect ${pod.namespace}/${pod.pod} --from ${source ?? 'SRC'} -o json > peer.json (on ${snap.node})`;
   const unchecked = (code: string, what: string, were = 'was'): Suspicion => ({
     level: 'INFO',
     code,

@@ -54,3 +54,24 @@ export async function locate(
     cluster.client.close();
   }
 }
+
+/** A DST pod that etcd places on another node: the first of the source's networks that knows it. */
+export async function locateByName(
+  config: Config,
+  on: Set<string>,
+  ref: { namespace: string; pod: string },
+): Promise<Located | undefined> {
+  for (const n of config.networks.filter((x) => on.has(x.name))) {
+    const found = await locate(config, n, ref);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Where the destination lives, and the snapshot that would complete the path. */
+export const needPeer = (w: Located, from?: string) => ({
+  level: 'INFO' as const,
+  code: 'dst-on-node',
+  message: `${w.address} is ${w.namespace}/${w.pod}'s on node ${w.node} (etcd): its half needs that node's snapshot`,
+  hint: `podvlan collect ${w.namespace}/${w.pod}${from ? ` --from ${from}` : ''} -o json > peer.json (on ${w.node}), then diagnose --peer peer.json`,
+});
