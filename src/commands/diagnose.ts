@@ -3,17 +3,7 @@
 // which network, from OVSDB (the state of record) and the pod records; then what the node shows
 // (gather.ts) and each hop judged (hops/). Read only.
 import type { Network } from '../config/schema';
-import { poolOfFamily } from '../config/pools';
-import {
-  type Family,
-  familyOfText,
-  formatIp,
-  isIpPrefixText,
-  parseIp,
-  parseIpPrefix,
-  prefixContains,
-  tryParseIp,
-} from '../ipam/ip';
+import { type Family, formatIp, tryParseIp } from '../ipam/ip';
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
 import { gatherOptions, gatherPath } from '../diagnose/gather';
@@ -23,6 +13,7 @@ import { judgeProbes, runProbes } from '../diagnose/probe';
 import { FAR_SIDE_UNCHECKED, judgeFarHalf } from '../diagnose/far';
 import { readPeers } from '../diagnose/remote-peer';
 import { findPeerPod, readSnapshot } from '../diagnose/snapshot';
+import { ofFamily, pathFamily, poolHolds, recordedList } from '../diagnose/family';
 import { locate, locateByName, needPeer } from '../diagnose/locate';
 import { hostVethName, isContainerId, isDns1123Label, isPodName } from '../names';
 import type { Attachment } from '../ovs/attachment';
@@ -123,7 +114,11 @@ export async function diagnose(
     const network = dst
       ? chooseNetwork(config.networks, src, dst, opts.network)
       : networkTowards(config.networks, src, address, opts.network);
-    const family = dstIp?.family ?? pathFamily(src, network);
+    const srcOn = src.attachments.find((x) => x.network === network.name);
+    const srcRec = (src.record?.attachments ?? []).find(
+      (x) => x.network === network.name && isOwnRecordedPort(src.ref, x),
+    );
+    const family = dstIp?.family ?? pathFamily(srcOn?.ips ?? recordedList(srcRec));
     const path: PathFacts = {
       node: nodeName(config),
       ...(family === 6 ? { family: 6 as const } : {}),
@@ -234,13 +229,7 @@ function networkTowards(networks: Network[], src: Known, address: string, asked?
     if (!network) throw new NotFoundError(`${name(src.ref)} is not attached to network ${asked} on this node`);
     return network;
   }
-  const ip = parseIp(address);
-  const holds = (n: Network) => {
-    const ipam = poolOfFamily(n, ip.family);
-    const subnet = ipam === undefined ? undefined : ipam.type === 'static' ? ipam.address : ipam.subnet;
-    return subnet !== undefined && prefixContains(parseIpPrefix(subnet), ip);
-  };
-  const network = mine.find(holds) ?? mine[0];
+  const network = mine.find((n) => poolHolds(n, address)) ?? mine[0];
   if (!network) throw new NotFoundError(`${name(src.ref)} is on no network of the config`);
   return network;
 }
@@ -275,19 +264,3 @@ export function seed(side: Side, k: Known, network: Network, family: Family = 4)
 /** This node's hops without the note that the far side is unchecked (the peer's snapshot checks it). */
 const withoutFarInfo = (hops: Hop[]) =>
   hops.map((h) => ({ ...h, suspicions: h.suspicions.filter((s) => s.code !== FAR_SIDE_UNCHECKED) }));
-
-/** An attachment's address of one family (the path's), from its port or its pod record. */
-const ofFamily = (ips: string[], family: Family) => ips.find((ip) => isIpPrefixText(ip) && familyOfText(ip) === family);
-/** A pod record's addresses (`ips`, or an older record's one `ip`), well-formed ones only. */
-function recordedList(rec: { ip?: unknown; ips?: unknown } | undefined): string[] {
-  const all = Array.isArray(rec?.ips) ? rec.ips : [rec?.ip];
-  return all.filter((ip): ip is string => typeof ip === 'string' && isIpPrefixText(ip));
-}
-
-/** The family a path to a DST pod is followed in: IPv4, or IPv6 when the source has only IPv6 there. */
-function pathFamily(src: Known, network: Network): Family {
-  const a = src.attachments.find((x) => x.network === network.name);
-  const rec = (src.record?.attachments ?? []).find((x) => x.network === network.name && isOwnRecordedPort(src.ref, x));
-  const ips = a?.ips ?? recordedList(rec);
-  return ips.length > 0 && ips.every((ip) => familyOfText(ip) === 6) ? 6 : 4;
-}
