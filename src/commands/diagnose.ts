@@ -129,7 +129,6 @@ export async function diagnose(
       others: othersOn(
         allPorts.map((p) => p.attachment),
         network.name,
-        family,
       ),
     };
     await gatherPath(path, gatherOptions(config, network, ovs));
@@ -181,21 +180,20 @@ export async function diagnose(
   }
 }
 
-/** The attachments of a network as OVSDB records them (duplicate-address compares with them). */
-export function othersOn(
-  attachments: Attachment[],
-  network: string,
-  family: Family = 4,
-): NonNullable<PathFacts['others']> {
+/** The attachments of a network as OVSDB records them (duplicate-address compares with them): one
+ * entry per address, so a dual-stack pod's IPv6 address is compared as its IPv4 one is. */
+export function othersOn(attachments: Attachment[], network: string): NonNullable<PathFacts['others']> {
   return attachments
     .filter((a) => a.network === network)
-    .map((a) => ({
-      pod: `${a.namespace}/${a.pod}`,
-      port: a.port,
-      vlan: a.vlan ?? a.tag,
-      ip: ofFamily(a.ips, family),
-      mac: a.mac,
-    }));
+    .flatMap((a) =>
+      (a.ips.length > 0 ? a.ips : [undefined]).map((ip) => ({
+        pod: `${a.namespace}/${a.pod}`,
+        port: a.port,
+        vlan: a.vlan ?? a.tag,
+        ip,
+        mac: a.mac,
+      })),
+    );
 }
 
 /** The network both ends are on (in config order), or the one asked for. */

@@ -3,12 +3,12 @@
 // `list` shows both addresses; an IPv6 address removed by hand in a pod shows in `list` STATE and
 // in `diagnose` (hop, level, code), and clears when it is put back; `diagnose` to an IPv6 DST is
 // clean on a clean pair (with --probe: ping -6, MTU-sized) and names the neighbour hop when NDP
-// gets no answer; `networks` and `metrics` show the IPv6 pool (promtool passes).
+// gets no answer; a pod holding another's IPv6 address is a duplicate-address; `networks` and `metrics` show the IPv6 pool (promtool passes).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { DiagnoseResult } from '../../src/diagnose/model';
+import type { DiagnoseResult, Hop } from '../../src/diagnose/model';
 import type { PingProbe } from '../../src/diagnose/probe';
 import { runPlugin, teardownAll, writeConfig } from '../support/plugin';
 import { docker, IMAGE } from '../support/sandbox';
@@ -171,6 +171,29 @@ describe('views and diagnose on a dual-stack network', () => {
     const d = await diagnose(addr['22-b'].v6);
     expect(problems(d)).toEqual([]);
     expect(d.exitCode).toBe(0);
+  });
+
+  it("a pod holding another's IPv6 address is a duplicate-address, by diagnose and by diagnose --all", async () => {
+    const b6 = `${addr['22-b'].v6}/64`;
+    expect((await inPod('22-a', 'ip', '-6', 'addr', 'add', b6, 'dev', 'eth1', 'nodad')).exitCode).toBe(0);
+    try {
+      const d = await diagnose(addr['22-b'].v6);
+      // The source's kernel takes the address for its own (route local), and sends from it.
+      expect(problems(d)).toEqual([
+        'src-pod CRITICAL duplicate-address',
+        'src-pod CRITICAL no-route',
+        'dst-pod CRITICAL no-route',
+      ]);
+      const dup = d.result.hops[0].suspicions.find((s) => s.code === 'duplicate-address')!;
+      expect(dup.message).toBe(`eth1 of ${NET}/22-a holds ${addr['22-b'].v6}, the address of ${NET}/22-b on VLAN 22`);
+      const all = await run('diagnose', '--all', '-o', 'json');
+      const mine = JSON.parse(all.stdout).attachments.find((x: { src: { pod: string } }) => x.src.pod === '22-a');
+      const codes = mine.hops.flatMap((h: Hop) => h.suspicions.map((s) => `${h.id} ${s.level} ${s.code}`));
+      expect(codes).toContain('src-pod CRITICAL duplicate-address');
+    } finally {
+      await inPod('22-a', 'ip', '-6', 'addr', 'del', b6, 'dev', 'eth1');
+    }
+    expect(problems(await diagnose(addr['22-b'].v6))).toEqual([]);
   });
 
   it('networks and metrics show the IPv6 pool beside the IPv4 one; promtool passes', async () => {
