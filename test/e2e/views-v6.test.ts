@@ -173,6 +173,23 @@ describe('views and diagnose on a dual-stack network', () => {
     expect(d.exitCode).toBe(0);
   });
 
+  it('an IPv6 DST no pod of this node holds: the path leaves by the bridge, followed in IPv6', async () => {
+    const r = await run('diagnose', `${NET}/22-a`, 'fd00:f6::99', '-o', 'json');
+    const d = JSON.parse(r.stdout) as DiagnoseResult;
+    expect(d.dst).toEqual({ address: 'fd00:f6::99' });
+    expect(d.hops.map((h) => [h.id, h.suspicions.map((s) => s.code)])).toEqual([
+      ['src-pod', ['neighbour-unresolved']],
+      ['src-veth', []],
+      ['src-port', []],
+      ['bridge', ['no-uplink']], // this test's bridge has none: blocked there
+    ]);
+    expect(r.exitCode).toBe(2);
+    // Unresolved, the source would first send a neighbour solicitation: that is what is traced.
+    expect(d.hops[3].facts.flow).toMatch(
+      /dl_dst=33:33:ff:00:00:99,icmp6,.*ipv6_dst=ff02::1:ff00:0099,icmpv6_type=135$/,
+    );
+  });
+
   it("a pod holding another's IPv6 address is a duplicate-address, by diagnose and by diagnose --all", async () => {
     const b6 = `${addr['22-b'].v6}/64`;
     expect((await inPod('22-a', 'ip', '-6', 'addr', 'add', b6, 'dev', 'eth1', 'nodad')).exitCode).toBe(0);
