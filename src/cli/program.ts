@@ -161,7 +161,7 @@ function buildProgram(io: Io): { program: Command; exitCode: () => number } {
     .command('diagnose')
     .description('the path from one pod to another on this node, hop by hop, with what looks wrong at each')
     .argument('[src]', 'namespace/pod attached on this node')
-    .argument('[dst]', 'namespace/pod, or an address of a pod on this node')
+    .argument('[dst]', 'namespace/pod, or an address (IPv4 or IPv6: the path is followed in its family)')
     .option('--network <name>', 'the network to follow (default: the first both pods are on)')
     .option('--probe', 'also ping from the source (small, then the MTU with DF) and count packets per port')
     .option('--peer <file>', "the other node's `podvlan collect` snapshot: judge the far half of the path too")

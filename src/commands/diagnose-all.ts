@@ -5,6 +5,7 @@
 // no datapath question. Read only.
 import type { Network } from '../config/schema';
 import type { PathFacts } from '../diagnose/facts';
+import { pathFamily, recordedList } from '../diagnose/family';
 import { gatherOptions, gatherPath } from '../diagnose/gather';
 import { judgePath } from '../diagnose/hops';
 import {
@@ -86,9 +87,14 @@ async function checkOne(
   others: PathFacts['others'],
 ): Promise<AttachmentResult> {
   const { config } = ctx;
-  const src = seed('src', known, network);
+  // Its own family: IPv4, or IPv6 on an IPv6-only network (the address check covers both anyway).
+  const ips =
+    known.attachments[0]?.ips ?? recordedList(known.record?.attachments?.find((a) => a.network === network.name));
+  const family = pathFamily(ips);
+  const src = seed('src', known, network, family);
   const path: PathFacts = {
     node: nodeName(config),
+    ...(family === 6 ? { family: 6 as const } : {}),
     network: { name: network.name, mtu: network.mtu, interface: network.interface, bridge: network.bridge },
     src,
     bridge: { name: network.bridge, unread: {} },

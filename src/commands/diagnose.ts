@@ -3,8 +3,7 @@
 // which network, from OVSDB (the state of record) and the pod records; then what the node shows
 // (gather.ts) and each hop judged (hops/). Read only.
 import type { Network } from '../config/schema';
-import { poolOfFamily } from '../config/pools';
-import { contains, parseIpv4, parsePrefix } from '../ipam/ipv4';
+import { type Family, formatIp, tryParseIp } from '../ipam/ip';
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { EndFacts, PathFacts, Side } from '../diagnose/facts';
 import { gatherOptions, gatherPath } from '../diagnose/gather';
@@ -14,8 +13,9 @@ import { judgeProbes, runProbes } from '../diagnose/probe';
 import { FAR_SIDE_UNCHECKED, judgeFarHalf } from '../diagnose/far';
 import { readPeers } from '../diagnose/remote-peer';
 import { findPeerPod, readSnapshot } from '../diagnose/snapshot';
+import { ofFamily, pathFamily, poolHolds, recordedList } from '../diagnose/family';
 import { locate, locateByName, needPeer } from '../diagnose/locate';
-import { hostVethName, isContainerId, isDns1123Label, isIpv4, isIpv4Prefix, isPodName } from '../names';
+import { hostVethName, isContainerId, isDns1123Label, isPodName } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
@@ -54,12 +54,15 @@ const name = (r: PodRef) => `${r.namespace}/${r.pod}`;
 export async function diagnose(
   ctx: Context,
   srcText: string,
-  dstText: string,
+  dstArg: string,
   opts: { network?: string; probe?: boolean; peer?: string; vlan?: string } = {},
 ): Promise<DiagnoseResult> {
   const { config } = ctx;
   const srcRef = parsePodRef(srcText, 'source');
-  const dstIsAddress = isIpv4(dstText);
+  // DST: ns/pod, or an address of either family (IPv6 in any spelling, matched in RFC 5952 form).
+  const dstIp = dstArg.includes('/') ? undefined : tryParseIp(dstArg);
+  const dstText = dstIp ? formatIp(dstIp) : dstArg;
+  const dstIsAddress = dstIp !== undefined;
   const dstRef = dstIsAddress ? undefined : parsePodRef(dstText, 'destination');
   if (opts.network !== undefined && !isDns1123Label(opts.network))
     throw new InvalidInputError(`--network ${JSON.stringify(opts.network)} is not a network name`);
@@ -79,8 +82,9 @@ export async function diagnose(
     const notHere = dstRef
       ? dstPorts.length === 0 && !readPodRecord(config.stateDir, dstRef.namespace, dstRef.pod)
       : !dstPorts.some((p) => p.attachment.ips.some((ip) => ip.split('/')[0] === dstText));
+    // Another node's OVSDB is read as a snapshot, which carries IPv4 only: an IPv6 DST stays here.
     const remote =
-      !file && notHere && (config.peers?.length ?? 0) > 0
+      !file && notHere && dstIp?.family !== 6 && (config.peers?.length ?? 0) > 0
         ? await readPeers(config, networksOf(src), dstRef, dstIsAddress ? dstText : undefined)
         : undefined;
     const peer = file ?? remote?.snapshot;
@@ -120,12 +124,18 @@ export async function diagnose(
         : networkTowards(config.networks, src, address, opts.network));
     const dstNetwork = pair?.dst ?? network;
     const followed = pair ? pair.vlan : dst ? undefined : trunkTowards(network, src, vlan);
+    const srcOn = src.attachments.find((x) => x.network === network.name);
+    const srcRec = (src.record?.attachments ?? []).find(
+      (x) => x.network === network.name && isOwnRecordedPort(src.ref, x),
+    );
+    const family = dstIp?.family ?? pathFamily(srcOn?.ips ?? recordedList(srcRec));
     const path: PathFacts = {
       node: nodeName(config),
+      ...(family === 6 ? { family: 6 as const } : {}),
       network: { name: network.name, mtu: network.mtu, interface: network.interface, bridge: network.bridge },
-      src: followTrunkVlan(seed('src', src, network), src, network, followed),
+      src: followTrunkVlan(seed('src', src, network, family), src, network, followed),
       ...(dst
-        ? { dst: followTrunkVlan(seed('dst', dst, dstNetwork), dst, dstNetwork, followed) }
+        ? { dst: followTrunkVlan(seed('dst', dst, dstNetwork, family), dst, dstNetwork, followed) }
         : { remote: { address } }),
       bridge: { name: network.bridge, unread: {} },
       others: [network, ...(dstNetwork === network ? [] : [dstNetwork])].flatMap((n) =>
@@ -184,17 +194,20 @@ export async function diagnose(
   }
 }
 
-/** The attachments of a network as OVSDB records them (duplicate-address compares with them). */
+/** The attachments of a network as OVSDB records them (duplicate-address compares with them): one
+ * entry per address, so a dual-stack pod's IPv6 address is compared as its IPv4 one is. */
 export function othersOn(attachments: Attachment[], network: string): NonNullable<PathFacts['others']> {
   return attachments
     .filter((a) => a.network === network)
-    .map((a) => ({
-      pod: `${a.namespace}/${a.pod}`,
-      port: a.port,
-      vlan: a.vlan ?? a.tag,
-      ip: ipv4Of(a.ips),
-      mac: a.mac,
-    }));
+    .flatMap((a) =>
+      (a.ips.length > 0 ? a.ips : [undefined]).map((ip) => ({
+        pod: `${a.namespace}/${a.pod}`,
+        port: a.port,
+        vlan: a.vlan ?? a.tag,
+        ip,
+        mac: a.mac,
+      })),
+    );
 }
 
 /** The network both ends are on (in config order), or the one asked for. */
@@ -228,19 +241,13 @@ function networkTowards(networks: Network[], src: Known, address: string, asked?
     if (!network) throw new NotFoundError(`${name(src.ref)} is not attached to network ${asked} on this node`);
     return network;
   }
-  // IPv4 as before; the IPv6 side of diagnose is another change's (issue 13).
-  const holds = (n: Network) => {
-    const ipam = poolOfFamily(n, 4);
-    const subnet = ipam === undefined ? undefined : ipam.type === 'static' ? ipam.address : ipam.subnet;
-    return subnet !== undefined && !address.includes(':') && contains(parsePrefix(subnet), parseIpv4(address));
-  };
-  const network = mine.find(holds) ?? mine[0];
+  const network = mine.find((n) => poolHolds(n, address)) ?? mine[0];
   if (!network) throw new NotFoundError(`${name(src.ref)} is on no network of the config`);
   return network;
 }
 
 /** One end as the records say it is: its port, tag, address, namespace, container. */
-export function seed(side: Side, k: Known, network: Network): EndFacts {
+export function seed(side: Side, k: Known, network: Network, family: Family = 4): EndFacts {
   const a = k.attachments.find((x) => x.network === network.name);
   const rec = (k.record?.attachments ?? []).find((x) => x.network === network.name && isOwnRecordedPort(k.ref, x));
   const fixed = 'id' in network.vlan ? network.vlan.id : undefined;
@@ -253,7 +260,8 @@ export function seed(side: Side, k: Known, network: Network): EndFacts {
     interface: a?.interface ?? network.interface,
     port: a?.port ?? hostVethName(k.ref.namespace, k.ref.pod, network.name),
     recordedTag: a?.vlan ?? recordTag ?? fixed,
-    recordedIp: (a ? ipv4Of(a.ips) : undefined) ?? recordedIpv4(rec),
+    recordedIp: (a ? ofFamily(a.ips, family) : undefined) ?? ofFamily(recordedList(rec), family),
+    ...(a || rec ? { recordedIps: a?.ips ?? recordedList(rec) } : {}),
     recordedMac: a?.mac,
     recordedNetns: a?.netns,
     currentContainer:
@@ -268,13 +276,3 @@ export function seed(side: Side, k: Known, network: Network): EndFacts {
 /** This node's hops without the note that the far side is unchecked (the peer's snapshot checks it). */
 const withoutFarInfo = (hops: Hop[]) =>
   hops.map((h) => ({ ...h, suspicions: h.suspicions.filter((s) => s.code !== FAR_SIDE_UNCHECKED) }));
-
-// diagnose follows IPv4 paths (its IPv6 side, NDP in place of ARP, is another change's): an
-// attachment's IPv4 address, from its port or its pod record (old `ip` or `ips`).
-const ipv4Of = (ips: string[]) => ips.find(isIpv4Prefix);
-function recordedIpv4(rec: { ip?: unknown; ips?: unknown } | undefined): string | undefined {
-  if (typeof rec?.ip === 'string' && isIpv4Prefix(rec.ip)) return rec.ip;
-  return Array.isArray(rec?.ips)
-    ? rec.ips.find((ip): ip is string => typeof ip === 'string' && isIpv4Prefix(ip))
-    : undefined;
-}

@@ -35,7 +35,8 @@ export interface EndFacts {
   interface: string; // the network's interface name in the pod
   port: string; // hostVethName: the host veth and OVS port
   recordedTag?: number; // what setup recorded: the port's external_ids, else the pod record
-  recordedIp?: string; // a.b.c.d/len
+  recordedIp?: string; // addr/len of the path's family (path.family): what the path is judged with
+  recordedIps?: string[]; // every address setup gave it (IPv4 first), each checked on the interface
   recordedMac?: string;
   recordedNetns?: string; // inode
   currentContainer?: string; // the pod record's container (the newest setup)
@@ -46,7 +47,8 @@ export interface EndFacts {
   /** The pod's namespace: `path` opens it (/proc/PID/ns/net or an nsfs mount); gone: nothing holds it. */
   netns?: { inode: string; path?: string; gone?: boolean };
   podLink?: LinkFacts | null; // null: no such interface in the namespace
-  addresses?: string[]; // IPv4 a.b.c.d/len on the pod interface
+  addresses?: string[]; // addr/len on the pod interface, both families (no IPv6 link-local)
+  dadFailed?: string[]; // IPv6 addresses whose duplicate address detection found another holder
   route?: RouteLookup & { oifName?: string }; // the kernel's lookup of the peer's address
   routeError?: string; // "Network is unreachable (ENETUNREACH)"
   nextHop?: string; // the address whose neighbour entry matters (gateway or the peer)
@@ -83,6 +85,8 @@ export interface UplinkFacts {
 
 export interface PathFacts {
   node: string;
+  /** The family the path is followed in: 6 for an IPv6 DST (or an IPv6-only network); absent: IPv4. */
+  family?: 6;
   network: { name: string; mtu: number; interface: string; bridge: string };
   src: EndFacts;
   /** The destination pod on this node; absent when it is elsewhere (`remote`). */

@@ -99,7 +99,7 @@ export function readHostLink(nl: Netlink, name: string, timeoutMs: number): Link
 
 type PodSide = Pick<
   EndFacts,
-  'podLink' | 'addresses' | 'route' | 'routeError' | 'nextHop' | 'neighbour' | 'receive' | 'sysctl'
+  'podLink' | 'addresses' | 'dadFailed' | 'route' | 'routeError' | 'nextHop' | 'neighbour' | 'receive' | 'sysctl'
 >;
 
 /** Everything the pod's end of the path shows, read inside `sandbox`; `unread` gets what failed. */
@@ -135,10 +135,13 @@ export function readPodSide(
     const l = out.podLink;
     if (!l) return out;
     step('addresses', () => {
-      out.addresses = ask(sock, addrDump)
+      // Both families; the kernel's own fe80:: link-local address is not one podvlan gives.
+      const all = ask(sock, (seq) => addrDump(seq, 'both'))
         .map(parseAddr)
-        .filter((a) => a !== undefined && a.index === l.index)
-        .map((a) => a!.address);
+        .filter((a) => a !== undefined && a.index === l.index && !/^fe[89ab][0-9a-f]:/i.test(a.address));
+      out.addresses = all.filter((a) => !a!.dadFailed).map((a) => a!.address);
+      const failed = all.filter((a) => a!.dadFailed).map((a) => a!.address);
+      if (failed.length > 0) out.dadFailed = failed;
     });
     const { own, peer } = addresses;
     if (peer === undefined) return out;

@@ -3,7 +3,8 @@
 // the datapath's per-port packet counters along the path before and after (dpctl/show -s over
 // the unixctl socket). A probe that fails where every hop of this node is clean points past this
 // node: the wire between the nodes (the physical switch) or the other node.
-import { isInterfaceName, isIpv4 } from '../names';
+import { isIpText } from '../ipam/ip';
+import { isInterfaceName } from '../names';
 import { defaultVswitchdCtl, UnixctlClient } from '../ovs/unixctl';
 import type { PathFacts } from './facts';
 import { type Hop, LEVELS } from './model';
@@ -35,6 +36,9 @@ export interface CountersProbe {
 export type Probe = PingProbe | NeighbourProbe | CountersProbe;
 
 const COUNT = 2;
+/** IP and ICMP headers in front of a ping's payload: 20 + 8 for IPv4, 40 + 8 for IPv6 (whose
+ * routers never fragment: an IPv6 packet over a link's MTU is dropped with Packet Too Big). */
+export const pingHeaders = (to: string) => (to.includes(':') ? 48 : 28);
 const text = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Run the probes of a gathered path; never throws (a probe that cannot run says why). */
@@ -44,13 +48,13 @@ export async function runProbes(path: PathFacts, ctl: string | undefined, timeou
   const ports = [path.src.port, ...(path.dst ? [path.dst.port] : (path.uplinks ?? []).map((u) => u.name))].filter(
     isInterfaceName,
   );
-  if (!netns || !to || !isIpv4(to)) {
+  if (!netns || !to || !isIpText(to)) {
     const why = !netns ? "the source's namespace could not be opened" : 'the destination address is not known';
     return [{ id: 'counters', ports: [], ok: false, error: `no probe: ${why}` }];
   }
   const before = await counters(ctl, timeoutMs).catch((err) => text(err));
   const small = await ping(netns, to, 56, false);
-  const big = await ping(netns, to, path.network.mtu - 28, true);
+  const big = await ping(netns, to, path.network.mtu - pingHeaders(to), true);
   const after = typeof before === 'string' ? before : await counters(ctl, timeoutMs).catch((err) => text(err));
   const out: Probe[] = [small, big, await neighbour(netns, to, path.src.interface)];
   if (typeof before === 'string' || typeof after === 'string')
@@ -69,7 +73,23 @@ export async function runProbes(path: PathFacts, ctl: string | undefined, timeou
 }
 
 async function ping(netns: string, to: string, size: number, df: boolean): Promise<PingProbe> {
-  const args = ['-n', '-q', '-c', String(COUNT), '-i', '0.2', '-W', '1', '-s', String(size), '-M', df ? 'do' : 'dont'];
+  // ping -6 for an IPv6 destination: -M do then forbids the sender's own fragmenting too.
+  const family = to.includes(':') ? ['-6'] : [];
+  const args = [
+    ...family,
+    '-n',
+    '-q',
+    '-c',
+    String(COUNT),
+    '-i',
+    '0.2',
+    '-W',
+    '1',
+    '-s',
+    String(size),
+    '-M',
+    df ? 'do' : 'dont',
+  ];
   const command = ['nsenter', `--net=${netns}`, 'ping', ...args, to];
   const base = { id: df ? 'ping-mtu' : 'ping', command, size, dontFragment: df } as const;
   try {
@@ -88,7 +108,9 @@ async function ping(netns: string, to: string, size: number, df: boolean): Promi
 /** The neighbour entry the pings left for the next hop (the destination on a flat VLAN). */
 async function neighbour(netns: string, address: string, dev: string): Promise<NeighbourProbe> {
   const { execa } = await import('execa');
-  const args = [`--net=${netns}`, 'ip', '-j', 'neigh', 'show', 'to', address];
+  // NDP's table for an IPv6 next hop (ip -6 neigh), ARP's for IPv4.
+  const family = address.includes(':') ? ['-6'] : [];
+  const args = [`--net=${netns}`, 'ip', '-j', ...family, 'neigh', 'show', 'to', address];
   if (isInterfaceName(dev)) args.push('dev', dev);
   const r = await execa('nsenter', args, { reject: false, timeout: 5_000 });
   let entry: { lladdr?: string; state?: string[] } | undefined;
@@ -165,6 +187,6 @@ export function judgeProbes(hops: Hop[], probes: Probe[], path: PathFacts): void
     last.suspicions.push({
       level: staticBad ? 'INFO' : 'WARNING',
       code: 'probe-mtu',
-      message: `pings of ${big.size + 28} bytes with DF set to ${to} get no reply (small ones do): a link on the way has an MTU below ${path.network.mtu}${big.error ? ` (${big.error})` : ''}${uplink ? `, ${beyond}` : ''}`,
+      message: `pings of ${big.size + pingHeaders(to ?? '')} bytes ${to?.includes(':') ? '(IPv6: never fragmented)' : 'with DF set'} to ${to} get no reply (small ones do): a link on the way has an MTU below ${path.network.mtu}${big.error ? ` (${big.error})` : ''}${uplink ? `, ${beyond}` : ''}`,
     });
 }

@@ -2,6 +2,7 @@
 // for the source's packet (ofproto/trace), its outputs named (dpif/show), and where the bridge
 // has learned the destination's MAC (fdb/show). Three questions on one connection, in flight
 // together.
+import { isIpText, parseIp } from '../ipam/ip';
 import { isInterfaceName, isIpv4, isMac } from '../names';
 import { parseActions } from '../ovs/trace-parse';
 import { defaultVswitchdCtl, UnixctlClient } from '../ovs/unixctl';
@@ -26,6 +27,17 @@ export function traceFlow(
 ): string | undefined {
   if (vlan !== undefined && !(Number.isInteger(vlan) && vlan >= 1 && vlan <= 4094)) return undefined;
   if (!isInterfaceName(port) || !srcMac || !isMac(srcMac) || !dstMac || !isMac(dstMac)) return undefined;
+  if (srcIp !== undefined && dstIp !== undefined && isIpText(srcIp) && isIpText(dstIp) && dstIp.includes(':')) {
+    if (!srcIp.includes(':')) return undefined;
+    // IPv6: a neighbour solicitation to DST's solicited-node group when unresolved, else an echo request.
+    if (dstMac !== BROADCAST)
+      return `in_port=${port},dl_src=${srcMac},dl_dst=${dstMac},icmp6,ipv6_src=${srcIp},ipv6_dst=${dstIp},icmpv6_type=128`;
+    const low = parseIp(dstIp).value & 0xffffffn;
+    const hex = low.toString(16).padStart(6, '0');
+    const group = `ff02::1:ff${hex.slice(0, 2)}:${hex.slice(2)}`;
+    const mac = `33:33:ff:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4)}`;
+    return `in_port=${port},dl_src=${srcMac},dl_dst=${mac},icmp6,ipv6_src=${srcIp},ipv6_dst=${group},icmpv6_type=135`;
+  }
   const ips = srcIp !== undefined && dstIp !== undefined && isIpv4(srcIp) && isIpv4(dstIp);
   const payload =
     dstMac === BROADCAST

@@ -14,6 +14,8 @@ import { othersOf, SNAPSHOT_VERSION, type Snapshot, snapshotSchema } from './sna
 
 const text = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const bare = (cidr?: string) => cidr?.split('/')[0];
+// A snapshot carries IPv4 only (its schema, version 2): an attachment's IPv4 address, if any.
+const ipv4Of = (a: Attachment) => a.ips.find(isIpv4Prefix);
 
 export interface PeerRead {
   snapshot?: Snapshot; // the node that holds the destination, its OVS facts only
@@ -79,7 +81,7 @@ async function readPeer(
           interface: a.interface,
           port: a.port,
           ...(vlan !== undefined ? { vlan } : {}),
-          ...(a.ips.some(isIpv4Prefix) ? { recordedIp: a.ips.find(isIpv4Prefix) } : {}),
+          ...(ipv4Of(a) ? { recordedIp: ipv4Of(a) } : {}),
           ...(a.mac ? { recordedMac: a.mac } : {}),
           ...(port ? { ovs: port } : {}),
           unread: {},

@@ -41,7 +41,10 @@ function probeLine(p: Probe): string {
     return `${mark} neighbour ${p.address}: ${p.state ? `${p.state} ${p.mac ?? ''}`.trim() : 'no entry'}`;
   if (p.id === 'counters')
     return `${mark} counters: ${p.error ?? p.ports.map((c) => `${c.port} rx ${c.rx} tx ${c.tx}`).join(', ')}`;
-  const what = `${p.id} ${p.size + 28} bytes${p.dontFragment ? ' DF' : ''}`;
+  // The packet's size: the payload and the IP and ICMP headers (IPv6's 48, whose packets are never
+  // fragmented on the way, so no DF to say).
+  const v6 = p.command.includes('-6');
+  const what = `${p.id}${v6 ? ' -6' : ''} ${p.size + (v6 ? 48 : 28)} bytes${p.dontFragment && !v6 ? ' DF' : ''}`;
   return `${mark} ${what}: ${p.received}/${p.sent} replies${p.error ? ` (${p.error})` : ''}`;
 }
 

@@ -2,6 +2,7 @@
 // (node-view.ts reads them), one per thing that can be wrong, each returning one Problem or none.
 // A later `diagnose` runs the same checks on one pod's path.
 import type { Attachment } from '../ovs/attachment';
+import { familyOfText } from '../ipam/ip';
 import { parseVlanTrunk, vlansOf } from '../ipam/vlan';
 import { vlanText } from '../ovs/uplink';
 import type { Problem, UplinkView } from './model';
@@ -27,7 +28,7 @@ export interface PodLink {
   kind?: string; // "veth"
   up: boolean;
   mtu?: number;
-  addresses: string[]; // a.b.c.d/len
+  addresses: string[]; // addr/len, either family (IPv6 in RFC 5952 form; no link-local)
 }
 
 /** What was found of the network namespace recorded at setup. */
@@ -117,7 +118,27 @@ export function checkTag(a: Attachment, f: AttachmentFacts): Problem | undefined
   return { code: 'tag-differs', message: `port ${a.port} of ${where(a)} has ${now}, podvlan set ${f.expectedTag}` };
 }
 
-const ATTACHMENT_CHECKS = [checkPort, checkVeth, checkPodEnd, checkOfport, checkError, checkTag];
+/** address-differs: a recorded address (either family) is not on the pod's interface, or the
+ * interface holds another address of that family in its place. Judged only when the pod end was
+ * read and is the right one (else wrong-netns says more). */
+export function checkAddresses(a: Attachment, f: AttachmentFacts): Problem | undefined {
+  if (f.netns?.state !== 'read' || a.ips.length === 0) return undefined;
+  const link = podEndOf(a, f.netns.links);
+  if (!link || link.peerIndex !== f.veth?.ifindex) return undefined;
+  const parts = a.ips.flatMap((want) => {
+    if (link.addresses.includes(want)) return [];
+    const family = familyOfText(want);
+    const other = link.addresses.filter((x) => familyOfText(x) === family);
+    return [other.length ? `has ${other.join(', ')}, not ${want}` : `lacks ${want}`];
+  });
+  if (parts.length === 0) return undefined;
+  return {
+    code: 'address-differs',
+    message: `${a.interface} of ${where(a)} ${parts.join(' and ')} that podvlan gave it (ip addr add it back, or set up the pod again)`,
+  };
+}
+
+const ATTACHMENT_CHECKS = [checkPort, checkVeth, checkPodEnd, checkOfport, checkError, checkTag, checkAddresses];
 
 /** Every problem of one attachment, in the order of ProblemCode (the first is its state). */
 export function judgeAttachment(a: Attachment, f: AttachmentFacts): Problem[] {

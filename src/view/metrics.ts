@@ -3,6 +3,7 @@
 // 0.0.4 that node_exporter's textfile collector reads. Pure: one function of its inputs.
 // Every series a scrape may look for is always written (0 included), so a count that falls to
 // zero reads as 0, not as a series that vanished.
+import { familyOfText } from '../ipam/ip';
 import { CALLS } from '../state/call-log';
 import { BUCKETS, type CallSummary, GC_RECLAIMED_KINDS } from '../state/call-summary';
 import type { NodeView, ProblemCode } from './model';
@@ -16,6 +17,7 @@ export const ATTACHMENT_STATES: ('ok' | ProblemCode)[] = [
   'ofport',
   'error',
   'tag-differs',
+  'address-differs',
 ];
 
 type Labels = Record<string, string>;
@@ -90,12 +92,17 @@ function nodeFamilies(view: NodeView): Family[] {
     {
       name: 'podvlan_pool_addresses',
       type: 'gauge',
-      help: "Addresses of a network's pool, used and free (used: on this node for host-local and static pools, cluster-wide for etcd; a delegated IPAM plugin's: used only).",
+      help: "Addresses of a network's pool (family ipv4 or ipv6; any for a delegated plugin's), used and free (beyond 2^53 the nearest double; used: on this node for host-local and static pools, cluster-wide for etcd; a delegated IPAM plugin's: used only).",
       samples: view.networks.flatMap((n) =>
         (n.pools ?? (n.pool ? [n.pool] : [])).flatMap((pool) => {
           const states = pool.type === 'delegated' ? (['used'] as const) : (['used', 'free'] as const);
           const name = pool.subnet ?? pool.type;
-          return states.map((state) => ({ labels: { network: n.name, pool: name, state }, value: pool[state] }));
+          // A dual-stack network has one pool per family; a delegated plugin's may give either.
+          const family = pool.subnet ? (familyOfText(pool.subnet) === 4 ? 'ipv4' : 'ipv6') : 'any';
+          return states.map((state) => ({
+            labels: { network: n.name, pool: name, family, state },
+            value: pool[state],
+          }));
         }),
       ),
     },

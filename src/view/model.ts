@@ -18,6 +18,8 @@ export interface Problem {
  * - ofport: ovs-vswitchd gave the interface ofport -1 or none
  * - error: the Interface row has an `error` text
  * - tag-differs: the port's VLAN tag (or trunks) is not what podvlan recorded at setup
+ * - address-differs: an address podvlan gave (either family) is missing from the pod's interface,
+ *   or another of that family stands in its place
  * Bridge, uplink and network problems:
  * - no-bridge: a configured bridge does not exist in OVSDB
  * - uplink-missing: a configured uplink is not a port (run `podvlan init`)
@@ -32,6 +34,7 @@ export type ProblemCode =
   | 'ofport'
   | 'error'
   | 'tag-differs'
+  | 'address-differs'
   | 'no-bridge'
   | 'uplink-missing'
   | 'uplink-vlans'

@@ -8,7 +8,7 @@
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { openSandbox, type Sandbox } from '../runtime/sandbox';
 import { type NetnsScan, scanNetnsHolders } from '../runtime/netns-alive';
-import type { LinkFacts } from '../veth/netlink-read';
+import type { AddrFacts, LinkFacts } from '../veth/netlink-read';
 import { loadNetlink, readNetnsLinks } from '../veth/netlink-query';
 import type { NetnsFacts, PodLink } from './judge';
 
@@ -53,7 +53,7 @@ async function netlinkReader(): Promise<LinkReader> {
       throw new Error(nl);
     };
   return (sandbox, timeoutMs) => {
-    const { links, addresses } = readNetnsLinks(nl, sandbox, timeoutMs);
+    const { links, addresses } = readNetnsLinks(nl, sandbox, timeoutMs, 'both');
     return podLinks(links, addresses);
   };
 }
@@ -104,10 +104,12 @@ export function openFirst(inode: string, paths: string[]): Sandbox | undefined {
   return undefined;
 }
 
-/** The links of a namespace as the views judge them, each with its IPv4 addresses (podvlan gives
- * no others). IFLA_LINK is a veth's peer; the kernel leaves it out, or sends 0, for a link with
+/** The links of a namespace as the views judge them, each with its addresses of both families that
+ * podvlan could have given: the kernel's own IPv6 link-local ones (fe80::/10) and any that failed
+ * duplicate address detection (unusable) are left out. IFLA_LINK is a veth's peer; the kernel leaves it out, or sends 0, for a link with
  * none (lo), which then has no peer rather than peer 0. */
-export function podLinks(links: LinkFacts[], addresses: { index: number; address: string }[]): PodLink[] {
+export function podLinks(links: LinkFacts[], all: AddrFacts[]): PodLink[] {
+  const addresses = all.filter((a) => !a.dadFailed && !isLinkLocal6(a.address));
   return links
     .filter((l) => l.name !== '' && l.index > 0)
     .map((l) => ({
@@ -120,3 +122,6 @@ export function podLinks(links: LinkFacts[], addresses: { index: number; address
       addresses: addresses.filter((a) => a.index === l.index).map((a) => a.address),
     }));
 }
+
+/** fe80::/10, which the kernel gives every IPv6 link itself. */
+const isLinkLocal6 = (address: string) => /^fe[89ab][0-9a-f]:/i.test(address);

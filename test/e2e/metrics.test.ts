@@ -212,7 +212,7 @@ describe('podvlan metrics', () => {
       'podvlan_attachments{network="mtxpn",state="ok"}': 0,
       'podvlan_attachments{network="mtxpn",state="tag-differs"}': 1, // 31-c
       'podvlan_attachments{network="mtxcni",state="ok"}': 1, // the CNI netns still added
-      'podvlan_pool_addresses{network="mtx22",pool="10.218.22.0/24",state="used"}': 2,
+      'podvlan_pool_addresses{network="mtx22",pool="10.218.22.0/24",family="ipv4",state="used"}': 2,
       'podvlan_vlans_in_use{network="mtx22"}': 1,
       'podvlan_vlan_pods{network="mtx22",vlan="22"}': 2,
       'podvlan_bridge_present{bridge="mtx_br"}': 1,
@@ -221,7 +221,9 @@ describe('podvlan metrics', () => {
       'podvlan_network_problems{network="mtxcni",code="uplink-vlans"}': 1,
     };
     for (const [k, v] of Object.entries(gauges)) expect(m.get(k), `${k}\n${r.stdout}`).toBe(v);
-    expect(m.get('podvlan_pool_addresses{network="mtx22",pool="10.218.22.0/24",state="free"}')).toBeGreaterThan(200);
+    expect(
+      m.get('podvlan_pool_addresses{network="mtx22",pool="10.218.22.0/24",family="ipv4",state="free"}'),
+    ).toBeGreaterThan(200);
   });
 
   it('--textfile replaces DIR/podvlan.prom by rename, readable by node_exporter, no temporary file left', async () => {

@@ -436,3 +436,64 @@ describe('a destination on another node: the path ends at the uplinks', () => {
     expect(found(judgePath(p)).filter((f) => !f.endsWith('INFO far-side-unchecked'))).toEqual(expected);
   });
 });
+
+// The same pair dual-stack, followed in IPv6 (an IPv6 DST): NDP in place of ARP, no rp_filter.
+function path6(): ReturnType<typeof path> {
+  const p = path();
+  p.family = 6;
+  for (const [e, n] of [[p.src, 1] as const, [p.dst, 2] as const]) {
+    e.recordedIp = `fd00:1::${n}/64`;
+    e.recordedIps = [`10.1.0.${n}/24`, `fd00:1::${n}/64`];
+    e.addresses = [...e.recordedIps];
+    e.route = { type: 'unicast', oif: 2, oifName: 'eth1', prefsrc: `fd00:1::${n}` };
+    e.nextHop = `fd00:1::${3 - n}`;
+    e.sysctl = { rpFilter: [1, 1], arpIgnore: [8, 8] }; // IPv4-only knobs: not judged in IPv6
+    e.receive = { ok: false, error: 'Invalid cross-device link (EXDEV)', errno: 18 };
+  }
+  p.srcAddress = 'fd00:1::1';
+  p.dstAddress = 'fd00:1::2';
+  return p;
+}
+
+describe('an IPv6 path (dual-stack pods)', () => {
+  it('is clean with rp_filter and arp_ignore set, and says in the facts that they are not judged', () => {
+    const hops = judgePath(path6());
+    expect(found(hops)).toEqual([]);
+    expect(hops[0].facts.notJudged).toEqual(['rp_filter (IPv4 only)', 'arp_ignore (IPv4 only: NDP has none)']);
+  });
+
+  it('names an IPv6 address removed from the pod (CRITICAL), the IPv4 one a WARNING on an IPv6 path', () => {
+    const p = path6();
+    p.dst.addresses = ['10.1.0.2/24'];
+    expect(found(judgePath(p))).toEqual(['dst-pod CRITICAL address-missing']);
+    const hop = judgePath(p).find((h) => h.id === 'dst-pod')!;
+    expect(hop.suspicions[0].message).toBe(
+      'eth1 of ns/22-dst has no IPv6 address (the allocator gave it fd00:1::2/64)',
+    );
+    expect(hop.suspicions[0].hint).toContain('ip -6 addr add fd00:1::2/64 dev eth1 nodad');
+    const q = path6();
+    q.src.addresses = ['fd00:1::1/64'];
+    expect(found(judgePath(q))).toEqual(['src-pod WARNING address-missing']);
+    const r = path6();
+    r.src.addresses = ['10.1.0.1/24', 'fd00:1::9/64'];
+    expect(found(judgePath(r))).toEqual(['src-pod CRITICAL address-differs', 'src-pod INFO address-extra']);
+  });
+
+  it('reads NDP: a FAILED entry is neighbour-failed in NDP words; DAD failure is duplicate-address', () => {
+    const p = path6();
+    p.src.neighbour = { state: 'FAILED' };
+    const hops = judgePath(p);
+    expect(found(hops)).toEqual(['src-pod CRITICAL neighbour-failed']);
+    expect(hops[0].suspicions[0].message).toContain('neighbour solicitations for fd00:1::2');
+    const q = path6();
+    q.dst.addresses = ['10.1.0.2/24'];
+    q.dst.dadFailed = ['fd00:1::2/64'];
+    expect(found(judgePath(q))).toEqual(['dst-pod CRITICAL address-missing', 'dst-pod CRITICAL duplicate-address']);
+  });
+
+  it('on an IPv4 path the same removed IPv6 address is a WARNING', () => {
+    const p = path();
+    p.dst.recordedIps = ['10.1.0.2/24', 'fd00:1::2/64'];
+    expect(found(judgePath(p))).toEqual(['dst-pod WARNING address-missing']);
+  });
+});

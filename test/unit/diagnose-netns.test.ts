@@ -71,6 +71,17 @@ describe('traceFlow', () => {
     expect(traceFlow('pv1', '0a:58:0a:00:00:01', '0a:58:0a:00:00:02')).toMatch(/,dl_type=0x0800$/);
   });
 
+  it('IPv6: an ICMPv6 echo, or a neighbour solicitation to the solicited-node group when unresolved', () => {
+    const [a, b] = ['0a:58:0a:00:00:01', '0a:58:0a:00:00:02'];
+    expect(traceFlow('pv1', a, b, 'fd00:1::1', 'fd00:1::2')).toBe(
+      `in_port=pv1,dl_src=${a},dl_dst=${b},icmp6,ipv6_src=fd00:1::1,ipv6_dst=fd00:1::2,icmpv6_type=128`,
+    );
+    expect(traceFlow('pv1', a, 'ff:ff:ff:ff:ff:ff', 'fd00:1::1', 'fd00:1::12:3456')).toBe(
+      `in_port=pv1,dl_src=${a},dl_dst=33:33:ff:12:34:56,icmp6,ipv6_src=fd00:1::1,ipv6_dst=ff02::1:ff12:3456,icmpv6_type=135`,
+    );
+    expect(traceFlow('pv1', a, b, '10.1.0.1', 'fd00:1::2')).toBeUndefined(); // mixed families: no flow
+  });
+
   it('refuses values that would add match fields', () => {
     expect(traceFlow('pv1,in_port=2', '0a:58:0a:00:00:01', '0a:58:0a:00:00:02')).toBeUndefined();
     expect(traceFlow('pv1', '0a:58:0a:00:00:01,tp_dst=1', '0a:58:0a:00:00:02')).toBeUndefined();

@@ -102,14 +102,14 @@ describe('metricsText', () => {
     expect(lines).toContain('podvlan_attachments{network="blue",state="no-veth"} 1');
     expect(lines).toContain('podvlan_attachments{network="blue",state="tag-differs"} 0');
     expect(lines).toContain('podvlan_attachments{network="green",state="tag-differs"} 1');
-    expect(lines.filter((l) => l.startsWith('podvlan_attachments{'))).toHaveLength(2 * 7);
+    expect(lines.filter((l) => l.startsWith('podvlan_attachments{'))).toHaveLength(2 * 8);
   });
 
   it('gives pools, VLANs, network problems, bridges and uplinks', () => {
     for (const line of [
-      'podvlan_pool_addresses{network="blue",pool="10.1.0.0/24",state="used"} 2',
-      'podvlan_pool_addresses{network="blue",pool="10.1.0.0/24",state="free"} 251',
-      'podvlan_pool_addresses{network="green",pool="delegated",state="used"} 1',
+      'podvlan_pool_addresses{network="blue",pool="10.1.0.0/24",family="ipv4",state="used"} 2',
+      'podvlan_pool_addresses{network="blue",pool="10.1.0.0/24",family="ipv4",state="free"} 251',
+      'podvlan_pool_addresses{network="green",pool="delegated",family="any",state="used"} 1',
       'podvlan_vlans_in_use{network="blue"} 1',
       'podvlan_vlan_pods{network="green",vlan="33"} 1',
       'podvlan_network_problems{network="green",code="uplink-vlans"} 1',
@@ -121,7 +121,7 @@ describe('metricsText', () => {
       'podvlan_node_view_ok 1',
     ])
       expect(lines).toContain(line);
-    expect(text).not.toContain('pool="delegated",state="free"'); // a delegated plugin's range is its own
+    expect(text).not.toContain('pool="delegated",family="any",state="free"'); // a delegated plugin's range is its own
   });
 
   it('gives call counters, failures by kind, gc, and a cumulative histogram whose +Inf is the count', () => {

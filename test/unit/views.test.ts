@@ -14,7 +14,9 @@ import { type LinkFacts, parseAddr, parseLink, splitMessages } from '../../src/v
 import { assemble, expectedTag } from '../../src/view/assemble';
 import {
   type AttachmentFacts,
+  type PodLink,
   carriedVlans,
+  checkAddresses,
   checkOfport,
   checkPodEnd,
   checkPort,
@@ -100,6 +102,38 @@ describe('attachment checks', () => {
     expect(expectedTag(old, networks)).toBe(22);
     expect(expectedTag({ ...old, network: 'pooled' }, networks)).toBeUndefined();
     expect(expectedTag({ ...old, network: 'gone' }, networks)).toBeUndefined();
+  });
+});
+
+describe('addresses on the pod end (both families)', () => {
+  const dual = { ...a, ips: ['10.20.1.10/16', 'fd00:20::a/64'] };
+  const facts = (addresses: string[]): AttachmentFacts => {
+    const f = ok();
+    const links = (f.netns as { state: 'read'; links: PodLink[] }).links.map((l) =>
+      l.name === a.interface ? { ...l, addresses } : l,
+    );
+    return { ...f, netns: { state: 'read', links } };
+  };
+
+  it('is clean when every recorded address is on the interface, extra ones of no recorded family aside', () => {
+    expect(checkAddresses(dual, facts(['10.20.1.10/16', 'fd00:20::a/64']))).toBeUndefined();
+    expect(checkAddresses(a, facts(['10.20.1.10/16', 'fd00:99::1/64']))).toBeUndefined();
+  });
+
+  it('names an IPv6 address missing, or another of its family in its place, as address-differs', () => {
+    expect(judgeAttachment(dual, facts(['10.20.1.10/16'])).map((p) => p.code)).toEqual(['address-differs']);
+    expect(checkAddresses(dual, facts(['10.20.1.10/16']))?.message).toBe(
+      `${a.interface} of default/web on tenant lacks fd00:20::a/64 that podvlan gave it (ip addr add it back, or set up the pod again)`,
+    );
+    expect(checkAddresses(dual, facts(['10.20.1.10/16', 'fd00:20::b/64']))?.message).toContain(
+      'has fd00:20::b/64, not fd00:20::a/64',
+    );
+    expect(checkAddresses(dual, facts(['fd00:20::a/64']))?.message).toContain('lacks 10.20.1.10/16');
+  });
+
+  it('is not judged without a read namespace or with the wrong pod end (wrong-netns says it)', () => {
+    expect(checkAddresses(dual, { ...ok(), netns: undefined })).toBeUndefined();
+    expect(checkAddresses(dual, { ...facts([]), veth: undefined })).toBeUndefined();
   });
 });
 

@@ -12,7 +12,7 @@ export interface OtherAttachment {
   pod: string; // ns/pod
   port: string;
   vlan?: number;
-  ip?: string; // a.b.c.d/len
+  ip?: string; // addr/len of the path's family
   mac?: string;
   node?: string; // set for the far half of a path (diagnose --peer): the node it is on
 }
@@ -40,6 +40,14 @@ export const duplicateAddress: Check<PodInterfaceFacts> = (f) => {
   const others = f.others ?? []; // already those of its VLAN, other pods (relevantOthers)
   const out: Suspicion[] = [];
   const own = bare(f.recordedIp);
+  // IPv6's own detection: the kernel found another host answering for the address (DAD failed).
+  for (const a of f.dadFailed ?? [])
+    out.push({
+      level: 'CRITICAL',
+      code: 'duplicate-address',
+      message: `${f.interface} of ${f.pod}: ${bare(a)} failed duplicate address detection, another host on VLAN ${f.vlan} has it`,
+      hint: `podvlan ipam show ${bare(a)}; ip -6 neigh show ${bare(a)} on the VLAN's hosts names the MAC`,
+    });
   for (const o of others)
     if (own && bare(o.ip) === own)
       out.push({

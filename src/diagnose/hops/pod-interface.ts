@@ -2,6 +2,7 @@
 // its MTU and address against the network and the allocator, and what the pod's kernel does
 // with the peer's address (route, neighbour, reverse-path filter). Both ends of the path have
 // one; the source sends the request, the destination the reply, so each is judged both ways.
+import { familyName, familyOfText } from '../../ipam/ip';
 import { type EndFacts, endOf, type PathFacts, type Side } from '../facts';
 import type { Suspicion } from '../model';
 import { duplicateAddress, type OtherAttachment, relevantOthers } from './duplicate-address';
@@ -16,7 +17,11 @@ export interface PodInterfaceFacts {
   pod: string; // ns/pod
   interface: string;
   mtu: number; // the network's
-  recordedIp?: string;
+  family?: 6; // the path's family (absent: IPv4)
+  recordedIp?: string; // of the path's family
+  recordedIps?: string[]; // every address setup gave the interface, both families
+  /** What this hop does not judge in this family, and why (IPv6: rp_filter and arp_ignore are IPv4's). */
+  notJudged?: string[];
   peerAddress?: string; // the other end's address (where requests or replies go)
   peerMac?: string; // the other end's MAC, to compare the neighbour entry with
   peerPod?: string; // the other end's ns/pod (set for the far half, where others span two nodes)
@@ -24,6 +29,7 @@ export interface PodInterfaceFacts {
   netns?: EndFacts['netns'];
   link?: EndFacts['podLink'];
   addresses?: string[];
+  dadFailed?: string[];
   route?: EndFacts['route'];
   routeError?: string;
   nextHop?: string;
@@ -84,7 +90,7 @@ const arp: Check<PodInterfaceFacts> = (f) => {
       message: `${object(f)} has ARP off: it neither answers nor asks who has an address`,
       hint: hint(f, `ip link set ${f.interface} arp on`),
     });
-  const ignore = f.sysctl ? Math.max(...f.sysctl.arpIgnore) : 0;
+  const ignore = f.sysctl && f.family !== 6 ? Math.max(...f.sysctl.arpIgnore) : 0; // NDP has no arp_ignore
   if (ignore >= 8)
     out.push({
       level: 'CRITICAL',
@@ -110,26 +116,33 @@ const address: Check<PodInterfaceFacts> = (f) => {
   const have = f.addresses;
   if (have === undefined || !f.link) return undefined;
   const out: Suspicion[] = [];
-  if (f.recordedIp && !have.includes(f.recordedIp)) {
-    const add = hint(f, `ip addr add ${f.recordedIp} dev ${f.interface}`);
+  // Every family's address against the record: CRITICAL for the path's own family, a WARNING for
+  // the other (this path does not need it, that family's traffic does).
+  const recorded = f.recordedIps ?? (f.recordedIp ? [f.recordedIp] : []);
+  for (const want of recorded.filter((a) => !have.includes(a))) {
+    const family = familyOfText(want);
+    const same = have.filter((a) => familyOfText(a) === family);
+    const level = family === (f.family ?? 4) ? 'CRITICAL' : 'WARNING';
+    const v6 = family === 6 ? ['-6 ', ' nodad'] : ['', ''];
+    const add = hint(f, `ip ${v6[0]}addr add ${want} dev ${f.interface}${v6[1]}`);
     out.push(
-      have.length === 0
+      same.length === 0
         ? {
-            level: 'CRITICAL',
+            level,
             code: 'address-missing',
-            message: `${object(f)} has no address (the allocator gave it ${f.recordedIp})`,
+            message: `${object(f)} has no ${have.length === 0 ? '' : `${familyName(family)} `}address (the allocator gave it ${want})`,
             hint: add,
           }
         : {
-            level: 'CRITICAL',
+            level,
             code: 'address-differs',
-            message: `${object(f)} has ${have.join(', ')}, not ${f.recordedIp} that the allocator gave it`,
+            message: `${object(f)} has ${same.join(', ')}, not ${want} that the allocator gave it`,
             hint: add,
           },
     );
   }
-  const extra = have.filter((a) => a !== f.recordedIp);
-  if (f.recordedIp && extra.length > 0 && extra.length < have.length)
+  const extra = have.filter((a) => !recorded.includes(a));
+  if (recorded.length > 0 && extra.length > 0 && extra.length < have.length)
     out.push({ level: 'INFO', code: 'address-extra', message: `${object(f)} also has ${extra.join(', ')}` });
   const lease = f.lease;
   if (f.recordedIp && lease === null)
@@ -151,6 +164,7 @@ const address: Check<PodInterfaceFacts> = (f) => {
  * answers EXDEV (older kernels) or EINVAL (6.x, as for a martian source). */
 const receive: Check<PodInterfaceFacts> = (f) => {
   const r = f.receive;
+  if (f.family === 6) return undefined; // IPv6 has no reverse-path filter (notJudged says so)
   if (!r || r.ok || (r.errno !== 18 && r.errno !== 22)) return undefined;
   // Only judged where the packet would be for this pod: its address there, its interface up.
   if (!f.link?.up || !f.recordedIp || !f.addresses?.includes(f.recordedIp)) return undefined;
@@ -188,23 +202,28 @@ const neighbour: Check<PodInterfaceFacts> = (f) => {
   const n = f.neighbour;
   const hop = f.nextHop;
   if (n === undefined || !hop || f.link?.noarp) return undefined;
+  const v6 = f.family === 6 || hop.includes(':');
   if (n === null)
     return {
       level: 'INFO',
       code: 'neighbour-unresolved',
-      message: `${f.pod} has not resolved ${hop} yet (ARP on the first packet)`,
+      message: `${f.pod} has not resolved ${hop} yet (${v6 ? 'NDP' : 'ARP'} on the first packet)`,
     };
   if (n.state === 'FAILED')
     return {
       level: 'CRITICAL',
       code: 'neighbour-failed',
-      message: `${f.pod} asked who has ${hop} and got no answer (neighbour FAILED)`,
+      message: v6
+        ? `${f.pod} sent neighbour solicitations for ${hop} and got no advertisement back (NDP entry FAILED)`
+        : `${f.pod} asked who has ${hop} and got no answer (neighbour FAILED)`,
     };
   if (n.state === 'INCOMPLETE')
     return {
       level: 'WARNING',
       code: 'neighbour-incomplete',
-      message: `${f.pod} is asking who has ${hop}, with no answer yet`,
+      message: v6
+        ? `${f.pod} is soliciting ${hop} (NDP INCOMPLETE), with no advertisement yet`
+        : `${f.pod} is asking who has ${hop}, with no answer yet`,
     };
   const another = f.others?.some((o) => o.pod !== f.pod && o.vlan === f.vlan && o.mac === n.mac);
   if (n.mac && hop === f.peerAddress && f.peerMac && n.mac !== f.peerMac && !another)
@@ -228,13 +247,18 @@ export const podInterface: HopModule<PodInterfaceFacts> = {
       pod: `${end.namespace}/${end.pod}`,
       interface: end.interface,
       mtu: path.network.mtu,
+      ...(path.family === 6
+        ? { family: 6 as const, notJudged: ['rp_filter (IPv4 only)', 'arp_ignore (IPv4 only: NDP has none)'] }
+        : {}),
       recordedIp: end.recordedIp,
+      ...(end.recordedIps ? { recordedIps: end.recordedIps } : {}),
       peerAddress: bare(side === 'src' ? path.dstAddress : path.srcAddress),
       peerMac: peer?.podLink?.mac ?? peer?.recordedMac,
       recordedNetns: end.recordedNetns,
       netns: end.netns,
       link: end.podLink,
       addresses: end.addresses,
+      ...(end.dadFailed ? { dadFailed: end.dadFailed } : {}),
       route: end.route,
       routeError: end.routeError,
       nextHop: end.nextHop,
