@@ -10,9 +10,16 @@ export function ipamPools(network: Pick<Network, 'ipam'>): Ipam[] {
   return Array.isArray(ipam) ? ipam : ipam ? [ipam] : [];
 }
 
-/** A pool's family: its subnet's (a static pool's: its address's). */
-export function poolFamily(pool: { type: 'static'; address: string } | { type: string; subnet: string }): Family {
-  return familyOfText('address' in pool ? pool.address : pool.subnet);
+type PoolPrefix = { type: 'static'; address: string } | { type: string; subnet: string };
+
+/** A pool's prefix: its subnet (a static pool's: its address/len). */
+export function poolPrefix(pool: PoolPrefix): string {
+  return 'address' in pool ? pool.address : pool.subnet;
+}
+
+/** A pool's family: its prefix's. */
+export function poolFamily(pool: PoolPrefix): Family {
+  return familyOfText(poolPrefix(pool));
 }
 
 /** Whether any of the network's pools lives in etcd (it then needs the cluster client). */

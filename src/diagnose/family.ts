@@ -1,6 +1,6 @@
 // The family a diagnose path is followed in, and an end's address of it: a pod's attachment holds
 // one address per family (IPv4 first); the path judges route, neighbour and trace in one of them.
-import { poolOfFamily } from '../config/pools';
+import { poolOfFamily, poolPrefix } from '../config/pools';
 import type { Network } from '../config/schema';
 import { type Family, familyOfText, isIpPrefixText, parseIp, parseIpPrefix, prefixContains } from '../ipam/ip';
 
@@ -24,6 +24,5 @@ export function pathFamily(sourceIps: string[]): Family {
 export function poolHolds(network: Network, address: string): boolean {
   const ip = parseIp(address);
   const ipam = poolOfFamily(network, ip.family);
-  const subnet = ipam === undefined ? undefined : ipam.type === 'static' ? ipam.address : ipam.subnet;
-  return subnet !== undefined && prefixContains(parseIpPrefix(subnet), ip);
+  return ipam !== undefined && prefixContains(parseIpPrefix(poolPrefix(ipam)), ip);
 }

@@ -5,17 +5,16 @@
 // kernel or ovs-vswitchd can answer (the pod's namespace, the veth, the uplink's link, the
 // datapath's trace) is not, and the far hops say so (far.ts), never guessing it.
 import type { Config } from '../config/schema';
-import { isIpv4Prefix } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import { findPorts } from '../ovs/bridge';
 import { OvsdbClient } from '../ovs/client';
+import { ofFamily } from './family';
 import { readPathOvs } from './read-ovs';
 import { othersOf, SNAPSHOT_VERSION, type Snapshot, snapshotSchema } from './snapshot';
 
 const text = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const bare = (cidr?: string) => cidr?.split('/')[0];
 // A snapshot carries IPv4 only (its schema, version 2): an attachment's IPv4 address, if any.
-const ipv4Of = (a: Attachment) => a.ips.find(isIpv4Prefix);
 
 export interface PeerRead {
   snapshot?: Snapshot; // the node that holds the destination, its OVS facts only
@@ -81,7 +80,7 @@ async function readPeer(
           interface: a.interface,
           port: a.port,
           ...(vlan !== undefined ? { vlan } : {}),
-          ...(ipv4Of(a) ? { recordedIp: ipv4Of(a) } : {}),
+          ...(ofFamily(a.ips, 4) ? { recordedIp: ofFamily(a.ips, 4) } : {}),
           ...(a.mac ? { recordedMac: a.mac } : {}),
           ...(port ? { ovs: port } : {}),
           unread: {},

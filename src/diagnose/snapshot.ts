@@ -5,10 +5,11 @@
 // from elsewhere: every field is checked (zod), names and addresses by podvlan's own rules.
 import { nodeFs } from '../builtins';
 import { InvalidInputError, NotFoundError } from '../errors';
-import { isInterfaceName, isIpv4Prefix, isMac } from '../names';
+import { isInterfaceName, isMac } from '../names';
 import type { Attachment } from '../ovs/attachment';
 import type { EndFacts, PortFacts, UplinkFacts } from './facts';
 import type { InboundTrace } from './read-inbound';
+import { ofFamily } from './family';
 import { READ_VERSIONS, type Snapshot, type SnapshotPod, snapshotSchema } from './snapshot-schema';
 
 export { SNAPSHOT_VERSION, type Snapshot, type SnapshotPod, snapshotSchema } from './snapshot-schema';
@@ -147,7 +148,7 @@ export const othersOf = (all: Attachment[], networks: string[]): NonNullable<Sna
         pod: `${a.namespace}/${a.pod}`,
         port: a.port,
         ...(vlan !== undefined && vlan <= 4094 ? { vlan } : {}),
-        ...(a.ips.some(isIpv4Prefix) ? { ip: a.ips.find(isIpv4Prefix) } : {}),
+        ...(ofFamily(a.ips, 4) ? { ip: ofFamily(a.ips, 4) } : {}),
         ...(a.mac && isMac(a.mac) ? { mac: a.mac } : {}),
       };
     });
